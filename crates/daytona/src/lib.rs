@@ -1,0 +1,1 @@
+//! Daytona client (being built).

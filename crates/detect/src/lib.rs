@@ -1,0 +1,1 @@
+//! Framework detection (being built).

@@ -1,0 +1,250 @@
+//! Control-plane types: sandboxes, their states, list pages and preview links.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Environment variables and labels: ordered maps so that what we send and store is stable.
+pub type StringMap = BTreeMap<String, String>;
+
+/// `SandboxState` (22 values on the wire). Unknown values from a newer server are kept as
+/// [`SandboxState::Unknown`] rather than failing the whole response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxState {
+    Creating,
+    Restoring,
+    Destroyed,
+    Destroying,
+    Started,
+    Stopped,
+    Starting,
+    Stopping,
+    Error,
+    BuildFailed,
+    PendingBuild,
+    BuildingSnapshot,
+    PullingSnapshot,
+    Archived,
+    Archiving,
+    Resizing,
+    Snapshotting,
+    Forking,
+    Pausing,
+    Paused,
+    Resuming,
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl SandboxState {
+    /// The wire spelling (`started`, `build_failed`, ...).
+    pub fn as_str(self) -> &'static str {
+        use SandboxState::*;
+        match self {
+            Creating => "creating",
+            Restoring => "restoring",
+            Destroyed => "destroyed",
+            Destroying => "destroying",
+            Started => "started",
+            Stopped => "stopped",
+            Starting => "starting",
+            Stopping => "stopping",
+            Error => "error",
+            BuildFailed => "build_failed",
+            PendingBuild => "pending_build",
+            BuildingSnapshot => "building_snapshot",
+            Unknown => "unknown",
+            PullingSnapshot => "pulling_snapshot",
+            Archived => "archived",
+            Archiving => "archiving",
+            Resizing => "resizing",
+            Snapshotting => "snapshotting",
+            Forking => "forking",
+            Pausing => "pausing",
+            Paused => "paused",
+            Resuming => "resuming",
+        }
+    }
+
+    /// States a waiter must stop on with an error (the SDK's `error` / `build_failed`).
+    pub fn is_failed(self) -> bool {
+        matches!(self, SandboxState::Error | SandboxState::BuildFailed)
+    }
+}
+
+impl std::fmt::Display for SandboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A volume mount in a create request and a sandbox (`SandboxVolume`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxVolume {
+    pub volume_id: String,
+    pub mount_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<String>,
+}
+
+/// `CreateBuildInfo`: an image is sent as a one-line Dockerfile, `FROM <image>\n`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBuildInfo {
+    pub dockerfile_content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_hashes: Option<Vec<String>>,
+}
+
+/// `BuildInfo` as returned in a sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_hashes: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default)]
+    pub snapshot_ref: String,
+}
+
+/// `CreateSandbox`, the body of `POST /sandbox`, with the fields the official SDK sends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSandbox {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The SDK always sends `env` (`{}` when empty).
+    #[serde(default)]
+    pub env: StringMap,
+    #[serde(default)]
+    pub labels: StringMap,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_stop_interval: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_archive_interval: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete_interval: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<SandboxVolume>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<CreateBuildInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_block_all: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_allow_list: Option<String>,
+}
+
+/// `Sandbox` (and `SandboxListItem`, a subset: the fields a list item lacks default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sandbox {
+    pub id: String,
+    #[serde(default)]
+    pub organization_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub env: StringMap,
+    #[serde(default)]
+    pub labels: StringMap,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub network_block_all: bool,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub cpu: f64,
+    #[serde(default)]
+    pub gpu: f64,
+    #[serde(default)]
+    pub memory: f64,
+    #[serde(default)]
+    pub disk: f64,
+    #[serde(default)]
+    pub state: SandboxState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recoverable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_stop_interval: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_archive_interval: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_delete_interval: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<SandboxVolume>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_info: Option<BuildInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_id: Option<String>,
+    /// Base of the toolbox: requests go to `{toolboxProxyUrl}/{id}/...`. May be absent in
+    /// old DTOs, in which case `GET /sandbox/{id}/toolbox-proxy-url` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolbox_proxy_url: Option<String>,
+}
+
+/// `ListSandboxesResponse`: one page of `GET /sandbox`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListSandboxesResponse {
+    pub items: Vec<Sandbox>,
+    /// Null or empty on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `PortPreviewUrl`: `GET /sandbox/{id}/ports/{port}/preview-url`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortPreviewUrl {
+    pub sandbox_id: String,
+    pub url: String,
+    pub token: String,
+}
+
+/// `ToolboxProxyUrl`: `GET /sandbox/{id}/toolbox-proxy-url`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolboxProxyUrl {
+    pub url: String,
+}

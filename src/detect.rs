@@ -1,0 +1,1 @@
+//! JS face of forge-detect (being built).

@@ -1,5 +1,6 @@
-//! The embedded Daytona-compatible backend (being built). Public API contract used by the
-//! client tests, the CLI and the binding:
+//! The embedded Daytona-compatible backend: a control plane under `/api` and a toolbox under
+//! `/toolbox/{id}/…`, on 127.0.0.1, speaking the Daytona wire so that both our client and the
+//! official `@daytonaio/sdk` work against it unchanged.
 //!
 //! ```ignore
 //! let backend = forge_local::LocalBackend::start(forge_local::LocalConfig::default()).await?;
@@ -7,44 +8,216 @@
 //! backend.api_key();   // the key every request must carry
 //! backend.shutdown().await;
 //! ```
+//!
+//! A sandbox is a folder under the home (`$FORGE_HOME`, else the user's data dir) whose
+//! `root/` is the sandbox's `/`; commands run with this machine's tools (no images are pulled).
 
-use std::net::SocketAddr;
+mod api;
+mod auth;
+mod confine;
+mod error;
+mod procs;
+mod store;
+mod toolbox;
+mod util;
+
+pub use error::LocalError;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How to start the backend.
 #[derive(Clone, Debug, Default)]
 pub struct LocalConfig {
-    /// Where sandboxes and their records live. `None`: `$FORGE_HOME`, else the user's data dir.
+    /// Where sandboxes and their records live. `None`: `$FORGE_HOME`, else the user's data dir
+    /// (`$XDG_DATA_HOME/forge`, else `~/.local/share/forge`).
     pub home: Option<PathBuf>,
     /// The API key every request must carry. `None`: a random one is generated.
     pub api_key: Option<String>,
-    /// Address to bind. `None`: 127.0.0.1 on a free port.
+    /// Address to bind (loopback only). `None`: 127.0.0.1 on a free port.
     pub bind: Option<SocketAddr>,
 }
+
+/// Shared state of a running backend.
+pub(crate) struct AppState {
+    pub api_key: String,
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub base_url: String,
+    pub store: store::Store,
+    pub groups: procs::Groups,
+    pub sessions: toolbox::sessions::Sessions,
+}
+
+pub(crate) type Shared = Arc<AppState>;
 
 /// A running backend.
 pub struct LocalBackend {
     addr: SocketAddr,
     api_key: String,
+    home: PathBuf,
+    state: Shared,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LocalBackend {
+    /// No key in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBackend")
+            .field("addr", &self.addr)
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The home folder when none is configured: `$FORGE_HOME`, `$XDG_DATA_HOME/forge`,
+/// `$HOME/.local/share/forge`.
+pub fn default_home() -> Result<PathBuf, LocalError> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(h) = var("FORGE_HOME") {
+        return Ok(h);
+    }
+    if let Some(x) = var("XDG_DATA_HOME") {
+        return Ok(x.join("forge"));
+    }
+    var("HOME")
+        .map(|h| h.join(".local/share/forge"))
+        .ok_or(LocalError::NoHome)
 }
 
 impl LocalBackend {
-    /// Starts the server and returns once it accepts connections.
-    pub async fn start(_config: LocalConfig) -> std::io::Result<LocalBackend> {
-        unimplemented!("forge-local is being built")
+    /// Starts the server and returns once it accepts connections. Sandbox records found in
+    /// the home are loaded again (their processes are gone; their files are kept).
+    pub async fn start(config: LocalConfig) -> Result<LocalBackend, LocalError> {
+        let home = match config.home {
+            Some(h) => h,
+            None => default_home()?,
+        };
+        let bind = config
+            .bind
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        if !bind.ip().is_loopback() {
+            return Err(LocalError::NotLoopback(bind));
+        }
+        tokio::fs::create_dir_all(&home)
+            .await
+            .map_err(|source| LocalError::Home {
+                path: home.clone(),
+                source,
+            })?;
+        let home = tokio::fs::canonicalize(&home)
+            .await
+            .map_err(|source| LocalError::Home {
+                path: home.clone(),
+                source,
+            })?;
+        let store = store::Store::open(&home).await?;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| LocalError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| LocalError::Bind { addr: bind, source })?;
+        let api_key = config
+            .api_key
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| format!("forge_{}", util::random_token(40)));
+        let state: Shared = Arc::new(AppState {
+            api_key: api_key.clone(),
+            base_url: format!("http://{addr}"),
+            store,
+            groups: procs::Groups::default(),
+            sessions: toolbox::sessions::Sessions::default(),
+        });
+        let app = router(state.clone());
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("local backend server failed: {e}");
+            }
+        });
+        Ok(LocalBackend {
+            addr,
+            api_key,
+            home,
+            state,
+            stop,
+            server,
+        })
     }
+
     /// The control-plane base URL, `/api` included, as `DAYTONA_API_URL` wants it.
     pub fn api_url(&self) -> String {
         format!("http://{}/api", self.addr)
     }
+
+    /// The toolbox base URL (`toolboxProxyUrl` of every sandbox).
+    pub fn toolbox_url(&self) -> String {
+        format!("http://{}/toolbox", self.addr)
+    }
+
     /// The API key requests must carry.
     pub fn api_key(&self) -> &str {
         &self.api_key
     }
+
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
-    /// Stops the server and kills every sandbox process.
-    pub async fn shutdown(self) {}
+
+    /// The home folder in use (canonical).
+    pub fn home(&self) -> &std::path::Path {
+        &self.home
+    }
+
+    /// Stops the server and kills every sandbox process (records and files are kept).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let ids: Vec<String> = self
+            .state
+            .store
+            .all()
+            .await
+            .into_iter()
+            .map(|r| r.sandbox.id)
+            .collect();
+        for id in &ids {
+            self.state.sessions.drop_sandbox(id).await;
+            self.state.groups.kill_sandbox(id, true).await;
+        }
+        // Open WebSockets or long requests must not hold shutdown forever.
+        let mut server = self.server;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
+    }
+}
+
+fn router(state: Shared) -> axum::Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    // Auth runs inside the error renderer, so a 401 gets the surface's error shape.
+    let api = api::router(state.clone())
+        .layer(from_fn_with_state(state.clone(), auth::require_key))
+        .layer(from_fn(error::render_api));
+    let toolbox = toolbox::router(state.clone())
+        .layer(from_fn_with_state(state, auth::require_key))
+        .layer(from_fn(error::render_toolbox));
+    axum::Router::new()
+        .nest("/api", api)
+        .nest("/toolbox/{sandbox_id}", toolbox)
 }

@@ -1,0 +1,351 @@
+//! The control plane under `/api`: sandbox lifecycle, listing, toolbox URL and preview links,
+//! with the paths, bodies and state rules of the Daytona API (daytona-wire.md §3, §8).
+
+use crate::error::{now_rfc3339, Failure};
+use crate::store::{not_found, Record};
+use crate::util::{new_uuid, query_flag, query_get, query_pairs, random_token, JsonBody};
+use crate::Shared;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use forge_wire::{
+    BuildInfo, CreateSandbox, ListSandboxesResponse, PortPreviewUrl, Sandbox, SandboxState,
+    StringMap, ToolboxProxyUrl,
+};
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/sandbox", post(create).get(list))
+        .route("/sandbox/{id}", get(get_one).delete(delete))
+        .route("/sandbox/{id}/start", post(start))
+        .route("/sandbox/{id}/stop", post(stop))
+        .route("/sandbox/{id}/archive", post(archive))
+        .route("/sandbox/{id}/labels", axum::routing::put(set_labels))
+        .route("/sandbox/{id}/toolbox-proxy-url", get(toolbox_proxy_url))
+        .route("/sandbox/{id}/ports/{port}/preview-url", get(preview_url))
+        .with_state(state)
+}
+
+/// The sandbox as the wire shows it, with this backend's toolbox URL.
+fn render(state: &Shared, rec: &Record) -> Sandbox {
+    let mut s = rec.sandbox.clone();
+    s.toolbox_proxy_url = Some(format!("{}/toolbox", state.base_url));
+    s
+}
+
+/// `FROM <image>` of a one-line Dockerfile (what the SDK sends for an image string).
+fn image_of(dockerfile: &str) -> Option<String> {
+    dockerfile.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some(w) if w.eq_ignore_ascii_case("FROM") => {
+                words.find(|w| !w.starts_with("--")).map(str::to_string)
+            }
+            _ => None,
+        }
+    })
+}
+
+async fn create(
+    State(state): State<Shared>,
+    JsonBody(req): JsonBody<CreateSandbox>,
+) -> Result<Json<Sandbox>, Failure> {
+    let has_resources = req.cpu.is_some() || req.memory.is_some() || req.disk.is_some();
+    if req.snapshot.is_some() && req.build_info.is_some() {
+        return Err(Failure::bad_request(
+            "Cannot specify both a snapshot and build info",
+        ));
+    }
+    if req.snapshot.is_some() && has_resources {
+        return Err(Failure::bad_request(
+            "Cannot specify Sandbox resources when using a snapshot",
+        ));
+    }
+    let now = now_rfc3339();
+    let id = new_uuid();
+    let build_info = req.build_info.as_ref().map(|b| BuildInfo {
+        dockerfile_content: Some(b.dockerfile_content.clone()),
+        context_hashes: b.context_hashes.clone(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        snapshot_ref: image_of(&b.dockerfile_content).unwrap_or_default(),
+    });
+    let name = req
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| id.clone());
+    let sandbox = Sandbox {
+        id: id.clone(),
+        organization_id: "local".into(),
+        name,
+        snapshot: req.snapshot.clone(),
+        user: req.user.clone().unwrap_or_else(|| "daytona".into()),
+        env: req.env.clone(),
+        labels: req.labels.clone(),
+        public: req.public.unwrap_or(false),
+        network_block_all: req.network_block_all.unwrap_or(false),
+        target: req.target.clone().unwrap_or_else(|| "local".into()),
+        cpu: req.cpu.unwrap_or(1) as f64,
+        gpu: req.gpu.unwrap_or(0) as f64,
+        memory: req.memory.unwrap_or(1) as f64,
+        disk: req.disk.unwrap_or(3) as f64,
+        state: SandboxState::Started,
+        desired_state: Some("started".into()),
+        error_reason: None,
+        recoverable: Some(false),
+        auto_stop_interval: Some(req.auto_stop_interval.unwrap_or(15) as f64),
+        auto_archive_interval: Some(req.auto_archive_interval.unwrap_or(10080) as f64),
+        auto_delete_interval: Some(req.auto_delete_interval.unwrap_or(-1) as f64),
+        volumes: Some(req.volumes.clone().unwrap_or_default()),
+        build_info,
+        created_at: Some(now.clone()),
+        updated_at: Some(now.clone()),
+        last_activity_at: Some(now),
+        sandbox_class: Some("container".into()),
+        daemon_version: Some(concat!("forge-local/", env!("CARGO_PKG_VERSION")).into()),
+        runner_id: Some("local".into()),
+        toolbox_proxy_url: None,
+    };
+    let rec = state
+        .store
+        .insert(Record {
+            sandbox,
+            preview_token: random_token(32),
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+async fn get_one(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Sandbox>, Failure> {
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    Ok(Json(render(&state, &rec)))
+}
+
+/// `GET /sandbox`: cursor paging (`cursor`, `limit` 1–200, default 100) with the `labels`
+/// (JSON object string), `states` (repeated or comma-separated), `id` and `name` (prefix)
+/// filters. The cursor is the id of the last item of the previous page.
+async fn list(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ListSandboxesResponse>, Failure> {
+    let q = query_pairs(query.as_deref());
+    let limit = match query_get(&q, "limit") {
+        None | Some("") => 100,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| Failure::bad_request("limit must be an integer between 1 and 200"))?,
+    };
+    let labels: StringMap = match query_get(&q, "labels") {
+        None | Some("") => StringMap::new(),
+        Some(v) => serde_json::from_str(v)
+            .map_err(|_| Failure::bad_request("labels must be a JSON object of strings"))?,
+    };
+    let states: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "states" || k == "states[]")
+        .flat_map(|(_, v)| v.split(',').map(str::trim).map(str::to_string))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let id_prefix = query_get(&q, "id").unwrap_or("");
+    let name_prefix = query_get(&q, "name").unwrap_or("");
+    let cursor = query_get(&q, "cursor").filter(|c| !c.is_empty());
+
+    let matching: Vec<Record> = state
+        .store
+        .all()
+        .await
+        .into_iter()
+        .filter(|r| {
+            labels
+                .iter()
+                .all(|(k, v)| r.sandbox.labels.get(k) == Some(v))
+        })
+        .filter(|r| states.is_empty() || states.iter().any(|s| s == r.sandbox.state.as_str()))
+        .filter(|r| r.sandbox.id.starts_with(id_prefix) && r.sandbox.name.starts_with(name_prefix))
+        .collect();
+    let start = match cursor {
+        None => 0,
+        Some(c) => matching
+            .iter()
+            .position(|r| r.sandbox.id == c)
+            .map(|i| i + 1)
+            .ok_or_else(|| Failure::bad_request("invalid cursor"))?,
+    };
+    let page: Vec<Sandbox> = matching
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|r| render(&state, r))
+        .collect();
+    let next_cursor = if start + page.len() < matching.len() {
+        page.last().map(|s| s.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(ListSandboxesResponse {
+        items: page,
+        next_cursor,
+    }))
+}
+
+async fn start(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Sandbox>, Failure> {
+    let rec = state
+        .store
+        .update(&id, |rec| {
+            match rec.sandbox.state {
+                SandboxState::Started => return Ok(()),
+                SandboxState::Stopped | SandboxState::Archived | SandboxState::Error => {}
+                other => {
+                    return Err(Failure::conflict(format!(
+                        "Sandbox is in state {other} and cannot be started"
+                    )))
+                }
+            }
+            rec.sandbox.state = SandboxState::Started;
+            rec.sandbox.desired_state = Some("started".into());
+            rec.sandbox.last_activity_at = Some(now_rfc3339());
+            // A new preview token on every start, as Daytona does.
+            rec.preview_token = random_token(32);
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+async fn stop(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Sandbox>, Failure> {
+    let force = query_flag(&query_pairs(query.as_deref()), "force");
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    match rec.sandbox.state {
+        SandboxState::Started | SandboxState::Stopped | SandboxState::Error => {}
+        other => {
+            return Err(Failure::conflict(format!(
+                "Sandbox is in state {other} and cannot be stopped"
+            )))
+        }
+    }
+    let sid = rec.sandbox.id.clone();
+    state.sessions.drop_sandbox(&sid).await;
+    state.groups.kill_sandbox(&sid, force).await;
+    let rec = state
+        .store
+        .update(&sid, |rec| {
+            rec.sandbox.state = SandboxState::Stopped;
+            rec.sandbox.desired_state = Some("stopped".into());
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+async fn archive(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Sandbox>, Failure> {
+    let rec = state
+        .store
+        .update(&id, |rec| match rec.sandbox.state {
+            SandboxState::Stopped | SandboxState::Archived => {
+                rec.sandbox.state = SandboxState::Archived;
+                rec.sandbox.desired_state = Some("archived".into());
+                Ok(())
+            }
+            other => Err(Failure::bad_request(format!(
+                "Sandbox must be stopped before it can be archived (state: {other})"
+            ))),
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+async fn delete(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Sandbox>, Failure> {
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let sid = rec.sandbox.id.clone();
+    state.sessions.drop_sandbox(&sid).await;
+    state.groups.kill_sandbox(&sid, true).await;
+    state.store.remove(&sid).await?;
+    let mut gone = render(&state, &rec);
+    gone.state = SandboxState::Destroyed;
+    gone.desired_state = Some("destroyed".into());
+    Ok(Json(gone))
+}
+
+#[derive(serde::Deserialize)]
+struct LabelsBody {
+    labels: StringMap,
+}
+
+async fn set_labels(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LabelsBody>,
+) -> Result<Response, Failure> {
+    let rec = state
+        .store
+        .update(&id, |rec| {
+            rec.sandbox.labels = body.labels;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(serde_json::json!({ "labels": rec.sandbox.labels })).into_response())
+}
+
+async fn toolbox_proxy_url(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<ToolboxProxyUrl>, Failure> {
+    state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    Ok(Json(ToolboxProxyUrl {
+        url: format!("{}/toolbox", state.base_url),
+    }))
+}
+
+/// `GET /sandbox/{id}/ports/{port}/preview-url`. The URL points straight at the port on
+/// 127.0.0.1 for now (no preview proxy yet); the token is the sandbox's preview token.
+async fn preview_url(
+    State(state): State<Shared>,
+    Path((id, port)): Path<(String, String)>,
+) -> Result<Json<PortPreviewUrl>, Failure> {
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| Failure::bad_request("port must be between 1 and 65535"))?;
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    Ok(Json(PortPreviewUrl {
+        sandbox_id: rec.sandbox.id.clone(),
+        url: format!("http://127.0.0.1:{port}"),
+        token: rec.preview_token.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_of;
+
+    #[test]
+    fn image_is_read_from_the_dockerfile() {
+        assert_eq!(image_of("FROM node:22\n").as_deref(), Some("node:22"));
+        assert_eq!(
+            image_of("from --platform=linux/amd64 python:3.12\nRUN x").as_deref(),
+            Some("python:3.12")
+        );
+        assert_eq!(image_of("RUN x"), None);
+    }
+}

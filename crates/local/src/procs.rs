@@ -1,0 +1,185 @@
+//! Sandbox processes: how they are spawned (own process group, sandbox env) and how they are
+//! killed (by group, and by a `/proc` sweep for anything that left its group).
+//!
+//! Every process started for a sandbox carries `DAYTONA_SANDBOX_ID=<id>` in its environment.
+//! Stop and delete kill the recorded process groups, then sweep `/proc/*/environ` for that
+//! marker, which also catches processes that called `setsid` to leave their group.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The environment marker naming a process's sandbox.
+pub const SANDBOX_ENV: &str = "DAYTONA_SANDBOX_ID";
+
+/// Everything a spawned process needs to know about its sandbox.
+#[derive(Clone)]
+pub struct ProcEnv {
+    pub sandbox_id: String,
+    /// Host path of `/home/daytona` (the process's `HOME`).
+    pub home: std::path::PathBuf,
+    /// The sandbox env (`env` of the create request).
+    pub env: forge_wire::StringMap,
+}
+
+/// Builds a command for a sandbox: its own process group, the host env minus the backend's
+/// secrets (`DAYTONA_*`, `FORGE_*`), then `HOME`, the marker, the sandbox env and `extra`.
+pub fn command(
+    program: &str,
+    penv: &ProcEnv,
+    cwd: &Path,
+    extra: &forge_wire::StringMap,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.env_clear();
+    for (k, v) in std::env::vars_os() {
+        let name = k.to_string_lossy();
+        if name.starts_with("DAYTONA_") || name.starts_with("FORGE_") {
+            continue;
+        }
+        cmd.env(k, v);
+    }
+    cmd.env("HOME", &penv.home)
+        .env("PWD", cwd)
+        .env(SANDBOX_ENV, &penv.sandbox_id);
+    for (k, v) in penv.env.iter().chain(extra.iter()) {
+        if !k.is_empty() && !k.contains('=') && !k.contains('\0') && !v.contains('\0') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.current_dir(cwd)
+        .process_group(0)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Process groups started per sandbox, so that stop/delete can kill them all.
+#[derive(Default)]
+pub struct Groups {
+    by_sandbox: Mutex<HashMap<String, HashSet<i32>>>,
+}
+
+impl Groups {
+    /// Records the group led by `pid` (we spawn with `process_group(0)`, so pgid = pid).
+    pub fn add(&self, sandbox: &str, pgid: i32) {
+        if let Ok(mut m) = self.by_sandbox.lock() {
+            m.entry(sandbox.to_string()).or_default().insert(pgid);
+        }
+    }
+
+    /// Forgets a group once nothing is left in it.
+    pub fn release_if_empty(&self, sandbox: &str, pgid: i32) {
+        if group_alive(pgid) {
+            return;
+        }
+        if let Ok(mut m) = self.by_sandbox.lock() {
+            if let Some(set) = m.get_mut(sandbox) {
+                set.remove(&pgid);
+            }
+        }
+    }
+
+    /// Kills every process of a sandbox: SIGTERM first unless `force`, then SIGKILL for what
+    /// is left; returns once nothing carrying the sandbox marker is alive (bounded wait).
+    pub async fn kill_sandbox(&self, sandbox: &str, force: bool) {
+        let groups: Vec<i32> = self
+            .by_sandbox
+            .lock()
+            .map(|mut m| m.remove(sandbox).unwrap_or_default().into_iter().collect())
+            .unwrap_or_default();
+        let sandbox = sandbox.to_string();
+        let _ = tokio::task::spawn_blocking(move || {
+            if !force {
+                for g in &groups {
+                    kill_group(*g, libc::SIGTERM);
+                }
+                for pid in marked_pids(&sandbox) {
+                    signal(pid, libc::SIGTERM);
+                }
+                wait_until(Duration::from_secs(2), || {
+                    groups.iter().all(|g| !group_alive(*g)) && marked_pids(&sandbox).is_empty()
+                });
+            }
+            for _ in 0..5 {
+                for g in &groups {
+                    kill_group(*g, libc::SIGKILL);
+                }
+                for pid in marked_pids(&sandbox) {
+                    signal(pid, libc::SIGKILL);
+                }
+                if wait_until(Duration::from_millis(500), || {
+                    marked_pids(&sandbox).is_empty()
+                }) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Sends `sig` to the whole group.
+pub fn kill_group(pgid: i32, sig: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+fn signal(pid: i32, sig: i32) {
+    if pid > 1 && pid != std::process::id() as i32 {
+        // SAFETY: plain kill(2) on a pid.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// True while any process of the group exists (zombies included until reaped).
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Live (non-zombie) processes whose environment carries `DAYTONA_SANDBOX_ID=<sandbox>`.
+pub fn marked_pids(sandbox: &str) -> Vec<i32> {
+    let needle = format!("{SANDBOX_ENV}={sandbox}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id() as i32;
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// The exit code as the daemon reports it: the code, or 128 + signal when killed.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}

@@ -1,0 +1,112 @@
+//! The toolbox under `/toolbox/{id}/…`: the Daytona daemon's routes (toolbox.json) served on
+//! the sandbox's confined root.
+
+pub mod exec;
+pub mod sessions;
+
+use crate::confine::Root;
+use crate::error::Failure;
+use crate::procs::ProcEnv;
+use crate::store::{is_running, WORK_DIR};
+use crate::Shared;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use forge_wire::{DirResponse, IsPortInUseResponse};
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/work-dir", get(work_dir))
+        .route("/user-home-dir", get(work_dir))
+        .route("/port/{port}/in-use", get(port_in_use))
+        .route("/process/execute", post(exec::execute))
+        .route("/process/code-run", post(exec::code_run))
+        .merge(sessions::routes())
+        .with_state(state)
+}
+
+/// The sandbox a toolbox request addresses: loaded from the path, required to be started.
+pub struct Sbx {
+    pub state: Shared,
+    pub id: String,
+    pub root: Root,
+    pub penv: ProcEnv,
+}
+
+impl FromRequestParts<Shared> for Sbx {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Sbx, Failure> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Failure::bad_request("missing sandbox id"))?;
+        let id = params
+            .iter()
+            .find(|(k, _)| *k == "sandbox_id")
+            .map(|(_, v)| v.to_string())
+            .ok_or_else(|| Failure::bad_request("missing sandbox id"))?;
+        let rec = state
+            .store
+            .get(&id)
+            .await
+            .ok_or_else(|| Failure::not_found(format!("sandbox {id} not found")))?;
+        if !is_running(rec.sandbox.state) {
+            return Err(Failure::conflict(format!(
+                "sandbox {id} is {}: start it before using the toolbox",
+                rec.sandbox.state
+            )));
+        }
+        let id = rec.sandbox.id.clone();
+        let root_host = state.store.root(&id);
+        let home = root_host.join(WORK_DIR.trim_start_matches('/'));
+        Ok(Sbx {
+            state: state.clone(),
+            root: Root::new(root_host),
+            penv: ProcEnv {
+                sandbox_id: id.clone(),
+                home,
+                env: rec.sandbox.env.clone(),
+            },
+            id,
+        })
+    }
+}
+
+impl Sbx {
+    /// The sandbox's code language label (`code-toolbox-language`).
+    pub async fn label(&self, key: &str) -> Option<String> {
+        let rec = self.state.store.get(&self.id).await?;
+        rec.sandbox.labels.get(key).cloned()
+    }
+}
+
+/// `GET /work-dir` and `GET /user-home-dir`: both `/home/daytona`.
+async fn work_dir(_sbx: Sbx) -> Json<DirResponse> {
+    Json(DirResponse {
+        dir: WORK_DIR.to_string(),
+    })
+}
+
+/// `GET /port/{port}/in-use`: is something listening on 127.0.0.1:port.
+async fn port_in_use(
+    _sbx: Sbx,
+    axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>,
+) -> Result<Json<IsPortInUseResponse>, Failure> {
+    let port: u16 = params
+        .iter()
+        .find(|(k, _)| k == "port")
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| Failure::bad_request("invalid port"))?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let is_in_use = matches!(
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            tokio::net::TcpStream::connect(addr)
+        )
+        .await,
+        Ok(Ok(_))
+    );
+    Ok(Json(IsPortInUseResponse { is_in_use }))
+}

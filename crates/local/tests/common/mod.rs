@@ -1,0 +1,105 @@
+//! Shared helpers of the integration tests: a backend on a temp home and a small HTTP client.
+#![allow(dead_code)]
+
+use forge_local::{LocalBackend, LocalConfig};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Env {
+    pub backend: LocalBackend,
+    pub home: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+pub async fn start() -> Env {
+    let home = tempfile::tempdir().expect("tempdir");
+    let backend = LocalBackend::start(LocalConfig {
+        home: Some(home.path().to_path_buf()),
+        api_key: Some("test-key".into()),
+        bind: None,
+    })
+    .await
+    .expect("backend starts");
+    Env {
+        backend,
+        home,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Env {
+    pub fn api(&self, path: &str) -> String {
+        format!("{}{}", self.backend.api_url(), path)
+    }
+    pub fn tb(&self, id: &str, path: &str) -> String {
+        format!("http://{}/toolbox/{}{}", self.backend.addr(), id, path)
+    }
+    pub fn req(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .bearer_auth("test-key")
+            .header("X-Daytona-SDK-Version", "0.218.0")
+    }
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.req(method, url);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    pub async fn create(&self, body: Value) -> Value {
+        let (s, v) = self
+            .json(reqwest::Method::POST, &self.api("/sandbox"), Some(body))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+    pub async fn sandbox(&self) -> String {
+        let v = self
+            .create(json!({"env": {"SBX_VAR": "from-sandbox"}, "labels": {}}))
+            .await;
+        v["id"].as_str().unwrap().to_string()
+    }
+    pub async fn exec(&self, id: &str, body: Value) -> (u16, Value) {
+        self.json(
+            reqwest::Method::POST,
+            &self.tb(id, "/process/execute"),
+            Some(body),
+        )
+        .await
+    }
+    /// Host path of the sandbox root.
+    pub fn root(&self, id: &str) -> PathBuf {
+        self.backend.home().join("sandboxes").join(id).join("root")
+    }
+}
+
+/// Live (non-zombie) processes whose environment contains `needle` (`KEY=value`).
+pub fn procs_with_env(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| *p != me)
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .map(|e| e.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}

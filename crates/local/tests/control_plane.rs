@@ -1,0 +1,355 @@
+//! The control plane over real HTTP: lifecycle, persistence, paging, auth and error shapes.
+
+mod common;
+
+use forge_local::{LocalBackend, LocalConfig};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn lifecycle_and_persistence_across_restart() {
+    let env = common::start().await;
+    let v = env
+        .create(json!({
+            "name": "life",
+            "buildInfo": {"dockerfileContent": "FROM node:22-bookworm\n"},
+            "env": {"NODE_ENV": "development"},
+            "labels": {"project": "p1", "code-toolbox-language": "javascript"},
+            "public": true, "cpu": 4, "memory": 16, "disk": 10,
+            "autoStopInterval": 30, "target": "eu",
+            "volumes": [{"volumeId": "v1", "mountPath": "/data"}]
+        }))
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["state"], "started");
+    assert_eq!(v["name"], "life");
+    assert_eq!(v["env"]["NODE_ENV"], "development");
+    assert_eq!(v["public"], true);
+    assert_eq!(v["cpu"], 4.0);
+    assert_eq!(v["memory"], 16.0);
+    assert_eq!(v["target"], "eu");
+    assert_eq!(v["autoStopInterval"], 30.0);
+    assert_eq!(v["buildInfo"]["snapshotRef"], "node:22-bookworm");
+    assert_eq!(v["volumes"][0]["mountPath"], "/data");
+    assert_eq!(
+        v["toolboxProxyUrl"],
+        format!("http://{}/toolbox", env.backend.addr())
+    );
+    for key in [
+        "organizationId",
+        "user",
+        "labels",
+        "networkBlockAll",
+        "gpu",
+        "disk",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+
+    // by id and by name
+    let (s, got) = env
+        .json(Method::GET, &env.api(&format!("/sandbox/{id}")), None)
+        .await;
+    assert_eq!((s, got["id"].as_str()), (200, Some(id.as_str())));
+    let (s, got) = env.json(Method::GET, &env.api("/sandbox/life"), None).await;
+    assert_eq!((s, got["id"].as_str()), (200, Some(id.as_str())));
+
+    // archive needs stopped
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/archive")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/stop?force=false")),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("stopped")));
+    // toolbox refuses while stopped
+    let (s, _) = env.exec(&id, json!({"command": "true"})).await;
+    assert_eq!(s, 409);
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/start")),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("started")));
+    let (s, v) = env
+        .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("stopped")));
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/archive")),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("archived")));
+
+    // a file written before the restart survives it, and so does the record
+    std::fs::write(env.root(&id).join("home/daytona/keep.txt"), "kept").unwrap();
+    let home = env.home.path().to_path_buf();
+    env.backend.shutdown().await;
+    let again = LocalBackend::start(LocalConfig {
+        home: Some(home),
+        api_key: Some("test-key".into()),
+        bind: None,
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let got: serde_json::Value = http
+        .get(format!("{}/sandbox/{id}", again.api_url()))
+        .bearer_auth("test-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["state"], "archived");
+    assert_eq!(got["labels"]["project"], "p1");
+    assert_eq!(
+        got["toolboxProxyUrl"],
+        format!("http://{}/toolbox", again.addr())
+    );
+    let res = http
+        .post(format!("{}/sandbox/{id}/start", again.api_url()))
+        .bearer_auth("test-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = http
+        .post(format!(
+            "http://{}/toolbox/{id}/process/execute",
+            again.addr()
+        ))
+        .bearer_auth("test-key")
+        .json(&json!({"command": "cat keep.txt"}))
+        .send()
+        .await
+        .unwrap();
+    let out: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(out["result"], "kept");
+
+    // delete removes the folder; the id is then unknown
+    let res = http
+        .delete(format!("{}/sandbox/{id}", again.api_url()))
+        .bearer_auth("test-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(!again.home().join("sandboxes").join(&id).exists());
+    let res = http
+        .get(format!("{}/sandbox/{id}", again.api_url()))
+        .bearer_auth("test-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    again.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_pages_with_cursor_and_filters_by_labels_and_states() {
+    let env = common::start().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let v = env
+            .create(
+                json!({"labels": {"group": if i % 2 == 0 { "even" } else { "odd" }}, "env": {}}),
+            )
+            .await;
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    // page through everything two at a time
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = env.api("/sandbox?limit=2");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let (s, page) = env.json(Method::GET, &url, None).await;
+        assert_eq!(s, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_string());
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
+            _ => break,
+        }
+    }
+    let mut sorted_seen = seen.clone();
+    sorted_seen.sort();
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort();
+    assert_eq!(sorted_seen, sorted_ids, "every sandbox exactly once");
+
+    let labels = url_encode(r#"{"group":"even"}"#);
+    let (_, page) = env
+        .json(
+            Method::GET,
+            &env.api(&format!("/sandbox?labels={labels}")),
+            None,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+
+    env.json(
+        Method::POST,
+        &env.api(&format!("/sandbox/{}/stop", ids[0])),
+        None,
+    )
+    .await;
+    let (_, page) = env
+        .json(
+            Method::GET,
+            &env.api("/sandbox?states=stopped&states=archived"),
+            None,
+        )
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"].as_str(), Some(ids[0].as_str()));
+
+    let (s, _) = env
+        .json(Method::GET, &env.api("/sandbox?limit=500"), None)
+        .await;
+    assert_eq!(s, 400);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn missing_or_wrong_key_is_401_in_both_shapes() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let http = reqwest::Client::new();
+    for auth in [None, Some("wrong")] {
+        let mut r = http.get(env.api("/sandbox"));
+        if let Some(k) = auth {
+            r = r.bearer_auth(k);
+        }
+        let res = r.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+        let v: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(v["statusCode"], 401);
+        assert_eq!(v["error"], "Unauthorized");
+        assert!(v["path"].as_str().unwrap().starts_with("/api/sandbox"));
+        assert!(!v.to_string().contains("test-key"));
+
+        let mut r = http.get(env.tb(&id, "/work-dir"));
+        if let Some(k) = auth {
+            r = r.bearer_auth(k);
+        }
+        let res = r.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+        let v: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(v["code"], "UNAUTHORIZED");
+        assert_eq!(v["source"], "DAYTONA_DAEMON");
+        assert_eq!(v["path"], "/work-dir");
+    }
+    // the preview token opens the toolbox, as the Daytona proxy allows
+    let (_, link) = env
+        .json(
+            Method::GET,
+            &env.api(&format!("/sandbox/{id}/ports/3000/preview-url")),
+            None,
+        )
+        .await;
+    let token = link["token"].as_str().unwrap();
+    assert_eq!(link["sandboxId"].as_str(), Some(id.as_str()));
+    assert_eq!(link["url"], "http://127.0.0.1:3000");
+    let res = http
+        .get(env.tb(&id, "/work-dir"))
+        .header("X-Daytona-Preview-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["dir"], "/home/daytona");
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_and_bad_json_is_400() {
+    let env = common::start().await;
+    for (m, p) in [
+        (Method::GET, "/sandbox/nope"),
+        (Method::POST, "/sandbox/nope/start"),
+        (Method::POST, "/sandbox/nope/stop"),
+        (Method::POST, "/sandbox/nope/archive"),
+        (Method::DELETE, "/sandbox/nope"),
+        (Method::GET, "/sandbox/nope/toolbox-proxy-url"),
+        (Method::GET, "/sandbox/nope/ports/3000/preview-url"),
+    ] {
+        let (s, v) = env.json(m, &env.api(p), None).await;
+        assert_eq!(s, 404, "{p}");
+        assert_eq!(v["statusCode"], 404);
+        assert_eq!(v["error"], "Not Found");
+        assert!(v["message"].as_str().unwrap().contains("nope"));
+    }
+    let (s, v) = env.exec("nope", json!({"command": "true"})).await;
+    assert_eq!((s, v["code"].as_str()), (404, Some("NOT_FOUND")));
+
+    let res = env
+        .req(Method::POST, &env.api("/sandbox"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["statusCode"], 400);
+    assert_eq!(v["error"], "Bad Request");
+
+    let id = env.sandbox().await;
+    let res = env
+        .req(Method::POST, &env.tb(&id, "/process/execute"))
+        .header("content-type", "application/json")
+        .body("[1,")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["code"], "BAD_REQUEST");
+    assert_eq!(v["method"], "POST");
+
+    let (s, _) = env
+        .json(
+            Method::GET,
+            &env.api(&format!("/sandbox/{id}/ports/0/preview-url")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &env.api("/sandbox"),
+            Some(json!({"snapshot": "x", "cpu": 2, "env": {}})),
+        )
+        .await;
+    assert_eq!(s, 400);
+}

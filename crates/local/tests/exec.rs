@@ -1,0 +1,144 @@
+//! `process/execute` and `process/code-run` over real HTTP with real processes.
+
+mod common;
+
+use reqwest::Method;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn exec_uses_cwd_env_and_combines_streams() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let (s, v) = env
+        .exec(&id, json!({"command": "echo $SBX_VAR $EXTRA; echo err 1>&2; exit 3", "envs": {"EXTRA": "1"}}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["exitCode"], 3);
+    assert_eq!(v["result"], "from-sandbox 1\nerr\n");
+
+    // relative cwd resolves against /home/daytona, absolute stays inside the root
+    std::fs::create_dir_all(env.root(&id).join("home/daytona/workspace")).unwrap();
+    let (_, v) = env
+        .exec(&id, json!({"command": "pwd", "cwd": "workspace"}))
+        .await;
+    let pwd = v["result"].as_str().unwrap().trim().to_string();
+    assert_eq!(
+        std::fs::canonicalize(&pwd).unwrap(),
+        std::fs::canonicalize(env.root(&id).join("home/daytona/workspace")).unwrap()
+    );
+    let (_, v) = env
+        .exec(&id, json!({"command": "pwd", "cwd": "/../../tmp"}))
+        .await;
+    let pwd = v["result"].as_str().unwrap().trim().to_string();
+    assert_eq!(
+        std::fs::canonicalize(&pwd).unwrap(),
+        std::fs::canonicalize(env.root(&id).join("tmp")).unwrap()
+    );
+    let (_, v) = env.exec(&id, json!({"command": "echo $HOME"})).await;
+    assert!(v["result"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .ends_with("/root/home/daytona"));
+    // the backend's own secrets do not leak into commands
+    let (_, v) = env.exec(&id, json!({"command": "env"})).await;
+    assert!(!v["result"].as_str().unwrap().contains("test-key"));
+
+    let (s, _) = env
+        .exec(&id, json!({"command": "true", "cwd": "does/not/exist"}))
+        .await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn timeout_kills_the_group_and_answers_408() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let marker = format!("FORGE_TEST_MARKER=t{}", std::process::id());
+    let started = Instant::now();
+    let (s, v) = env
+        .exec(
+            &id,
+            json!({"command": "sleep 30 & sleep 30; echo never", "timeout": 1,
+                   "envs": {"FORGE_TEST_MARKER": marker.trim_start_matches("FORGE_TEST_MARKER=")}}),
+        )
+        .await;
+    assert_eq!(s, 408, "{v}");
+    assert_eq!(v["code"], "PROCESS_EXECUTION_TIMEOUT");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // nothing carrying the marker is left (bounded wait for the kernel to reap)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !common::procs_with_env(&marker).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(common::procs_with_env(&marker).is_empty());
+}
+
+#[tokio::test]
+async fn stop_kills_every_process_of_the_sandbox() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let marker = format!("FORGE_STOP_MARKER=s{}", std::process::id());
+    // a background process that leaves its group with setsid
+    let (s, _) = env
+        .exec(
+            &id,
+            json!({"command": "setsid sleep 60 > /dev/null 2>&1 < /dev/null & (sleep 60 > /dev/null 2>&1 &) ; echo ok",
+                   "envs": {"FORGE_STOP_MARKER": marker.trim_start_matches("FORGE_STOP_MARKER=")}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(!common::procs_with_env(&marker).is_empty());
+    let (s, _) = env
+        .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(common::procs_with_env(&marker).is_empty());
+}
+
+#[tokio::test]
+async fn code_run_runs_javascript_on_node() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.tb(&id, "/process/code-run"),
+            Some(json!({"code": "console.log(process.argv.slice(1).join(','), process.env.X)",
+                        "language": "javascript", "argv": ["a", "b"], "envs": {"X": "y"}, "timeout": 30})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["exitCode"], 0);
+    assert_eq!(v["result"], "a,b y\n");
+}
+
+#[tokio::test]
+async fn work_dir_and_port_in_use() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let (_, v) = env
+        .json(Method::GET, &env.tb(&id, "/user-home-dir"), None)
+        .await;
+    assert_eq!(v["dir"], "/home/daytona");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_, v) = env
+        .json(
+            Method::GET,
+            &env.tb(&id, &format!("/port/{port}/in-use")),
+            None,
+        )
+        .await;
+    assert_eq!(v["isInUse"], true);
+    drop(listener);
+    let (_, v) = env
+        .json(
+            Method::GET,
+            &env.tb(&id, &format!("/port/{port}/in-use")),
+            None,
+        )
+        .await;
+    assert_eq!(v["isInUse"], false);
+}

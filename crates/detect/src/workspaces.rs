@@ -1,0 +1,204 @@
+//! Monorepos: which tools declare them and which folders are their packages.
+//! Globs come from package.json `workspaces` (npm, yarn, bun), `pnpm-workspace.yaml`,
+//! `lerna.json` `packages` (default `packages/*`); an Nx repository without globs uses every
+//! folder holding a package.json or project.json. Turbo adds no globs of its own.
+
+use serde::Serialize;
+
+use crate::listing::join;
+use crate::manifest::Manifest;
+use crate::snapshot::Snapshot;
+
+/// The monorepo around the detected app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonorepoInfo {
+    /// `npm-workspaces`, `yarn-workspaces`, `pnpm-workspaces`, `bun-workspaces`, `turbo`,
+    /// `nx`, `lerna`; `folders` when there is no declaration but several package folders.
+    pub tools: Vec<String>,
+    /// Every package folder, repository-relative.
+    pub packages: Vec<String>,
+}
+
+/// Reads the `packages:` list of a pnpm-workspace.yaml (the only part that matters).
+pub(crate) fn pnpm_globs(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let code = line.split('#').next().unwrap_or("");
+        if code.trim().is_empty() {
+            continue;
+        }
+        if !code.starts_with([' ', '\t', '-']) {
+            inside = code.trim_end() == "packages:";
+            if let Some(rest) = code.trim().strip_prefix("packages:") {
+                // Flow form: packages: ['a/*', 'b']
+                let rest = rest.trim();
+                if rest.starts_with('[') {
+                    out.extend(
+                        rest.trim_matches(['[', ']'])
+                            .split(',')
+                            .map(unquote)
+                            .filter(|s| !s.is_empty()),
+                    );
+                }
+            }
+            continue;
+        }
+        if inside {
+            if let Some(item) = code.trim().strip_prefix('-') {
+                let item = unquote(item);
+                if !item.is_empty() {
+                    out.push(item);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn unquote(s: &str) -> String {
+    s.trim().trim_matches(['"', '\'']).to_string()
+}
+
+/// Segment-wise glob match: `*` inside a segment, `**` for any number of segments.
+pub(crate) fn glob_match(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let s: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    fn go(p: &[&str], s: &[&str]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(&"**") => (0..=s.len()).any(|i| go(&p[1..], &s[i..])),
+            Some(seg) => {
+                !s.is_empty() && crate::snapshot::name_matches(seg, s[0]) && go(&p[1..], &s[1..])
+            }
+        }
+    }
+    go(&p, &s)
+}
+
+/// The monorepo rooted at `root` (usually the repository root), if it is one.
+pub(crate) fn detect(
+    snap: &Snapshot,
+    root: &str,
+    root_manifest: Option<&Manifest>,
+    pm: &str,
+) -> Option<MonorepoInfo> {
+    let has = |f: &str| snap.listing.has_file(&join(root, f));
+    let mut tools = Vec::new();
+    let mut globs: Vec<String> = Vec::new();
+    if let Some(m) = root_manifest.filter(|m| !m.workspaces.is_empty()) {
+        globs.extend(m.workspaces.iter().cloned());
+        tools.push(format!(
+            "{}-workspaces",
+            if pm == "pnpm" { "npm" } else { pm }
+        ));
+    }
+    if has("pnpm-workspace.yaml") {
+        let g = snap
+            .text(&join(root, "pnpm-workspace.yaml"))
+            .map(|t| pnpm_globs(&t))
+            .unwrap_or_default();
+        globs.extend(g);
+        tools.retain(|t| !t.ends_with("-workspaces"));
+        tools.push("pnpm-workspaces".to_string());
+    }
+    if has("turbo.json") || has("turbo.jsonc") || root_manifest.is_some_and(|m| m.has_turbo_key) {
+        tools.push("turbo".to_string());
+    }
+    if has("lerna.json") {
+        tools.push("lerna".to_string());
+        let lerna: Vec<String> = snap
+            .text(&join(root, "lerna.json"))
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| {
+                v.get("packages").and_then(|p| p.as_array()).map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        if !lerna.is_empty() {
+            globs.extend(lerna);
+        } else if globs.is_empty() {
+            globs.push("packages/*".to_string());
+        }
+    }
+    let nx = has("nx.json");
+    if nx {
+        tools.push("nx".to_string());
+    }
+    let package_dirs: Vec<String> = snap
+        .listing
+        .dirs()
+        .filter(|d| *d != root && (root.is_empty() || d.starts_with(&format!("{root}/"))))
+        .filter(|d| {
+            snap.listing.has_file(&join(d, "package.json"))
+                || (nx && snap.listing.has_file(&join(d, "project.json")))
+        })
+        .map(str::to_string)
+        .collect();
+    let rel = |d: &str| -> String {
+        if root.is_empty() {
+            d.to_string()
+        } else {
+            d[root.len() + 1..].to_string()
+        }
+    };
+    let packages: Vec<String> = if globs.is_empty() && nx {
+        package_dirs
+    } else if globs.is_empty() {
+        // No declaration: a root without package.json whose subfolders hold apps
+        // (`frontend/` + `backend/`) is still treated as several apps.
+        if root_manifest.is_some() || package_dirs.is_empty() {
+            return None;
+        }
+        tools.push("folders".to_string());
+        package_dirs
+            .into_iter()
+            .filter(|d| rel(d).split('/').count() <= 2)
+            .collect()
+    } else {
+        let (neg, pos): (Vec<&String>, Vec<&String>) =
+            globs.iter().partition(|g| g.starts_with('!'));
+        package_dirs
+            .into_iter()
+            .filter(|d| {
+                let r = rel(d);
+                pos.iter().any(|g| glob_match(g, &r))
+                    && !neg.iter().any(|g| glob_match(&g[1..], &r))
+            })
+            .collect()
+    };
+    if tools.is_empty() {
+        return None;
+    }
+    Some(MonorepoInfo { tools, packages })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("apps/*", "apps/web"));
+        assert!(!glob_match("apps/*", "apps/web/sub"));
+        assert!(glob_match("packages/**", "packages/a/b"));
+        assert!(glob_match("./apps/*/", "apps/x"));
+        assert!(glob_match("app-*", "app-one"));
+    }
+
+    #[test]
+    fn pnpm_yaml() {
+        let t = "packages:\n  - 'apps/*'\n  - \"packages/*\" # libs\n  - '!**/test/**'\ncatalog:\n  react: ^19\n";
+        assert_eq!(pnpm_globs(t), ["apps/*", "packages/*", "!**/test/**"]);
+        assert_eq!(pnpm_globs("packages: ['a/*', b]\n"), ["a/*", "b"]);
+    }
+}

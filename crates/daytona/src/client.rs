@@ -1,0 +1,555 @@
+//! The control plane: sandbox lifecycle, listing and preview links (daytona-wire.md §3, §8).
+
+use crate::call::{CallOptions, Deadline};
+use crate::config::DaytonaConfig;
+use crate::error::{Error, Result};
+use crate::http::{Req, Transport};
+use crate::retry::RetryClass;
+use crate::toolbox::Toolbox;
+use forge_wire::{
+    CreateBuildInfo, CreateSandbox, ListSandboxesResponse, PortPreviewUrl, Sandbox, SandboxState,
+    SandboxVolume, StringMap, ToolboxProxyUrl,
+};
+use reqwest::Method;
+use std::time::Duration;
+
+/// Default wait of create / start / stop / delete(wait), as in the SDK.
+pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The label the SDK adds to every create; `process.code_run` reads it.
+pub const LANGUAGE_LABEL: &str = "code-toolbox-language";
+
+/// Sizes of the integration guide's `workspaceClass`, which the API does not have: we send
+/// them as resources (`cpu`, `memory` GiB, `disk` GiB). Disk sizes are ours: 10 / 20 / 40 GiB,
+/// enough for a `node_modules` of a large monorepo at `large`, within the cloud's default
+/// per-sandbox disk quota at `small`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceClass {
+    Small,
+    Medium,
+    Large,
+}
+
+impl WorkspaceClass {
+    /// `(cpu, memory GiB, disk GiB)`.
+    pub fn resources(self) -> Resources {
+        let (cpu, memory, disk) = match self {
+            WorkspaceClass::Small => (2, 8, 10),
+            WorkspaceClass::Medium => (4, 16, 20),
+            WorkspaceClass::Large => (8, 32, 40),
+        };
+        Resources {
+            cpu: Some(cpu),
+            memory: Some(memory),
+            disk: Some(disk),
+            gpu: None,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<WorkspaceClass> {
+        match s.to_ascii_lowercase().as_str() {
+            "small" => Ok(WorkspaceClass::Small),
+            "medium" => Ok(WorkspaceClass::Medium),
+            "large" => Ok(WorkspaceClass::Large),
+            other => Err(Error::InvalidArgument(format!(
+                "workspaceClass must be small, medium or large, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Explicit resources (memory and disk in GiB). Only valid with an image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu: Option<u32>,
+    pub memory: Option<u32>,
+    pub disk: Option<u32>,
+    pub gpu: Option<u32>,
+}
+
+/// What to create. An `image` is sent as `buildInfo.dockerfileContent = "FROM <image>\n"`;
+/// a `snapshot` by name. Explicit `resources` win over `workspace_class`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateParams {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub snapshot: Option<String>,
+    pub user: Option<String>,
+    pub workspace_class: Option<WorkspaceClass>,
+    pub resources: Option<Resources>,
+    pub public: Option<bool>,
+    /// Sent as `env`.
+    pub env: StringMap,
+    pub labels: StringMap,
+    /// The `code-toolbox-language` label: `typescript` (default), `javascript` or `python`.
+    pub language: Option<String>,
+    /// Minutes; 0 disables auto-stop.
+    pub auto_stop_interval: Option<u32>,
+    /// Minutes; 0 means the maximum.
+    pub auto_archive_interval: Option<u32>,
+    /// Minutes; negative disables, 0 deletes on stop.
+    pub auto_delete_interval: Option<i32>,
+    /// Region; falls back to the config's target.
+    pub target: Option<String>,
+    pub volumes: Vec<SandboxVolume>,
+}
+
+impl CreateParams {
+    /// The `POST /sandbox` body, as the official SDK builds it.
+    pub fn to_wire(&self, default_target: Option<&str>) -> Result<CreateSandbox> {
+        if self.image.is_some() && self.snapshot.is_some() {
+            return Err(Error::InvalidArgument(
+                "give either image or snapshot, not both".into(),
+            ));
+        }
+        let resources = self
+            .resources
+            .or(self.workspace_class.map(WorkspaceClass::resources));
+        if resources.is_some() && self.snapshot.is_some() {
+            return Err(Error::InvalidArgument(
+                "resources / workspaceClass need an image; a snapshot has fixed resources".into(),
+            ));
+        }
+        let language = self.language.clone().unwrap_or_else(|| "typescript".into());
+        if !matches!(language.as_str(), "typescript" | "javascript" | "python") {
+            return Err(Error::InvalidArgument(format!(
+                "language must be typescript, javascript or python, not {language:?}"
+            )));
+        }
+        let mut labels = self.labels.clone();
+        labels.insert(LANGUAGE_LABEL.into(), language);
+        let build_info = match &self.image {
+            Some(image) if image.trim().is_empty() || image.contains('\n') => {
+                return Err(Error::InvalidArgument(format!(
+                    "not an image name: {image:?}"
+                )))
+            }
+            Some(image) => Some(CreateBuildInfo {
+                dockerfile_content: format!("FROM {}\n", image.trim()),
+                context_hashes: None,
+            }),
+            None => None,
+        };
+        let r = resources.unwrap_or_default();
+        Ok(CreateSandbox {
+            name: self.name.clone(),
+            snapshot: self.snapshot.clone(),
+            user: self.user.clone(),
+            env: self.env.clone(),
+            labels,
+            public: self.public,
+            target: self.target.clone().or(default_target.map(str::to_owned)),
+            cpu: r.cpu,
+            gpu: r.gpu,
+            memory: r.memory,
+            disk: r.disk,
+            auto_stop_interval: self.auto_stop_interval,
+            auto_archive_interval: self.auto_archive_interval,
+            auto_delete_interval: self.auto_delete_interval,
+            volumes: if self.volumes.is_empty() {
+                None
+            } else {
+                Some(self.volumes.clone())
+            },
+            build_info,
+            ..Default::default()
+        })
+    }
+}
+
+/// Filter and paging of `GET /sandbox`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    /// 1–200; the server's default is 100.
+    pub limit: Option<u32>,
+    /// Every label must match; sent as a JSON string.
+    pub labels: Option<StringMap>,
+    pub states: Vec<SandboxState>,
+    /// Name prefix.
+    pub name: Option<String>,
+    /// Id prefix.
+    pub id: Option<String>,
+}
+
+/// One page of sandboxes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListPage {
+    pub items: Vec<Sandbox>,
+    /// `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The Daytona client. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Client {
+    transport: Transport,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", self.transport.config())
+            .finish()
+    }
+}
+
+/// A path segment, percent-encoded (ids and names go into paths).
+pub(crate) fn seg(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+fn require_id(id: &str) -> Result<&str> {
+    if id.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "sandbox id must not be empty".into(),
+        ));
+    }
+    Ok(id)
+}
+
+impl Client {
+    /// Resolves the config (environment included) and builds the client.
+    pub fn new(config: DaytonaConfig) -> Result<Client> {
+        let resolved = config.resolve()?;
+        Ok(Client {
+            transport: Transport::new(resolved)?,
+        })
+    }
+
+    /// Builds the client from an already validated config, without reading the environment.
+    pub fn from_resolved(config: crate::config::ResolvedConfig) -> Result<Client> {
+        Ok(Client {
+            transport: Transport::new(config)?,
+        })
+    }
+
+    /// The API base URL in use.
+    pub fn api_url(&self) -> &str {
+        &self.transport.config().api_url
+    }
+
+    fn plain_deadline(&self, opts: &CallOptions) -> Deadline {
+        opts.deadline(self.transport.default_timeout())
+    }
+
+    /// `POST /sandbox`, then waits for `started` (default 60 s). The create is sent once,
+    /// whatever fails afterwards.
+    pub async fn create(&self, params: &CreateParams, opts: &CallOptions) -> Result<Sandbox> {
+        let body = params.to_wire(self.transport.config().target.as_deref())?;
+        let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
+        let req = Req::new(
+            Method::POST,
+            self.transport.api("/sandbox"),
+            "create sandbox",
+        )
+        .json(&body)?
+        .class(RetryClass::Once);
+        let sandbox: Sandbox = self.transport.json(req, &deadline).await?;
+        self.wait_started(sandbox, &deadline, "create sandbox")
+            .await
+    }
+
+    /// `GET /sandbox/{idOrName}`.
+    pub async fn get(&self, id_or_name: &str) -> Result<Sandbox> {
+        self.get_with(id_or_name, &CallOptions::default()).await
+    }
+
+    pub async fn get_with(&self, id_or_name: &str, opts: &CallOptions) -> Result<Sandbox> {
+        self.get_in(id_or_name, &self.plain_deadline(opts)).await
+    }
+
+    async fn get_in(&self, id: &str, deadline: &Deadline) -> Result<Sandbox> {
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}", seg(require_id(id)?)));
+        self.transport
+            .json(Req::new(Method::GET, url, "get sandbox"), deadline)
+            .await
+    }
+
+    /// One page of `GET /sandbox`.
+    pub async fn list(&self, query: &ListQuery, opts: &CallOptions) -> Result<ListPage> {
+        self.list_in(query, &self.plain_deadline(opts)).await
+    }
+
+    async fn list_in(&self, query: &ListQuery, deadline: &Deadline) -> Result<ListPage> {
+        let mut req = Req::new(
+            Method::GET,
+            self.transport.api("/sandbox"),
+            "list sandboxes",
+        )
+        .query_opt("cursor", query.cursor.as_ref())
+        .query_opt("limit", query.limit)
+        .query_opt("id", query.id.as_ref())
+        .query_opt("name", query.name.as_ref());
+        if let Some(labels) = &query.labels {
+            let json = serde_json::to_string(labels)
+                .map_err(|e| Error::InvalidArgument(format!("labels: {e}")))?;
+            req = req.query("labels", json);
+        }
+        for s in &query.states {
+            req = req.query("states", s.as_str());
+        }
+        let page: ListSandboxesResponse = self.transport.json(req, deadline).await?;
+        Ok(ListPage {
+            items: page.items,
+            next_cursor: page.next_cursor.filter(|c| !c.is_empty()),
+        })
+    }
+
+    /// Every page of `GET /sandbox`, following `nextCursor` (the deadline covers all pages).
+    pub async fn list_all(&self, query: &ListQuery, opts: &CallOptions) -> Result<Vec<Sandbox>> {
+        let deadline = self.plain_deadline(opts);
+        let mut q = query.clone();
+        let mut all = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let page = self.list_in(&q, &deadline).await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                // A server repeating a cursor would loop forever.
+                Some(c) if seen.insert(c.clone()) => q.cursor = Some(c),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// `POST /sandbox/{id}/start`, then waits for `started` (default 60 s).
+    pub async fn start(&self, id: &str, opts: &CallOptions) -> Result<Sandbox> {
+        let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}/start", seg(require_id(id)?)));
+        let sandbox: Sandbox = self
+            .transport
+            .json(Req::new(Method::POST, url, "start sandbox"), &deadline)
+            .await?;
+        self.wait_started(sandbox, &deadline, "start sandbox").await
+    }
+
+    /// `POST /sandbox/{id}/stop?force=`, then waits for `stopped` (default 60 s).
+    pub async fn stop(&self, id: &str, force: bool, opts: &CallOptions) -> Result<Sandbox> {
+        let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}/stop", seg(require_id(id)?)));
+        let req = Req::new(Method::POST, url, "stop sandbox").query("force", force);
+        let sandbox: Sandbox = self.transport.json(req, &deadline).await?;
+        self.wait_for(
+            sandbox,
+            &[SandboxState::Stopped, SandboxState::Destroyed],
+            &deadline,
+            "stop sandbox",
+        )
+        .await
+    }
+
+    /// `POST /sandbox/{id}/archive` (the sandbox must be stopped), then one `GET`.
+    pub async fn archive(&self, id: &str, opts: &CallOptions) -> Result<Sandbox> {
+        let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}/archive", seg(require_id(id)?)));
+        self.transport
+            .empty(Req::new(Method::POST, url, "archive sandbox"), &deadline)
+            .await?;
+        self.get_in(id, &deadline).await
+    }
+
+    /// `DELETE /sandbox/{id}`; with `wait`, polls until it is gone (404 counts as gone).
+    pub async fn delete(&self, id: &str, wait: bool, opts: &CallOptions) -> Result<()> {
+        let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}", seg(require_id(id)?)));
+        self.transport
+            .empty(Req::new(Method::DELETE, url, "delete sandbox"), &deadline)
+            .await?;
+        if wait {
+            let mut interval = PollInterval::new();
+            loop {
+                match self.get_in(id, &deadline).await {
+                    Err(Error::NotFound(_)) => return Ok(()),
+                    Ok(s) if s.state == SandboxState::Destroyed => return Ok(()),
+                    Ok(_) | Err(Error::Connection(_) | Error::Server(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                deadline.sleep("delete sandbox", interval.next()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /sandbox/{id}/ports/{port}/preview-url` → `{sandboxId, url, token}`.
+    pub async fn preview_url(&self, id: &str, port: u16) -> Result<PortPreviewUrl> {
+        if port == 0 {
+            return Err(Error::InvalidArgument("port must be 1-65535".into()));
+        }
+        let url = self.transport.api(&format!(
+            "/sandbox/{}/ports/{port}/preview-url",
+            seg(require_id(id)?)
+        ));
+        let deadline = self.plain_deadline(&CallOptions::default());
+        self.transport
+            .json(Req::new(Method::GET, url, "preview url"), &deadline)
+            .await
+    }
+
+    /// The toolbox of a sandbox: `toolboxProxyUrl + "/" + id`, asking the API when the JSON
+    /// lacks `toolboxProxyUrl`.
+    pub async fn toolbox(&self, sandbox: &Sandbox) -> Result<Toolbox> {
+        let base = match sandbox
+            .toolbox_proxy_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
+            Some(u) => u.to_string(),
+            None => {
+                let url = self.transport.api(&format!(
+                    "/sandbox/{}/toolbox-proxy-url",
+                    seg(require_id(&sandbox.id)?)
+                ));
+                let deadline = self.plain_deadline(&CallOptions::default());
+                let r: ToolboxProxyUrl = self
+                    .transport
+                    .json(Req::new(Method::GET, url, "toolbox proxy url"), &deadline)
+                    .await?;
+                r.url
+            }
+        };
+        let sep = if base.ends_with('/') { "" } else { "/" };
+        Ok(Toolbox::new(
+            self.transport.clone(),
+            format!("{base}{sep}{}", seg(&sandbox.id)),
+            sandbox.id.clone(),
+            sandbox.labels.get(LANGUAGE_LABEL).cloned(),
+        ))
+    }
+
+    /// [`toolbox`](Self::toolbox) for a sandbox known by id.
+    pub async fn toolbox_for(&self, id: &str) -> Result<Toolbox> {
+        let sandbox = self.get(id).await?;
+        self.toolbox(&sandbox).await
+    }
+
+    async fn wait_started(
+        &self,
+        sandbox: Sandbox,
+        deadline: &Deadline,
+        what: &str,
+    ) -> Result<Sandbox> {
+        self.wait_for(sandbox, &[SandboxState::Started], deadline, what)
+            .await
+    }
+
+    /// Polls `GET /sandbox/{id}` until the state is one of `targets`: 100 ms for 5 s, then
+    /// ×1.1 per poll up to 1 s (the SDK's polling mode). `error` / `build_failed` end the
+    /// wait at once with the server's reason.
+    async fn wait_for(
+        &self,
+        mut sandbox: Sandbox,
+        targets: &[SandboxState],
+        deadline: &Deadline,
+        what: &str,
+    ) -> Result<Sandbox> {
+        let tolerant = !targets.contains(&SandboxState::Started);
+        let mut interval = PollInterval::new();
+        loop {
+            if targets.contains(&sandbox.state) {
+                return Ok(sandbox);
+            }
+            if sandbox.state.is_failed() {
+                return Err(Error::SandboxFailed {
+                    id: sandbox.id.clone(),
+                    state: sandbox.state.to_string(),
+                    reason: crate::error::scrub(
+                        sandbox.error_reason.as_deref().unwrap_or("no reason given"),
+                        self.transport.secrets(),
+                    ),
+                });
+            }
+            if deadline.is_cancelled() {
+                return Err(Error::Aborted);
+            }
+            deadline.sleep(what, interval.next()).await?;
+            match self.get_in(&sandbox.id, deadline).await {
+                Ok(s) => sandbox = s,
+                Err(Error::NotFound(_)) if targets.contains(&SandboxState::Destroyed) => {
+                    sandbox.state = SandboxState::Destroyed;
+                }
+                Err(Error::Connection(_) | Error::Server(_)) if tolerant => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// 100 ms for the first 5 s, then ×1.1 per poll, capped at 1 s.
+pub(crate) struct PollInterval {
+    started: std::time::Instant,
+    current: Duration,
+}
+
+impl PollInterval {
+    pub(crate) fn new() -> Self {
+        PollInterval {
+            started: std::time::Instant::now(),
+            current: Duration::from_millis(100),
+        }
+    }
+    pub(crate) fn next(&mut self) -> Duration {
+        let d = self.current;
+        if self.started.elapsed() >= Duration::from_secs(5) {
+            self.current = self.current.mul_f64(1.1).min(Duration::from_secs(1));
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_body_like_the_sdk() {
+        let p = CreateParams {
+            image: Some("node:22-bookworm".into()),
+            workspace_class: Some(WorkspaceClass::Medium),
+            public: Some(true),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(p.to_wire(Some("eu")).unwrap()).unwrap();
+        assert_eq!(
+            v["buildInfo"]["dockerfileContent"],
+            "FROM node:22-bookworm\n"
+        );
+        assert_eq!(v["cpu"], 4);
+        assert_eq!(v["memory"], 16);
+        assert_eq!(v["disk"], 20);
+        assert_eq!(v["env"], serde_json::json!({}));
+        assert_eq!(v["labels"][LANGUAGE_LABEL], "typescript");
+        assert_eq!(v["target"], "eu");
+        assert!(v.get("snapshot").is_none());
+        let bad = CreateParams {
+            snapshot: Some("s".into()),
+            workspace_class: Some(WorkspaceClass::Small),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.to_wire(None).unwrap_err().code(),
+            "DAYTONA_INVALID_ARGUMENT"
+        );
+    }
+
+    #[test]
+    fn poll_interval_starts_at_100ms() {
+        let mut p = PollInterval::new();
+        assert_eq!(p.next(), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,558 @@
+//! `sandbox.fs`: files over the toolbox (daytona-wire.md §5). Uploads are one streamed
+//! multipart `POST /files/bulk-upload` (`files[i].path` before `files[i].file`); downloads
+//! parse the multipart answer of `POST /files/bulk-download` as a stream.
+
+use super::Toolbox;
+use crate::call::{CallOptions, Deadline};
+use crate::error::{classify, ApiError, Error, Result};
+use crate::retry::RetryClass;
+use bytes::Bytes;
+use forge_wire::{
+    FileInfo, FilesDownloadRequest, Match, ReplaceRequest, ReplaceResult, SearchFilesResponse,
+};
+use reqwest::Method;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+
+/// Default deadline of uploads and downloads (the SDK's 30 min).
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What to upload.
+pub enum UploadSource {
+    Bytes(Bytes),
+    /// A local file, streamed from disk.
+    File(PathBuf),
+    /// Any reader, streamed.
+    Reader(Box<dyn AsyncRead + Send + Sync + Unpin>),
+}
+
+impl std::fmt::Debug for UploadSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            UploadSource::File(p) => write!(f, "File({})", p.display()),
+            UploadSource::Reader(_) => f.write_str("Reader"),
+        }
+    }
+}
+
+impl From<Vec<u8>> for UploadSource {
+    fn from(v: Vec<u8>) -> Self {
+        UploadSource::Bytes(v.into())
+    }
+}
+impl From<&str> for UploadSource {
+    fn from(v: &str) -> Self {
+        UploadSource::Bytes(Bytes::copy_from_slice(v.as_bytes()))
+    }
+}
+impl From<Bytes> for UploadSource {
+    fn from(v: Bytes) -> Self {
+        UploadSource::Bytes(v)
+    }
+}
+
+/// One file of an upload.
+#[derive(Debug)]
+pub struct UploadItem {
+    pub source: UploadSource,
+    /// Path in the sandbox (relative paths resolve against the work dir).
+    pub destination: String,
+}
+
+/// One file of a bulk download: its bytes, or why it failed.
+#[derive(Debug)]
+pub struct DownloadResult {
+    pub path: String,
+    pub content: Option<Bytes>,
+    pub error: Option<Error>,
+}
+
+/// One path of [`Fs::delete_many`].
+#[derive(Debug)]
+pub struct PathResult {
+    pub path: String,
+    pub error: Option<Error>,
+}
+
+/// `setFilePermissions` options; unset fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// Octal, e.g. `"755"`.
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+fn require_path(p: &str) -> Result<()> {
+    if p.is_empty() {
+        return Err(Error::InvalidArgument("path must not be empty".into()));
+    }
+    if p.contains('\0') {
+        return Err(Error::InvalidArgument("path contains a NUL byte".into()));
+    }
+    Ok(())
+}
+
+/// The file-system sub-handle of a [`Toolbox`].
+#[derive(Clone, Debug)]
+pub struct Fs {
+    pub(crate) tb: Toolbox,
+}
+
+impl Fs {
+    fn plain(&self) -> Deadline {
+        self.tb.deadline(&CallOptions::default())
+    }
+
+    /// `GET /files?path=`.
+    pub async fn list(&self, path: &str) -> Result<Vec<FileInfo>> {
+        require_path(path)?;
+        let req = self
+            .tb
+            .req(Method::GET, "/files", "list files")
+            .query("path", path);
+        self.tb.transport().json(req, &self.plain()).await
+    }
+
+    /// `GET /files/info?path=`.
+    pub async fn info(&self, path: &str) -> Result<FileInfo> {
+        require_path(path)?;
+        let req = self
+            .tb
+            .req(Method::GET, "/files/info", "file info")
+            .query("path", path);
+        self.tb.transport().json(req, &self.plain()).await
+    }
+
+    /// `POST /files/folder?path=&mode=` (parents created). `mode` is octal, e.g. `"755"`.
+    pub async fn create_folder(&self, path: &str, mode: &str) -> Result<()> {
+        require_path(path)?;
+        if mode.is_empty() || !mode.chars().all(|c| ('0'..='7').contains(&c)) {
+            return Err(Error::InvalidArgument(format!(
+                "mode must be octal digits, not {mode:?}"
+            )));
+        }
+        let req = self
+            .tb
+            .req(Method::POST, "/files/folder", "create folder")
+            .query("path", path)
+            .query("mode", mode)
+            .accept("*/*");
+        self.tb.transport().empty(req, &self.plain()).await
+    }
+
+    /// `DELETE /files?path=[&recursive=true]`: a folder needs `recursive`.
+    pub async fn delete(&self, path: &str, recursive: bool) -> Result<()> {
+        require_path(path)?;
+        let req = self
+            .tb
+            .req(Method::DELETE, "/files", "delete file")
+            .query("path", path)
+            .query_opt("recursive", recursive.then_some(true))
+            .accept("*/*");
+        self.tb.transport().empty(req, &self.plain()).await
+    }
+
+    /// Deletes each path (folders recursively), reporting each failure; there is no bulk
+    /// endpoint.
+    pub async fn delete_many(&self, paths: &[String]) -> Vec<PathResult> {
+        let mut out = Vec::with_capacity(paths.len());
+        for p in paths {
+            let error = self.delete(p, true).await.err();
+            out.push(PathResult {
+                path: p.clone(),
+                error,
+            });
+        }
+        out
+    }
+
+    /// `POST /files/permissions?path=&mode=&owner=&group=`.
+    pub async fn set_permissions(&self, path: &str, p: &Permissions) -> Result<()> {
+        require_path(path)?;
+        let req = self
+            .tb
+            .req(Method::POST, "/files/permissions", "set permissions")
+            .query("path", path)
+            .query_opt("owner", p.owner.as_ref())
+            .query_opt("group", p.group.as_ref())
+            .query_opt("mode", p.mode.as_ref())
+            .accept("*/*");
+        self.tb.transport().empty(req, &self.plain()).await
+    }
+
+    /// `chmod(path, mode)`.
+    pub async fn chmod(&self, path: &str, mode: &str) -> Result<()> {
+        self.set_permissions(
+            path,
+            &Permissions {
+                mode: Some(mode.to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// `POST /files/move?source=&destination=`.
+    pub async fn move_files(&self, source: &str, destination: &str) -> Result<()> {
+        require_path(source)?;
+        require_path(destination)?;
+        let req = self
+            .tb
+            .req(Method::POST, "/files/move", "move file")
+            .query("source", source)
+            .query("destination", destination)
+            .accept("*/*");
+        self.tb.transport().empty(req, &self.plain()).await
+    }
+
+    /// `GET /files/find?path=&pattern=`: lines containing `pattern` (the guide's
+    /// `searchFiles`).
+    pub async fn find(&self, path: &str, pattern: &str) -> Result<Vec<Match>> {
+        require_path(path)?;
+        let req = self
+            .tb
+            .req(Method::GET, "/files/find", "find in files")
+            .query("path", path)
+            .query("pattern", pattern);
+        self.tb.transport().json(req, &self.plain()).await
+    }
+
+    /// `GET /files/search?path=&pattern=`: file names matching a glob (the official SDK's
+    /// `searchFiles`).
+    pub async fn search(&self, path: &str, pattern: &str) -> Result<Vec<String>> {
+        require_path(path)?;
+        let req = self
+            .tb
+            .req(Method::GET, "/files/search", "search files")
+            .query("path", path)
+            .query("pattern", pattern);
+        let r: SearchFilesResponse = self.tb.transport().json(req, &self.plain()).await?;
+        Ok(r.files)
+    }
+
+    /// `POST /files/replace`: literal replace in each file.
+    pub async fn replace(
+        &self,
+        files: &[String],
+        pattern: &str,
+        new_value: &str,
+    ) -> Result<Vec<ReplaceResult>> {
+        if pattern.is_empty() {
+            return Err(Error::InvalidArgument("pattern must not be empty".into()));
+        }
+        let body = ReplaceRequest {
+            files: files.to_vec(),
+            pattern: pattern.to_string(),
+            new_value: new_value.to_string(),
+        };
+        let req = self
+            .tb
+            .req(Method::POST, "/files/replace", "replace in files")
+            .json(&body)?;
+        self.tb.transport().json(req, &self.plain()).await
+    }
+
+    /// The guide's `replaceInFile(path, from, to)`; a per-file failure is an error here.
+    pub async fn replace_in_file(&self, path: &str, from: &str, to: &str) -> Result<()> {
+        let results = self.replace(&[path.to_string()], from, to).await?;
+        match results.into_iter().find(|r| !r.success) {
+            Some(r) => Err(Error::BadRequest(ApiError {
+                status: 0,
+                message: format!(
+                    "replace in {} failed: {}",
+                    r.file,
+                    r.error.unwrap_or_default()
+                ),
+                code: None,
+                source: None,
+            })),
+            None => Ok(()),
+        }
+    }
+
+    /// One streamed multipart `POST /files/bulk-upload`; nothing is held whole in memory.
+    /// Not retried (the body is a stream). Default deadline 30 min.
+    pub async fn upload(&self, items: Vec<UploadItem>, opts: &CallOptions) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut form = reqwest::multipart::Form::new();
+        for (i, item) in items.into_iter().enumerate() {
+            require_path(&item.destination)?;
+            let name = item
+                .destination
+                .rsplit('/')
+                .find(|s| !s.is_empty())
+                .unwrap_or("file")
+                .to_string();
+            let body = match item.source {
+                UploadSource::Bytes(b) => reqwest::Body::from(b),
+                UploadSource::File(p) => {
+                    let f = tokio::fs::File::open(&p).await.map_err(|e| {
+                        Error::InvalidArgument(format!("cannot read {}: {e}", p.display()))
+                    })?;
+                    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f))
+                }
+                UploadSource::Reader(r) => {
+                    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(r))
+                }
+            };
+            let part = reqwest::multipart::Part::stream(body)
+                .file_name(name)
+                .mime_str("application/octet-stream")
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            form = form
+                .text(format!("files[{i}].path"), item.destination)
+                .part(format!("files[{i}].file"), part);
+        }
+        let mut req = self
+            .tb
+            .req(Method::POST, "/files/bulk-upload", "upload files")
+            .class(RetryClass::Once)
+            .accept("*/*");
+        req.body = crate::http::ReqBody::Multipart(Some(form));
+        let deadline = opts.deadline(Some(TRANSFER_TIMEOUT));
+        self.tb.transport().empty(req, &deadline).await
+    }
+
+    /// Uploads one file.
+    pub async fn upload_file(
+        &self,
+        source: UploadSource,
+        destination: &str,
+        opts: &CallOptions,
+    ) -> Result<()> {
+        self.upload(
+            vec![UploadItem {
+                source,
+                destination: destination.to_string(),
+            }],
+            opts,
+        )
+        .await
+    }
+
+    async fn bulk_download(
+        &self,
+        paths: &[String],
+        deadline: &Deadline,
+    ) -> Result<multer::Multipart<'static>> {
+        for p in paths {
+            require_path(p)?;
+        }
+        let req = self
+            .tb
+            .req(Method::POST, "/files/bulk-download", "download files")
+            .json(&FilesDownloadRequest {
+                paths: paths.to_vec(),
+            })?
+            .accept("multipart/form-data");
+        let resp = self.tb.transport().send(req, deadline).await?;
+        let ct = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let boundary = multer::parse_boundary(&ct).map_err(|_| Error::BadResponse {
+            message: format!("download answer is not multipart (content-type {ct:?})"),
+            status: Some(resp.status().as_u16()),
+        })?;
+        Ok(multer::Multipart::new(resp.bytes_stream(), boundary))
+    }
+
+    /// Downloads several files (the multipart answer read as a stream); a file that fails
+    /// has its `error`, the others their bytes. A cut-off answer fails the call.
+    pub async fn download_many(
+        &self,
+        paths: &[String],
+        opts: &CallOptions,
+    ) -> Result<Vec<DownloadResult>> {
+        let deadline = opts.deadline(Some(TRANSFER_TIMEOUT));
+        let secrets = self.tb.transport().secrets().to_vec();
+        deadline
+            .run("download files", async {
+                let mut mp = self.bulk_download(paths, &deadline).await?;
+                let mut got: Vec<(String, std::result::Result<Bytes, Error>)> = Vec::new();
+                while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+                    let name = field.name().unwrap_or("").to_string();
+                    let file = field.file_name().unwrap_or("").to_string();
+                    let data = field.bytes().await.map_err(multipart_error)?;
+                    let item = if name == "error" {
+                        Err(part_error(&data, &secrets))
+                    } else {
+                        Ok(data)
+                    };
+                    got.push((file, item));
+                }
+                Ok(match_parts(paths, got))
+            })
+            .await
+    }
+
+    /// Downloads one file into memory.
+    pub async fn download(&self, path: &str, opts: &CallOptions) -> Result<Bytes> {
+        let mut r = self.download_many(&[path.to_string()], opts).await?;
+        let first = r.pop().ok_or_else(|| Error::BadResponse {
+            message: "empty download answer".into(),
+            status: None,
+        })?;
+        match (first.content, first.error) {
+            (_, Some(e)) => Err(e),
+            (Some(c), None) => Ok(c),
+            (None, None) => Err(Error::BadResponse {
+                message: format!("{path} missing from the download answer"),
+                status: None,
+            }),
+        }
+    }
+
+    /// Downloads one file to `local`, streamed: written to `local.part` and renamed when
+    /// complete, so a cut-off download never looks complete. Returns the byte count.
+    pub async fn download_to_file(
+        &self,
+        path: &str,
+        local: &Path,
+        opts: &CallOptions,
+    ) -> Result<u64> {
+        let deadline = opts.deadline(Some(TRANSFER_TIMEOUT));
+        let secrets = self.tb.transport().secrets().to_vec();
+        let mut part_name = local.as_os_str().to_owned();
+        part_name.push(".part");
+        let part_path = PathBuf::from(part_name);
+        let io = |e: std::io::Error| {
+            Error::InvalidArgument(format!("cannot write {}: {e}", local.display()))
+        };
+        let result = deadline
+            .run("download file", async {
+                let mut mp = self.bulk_download(&[path.to_string()], &deadline).await?;
+                let mut written = None;
+                while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+                    if field.name() == Some("error") {
+                        let data = field.bytes().await.map_err(multipart_error)?;
+                        return Err(part_error(&data, &secrets));
+                    }
+                    if written.is_some() {
+                        continue;
+                    }
+                    let mut f = tokio::fs::File::create(&part_path).await.map_err(io)?;
+                    let mut n = 0u64;
+                    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                        n += chunk.len() as u64;
+                        f.write_all(&chunk).await.map_err(io)?;
+                    }
+                    f.flush().await.map_err(io)?;
+                    f.sync_all().await.map_err(io)?;
+                    written = Some(n);
+                }
+                written.ok_or_else(|| Error::BadResponse {
+                    message: format!("{path} missing from the download answer"),
+                    status: None,
+                })
+            })
+            .await;
+        match result {
+            Ok(n) => {
+                tokio::fs::rename(&part_path, local).await.map_err(io)?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part_path).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Orders parts as requested, matching by file name (the SDK's rule), falling back to order.
+fn match_parts(
+    paths: &[String],
+    mut got: Vec<(String, std::result::Result<Bytes, Error>)>,
+) -> Vec<DownloadResult> {
+    paths
+        .iter()
+        .map(|p| {
+            let idx = got
+                .iter()
+                .position(|(name, _)| name == p)
+                .or(if got.is_empty() { None } else { Some(0) });
+            match idx.map(|i| got.remove(i)) {
+                Some((_, Ok(b))) => DownloadResult {
+                    path: p.clone(),
+                    content: Some(b),
+                    error: None,
+                },
+                Some((_, Err(e))) => DownloadResult {
+                    path: p.clone(),
+                    content: None,
+                    error: Some(e),
+                },
+                None => DownloadResult {
+                    path: p.clone(),
+                    content: None,
+                    error: Some(Error::BadResponse {
+                        message: format!("{p} missing from the download answer"),
+                        status: None,
+                    }),
+                },
+            }
+        })
+        .collect()
+}
+
+fn part_error(data: &[u8], secrets: &[String]) -> Error {
+    let status = forge_wire::ErrorBody::parse(data)
+        .map(|b| b.status_code)
+        .filter(|s| *s >= 400)
+        .unwrap_or(500);
+    let e = Error::from_response(status, data, None, secrets);
+    match e {
+        Error::BadRequest(a) | Error::Server(a) if a.code.is_some() => classify(a, None),
+        other => other,
+    }
+}
+
+fn multipart_error(e: multer::Error) -> Error {
+    Error::BadResponse {
+        message: format!("download answer cut off or malformed: {e}"),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+
+    async fn parse(body: &'static [u8]) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let s = stream::iter(
+            body.chunks(7)
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))),
+        );
+        let mut mp = multer::Multipart::new(s, "B");
+        let mut out = Vec::new();
+        while let Some(f) = mp.next_field().await.map_err(multipart_error)? {
+            let n = f.name().unwrap_or("").to_string();
+            let file = f.file_name().unwrap_or("").to_string();
+            out.push((n, file, f.bytes().await.map_err(multipart_error)?.to_vec()));
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn multipart_complete_and_cut_off() {
+        let ok = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/a\"\r\n\r\nhello\r\n--B\r\nContent-Disposition: form-data; name=\"error\"; filename=\"/b\"\r\nContent-Type: application/json\r\n\r\n{\"statusCode\":404,\"message\":\"file not found: /b\",\"code\":\"FILE_NOT_FOUND\"}\r\n--B--\r\n";
+        let parts = parse(ok).await.unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].2, b"hello");
+        let e = part_error(&parts[1].2, &[]);
+        assert_eq!(e.code(), "DAYTONA_NOT_FOUND");
+        assert_eq!(e.daemon_code(), Some("FILE_NOT_FOUND"));
+        let cut =
+            b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/a\"\r\n\r\nhel";
+        assert_eq!(parse(cut).await.unwrap_err().code(), "DAYTONA_BAD_RESPONSE");
+    }
+}

@@ -1,0 +1,90 @@
+//! The toolbox of one sandbox: `{toolboxProxyUrl}/{id}/...` with the same headers as the API
+//! (daytona-wire.md §4). Sub-handles: [`Toolbox::process`], [`Toolbox::fs`], [`Toolbox::git`].
+
+pub mod fs;
+pub mod git;
+pub mod logs;
+pub mod process;
+
+use crate::call::{CallOptions, Deadline};
+use crate::http::{Req, Transport};
+use reqwest::Method;
+
+/// A sandbox's toolbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Toolbox {
+    transport: Transport,
+    base: String,
+    sandbox_id: String,
+    language: Option<String>,
+}
+
+impl std::fmt::Debug for Toolbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Toolbox")
+            .field("base", &self.base)
+            .field("sandbox_id", &self.sandbox_id)
+            .finish()
+    }
+}
+
+impl Toolbox {
+    pub(crate) fn new(
+        transport: Transport,
+        base: String,
+        sandbox_id: String,
+        language: Option<String>,
+    ) -> Self {
+        Toolbox {
+            transport,
+            base,
+            sandbox_id,
+            language,
+        }
+    }
+
+    /// `{toolboxProxyUrl}/{id}`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn sandbox_id(&self) -> &str {
+        &self.sandbox_id
+    }
+
+    pub fn process(&self) -> process::Process {
+        process::Process { tb: self.clone() }
+    }
+
+    pub fn fs(&self) -> fs::Fs {
+        fs::Fs { tb: self.clone() }
+    }
+
+    pub fn git(&self) -> git::Git {
+        git::Git { tb: self.clone() }
+    }
+
+    pub(crate) fn req(&self, method: Method, path: &str, what: &'static str) -> Req {
+        Req::new(method, format!("{}{}", self.base, path), what)
+    }
+
+    pub(crate) fn deadline(&self, opts: &CallOptions) -> Deadline {
+        opts.deadline(self.transport.default_timeout())
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// `GET /work-dir`.
+    pub async fn work_dir(&self) -> crate::Result<String> {
+        let r: forge_wire::DirResponse = self
+            .transport
+            .json(
+                self.req(Method::GET, "/work-dir", "work dir"),
+                &self.deadline(&CallOptions::default()),
+            )
+            .await?;
+        Ok(r.dir)
+    }
+}

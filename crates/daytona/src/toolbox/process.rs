@@ -1,0 +1,412 @@
+//! `sandbox.process`: one-shot execute, code run, sessions and their logs
+//! (daytona-wire.md §7).
+
+use super::logs::{self, LogStream};
+use super::Toolbox;
+use crate::call::{CallOptions, Deadline};
+use crate::client::seg;
+use crate::error::{Error, Result};
+use crate::http::parse_json;
+use crate::retry::RetryClass;
+use crate::shell::{env_name, quote};
+use forge_wire::{
+    CodeRunRequest, CodeRunResponse, CreateSessionRequest, ExecuteRequest, ExecuteResponse,
+    Session, SessionCommand, SessionCommandLogsResponse, SessionExecuteRequest,
+    SessionExecuteResponse, SessionSendInputRequest, StringMap,
+};
+use reqwest::Method;
+use std::time::Duration;
+
+/// Options of [`Process::execute`] and [`Process::exec`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecOptions {
+    /// Working directory; relative paths resolve against the sandbox's work dir.
+    pub cwd: Option<String>,
+    /// Extra environment (wire field `envs`).
+    pub env: StringMap,
+    /// Kill the command after this long (sent in whole seconds, rounded up).
+    pub timeout: Option<Duration>,
+}
+
+/// `exec`'s answer: the two streams really separate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecResult {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+}
+
+/// Options of [`Process::code_run`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodeRunParams {
+    pub argv: Vec<String>,
+    pub env: StringMap,
+    /// Whole seconds, rounded up.
+    pub timeout: Option<Duration>,
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn require(name: &str, v: &str) -> Result<()> {
+    if v.trim().is_empty() {
+        return Err(Error::InvalidArgument(format!("{name} must not be empty")));
+    }
+    Ok(())
+}
+
+/// The process sub-handle of a [`Toolbox`].
+#[derive(Clone, Debug)]
+pub struct Process {
+    pub(crate) tb: Toolbox,
+}
+
+impl Process {
+    /// `POST /process/execute`: stdout and stderr combined in `result`. Sent once (never
+    /// retried after it may have reached the server). A server-side timeout is `DAYTONA_TIMEOUT`.
+    pub async fn execute(
+        &self,
+        command: &str,
+        o: &ExecOptions,
+        opts: &CallOptions,
+    ) -> Result<ExecuteResponse> {
+        require("command", command)?;
+        let body = ExecuteRequest {
+            command: command.to_string(),
+            cwd: o.cwd.clone(),
+            envs: if o.env.is_empty() {
+                None
+            } else {
+                Some(o.env.clone())
+            },
+            timeout: o.timeout.map(secs),
+        };
+        let req = self
+            .tb
+            .req(Method::POST, "/process/execute", "execute")
+            .json(&body)?
+            .class(RetryClass::Once);
+        self.tb.transport().json(req, &self.tb.deadline(opts)).await
+    }
+
+    /// `POST /process/code-run` in the sandbox's `code-toolbox-language` (TypeScript when the
+    /// label is missing).
+    pub async fn code_run(
+        &self,
+        code: &str,
+        p: &CodeRunParams,
+        opts: &CallOptions,
+    ) -> Result<CodeRunResponse> {
+        let body = CodeRunRequest {
+            code: code.to_string(),
+            language: self
+                .tb
+                .language
+                .clone()
+                .unwrap_or_else(|| "typescript".into()),
+            argv: if p.argv.is_empty() {
+                None
+            } else {
+                Some(p.argv.clone())
+            },
+            envs: if p.env.is_empty() {
+                None
+            } else {
+                Some(p.env.clone())
+            },
+            timeout: p.timeout.map(secs),
+        };
+        let req = self
+            .tb
+            .req(Method::POST, "/process/code-run", "code run")
+            .json(&body)?
+            .class(RetryClass::Once);
+        self.tb.transport().json(req, &self.tb.deadline(opts)).await
+    }
+
+    /// `POST /process/session`.
+    pub async fn create_session(&self, session_id: &str) -> Result<()> {
+        self.create_session_in(session_id, &self.tb.deadline(&CallOptions::default()))
+            .await
+    }
+
+    async fn create_session_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
+        require("session id", session_id)?;
+        let req = self
+            .tb
+            .req(Method::POST, "/process/session", "create session")
+            .json(&CreateSessionRequest {
+                session_id: session_id.to_string(),
+            })?;
+        self.tb.transport().empty(req, deadline).await
+    }
+
+    /// `GET /process/session/{id}`.
+    pub async fn get_session(&self, session_id: &str) -> Result<Session> {
+        require("session id", session_id)?;
+        let req = self.tb.req(
+            Method::GET,
+            &format!("/process/session/{}", seg(session_id)),
+            "get session",
+        );
+        self.tb
+            .transport()
+            .json(req, &self.tb.deadline(&CallOptions::default()))
+            .await
+    }
+
+    /// `GET /process/session`.
+    pub async fn list_sessions(&self) -> Result<Vec<Session>> {
+        let req = self
+            .tb
+            .req(Method::GET, "/process/session", "list sessions");
+        self.tb
+            .transport()
+            .json(req, &self.tb.deadline(&CallOptions::default()))
+            .await
+    }
+
+    /// `DELETE /process/session/{id}`: kills whatever still runs in it.
+    pub async fn delete_session(&self, session_id: &str) -> Result<()> {
+        self.delete_session_in(session_id, &self.tb.deadline(&CallOptions::default()))
+            .await
+    }
+
+    async fn delete_session_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
+        require("session id", session_id)?;
+        let req = self
+            .tb
+            .req(
+                Method::DELETE,
+                &format!("/process/session/{}", seg(session_id)),
+                "delete session",
+            )
+            .accept("*/*");
+        self.tb.transport().empty(req, deadline).await
+    }
+
+    /// `POST /process/session/{id}/exec`: `{cmdId}` when `run_async`, the output otherwise.
+    /// Sent once.
+    pub async fn execute_session_command(
+        &self,
+        session_id: &str,
+        command: &str,
+        run_async: bool,
+        opts: &CallOptions,
+    ) -> Result<SessionExecuteResponse> {
+        self.session_exec_in(session_id, command, run_async, &self.tb.deadline(opts))
+            .await
+    }
+
+    async fn session_exec_in(
+        &self,
+        session_id: &str,
+        command: &str,
+        run_async: bool,
+        deadline: &Deadline,
+    ) -> Result<SessionExecuteResponse> {
+        require("session id", session_id)?;
+        require("command", command)?;
+        let body = SessionExecuteRequest {
+            command: command.to_string(),
+            run_async: run_async.then_some(true),
+            ..Default::default()
+        };
+        let req = self
+            .tb
+            .req(
+                Method::POST,
+                &format!("/process/session/{}/exec", seg(session_id)),
+                "session exec",
+            )
+            .json(&body)?
+            .class(RetryClass::Once);
+        self.tb.transport().json(req, deadline).await
+    }
+
+    fn command_path(session_id: &str, command_id: &str) -> Result<String> {
+        require("session id", session_id)?;
+        require("command id", command_id)?;
+        Ok(format!(
+            "/process/session/{}/command/{}",
+            seg(session_id),
+            seg(command_id)
+        ))
+    }
+
+    /// `GET /process/session/{sid}/command/{cid}`: `exit_code` is `None` while it runs.
+    pub async fn get_session_command(
+        &self,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<SessionCommand> {
+        self.command_in(
+            session_id,
+            command_id,
+            &self.tb.deadline(&CallOptions::default()),
+        )
+        .await
+    }
+
+    async fn command_in(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        deadline: &Deadline,
+    ) -> Result<SessionCommand> {
+        let req = self.tb.req(
+            Method::GET,
+            &Self::command_path(session_id, command_id)?,
+            "get session command",
+        );
+        self.tb.transport().json(req, deadline).await
+    }
+
+    /// `GET .../logs`: a snapshot of the output, split into stdout and stderr (also from an
+    /// old daemon's `text/plain` answer, demuxed here).
+    pub async fn get_session_command_logs(
+        &self,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<SessionCommandLogsResponse> {
+        self.logs_in(
+            session_id,
+            command_id,
+            &self.tb.deadline(&CallOptions::default()),
+        )
+        .await
+    }
+
+    async fn logs_in(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        deadline: &Deadline,
+    ) -> Result<SessionCommandLogsResponse> {
+        let path = format!("{}/logs", Self::command_path(session_id, command_id)?);
+        let req = self
+            .tb
+            .req(Method::GET, &path, "session command logs")
+            .accept("application/json,text/plain");
+        self.tb
+            .transport()
+            .call(req, deadline, |status, body| {
+                let trimmed = body.iter().find(|b| !b.is_ascii_whitespace());
+                if trimmed == Some(&b'{') {
+                    parse_json(status, &body)
+                } else {
+                    let (stdout, stderr) = logs::demux_all(&body);
+                    Ok(SessionCommandLogsResponse {
+                        output: String::from_utf8_lossy(&body).into_owned(),
+                        stdout,
+                        stderr,
+                    })
+                }
+            })
+            .await
+    }
+
+    /// Live logs over WebSocket (`.../logs?follow=true`), ending when the command exits.
+    pub async fn stream_session_command_logs(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        opts: &CallOptions,
+    ) -> Result<LogStream> {
+        let path = format!(
+            "{}/logs?follow=true",
+            Self::command_path(session_id, command_id)?
+        );
+        let url = logs::ws_url(&format!("{}{}", self.tb.base_url(), path));
+        let t = self.tb.transport();
+        logs::open(&url, t.headers(), t.secrets().to_vec(), opts).await
+    }
+
+    /// `POST .../input`: writes to the command's stdin (410 once it has ended).
+    pub async fn send_session_command_input(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        data: &str,
+    ) -> Result<()> {
+        let path = format!("{}/input", Self::command_path(session_id, command_id)?);
+        let req = self
+            .tb
+            .req(Method::POST, &path, "session command input")
+            .json(&SessionSendInputRequest {
+                data: data.to_string(),
+            })?
+            .class(RetryClass::Once);
+        self.tb
+            .transport()
+            .empty(req, &self.tb.deadline(&CallOptions::default()))
+            .await
+    }
+
+    /// The integration guide's `process.exec`: like [`execute`](Self::execute) but with stdout
+    /// and stderr separate. Runs the command in a throw-away session (cwd and env applied by
+    /// quoted shell words), waits for its exit code, reads the split logs and deletes the
+    /// session, which also kills the command when the timeout passes (`DAYTONA_TIMEOUT`).
+    pub async fn exec(
+        &self,
+        command: &str,
+        o: &ExecOptions,
+        opts: &CallOptions,
+    ) -> Result<ExecResult> {
+        require("command", command)?;
+        let mut script = String::new();
+        if let Some(cwd) = &o.cwd {
+            script.push_str(&format!("cd {} && ", quote(cwd)?));
+        }
+        for (k, v) in &o.env {
+            script.push_str(&format!("{}={} ", env_name(k)?, quote(v)?));
+        }
+        script.push_str(&format!("sh -c {}", quote(command)?));
+        let opts = match (opts.timeout, o.timeout) {
+            (None, Some(t)) => CallOptions {
+                timeout: Some(t),
+                cancel: opts.cancel.clone(),
+            },
+            _ => opts.clone(),
+        };
+        let deadline = self.tb.deadline(&opts);
+        let session = format!("forge-exec-{:016x}", rand::random::<u64>());
+        self.create_session_in(&session, &deadline).await?;
+        let result = self.exec_in_session(&session, &script, &deadline).await;
+        // Cleanup gets its own short deadline: it must run even when the call's has passed.
+        let cleanup = CallOptions::new()
+            .with_timeout(Duration::from_secs(10))
+            .deadline(None);
+        if let Err(e) = self.delete_session_in(&session, &cleanup).await {
+            tracing::debug!(error = %e, "could not delete the exec session");
+        }
+        result
+    }
+
+    async fn exec_in_session(
+        &self,
+        session: &str,
+        script: &str,
+        deadline: &Deadline,
+    ) -> Result<ExecResult> {
+        let started = self
+            .session_exec_in(session, script, true, deadline)
+            .await?;
+        let mut interval = Duration::from_millis(50);
+        let exit_code = loop {
+            let c = self.command_in(session, &started.cmd_id, deadline).await?;
+            if let Some(code) = c.exit_code {
+                break code;
+            }
+            deadline.sleep("exec", interval).await?;
+            interval = (interval * 3 / 2).min(Duration::from_millis(500));
+        };
+        let logs = self.logs_in(session, &started.cmd_id, deadline).await?;
+        Ok(ExecResult {
+            stdout: logs.stdout,
+            stderr: logs.stderr,
+            exit_code,
+        })
+    }
+}

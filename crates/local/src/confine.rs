@@ -41,7 +41,6 @@ impl Root {
     }
 
     /// The host folder of the sandbox's `/`.
-    #[allow(dead_code)]
     pub fn host(&self) -> &Path {
         &self.host
     }
@@ -51,7 +50,6 @@ impl Root {
         self.walk(input, true)
     }
 
-    #[allow(dead_code)]
     /// Resolves `input` but leaves a symlink in the last component as it is (delete, move,
     /// lstat operate on the link itself, which is inside the root).
     pub fn resolve_nofollow(&self, input: &str) -> Result<Resolved, Failure> {

@@ -2,7 +2,9 @@
 //! the sandbox's confined root.
 
 pub mod exec;
+pub mod files;
 pub mod sessions;
+pub mod transfer;
 
 use crate::confine::Root;
 use crate::error::Failure;
@@ -22,6 +24,20 @@ pub fn router(state: Shared) -> Router {
         .route("/port/{port}/in-use", get(port_in_use))
         .route("/process/execute", post(exec::execute))
         .route("/process/code-run", post(exec::code_run))
+        .route("/files", get(files::list).delete(files::delete))
+        .route("/files/info", get(files::info))
+        .route("/files/folder", post(files::create_folder))
+        .route("/files/find", get(files::find))
+        .route("/files/search", get(files::search))
+        .route("/files/replace", post(files::replace))
+        .route("/files/permissions", post(files::permissions))
+        .route("/files/move", post(files::move_files))
+        .route("/files/download", get(transfer::download))
+        .route("/files/bulk-download", post(transfer::bulk_download))
+        .route(
+            "/files/bulk-upload",
+            post(transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .merge(sessions::routes())
         .with_state(state)
 }

@@ -1,0 +1,295 @@
+//! File transfer: multipart bulk upload, multipart bulk download and raw download, all
+//! streamed (a file is never held whole in memory on either side).
+
+use super::Sbx;
+use crate::confine::Resolved;
+use crate::error::Failure;
+use crate::util::{query_get, query_pairs, JsonBody};
+use axum::body::Body;
+use axum::extract::{Multipart, RawQuery};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use forge_wire::{BulkUploadResponse, FilesDownloadRequest, UploadedFileResult, DOWNLOAD_BOUNDARY};
+use std::collections::HashMap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Opens a file for reading without following a final symlink (the path was resolved
+/// already; a link appearing since then is refused rather than followed).
+async fn open_read(p: &Resolved) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&p.host)
+        .await
+}
+
+/// `POST /files/bulk-upload`: parts `files[i].path` (text) then `files[i].file` (bytes),
+/// each file streamed to disk chunk by chunk; parents are created, files overwritten.
+pub async fn bulk_upload(sbx: Sbx, mut form: Multipart) -> Response {
+    let mut paths: HashMap<String, String> = HashMap::new();
+    let mut done: Vec<UploadedFileResult> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    loop {
+        let mut field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                errors.push(format!("invalid multipart form: {e}"));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if let Some(index) = name.strip_suffix(".path") {
+            match field.text().await {
+                Ok(p) => {
+                    paths.insert(index.to_string(), p);
+                }
+                Err(e) => {
+                    errors.push(format!("{name}: {e}"));
+                    break;
+                }
+            }
+            continue;
+        }
+        let Some(index) = name.strip_suffix(".file") else {
+            continue;
+        };
+        let Some(dest) = paths.remove(index) else {
+            errors.push(format!("{name}: missing .path metadata"));
+            continue;
+        };
+        match write_field(&sbx, &dest, &mut field).await {
+            Ok(bytes) => done.push(UploadedFileResult { path: dest, bytes }),
+            Err(f) => {
+                errors.push(format!("{dest}: {}", f.message));
+                // Drain the rest of this part so the next one can be read.
+                while let Ok(Some(_)) = field.chunk().await {}
+            }
+        }
+    }
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (
+        status,
+        Json(BulkUploadResponse {
+            files: done,
+            errors,
+        }),
+    )
+        .into_response()
+}
+
+async fn write_field(
+    sbx: &Sbx,
+    dest: &str,
+    field: &mut axum::extract::multipart::Field<'_>,
+) -> Result<u64, Failure> {
+    let p = sbx.root.resolve(dest)?;
+    if p.host == sbx.root.host() {
+        return Err(Failure::bad_request("cannot write to the sandbox root"));
+    }
+    if let Some(parent) = p.host.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&p.host)
+        .await
+        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    let mut bytes = 0u64;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| Failure::from_io(&e, &p.shown))?;
+                bytes += chunk.len() as u64;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(Failure::bad_request(format!("upload interrupted: {e}"))),
+        }
+    }
+    file.flush()
+        .await
+        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    Ok(bytes)
+}
+
+/// `GET /files/download?path=`: the raw bytes, streamed.
+pub async fn download(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
+    let q = query_pairs(query.as_deref());
+    let p = sbx
+        .root
+        .resolve(query_get(&q, "path").ok_or_else(|| Failure::bad_request("path is required"))?)?;
+    let file = open_read(&p)
+        .await
+        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    if meta.is_dir() {
+        return Err(
+            Failure::bad_request(format!("path points to a directory: {}", p.shown))
+                .with_code("INVALID_FILE_PATH"),
+        );
+    }
+    let name = p
+        .host
+        .file_name()
+        .map(|n| n.to_string_lossy().replace('"', "%22"))
+        .unwrap_or_default();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, meta.len().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response())
+}
+
+/// `POST /files/bulk-download` `{"paths":[...]}`: a multipart answer with boundary
+/// `DAYTONA-FILE-BOUNDARY`, one part per path in order: `file` with the bytes, or `error`
+/// with a daemon error body. If a file fails mid-stream the body stops without the closing
+/// boundary, which tells the reader the answer is incomplete.
+pub async fn bulk_download(
+    sbx: Sbx,
+    body: Result<JsonBody<FilesDownloadRequest>, Failure>,
+) -> Response {
+    let paths = match body {
+        Ok(JsonBody(req)) if !req.paths.is_empty() => req.paths,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": "request body must be {\"paths\": [ ... ]} and non-empty"
+                })),
+            )
+                .into_response()
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        for path in paths {
+            if !send_part(&sbx, &path, &tx).await {
+                return;
+            }
+        }
+        let _ = tx
+            .send(Ok(Bytes::from(format!("--{DOWNLOAD_BOUNDARY}--\r\n"))))
+            .await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={DOWNLOAD_BOUNDARY}"),
+        )],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Writes one part; false when the answer must stop (client gone or a read failed).
+async fn send_part(
+    sbx: &Sbx,
+    path: &str,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> bool {
+    let quoted = path.replace('"', "%22").replace(['\r', '\n'], "");
+    let opened = match sbx.root.resolve(path) {
+        Err(f) => Err(f),
+        Ok(p) => match open_read(&p).await {
+            Err(e) => Err(Failure::from_io(&e, path)),
+            Ok(file) => match file.metadata().await {
+                Err(e) => Err(Failure::from_io(&e, path)),
+                Ok(m) if m.is_dir() => Err(Failure::bad_request(format!(
+                    "path points to a directory: {path}"
+                ))
+                .with_code("INVALID_FILE_PATH")),
+                Ok(m) => Ok((file, m.len())),
+            },
+        },
+    };
+    let (mut file, len) = match opened {
+        Ok(x) => x,
+        Err(f) => {
+            let body = serde_json::json!({
+                "statusCode": f.status.as_u16(),
+                "message": f.message,
+                "code": f.code.unwrap_or("BAD_REQUEST"),
+                "timestamp": crate::error::now_rfc3339(),
+                "path": path,
+                "method": "POST",
+                "source": "DAYTONA_DAEMON",
+            })
+            .to_string();
+            let part = format!(
+                "--{DOWNLOAD_BOUNDARY}\r\nContent-Disposition: form-data; name=\"error\"; filename=\"{quoted}\"\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}\r\n",
+                body.len()
+            );
+            return tx.send(Ok(Bytes::from(part))).await.is_ok();
+        }
+    };
+    let head = format!(
+        "--{DOWNLOAD_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quoted}\"; filename*=utf-8''{}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n",
+        pct_encode(path)
+    );
+    if tx.send(Ok(Bytes::from(head))).await.is_err() {
+        return false;
+    }
+    let mut left = len;
+    let mut buf = vec![0u8; 256 * 1024];
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        match file.read(&mut buf[..want]).await {
+            Ok(0) | Err(_) => {
+                // Truncated under us: stop without the closing boundary.
+                let _ = tx
+                    .send(Err(std::io::Error::other("file changed while sending")))
+                    .await;
+                return false;
+            }
+            Ok(n) => {
+                left -= n as u64;
+                if tx
+                    .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+        }
+    }
+    tx.send(Ok(Bytes::from_static(b"\r\n"))).await.is_ok()
+}
+
+/// RFC 5987 percent-encoding for `filename*`.
+fn pct_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

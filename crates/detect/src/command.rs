@@ -289,6 +289,18 @@ pub(crate) fn plan(
                     || (bin == "vite" && ["dev", "serve"].contains(&first_arg));
                 if is_dev {
                     used_bin = b;
+                    // Flags the framework needs (`--web`, `--mode ssr`) are kept if the
+                    // script lacks them.
+                    let mut kept = kept;
+                    let tpl: Vec<&str> = args.split_whitespace().collect();
+                    for (i, w) in tpl.iter().enumerate() {
+                        if w.starts_with("--") && !kept.iter().any(|k| k == w) {
+                            kept.push(w.to_string());
+                            if let Some(v) = tpl.get(i + 1).filter(|v| !v.starts_with('-')) {
+                                kept.push(v.to_string());
+                            }
+                        }
+                    }
                     used_args = kept.join(" ");
                     evidence.push(format!("kept the arguments of script {name}: `{value}`"));
                     if let Some(p) = port {

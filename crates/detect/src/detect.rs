@@ -149,8 +149,9 @@ pub fn detect_snapshot(snap: &Snapshot, opts: &DetectOptions) -> Result<Detectio
     let mono = workspaces::detect(snap, "", ctx.manifests.get(""), &root_pm.info.name);
     let mut apps: Vec<Detection> = Vec::new();
     if let Some(m) = &mono {
+        let declared = m.tools.iter().any(|t| t != "folders");
         for dir in &m.packages {
-            let a = analyze(&ctx, dir, Some(""));
+            let a = analyze(&ctx, dir, declared.then_some(""));
             if a.framework.is_some() {
                 apps.push(a);
             }
@@ -159,7 +160,9 @@ pub fn detect_snapshot(snap: &Snapshot, opts: &DetectOptions) -> Result<Detectio
     let mut pick_evidence = None;
     let mut top = match &root_dir {
         Some(dir) => {
-            let in_mono = mono.as_ref().is_some_and(|m| m.packages.contains(dir));
+            let in_mono = mono.as_ref().is_some_and(|m| {
+                m.packages.contains(dir) && m.tools.iter().any(|t| t != "folders")
+            });
             let mut a = analyze(&ctx, dir, in_mono.then_some(""));
             a.evidence
                 .insert(0, format!("root {} chosen by the caller", display(dir)));

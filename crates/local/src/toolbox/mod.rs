@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod files;
+pub mod logs;
 pub mod sessions;
 pub mod transfer;
 

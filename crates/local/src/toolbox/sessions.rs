@@ -1,17 +1,610 @@
-//! Background sessions (being built).
+//! Background sessions (daytona-wire.md §7): create / list / get / delete, commands run sync
+//! or async, their status, their logs (JSON, text, or live over WebSocket) and their stdin.
+//!
+//! How a session behaves like one long-lived shell while each command still runs in its own
+//! process group (so it can be killed as a group): every command is a fresh shell (`bash`
+//! when this machine has it, else `sh`) that first restores the session's exported
+//! environment and working directory from the session's state folder, runs the command with
+//! `set -a` (so plain assignments are kept too), then saves `pwd` and `export -p` back.
+//! `cd`, `export` and `X=1` carry over between commands; shell functions, aliases and options
+//! do not. Async commands started together each see the state as it was when they started.
 
+use super::logs::{self, LogStore};
+use super::Sbx;
+use crate::error::Failure;
+use crate::procs;
+use crate::store::WORK_DIR;
+use crate::util::{new_uuid, query_flag, query_pairs, JsonBody};
 use crate::Shared;
-use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use forge_wire::{
+    CreateSessionRequest, Session as WireSession, SessionCommand, SessionExecuteRequest,
+    SessionExecuteResponse, SessionSendInputRequest, StringMap, STDERR_MARKER, STDOUT_MARKER,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
-/// Every live session of every sandbox.
+/// The shell program every session command runs in (see the module docs).
+const WRAPPER: &str = r#"__forge_cmd=$FORGE_SESSION_CMD
+__forge_state=$FORGE_SESSION_STATE
+unset FORGE_SESSION_CMD FORGE_SESSION_STATE
+if [ -f "$__forge_state/env" ]; then . "$__forge_state/env" 2>/dev/null; fi
+if [ -f "$__forge_state/cwd" ]; then IFS= read -r __forge_cwd < "$__forge_state/cwd"; cd "$__forge_cwd" 2>/dev/null; unset __forge_cwd; fi
+set -a
+eval "$__forge_cmd"
+__forge_rc=$?
+set +a
+pwd > "$__forge_state/cwd.$$" 2>/dev/null && mv -f "$__forge_state/cwd.$$" "$__forge_state/cwd"
+export -p > "$__forge_state/env.$$" 2>/dev/null && mv -f "$__forge_state/env.$$" "$__forge_state/env"
+exit $__forge_rc
+"#;
+
+/// How long output may keep arriving after the shell exited (from background children
+/// holding the pipes) before a sync answer is sent anyway.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// One command of a session.
+pub struct Cmd {
+    id: String,
+    command: String,
+    pgid: i32,
+    log: Arc<LogStore>,
+    exit: tokio::sync::watch::Sender<Option<i32>>,
+    stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
+}
+
+impl Cmd {
+    fn exit_code(&self) -> Option<i32> {
+        *self.exit.borrow()
+    }
+    fn wire(&self) -> SessionCommand {
+        SessionCommand {
+            id: self.id.clone(),
+            command: self.command.clone(),
+            exit_code: self.exit_code(),
+        }
+    }
+    /// Waits until the command exited and its output was drained (bounded grace).
+    async fn finished(&self) {
+        let mut rx = self.exit.subscribe();
+        let _ = rx.wait_for(|c| c.is_some()).await;
+        let mut tick = self.log.subscribe();
+        let _ = tokio::time::timeout(DRAIN_GRACE, async {
+            while !self.log.writers_done() {
+                if tick.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// One session: its commands and its state folder (saved env and cwd).
+pub struct Session {
+    id: String,
+    state_dir: PathBuf,
+    commands: std::sync::Mutex<Vec<Arc<Cmd>>>,
+}
+
+impl Session {
+    fn wire(&self) -> WireSession {
+        WireSession {
+            session_id: self.id.clone(),
+            commands: self
+                .commands
+                .lock()
+                .map(|c| c.iter().map(|c| c.wire()).collect())
+                .unwrap_or_default(),
+        }
+    }
+    fn command(&self, id: &str) -> Option<Arc<Cmd>> {
+        self.commands
+            .lock()
+            .ok()?
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+    }
+    fn kill_all(&self) {
+        if let Ok(cmds) = self.commands.lock() {
+            for c in cmds.iter() {
+                procs::kill_group(c.pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Every live session of every sandbox, by (sandbox id, session id).
 #[derive(Default)]
-pub struct Sessions {}
+pub struct Sessions {
+    map: tokio::sync::Mutex<HashMap<(String, String), Arc<Session>>>,
+}
 
 impl Sessions {
     /// Kills and forgets every session of a sandbox.
-    pub async fn drop_sandbox(&self, _sandbox: &str) {}
+    pub async fn drop_sandbox(&self, sandbox: &str) {
+        let mut map = self.map.lock().await;
+        let keys: Vec<_> = map.keys().filter(|(s, _)| s == sandbox).cloned().collect();
+        for k in keys {
+            if let Some(s) = map.remove(&k) {
+                s.kill_all();
+                let _ = tokio::fs::remove_dir_all(&s.state_dir).await;
+            }
+        }
+    }
+
+    async fn get(&self, sandbox: &str, session: &str) -> Result<Arc<Session>, Failure> {
+        self.map
+            .lock()
+            .await
+            .get(&(sandbox.to_string(), session.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                Failure::not_found(format!("session {session} not found")).with_code("NOT_FOUND")
+            })
+    }
 }
 
 pub fn routes() -> Router<Shared> {
     Router::new()
+        .route("/process/session", post(create).get(list))
+        .route("/process/session/{session_id}", get(get_one).delete(remove))
+        .route("/process/session/{session_id}/exec", post(exec))
+        .route(
+            "/process/session/{session_id}/command/{command_id}",
+            get(command).delete(kill_command),
+        )
+        .route(
+            "/process/session/{session_id}/command/{command_id}/logs",
+            get(logs_route),
+        )
+        .route(
+            "/process/session/{session_id}/command/{command_id}/input",
+            post(input),
+        )
+}
+
+/// The `session_id` / `command_id` path parameters (the sandbox id comes from the nest).
+fn param(params: &[(String, String)], key: &str) -> String {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+type Params = Path<Vec<(String, String)>>;
+
+async fn create(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<CreateSessionRequest>,
+) -> Result<Response, Failure> {
+    let sid = req.session_id.trim().to_string();
+    if sid.is_empty() || sid == "entrypoint" || sid.contains(['/', '\0']) {
+        return Err(Failure::bad_request(format!("invalid session id {sid:?}")));
+    }
+    let mut map = sbx.state.sessions.map.lock().await;
+    let key = (sbx.id.clone(), sid.clone());
+    if map.contains_key(&key) {
+        return Err(Failure::conflict(format!("session {sid} already exists")));
+    }
+    let state_dir = sbx
+        .state
+        .store
+        .state_dir(&sbx.id)
+        .join("sessions")
+        .join(new_uuid());
+    tokio::fs::create_dir_all(&state_dir)
+        .await
+        .map_err(|e| Failure::internal(format!("cannot create session state: {e}")))?;
+    map.insert(
+        key,
+        Arc::new(Session {
+            id: sid,
+            state_dir,
+            commands: std::sync::Mutex::new(Vec::new()),
+        }),
+    );
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn list(sbx: Sbx) -> Json<Vec<WireSession>> {
+    let map = sbx.state.sessions.map.lock().await;
+    let mut out: Vec<WireSession> = map
+        .iter()
+        .filter(|((s, _), _)| *s == sbx.id)
+        .map(|(_, s)| s.wire())
+        .collect();
+    out.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    Json(out)
+}
+
+async fn get_one(sbx: Sbx, Path(p): Params) -> Result<Json<WireSession>, Failure> {
+    let s = sbx
+        .state
+        .sessions
+        .get(&sbx.id, &param(&p, "session_id"))
+        .await?;
+    Ok(Json(s.wire()))
+}
+
+async fn remove(sbx: Sbx, Path(p): Params) -> Result<Response, Failure> {
+    let sid = param(&p, "session_id");
+    let removed = sbx
+        .state
+        .sessions
+        .map
+        .lock()
+        .await
+        .remove(&(sbx.id.clone(), sid.clone()));
+    let s = removed.ok_or_else(|| Failure::not_found(format!("session {sid} not found")))?;
+    s.kill_all();
+    let _ = tokio::fs::remove_dir_all(&s.state_dir).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// True when the client speaks a wire level of at least 0.167.0 (JSON logs, split streams).
+fn new_wire(headers: &HeaderMap) -> bool {
+    let Some(v) = headers
+        .get(forge_wire::headers::SDK_VERSION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if v.contains("dev") {
+        return true;
+    }
+    let mut parts = v.trim_start_matches('v').split('.').map(|p| {
+        p.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u64>()
+            .unwrap_or(0)
+    });
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (0, 167)
+}
+
+fn shell() -> &'static str {
+    static SHELL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    SHELL.get_or_init(|| {
+        let has_bash = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join("bash").is_file()))
+            .unwrap_or(false);
+        if has_bash {
+            "bash"
+        } else {
+            "sh"
+        }
+    })
+}
+
+async fn exec(
+    sbx: Sbx,
+    Path(p): Params,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<SessionExecuteRequest>,
+) -> Result<Response, Failure> {
+    let session = sbx
+        .state
+        .sessions
+        .get(&sbx.id, &param(&p, "session_id"))
+        .await?;
+    if req.command.trim().is_empty() {
+        return Err(Failure::bad_request("command is required"));
+    }
+    let run_async = req.run_async.or(req.legacy_async).unwrap_or(false);
+    let cmd = spawn(&sbx, &session, &req.command).await?;
+    if run_async {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(SessionExecuteResponse {
+                cmd_id: cmd.id.clone(),
+                ..Default::default()
+            }),
+        )
+            .into_response());
+    }
+    cmd.finished().await;
+    let (raw, _) = cmd.log.read_all();
+    let mut res = SessionExecuteResponse {
+        cmd_id: cmd.id.clone(),
+        exit_code: cmd.exit_code(),
+        ..Default::default()
+    };
+    if new_wire(&headers) {
+        let (out, err) = logs::demux(&raw);
+        res.output = Some(String::from_utf8_lossy(&raw).into_owned());
+        res.stdout = Some(String::from_utf8_lossy(&out).into_owned());
+        res.stderr = Some(String::from_utf8_lossy(&err).into_owned());
+    } else {
+        res.output = Some(String::from_utf8_lossy(&logs::strip(&raw)).into_owned());
+    }
+    Ok(Json(res).into_response())
+}
+
+/// Starts one command of a session (see the module docs) and returns at once.
+async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<Cmd>, Failure> {
+    let id = new_uuid();
+    let cwd = sbx.root.resolve(WORK_DIR)?;
+    let log = LogStore::create(
+        session.state_dir.join("logs").join(&id),
+        logs::configured_limit(),
+    )
+    .map_err(|e| Failure::internal(format!("cannot create command log: {e}")))?;
+    let log = Arc::new(log);
+    let mut c = procs::command(shell(), &sbx.penv, &cwd.host, &StringMap::new());
+    c.arg("-c")
+        .arg(WRAPPER)
+        .env("FORGE_SESSION_CMD", command)
+        .env("FORGE_SESSION_STATE", &session.state_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c
+        .spawn()
+        .map_err(|e| Failure::internal(format!("cannot start the command: {e}")))?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    sbx.state.groups.add(&sbx.id, pgid);
+    let cmd = Arc::new(Cmd {
+        id,
+        command: command.to_string(),
+        pgid,
+        log: log.clone(),
+        exit: tokio::sync::watch::channel(None).0,
+        stdin: tokio::sync::Mutex::new(child.stdin.take()),
+    });
+    if let Ok(mut cmds) = session.commands.lock() {
+        cmds.push(cmd.clone());
+    }
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let pump_log = log.clone();
+    tokio::spawn(async move {
+        let a = async {
+            if let Some(o) = out {
+                logs::pump(o, STDOUT_MARKER, &pump_log).await
+            }
+        };
+        let b = async {
+            if let Some(e) = err {
+                logs::pump(e, STDERR_MARKER, &pump_log).await
+            }
+        };
+        tokio::join!(a, b);
+        pump_log.finish();
+    });
+    let waiter = cmd.clone();
+    let state = sbx.state.clone();
+    let sandbox = sbx.id.clone();
+    tokio::spawn(async move {
+        let code = match child.wait().await {
+            Ok(status) => procs::exit_code(status),
+            Err(_) => -1,
+        };
+        waiter.stdin.lock().await.take();
+        waiter.exit.send_replace(Some(code));
+        state.groups.release_if_empty(&sandbox, waiter.pgid);
+    });
+    Ok(cmd)
+}
+
+async fn find_cmd(sbx: &Sbx, p: &[(String, String)]) -> Result<Arc<Cmd>, Failure> {
+    let session = sbx
+        .state
+        .sessions
+        .get(&sbx.id, &param(p, "session_id"))
+        .await?;
+    let cid = param(p, "command_id");
+    session.command(&cid).ok_or_else(|| {
+        Failure::not_found(format!("command {cid} not found")).with_code("NOT_FOUND")
+    })
+}
+
+async fn command(sbx: Sbx, Path(p): Params) -> Result<Json<SessionCommand>, Failure> {
+    Ok(Json(find_cmd(&sbx, &p).await?.wire()))
+}
+
+/// `DELETE …/command/{id}` (an extension: Daytona has no such route): kills the command's
+/// whole process group.
+async fn kill_command(sbx: Sbx, Path(p): Params) -> Result<Response, Failure> {
+    let cmd = find_cmd(&sbx, &p).await?;
+    if cmd.exit_code().is_some() && !procs::group_alive(cmd.pgid) {
+        return Err(
+            Failure::new(StatusCode::GONE, "command has already completed")
+                .with_code("COMMAND_ALREADY_COMPLETED"),
+        );
+    }
+    procs::kill_group(cmd.pgid, libc::SIGKILL);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn input(
+    sbx: Sbx,
+    Path(p): Params,
+    JsonBody(req): JsonBody<SessionSendInputRequest>,
+) -> Result<Response, Failure> {
+    let cmd = find_cmd(&sbx, &p).await?;
+    let gone = || {
+        Failure::new(StatusCode::GONE, "command has already completed")
+            .with_code("COMMAND_ALREADY_COMPLETED")
+    };
+    if cmd.exit_code().is_some() {
+        return Err(gone());
+    }
+    let mut stdin = cmd.stdin.lock().await;
+    let pipe = stdin.as_mut().ok_or_else(gone)?;
+    pipe.write_all(req.data.as_bytes())
+        .await
+        .map_err(|_| gone())?;
+    pipe.flush().await.map_err(|_| gone())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET …/logs`: over a WebSocket upgrade, the raw marked bytes as binary frames (live with
+/// `follow=true`, closed with 1000 once the command exited and the log is drained); without
+/// one, JSON `{output, stdout, stderr}` for clients ≥ 0.167.0, else text. When older output
+/// was cut by the log bound, the JSON has `"truncated": true` and the answer carries
+/// `X-Forge-Log-Truncated: true`.
+async fn logs_route(
+    sbx: Sbx,
+    Path(p): Params,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Failure> {
+    let cmd = find_cmd(&sbx, &p).await?;
+    let follow = query_flag(&query_pairs(query.as_deref()), "follow");
+    if let Ok(ws) = ws {
+        return Ok(ws.on_upgrade(move |socket| stream_ws(socket, cmd, follow)));
+    }
+    if follow {
+        return Ok(stream_http(cmd));
+    }
+    let (raw, truncated) = cmd.log.read_all();
+    let mut res = if new_wire(&headers) {
+        let (out, err) = logs::demux(&raw);
+        let mut body = serde_json::json!({
+            "output": String::from_utf8_lossy(&raw),
+            "stdout": String::from_utf8_lossy(&out),
+            "stderr": String::from_utf8_lossy(&err),
+        });
+        if truncated {
+            body["truncated"] = serde_json::Value::Bool(true);
+        }
+        Json(body).into_response()
+    } else {
+        let has_version = headers.contains_key(forge_wire::headers::SDK_VERSION);
+        let text = if has_version { raw } else { logs::strip(&raw) };
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    };
+    if truncated {
+        res.headers_mut().insert(
+            "x-forge-log-truncated",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(res)
+}
+
+/// Largest WebSocket frame / HTTP chunk of log bytes.
+const FRAME: usize = 64 * 1024;
+
+/// How long an exited command's log may stay idle (background children still holding the
+/// pipes) before the stream ends anyway.
+const IDLE_AFTER_EXIT: Duration = Duration::from_secs(1);
+
+/// What a log follower should do next.
+enum Next {
+    Send(Vec<u8>),
+    Wait,
+    End,
+}
+
+struct Follower {
+    cmd: Arc<Cmd>,
+    offset: u64,
+    follow: bool,
+    idle_since: Option<std::time::Instant>,
+    tick: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Follower {
+    fn new(cmd: Arc<Cmd>, follow: bool) -> Follower {
+        let tick = cmd.log.subscribe();
+        Follower {
+            cmd,
+            offset: 0,
+            follow,
+            idle_since: None,
+            tick,
+        }
+    }
+
+    fn next(&mut self) -> Next {
+        let (data, next) = self.cmd.log.read_at(self.offset, FRAME);
+        if !data.is_empty() {
+            self.offset = next;
+            self.idle_since = None;
+            return Next::Send(data);
+        }
+        self.offset = next;
+        if !self.follow {
+            return Next::End;
+        }
+        if self.cmd.exit_code().is_some() {
+            if self.cmd.log.writers_done() {
+                return Next::End;
+            }
+            let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= IDLE_AFTER_EXIT {
+                return Next::End;
+            }
+        }
+        Next::Wait
+    }
+
+    /// Waits for new output, or a short while (exit and idle checks need a poll).
+    async fn wait(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_millis(200), self.tick.changed()).await;
+    }
+}
+
+async fn stream_ws(mut socket: WebSocket, cmd: Arc<Cmd>, follow: bool) {
+    let mut f = Follower::new(cmd, follow);
+    loop {
+        match f.next() {
+            Next::Send(data) => {
+                if socket.send(Message::Binary(data.into())).await.is_err() {
+                    return;
+                }
+            }
+            Next::End => break,
+            Next::Wait => {
+                tokio::select! {
+                    _ = f.wait() => {}
+                    msg = socket.recv() => match msg {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                        Some(Ok(_)) => {}
+                    }
+                }
+            }
+        }
+    }
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: "".into(),
+        })))
+        .await;
+}
+
+/// `follow=true` without a WebSocket: the raw marked bytes as a chunked HTTP body.
+fn stream_http(cmd: Arc<Cmd>) -> Response {
+    let f = Follower::new(cmd, true);
+    let stream = futures_util::stream::unfold(f, |mut f| async move {
+        loop {
+            match f.next() {
+                Next::Send(data) => {
+                    return Some((Ok::<_, std::io::Error>(bytes::Bytes::from(data)), f))
+                }
+                Next::End => return None,
+                Next::Wait => f.wait().await,
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }

@@ -1,0 +1,186 @@
+//! `fs` against the embedded backend over real HTTP.
+
+mod common;
+
+use common::{bounded, Backend};
+use forge_daytona::{CallOptions, CreateParams, Permissions, UploadItem, UploadSource};
+use std::time::Duration;
+
+fn opts() -> CallOptions {
+    CallOptions::new().with_timeout(Duration::from_secs(60))
+}
+
+#[tokio::test]
+async fn files_round_trip() {
+    bounded(async {
+        let b = Backend::start().await;
+        let s = b
+            .client
+            .create(&CreateParams::default(), &opts())
+            .await
+            .unwrap();
+        let fs = b.client.toolbox(&s).await.unwrap().fs();
+
+        fs.create_folder("project/deep", "755").await.unwrap();
+        fs.upload_file(
+            UploadSource::from("hello world\n"),
+            "project/hello.txt",
+            &opts(),
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("local.txt");
+        std::fs::write(&local, "from disk\n").unwrap();
+        let reader: Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin> =
+            Box::new(std::io::Cursor::new(b"from a reader\n".to_vec()));
+        fs.upload(
+            vec![
+                UploadItem {
+                    source: UploadSource::File(local.clone()),
+                    destination: "project/sub/disk.txt".into(),
+                },
+                UploadItem {
+                    source: UploadSource::Reader(reader),
+                    destination: "project/reader.txt".into(),
+                },
+            ],
+            &opts(),
+        )
+        .await
+        .unwrap();
+
+        let mut names: Vec<String> = fs
+            .list("project")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        names.sort();
+        assert_eq!(names, ["deep", "hello.txt", "reader.txt", "sub"]);
+        let info = fs.info("project/hello.txt").await.unwrap();
+        assert_eq!((info.size, info.is_dir), (12, false));
+
+        assert_eq!(
+            &fs.download("project/sub/disk.txt", &opts()).await.unwrap()[..],
+            b"from disk\n"
+        );
+        let target = dir.path().join("down.txt");
+        let n = fs
+            .download_to_file("project/reader.txt", &target, &opts())
+            .await
+            .unwrap();
+        assert_eq!(n, 14);
+        assert_eq!(std::fs::read(&target).unwrap(), b"from a reader\n");
+
+        let many = fs
+            .download_many(
+                &["project/hello.txt".into(), "project/missing.txt".into()],
+                &opts(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(many[0].content.as_deref(), Some(&b"hello world\n"[..]));
+        let e = many[1].error.as_ref().expect("missing file has an error");
+        assert_eq!(e.code(), "DAYTONA_NOT_FOUND", "{e}");
+        let e = fs
+            .download("project/missing.txt", &opts())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_NOT_FOUND");
+        let e = fs
+            .download_to_file("project/missing.txt", &dir.path().join("m"), &opts())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_NOT_FOUND");
+        assert!(!dir.path().join("m").exists() && !dir.path().join("m.part").exists());
+
+        let found = fs.find("project", "hello").await.unwrap();
+        assert!(
+            found
+                .iter()
+                .any(|m| m.file.ends_with("hello.txt") && m.line == 1),
+            "{found:?}"
+        );
+        let named = fs.search("project", "*.txt").await.unwrap();
+        assert_eq!(named.len(), 3, "{named:?}");
+
+        fs.replace_in_file("project/hello.txt", "world", "there")
+            .await
+            .unwrap();
+        assert_eq!(
+            &fs.download("project/hello.txt", &opts()).await.unwrap()[..],
+            b"hello there\n"
+        );
+
+        fs.chmod("project/hello.txt", "600").await.unwrap();
+        assert!(fs
+            .info("project/hello.txt")
+            .await
+            .unwrap()
+            .permissions
+            .ends_with("600"));
+        fs.set_permissions(
+            "project/hello.txt",
+            &Permissions {
+                mode: Some("644".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+        fs.move_files("project/hello.txt", "project/moved.txt")
+            .await
+            .unwrap();
+        assert_eq!(
+            fs.info("project/hello.txt").await.unwrap_err().code(),
+            "DAYTONA_NOT_FOUND"
+        );
+
+        fs.delete("project/moved.txt", false).await.unwrap();
+        let e = fs.delete("project/sub", false).await.unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_BAD_REQUEST", "{e}");
+        let results = fs
+            .delete_many(&["project/sub".into(), "project/nope".into()])
+            .await;
+        assert!(results[0].error.is_none());
+        assert_eq!(
+            results[1].error.as_ref().map(|e| e.code()),
+            Some("DAYTONA_NOT_FOUND")
+        );
+        assert!(fs.create_folder("x", "75a").await.is_err());
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn large_file_streams_both_ways() {
+    bounded(async {
+        let b = Backend::start().await;
+        let s = b
+            .client
+            .create(&CreateParams::default(), &opts())
+            .await
+            .unwrap();
+        let fs = b.client.toolbox(&s).await.unwrap().fs();
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("big.bin");
+        let data: Vec<u8> = (0..24 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        std::fs::write(&src, &data).unwrap();
+        fs.upload_file(UploadSource::File(src), "big.bin", &opts())
+            .await
+            .unwrap();
+        assert_eq!(fs.info("big.bin").await.unwrap().size, data.len() as u64);
+        let dst = dir.path().join("back.bin");
+        let n = fs.download_to_file("big.bin", &dst, &opts()).await.unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert!(std::fs::read(&dst).unwrap() == data);
+        b.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,253 @@
+//! Sessions, live log streaming, exec with split streams and code run against the embedded
+//! backend over real HTTP and WebSocket.
+
+mod common;
+
+use common::{bounded, Backend};
+use forge_daytona::{
+    CallOptions, CodeRunParams, CreateParams, ExecOptions, LogStreamKind, Toolbox,
+};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+fn opts() -> CallOptions {
+    CallOptions::new().with_timeout(Duration::from_secs(90))
+}
+
+async fn toolbox(b: &Backend) -> Toolbox {
+    let s = b
+        .client
+        .create(&CreateParams::default(), &opts())
+        .await
+        .unwrap();
+    b.client.toolbox(&s).await.unwrap()
+}
+
+#[tokio::test]
+async fn sessions_sync_async_status_logs_input_delete() {
+    bounded(async {
+        let b = Backend::start().await;
+        let p = toolbox(&b).await.process();
+        p.create_session("s1").await.unwrap();
+        assert_eq!(
+            p.create_session("s1").await.unwrap_err().code(),
+            "DAYTONA_CONFLICT"
+        );
+
+        // Session state persists between commands.
+        p.execute_session_command(
+            "s1",
+            "export GREETING=hi && mkdir -p d && cd d",
+            false,
+            &opts(),
+        )
+        .await
+        .unwrap();
+        let r = p
+            .execute_session_command(
+                "s1",
+                "echo $GREETING; basename $PWD; echo oops >&2",
+                false,
+                &opts(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.exit_code, Some(0));
+        assert_eq!(r.stdout.as_deref(), Some("hi\nd\n"));
+        assert_eq!(r.stderr.as_deref(), Some("oops\n"));
+
+        let started = p
+            .execute_session_command("s1", "read line; echo got $line; exit 7", true, &opts())
+            .await
+            .unwrap();
+        let c = p.get_session_command("s1", &started.cmd_id).await.unwrap();
+        assert_eq!(c.exit_code, None);
+        p.send_session_command_input("s1", &started.cmd_id, "abc\n")
+            .await
+            .unwrap();
+        let mut code = None;
+        for _ in 0..600 {
+            code = p
+                .get_session_command("s1", &started.cmd_id)
+                .await
+                .unwrap()
+                .exit_code;
+            if code.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(code, Some(7));
+        let logs = p
+            .get_session_command_logs("s1", &started.cmd_id)
+            .await
+            .unwrap();
+        assert_eq!(logs.stdout, "got abc\n");
+        let e = p
+            .send_session_command_input("s1", &started.cmd_id, "late\n")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_GONE", "{e}");
+
+        let session = p.get_session("s1").await.unwrap();
+        assert_eq!(session.commands.len(), 3);
+        assert!(p
+            .list_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.session_id == "s1"));
+        p.delete_session("s1").await.unwrap();
+        assert_eq!(
+            p.get_session("s1").await.unwrap_err().code(),
+            "DAYTONA_NOT_FOUND"
+        );
+        assert_eq!(
+            p.get_session_command("s1", "nope")
+                .await
+                .unwrap_err()
+                .code(),
+            "DAYTONA_NOT_FOUND"
+        );
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn streaming_10000_interleaved_lines_arrive_once_in_order() {
+    bounded(async {
+        let b = Backend::start().await;
+        let p = toolbox(&b).await.process();
+        p.create_session("stream").await.unwrap();
+        let script = "i=0; while [ $i -lt 5000 ]; do echo \"out $i\"; echo \"err $i\" >&2; \
+                      if [ $((i % 1000)) -eq 0 ]; then sleep 0.2; fi; i=$((i+1)); done";
+        let started = p
+            .execute_session_command("stream", script, true, &opts())
+            .await
+            .unwrap();
+        let mut stream = p
+            .stream_session_command_logs("stream", &started.cmd_id, &opts())
+            .await
+            .unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        let mut n = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap();
+            n += 1;
+            if n.is_multiple_of(50) {
+                // A slow reader: the bounded channel holds the socket back, nothing is lost.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            match chunk.stream {
+                LogStreamKind::Stdout => out.push_str(&chunk.data),
+                LogStreamKind::Stderr => err.push_str(&chunk.data),
+            }
+        }
+        let want_out: String = (0..5000).map(|i| format!("out {i}\n")).collect();
+        let want_err: String = (0..5000).map(|i| format!("err {i}\n")).collect();
+        assert!(
+            out == want_out,
+            "stdout differs ({} vs {} bytes)",
+            out.len(),
+            want_out.len()
+        );
+        assert!(
+            err == want_err,
+            "stderr differs ({} vs {} bytes)",
+            err.len(),
+            want_err.len()
+        );
+
+        // Following a finished command gives its whole output and ends.
+        let (o2, e2) = p
+            .stream_session_command_logs("stream", &started.cmd_id, &opts())
+            .await
+            .unwrap()
+            .collect_all()
+            .await
+            .unwrap();
+        assert_eq!((o2.len(), e2.len()), (want_out.len(), want_err.len()));
+        let e = p
+            .stream_session_command_logs("stream", "nope", &opts())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "DAYTONA_NOT_FOUND", "{e}");
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exec_splits_streams_and_times_out() {
+    bounded(async {
+        let b = Backend::start().await;
+        let p = toolbox(&b).await.process();
+        p.execute("mkdir -p work", &ExecOptions::default(), &opts())
+            .await
+            .unwrap();
+        let o = ExecOptions {
+            cwd: Some("work".into()),
+            env: [("WHO".to_string(), "it's me".to_string())].into(),
+            timeout: Some(Duration::from_secs(30)),
+        };
+        let r = p
+            .exec("basename $PWD; echo \"$WHO\" >&2; exit 5", &o, &opts())
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.stdout.as_str(), r.stderr.as_str(), r.exit_code),
+            ("work\n", "it's me\n", 5)
+        );
+
+        let o = ExecOptions {
+            timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        let e = p
+            .exec("sleep 30", &o, &CallOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_TIMEOUT");
+        // The throw-away sessions are gone.
+        let left = p.list_sessions().await.unwrap();
+        assert!(
+            left.iter()
+                .all(|s| !s.session_id.starts_with("forge-exec-")),
+            "{left:?}"
+        );
+        b.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn code_run_uses_node() {
+    bounded(async {
+        let b = Backend::start().await;
+        // JavaScript: TypeScript needs a Node with type stripping (22.6+), which this machine may lack.
+        let params = CreateParams {
+            language: Some("javascript".into()),
+            ..Default::default()
+        };
+        let s = b.client.create(&params, &opts()).await.unwrap();
+        let p = b.client.toolbox(&s).await.unwrap().process();
+        let params = CodeRunParams {
+            argv: vec!["a1".into()],
+            env: [("X".to_string(), "42".to_string())].into(),
+            timeout: Some(Duration::from_secs(30)),
+        };
+        let r = p
+            .code_run(
+                "console.log(process.env.X, process.argv.includes('a1'))",
+                &params,
+                &opts(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.exit_code, r.result.trim()), (0, "42 true"));
+        b.stop().await;
+    })
+    .await;
+}

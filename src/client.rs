@@ -1,0 +1,271 @@
+//! `Daytona`: the entry class. Talks to Daytona cloud, a self-hosted Daytona, or the embedded
+//! local backend (`{ backend: 'local' }`), with the same code.
+
+use crate::dto::{CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery};
+use crate::error::Failure;
+use crate::local;
+use crate::sandbox::Sandbox;
+use crate::task::promise;
+use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, ListQuery, WorkspaceClass};
+use forge_wire::{SandboxState, SandboxVolume};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Where the client's backend comes from.
+enum Backend {
+    /// A configured client (cloud, self-hosted, or an explicit local URL).
+    Remote(Client),
+    /// The embedded backend of this process, started on first use.
+    Local(Option<Duration>),
+}
+
+/// Shared state behind a `Daytona` instance and the sandboxes it hands out.
+pub(crate) struct Inner {
+    backend: Backend,
+    local_client: OnceCell<Client>,
+}
+
+impl Inner {
+    /// The client, starting the embedded backend first when this is a local client.
+    pub(crate) async fn client(&self) -> std::result::Result<Client, Failure> {
+        match &self.backend {
+            Backend::Remote(c) => Ok(c.clone()),
+            Backend::Local(timeout) => self
+                .local_client
+                .get_or_try_init(|| async {
+                    let (url, key) = local::ensure_started().await?;
+                    let mut config = DaytonaConfig::new()
+                        .with_api_key(key)
+                        .with_api_url(url)
+                        .with_user_agent_suffix(user_agent_suffix());
+                    if let Some(t) = timeout {
+                        config = config.with_request_timeout(*t);
+                    }
+                    Client::new(config).map_err(crate::error::IntoFailure::into_failure)
+                })
+                .await
+                .cloned(),
+        }
+    }
+}
+
+fn user_agent_suffix() -> String {
+    format!("napi/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The Daytona client.
+///
+/// ```js
+/// const daytona = new Daytona({ backend: 'local' })      // embedded backend, no account needed
+/// const daytona = new Daytona({ apiKey, apiUrl, target }) // Daytona cloud or self-hosted
+/// ```
+#[napi]
+pub struct Daytona {
+    inner: Arc<Inner>,
+}
+
+fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Failure> {
+    match options.backend.as_deref() {
+        Some("local") => Ok(true),
+        Some("remote") => Ok(false),
+        Some(other) => Err(Failure::invalid(format!(
+            "backend must be 'local' or 'remote', got '{other}'"
+        ))),
+        None => Ok(options.api_key.is_none()
+            && options.jwt_token.is_none()
+            && options.api_url.is_none()
+            && std::env::var("FORGE_BACKEND").is_ok_and(|v| v == "local")),
+    }
+}
+
+fn build(options: DaytonaOptions) -> std::result::Result<Inner, Failure> {
+    let timeout = options
+        .request_timeout_ms
+        .map(|ms| Duration::from_millis(ms as u64));
+    let backend = if wants_local(&options)? {
+        Backend::Local(timeout)
+    } else {
+        let mut config = DaytonaConfig::from_env().with_user_agent_suffix(user_agent_suffix());
+        if let Some(k) = options.api_key {
+            config = config.with_api_key(k);
+        }
+        if let Some(t) = options.jwt_token {
+            config.jwt_token = Some(t);
+        }
+        if let Some(o) = options.organization_id {
+            config = config.with_organization_id(o);
+        }
+        if let Some(u) = options.api_url {
+            config = config.with_api_url(u);
+        }
+        if let Some(t) = options.target {
+            config = config.with_target(t);
+        }
+        if let Some(t) = timeout {
+            config = config.with_request_timeout(t);
+        }
+        Backend::Remote(Client::new(config).map_err(crate::error::IntoFailure::into_failure)?)
+    };
+    Ok(Inner {
+        backend,
+        local_client: OnceCell::new(),
+    })
+}
+
+fn create_params(o: CreateSandboxOptions) -> std::result::Result<CreateParams, Failure> {
+    let workspace_class = match o.workspace_class.as_deref() {
+        Some(c) => Some(WorkspaceClass::parse(c).map_err(crate::error::IntoFailure::into_failure)?),
+        None => None,
+    };
+    let resources = (o.cpu.is_some() || o.memory.is_some() || o.disk.is_some()).then_some(
+        forge_daytona::Resources {
+            cpu: o.cpu,
+            memory: o.memory,
+            disk: o.disk,
+            gpu: None,
+        },
+    );
+    Ok(CreateParams {
+        name: o.name,
+        image: o.image,
+        snapshot: o.snapshot,
+        user: o.user,
+        workspace_class,
+        resources,
+        public: o.public,
+        env: o.env_vars.unwrap_or_default().into_iter().collect(),
+        labels: o.labels.unwrap_or_default().into_iter().collect(),
+        auto_stop_interval: o.auto_stop_interval,
+        auto_archive_interval: o.auto_archive_interval,
+        auto_delete_interval: o.auto_delete_interval,
+        target: o.target,
+        volumes: o
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| SandboxVolume {
+                volume_id: v.volume_id,
+                mount_path: v.mount_path,
+                subpath: v.subpath,
+            })
+            .collect(),
+        ..Default::default()
+    })
+}
+
+fn list_query(q: Option<ListSandboxesQuery>) -> std::result::Result<ListQuery, Failure> {
+    let q = q.unwrap_or_default();
+    let states = q
+        .states
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            serde_json::from_value::<SandboxState>(serde_json::Value::String(s.clone()))
+                .ok()
+                .filter(|st| *st != SandboxState::Unknown || s == "unknown")
+                .ok_or_else(|| Failure::invalid(format!("unknown sandbox state '{s}'")))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(ListQuery {
+        limit: q.limit,
+        labels: q.labels.map(|l| l.into_iter().collect()),
+        states,
+        ..Default::default()
+    })
+}
+
+#[napi]
+impl Daytona {
+    /// Creates a client. Options fall back to the environment like the official SDK
+    /// (`DAYTONA_API_KEY`, `DAYTONA_API_URL`, `DAYTONA_TARGET`, ...). Throws
+    /// `DAYTONA_AUTH` when no credentials can be found for a remote backend.
+    #[napi(constructor)]
+    pub fn new(env: Env, options: Option<DaytonaOptions>) -> Result<Self> {
+        let inner = build(options.unwrap_or_default()).map_err(|f| f.into_js(&env))?;
+        Ok(Daytona {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Creates a sandbox and waits until it is `started` (default 60 s, `timeout` in seconds).
+    #[napi(ts_return_type = "Promise<Sandbox>")]
+    pub fn create(
+        &self,
+        env: &Env,
+        options: Option<CreateSandboxOptions>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<Sandbox>> {
+        let inner = self.inner.clone();
+        let options = options.unwrap_or_default();
+        let timeout = options.timeout;
+        let params = create_params(options);
+        promise(env, signal, move |cancel| async move {
+            let params = params?;
+            let client = inner.client().await?;
+            let mut opts = CallOptions::new().with_cancel(cancel);
+            if let Some(t) = timeout.filter(|t| *t > 0) {
+                opts = opts.with_timeout(Duration::from_secs(t as u64));
+            }
+            let sb = client.create(&params, &opts).await.map_err(into)?;
+            Ok::<_, Failure>(Sandbox::new(inner, client, sb))
+        })
+    }
+
+    /// Gets a sandbox by id or name (`DAYTONA_NOT_FOUND` when there is none). Use it to
+    /// re-attach to a sandbox from an id stored in a previous Inngest step.
+    #[napi(ts_return_type = "Promise<Sandbox>")]
+    pub fn get_sandbox(&self, env: &Env, id: String) -> Result<AsyncBlock<Sandbox>> {
+        let inner = self.inner.clone();
+        promise(env, None, move |_| async move {
+            let client = inner.client().await?;
+            let sb = client.get(&id).await.map_err(into)?;
+            Ok::<_, Failure>(Sandbox::new(inner, client, sb))
+        })
+    }
+
+    /// Alias of `getSandbox`, as the official SDK names it.
+    #[napi(ts_return_type = "Promise<Sandbox>")]
+    pub fn get(&self, env: &Env, id: String) -> Result<AsyncBlock<Sandbox>> {
+        self.get_sandbox(env, id)
+    }
+
+    /// Lists sandboxes (every page), optionally filtered by labels and states.
+    #[napi(ts_return_type = "Promise<Array<Sandbox>>")]
+    pub fn list_sandboxes(
+        &self,
+        env: &Env,
+        query: Option<ListSandboxesQuery>,
+    ) -> Result<AsyncBlock<Vec<Sandbox>>> {
+        let inner = self.inner.clone();
+        let query = list_query(query);
+        promise(env, None, move |_| async move {
+            let query = query?;
+            let client = inner.client().await?;
+            let all = client
+                .list_all(&query, &CallOptions::new())
+                .await
+                .map_err(into)?;
+            Ok::<_, Failure>(
+                all.into_iter()
+                    .map(|sb| Sandbox::new(inner.clone(), client.clone(), sb))
+                    .collect(),
+            )
+        })
+    }
+
+    /// The control-plane URL in use (for the embedded backend: once it has started).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn api_url(&self, env: &Env) -> Result<AsyncBlock<String>> {
+        let inner = self.inner.clone();
+        promise(env, None, move |_| async move {
+            Ok::<_, Failure>(inner.client().await?.api_url().to_owned())
+        })
+    }
+}
+
+pub(crate) fn into(e: forge_daytona::Error) -> Failure {
+    crate::error::IntoFailure::into_failure(e)
+}

@@ -1,0 +1,167 @@
+//! Plain-object DTOs crossing the napi boundary. Everything a user may return from an Inngest
+//! `step.run` or a server action is one of these: JSON-serialisable, no class instances, no
+//! Buffers.
+
+use napi_derive::napi;
+use std::collections::HashMap;
+
+/// Options of `new Daytona(...)`. Every field falls back to the environment the way the
+/// official SDK resolves it (`DAYTONA_API_KEY`, `DAYTONA_JWT_TOKEN`, `DAYTONA_ORGANIZATION_ID`,
+/// `DAYTONA_API_URL`, `DAYTONA_TARGET`).
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct DaytonaOptions {
+    /// API key (`Authorization: Bearer`). Env: `DAYTONA_API_KEY`.
+    pub api_key: Option<String>,
+    /// JWT, used when no API key is given; needs `organizationId`. Env: `DAYTONA_JWT_TOKEN`.
+    pub jwt_token: Option<String>,
+    /// Organization for JWT auth. Env: `DAYTONA_ORGANIZATION_ID`.
+    pub organization_id: Option<String>,
+    /// Control-plane URL including `/api`. Default `https://app.daytona.io/api`.
+    /// Env: `DAYTONA_API_URL`.
+    pub api_url: Option<String>,
+    /// Region to create sandboxes in. Env: `DAYTONA_TARGET`.
+    pub target: Option<String>,
+    /// `'local'` runs the embedded Daytona-compatible backend in this process (started on
+    /// first use, one per process, stopped at exit); `'remote'` talks to `apiUrl`. Default:
+    /// `'local'` when env `FORGE_BACKEND=local` is set, else `'remote'`.
+    pub backend: Option<String>,
+    /// Per-request timeout in milliseconds for control-plane calls (default: none).
+    pub request_timeout_ms: Option<u32>,
+}
+
+/// A volume to mount (`{volumeId, mountPath, subpath?}`).
+#[napi(object)]
+#[derive(Clone)]
+pub struct VolumeMount {
+    pub volume_id: String,
+    pub mount_path: String,
+    pub subpath: Option<String>,
+}
+
+/// Options of `daytona.create(...)`, named as in the integration guide.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct CreateSandboxOptions {
+    /// Base image, e.g. `node:22-bookworm`. Sent as a one-line Dockerfile (`FROM <image>`),
+    /// as the official SDK does. The embedded backend records it and runs this machine's tools.
+    pub image: Option<String>,
+    /// A snapshot name instead of an image.
+    pub snapshot: Option<String>,
+    /// `small` (2 vCPU, 8 GiB), `medium` (4 vCPU, 16 GiB) or `large` (8 vCPU, 32 GiB). Daytona
+    /// has no classes on the wire: this becomes `cpu`/`memory`/`disk`.
+    pub workspace_class: Option<String>,
+    /// vCPUs, overriding the class.
+    pub cpu: Option<u32>,
+    /// Memory in GiB, overriding the class.
+    pub memory: Option<u32>,
+    /// Disk in GiB, overriding the class.
+    pub disk: Option<u32>,
+    /// Public preview URLs (no token needed).
+    pub public: Option<bool>,
+    /// Environment variables of the sandbox (`env` on the wire).
+    pub env_vars: Option<HashMap<String, String>>,
+    /// Labels, usable as a list filter.
+    pub labels: Option<HashMap<String, String>>,
+    pub volumes: Option<Vec<VolumeMount>>,
+    pub name: Option<String>,
+    /// OS user of the sandbox.
+    pub user: Option<String>,
+    /// Region, overriding the client's `target`.
+    pub target: Option<String>,
+    /// Minutes of inactivity before auto-stop (0 disables).
+    pub auto_stop_interval: Option<u32>,
+    /// Minutes stopped before auto-archive.
+    pub auto_archive_interval: Option<u32>,
+    /// Minutes stopped before auto-delete (negative disables).
+    pub auto_delete_interval: Option<i32>,
+    /// Seconds to wait for the sandbox to start (default 60; 0 waits forever).
+    pub timeout: Option<u32>,
+}
+
+/// A sandbox as plain data: what `sandbox.toJSON()` and `JSON.stringify(sandbox)` give.
+#[napi(object)]
+#[derive(Clone, Default)]
+pub struct SandboxInfo {
+    pub id: String,
+    pub name: String,
+    /// `started`, `stopped`, `archived`, `error`, ... (the Daytona state).
+    pub state: String,
+    pub public: bool,
+    pub target: String,
+    pub cpu: f64,
+    pub memory: f64,
+    pub disk: f64,
+    pub labels: HashMap<String, String>,
+    /// The image requested at creation (from its one-line Dockerfile), if any.
+    pub image: Option<String>,
+    pub snapshot: Option<String>,
+    pub user: String,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub error_reason: Option<String>,
+}
+
+impl From<&forge_wire::Sandbox> for SandboxInfo {
+    fn from(s: &forge_wire::Sandbox) -> Self {
+        let image = s
+            .build_info
+            .as_ref()
+            .and_then(|b| b.dockerfile_content.as_deref())
+            .and_then(|d| d.lines().find_map(|l| l.trim().strip_prefix("FROM ")))
+            .map(|i| i.trim().to_owned());
+        SandboxInfo {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            state: s.state.as_str().to_owned(),
+            public: s.public,
+            target: s.target.clone(),
+            cpu: s.cpu,
+            memory: s.memory,
+            disk: s.disk,
+            labels: s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            image,
+            snapshot: s.snapshot.clone(),
+            user: s.user.clone(),
+            created_at: s.created_at.clone(),
+            updated_at: s.updated_at.clone(),
+            error_reason: s.error_reason.clone(),
+        }
+    }
+}
+
+/// Filter of `daytona.listSandboxes(...)`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct ListSandboxesQuery {
+    /// Only sandboxes carrying all these labels.
+    pub labels: Option<HashMap<String, String>>,
+    /// Only sandboxes in these states.
+    pub states: Option<Vec<String>>,
+    /// Page size per request (1-200, default 100). All pages are fetched.
+    pub limit: Option<u32>,
+}
+
+/// Result of `process.executeCommand`: stdout and stderr combined, as Daytona returns them.
+#[napi(object)]
+#[derive(Clone, Default)]
+pub struct ExecuteResponse {
+    pub exit_code: i32,
+    /// Combined stdout and stderr.
+    pub result: String,
+}
+
+/// A preview link: `url`, and the `token` to send as `X-Daytona-Preview-Token` for private
+/// sandboxes (the same for every port; it changes when the sandbox restarts).
+#[napi(object)]
+#[derive(Clone, Default)]
+pub struct PreviewLink {
+    pub sandbox_id: String,
+    pub port: u32,
+    pub url: String,
+    pub token: String,
+}

@@ -1,0 +1,239 @@
+//! `Sandbox`: a handle on one sandbox. Cheap; re-attach from an id with `daytona.getSandbox(id)`.
+//! `JSON.stringify(sandbox)` gives its plain data (`toJSON()`), never the handle.
+
+use crate::client::{into, Inner};
+use crate::dto::{PreviewLink, SandboxInfo};
+use crate::error::Failure;
+use crate::process::SandboxProcess;
+use crate::task::promise;
+use forge_daytona::{CallOptions, Client, Toolbox};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// What a sandbox handle and its sub-objects (`process`, `fs`, `git`) share.
+pub(crate) struct SandboxCore {
+    pub id: String,
+    #[allow(dead_code)]
+    pub inner: Arc<Inner>,
+    pub client: Client,
+    data: Mutex<forge_wire::Sandbox>,
+    toolbox: OnceCell<Toolbox>,
+}
+
+impl SandboxCore {
+    /// The sandbox's toolbox, resolved once per handle.
+    pub(crate) async fn toolbox(&self) -> std::result::Result<Toolbox, Failure> {
+        let data = self.snapshot();
+        self.toolbox
+            .get_or_try_init(|| async { self.client.toolbox(&data).await.map_err(into) })
+            .await
+            .cloned()
+    }
+
+    fn snapshot(&self) -> forge_wire::Sandbox {
+        self.data.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    fn set(&self, sb: forge_wire::Sandbox) {
+        if let Ok(mut d) = self.data.lock() {
+            *d = sb;
+        }
+    }
+}
+
+/// A Daytona sandbox.
+#[napi]
+pub struct Sandbox {
+    core: Arc<SandboxCore>,
+}
+
+impl Sandbox {
+    pub(crate) fn new(inner: Arc<Inner>, client: Client, sb: forge_wire::Sandbox) -> Self {
+        Sandbox {
+            core: Arc::new(SandboxCore {
+                id: sb.id.clone(),
+                inner,
+                client,
+                data: Mutex::new(sb),
+                toolbox: OnceCell::new(),
+            }),
+        }
+    }
+}
+
+fn lifecycle_opts(timeout: Option<u32>, cancel: forge_daytona::CancellationToken) -> CallOptions {
+    let mut opts = CallOptions::new().with_cancel(cancel);
+    if let Some(t) = timeout.filter(|t| *t > 0) {
+        opts = opts.with_timeout(Duration::from_secs(t as u64));
+    }
+    opts
+}
+
+#[napi]
+impl Sandbox {
+    /// The sandbox id.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.core.id.clone()
+    }
+
+    /// The sandbox name (defaults to its id).
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.core.snapshot().name
+    }
+
+    /// The state as last seen (`started`, `stopped`, `archived`, ...). `refresh()` updates it;
+    /// lifecycle calls update it too.
+    #[napi(getter)]
+    pub fn state(&self) -> String {
+        self.core.snapshot().state.as_str().to_owned()
+    }
+
+    /// Whether preview URLs are public (no token needed).
+    #[napi(getter)]
+    pub fn public(&self) -> bool {
+        self.core.snapshot().public
+    }
+
+    /// Creation time (ISO-8601), when the server gave one.
+    #[napi(getter)]
+    pub fn created_at(&self) -> Option<String> {
+        self.core.snapshot().created_at
+    }
+
+    /// The sandbox labels.
+    #[napi(getter)]
+    pub fn labels(&self) -> HashMap<String, String> {
+        self.core.snapshot().labels.into_iter().collect()
+    }
+
+    /// Plain data of the sandbox: what `JSON.stringify(sandbox)` gives, safe to return from an
+    /// Inngest step or a server action.
+    #[napi(js_name = "toJSON")]
+    pub fn to_json(&self) -> SandboxInfo {
+        SandboxInfo::from(&self.core.snapshot())
+    }
+
+    /// Commands, code and sessions inside the sandbox.
+    #[napi(getter)]
+    pub fn process(&self) -> SandboxProcess {
+        SandboxProcess::new(self.core.clone())
+    }
+
+    /// Fetches the sandbox again and updates `state`.
+    #[napi(ts_return_type = "Promise<SandboxInfo>")]
+    pub fn refresh(&self, env: &Env) -> Result<AsyncBlock<SandboxInfo>> {
+        let core = self.core.clone();
+        promise(env, None, move |_| async move {
+            let sb = core.client.get(&core.id).await.map_err(into)?;
+            let info = SandboxInfo::from(&sb);
+            core.set(sb);
+            Ok::<_, Failure>(info)
+        })
+    }
+
+    /// Starts a stopped or archived sandbox and waits until it is `started` (`timeout` in
+    /// seconds, default 60).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start(
+        &self,
+        env: &Env,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<()>> {
+        let core = self.core.clone();
+        promise(env, signal, move |cancel| async move {
+            let sb = core
+                .client
+                .start(&core.id, &lifecycle_opts(timeout, cancel))
+                .await
+                .map_err(into)?;
+            core.set(sb);
+            Ok::<_, Failure>(())
+        })
+    }
+
+    /// Stops the sandbox (its processes are killed; files are kept) and waits until it is
+    /// `stopped` (`timeout` in seconds, default 60).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop(
+        &self,
+        env: &Env,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<()>> {
+        let core = self.core.clone();
+        promise(env, signal, move |cancel| async move {
+            let sb = core
+                .client
+                .stop(&core.id, false, &lifecycle_opts(timeout, cancel))
+                .await
+                .map_err(into)?;
+            core.set(sb);
+            Ok::<_, Failure>(())
+        })
+    }
+
+    /// Archives a stopped sandbox (files kept in cold storage).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn archive(&self, env: &Env) -> Result<AsyncBlock<()>> {
+        let core = self.core.clone();
+        promise(env, None, move |_| async move {
+            let sb = core
+                .client
+                .archive(&core.id, &CallOptions::new())
+                .await
+                .map_err(into)?;
+            core.set(sb);
+            Ok::<_, Failure>(())
+        })
+    }
+
+    /// Deletes the sandbox, its processes and its files.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete(&self, env: &Env) -> Result<AsyncBlock<()>> {
+        let core = self.core.clone();
+        promise(env, None, move |_| async move {
+            core.client
+                .delete(&core.id, false, &CallOptions::new())
+                .await
+                .map_err(into)?;
+            Ok::<_, Failure>(())
+        })
+    }
+
+    /// The preview URL of a port, and the token private sandboxes need
+    /// (`X-Daytona-Preview-Token` header).
+    #[napi(ts_return_type = "Promise<PreviewLink>")]
+    pub fn get_preview_url(&self, env: &Env, port: u32) -> Result<AsyncBlock<PreviewLink>> {
+        let core = self.core.clone();
+        promise(env, None, move |_| async move {
+            let port16 = u16::try_from(port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| Failure::invalid(format!("port must be 1-65535, got {port}")))?;
+            let p = core
+                .client
+                .preview_url(&core.id, port16)
+                .await
+                .map_err(into)?;
+            Ok::<_, Failure>(PreviewLink {
+                sandbox_id: p.sandbox_id,
+                port,
+                url: p.url,
+                token: p.token,
+            })
+        })
+    }
+
+    /// Alias of `getPreviewUrl`, as the official SDK names it.
+    #[napi(ts_return_type = "Promise<PreviewLink>")]
+    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<AsyncBlock<PreviewLink>> {
+        self.get_preview_url(env, port)
+    }
+}

@@ -251,3 +251,38 @@ async fn code_run_uses_node() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn kill_session_command_stops_the_command() {
+    bounded(async {
+        let b = Backend::start().await;
+        let p = toolbox(&b).await.process();
+        p.create_session("k").await.unwrap();
+        let started = p
+            .execute_session_command("k", "sleep 300 & sleep 301; echo never", true, &opts())
+            .await
+            .unwrap();
+        p.kill_session_command("k", &started.cmd_id).await.unwrap();
+        let mut code = None;
+        for _ in 0..200 {
+            code = p
+                .get_session_command("k", &started.cmd_id)
+                .await
+                .unwrap()
+                .exit_code;
+            if code.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(matches!(code, Some(c) if c != 0), "{code:?}");
+        let logs = p
+            .get_session_command_logs("k", &started.cmd_id)
+            .await
+            .unwrap();
+        assert!(!logs.stdout.contains("never"));
+        p.delete_session("k").await.unwrap();
+        b.stop().await;
+    })
+    .await;
+}

@@ -344,6 +344,25 @@ impl Process {
             .await
     }
 
+    /// The guide's `killSessionCommand`: `DELETE /process/session/{sid}/command/{cid}`, which
+    /// kills the command's whole process group. Daytona's API has no such route (the embedded
+    /// backend serves it); there the call fails with `DAYTONA_NOT_FOUND` and
+    /// [`delete_session`](Self::delete_session) is the way to stop a command.
+    pub async fn kill_session_command(&self, session_id: &str, command_id: &str) -> Result<()> {
+        let req = self
+            .tb
+            .req(
+                Method::DELETE,
+                &Self::command_path(session_id, command_id)?,
+                "kill session command",
+            )
+            .accept("*/*");
+        self.tb
+            .transport()
+            .empty(req, &self.tb.deadline(&CallOptions::default()))
+            .await
+    }
+
     /// The integration guide's `process.exec`: like [`execute`](Self::execute) but with stdout
     /// and stderr separate. Runs the command in a throw-away session (cwd and env applied by
     /// quoted shell words), waits for its exit code, reads the split logs and deletes the

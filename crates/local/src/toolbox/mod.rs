@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod files;
+pub mod git;
 pub mod logs;
 pub mod sessions;
 pub mod transfer;
@@ -40,6 +41,7 @@ pub fn router(state: Shared) -> Router {
             post(transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(sessions::routes())
+        .merge(git::routes())
         .with_state(state)
 }
 

@@ -1,0 +1,733 @@
+//! Git routes (daytona-wire.md §6) through this machine's `git`.
+//!
+//! Credentials never touch disk: they reach git through the environment of that one git
+//! process and a credential helper given with `-c` on the command line (which git does not
+//! store), after any `user:pass@` in the URL has been moved out of it. The stored remote URL
+//! therefore never holds a token, and every error text has the secrets scrubbed. Each git
+//! runs with the sandbox's `HOME`, no terminal prompt, in its own process group, bounded in
+//! time.
+
+use super::Sbx;
+use crate::confine::Resolved;
+use crate::error::Failure;
+use crate::procs;
+use crate::util::{query_get, query_pairs, JsonBody};
+use axum::extract::RawQuery;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use forge_wire::{
+    FileStatus, GitAddRemoteRequest, GitAddRequest, GitBranchRequest, GitCheckoutRequest,
+    GitCloneRequest, GitCommitRequest, GitCommitResponse, GitRemote, GitStatus, GitSyncRequest,
+    ListBranchResponse, ListRemotesResponse, StringMap,
+};
+use std::time::Duration;
+
+/// Longest a single git command may run.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The credential helper: prints the credentials from this git process's environment.
+const HELPER: &str = "!f() { test \"$1\" = get || return 0; printf 'username=%s\\npassword=%s\\n' \"$FORGE_GIT_USERNAME\" \"$FORGE_GIT_PASSWORD\"; }; f";
+
+pub fn routes() -> Router<crate::Shared> {
+    Router::new()
+        .route("/git/clone", post(clone))
+        .route("/git/status", get(status))
+        .route(
+            "/git/branches",
+            get(branches).post(create_branch).delete(delete_branch),
+        )
+        .route("/git/checkout", post(checkout))
+        .route("/git/add", post(add))
+        .route("/git/commit", post(commit))
+        .route("/git/push", post(push))
+        .route("/git/pull", post(pull))
+        .route("/git/remotes", get(remotes).post(add_remote))
+        .route("/git/history", get(history))
+}
+
+#[derive(Clone, Default)]
+struct Creds {
+    username: String,
+    password: String,
+}
+
+impl Creds {
+    fn from_fields(username: Option<String>, password: Option<String>) -> Option<Creds> {
+        if username.is_none() && password.is_none() {
+            return None;
+        }
+        Some(Creds {
+            username: username
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "x-access-token".into()),
+            password: password.unwrap_or_default(),
+        })
+    }
+}
+
+/// Splits `scheme://user:pass@host/…` into the URL without user info and the credentials.
+fn split_userinfo(url: &str) -> (String, Option<String>, Option<String>) {
+    let Some(scheme_end) = url.find("://") else {
+        return (url.to_string(), None, None);
+    };
+    let after = &url[scheme_end + 3..];
+    let authority_end = after.find('/').unwrap_or(after.len());
+    let authority = &after[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return (url.to_string(), None, None);
+    };
+    let userinfo = &authority[..at];
+    let (user, pass) = match userinfo.split_once(':') {
+        Some((u, p)) => (pct_decode(u), Some(pct_decode(p))),
+        None => (pct_decode(userinfo), None),
+    };
+    let clean = format!("{}{}", &url[..scheme_end + 3], &after[at + 1..]);
+    (clean, Some(user).filter(|u| !u.is_empty()), pass)
+}
+
+fn pct_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Removes every secret from git's output before it goes into an answer.
+fn scrub(text: &str, creds: Option<&Creds>) -> String {
+    let mut out = text.to_string();
+    if let Some(c) = creds {
+        if !c.password.is_empty() {
+            out = out.replace(&c.password, "***");
+        }
+    }
+    // user info left in any URL git printed
+    let mut clean = String::with_capacity(out.len());
+    for (i, word) in out.split(' ').enumerate() {
+        if i > 0 {
+            clean.push(' ');
+        }
+        if word.contains("://") && word.contains('@') {
+            clean.push_str(&split_userinfo(word).0);
+        } else {
+            clean.push_str(word);
+        }
+    }
+    clean
+}
+
+/// A failed git run, mapped to the daemon's git error codes.
+fn classify(op: &str, stderr: &str, creds: Option<&Creds>) -> Failure {
+    let text = scrub(stderr.trim(), creds);
+    let lower = text.to_lowercase();
+    let (status, code) = if lower.contains("authentication failed")
+        || lower.contains("could not read username")
+        || lower.contains("could not read password")
+        || lower.contains("invalid username or password")
+        || lower.contains("access denied")
+        || lower.contains("the requested url returned error: 401")
+        || lower.contains("the requested url returned error: 403")
+    {
+        (StatusCode::UNAUTHORIZED, "GIT_AUTH_FAILED")
+    } else if lower.contains("repository not found")
+        || (lower.contains("repository '") && lower.contains("' not found"))
+        || lower.contains("does not appear to be a git repository")
+        || lower.contains("the requested url returned error: 404")
+        || lower.contains("not a git repository")
+    {
+        (StatusCode::NOT_FOUND, "GIT_REPO_NOT_FOUND")
+    } else if lower.contains("remote branch") && lower.contains("not found")
+        || lower.contains("did not match any file(s) known to git")
+        || lower.contains("invalid reference")
+        || lower.contains("couldn't find remote ref")
+        || (lower.contains("branch") && lower.contains("not found"))
+    {
+        (StatusCode::NOT_FOUND, "GIT_BRANCH_NOT_FOUND")
+    } else if lower.contains("already exists") && op.contains("branch") {
+        (StatusCode::CONFLICT, "GIT_BRANCH_EXISTS")
+    } else if lower.contains("[rejected]") || lower.contains("non-fast-forward") {
+        (StatusCode::CONFLICT, "GIT_PUSH_REJECTED")
+    } else if lower.contains("[remote rejected]") || lower.contains("pre-receive hook declined") {
+        (StatusCode::UNPROCESSABLE_ENTITY, "GIT_REMOTE_REJECTED")
+    } else if lower.contains("would be overwritten") || lower.contains("please commit your changes")
+    {
+        (StatusCode::CONFLICT, "GIT_DIRTY_WORKTREE")
+    } else if lower.contains("conflict") {
+        (StatusCode::CONFLICT, "GIT_MERGE_CONFLICT")
+    } else if lower.contains("could not resolve host")
+        || lower.contains("failed to connect")
+        || lower.contains("connection refused")
+        || lower.contains("unable to access")
+        || lower.contains("timed out")
+    {
+        (StatusCode::BAD_GATEWAY, "GIT_TRANSPORT_FAILED")
+    } else {
+        (StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    };
+    let detail = if text.is_empty() {
+        "git failed".to_string()
+    } else {
+        text
+    };
+    Failure::new(status, format!("{op} failed: {detail}")).with_code(code)
+}
+
+/// Runs `git args` in `cwd` for the sandbox; stdout on success, a classified failure else.
+async fn git(
+    sbx: &Sbx,
+    cwd: &Resolved,
+    op: &str,
+    args: &[&str],
+    creds: Option<&Creds>,
+    extra_env: &[(&str, &str)],
+) -> Result<String, Failure> {
+    let mut env = StringMap::new();
+    env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
+    env.insert("GIT_ASKPASS".into(), String::new());
+    env.insert("SSH_ASKPASS".into(), String::new());
+    env.insert("GIT_CONFIG_NOSYSTEM".into(), "1".into());
+    env.insert("LC_ALL".into(), "C".into());
+    for (k, v) in extra_env {
+        env.insert(k.to_string(), v.to_string());
+    }
+    if let Some(c) = creds {
+        env.insert("FORGE_GIT_USERNAME".into(), c.username.clone());
+        env.insert("FORGE_GIT_PASSWORD".into(), c.password.clone());
+    }
+    let mut cmd = procs::command("git", &sbx.penv, &cwd.host, &env);
+    cmd.args(["-c", "credential.helper=", "-c"])
+        .arg(format!(
+            "credential.helper={}",
+            if creds.is_some() { HELPER } else { "" }
+        ))
+        .args(["-c", "core.askPass="])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd
+        .spawn()
+        .map_err(|e| Failure::internal(format!("cannot run git: {e}")))?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    sbx.state.groups.add(&sbx.id, pgid);
+    let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output()).await;
+    let out = match out {
+        Ok(o) => o.map_err(|e| Failure::internal(format!("git failed: {e}")))?,
+        Err(_) => {
+            procs::kill_group(pgid, libc::SIGKILL);
+            return Err(
+                Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
+                    .with_code("PROCESS_EXECUTION_TIMEOUT"),
+            );
+        }
+    };
+    sbx.state.groups.release_if_empty(&sbx.id, pgid);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+        if text.trim().is_empty() {
+            text = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        Err(classify(op, &text, creds))
+    }
+}
+
+/// The repository folder named by a request (must exist).
+fn repo(sbx: &Sbx, path: &str) -> Result<Resolved, Failure> {
+    let p = sbx.root.resolve(path)?;
+    if !p.host.is_dir() {
+        return Err(
+            Failure::not_found(format!("repository {} not found", p.shown))
+                .with_code("GIT_REPO_NOT_FOUND"),
+        );
+    }
+    Ok(p)
+}
+
+/// Refuses values git would read as options.
+fn not_option<'a>(what: &str, v: &'a str) -> Result<&'a str, Failure> {
+    if v.is_empty() || v.starts_with('-') {
+        return Err(Failure::bad_request(format!("invalid {what}: {v:?}")));
+    }
+    Ok(v)
+}
+
+fn empty_ok() -> Response {
+    StatusCode::OK.into_response()
+}
+
+async fn clone(sbx: Sbx, JsonBody(req): JsonBody<GitCloneRequest>) -> Result<Response, Failure> {
+    let (url, url_user, url_pass) = split_userinfo(&req.url);
+    let creds = Creds::from_fields(
+        req.username.clone().or(url_user),
+        req.password.clone().or(url_pass),
+    );
+    not_option("url", &url)?;
+    let dest = sbx.root.resolve(&req.path)?;
+    if dest.host == sbx.root.host() {
+        return Err(Failure::bad_request("cannot clone into the sandbox root"));
+    }
+    if let Some(parent) = dest.host.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| Failure::from_io(&e, &dest.shown))?;
+    }
+    let parent = sbx.root.resolve(&format!("{}/..", dest.shown))?;
+    let dest_s = dest.host.to_string_lossy().into_owned();
+    let depth_s = req.depth.filter(|d| *d > 0).map(|d| d.to_string());
+    let mut args: Vec<&str> = vec!["clone"];
+    if req.insecure_skip_tls == Some(true) {
+        args.splice(0..0, ["-c", "http.sslVerify=false"]);
+    }
+    if let Some(b) = req.branch.as_deref().filter(|b| !b.is_empty()) {
+        args.extend(["--branch", not_option("branch", b)?]);
+    }
+    if let Some(d) = depth_s.as_deref() {
+        args.extend(["--depth", d]);
+    }
+    if req.commit_id.as_deref().is_some_and(|c| !c.is_empty()) {
+        args.push("--no-checkout");
+    }
+    args.extend(["--", &url, &dest_s]);
+    git(&sbx, &parent, "git clone", &args, creds.as_ref(), &[]).await?;
+    if let Some(commit) = req.commit_id.as_deref().filter(|c| !c.is_empty()) {
+        let commit = not_option("commit id", commit)?;
+        git(
+            &sbx,
+            &dest,
+            "git checkout",
+            &["checkout", "-q", commit],
+            None,
+            &[],
+        )
+        .await?;
+    }
+    Ok(empty_ok())
+}
+
+/// `git status --porcelain=v2 -z` letters → the daemon's status words.
+fn status_word(c: char) -> &'static str {
+    match c {
+        'M' | 'T' => "Modified",
+        'A' => "Added",
+        'D' => "Deleted",
+        'R' => "Renamed",
+        'C' => "Copied",
+        'U' => "Updated but unmerged",
+        '?' => "Untracked",
+        _ => "Unmodified",
+    }
+}
+
+fn parse_status(raw: &str) -> GitStatus {
+    let mut st = GitStatus::default();
+    let mut fields = raw.split('\0').peekable();
+    while let Some(entry) = fields.next() {
+        if let Some(h) = entry.strip_prefix("# branch.head ") {
+            st.detached = Some(h == "(detached)");
+            st.current_branch = h.to_string();
+        } else if let Some(u) = entry.strip_prefix("# branch.upstream ") {
+            st.upstream = Some(u.to_string());
+            st.branch_published = Some(true);
+        } else if let Some(ab) = entry.strip_prefix("# branch.ab ") {
+            let mut it = ab.split_whitespace();
+            st.ahead = it
+                .next()
+                .and_then(|a| a.trim_start_matches('+').parse().ok());
+            st.behind = it
+                .next()
+                .and_then(|b| b.trim_start_matches('-').parse().ok());
+        } else if let Some(rest) = entry.strip_prefix("? ") {
+            st.file_status.push(FileStatus {
+                name: rest.to_string(),
+                staging: "Untracked".into(),
+                worktree: "Untracked".into(),
+                extra: String::new(),
+            });
+        } else if entry.starts_with("1 ") || entry.starts_with("2 ") || entry.starts_with("u ") {
+            let n = match entry.as_bytes()[0] {
+                b'1' => 8,
+                b'2' => 9,
+                _ => 10,
+            };
+            let parts: Vec<&str> = entry.splitn(n + 1, ' ').collect();
+            let xy: Vec<char> = parts.get(1).unwrap_or(&"..").chars().collect();
+            let name = parts.get(n).unwrap_or(&"").to_string();
+            let extra = if entry.starts_with("2 ") {
+                fields.next().unwrap_or("").to_string()
+            } else {
+                String::new()
+            };
+            let (x, y) = if entry.starts_with("u ") {
+                ('U', 'U')
+            } else {
+                (
+                    xy.first().copied().unwrap_or('.'),
+                    xy.get(1).copied().unwrap_or('.'),
+                )
+            };
+            st.file_status.push(FileStatus {
+                name,
+                staging: status_word(x).into(),
+                worktree: status_word(y).into(),
+                extra,
+            });
+        }
+    }
+    if st.branch_published.is_none() {
+        st.branch_published = Some(false);
+    }
+    st
+}
+
+async fn status(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<GitStatus>, Failure> {
+    let q = query_pairs(query.as_deref());
+    let r = repo(&sbx, query_get(&q, "path").unwrap_or("."))?;
+    let raw = git(
+        &sbx,
+        &r,
+        "git status",
+        &[
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "-z",
+            "--untracked-files=all",
+        ],
+        None,
+        &[],
+    )
+    .await?;
+    Ok(Json(parse_status(&raw)))
+}
+
+async fn branches(
+    sbx: Sbx,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ListBranchResponse>, Failure> {
+    let q = query_pairs(query.as_deref());
+    let r = repo(&sbx, query_get(&q, "path").unwrap_or("."))?;
+    let raw = git(
+        &sbx,
+        &r,
+        "git branch",
+        &["branch", "--format=%(refname:short)"],
+        None,
+        &[],
+    )
+    .await?;
+    let current = git(
+        &sbx,
+        &r,
+        "git branch",
+        &["branch", "--show-current"],
+        None,
+        &[],
+    )
+    .await
+    .ok()
+    .map(|s| s.trim().to_string())
+    .filter(|s| !s.is_empty());
+    Ok(Json(ListBranchResponse {
+        branches: raw
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect(),
+        current,
+    }))
+}
+
+/// `POST /git/branches`: creates the branch and checks it out, as the daemon does.
+async fn create_branch(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<GitBranchRequest>,
+) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let name = not_option("branch name", &req.name)?;
+    git(
+        &sbx,
+        &r,
+        "git create branch",
+        &["checkout", "-q", "-b", name],
+        None,
+        &[],
+    )
+    .await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn delete_branch(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<GitBranchRequest>,
+) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let name = not_option("branch name", &req.name)?;
+    git(
+        &sbx,
+        &r,
+        "git delete branch",
+        &["branch", "-D", name],
+        None,
+        &[],
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn checkout(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<GitCheckoutRequest>,
+) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let branch = not_option("branch", &req.branch)?;
+    git(
+        &sbx,
+        &r,
+        "git checkout",
+        &["checkout", "-q", branch, "--"],
+        None,
+        &[],
+    )
+    .await?;
+    Ok(empty_ok())
+}
+
+async fn add(sbx: Sbx, JsonBody(req): JsonBody<GitAddRequest>) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let mut args = vec!["add", "--"];
+    let files: Vec<&str> = if req.files.is_empty() {
+        vec!["."]
+    } else {
+        req.files.iter().map(String::as_str).collect()
+    };
+    args.extend(files);
+    git(&sbx, &r, "git add", &args, None, &[]).await?;
+    Ok(empty_ok())
+}
+
+async fn commit(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<GitCommitRequest>,
+) -> Result<Json<GitCommitResponse>, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let author = if req.author.is_empty() {
+        "daytona"
+    } else {
+        &req.author
+    };
+    let email = if req.email.is_empty() {
+        "daytona@localhost"
+    } else {
+        &req.email
+    };
+    let ident = [
+        ("GIT_AUTHOR_NAME", author),
+        ("GIT_AUTHOR_EMAIL", email),
+        ("GIT_COMMITTER_NAME", author),
+        ("GIT_COMMITTER_EMAIL", email),
+    ];
+    let mut args = vec![
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "-q",
+        "-m",
+        &req.message,
+    ];
+    if req.allow_empty == Some(true) {
+        args.push("--allow-empty");
+    }
+    git(&sbx, &r, "git commit", &args, None, &ident).await?;
+    let hash = git(&sbx, &r, "git rev-parse", &["rev-parse", "HEAD"], None, &[]).await?;
+    Ok(Json(GitCommitResponse {
+        hash: hash.trim().to_string(),
+    }))
+}
+
+async fn push(sbx: Sbx, JsonBody(req): JsonBody<GitSyncRequest>) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let creds = Creds::from_fields(req.username.clone(), req.password.clone());
+    let mut args = vec!["push"];
+    if req.set_upstream == Some(true) {
+        args.push("--set-upstream");
+    }
+    let remote = req.remote.clone().unwrap_or_else(|| "origin".into());
+    args.push(not_option("remote", &remote)?);
+    let branch;
+    if let Some(b) = req.branch.as_deref().filter(|b| !b.is_empty()) {
+        branch = not_option("branch", b)?.to_string();
+        args.push(&branch);
+    } else {
+        args.push("HEAD");
+    }
+    git(&sbx, &r, "git push", &args, creds.as_ref(), &[]).await?;
+    Ok(empty_ok())
+}
+
+async fn pull(sbx: Sbx, JsonBody(req): JsonBody<GitSyncRequest>) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let creds = Creds::from_fields(req.username.clone(), req.password.clone());
+    let ident = [
+        ("GIT_AUTHOR_NAME", "daytona"),
+        ("GIT_AUTHOR_EMAIL", "daytona@localhost"),
+        ("GIT_COMMITTER_NAME", "daytona"),
+        ("GIT_COMMITTER_EMAIL", "daytona@localhost"),
+    ];
+    let mut args = vec!["-c", "pull.rebase=false", "pull", "--no-edit"];
+    let remote = req.remote.clone();
+    let branch = req.branch.clone().filter(|b| !b.is_empty());
+    if remote.is_some() || branch.is_some() {
+        args.push(not_option("remote", remote.as_deref().unwrap_or("origin"))?);
+    }
+    if let Some(b) = branch.as_deref() {
+        args.push(not_option("branch", b)?);
+    }
+    git(&sbx, &r, "git pull", &args, creds.as_ref(), &ident).await?;
+    Ok(empty_ok())
+}
+
+async fn remotes(
+    sbx: Sbx,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ListRemotesResponse>, Failure> {
+    let q = query_pairs(query.as_deref());
+    let r = repo(&sbx, query_get(&q, "path").unwrap_or("."))?;
+    let raw = git(&sbx, &r, "git remote", &["remote", "-v"], None, &[]).await?;
+    let mut out: Vec<GitRemote> = Vec::new();
+    for line in raw.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(name), Some(url)) = (it.next(), it.next()) else {
+            continue;
+        };
+        if !out.iter().any(|r| r.name == name) {
+            out.push(GitRemote {
+                name: name.to_string(),
+                url: split_userinfo(url).0,
+            });
+        }
+    }
+    Ok(Json(ListRemotesResponse { remotes: out }))
+}
+
+async fn add_remote(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<GitAddRemoteRequest>,
+) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let name = not_option("remote name", &req.name)?;
+    let (url, _, _) = split_userinfo(&req.url);
+    not_option("url", &url)?;
+    let exists = git(&sbx, &r, "git remote", &["remote"], None, &[])
+        .await?
+        .lines()
+        .any(|l| l == name);
+    if exists && req.overwrite != Some(true) {
+        return Err(Failure::conflict(format!("remote {name} already exists")));
+    }
+    let verb = if exists { "set-url" } else { "add" };
+    git(
+        &sbx,
+        &r,
+        "git remote",
+        &["remote", verb, "--", name, &url],
+        None,
+        &[],
+    )
+    .await?;
+    if req.fetch == Some(true) {
+        git(&sbx, &r, "git fetch", &["fetch", "--", name], None, &[]).await?;
+    }
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn history(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
+    let q = query_pairs(query.as_deref());
+    let r = repo(&sbx, query_get(&q, "path").unwrap_or("."))?;
+    let raw = git(
+        &sbx,
+        &r,
+        "git log",
+        &["log", "-z", "--format=%H%x1f%an%x1f%ae%x1f%s%x1f%aI"],
+        None,
+        &[],
+    )
+    .await?;
+    let items: Vec<serde_json::Value> = raw
+        .split('\0')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let f: Vec<&str> = e.trim_start_matches('\n').split('\u{1f}').collect();
+            serde_json::json!({
+                "hash": f.first().unwrap_or(&""),
+                "author": f.get(1).unwrap_or(&""),
+                "email": f.get(2).unwrap_or(&""),
+                "message": f.get(3).unwrap_or(&""),
+                "timestamp": f.get(4).unwrap_or(&""),
+            })
+        })
+        .collect();
+    Ok(Json(items).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_moved_out_of_the_url() {
+        let (u, user, pass) = split_userinfo("https://x-access-token:ghp_abc@github.com/o/r.git");
+        assert_eq!(u, "https://github.com/o/r.git");
+        assert_eq!(user.as_deref(), Some("x-access-token"));
+        assert_eq!(pass.as_deref(), Some("ghp_abc"));
+        let (u, user, pass) = split_userinfo("https://github.com/o/r.git");
+        assert_eq!(
+            (u.as_str(), user, pass),
+            ("https://github.com/o/r.git", None, None)
+        );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_errors() {
+        let creds = Creds {
+            username: "bob".into(),
+            password: "hunter2".into(),
+        };
+        let s = scrub(
+            "fatal: unable to access 'https://bob:hunter2@h/r/': hunter2",
+            Some(&creds),
+        );
+        assert!(!s.contains("hunter2"));
+        let f = classify(
+            "git clone",
+            "fatal: Authentication failed for 'http://h/r'",
+            None,
+        );
+        assert_eq!(f.code, Some("GIT_AUTH_FAILED"));
+    }
+
+    #[test]
+    fn status_is_parsed() {
+        let raw = "# branch.oid abc\0# branch.head main\0# branch.upstream origin/main\0# branch.ab +1 -2\x001 .M N... 100644 100644 100644 a b file.txt\0? new.txt\0";
+        let st = parse_status(raw);
+        assert_eq!(st.current_branch, "main");
+        assert_eq!((st.ahead, st.behind), (Some(1), Some(2)));
+        assert_eq!(st.file_status.len(), 2);
+        assert_eq!(st.file_status[0].name, "file.txt");
+        assert_eq!(st.file_status[0].worktree, "Modified");
+        assert_eq!(st.file_status[1].staging, "Untracked");
+    }
+}

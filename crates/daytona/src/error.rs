@@ -152,7 +152,8 @@ impl Error {
         match self {
             Error::RateLimited { .. } | Error::Connection(_) | Error::Timeout { .. } => true,
             Error::Server(a) => matches!(a.status, 502..=504),
-            Error::Conflict(_) => true,
+            // "Sandbox state change in progress" passes; "session already exists" does not.
+            Error::Conflict(a) => a.message.to_ascii_lowercase().contains("in progress"),
             _ => false,
         }
     }

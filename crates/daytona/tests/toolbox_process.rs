@@ -286,3 +286,36 @@ async fn kill_session_command_stops_the_command() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn log_stream_with_a_wrong_key_is_auth() {
+    bounded(async {
+        let b = Backend::start().await;
+        let s = b
+            .client
+            .create(&CreateParams::default(), &opts())
+            .await
+            .unwrap();
+        let good = b.client.toolbox(&s).await.unwrap().process();
+        good.create_session("w").await.unwrap();
+        let started = good
+            .execute_session_command("w", "echo hi", true, &opts())
+            .await
+            .unwrap();
+        let bad = b
+            .client_with_key("wrong-key-77")
+            .toolbox(&s)
+            .await
+            .unwrap()
+            .process();
+        let e = bad
+            .stream_session_command_logs("w", &started.cmd_id, &opts())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), "DAYTONA_AUTH", "{e}");
+        assert!(!format!("{e:?}").contains("wrong-key-77"));
+        b.stop().await;
+    })
+    .await;
+}

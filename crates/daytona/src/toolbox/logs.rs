@@ -220,29 +220,22 @@ impl Drop for LogStream {
 /// Chunks buffered between the socket and the reader.
 const CHANNEL_CAPACITY: usize = 64;
 
-fn tls_connector() -> tokio_tungstenite::Connector {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+/// rustls with the ring provider and the webpki roots, built once (like reqwest's).
+fn tls_connector() -> Result<tokio_tungstenite::Connector> {
+    static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
     let cfg = CONFIG.get_or_init(|| {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-            .unwrap_or_else(|_| {
-                // Unreachable with the ring provider's defaults; keep a config without TLS 1.2.
-                rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .expect("TLS 1.3 is supported by ring")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-            });
-        Arc::new(cfg)
+            .ok()
+            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
     });
-    tokio_tungstenite::Connector::Rustls(cfg.clone())
+    cfg.clone()
+        .map(tokio_tungstenite::Connector::Rustls)
+        .ok_or_else(|| Error::Connection("TLS is not available for the log stream".into()))
 }
 
 /// `http(s)://` → `ws(s)://`.
@@ -271,15 +264,11 @@ pub(crate) async fn open(
         request.headers_mut().insert(k.clone(), v.clone());
     }
     let deadline = opts.deadline(None);
+    let connector = tls_connector()?;
     let connect = async {
-        tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            None,
-            false,
-            Some(tls_connector()),
-        )
-        .await
-        .map_err(|e| ws_error(e, &secrets))
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
+            .await
+            .map_err(|e| ws_error(e, &secrets))
     };
     let (mut ws, _) = deadline.run("open log stream", connect).await?;
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);

@@ -27,7 +27,6 @@ fn bare_rev(bare: &std::path::Path, rev: &str) -> String {
 }
 
 #[tokio::test]
-#[ignore = "needs the git routes of forge-local (being built)"]
 async fn clone_status_branches_commit_push_pull_fetch() {
     bounded(async {
         let root = tempfile::tempdir().unwrap();
@@ -43,8 +42,7 @@ async fn clone_status_branches_commit_push_pull_fetch() {
             .await
             .unwrap();
         let plain_url = server.url("app.git");
-        let url_with_token =
-            plain_url.replacen("http://", &format!("http://x-access-token:{TOKEN}@"), 1);
+        let url_with_token = plain_url.replacen("http://", &format!("http://forge:{TOKEN}@"), 1);
         let b = Backend::start().await;
         let s = b
             .client

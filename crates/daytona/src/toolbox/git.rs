@@ -336,9 +336,24 @@ impl Git {
         path: &str,
         args: &[String],
         creds: &GitCredentials,
+        identity: Option<(&str, &str)>,
         opts: &CallOptions,
     ) -> Result<String> {
-        let mut cmd = format!("git -C {}", quote(path)?);
+        let repo = quote(path)?;
+        // The committer: the given identity, else the configured one, else the last commit's
+        // author (git refuses to commit or amend without one).
+        let mut cmd = match identity {
+            Some((name, email)) => format!(
+                "GIT_COMMITTER_NAME={} GIT_COMMITTER_EMAIL={} git -C {repo}",
+                quote(name)?,
+                quote(email)?
+            ),
+            None => format!(
+                "GIT_COMMITTER_NAME=\"$(git -C {repo} config user.name || git -C {repo} log -1 --format=%an)\" \
+                 GIT_COMMITTER_EMAIL=\"$(git -C {repo} config user.email || git -C {repo} log -1 --format=%ae)\" \
+                 git -C {repo}"
+            ),
+        };
         let mut o = ExecOptions::default();
         if creds.password.is_some() || creds.username.is_some() {
             // The helper reads the variables at run time: no secret in the command line,
@@ -405,16 +420,7 @@ impl Git {
         author: Option<(&str, &str)>,
     ) -> Result<String> {
         require_path(path)?;
-        let mut args: Vec<String> = Vec::new();
-        if let Some((name, email)) = author {
-            args.extend([
-                "-c".into(),
-                format!("user.name={name}"),
-                "-c".into(),
-                format!("user.email={email}"),
-            ]);
-        }
-        args.extend(["commit".into(), "--amend".into()]);
+        let mut args: Vec<String> = vec!["commit".into(), "--amend".into()];
         match message {
             Some(m) => args.extend(["-m".into(), m.to_string()]),
             None => args.push("--no-edit".into()),
@@ -427,13 +433,14 @@ impl Git {
             ]);
         }
         let opts = CallOptions::default();
-        self.run_git(path, &args, &GitCredentials::default(), &opts)
+        self.run_git(path, &args, &GitCredentials::default(), author, &opts)
             .await?;
         let sha = self
             .run_git(
                 path,
                 &["rev-parse".into(), "HEAD".into()],
                 &GitCredentials::default(),
+                None,
                 &opts,
             )
             .await?;
@@ -456,7 +463,9 @@ impl Git {
             }
             args.push(r.to_string());
         }
-        self.run_git(path, &args, creds, opts).await.map(|_| ())
+        self.run_git(path, &args, creds, None, opts)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -29,11 +29,16 @@ pub async fn execute(
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
     let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
+    // A missing cwd is created (inside the root), so `executeCommand(cmd, 'workspace')` works
+    // on a fresh sandbox; a cwd that is a file fails like a spawn failure (200, exit -1).
+    if !cwd.host.exists() {
+        let _ = tokio::fs::create_dir_all(&cwd.host).await;
+    }
     if !cwd.host.is_dir() {
-        return Err(Failure::bad_request(format!(
-            "working directory {} does not exist",
-            cwd.shown
-        )));
+        return Ok(Json(ExecuteResponse {
+            exit_code: -1,
+            result: format!("working directory {} is not a directory", cwd.shown),
+        }));
     }
     let envs = req.envs.unwrap_or_default();
     let args = vec!["-c".to_string(), req.command];

@@ -1,0 +1,80 @@
+// The official @daytonaio/sdk (pinned devDependency) against `forge local`, unchanged:
+// create, get, list, executeCommand, getPreviewLink, stop, start, archive, delete.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
+
+process.env.DAYTONA_USE_DEPRECATED_POLLING = 'true'
+const { Daytona, DaytonaNotFoundError, DaytonaAuthenticationError } = await import('@daytonaio/sdk')
+
+let backend
+let daytona
+
+before(async () => {
+  backend = await startForgeLocal()
+  daytona = new Daytona({ apiKey: backend.apiKey, apiUrl: backend.apiUrl })
+})
+
+after(async () => {
+  const { code } = await backend.stop()
+  assert.equal(code, 0, 'forge local exits cleanly on SIGTERM')
+})
+
+test('create, get, list, executeCommand, getPreviewLink, stop, start, archive, delete', { timeout: 120_000 }, async () => {
+  const sandbox = await daytona.create(
+    {
+      image: 'node:22-bookworm',
+      language: 'javascript',
+      envVars: { NODE_ENV: 'development' },
+      labels: { suite: 'official-sdk' },
+      public: true,
+    },
+    { timeout: 60 },
+  )
+  assert.equal(sandbox.state, 'started')
+  assert.equal(sandbox.public, true)
+  assert.equal(sandbox.env.NODE_ENV, 'development')
+
+  const again = await daytona.get(sandbox.id)
+  assert.equal(again.id, sandbox.id)
+  assert.equal(again.labels.suite, 'official-sdk')
+
+  const listed = []
+  for await (const s of daytona.list({ labels: { suite: 'official-sdk' }, limit: 1 })) listed.push(s.id)
+  assert.deepEqual(listed, [sandbox.id])
+
+  const ok = await sandbox.process.executeCommand('node -v && echo $NODE_ENV $EXTRA', 'workspace', { EXTRA: '1' }, 30)
+  assert.equal(ok.exitCode, 0)
+  assert.match(ok.result, /^v\d+\.\d+\.\d+\ndevelopment 1\n$/)
+  const failing = await sandbox.process.executeCommand('echo oops >&2; exit 7')
+  assert.equal(failing.exitCode, 7)
+  assert.equal(failing.result, 'oops\n')
+  await assert.rejects(sandbox.process.executeCommand('sleep 30', undefined, undefined, 1), (e) => e.statusCode === 408)
+
+  const code = await sandbox.process.codeRun('console.log(1 + 1, process.argv.slice(1).join(" "))', { argv: ['x'] }, 30)
+  assert.equal(code.exitCode, 0)
+  assert.equal(code.result, '2 x\n')
+
+  const link = await sandbox.getPreviewLink(3000)
+  assert.equal(link.sandboxId, sandbox.id)
+  assert.equal(link.url, 'http://127.0.0.1:3000')
+  assert.ok(link.token.length >= 16)
+
+  await sandbox.stop()
+  assert.equal(sandbox.state, 'stopped')
+  await sandbox.start()
+  assert.equal(sandbox.state, 'started')
+  const after = await sandbox.process.executeCommand('echo back')
+  assert.equal(after.result, 'back\n')
+  await sandbox.stop()
+  await sandbox.archive()
+  assert.equal(sandbox.state, 'archived')
+
+  await sandbox.delete()
+  await assert.rejects(daytona.get(sandbox.id), DaytonaNotFoundError)
+})
+
+test('a wrong key is an authentication error', async () => {
+  const bad = new Daytona({ apiKey: 'wrong', apiUrl: backend.apiUrl })
+  await assert.rejects(bad.get('anything'), DaytonaAuthenticationError)
+})

@@ -1,0 +1,172 @@
+// Node test helpers (dev-only): run `forge local` as a child process, and a git smart-HTTP
+// server (`git http-backend` as CGI behind basic auth) on 127.0.0.1.
+import { spawn, execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import http from 'node:http'
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+
+/** The `forge` binary: $FORGE_BIN, else $CARGO_TARGET_DIR/debug/forge, else target/debug/forge. */
+export function forgeBin() {
+  const candidates = [
+    process.env.FORGE_BIN,
+    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'debug', 'forge'),
+    join(repoRoot, 'target', 'debug', 'forge'),
+  ].filter(Boolean)
+  const found = candidates.find((p) => existsSync(p))
+  if (!found) throw new Error(`forge binary not found (tried ${candidates.join(', ')}); run cargo build -p forge-cli`)
+  return found
+}
+
+/**
+ * Starts `forge local --json` on a fresh home and resolves with `{apiUrl, apiKey, home, stop}`
+ * once it printed its JSON line. `stop()` sends SIGTERM and waits for a clean exit.
+ */
+export async function startForgeLocal() {
+  const home = mkdtempSync(join(tmpdir(), 'forge-sdk-'))
+  const child = spawn(forgeBin(), ['local', '--json', '--home', home], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout })
+  const info = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('forge local did not start within 30 s')), 30_000)
+    child.once('exit', (code) => reject(new Error(`forge local exited early with ${code}`)))
+    lines.once('line', (line) => {
+      clearTimeout(timer)
+      try {
+        resolve(JSON.parse(line))
+      } catch (e) {
+        reject(e)
+      }
+    })
+  })
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  return {
+    ...info,
+    home,
+    async stop() {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      const result = await exited
+      clearTimeout(timer)
+      rmSync(home, { recursive: true, force: true })
+      return result
+    },
+  }
+}
+
+const git = (cwd, args) =>
+  execFileSync('git', ['-c', 'user.name=Forge Test', '-c', 'user.email=test@forge.invalid', '-c', 'commit.gpgsign=false', ...args], {
+    cwd,
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' },
+    encoding: 'utf8',
+  }).trim()
+
+/** Creates the bare repo `root/name` with one commit of `files` ({path: content}) on `branch`. */
+export function createRepo(root, name, branch, files) {
+  const bare = join(root, name)
+  mkdirSync(bare, { recursive: true })
+  git(bare, ['init', '--bare', '-q', '-b', branch])
+  git(bare, ['config', 'http.receivepack', 'true'])
+  addCommit(bare, branch, files, 'initial commit')
+  return bare
+}
+
+/** Adds a commit writing `files` on `branch` of the bare repo; returns its hash. */
+export function addCommit(bare, branch, files, message) {
+  const work = mkdtempSync(join(tmpdir(), 'forge-git-work-'))
+  try {
+    git(work, ['init', '-q'])
+    git(work, ['remote', 'add', 'origin', bare])
+    git(work, ['fetch', '-q', 'origin'])
+    const has = git(work, ['ls-remote', '--heads', 'origin', branch]) !== ''
+    git(work, has ? ['checkout', '-q', '-b', branch, `origin/${branch}`] : ['checkout', '-q', '-b', branch])
+    for (const [p, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(work, p)), { recursive: true })
+      writeFileSync(join(work, p), content)
+    }
+    git(work, ['add', '-A'])
+    git(work, ['commit', '-q', '--allow-empty', '-m', message])
+    git(work, ['push', '-q', 'origin', `HEAD:refs/heads/${branch}`])
+    return git(work, ['rev-parse', 'HEAD'])
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/** Reads a ref of a bare repo. */
+export function revParse(bare, ref) {
+  return git(bare, ['rev-parse', ref])
+}
+
+/**
+ * A git smart-HTTP server on 127.0.0.1 serving the repos under `root` to basic auth
+ * `username:password` (401 with a challenge otherwise). Resolves with `{url(name), close()}`.
+ */
+export async function startGitHttp(root, username, password) {
+  const expected = 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64')
+  const server = http.createServer((req, res) => {
+    if (req.headers.authorization !== expected) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="forge-testkit"' })
+      res.end('authentication required')
+      return
+    }
+    const u = new URL(req.url, 'http://x')
+    const env = {
+      PATH: process.env.PATH,
+      GIT_PROJECT_ROOT: root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: decodeURIComponent(u.pathname),
+      QUERY_STRING: u.search.replace(/^\?/, ''),
+      REQUEST_METHOD: req.method,
+      CONTENT_TYPE: req.headers['content-type'] || '',
+      REMOTE_USER: username,
+      REMOTE_ADDR: '127.0.0.1',
+      GATEWAY_INTERFACE: 'CGI/1.1',
+    }
+    if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = req.headers['content-encoding']
+    if (req.headers['content-length']) env.CONTENT_LENGTH = req.headers['content-length']
+    if (req.headers['git-protocol']) env.GIT_PROTOCOL = req.headers['git-protocol']
+    const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] })
+    req.pipe(cgi.stdin)
+    let head = Buffer.alloc(0)
+    let headersDone = false
+    cgi.stdout.on('data', (chunk) => {
+      if (headersDone) return res.write(chunk)
+      head = Buffer.concat([head, chunk])
+      let sep = head.indexOf('\r\n\r\n')
+      let sepLen = 4
+      if (sep < 0) {
+        sep = head.indexOf('\n\n')
+        sepLen = 2
+      }
+      if (sep < 0) return
+      headersDone = true
+      let status = 200
+      const headers = {}
+      for (const line of head.subarray(0, sep).toString().split(/\r?\n/)) {
+        const i = line.indexOf(':')
+        if (i < 0) continue
+        const name = line.slice(0, i).trim()
+        const value = line.slice(i + 1).trim()
+        if (name.toLowerCase() === 'status') status = parseInt(value, 10) || 500
+        else headers[name] = value
+      }
+      res.writeHead(status, headers)
+      res.write(head.subarray(sep + sepLen))
+    })
+    cgi.stdout.on('end', () => res.end())
+    cgi.on('error', () => {
+      if (!res.headersSent) res.writeHead(500)
+      res.end()
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address()
+  return {
+    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  }
+}

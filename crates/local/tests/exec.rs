@@ -45,10 +45,17 @@ async fn exec_uses_cwd_env_and_combines_streams() {
     let (_, v) = env.exec(&id, json!({"command": "env"})).await;
     assert!(!v["result"].as_str().unwrap().contains("test-key"));
 
-    let (s, _) = env
-        .exec(&id, json!({"command": "true", "cwd": "does/not/exist"}))
+    // a missing cwd is created; a file as cwd fails like a spawn failure
+    let (s, v) = env
+        .exec(&id, json!({"command": "pwd", "cwd": "made/on/demand"}))
         .await;
-    assert_eq!(s, 400);
+    assert_eq!((s, v["exitCode"].as_i64()), (200, Some(0)));
+    assert!(env.root(&id).join("home/daytona/made/on/demand").is_dir());
+    std::fs::write(env.root(&id).join("home/daytona/afile"), "x").unwrap();
+    let (s, v) = env
+        .exec(&id, json!({"command": "true", "cwd": "afile"}))
+        .await;
+    assert_eq!((s, v["exitCode"].as_i64()), (200, Some(-1)));
 }
 
 #[tokio::test]

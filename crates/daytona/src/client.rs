@@ -180,6 +180,25 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
+/// A port's preview link (`PortPreviewUrl` on the wire). `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreviewUrl {
+    pub sandbox_id: String,
+    pub url: String,
+    /// Send as `X-Daytona-Preview-Token` to reach a private sandbox's port.
+    pub token: String,
+}
+
+impl std::fmt::Debug for PreviewUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreviewUrl")
+            .field("sandbox_id", &self.sandbox_id)
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
 /// The Daytona client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct Client {
@@ -387,7 +406,7 @@ impl Client {
     }
 
     /// `GET /sandbox/{id}/ports/{port}/preview-url` → `{sandboxId, url, token}`.
-    pub async fn preview_url(&self, id: &str, port: u16) -> Result<PortPreviewUrl> {
+    pub async fn preview_url(&self, id: &str, port: u16) -> Result<PreviewUrl> {
         if port == 0 {
             return Err(Error::InvalidArgument("port must be 1-65535".into()));
         }
@@ -396,9 +415,15 @@ impl Client {
             seg(require_id(id)?)
         ));
         let deadline = self.plain_deadline(&CallOptions::default());
-        self.transport
+        let p: PortPreviewUrl = self
+            .transport
             .json(Req::new(Method::GET, url, "preview url"), &deadline)
-            .await
+            .await?;
+        Ok(PreviewUrl {
+            sandbox_id: p.sandbox_id,
+            url: p.url,
+            token: p.token,
+        })
     }
 
     /// The toolbox of a sandbox: `toolboxProxyUrl + "/" + id`, asking the API when the JSON

@@ -11,7 +11,7 @@
 //! client.list_all(&ListQuery, &opts)                           -> Vec<Sandbox>   (follows cursors)
 //! client.start(id, &opts) / stop(id, force, &opts)             -> Sandbox  (wait `started` / `stopped`)
 //! client.archive(id, &opts) -> Sandbox;  client.delete(id, wait, &opts)
-//! client.preview_url(id, port)                                 -> PortPreviewUrl{sandbox_id, url, token}
+//! client.preview_url(id, port)                                 -> PreviewUrl{sandbox_id, url, token}
 //! client.toolbox(&sandbox) / client.toolbox_for(id)            -> Toolbox
 //!   toolbox.process(): execute(cmd, &ExecOptions{cwd, env, timeout}, &opts) -> {exit_code, result}
 //!                      exec(..) -> ExecResult{stdout, stderr, exit_code}   (session based)
@@ -41,7 +41,7 @@ pub mod toolbox;
 
 pub use call::{CallOptions, CancellationToken};
 pub use client::{
-    Client, CreateParams, ListPage, ListQuery, Resources, WorkspaceClass,
+    Client, CreateParams, ListPage, ListQuery, PreviewUrl, Resources, WorkspaceClass,
     DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
 };
 pub use config::{Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, SOURCE_LABEL};

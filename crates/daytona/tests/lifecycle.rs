@@ -60,6 +60,7 @@ async fn lifecycle_create_get_stop_start_archive_delete() {
 
         let preview = c.preview_url(&s.id, 3000).await.unwrap();
         assert!(preview.url.starts_with("http"), "{}", preview.url);
+        assert!(!preview.token.is_empty() && !format!("{preview:?}").contains(&preview.token));
 
         c.stop(&s.id, false, &opts()).await.unwrap();
         let archived = c.archive(&s.id, &opts()).await.unwrap();

@@ -519,6 +519,16 @@ async fn add(sbx: Sbx, JsonBody(req): JsonBody<GitAddRequest>) -> Result<Respons
     Ok(empty_ok())
 }
 
+/// Author and committer for git through the environment (nothing written to config).
+fn identity<'a>(name: &'a str, email: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("GIT_AUTHOR_NAME", name),
+        ("GIT_AUTHOR_EMAIL", email),
+        ("GIT_COMMITTER_NAME", name),
+        ("GIT_COMMITTER_EMAIL", email),
+    ]
+}
+
 async fn commit(
     sbx: Sbx,
     JsonBody(req): JsonBody<GitCommitRequest>,
@@ -534,12 +544,7 @@ async fn commit(
     } else {
         &req.email
     };
-    let ident = [
-        ("GIT_AUTHOR_NAME", author),
-        ("GIT_AUTHOR_EMAIL", email),
-        ("GIT_COMMITTER_NAME", author),
-        ("GIT_COMMITTER_EMAIL", email),
-    ];
+    let ident = identity(author, email);
     let mut args = vec![
         "-c",
         "commit.gpgsign=false",
@@ -581,12 +586,8 @@ async fn push(sbx: Sbx, JsonBody(req): JsonBody<GitSyncRequest>) -> Result<Respo
 async fn pull(sbx: Sbx, JsonBody(req): JsonBody<GitSyncRequest>) -> Result<Response, Failure> {
     let r = repo(&sbx, &req.path)?;
     let creds = Creds::from_fields(req.username.clone(), req.password.clone());
-    let ident = [
-        ("GIT_AUTHOR_NAME", "daytona"),
-        ("GIT_AUTHOR_EMAIL", "daytona@localhost"),
-        ("GIT_COMMITTER_NAME", "daytona"),
-        ("GIT_COMMITTER_EMAIL", "daytona@localhost"),
-    ];
+    // A merge commit needs an identity; the sandbox has none configured by default.
+    let ident = identity("daytona", "daytona@localhost");
     let mut args = vec!["-c", "pull.rebase=false", "pull", "--no-edit"];
     let remote = req.remote.clone();
     let branch = req.branch.clone().filter(|b| !b.is_empty());

@@ -234,8 +234,11 @@ async fn faults_end_in_typed_errors_and_nothing_runs_twice() {
         }
         assert!(lines.values().all(|n| *n == 1), "an execute ran twice: {lines:?}");
 
-        let f = proxy.figures.lock().unwrap();
-        let injected: usize = f.faults.values().sum();
+        let (faults, forwarded) = {
+            let f = proxy.figures.lock().unwrap();
+            (f.faults.clone(), f.forwarded)
+        };
+        let injected: usize = faults.values().sum();
         eprintln!(
             "chaos: {} calls, {} ok, {} typed errors {:?}; {} faults injected {:?}; {} requests forwarded; {} creates and {} executes took effect",
             rounds * 5,
@@ -243,15 +246,14 @@ async fn faults_end_in_typed_errors_and_nothing_runs_twice() {
             failed.load(Ordering::SeqCst),
             codes,
             injected,
-            f.faults,
-            f.forwarded,
+            faults,
+            forwarded,
             per_run.len(),
             lines.len()
         );
         assert!(injected > 50, "too few faults: {injected}");
         assert!(ok.load(Ordering::SeqCst) > 0);
         server.abort();
-        drop(f);
         b.stop().await;
     })
     .await;

@@ -184,3 +184,54 @@ async fn large_file_streams_both_ways() {
     })
     .await;
 }
+
+/// Not a test: `FORGE_TRANSFER_MIB=512 cargo test --release -p forge-daytona --test toolbox_fs
+/// -- --ignored --nocapture transfer_figures` prints throughput of a streamed upload and
+/// download through the client (the benchmark in bench/ compares with curl).
+#[tokio::test]
+#[ignore]
+async fn transfer_figures() {
+    let mib: usize = std::env::var("FORGE_TRANSFER_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let b = Backend::start().await;
+    let s = b
+        .client
+        .create(&CreateParams::default(), &opts())
+        .await
+        .unwrap();
+    let fs = b.client.toolbox(&s).await.unwrap().fs();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+        let block: Vec<u8> = (0..1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        for _ in 0..mib {
+            f.write_all(&block).unwrap();
+        }
+    }
+    let t = std::time::Instant::now();
+    fs.upload_file(UploadSource::File(src), "big.bin", &CallOptions::default())
+        .await
+        .unwrap();
+    let up = t.elapsed();
+    let t = std::time::Instant::now();
+    fs.download_to_file(
+        "big.bin",
+        &dir.path().join("back.bin"),
+        &CallOptions::default(),
+    )
+    .await
+    .unwrap();
+    let down = t.elapsed();
+    eprintln!(
+        "{mib} MiB: upload {:.0} MiB/s, download {:.0} MiB/s",
+        mib as f64 / up.as_secs_f64(),
+        mib as f64 / down.as_secs_f64()
+    );
+    b.stop().await;
+}

@@ -18,6 +18,10 @@ use tokio::io::{AsyncRead, AsyncWriteExt};
 /// Default deadline of uploads and downloads (the SDK's 30 min).
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Read and write size of streamed transfers: large enough for throughput, small enough that
+/// memory stays flat.
+const CHUNK: usize = 256 * 1024;
+
 /// What to upload.
 pub enum UploadSource {
     Bytes(Bytes),
@@ -294,11 +298,13 @@ impl Fs {
                     let f = tokio::fs::File::open(&p).await.map_err(|e| {
                         Error::InvalidArgument(format!("cannot read {}: {e}", p.display()))
                     })?;
-                    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f))
+                    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                        f, CHUNK,
+                    ))
                 }
-                UploadSource::Reader(r) => {
-                    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(r))
-                }
+                UploadSource::Reader(r) => reqwest::Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(r, CHUNK),
+                ),
             };
             let part = reqwest::multipart::Part::stream(body)
                 .file_name(name)
@@ -438,14 +444,15 @@ impl Fs {
                     if written.is_some() {
                         continue;
                     }
-                    let mut f = tokio::fs::File::create(&part_path).await.map_err(io)?;
+                    let file = tokio::fs::File::create(&part_path).await.map_err(io)?;
+                    let mut f = tokio::io::BufWriter::with_capacity(4 * CHUNK, file);
                     let mut n = 0u64;
                     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                         n += chunk.len() as u64;
                         f.write_all(&chunk).await.map_err(io)?;
                     }
                     f.flush().await.map_err(io)?;
-                    f.sync_all().await.map_err(io)?;
+                    f.get_ref().sync_all().await.map_err(io)?;
                     written = Some(n);
                 }
                 written.ok_or_else(|| Error::BadResponse {

@@ -40,6 +40,14 @@ pub fn command(
         }
         cmd.env(k, v);
     }
+    // The sandbox's own config and caches (git --global, npm, ...), not this user's.
+    for (var, sub) in [
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_DATA_HOME", ".local/share"),
+    ] {
+        cmd.env(var, penv.home.join(sub));
+    }
     cmd.env("HOME", &penv.home)
         .env("PWD", cwd)
         .env(SANDBOX_ENV, &penv.sandbox_id);

@@ -139,6 +139,8 @@ async fn work_dir_and_port_in_use() {
         )
         .await;
     assert_eq!(v["isInUse"], true);
+    let (_, v) = env.json(Method::GET, &env.tb(&id, "/port"), None).await;
+    assert!(v["ports"].as_array().unwrap().iter().any(|p| p == port));
     drop(listener);
     let (_, v) = env
         .json(

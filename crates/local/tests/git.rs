@@ -336,3 +336,128 @@ async fn clone_status_branches_commit_push_pull_with_credentials() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn init_config_reset_restore_and_history() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let tb = |p: &str| env.tb(&id, p);
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &tb("/git/init"),
+            Some(json!({"path": "fresh", "initial_branch": "trunk"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let repo = env.root(&id).join("home/daytona/fresh");
+    assert_eq!(
+        git_out(&repo, &["symbolic-ref", "--short", "HEAD"]),
+        "trunk"
+    );
+
+    // global config lives in the sandbox's home, not this user's
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &tb("/git/config/user"),
+            Some(json!({"name": "Sandy", "email": "s@x.io"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        std::fs::read_to_string(env.root(&id).join("home/daytona/.gitconfig"))
+            .unwrap()
+            .contains("Sandy")
+    );
+    let (_, v) = env
+        .json(Method::GET, &tb("/git/config?key=user.name"), None)
+        .await;
+    assert_eq!(v["value"], "Sandy");
+    let (_, v) = env
+        .json(Method::GET, &tb("/git/config?key=user.nothing"), None)
+        .await;
+    assert!(v["value"].is_null());
+    let (s, _) = env
+        .json(Method::POST, &tb("/git/config"), Some(json!({"key": "core.autocrlf", "value": "false", "scope": "local", "path": "fresh"})))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &tb("/git/config"),
+            Some(json!({"key": "a.b", "value": "c", "scope": "system"})),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    std::fs::write(repo.join("a.txt"), "one\n").unwrap();
+    env.json(
+        Method::POST,
+        &tb("/git/add"),
+        Some(json!({"path": "fresh", "files": ["a.txt"]})),
+    )
+    .await;
+    let (s, c1) = env
+        .json(
+            Method::POST,
+            &tb("/git/commit"),
+            Some(json!({"path": "fresh", "message": "first", "author": "", "email": ""})),
+        )
+        .await;
+    assert_eq!(s, 200, "{c1}");
+    assert_eq!(git_out(&repo, &["log", "-1", "--format=%an"]), "daytona");
+    std::fs::write(repo.join("a.txt"), "two\n").unwrap();
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &tb("/git/restore"),
+            Some(json!({"path": "fresh", "files": ["a.txt"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("a.txt")).unwrap(),
+        "one\n"
+    );
+    std::fs::write(repo.join("a.txt"), "three\n").unwrap();
+    env.json(
+        Method::POST,
+        &tb("/git/add"),
+        Some(json!({"path": "fresh", "files": ["."]})),
+    )
+    .await;
+    env.json(
+        Method::POST,
+        &tb("/git/commit"),
+        Some(json!({"path": "fresh", "message": "second", "author": "A", "email": "a@b"})),
+    )
+    .await;
+    let (_, h) = env
+        .json(Method::GET, &tb("/git/history?path=fresh"), None)
+        .await;
+    let h = h.as_array().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0]["message"], "second");
+    assert_eq!(h[1]["hash"], c1["hash"]);
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &tb("/git/reset"),
+            Some(json!({"path": "fresh", "mode": "hard", "target": c1["hash"]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        std::fs::read_to_string(repo.join("a.txt")).unwrap(),
+        "one\n"
+    );
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &tb("/git/reset"),
+            Some(json!({"path": "fresh", "mode": "bogus"})),
+        )
+        .await;
+    assert_eq!(s, 400);
+}

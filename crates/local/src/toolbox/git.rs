@@ -45,6 +45,11 @@ pub fn routes() -> Router<crate::Shared> {
         .route("/git/pull", post(pull))
         .route("/git/remotes", get(remotes).post(add_remote))
         .route("/git/history", get(history))
+        .route("/git/init", post(init))
+        .route("/git/reset", post(reset))
+        .route("/git/restore", post(restore))
+        .route("/git/config", get(get_config).post(set_config))
+        .route("/git/config/user", post(configure_user))
 }
 
 #[derive(Clone, Default)]
@@ -682,6 +687,210 @@ async fn history(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failur
         })
         .collect();
     Ok(Json(items).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct InitRequest {
+    path: String,
+    #[serde(default)]
+    bare: Option<bool>,
+    #[serde(default)]
+    initial_branch: Option<String>,
+}
+
+async fn init(sbx: Sbx, JsonBody(req): JsonBody<InitRequest>) -> Result<Response, Failure> {
+    let dir = sbx.root.resolve(&req.path)?;
+    tokio::fs::create_dir_all(&dir.host)
+        .await
+        .map_err(|e| Failure::from_io(&e, &dir.shown))?;
+    let mut args = vec!["init", "-q"];
+    if req.bare == Some(true) {
+        args.push("--bare");
+    }
+    if let Some(b) = req.initial_branch.as_deref().filter(|b| !b.is_empty()) {
+        args.extend(["-b", not_option("branch", b)?]);
+    }
+    git(&sbx, &dir, "git init", &args, None, &[]).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ResetRequest {
+    path: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    files: Option<Vec<String>>,
+}
+
+async fn reset(sbx: Sbx, JsonBody(req): JsonBody<ResetRequest>) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    let files = req.files.unwrap_or_default();
+    let mode = match req.mode.as_deref().unwrap_or("") {
+        "" => None,
+        m @ ("soft" | "mixed" | "hard" | "merge" | "keep") => Some(format!("--{m}")),
+        other => return Err(Failure::bad_request(format!("invalid reset mode {other}"))),
+    };
+    let mut args = vec!["reset", "-q"];
+    if files.is_empty() {
+        if let Some(m) = mode.as_deref() {
+            args.push(m);
+        }
+    }
+    if let Some(t) = req.target.as_deref().filter(|t| !t.is_empty()) {
+        args.push(not_option("target", t)?);
+    }
+    if !files.is_empty() {
+        args.push("--");
+        args.extend(files.iter().map(String::as_str));
+    }
+    git(&sbx, &r, "git reset", &args, None, &[]).await?;
+    Ok(empty_ok())
+}
+
+#[derive(serde::Deserialize)]
+struct RestoreRequest {
+    path: String,
+    files: Vec<String>,
+    #[serde(default)]
+    staged: Option<bool>,
+    #[serde(default)]
+    worktree: Option<bool>,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+async fn restore(sbx: Sbx, JsonBody(req): JsonBody<RestoreRequest>) -> Result<Response, Failure> {
+    let r = repo(&sbx, &req.path)?;
+    if req.files.is_empty() {
+        return Err(Failure::bad_request("files must not be empty"));
+    }
+    let source = req
+        .source
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| not_option("source", s).map(|s| format!("--source={s}")))
+        .transpose()?;
+    let mut args = vec!["restore"];
+    if req.staged == Some(true) {
+        args.push("--staged");
+    }
+    if req.worktree == Some(true) {
+        args.push("--worktree");
+    }
+    if let Some(s) = source.as_deref() {
+        args.push(s);
+    }
+    args.push("--");
+    args.extend(req.files.iter().map(String::as_str));
+    git(&sbx, &r, "git restore", &args, None, &[]).await?;
+    Ok(empty_ok())
+}
+
+/// `--global` (the sandbox's `~/.gitconfig`) or `--local` (a repository). The system scope
+/// would write this machine's `/etc/gitconfig`, so it is refused.
+fn scope_args(
+    sbx: &Sbx,
+    scope: Option<&str>,
+    path: Option<&str>,
+) -> Result<(Resolved, &'static str), Failure> {
+    match scope.unwrap_or("global") {
+        "" | "global" => Ok((sbx.root.resolve(crate::store::WORK_DIR)?, "--global")),
+        "local" => {
+            let p =
+                path.ok_or_else(|| Failure::bad_request("path is required for the local scope"))?;
+            Ok((repo(sbx, p)?, "--local"))
+        }
+        "system" => Err(Failure::bad_request(
+            "the system scope is not available on the local backend",
+        )),
+        other => Err(Failure::bad_request(format!("invalid scope {other}"))),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SetConfigRequest {
+    key: String,
+    value: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+async fn set_config(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<SetConfigRequest>,
+) -> Result<Response, Failure> {
+    let (dir, scope) = scope_args(&sbx, req.scope.as_deref(), req.path.as_deref())?;
+    let key = not_option("key", &req.key)?;
+    git(
+        &sbx,
+        &dir,
+        "git config",
+        &["config", scope, "--", key, &req.value],
+        None,
+        &[],
+    )
+    .await?;
+    Ok(empty_ok())
+}
+
+async fn get_config(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
+    let q = query_pairs(query.as_deref());
+    let (dir, scope) = scope_args(&sbx, query_get(&q, "scope"), query_get(&q, "path"))?;
+    let key = not_option("key", query_get(&q, "key").unwrap_or(""))?;
+    // Exit code 1 means "not set": answer null rather than an error.
+    let value = git(
+        &sbx,
+        &dir,
+        "git config",
+        &["config", scope, "--get", "--", key],
+        None,
+        &[],
+    )
+    .await
+    .ok()
+    .map(|v| v.trim_end_matches('\n').to_string());
+    Ok(Json(serde_json::json!({ "value": value })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigureUserRequest {
+    name: String,
+    email: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+async fn configure_user(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<ConfigureUserRequest>,
+) -> Result<Response, Failure> {
+    let (dir, scope) = scope_args(&sbx, req.scope.as_deref(), req.path.as_deref())?;
+    git(
+        &sbx,
+        &dir,
+        "git config",
+        &["config", scope, "user.name", &req.name],
+        None,
+        &[],
+    )
+    .await?;
+    git(
+        &sbx,
+        &dir,
+        "git config",
+        &["config", scope, "user.email", &req.email],
+        None,
+        &[],
+    )
+    .await?;
+    Ok(empty_ok())
 }
 
 #[cfg(test)]

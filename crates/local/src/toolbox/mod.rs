@@ -17,13 +17,15 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use forge_wire::{DirResponse, IsPortInUseResponse};
+use forge_wire::{DirResponse, IsPortInUseResponse, PortList};
 
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/work-dir", get(work_dir))
         .route("/user-home-dir", get(work_dir))
         .route("/port/{port}/in-use", get(port_in_use))
+        .route("/port", get(ports))
+        .route("/version", get(version))
         .route("/process/execute", post(exec::execute))
         .route("/process/code-run", post(exec::code_run))
         .route("/files", get(files::list).delete(files::delete))
@@ -105,6 +107,44 @@ async fn work_dir(_sbx: Sbx) -> Json<DirResponse> {
     Json(DirResponse {
         dir: WORK_DIR.to_string(),
     })
+}
+
+/// `GET /version`.
+async fn version(_sbx: Sbx) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "version": concat!("forge-local/", env!("CARGO_PKG_VERSION")) }))
+}
+
+/// `GET /port`: TCP ports listening on this machine (loopback or any address), from
+/// `/proc/net/tcp{,6}`. Sandboxes share this machine's network, so this is every listener.
+async fn ports(_sbx: Sbx) -> Json<PortList> {
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = tokio::fs::read_to_string(table).await else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (f.get(1), f.get(3)) else {
+                continue;
+            };
+            if *state != "0A" {
+                continue;
+            }
+            let Some((addr, port)) = local.split_once(':') else {
+                continue;
+            };
+            let reachable = addr.chars().all(|c| c == '0')
+                || addr == "0100007F"
+                || addr == "00000000000000000000000001000000"
+                || addr.ends_with("0100007F");
+            if let (true, Ok(p)) = (reachable, u16::from_str_radix(port, 16)) {
+                ports.push(p);
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    Json(PortList { ports })
 }
 
 /// `GET /port/{port}/in-use`: is something listening on 127.0.0.1:port.

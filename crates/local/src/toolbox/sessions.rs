@@ -158,6 +158,8 @@ impl Sessions {
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/process/session", post(create).get(list))
+        .route("/process/session/entrypoint", get(entrypoint))
+        .route("/process/session/entrypoint/logs", get(entrypoint_logs))
         .route("/process/session/{session_id}", get(get_one).delete(remove))
         .route("/process/session/{session_id}/exec", post(exec))
         .route(
@@ -227,6 +229,35 @@ async fn list(sbx: Sbx) -> Json<Vec<WireSession>> {
         .collect();
     out.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     Json(out)
+}
+
+/// `GET /process/session/entrypoint`: the image's entrypoint session. Nothing runs an
+/// entrypoint here (no images), so it is always empty.
+async fn entrypoint(_sbx: Sbx) -> Json<WireSession> {
+    Json(WireSession {
+        session_id: "entrypoint".into(),
+        commands: Vec::new(),
+    })
+}
+
+/// `GET /process/session/entrypoint/logs`: empty (JSON, or a WebSocket closed at once).
+async fn entrypoint_logs(
+    _sbx: Sbx,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match ws {
+        Ok(ws) => ws.on_upgrade(|mut socket| async move {
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1000,
+                    reason: "".into(),
+                })))
+                .await;
+        }),
+        Err(_) => {
+            Json(serde_json::json!({"output": "", "stdout": "", "stderr": ""})).into_response()
+        }
+    }
 }
 
 async fn get_one(sbx: Sbx, Path(p): Params) -> Result<Json<WireSession>, Failure> {

@@ -23,8 +23,9 @@ pub struct ProcEnv {
     pub env: forge_wire::StringMap,
 }
 
-/// Builds a command for a sandbox: its own process group, the host env minus the backend's
-/// secrets (`DAYTONA_*`, `FORGE_*`), then `HOME`, the marker, the sandbox env and `extra`.
+/// Builds a command for a sandbox: its own process group, the host env filtered by
+/// [`inherited`], then `HOME` (and XDG dirs) in the sandbox, the marker, the sandbox env and
+/// `extra`.
 pub fn command(
     program: &str,
     penv: &ProcEnv,
@@ -34,11 +35,9 @@ pub fn command(
     let mut cmd = tokio::process::Command::new(program);
     cmd.env_clear();
     for (k, v) in std::env::vars_os() {
-        let name = k.to_string_lossy();
-        if name.starts_with("DAYTONA_") || name.starts_with("FORGE_") {
-            continue;
+        if inherited(&k.to_string_lossy()) {
+            cmd.env(k, v);
         }
-        cmd.env(k, v);
     }
     // The sandbox's own config and caches (git --global, npm, ...), not this user's.
     for (var, sub) in [
@@ -60,6 +59,37 @@ pub fn command(
         .process_group(0)
         .stdin(std::process::Stdio::null());
     cmd
+}
+
+/// Whether a variable of the backend's own environment is passed on to sandbox commands.
+///
+/// Commands get this machine's environment (PATH, locale, CA bundles, proxies, tool roots) so
+/// that its tools work, minus: the backend's own settings (`DAYTONA_*`, `FORGE_*`), what a
+/// parent `npm` / `cargo` run leaks and would change how tools behave inside the sandbox
+/// (`npm_*`, `INIT_CWD`, `NODE_ENV`, `NODE_OPTIONS`, `CARGO_*` but `CARGO_HOME`), and anything
+/// named like a secret (`*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*API_KEY*`, ...). A sandbox that
+/// needs such a value gets it explicitly through its `env` or a request's `envs`.
+pub fn inherited(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    const PREFIXES: [&str; 4] = ["DAYTONA_", "FORGE_", "NPM_", "CARGO_"];
+    const EXACT: [&str; 5] = ["INIT_CWD", "NODE_ENV", "NODE_OPTIONS", "PWD", "OLDPWD"];
+    const SECRETS: [&str; 9] = [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "API_KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+    ];
+    if upper == "CARGO_HOME" {
+        return true;
+    }
+    !(PREFIXES.iter().any(|p| upper.starts_with(p))
+        || EXACT.contains(&upper.as_str())
+        || SECRETS.iter().any(|s| upper.contains(s)))
 }
 
 /// Process groups started per sandbox, so that stop/delete can kill them all.
@@ -190,4 +220,36 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inherited;
+
+    #[test]
+    fn secrets_and_tool_leaks_are_not_inherited() {
+        for name in [
+            "DAYTONA_API_KEY",
+            "FORGE_HOME",
+            "GITHUB_TOKEN",
+            "aws_secret_access_key",
+            "npm_config_prefix",
+            "NPM_TOKEN",
+            "NODE_ENV",
+            "CARGO_TARGET_DIR",
+            "OPENAI_API_KEY",
+        ] {
+            assert!(!inherited(name), "{name}");
+        }
+        for name in [
+            "PATH",
+            "LANG",
+            "SSL_CERT_FILE",
+            "PYENV_ROOT",
+            "CARGO_HOME",
+            "https_proxy",
+        ] {
+            assert!(inherited(name), "{name}");
+        }
+    }
 }

@@ -170,11 +170,118 @@ export interface DaytonaOptions {
   requestTimeoutMs?: number
 }
 
+/** The framework found. */
+export interface DetectedFramework {
+  /** Stable id: `nextjs`, `nuxt`, `vite-react`, `sveltekit`, `express`, `static`, ... */
+  id: string
+  name: string
+  /** The dependency version as written in package.json, without `^`/`~`. */
+  version?: string
+}
+
+/** The monorepo around the app. */
+export interface DetectedMonorepo {
+  /**
+   * `npm-workspaces`, `yarn-workspaces`, `pnpm-workspaces`, `bun-workspaces`, `turbo`,
+   * `nx`, `lerna`, or `folders` (several app folders without a declaration).
+   */
+  tools: Array<string>
+  /** Every package folder. */
+  packages: Array<string>
+}
+
+/** Package manager and how it was found. */
+export interface DetectedPackageManager {
+  /** `npm`, `pnpm`, `yarn` or `bun`. */
+  name: string
+  /** From the `packageManager` field, or `1` / `berry` for Yarn when only that is known. */
+  version?: string
+  /** `packageManager`, `lockfile`, `engines` or `default`. */
+  source: string
+  /** The lockfile found, relative to the repository root. */
+  lockfile?: string
+}
+
+/**
+ * Detects the framework, package manager, install and dev commands of a repository.
+ *
+ * `input` is a local folder path, or an in-memory map `{ 'package.json': '...', ... }` of
+ * repository-relative paths to file contents. For monorepos the answer is the most likely
+ * preview app (override with `options.root`) and `apps` lists every app with its own answer.
+ * Rejects with `code` `DETECT_NOT_FOUND`, `DETECT_NOT_A_DIRECTORY`, `DETECT_ROOT_NOT_FOUND`,
+ * `DETECT_INVALID_ROOT` or `DAYTONA_INVALID_ARGUMENT`; problems inside the repository are
+ * `warnings`, never rejections.
+ */
+export declare function detectFramework(input: string | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
+
+/** Options of `detectFramework` / `detectFrameworkSync`. */
+export interface DetectFrameworkOptions {
+  /**
+   * The app folder to answer for, relative to the given folder (a monorepo package such as
+   * `apps/web`), instead of the automatic pick.
+   */
+  root?: string
+  /**
+   * Port to put in the dev command (default: the port the project pins, else the
+   * framework's own default). Ignored where the app hard-codes its port.
+   */
+  port?: number
+  /**
+   * Preview host names the dev server must accept; a leading `.` allows every subdomain.
+   * Default `['.daytona.work']`.
+   */
+  allowedHosts?: Array<string>
+}
+
+/** Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds). */
+export declare function detectFrameworkSync(files: Record<string, string>, options?: DetectFrameworkOptions | undefined | null): FrameworkDetection
+
+/** Something skipped or guessed; the answer is still given. */
+export interface DetectionWarning {
+  /** Stable code: `PACKAGE_JSON_INVALID`, `SEVERAL_LOCKFILES`, `HARD_CODED_PORT`, ... */
+  code: string
+  message: string
+}
+
 /** Result of `process.executeCommand`: stdout and stderr combined, as Daytona returns them. */
 export interface ExecuteResponse {
   exitCode: number
   /** Combined stdout and stderr. */
   result: string
+}
+
+/** How to install and start a repository (or one app of it) for a preview. */
+export interface FrameworkDetection {
+  /** `null` when nothing was recognised. */
+  framework?: DetectedFramework
+  /**
+   * 0 to 1 (0.95 dependency + config file, 0.9 dependency, lower for servers, tooling,
+   * plain Node and static files; x0.7 when several frameworks tied).
+   */
+  confidence: number
+  /** Every signal and rule behind the answer. */
+  evidence: Array<string>
+  packageManager: DetectedPackageManager
+  /** Run in `installRoot`; `null` without a package.json. */
+  installCommand?: string
+  /** Folder to install in (the lockfile's folder, the monorepo root), repository-relative. */
+  installRoot: string
+  /** Run in `root` with `env`; listens on 0.0.0.0:`port`. */
+  devCommand?: string
+  buildCommand?: string
+  port?: number
+  /** Env for the dev command (port, host, allowed preview hosts, framework switches). */
+  env: Record<string, string>
+  /** From `.nvmrc`, `.node-version` or `engines.node`. */
+  nodeVersion?: string
+  /** The app folder, repository-relative (`.` for the root). */
+  root: string
+  /** The package name from its package.json. */
+  name?: string
+  monorepo?: DetectedMonorepo
+  /** Every app of a monorepo, each with its own full answer. */
+  apps: Array<FrameworkDetection>
+  warnings: Array<DetectionWarning>
 }
 
 /** Filter of `daytona.listSandboxes(...)`. */

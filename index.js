@@ -838,3 +838,5 @@ module.exports = nativeBinding
 module.exports.Daytona = nativeBinding.Daytona
 module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.SandboxProcess = nativeBinding.SandboxProcess
+module.exports.detectFramework = nativeBinding.detectFramework
+module.exports.detectFrameworkSync = nativeBinding.detectFrameworkSync

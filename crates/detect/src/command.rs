@@ -177,7 +177,7 @@ pub(crate) fn code_port(text: &str) -> Option<(u16, bool)> {
         let mut from = 0;
         while let Some(i) = text[from..].find(key) {
             let after = text[from + i + key.len()..].trim_start();
-            let after = after.trim_start_matches(['{', '(']).trim_start();
+            let after = after.trim_start_matches(['{', '(', '"', '\'']).trim_start();
             let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
             if let Ok(p) = digits.parse::<u16>() {
                 if p >= 80 {

@@ -327,7 +327,8 @@ pub static FRAMEWORKS: &[Framework] = &[
         version_of: &["@builder.io/qwik", "@qwik.dev/core"],
         env: VITE_ENV,
         build: Some("qwik build"),
-        ..fw("qwik", "Qwik", Kind::Framework, vite("--mode ssr"), 5173)
+        note: Some("Qwik without City: started as the project's own script says (a `csr: true` app has no SSR mode)"),
+        ..fw("qwik", "Qwik", Kind::Framework, vite(""), 5173)
     },
     Framework {
         some: &[Dep("@tanstack/react-start"), Dep("@tanstack/solid-start"), Dep("@tanstack/start")],

@@ -347,3 +347,49 @@ async fn list_all_follows_cursors_and_sends_labels_as_json() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn toolbox_calls_take_a_deadline_and_a_cancel_token() {
+    bounded(async {
+        let srv = Scripted::start_async(std::sync::Arc::new(|_, _| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                json(200, j!({}))
+            })
+        }))
+        .await;
+        let sandbox: forge_daytona::wire::Sandbox = serde_json::from_value(sandbox_json(
+            "a",
+            "started",
+            &format!("{}/toolbox", srv.url),
+        ))
+        .unwrap();
+        let tb = srv.client("k").toolbox(&sandbox).await.unwrap();
+        assert_eq!(tb.base_url(), format!("{}/toolbox/a", srv.url));
+        let short = CallOptions::new().with_timeout(Duration::from_millis(200));
+        let e = tb
+            .fs()
+            .with_options(short.clone())
+            .list("x")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_TIMEOUT");
+        let e = tb
+            .git()
+            .with_options(short)
+            .status("repo")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_TIMEOUT");
+        let token = CancellationToken::new();
+        token.cancel();
+        let e = tb
+            .process()
+            .with_options(CallOptions::new().with_cancel(token))
+            .list_sessions()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_ABORTED");
+    })
+    .await;
+}

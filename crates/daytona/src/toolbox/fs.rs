@@ -106,8 +106,15 @@ pub struct Fs {
 }
 
 impl Fs {
+    /// This handle with a deadline / cancel token for its calls without their own options.
+    pub fn with_options(&self, opts: CallOptions) -> Fs {
+        Fs {
+            tb: self.tb.with_options(opts),
+        }
+    }
+
     fn plain(&self) -> Deadline {
-        self.tb.deadline(&CallOptions::default())
+        self.tb.default_deadline()
     }
 
     /// `GET /files?path=`.

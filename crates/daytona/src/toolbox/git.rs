@@ -105,6 +105,13 @@ pub struct Git {
 }
 
 impl Git {
+    /// This handle with a deadline / cancel token for its calls without their own options.
+    pub fn with_options(&self, opts: CallOptions) -> Git {
+        Git {
+            tb: self.tb.with_options(opts),
+        }
+    }
+
     /// `GET {route}?path=` returning JSON.
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
@@ -116,7 +123,7 @@ impl Git {
         let req = self.tb.req(Method::GET, route, what).query("path", path);
         self.tb
             .transport()
-            .json(req, &self.tb.deadline(&CallOptions::default()))
+            .json(req, &self.tb.default_deadline())
             .await
     }
 
@@ -134,7 +141,7 @@ impl Git {
             .secret(secret);
         self.tb
             .transport()
-            .empty(req, &self.tb.deadline(&CallOptions::default()))
+            .empty(req, &self.tb.default_deadline())
             .await
     }
 
@@ -208,7 +215,7 @@ impl Git {
             .json(&body)?;
         self.tb
             .transport()
-            .empty(req, &self.tb.deadline(&CallOptions::default()))
+            .empty(req, &self.tb.default_deadline())
             .await
     }
 
@@ -247,7 +254,7 @@ impl Git {
         let r: GitCommitResponse = self
             .tb
             .transport()
-            .json(req, &self.tb.deadline(&CallOptions::default()))
+            .json(req, &self.tb.default_deadline())
             .await?;
         Ok(r.hash)
     }
@@ -432,7 +439,7 @@ impl Git {
                 format!("{name} <{email}>"),
             ]);
         }
-        let opts = CallOptions::default();
+        let opts = self.tb.opts.clone();
         self.run_git(path, &args, &GitCredentials::default(), author, &opts)
             .await?;
         let sha = self

@@ -17,6 +17,8 @@ pub struct Toolbox {
     base: String,
     sandbox_id: String,
     language: Option<String>,
+    /// Deadline and cancel token of the calls that take no [`CallOptions`] of their own.
+    pub(crate) opts: CallOptions,
 }
 
 impl std::fmt::Debug for Toolbox {
@@ -40,6 +42,7 @@ impl Toolbox {
             base,
             sandbox_id,
             language,
+            opts: CallOptions::default(),
         }
     }
 
@@ -68,6 +71,19 @@ impl Toolbox {
         Req::new(method, format!("{}{}", self.base, path), what)
     }
 
+    /// The same toolbox whose calls without their own [`CallOptions`] (list, info, git status,
+    /// push, pull, sessions, ...) use `opts`: a deadline and a cancel token for those too.
+    pub fn with_options(&self, opts: CallOptions) -> Toolbox {
+        Toolbox {
+            opts,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn default_deadline(&self) -> Deadline {
+        self.deadline(&self.opts)
+    }
+
     pub(crate) fn deadline(&self, opts: &CallOptions) -> Deadline {
         opts.deadline(self.transport.default_timeout())
     }
@@ -82,7 +98,7 @@ impl Toolbox {
             .transport
             .json(
                 self.req(Method::GET, "/work-dir", "work dir"),
-                &self.deadline(&CallOptions::default()),
+                &self.default_deadline(),
             )
             .await?;
         Ok(r.dir)

@@ -63,6 +63,13 @@ pub struct Process {
 }
 
 impl Process {
+    /// This handle with a deadline / cancel token for its calls without their own options.
+    pub fn with_options(&self, opts: CallOptions) -> Process {
+        Process {
+            tb: self.tb.with_options(opts),
+        }
+    }
+
     /// `POST /process/execute`: stdout and stderr combined in `result`. Sent once (never
     /// retried after it may have reached the server). A server-side timeout is `DAYTONA_TIMEOUT`.
     pub async fn execute(
@@ -127,7 +134,7 @@ impl Process {
 
     /// `POST /process/session`.
     pub async fn create_session(&self, session_id: &str) -> Result<()> {
-        self.create_session_in(session_id, &self.tb.deadline(&CallOptions::default()))
+        self.create_session_in(session_id, &self.tb.default_deadline())
             .await
     }
 
@@ -152,7 +159,7 @@ impl Process {
         );
         self.tb
             .transport()
-            .json(req, &self.tb.deadline(&CallOptions::default()))
+            .json(req, &self.tb.default_deadline())
             .await
     }
 
@@ -163,13 +170,13 @@ impl Process {
             .req(Method::GET, "/process/session", "list sessions");
         self.tb
             .transport()
-            .json(req, &self.tb.deadline(&CallOptions::default()))
+            .json(req, &self.tb.default_deadline())
             .await
     }
 
     /// `DELETE /process/session/{id}`: kills whatever still runs in it.
     pub async fn delete_session(&self, session_id: &str) -> Result<()> {
-        self.delete_session_in(session_id, &self.tb.deadline(&CallOptions::default()))
+        self.delete_session_in(session_id, &self.tb.default_deadline())
             .await
     }
 
@@ -241,12 +248,8 @@ impl Process {
         session_id: &str,
         command_id: &str,
     ) -> Result<SessionCommand> {
-        self.command_in(
-            session_id,
-            command_id,
-            &self.tb.deadline(&CallOptions::default()),
-        )
-        .await
+        self.command_in(session_id, command_id, &self.tb.default_deadline())
+            .await
     }
 
     async fn command_in(
@@ -270,12 +273,8 @@ impl Process {
         session_id: &str,
         command_id: &str,
     ) -> Result<SessionCommandLogsResponse> {
-        self.logs_in(
-            session_id,
-            command_id,
-            &self.tb.deadline(&CallOptions::default()),
-        )
-        .await
+        self.logs_in(session_id, command_id, &self.tb.default_deadline())
+            .await
     }
 
     async fn logs_in(
@@ -340,7 +339,7 @@ impl Process {
             .class(RetryClass::Once);
         self.tb
             .transport()
-            .empty(req, &self.tb.deadline(&CallOptions::default()))
+            .empty(req, &self.tb.default_deadline())
             .await
     }
 
@@ -359,7 +358,7 @@ impl Process {
             .accept("*/*");
         self.tb
             .transport()
-            .empty(req, &self.tb.deadline(&CallOptions::default()))
+            .empty(req, &self.tb.default_deadline())
             .await
     }
 

@@ -92,6 +92,12 @@ pub struct CreateParams {
     /// Region; falls back to the config's target.
     pub target: Option<String>,
     pub volumes: Vec<SandboxVolume>,
+    /// Deleted as soon as it stops (sends `autoDeleteInterval: 0`, as the SDK's `ephemeral`).
+    pub ephemeral: bool,
+    /// Block all outbound network traffic.
+    pub network_block_all: Option<bool>,
+    /// Allowed outbound CIDRs, comma-separated.
+    pub network_allow_list: Option<String>,
 }
 
 impl CreateParams {
@@ -131,7 +137,9 @@ impl CreateParams {
             None => None,
         };
         let r = resources.unwrap_or_default();
-        Ok(CreateSandbox {
+        // `..Default::default()` keeps this compiling when forge-wire gains fields.
+        #[allow(clippy::needless_update)]
+        let body = CreateSandbox {
             name: self.name.clone(),
             snapshot: self.snapshot.clone(),
             user: self.user.clone(),
@@ -145,7 +153,13 @@ impl CreateParams {
             disk: r.disk,
             auto_stop_interval: self.auto_stop_interval,
             auto_archive_interval: self.auto_archive_interval,
-            auto_delete_interval: self.auto_delete_interval,
+            auto_delete_interval: if self.ephemeral {
+                Some(0)
+            } else {
+                self.auto_delete_interval
+            },
+            network_block_all: self.network_block_all,
+            network_allow_list: self.network_allow_list.clone(),
             volumes: if self.volumes.is_empty() {
                 None
             } else {
@@ -153,7 +167,8 @@ impl CreateParams {
             },
             build_info,
             ..Default::default()
-        })
+        };
+        Ok(body)
     }
 }
 

@@ -57,7 +57,10 @@ test('create, get, list, executeCommand, getPreviewLink, stop, start, archive, d
 
   const link = await sandbox.getPreviewLink(3000)
   assert.equal(link.sandboxId, sandbox.id)
-  assert.equal(link.url, 'http://127.0.0.1:3000')
+  assert.match(link.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  // the preview proxy: the token opens it, nothing listening on 3000 gives 502
+  const proxied = await fetch(link.url, { headers: { 'X-Daytona-Preview-Token': link.token }, redirect: 'manual' })
+  assert.equal(proxied.status, 502)
   assert.ok(link.token.length >= 16)
 
   await sandbox.stop()

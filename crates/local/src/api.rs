@@ -279,6 +279,7 @@ async fn delete(
     let sid = rec.sandbox.id.clone();
     state.sessions.drop_sandbox(&sid).await;
     state.groups.kill_sandbox(&sid, true).await;
+    state.previews.drop_sandbox(&sid).await;
     state.store.remove(&sid).await?;
     let mut gone = render(&state, &rec);
     gone.state = SandboxState::Destroyed;
@@ -316,8 +317,8 @@ async fn toolbox_proxy_url(
     }))
 }
 
-/// `GET /sandbox/{id}/ports/{port}/preview-url`. The URL points straight at the port on
-/// 127.0.0.1 for now (no preview proxy yet); the token is the sandbox's preview token.
+/// `GET /sandbox/{id}/ports/{port}/preview-url`: the URL of the sandbox port's preview proxy
+/// listener (started on first use, see [`crate::preview`]) and the sandbox's preview token.
 async fn preview_url(
     State(state): State<Shared>,
     Path((id, port)): Path<(String, String)>,
@@ -328,9 +329,14 @@ async fn preview_url(
         .filter(|p| *p >= 1)
         .ok_or_else(|| Failure::bad_request("port must be between 1 and 65535"))?;
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let url = state
+        .previews
+        .url_for(&state, &rec.sandbox.id, port)
+        .await
+        .map_err(|e| Failure::internal(format!("cannot open the preview listener: {e}")))?;
     Ok(Json(PortPreviewUrl {
         sandbox_id: rec.sandbox.id.clone(),
-        url: format!("http://127.0.0.1:{port}"),
+        url,
         token: rec.preview_token.clone(),
     }))
 }

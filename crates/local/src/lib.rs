@@ -16,6 +16,7 @@ mod api;
 mod auth;
 mod confine;
 mod error;
+mod preview;
 mod procs;
 mod store;
 mod toolbox;
@@ -47,6 +48,7 @@ pub(crate) struct AppState {
     pub store: store::Store,
     pub groups: procs::Groups,
     pub sessions: toolbox::sessions::Sessions,
+    pub previews: preview::Previews,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -133,6 +135,7 @@ impl LocalBackend {
             store,
             groups: procs::Groups::default(),
             sessions: toolbox::sessions::Sessions::default(),
+            previews: preview::Previews::default(),
         });
         let app = router(state.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -185,6 +188,7 @@ impl LocalBackend {
     /// Stops the server and kills every sandbox process (records and files are kept).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.state.previews.close_all().await;
         let ids: Vec<String> = self
             .state
             .store

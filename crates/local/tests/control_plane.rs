@@ -278,7 +278,10 @@ async fn missing_or_wrong_key_is_401_in_both_shapes() {
         .await;
     let token = link["token"].as_str().unwrap();
     assert_eq!(link["sandboxId"].as_str(), Some(id.as_str()));
-    assert_eq!(link["url"], "http://127.0.0.1:3000");
+    assert!(link["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
     let res = http
         .get(env.tb(&id, "/work-dir"))
         .header("X-Daytona-Preview-Token", token)

@@ -1,0 +1,250 @@
+//! The preview proxy: one 127.0.0.1 listener per (sandbox, port), so a preview URL works from
+//! Node's `fetch`, curl and a browser iframe with no DNS setup.
+//!
+//! Like Daytona's proxy: a non-public sandbox needs its preview token (header
+//! `X-Daytona-Preview-Token`, query `DAYTONA_SANDBOX_AUTH_KEY`, the cookie
+//! `daytona-sandbox-auth-<id>` set after a query token, or `Authorization: Bearer <api key>`),
+//! else 307 to an auth URL; nothing listening answers 502; bodies stream both ways (chunked
+//! responses included) and upgrades (WebSocket HMR) are passed through. The token headers and
+//! query parameter are stripped before forwarding. The listener of a sandbox port lives until
+//! the sandbox is deleted or the backend stops, so the URL stays the same across stop/start.
+//!
+//! Limit: sandboxes share this machine's ports, so two sandboxes whose dev servers want the
+//! same port cannot both run.
+
+use crate::util::{query_pairs, same_secret};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use forge_wire::headers;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+
+/// Live preview listeners by (sandbox id, port).
+#[derive(Default)]
+pub struct Previews {
+    map: tokio::sync::Mutex<HashMap<(String, u16), Listener>>,
+}
+
+struct Listener {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Ctx {
+    state: Weak<AppState>,
+    sandbox: String,
+    port: u16,
+}
+
+impl Previews {
+    /// The preview URL of a sandbox port, starting its listener on first use.
+    pub async fn url_for(
+        &self,
+        state: &Arc<AppState>,
+        sandbox: &str,
+        port: u16,
+    ) -> std::io::Result<String> {
+        let mut map = self.map.lock().await;
+        let key = (sandbox.to_string(), port);
+        if let Some(l) = map.get(&key) {
+            if !l.task.is_finished() {
+                return Ok(format!("http://{}", l.addr));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let ctx = Arc::new(Ctx {
+            state: Arc::downgrade(state),
+            sandbox: sandbox.to_string(),
+            port,
+        });
+        let app = axum::Router::new().fallback(proxy).with_state(ctx);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        map.insert(key, Listener { addr, task });
+        Ok(format!("http://{addr}"))
+    }
+
+    /// Closes every listener of a sandbox.
+    pub async fn drop_sandbox(&self, sandbox: &str) {
+        let mut map = self.map.lock().await;
+        map.retain(|(s, _), l| {
+            if s == sandbox {
+                l.task.abort();
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Closes every listener.
+    pub async fn close_all(&self) {
+        let mut map = self.map.lock().await;
+        for (_, l) in map.drain() {
+            l.task.abort();
+        }
+    }
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+fn cookie_name(sandbox: &str) -> String {
+    format!("daytona-sandbox-auth-{sandbox}")
+}
+
+/// The token a request presents, and whether it came in the query (then a cookie is set).
+fn presented_token(req: &Request, sandbox: &str) -> (Option<String>, bool) {
+    if let Some(t) = req
+        .headers()
+        .get(headers::PREVIEW_TOKEN)
+        .and_then(|v| v.to_str().ok())
+    {
+        return (Some(t.to_string()), false);
+    }
+    let q = query_pairs(req.uri().query());
+    if let Some((_, t)) = q.iter().find(|(k, _)| k == headers::PREVIEW_TOKEN_QUERY) {
+        return (Some(t.clone()), true);
+    }
+    let name = cookie_name(sandbox);
+    let from_cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string());
+    (from_cookie, false)
+}
+
+/// The URI without the token query parameter.
+fn strip_token_query(uri: &Uri) -> Uri {
+    let Some(query) = uri.query() else {
+        return uri.clone();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| kv.split('=').next() != Some(headers::PREVIEW_TOKEN_QUERY))
+        .collect();
+    let pq = if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    pq.parse().unwrap_or_else(|_| uri.clone())
+}
+
+async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
+    let Some(state) = ctx.state.upgrade() else {
+        return plain(StatusCode::BAD_GATEWAY, "backend stopped".into());
+    };
+    let Some(rec) = state.store.get(&ctx.sandbox).await else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            format!("sandbox {} not found", ctx.sandbox),
+        );
+    };
+    if !crate::store::is_running(rec.sandbox.state) {
+        return plain(
+            StatusCode::BAD_GATEWAY,
+            format!("sandbox {} is {}", ctx.sandbox, rec.sandbox.state),
+        );
+    }
+    let bearer_ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|k| same_secret(k.trim(), &state.api_key));
+    let (token, from_query) = presented_token(&req, &ctx.sandbox);
+    let token_ok = token
+        .as_deref()
+        .is_some_and(|t| same_secret(t, &rec.preview_token));
+    if !rec.sandbox.public && !bearer_ok && !token_ok {
+        let location = format!(
+            "{}/api/preview-auth?sandboxId={}&port={}",
+            state.base_url, ctx.sandbox, ctx.port
+        );
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+            "preview authentication required: send X-Daytona-Preview-Token",
+        )
+            .into_response();
+    }
+    drop(state);
+
+    // Strip what was for the proxy.
+    req.headers_mut().remove(headers::PREVIEW_TOKEN);
+    req.headers_mut().remove(headers::SKIP_PREVIEW_WARNING);
+    if bearer_ok {
+        req.headers_mut().remove(header::AUTHORIZATION);
+    }
+    *req.uri_mut() = strip_token_query(req.uri());
+
+    let upstream = SocketAddr::from(([127, 0, 0, 1], ctx.port));
+    let stream = match tokio::net::TcpStream::connect(upstream).await {
+        Ok(s) => s,
+        Err(_) => {
+            return plain(
+                StatusCode::BAD_GATEWAY,
+                format!("no server is listening on port {} in the sandbox", ctx.port),
+            )
+        }
+    };
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
+        Ok(x) => x,
+        Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("upstream failed: {e}")),
+    };
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let client_upgrade = req
+        .headers()
+        .contains_key(header::UPGRADE)
+        .then(|| hyper::upgrade::on(&mut req));
+    let mut res = match sender.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => return plain(StatusCode::BAD_GATEWAY, format!("upstream failed: {e}")),
+    };
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut res);
+            tokio::spawn(async move {
+                if let (Ok(a), Ok(b)) = (client_upgrade.await, upstream_upgrade.await) {
+                    let mut a = TokioIo::new(a);
+                    let mut b = TokioIo::new(b);
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                }
+            });
+        }
+    }
+    let (parts, body) = res.into_parts();
+    let mut out = Response::from_parts(parts, Body::new(body));
+    if from_query && token_ok {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Lax",
+            cookie_name(&ctx.sandbox),
+            token.unwrap_or_default()
+        )) {
+            out.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    out
+}

@@ -393,3 +393,49 @@ async fn toolbox_calls_take_a_deadline_and_a_cancel_token() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_log_stream_cut_mid_way_ends_with_a_typed_error() {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(|ws: WebSocketUpgrade| async move {
+            ws.on_upgrade(|mut socket| async move {
+                let _ = socket
+                    .send(Message::Binary(axum::body::Bytes::from_static(
+                        b"\x01\x01\x01partial line\n\x02\x02",
+                    )))
+                    .await;
+                // Dropped without a close frame: the connection just ends.
+            })
+        });
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let sandbox: forge_daytona::wire::Sandbox =
+            serde_json::from_value(sandbox_json("a", "started", &format!("{base}/toolbox")))
+                .unwrap();
+        let srv = Scripted::start(|_, _| json(200, j!({}))).await;
+        let tb = srv.client("k").toolbox(&sandbox).await.unwrap();
+        let mut stream = tb
+            .process()
+            .stream_session_command_logs(
+                "s",
+                "c",
+                &CallOptions::new().with_timeout(Duration::from_secs(30)),
+            )
+            .await
+            .unwrap();
+        let first = stream.next_chunk().await.unwrap().unwrap();
+        assert_eq!(first.data, "partial line\n");
+        let mut last = None;
+        while let Some(item) = stream.next_chunk().await {
+            last = Some(item);
+        }
+        let e = last.expect("an item after the cut").unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_CONNECTION", "{e}");
+        server.abort();
+    })
+    .await;
+}

@@ -1,6 +1,6 @@
 // Node test helpers (dev-only): run `forge local` as a child process, and a git smart-HTTP
 // server (`git http-backend` as CGI behind basic auth) on 127.0.0.1.
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -10,16 +10,22 @@ import http from 'node:http'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
-/** The `forge` binary: $FORGE_BIN, else $CARGO_TARGET_DIR/debug/forge, else target/debug/forge. */
+let built = null
+
+/**
+ * The `forge` binary: $FORGE_BIN as given; otherwise `cargo build -p forge-cli` is run once per
+ * process (a no-op when up to date; `cargo test --workspace` does not build binaries) and
+ * $CARGO_TARGET_DIR/debug/forge (else target/debug/forge) is used.
+ */
 export function forgeBin() {
-  const candidates = [
-    process.env.FORGE_BIN,
-    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'debug', 'forge'),
-    join(repoRoot, 'target', 'debug', 'forge'),
-  ].filter(Boolean)
-  const found = candidates.find((p) => existsSync(p))
-  if (!found) throw new Error(`forge binary not found (tried ${candidates.join(', ')}); run cargo build -p forge-cli`)
-  return found
+  if (process.env.FORGE_BIN) return process.env.FORGE_BIN
+  const bin = join(process.env.CARGO_TARGET_DIR || join(repoRoot, 'target'), 'debug', 'forge')
+  if (built === null) {
+    const r = spawnSync('cargo', ['build', '-q', '-p', 'forge-cli'], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] })
+    built = r.status === 0
+  }
+  if (!existsSync(bin)) throw new Error(`forge binary not found at ${bin} (cargo build -p forge-cli ${built ? 'ran' : 'failed'})`)
+  return bin
 }
 
 /**

@@ -214,6 +214,30 @@ impl std::fmt::Debug for PreviewUrl {
     }
 }
 
+/// `GET .../signed-preview-url`: a URL that carries its own short-lived token in the host
+/// name, usable without headers (e.g. in an iframe).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedPreviewUrl {
+    #[serde(default)]
+    pub sandbox_id: String,
+    #[serde(default)]
+    pub port: u16,
+    pub url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for SignedPreviewUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedPreviewUrl")
+            .field("sandbox_id", &self.sandbox_id)
+            .field("port", &self.port)
+            .field("url", &"<redacted: holds the token>")
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
 /// The Daytona client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct Client {
@@ -439,6 +463,31 @@ impl Client {
             url: p.url,
             token: p.token,
         })
+    }
+
+    /// `GET /sandbox/{id}/ports/{port}/signed-preview-url?expiresInSeconds=` (server default
+    /// 60 s, at most 24 h).
+    pub async fn signed_preview_url(
+        &self,
+        id: &str,
+        port: u16,
+        expires_in: Option<Duration>,
+    ) -> Result<SignedPreviewUrl> {
+        if port == 0 {
+            return Err(Error::InvalidArgument("port must be 1-65535".into()));
+        }
+        let url = self.transport.api(&format!(
+            "/sandbox/{}/ports/{port}/signed-preview-url",
+            seg(require_id(id)?)
+        ));
+        let req = Req::new(Method::GET, url, "signed preview url")
+            .query_opt("expiresInSeconds", expires_in.map(|d| d.as_secs().max(1)));
+        let deadline = self.plain_deadline(&CallOptions::default());
+        let mut r: SignedPreviewUrl = self.transport.json(req, &deadline).await?;
+        if r.port == 0 {
+            r.port = port;
+        }
+        Ok(r)
     }
 
     /// The toolbox of a sandbox: `toolboxProxyUrl + "/" + id`, asking the API when the JSON

@@ -12,6 +12,7 @@
 //! client.start(id, &opts) / stop(id, force, &opts)             -> Sandbox  (wait `started` / `stopped`)
 //! client.archive(id, &opts) -> Sandbox;  client.delete(id, wait, &opts)
 //! client.preview_url(id, port)                                 -> PreviewUrl{sandbox_id, url, token}
+//! client.signed_preview_url(id, port, Some(expires))          -> SignedPreviewUrl{url, token, ..}
 //! client.toolbox(&sandbox) / client.toolbox_for(id)            -> Toolbox
 //!   toolbox.process(): execute(cmd, &ExecOptions{cwd, env, timeout}, &opts) -> {exit_code, result}
 //!                      exec(..) -> ExecResult{stdout, stderr, exit_code}   (session based)

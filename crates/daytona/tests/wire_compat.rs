@@ -65,7 +65,6 @@ fn recording_path() -> PathBuf {
 fn skipped(op: &str, path: &str) -> bool {
     path.contains("/socket.io/") // Socket.IO events: we poll, as the SDK's polling mode does
         || path.contains("build-logs") // build-log streaming of image creates: not implemented
-        || path.contains("signed-preview-url") // signed preview URLs: not implemented
         || op.starts_with("variant cjs") // the CommonJS build's other source label
         || (op.contains("stop") && path.ends_with("sbx-fake-0001") ) // the SDK's refresh GET after stop
 }
@@ -207,6 +206,10 @@ async fn answer(base: String, req: Request, seen: Arc<Mutex<Vec<Shape>>>) -> Res
         ("POST", _) if p.ends_with("/stop") => json(200, sandbox(&base, "sbx-fake-0001", "stopped")),
         ("POST", _) if p.ends_with("/start") => json(200, sandbox(&base, "sbx-fake-0001", "started")),
         ("POST", _) if p.ends_with("/archive") => empty(200),
+        (_, _) if p.ends_with("/signed-preview-url") => json(
+            200,
+            j!({"sandboxId": "sbx-fake-0001", "port": 3000, "url": "http://3000-abcdefgh12345678.proxy.localhost", "token": "abcdefgh12345678"}),
+        ),
         (_, _) if p.ends_with("/preview-url") => {
             json(200, j!({"sandboxId": "sbx-fake-0001", "url": "http://3000-sbx-fake-0001.proxy.localhost", "token": "tok"}))
         }
@@ -458,6 +461,11 @@ async fn drive(client: &Client, jwt_client: &Client) {
     p.delete_session("wire-session").await.unwrap();
 
     client.preview_url(&s.id, 3000).await.unwrap();
+    let signed = client
+        .signed_preview_url(&s.id, 3000, Some(std::time::Duration::from_secs(120)))
+        .await
+        .unwrap();
+    assert!(!format!("{signed:?}").contains("abcdefgh12345678"));
     tb.work_dir().await.unwrap();
     client.stop(&s.id, false, &o).await.unwrap();
     client.archive(&s.id, &o).await.unwrap();

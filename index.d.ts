@@ -63,6 +63,10 @@ export declare class Sandbox {
   toJSON(): SandboxInfo
   /** Commands, code and sessions inside the sandbox. */
   get process(): SandboxProcess
+  /** Files inside the sandbox. */
+  get fs(): SandboxFs
+  /** Git repositories inside the sandbox. */
+  get git(): SandboxGit
   /** Fetches the sandbox again and updates `state`. */
   refresh(): Promise<SandboxInfo>
   /**
@@ -88,6 +92,130 @@ export declare class Sandbox {
   getPreviewLink(port: number): Promise<PreviewLink>
 }
 
+/**
+ * File-system operations inside a sandbox (`sandbox.fs`). Relative paths resolve against the
+ * sandbox work dir; absolute paths are taken as they are.
+ */
+export declare class SandboxFs {
+  /**
+   * Lists a folder: `[{ name, path, isDir, size, modTime, modifiedAt, mode, permissions,
+   * owner, group }]`.
+   */
+  listFiles(path: string): Promise<Array<FileInfo>>
+  /** Details of one file or folder. */
+  getFileDetails(path: string): Promise<FileInfo>
+  /** Creates a folder and its parents; `mode` is octal (`'755'`, the default). */
+  createFolder(path: string, mode?: string | undefined | null): Promise<void>
+  /**
+   * Writes one file: `content` is a Buffer, a Uint8Array, a string (written as UTF-8) or
+   * `{ localPath }` (a local file, streamed from disk). Parents are created.
+   */
+  uploadFile(content: Buffer | Uint8Array | string | { localPath: string }, path: string, signal?: AbortSignal): Promise<void>
+  /**
+   * Writes several files in one streamed multipart request: `[{ content, path }]`
+   * (`content` as in `uploadFile`, or `localPath` instead of it).
+   */
+  uploadFiles(files: Array<FileUpload>, signal?: AbortSignal): Promise<void>
+  /**
+   * Reads a file into a Buffer; with `localPath`, streams it to that local file instead
+   * (written to `<localPath>.part` and renamed when complete) and resolves with nothing.
+   */
+  downloadFile<L extends string | undefined = undefined>(path: string, localPath?: L, signal?: AbortSignal): Promise<L extends string ? void : Buffer>
+  /** The guide's `readFile`: the file's bytes as a Buffer (`.toString('utf-8')` for text). */
+  readFile(path: string, signal?: AbortSignal): Promise<Buffer>
+  /**
+   * Reads several files in one request: `[{ path, content?, error? }]` in the order asked;
+   * a file that could not be read has `error` (`{ code, message, status }`) and no
+   * `content`, the others are unaffected.
+   */
+  downloadFiles(paths: Array<string>, signal?: AbortSignal): Promise<Array<DownloadedFile>>
+  /** Deletes a file, or a folder with everything in it. */
+  deleteFile(path: string): Promise<void>
+  /**
+   * Deletes each path (folders recursively). Every path is tried; when some fail the
+   * promise rejects with the first failure's `code` and a message naming each failed path.
+   */
+  deleteFiles(paths: Array<string>): Promise<void>
+  /** Changes a file's mode (octal string, e.g. `'755'`). */
+  chmod(path: string, mode: string): Promise<void>
+  /** The official SDK's `setFilePermissions(path, { mode, owner, group })`. */
+  setFilePermissions(path: string, permissions: FilePermissions): Promise<void>
+  /**
+   * Content search (the guide's meaning): every line under `path` containing `pattern`,
+   * as `[{ file, line, content }]`.
+   */
+  searchFiles(path: string, pattern: string): Promise<Array<FileMatch>>
+  /** The official SDK's `findFiles`: the same content search as `searchFiles`. */
+  findFiles(path: string, pattern: string): Promise<Array<FileMatch>>
+  /**
+   * Name search (what the official SDK calls `searchFiles`): the paths under `path` whose
+   * file name matches the glob `pattern` (e.g. `'*.ts'`).
+   */
+  findFilesByName(path: string, pattern: string): Promise<Array<string>>
+  /**
+   * Replaces every literal occurrence of `from` with `to` in one file; rejects when the
+   * file could not be changed.
+   */
+  replaceInFile(path: string, from: string, to: string): Promise<void>
+  /**
+   * Replaces in several files: `[{ file, success, error? }]`, one per file (the official
+   * SDK's `replaceInFiles`).
+   */
+  replaceInFiles(files: Array<string>, from: string, to: string): Promise<Array<ReplaceResult>>
+  /** Moves or renames a file or folder. */
+  moveFiles(source: string, destination: string): Promise<void>
+}
+
+/** Git operations inside a sandbox (`sandbox.git`). `path` is the repository folder. */
+export declare class SandboxGit {
+  /**
+   * Clones `url` into `path`. `depthOrCommit`: a number is a shallow-clone depth (the
+   * guide), a string a commit to check out (the official SDK). Credentials go in
+   * `username` / `password`; a URL like `https://x-access-token:TOKEN@github.com/...` is
+   * accepted and its credentials are moved out of it, so the stored remote never holds them.
+   */
+  clone(url: string, path: string, branch?: string | undefined | null, depthOrCommit?: number | string, username?: string | undefined | null, password?: string | undefined | null, signal?: AbortSignal): Promise<void>
+  /**
+   * `{ currentBranch, ahead, behind, fileStatus: [{ name, status, staging, worktree }] }`;
+   * `fileStatus` is empty when the tree is clean.
+   */
+  status(path: string): Promise<GitStatus>
+  /** `{ branches, current }` (local branches). */
+  branches(path: string): Promise<GitBranches>
+  /** Creates a branch at HEAD (without switching to it). */
+  createBranch(path: string, name: string): Promise<void>
+  /** Switches to a branch. */
+  checkoutBranch(path: string, branch: string): Promise<void>
+  /** Deletes a local branch. */
+  deleteBranch(path: string, name: string): Promise<void>
+  /** Stages files (`['.']` stages everything). */
+  add(path: string, files: Array<string>): Promise<void>
+  /**
+   * Commits the staged changes: `commit(path, message, { name, email })` as in the guide,
+   * or `commit(path, message, name, email, allowEmpty?)` as in the official SDK. Resolves
+   * with `{ sha }`.
+   */
+  commit(path: string, message: string, author: { name: string; email: string } | string, email?: string | undefined | null, allowEmpty?: boolean | undefined | null): Promise<GitCommitResult>
+  /**
+   * Amends the last commit with the staged changes: a new `message` (or the old one when
+   * omitted) and, when given, a new author. Resolves with the new `{ sha }`.
+   */
+  commitAmend(path: string, message?: string | undefined | null, author?: GitAuthor | undefined | null): Promise<GitCommitResult>
+  /**
+   * Adds a remote. A URL carrying credentials is refused (they would be stored in
+   * `.git/config`): pass them to `fetch` / `pull` / `push` instead.
+   */
+  addRemote(path: string, name: string, url: string, options?: AddRemoteOptions | undefined | null): Promise<void>
+  /** `[{ name, url }]`. */
+  listRemotes(path: string): Promise<Array<GitRemote>>
+  /** `git fetch [remote]`, with optional credentials. */
+  fetch(path: string, remote?: string | undefined | null, username?: string | undefined | null, password?: string | undefined | null, signal?: AbortSignal): Promise<void>
+  /** `pull(path, remote?, branch?, username?, password?)`, in the guide's order. */
+  pull(path: string, remote?: string | undefined | null, branch?: string | undefined | null, username?: string | undefined | null, password?: string | undefined | null, signal?: AbortSignal): Promise<void>
+  /** `push(path, remote?, branch?, username?, password?)`, in the guide's order. */
+  push(path: string, remote?: string | undefined | null, branch?: string | undefined | null, username?: string | undefined | null, password?: string | undefined | null, signal?: AbortSignal): Promise<void>
+}
+
 /** Process execution inside a sandbox (`sandbox.process`). */
 export declare class SandboxProcess {
   /**
@@ -97,6 +225,104 @@ export declare class SandboxProcess {
    * the command (rejecting with `DAYTONA_TIMEOUT`).
    */
   executeCommand(command: string, cwd?: string | undefined | null, envVars?: Record<string, string>, timeout?: number | undefined | null, signal?: AbortSignal): Promise<ExecuteResponse>
+  /**
+   * The guide's `exec`: `{ stdout, stderr, exitCode }` with the two streams really
+   * separate (run as a session command). `timeout` is in **seconds**; past it the command is
+   * killed and the call rejects with `DAYTONA_TIMEOUT`.
+   */
+  exec(command: string, options?: JsExecOptions | undefined | null, signal?: AbortSignal): Promise<ExecResult>
+  /**
+   * Runs a code snippet with the sandbox's language (TypeScript/JavaScript on its node):
+   * `{ exitCode, result }`. `params.argv` become `process.argv[2..]`, `params.env` extra
+   * variables. `timeout` is in **milliseconds** (as in the guide), rounded up to whole
+   * seconds; past it the run is killed and the call rejects with `DAYTONA_TIMEOUT`.
+   */
+  codeRun(code: string, params?: CodeRunParams | undefined | null, timeout?: number | undefined | null, signal?: AbortSignal): Promise<CodeRunResult>
+  /**
+   * Creates a background session: a shell whose directory and exported variables last
+   * from one command to the next.
+   */
+  createSession(sessionId: string): Promise<void>
+  /** A session and its commands. */
+  getSession(sessionId: string): Promise<SessionInfo>
+  /** Every session of the sandbox. */
+  listSessions(): Promise<Array<SessionInfo>>
+  /** Deletes a session, killing whatever still runs in it. */
+  deleteSession(sessionId: string): Promise<void>
+  /**
+   * Runs a command in a session. With `runAsync: true` it resolves at once with
+   * `{ cmdId }`; otherwise when the command has exited, with its `exitCode` and output.
+   * `cwd` applies to this command only (it runs in a subshell there). `timeout` (seconds)
+   * bounds the wait of a synchronous command.
+   */
+  executeSessionCommand(sessionId: string, request: SessionExecuteRequest, timeout?: number | undefined | null, signal?: AbortSignal): Promise<SessionExecuteResponse>
+  /** The guide's `getSessionCommandStatus`: `{ id, command, exitCode?, isRunning }`. */
+  getSessionCommandStatus(sessionId: string, commandId: string): Promise<SessionCommandStatus>
+  /** The official SDK's name of `getSessionCommandStatus`. */
+  getSessionCommand(sessionId: string, commandId: string): Promise<SessionCommandStatus>
+  /**
+   * Without callbacks: the command's output so far, `{ stdout, stderr }`.
+   *
+   * With `onStdout` / `onStderr`: follows the output live until the command exits, calling
+   * each callback with pieces of text in order (a piece may hold several lines or part of
+   * one), waiting for each call (and for the promise it returns, if any) before reading
+   * more, so a slow callback loses nothing. Resolves with empty `stdout`/`stderr` (the
+   * text went to the callbacks). A callback that throws (or whose promise rejects) stops
+   * the stream and rejects with `code: 'DAYTONA_CALLBACK_ERROR'`.
+   */
+  getSessionCommandLogs(sessionId: string, commandId: string, onStdout?: (chunk: string) => unknown, onStderr?: (chunk: string) => unknown, signal?: AbortSignal): Promise<SessionCommandLogs>
+  /**
+   * The live output of a command as an async iterator of `{ stream, data }` chunks,
+   * ending when the command exits: `for await (const c of process.streamSessionCommandLogs(id, cmdId))`.
+   * Nothing is read ahead beyond a small bounded buffer; `break` closes the stream.
+   */
+  streamSessionCommandLogs(sessionId: string, commandId: string): SessionLogStream
+  /** Writes `data` to the command's stdin. */
+  sendSessionCommandInput(sessionId: string, commandId: string, data: string): Promise<void>
+  /**
+   * The guide's `killSessionCommand`: kills the command's whole process group. Daytona's
+   * own API lacks this route (it answers `DAYTONA_NOT_FOUND`); `deleteSession` works there.
+   */
+  killSessionCommand(sessionId: string, commandId: string): Promise<void>
+}
+
+/**
+ * The live output of a session command as an async iterator of `{ stream, data }` chunks
+ * (`for await (const chunk of stream)`), ending when the command exits. Opened on the first
+ * `next()`; `return()` (what `break` calls) closes it.
+ */
+export declare class SessionLogStream {
+  /**
+   * The next chunk, or `{ done: true }` once the command has exited. Calls are served in
+   * order. An aborted `next()` loses nothing: the chunk stays for the next call.
+   */
+  next(signal?: AbortSignal): Promise<IteratorResult<LogChunk, undefined>>
+  /** Closes the stream (what `break` in `for await` calls); later `next()` calls are done. */
+  return(): Promise<IteratorResult<LogChunk, undefined>>
+  /** `for await` support: the stream is its own iterator. */
+  [globalThis.Symbol.asyncIterator](): this
+}
+
+/** Options of `git.addRemote`. */
+export interface AddRemoteOptions {
+  /** Fetch the remote right after adding it. */
+  fetch?: boolean
+  /** Replace a remote of the same name. */
+  overwrite?: boolean
+}
+
+/** `process.codeRun(code, params)`. */
+export interface CodeRunParams {
+  /** Arguments: `process.argv[2]` onwards. */
+  argv?: Array<string>
+  env?: Record<string, string>
+}
+
+/** `process.codeRun`: exit code and combined output. */
+export interface CodeRunResult {
+  exitCode: number
+  /** stdout and stderr combined. */
+  result: string
 }
 
 /** Options of `daytona.create(...)`, named as in the integration guide. */
@@ -243,11 +469,81 @@ export interface DetectionWarning {
   message: string
 }
 
+/** One file of `fs.downloadFiles`: its bytes, or the reason it failed. */
+export interface DownloadedFile {
+  path: string
+  content?: Buffer
+  error?: ItemError
+}
+
+/** `process.exec(cmd, options)`. */
+export interface ExecOptions {
+  /** Working directory (relative paths resolve against the sandbox work dir). */
+  cwd?: string
+  /** Seconds; the command is killed and the call rejects with `DAYTONA_TIMEOUT`. */
+  timeout?: number
+  env?: Record<string, string>
+}
+
+/** `process.exec`: stdout and stderr really separate. */
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
 /** Result of `process.executeCommand`: stdout and stderr combined, as Daytona returns them. */
 export interface ExecuteResponse {
   exitCode: number
   /** Combined stdout and stderr. */
   result: string
+}
+
+/** One entry of `fs.listFiles` / the answer of `fs.getFileDetails`. */
+export interface FileInfo {
+  name: string
+  /** The entry's path as asked (the listed folder joined with `name`). */
+  path: string
+  isDir: boolean
+  /** Size in bytes. */
+  size: number
+  /** Modification time, as Daytona's daemon writes it (Go time string). */
+  modTime: string
+  /** Modification time, RFC 3339 (empty when the server did not say). */
+  modifiedAt: string
+  /** Go `os.FileMode` string, e.g. `-rw-r--r--` or `drwxr-xr-x`. */
+  mode: string
+  /** Octal permissions, e.g. `0644`. */
+  permissions: string
+  owner: string
+  group: string
+}
+
+/** A line of `fs.searchFiles` (content search): file, 1-based line number and the line. */
+export interface FileMatch {
+  file: string
+  line: number
+  content: string
+}
+
+/** `fs.setFilePermissions` options; unset fields stay as they are. */
+export interface FilePermissions {
+  /** Octal, e.g. `'755'`. */
+  mode?: string
+  owner?: string
+  group?: string
+}
+
+/**
+ * One file of `fs.uploadFiles`: `content` (Buffer, Uint8Array or string) or `localPath`, and
+ * the destination `path` in the sandbox.
+ */
+export interface FileUpload {
+  content?: Buffer | Uint8Array | string
+  /** A local file to stream instead of `content`. */
+  localPath?: string
+  /** Destination in the sandbox (relative paths resolve against the work dir). */
+  path: string
 }
 
 /** How to install and start a repository (or one app of it) for a preview. */
@@ -284,6 +580,71 @@ export interface FrameworkDetection {
   warnings: Array<DetectionWarning>
 }
 
+/** Commit author (`{ name, email }`). */
+export interface GitAuthor {
+  name: string
+  email: string
+}
+
+/** `git.branches(path)`. */
+export interface GitBranches {
+  branches: Array<string>
+  current?: string
+}
+
+/** `git.commit(...)`: the new commit. */
+export interface GitCommitResult {
+  sha: string
+}
+
+/** One path of `git.status().fileStatus`. */
+export interface GitFileStatus {
+  name: string
+  /**
+   * One word, as the guide reads it, from both sides in this order of precedence:
+   * `conflicted`, `untracked`, `deleted`, `added`, `renamed`, `copied`, `modified`,
+   * `unmodified`.
+   */
+  status: string
+  /** The index side as the daemon reports it (`Unmodified`, `Modified`, `Added`, ...). */
+  staging: string
+  /** The worktree side as the daemon reports it. */
+  worktree: string
+  extra: string
+}
+
+/** A remote of `git.listRemotes`. */
+export interface GitRemote {
+  name: string
+  url: string
+}
+
+/** `git.status(path)`. */
+export interface GitStatus {
+  currentBranch: string
+  /** Commits ahead of the upstream (0 without one). */
+  ahead: number
+  /** Commits behind the upstream (0 without one). */
+  behind: number
+  branchPublished?: boolean
+  upstream?: string
+  detached?: boolean
+  /** Changed paths; empty when the tree is clean. */
+  fileStatus: Array<GitFileStatus>
+}
+
+/**
+ * A per-item failure inside a bulk answer (`downloadFiles`, `replaceInFiles`): the same
+ * `code` / `status` / `message` a rejected promise would carry.
+ */
+export interface ItemError {
+  code: string
+  message: string
+  status?: number
+  /** The daemon's own code when it gave one (`FILE_NOT_FOUND`, ...). */
+  serverCode?: string
+}
+
 /** Filter of `daytona.listSandboxes(...)`. */
 export interface ListSandboxesQuery {
   /** Only sandboxes carrying all these labels. */
@@ -292,6 +653,25 @@ export interface ListSandboxesQuery {
   states?: Array<string>
   /** Page size per request (1-200, default 100). All pages are fetched. */
   limit?: number
+}
+
+/** An upload source read from a local file, streamed from disk: `{ localPath }`. */
+export interface LocalFile {
+  localPath: string
+}
+
+/** A piece of live output (`streamSessionCommandLogs`). */
+export interface LogChunk {
+  /** `'stdout'` or `'stderr'`. */
+  stream: 'stdout' | 'stderr'
+  /** UTF-8 text; one chunk may hold several lines or part of one. */
+  data: string
+}
+
+/** What `next()` of the log iterator resolves to (the async-iterator protocol). */
+export interface LogIteratorResult {
+  done: boolean
+  value?: LogChunk
 }
 
 /**
@@ -303,6 +683,13 @@ export interface PreviewLink {
   port: number
   url: string
   token: string
+}
+
+/** One file of `fs.replaceInFiles`. */
+export interface ReplaceResult {
+  file: string
+  success: boolean
+  error?: string
 }
 
 /** A sandbox as plain data: what `sandbox.toJSON()` and `JSON.stringify(sandbox)` give. */
@@ -324,6 +711,58 @@ export interface SandboxInfo {
   createdAt?: string
   updatedAt?: string
   errorReason?: string
+}
+
+/** A command of a session (`getSession`, `listSessions`). */
+export interface SessionCommand {
+  id: string
+  command: string
+  exitCode?: number
+}
+
+/** `process.getSessionCommandLogs(id, cmdId)`: the output so far, split. */
+export interface SessionCommandLogs {
+  stdout: string
+  stderr: string
+}
+
+/** `process.getSessionCommandStatus`. */
+export interface SessionCommandStatus {
+  id: string
+  command: string
+  /** Set once the command has exited. */
+  exitCode?: number
+  isRunning: boolean
+}
+
+/** `process.executeSessionCommand(id, request)`. */
+export interface SessionExecuteRequest {
+  command: string
+  /** Return at once with `cmdId` instead of waiting for the command. */
+  runAsync?: boolean
+  /** Official-SDK spelling of `runAsync`. */
+  async?: boolean
+  /** Working directory of this command only (the session's own directory is kept). */
+  cwd?: string
+}
+
+/**
+ * The answer of `process.executeSessionCommand`. For a synchronous command it carries the
+ * exit code and output; for `runAsync` only `cmdId`.
+ */
+export interface SessionExecuteResponse {
+  cmdId: string
+  exitCode?: number
+  /** Combined output (stream markers removed). */
+  output?: string
+  stdout?: string
+  stderr?: string
+}
+
+/** A session and its commands. */
+export interface SessionInfo {
+  sessionId: string
+  commands: Array<SessionCommand>
 }
 
 /** A volume to mount (`{volumeId, mountPath, subpath?}`). */

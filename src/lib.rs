@@ -5,10 +5,14 @@ mod client;
 mod detect;
 mod dto;
 mod error;
+mod fs;
+mod git;
 mod local;
 mod process;
 mod sandbox;
+mod session;
 mod task;
+mod toolbox_dto;
 
 pub use client::Daytona;
 pub use sandbox::Sandbox;

@@ -1,16 +1,72 @@
 //! `sandbox.process`: commands, code and sessions inside a sandbox.
+//!
+//! Timeouts: `executeCommand`, `exec` and `executeSessionCommand` take **seconds** (as the
+//! guide and Daytona do); `codeRun` takes **milliseconds**, as the guide's example does
+//! (`5000 // 5 second timeout`), rounded up to whole seconds on the wire.
 
 use crate::client::into;
 use crate::dto::ExecuteResponse;
 use crate::error::Failure;
 use crate::sandbox::SandboxCore;
+use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
 use crate::task::promise;
-use forge_daytona::{CallOptions, ExecOptions};
+use crate::toolbox_dto::{
+    CodeRunParams, CodeRunResult, ExecOptions as JsExecOptions, ExecResult, SessionCommandLogs,
+    SessionCommandStatus, SessionExecuteRequest, SessionExecuteResponse, SessionInfo,
+};
+use forge_daytona::shell::quote;
+use forge_daytona::{CallOptions, CancellationToken, ExecOptions, Toolbox};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Runs `work` with the sandbox's toolbox as a promise (see [`promise`]): the one shape of
+/// every `fs` / `git` / `process` method.
+pub(crate) fn toolbox_promise<T, F, Fut>(
+    env: &Env,
+    core: &Arc<SandboxCore>,
+    signal: Option<Object>,
+    work: F,
+) -> Result<AsyncBlock<T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+{
+    let core = core.clone();
+    promise(env, signal, move |cancel| async move {
+        let tb = core.toolbox().await?;
+        work(tb, cancel).await
+    })
+}
+
+/// Whole seconds (0 = none) as a duration.
+fn seconds(t: Option<u32>) -> Option<Duration> {
+    t.filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(u64::from(t)))
+}
+
+/// Call options with a cancel token and an optional timeout in seconds.
+fn call_opts(cancel: CancellationToken, timeout: Option<u32>) -> CallOptions {
+    let opts = CallOptions::new().with_cancel(cancel);
+    match seconds(timeout) {
+        Some(t) => opts.with_timeout(t),
+        None => opts,
+    }
+}
+
+/// Removes the daemon's stream markers (`\x01\x01\x01`, `\x02\x02\x02`) from combined output.
+fn strip_markers(s: String) -> String {
+    if s.contains('\u{1}') || s.contains('\u{2}') {
+        s.replace("\u{1}\u{1}\u{1}", "")
+            .replace("\u{2}\u{2}\u{2}", "")
+    } else {
+        s
+    }
+}
 
 /// Process execution inside a sandbox (`sandbox.process`).
 #[napi]
@@ -59,6 +115,275 @@ impl SandboxProcess {
                 exit_code: r.exit_code,
                 result: r.result,
             })
+        })
+    }
+
+    /// The guide's `exec`: `{ stdout, stderr, exitCode }` with the two streams really
+    /// separate (run as a session command). `timeout` is in **seconds**; past it the command is
+    /// killed and the call rejects with `DAYTONA_TIMEOUT`.
+    #[napi(ts_return_type = "Promise<ExecResult>")]
+    pub fn exec(
+        &self,
+        env: &Env,
+        command: String,
+        options: Option<JsExecOptions>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<ExecResult>> {
+        let o = options.unwrap_or_default();
+        let exec = ExecOptions {
+            cwd: o.cwd,
+            env: o.env.unwrap_or_default().into_iter().collect(),
+            timeout: seconds(o.timeout),
+        };
+        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+            let r = tb
+                .process()
+                .exec(&command, &exec, &CallOptions::new().with_cancel(cancel))
+                .await
+                .map_err(into)?;
+            Ok(ExecResult {
+                stdout: r.stdout,
+                stderr: r.stderr,
+                exit_code: r.exit_code,
+            })
+        })
+    }
+
+    /// Runs a code snippet with the sandbox's language (TypeScript/JavaScript on its node):
+    /// `{ exitCode, result }`. `params.argv` become `process.argv[2..]`, `params.env` extra
+    /// variables. `timeout` is in **milliseconds** (as in the guide), rounded up to whole
+    /// seconds; past it the run is killed and the call rejects with `DAYTONA_TIMEOUT`.
+    #[napi(ts_return_type = "Promise<CodeRunResult>")]
+    pub fn code_run(
+        &self,
+        env: &Env,
+        code: String,
+        params: Option<CodeRunParams>,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<CodeRunResult>> {
+        let p = params.unwrap_or_default();
+        let run = forge_daytona::CodeRunParams {
+            argv: p.argv.unwrap_or_default(),
+            env: p.env.unwrap_or_default().into_iter().collect(),
+            timeout: timeout
+                .filter(|t| *t > 0)
+                .map(|t| Duration::from_millis(u64::from(t))),
+        };
+        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+            let r = tb
+                .process()
+                .code_run(&code, &run, &CallOptions::new().with_cancel(cancel))
+                .await
+                .map_err(into)?;
+            Ok(CodeRunResult {
+                exit_code: r.exit_code,
+                result: r.result,
+            })
+        })
+    }
+
+    /// Creates a background session: a shell whose directory and exported variables last
+    /// from one command to the next.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn create_session(&self, env: &Env, session_id: String) -> Result<AsyncBlock<()>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            tb.process().create_session(&session_id).await.map_err(into)
+        })
+    }
+
+    /// A session and its commands.
+    #[napi(ts_return_type = "Promise<SessionInfo>")]
+    pub fn get_session(&self, env: &Env, session_id: String) -> Result<AsyncBlock<SessionInfo>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            let s = tb.process().get_session(&session_id).await.map_err(into)?;
+            Ok(SessionInfo::from(s))
+        })
+    }
+
+    /// Every session of the sandbox.
+    #[napi(ts_return_type = "Promise<Array<SessionInfo>>")]
+    pub fn list_sessions(&self, env: &Env) -> Result<AsyncBlock<Vec<SessionInfo>>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            let list = tb.process().list_sessions().await.map_err(into)?;
+            Ok(list.into_iter().map(SessionInfo::from).collect())
+        })
+    }
+
+    /// Deletes a session, killing whatever still runs in it.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete_session(&self, env: &Env, session_id: String) -> Result<AsyncBlock<()>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            tb.process().delete_session(&session_id).await.map_err(into)
+        })
+    }
+
+    /// Runs a command in a session. With `runAsync: true` it resolves at once with
+    /// `{ cmdId }`; otherwise when the command has exited, with its `exitCode` and output.
+    /// `cwd` applies to this command only (it runs in a subshell there). `timeout` (seconds)
+    /// bounds the wait of a synchronous command.
+    #[napi(ts_return_type = "Promise<SessionExecuteResponse>")]
+    pub fn execute_session_command(
+        &self,
+        env: &Env,
+        session_id: String,
+        request: SessionExecuteRequest,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<SessionExecuteResponse>> {
+        let run_async = request.run_async.or(request.legacy_async).unwrap_or(false);
+        let command = match &request.cwd {
+            Some(cwd) => quote(cwd)
+                // Newlines, not `;`: a trailing `# comment` in the command must not swallow
+                // the closing parenthesis.
+                .map(|q| format!("(cd {q} || exit\n{}\n)", request.command))
+                .map_err(into),
+            None => Ok(request.command),
+        };
+        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+            let command = command?;
+            let r = tb
+                .process()
+                .execute_session_command(
+                    &session_id,
+                    &command,
+                    run_async,
+                    &call_opts(cancel, timeout),
+                )
+                .await
+                .map_err(into)?;
+            Ok(SessionExecuteResponse {
+                cmd_id: r.cmd_id,
+                exit_code: r.exit_code,
+                output: r.output.map(strip_markers),
+                stdout: r.stdout,
+                stderr: r.stderr,
+            })
+        })
+    }
+
+    /// The guide's `getSessionCommandStatus`: `{ id, command, exitCode?, isRunning }`.
+    #[napi(ts_return_type = "Promise<SessionCommandStatus>")]
+    pub fn get_session_command_status(
+        &self,
+        env: &Env,
+        session_id: String,
+        command_id: String,
+    ) -> Result<AsyncBlock<SessionCommandStatus>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            let c = tb
+                .process()
+                .get_session_command(&session_id, &command_id)
+                .await
+                .map_err(into)?;
+            Ok(SessionCommandStatus {
+                id: c.id,
+                command: c.command,
+                is_running: c.exit_code.is_none(),
+                exit_code: c.exit_code,
+            })
+        })
+    }
+
+    /// The official SDK's name of `getSessionCommandStatus`.
+    #[napi(ts_return_type = "Promise<SessionCommandStatus>")]
+    pub fn get_session_command(
+        &self,
+        env: &Env,
+        session_id: String,
+        command_id: String,
+    ) -> Result<AsyncBlock<SessionCommandStatus>> {
+        self.get_session_command_status(env, session_id, command_id)
+    }
+
+    /// Without callbacks: the command's output so far, `{ stdout, stderr }`.
+    ///
+    /// With `onStdout` / `onStderr`: follows the output live until the command exits, calling
+    /// each callback with pieces of text in order (a piece may hold several lines or part of
+    /// one), waiting for each call (and for the promise it returns, if any) before reading
+    /// more, so a slow callback loses nothing. Resolves with empty `stdout`/`stderr` (the
+    /// text went to the callbacks). A callback that throws (or whose promise rejects) stops
+    /// the stream and rejects with `code: 'DAYTONA_CALLBACK_ERROR'`.
+    #[napi(ts_return_type = "Promise<SessionCommandLogs>")]
+    pub fn get_session_command_logs(
+        &self,
+        env: &Env,
+        session_id: String,
+        command_id: String,
+        #[napi(ts_arg_type = "(chunk: string) => unknown")] on_stdout: Option<LogCallback>,
+        #[napi(ts_arg_type = "(chunk: string) => unknown")] on_stderr: Option<LogCallback>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<SessionCommandLogs>> {
+        let follow = on_stdout.is_some() || on_stderr.is_some();
+        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+            if follow {
+                let stream = tb
+                    .process()
+                    .stream_session_command_logs(
+                        &session_id,
+                        &command_id,
+                        &CallOptions::new().with_cancel(cancel),
+                    )
+                    .await
+                    .map_err(into)?;
+                stream_to_callbacks(stream, on_stdout, on_stderr).await?;
+                return Ok(SessionCommandLogs::default());
+            }
+            let logs = tb
+                .process()
+                .get_session_command_logs(&session_id, &command_id)
+                .await
+                .map_err(into)?;
+            Ok(SessionCommandLogs {
+                stdout: logs.stdout,
+                stderr: logs.stderr,
+            })
+        })
+    }
+
+    /// The live output of a command as an async iterator of `{ stream, data }` chunks,
+    /// ending when the command exits: `for await (const c of process.streamSessionCommandLogs(id, cmdId))`.
+    /// Nothing is read ahead beyond a small bounded buffer; `break` closes the stream.
+    #[napi]
+    pub fn stream_session_command_logs(
+        &self,
+        session_id: String,
+        command_id: String,
+    ) -> SessionLogStream {
+        SessionLogStream::new(self.core.clone(), session_id, command_id)
+    }
+
+    /// Writes `data` to the command's stdin.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn send_session_command_input(
+        &self,
+        env: &Env,
+        session_id: String,
+        command_id: String,
+        data: String,
+    ) -> Result<AsyncBlock<()>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            tb.process()
+                .send_session_command_input(&session_id, &command_id, &data)
+                .await
+                .map_err(into)
+        })
+    }
+
+    /// The guide's `killSessionCommand`: kills the command's whole process group. Daytona's
+    /// own API lacks this route (it answers `DAYTONA_NOT_FOUND`); `deleteSession` works there.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn kill_session_command(
+        &self,
+        env: &Env,
+        session_id: String,
+        command_id: String,
+    ) -> Result<AsyncBlock<()>> {
+        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+            tb.process()
+                .kill_session_command(&session_id, &command_id)
+                .await
+                .map_err(into)
         })
     }
 }

@@ -4,6 +4,8 @@
 use crate::client::{into, Inner};
 use crate::dto::{PreviewLink, SandboxInfo};
 use crate::error::Failure;
+use crate::fs::SandboxFs;
+use crate::git::SandboxGit;
 use crate::process::SandboxProcess;
 use crate::task::promise;
 use forge_daytona::{CallOptions, Client, Toolbox};
@@ -123,6 +125,18 @@ impl Sandbox {
     #[napi(getter)]
     pub fn process(&self) -> SandboxProcess {
         SandboxProcess::new(self.core.clone())
+    }
+
+    /// Files inside the sandbox.
+    #[napi(getter)]
+    pub fn fs(&self) -> SandboxFs {
+        SandboxFs::new(self.core.clone())
+    }
+
+    /// Git repositories inside the sandbox.
+    #[napi(getter)]
+    pub fn git(&self) -> SandboxGit {
+        SandboxGit::new(self.core.clone())
     }
 
     /// Fetches the sandbox again and updates `state`.

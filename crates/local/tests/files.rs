@@ -101,6 +101,35 @@ async fn everyday_file_operations() {
         .collect();
     assert_eq!(names, ["hello.txt", "sub"]);
     assert_eq!(v[1]["isDir"], true);
+    let (_, v) = env
+        .json(
+            Method::GET,
+            &env.tb(&id, "/files?path=project&depth=2"),
+            None,
+        )
+        .await;
+    let paths: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/home/daytona/project/hello.txt",
+            "/home/daytona/project/sub",
+            "/home/daytona/project/sub/b.txt"
+        ]
+    );
+    let (s, _) = env
+        .json(
+            Method::GET,
+            &env.tb(&id, "/files?path=project/hello.txt"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
     assert!(v[1]["mode"].as_str().unwrap().starts_with('d'));
 
     let (_, v) = env

@@ -104,24 +104,57 @@ fn mode_string(meta: &Metadata) -> String {
     s
 }
 
-/// `GET /files?path=`: the entries of a folder (symlinks described, not followed).
+/// Most entries one listing returns.
+const MAX_LISTED: usize = 100_000;
+
+/// `GET /files?path=&depth=`: the entries of a folder (symlinks described, not followed);
+/// with `depth` > 1, the entries of its subfolders too, down to that depth, each with its
+/// `path`.
 pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileInfo>>, Failure> {
     let q = query_pairs(query.as_deref());
     let dir = sbx.root.resolve(query_get(&q, "path").unwrap_or("."))?;
+    let depth = match query_get(&q, "depth") {
+        None | Some("") => 1,
+        Some(d) => d
+            .parse::<usize>()
+            .ok()
+            .filter(|d| *d >= 1)
+            .ok_or_else(|| Failure::bad_request("depth must be an integer of at least 1"))?,
+    };
     let root = sbx.root.clone();
     let items = blocking(move || {
-        let rd = std::fs::read_dir(&dir.host).map_err(|e| Failure::from_io(&e, &dir.shown))?;
-        let mut out = Vec::new();
-        for entry in rd.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            out.push(file_info(name, Some(root.shown(&entry.path())), &meta));
+        let meta = std::fs::metadata(&dir.host).map_err(|e| Failure::from_io(&e, &dir.shown))?;
+        if !meta.is_dir() {
+            return Err(Failure::bad_request(format!(
+                "{} is not a directory",
+                dir.shown
+            )));
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = Vec::new();
+        list_into(&root, &dir.host, depth, &mut out);
         Ok(out)
     })
     .await?;
     Ok(Json(items))
+}
+
+fn list_into(root: &Root, dir: &Path, depth: usize, out: &mut Vec<FileInfo>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if out.len() >= MAX_LISTED {
+            return;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push(file_info(name, Some(root.shown(&entry.path())), &meta));
+        if depth > 1 && meta.is_dir() {
+            list_into(root, &entry.path(), depth - 1, out);
+        }
+    }
 }
 
 /// `GET /files/info?path=`.

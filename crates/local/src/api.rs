@@ -22,6 +22,11 @@ pub fn router(state: Shared) -> Router {
         .route("/sandbox/{id}/stop", post(stop))
         .route("/sandbox/{id}/archive", post(archive))
         .route("/sandbox/{id}/labels", axum::routing::put(set_labels))
+        .route("/sandbox/{id}/autostop/{interval}", post(set_interval))
+        .route("/sandbox/{id}/autoarchive/{interval}", post(set_interval))
+        .route("/sandbox/{id}/autodelete/{interval}", post(set_interval))
+        .route("/sandbox/{id}/resize", post(resize))
+        .route("/sandbox/{id}/last-activity", post(last_activity))
         .route("/sandbox/{id}/toolbox-proxy-url", get(toolbox_proxy_url))
         .route("/sandbox/{id}/ports/{port}/preview-url", get(preview_url))
         .with_state(state)
@@ -305,6 +310,89 @@ async fn set_labels(
         })
         .await?;
     Ok(Json(serde_json::json!({ "labels": rec.sandbox.labels })).into_response())
+}
+
+/// `POST /sandbox/{id}/autostop|autoarchive|autodelete/{minutes}`: recorded (the local
+/// backend never stops, archives or deletes a sandbox on its own).
+async fn set_interval(
+    State(state): State<Shared>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    Path((id, interval)): Path<(String, String)>,
+) -> Result<Json<Sandbox>, Failure> {
+    let minutes: i64 = interval
+        .parse()
+        .map_err(|_| Failure::bad_request("interval must be an integer (minutes)"))?;
+    let kind = uri.path().rsplit('/').nth(1).unwrap_or("").to_string();
+    let rec = state
+        .store
+        .update(&id, |rec| {
+            let s = &mut rec.sandbox;
+            match kind.as_str() {
+                "autostop" if minutes >= 0 => s.auto_stop_interval = Some(minutes as f64),
+                "autoarchive" if minutes >= 0 => s.auto_archive_interval = Some(minutes as f64),
+                "autodelete" => s.auto_delete_interval = Some(minutes as f64),
+                _ => return Err(Failure::bad_request("interval must not be negative")),
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+#[derive(serde::Deserialize)]
+struct ResizeBody {
+    cpu: Option<u32>,
+    memory: Option<u32>,
+    disk: Option<u32>,
+}
+
+/// `POST /sandbox/{id}/resize`: recorded (no limits are enforced here); disk only grows.
+async fn resize(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ResizeBody>,
+) -> Result<Json<Sandbox>, Failure> {
+    let rec = state
+        .store
+        .update(&id, |rec| {
+            let s = &mut rec.sandbox;
+            if [body.cpu, body.memory, body.disk]
+                .iter()
+                .any(|v| *v == Some(0))
+            {
+                return Err(Failure::bad_request("resources must be at least 1"));
+            }
+            if body.disk.is_some_and(|d| (d as f64) < s.disk) {
+                return Err(Failure::bad_request("disk size can only be increased"));
+            }
+            if let Some(c) = body.cpu {
+                s.cpu = c as f64;
+            }
+            if let Some(m) = body.memory {
+                s.memory = m as f64;
+            }
+            if let Some(d) = body.disk {
+                s.disk = d as f64;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+/// `POST /sandbox/{id}/last-activity`.
+async fn last_activity(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, Failure> {
+    state
+        .store
+        .update(&id, |rec| {
+            rec.sandbox.last_activity_at = Some(now_rfc3339());
+            Ok(())
+        })
+        .await?;
+    Ok(axum::http::StatusCode::CREATED)
 }
 
 async fn toolbox_proxy_url(

@@ -54,6 +54,59 @@ async fn lifecycle_and_persistence_across_restart() {
     let (s, got) = env.json(Method::GET, &env.api("/sandbox/life"), None).await;
     assert_eq!((s, got["id"].as_str()), (200, Some(id.as_str())));
 
+    // settings the SDK can change
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/autostop/45")),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["autoStopInterval"].as_f64()), (200, Some(45.0)));
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/autodelete/-1")),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["autoDeleteInterval"].as_f64()), (200, Some(-1.0)));
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/autoarchive/x")),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/resize")),
+            Some(json!({"cpu": 8, "disk": 20})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["cpu"].as_f64(), v["disk"].as_f64()),
+        (200, Some(8.0), Some(20.0))
+    );
+    let (s, _) = env
+        .json(
+            Method::POST,
+            &env.api(&format!("/sandbox/{id}/resize")),
+            Some(json!({"disk": 5})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, v) = env
+        .json(
+            Method::PUT,
+            &env.api(&format!("/sandbox/{id}/labels")),
+            Some(json!({"labels": {"project": "p1", "x": "y"}})),
+        )
+        .await;
+    assert_eq!((s, v["labels"]["x"].as_str()), (200, Some("y")));
+
     // archive needs stopped
     let (s, _) = env
         .json(

@@ -356,10 +356,7 @@ async fn resize(
         .store
         .update(&id, |rec| {
             let s = &mut rec.sandbox;
-            if [body.cpu, body.memory, body.disk]
-                .iter()
-                .any(|v| *v == Some(0))
-            {
+            if [body.cpu, body.memory, body.disk].contains(&Some(0)) {
                 return Err(Failure::bad_request("resources must be at least 1"));
             }
             if body.disk.is_some_and(|d| (d as f64) < s.disk) {

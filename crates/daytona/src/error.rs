@@ -229,7 +229,9 @@ pub(crate) fn classify(api: ApiError, retry_after: Option<Duration>) -> Error {
 /// `... quota exceeded ...` (daytona-wire.md §9.2).
 fn is_quota_message(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("quota") || (m.contains("limit") && m.contains("exceed"))
+    m.contains("quota")
+        || (m.contains("limit") && (m.contains("exceed") || m.contains("reached")))
+        || m.contains("maximum allowed")
 }
 
 fn http_reason(status: u16) -> &'static str {

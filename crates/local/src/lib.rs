@@ -186,7 +186,7 @@ impl LocalBackend {
     }
 
     /// Stops the server and kills every sandbox process (records and files are kept).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         self.state.previews.close_all().await;
         let ids: Vec<String> = self
@@ -202,13 +202,21 @@ impl LocalBackend {
             self.state.groups.kill_sandbox(id, true).await;
         }
         // Open WebSockets or long requests must not hold shutdown forever.
-        let mut server = self.server;
-        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server)
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.server)
             .await
             .is_err()
         {
-            server.abort();
+            self.server.abort();
         }
+    }
+}
+
+impl Drop for LocalBackend {
+    /// A backend dropped without [`LocalBackend::shutdown`] still stops serving and kills the
+    /// processes it started (without waiting for them).
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.state.groups.kill_all_now();
     }
 }
 

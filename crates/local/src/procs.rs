@@ -157,6 +157,30 @@ impl Groups {
     }
 }
 
+impl Groups {
+    /// Kills everything at once, without waiting (for `Drop`, where nothing can be awaited):
+    /// SIGKILL to every recorded group and to every process marked with a known sandbox.
+    pub fn kill_all_now(&self) {
+        let all: Vec<(String, Vec<i32>)> = self
+            .by_sandbox
+            .lock()
+            .map(|mut m| {
+                m.drain()
+                    .map(|(k, v)| (k, v.into_iter().collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (sandbox, groups) in all {
+            for g in groups {
+                kill_group(g, libc::SIGKILL);
+            }
+            for pid in marked_pids(&sandbox) {
+                signal(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 /// Sends `sig` to the whole group.
 pub fn kill_group(pgid: i32, sig: i32) {
     if pgid > 1 {

@@ -151,3 +151,25 @@ async fn work_dir_and_port_in_use() {
         .await;
     assert_eq!(v["isInUse"], false);
 }
+
+#[tokio::test]
+async fn dropping_the_backend_kills_its_processes() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let marker = format!("FORGE_DROP_MARKER=d{}", std::process::id());
+    let (s, _) = env
+        .exec(
+            &id,
+            json!({"command": "sleep 60 > /dev/null 2>&1 & echo started",
+                   "envs": {"FORGE_DROP_MARKER": marker.trim_start_matches("FORGE_DROP_MARKER=")}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(!common::procs_with_env(&marker).is_empty());
+    drop(env);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !common::procs_with_env(&marker).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(common::procs_with_env(&marker).is_empty());
+}

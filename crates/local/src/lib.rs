@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How to start the backend.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct LocalConfig {
     /// Where sandboxes and their records live. `None`: `$FORGE_HOME`, else the user's data dir
     /// (`$XDG_DATA_HOME/forge`, else `~/.local/share/forge`).
@@ -38,6 +38,17 @@ pub struct LocalConfig {
     pub api_key: Option<String>,
     /// Address to bind (loopback only). `None`: 127.0.0.1 on a free port.
     pub bind: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for LocalConfig {
+    /// The key is never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalConfig")
+            .field("home", &self.home)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("bind", &self.bind)
+            .finish()
+    }
 }
 
 /// Shared state of a running backend.

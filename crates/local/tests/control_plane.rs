@@ -409,3 +409,15 @@ async fn unknown_ids_are_404_and_bad_json_is_400() {
         .await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test]
+async fn debug_output_holds_no_key() {
+    let config = LocalConfig {
+        home: None,
+        api_key: Some("super-secret-key".into()),
+        bind: None,
+    };
+    assert!(!format!("{config:?}").contains("super-secret-key"));
+    let env = common::start().await;
+    assert!(!format!("{:?}", env.backend).contains("test-key"));
+}

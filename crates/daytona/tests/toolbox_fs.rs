@@ -14,12 +14,7 @@ fn opts() -> CallOptions {
 async fn files_round_trip() {
     bounded(async {
         let b = Backend::start().await;
-        let s = b
-            .client
-            .create(&CreateParams::default(), &opts())
-            .await
-            .unwrap();
-        let fs = b.client.toolbox(&s).await.unwrap().fs();
+        let fs = b.toolbox().await.fs();
 
         fs.create_folder("project/deep", "755").await.unwrap();
         fs.upload_file(
@@ -160,12 +155,7 @@ async fn files_round_trip() {
 async fn large_file_streams_both_ways() {
     bounded(async {
         let b = Backend::start().await;
-        let s = b
-            .client
-            .create(&CreateParams::default(), &opts())
-            .await
-            .unwrap();
-        let fs = b.client.toolbox(&s).await.unwrap().fs();
+        let fs = b.toolbox().await.fs();
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("big.bin");
         let data: Vec<u8> = (0..24 * 1024 * 1024u32)

@@ -4,9 +4,7 @@
 mod common;
 
 use common::{bounded, Backend};
-use forge_daytona::{
-    CallOptions, CodeRunParams, CreateParams, ExecOptions, LogStreamKind, Toolbox,
-};
+use forge_daytona::{CallOptions, CodeRunParams, CreateParams, ExecOptions, LogStreamKind};
 use futures_util::StreamExt;
 use std::time::Duration;
 
@@ -14,20 +12,11 @@ fn opts() -> CallOptions {
     CallOptions::new().with_timeout(Duration::from_secs(90))
 }
 
-async fn toolbox(b: &Backend) -> Toolbox {
-    let s = b
-        .client
-        .create(&CreateParams::default(), &opts())
-        .await
-        .unwrap();
-    b.client.toolbox(&s).await.unwrap()
-}
-
 #[tokio::test]
 async fn sessions_sync_async_status_logs_input_delete() {
     bounded(async {
         let b = Backend::start().await;
-        let p = toolbox(&b).await.process();
+        let p = b.toolbox().await.process();
         p.create_session("s1").await.unwrap();
         assert_eq!(
             p.create_session("s1").await.unwrap_err().code(),
@@ -118,7 +107,7 @@ async fn sessions_sync_async_status_logs_input_delete() {
 async fn streaming_10000_interleaved_lines_arrive_once_in_order() {
     bounded(async {
         let b = Backend::start().await;
-        let p = toolbox(&b).await.process();
+        let p = b.toolbox().await.process();
         p.create_session("stream").await.unwrap();
         let script = "i=0; while [ $i -lt 5000 ]; do echo \"out $i\"; echo \"err $i\" >&2; \
                       if [ $((i % 1000)) -eq 0 ]; then sleep 0.2; fi; i=$((i+1)); done";
@@ -183,7 +172,7 @@ async fn streaming_10000_interleaved_lines_arrive_once_in_order() {
 async fn exec_splits_streams_and_times_out() {
     bounded(async {
         let b = Backend::start().await;
-        let p = toolbox(&b).await.process();
+        let p = b.toolbox().await.process();
         p.execute("mkdir -p work", &ExecOptions::default(), &opts())
             .await
             .unwrap();
@@ -256,7 +245,7 @@ async fn code_run_uses_node() {
 async fn kill_session_command_stops_the_command() {
     bounded(async {
         let b = Backend::start().await;
-        let p = toolbox(&b).await.process();
+        let p = b.toolbox().await.process();
         p.create_session("k").await.unwrap();
         let started = p
             .execute_session_command("k", "sleep 300 & sleep 301; echo never", true, &opts())

@@ -43,6 +43,17 @@ impl Backend {
         }
     }
 
+    /// A new sandbox's toolbox.
+    pub async fn toolbox(&self) -> forge_daytona::Toolbox {
+        let opts = forge_daytona::CallOptions::new().with_timeout(Duration::from_secs(60));
+        let s = self
+            .client
+            .create(&forge_daytona::CreateParams::default(), &opts)
+            .await
+            .expect("create");
+        self.client.toolbox(&s).await.expect("toolbox")
+    }
+
     /// A client for the same backend with another key.
     pub fn client_with_key(&self, key: &str) -> Client {
         Client::from_resolved(

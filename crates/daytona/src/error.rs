@@ -175,6 +175,25 @@ impl Error {
                 (text, None, None)
             }
         };
+        // Bulk upload answers `{"errors": [...], "files": [...]}`.
+        let message = if message.is_empty() {
+            serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    let list = v.get("errors")?.as_array()?.iter();
+                    let texts: Vec<String> = list
+                        .map(|e| {
+                            e.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| e.to_string())
+                        })
+                        .collect();
+                    (!texts.is_empty()).then(|| texts.join(", "))
+                })
+                .unwrap_or_default()
+        } else {
+            message
+        };
         let message = if message.is_empty() {
             http_reason(status).to_string()
         } else {
@@ -316,6 +335,14 @@ mod tests {
             "bad request: a must be set, b is bad (HTTP 400)"
         );
         assert_eq!(err(403, "").code(), "DAYTONA_FORBIDDEN");
+        let e = err(
+            400,
+            r#"{"errors":["a.txt: disk full","b.txt: denied"],"files":[]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "bad request: a.txt: disk full, b.txt: denied (HTTP 400)"
+        );
         assert_eq!(err(408, "").code(), "DAYTONA_TIMEOUT");
         assert_eq!(err(504, "").code(), "DAYTONA_TIMEOUT");
         assert_eq!(err(409, "").code(), "DAYTONA_CONFLICT");

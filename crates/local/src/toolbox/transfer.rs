@@ -15,6 +15,9 @@ use forge_wire::{BulkUploadResponse, FilesDownloadRequest, UploadedFileResult, D
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Read and write size for file transfers.
+const CHUNK: usize = 1024 * 1024;
+
 /// Opens a file for reading without following a final symlink (the path was resolved
 /// already; a link appearing since then is refused rather than followed).
 async fn open_read(p: &Resolved) -> std::io::Result<tokio::fs::File> {
@@ -98,7 +101,7 @@ async fn write_field(
             .await
             .map_err(|e| Failure::from_io(&e, &p.shown))?;
     }
-    let mut file = tokio::fs::OpenOptions::new()
+    let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
@@ -106,6 +109,9 @@ async fn write_field(
         .open(&p.host)
         .await
         .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    // Batch the many small multipart chunks into large writes (each tokio file write is a
+    // trip to the blocking pool).
+    let mut file = tokio::io::BufWriter::with_capacity(CHUNK, file);
     let mut bytes = 0u64;
     loop {
         match field.chunk().await {
@@ -158,7 +164,7 @@ pub async fn download(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, F
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, CHUNK)),
     )
         .into_response())
 }
@@ -256,7 +262,7 @@ async fn send_part(
         return false;
     }
     let mut left = len;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; CHUNK];
     while left > 0 {
         let want = buf.len().min(left as usize);
         match file.read(&mut buf[..want]).await {

@@ -16,6 +16,7 @@
 //! client.toolbox(&sandbox) / client.toolbox_for(id)            -> Toolbox
 //!   toolbox.process(): execute(cmd, &ExecOptions{cwd, env, timeout}, &opts) -> {exit_code, result}
 //!                      exec(..) -> ExecResult{stdout, stderr, exit_code}   (session based)
+//!                      spawn(cmd, &ExecOptions, &opts) -> Spawned{.logs(), .wait(), .output(), .kill()}
 //!                      code_run, create_session, execute_session_command, get_session_command,
 //!                      get_session_command_logs, stream_session_command_logs -> LogStream
 //!                      (Stream of LogChunk{stream: Stdout|Stderr, data}), send_session_command_input,
@@ -53,5 +54,5 @@ pub use http::user_agent;
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};
 pub use toolbox::git::{CloneParams, Git, GitCredentials};
 pub use toolbox::logs::{Demuxer, LogChunk, LogStream, LogStreamKind};
-pub use toolbox::process::{CodeRunParams, ExecOptions, ExecResult, Process};
+pub use toolbox::process::{CodeRunParams, ExecOptions, ExecResult, Process, Spawned};
 pub use toolbox::Toolbox;

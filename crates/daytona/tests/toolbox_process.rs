@@ -308,3 +308,54 @@ async fn log_stream_with_a_wrong_key_is_auth() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn spawn_follow_wait_and_kill() {
+    bounded(async {
+        let b = Backend::start().await;
+        let p = b.toolbox().await.process();
+        let o = ExecOptions {
+            env: [("N".to_string(), "3".to_string())].into(),
+            ..Default::default()
+        };
+        let s = p
+            .spawn(
+                "for i in $(seq $N); do echo line $i; done; echo bad >&2; exit 2",
+                &o,
+                &opts(),
+            )
+            .await
+            .unwrap();
+        let (out, err) = s.logs(&opts()).await.unwrap().collect_all().await.unwrap();
+        assert_eq!(
+            (out.as_str(), err.as_str()),
+            ("line 1\nline 2\nline 3\n", "bad\n")
+        );
+        assert_eq!(s.wait(&opts()).await.unwrap(), 2);
+        assert_eq!(s.output().await.unwrap().stdout, out);
+        s.kill().await;
+        assert_eq!(
+            p.get_session(&s.session_id).await.unwrap_err().code(),
+            "DAYTONA_NOT_FOUND"
+        );
+
+        let long = p
+            .spawn("sleep 300", &ExecOptions::default(), &opts())
+            .await
+            .unwrap();
+        let short = CallOptions::new().with_timeout(Duration::from_millis(300));
+        assert_eq!(
+            long.wait(&short).await.unwrap_err().code(),
+            "DAYTONA_TIMEOUT"
+        );
+        long.kill().await;
+        assert!(p
+            .list_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .all(|x| x.session_id != long.session_id));
+        b.stop().await;
+    })
+    .await;
+}

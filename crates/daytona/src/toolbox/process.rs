@@ -363,15 +363,59 @@ impl Process {
     }
 
     /// The integration guide's `process.exec`: like [`execute`](Self::execute) but with stdout
-    /// and stderr separate. Runs the command in a throw-away session (cwd and env applied by
-    /// quoted shell words), waits for its exit code, reads the split logs and deletes the
-    /// session, which also kills the command when the timeout passes (`DAYTONA_TIMEOUT`).
+    /// and stderr separate. Runs the command in a throw-away session (see [`spawn`](Self::spawn)),
+    /// waits for its exit code, reads the split logs and deletes the session, which also kills
+    /// the command when the timeout passes (`DAYTONA_TIMEOUT`).
     pub async fn exec(
         &self,
         command: &str,
         o: &ExecOptions,
         opts: &CallOptions,
     ) -> Result<ExecResult> {
+        let opts = match (opts.timeout, o.timeout) {
+            (None, Some(t)) => CallOptions {
+                timeout: Some(t),
+                cancel: opts.cancel.clone(),
+            },
+            _ => opts.clone(),
+        };
+        let deadline = self.tb.deadline(&opts);
+        let spawned = self.spawn_in(command, o, &deadline).await?;
+        let result = async {
+            let exit_code = spawned.wait_in(&deadline).await?;
+            let logs = self
+                .logs_in(&spawned.session_id, &spawned.cmd_id, &deadline)
+                .await?;
+            Ok(ExecResult {
+                stdout: logs.stdout,
+                stderr: logs.stderr,
+                exit_code,
+            })
+        }
+        .await;
+        spawned.kill().await;
+        result
+    }
+
+    /// Starts `command` (with `cwd` and `env` applied as quoted shell words) in a new
+    /// throw-away session and returns at once. Follow it with [`Spawned::logs`], wait with
+    /// [`Spawned::wait`], stop it and free the session with [`Spawned::kill`]. `o.timeout` is
+    /// not applied here: give [`Spawned::wait`] a deadline.
+    pub async fn spawn(
+        &self,
+        command: &str,
+        o: &ExecOptions,
+        opts: &CallOptions,
+    ) -> Result<Spawned> {
+        self.spawn_in(command, o, &self.tb.deadline(opts)).await
+    }
+
+    async fn spawn_in(
+        &self,
+        command: &str,
+        o: &ExecOptions,
+        deadline: &Deadline,
+    ) -> Result<Spawned> {
         require("command", command)?;
         let mut script = String::new();
         if let Some(cwd) = &o.cwd {
@@ -381,50 +425,84 @@ impl Process {
             script.push_str(&format!("{}={} ", env_name(k)?, quote(v)?));
         }
         script.push_str(&format!("sh -c {}", quote(command)?));
-        let opts = match (opts.timeout, o.timeout) {
-            (None, Some(t)) => CallOptions {
-                timeout: Some(t),
-                cancel: opts.cancel.clone(),
-            },
-            _ => opts.clone(),
+        let session_id = format!("forge-exec-{:016x}", rand::random::<u64>());
+        self.create_session_in(&session_id, deadline).await?;
+        let mut spawned = Spawned {
+            process: self.clone(),
+            session_id,
+            cmd_id: String::new(),
         };
-        let deadline = self.tb.deadline(&opts);
-        let session = format!("forge-exec-{:016x}", rand::random::<u64>());
-        self.create_session_in(&session, &deadline).await?;
-        let result = self.exec_in_session(&session, &script, &deadline).await;
-        // Cleanup gets its own short deadline: it must run even when the call's has passed.
-        let cleanup = CallOptions::new()
-            .with_timeout(Duration::from_secs(10))
-            .deadline(None);
-        if let Err(e) = self.delete_session_in(&session, &cleanup).await {
-            tracing::debug!(error = %e, "could not delete the exec session");
+        match self
+            .session_exec_in(&spawned.session_id, &script, true, deadline)
+            .await
+        {
+            Ok(r) => {
+                spawned.cmd_id = r.cmd_id;
+                Ok(spawned)
+            }
+            Err(e) => {
+                spawned.kill().await;
+                Err(e)
+            }
         }
-        result
+    }
+}
+
+/// A command started by [`Process::spawn`] in its own session.
+#[derive(Debug, Clone)]
+pub struct Spawned {
+    process: Process,
+    pub session_id: String,
+    pub cmd_id: String,
+}
+
+impl Spawned {
+    /// Live output until the command exits.
+    pub async fn logs(&self, opts: &CallOptions) -> Result<LogStream> {
+        self.process
+            .stream_session_command_logs(&self.session_id, &self.cmd_id, opts)
+            .await
     }
 
-    async fn exec_in_session(
-        &self,
-        session: &str,
-        script: &str,
-        deadline: &Deadline,
-    ) -> Result<ExecResult> {
-        let started = self
-            .session_exec_in(session, script, true, deadline)
-            .await?;
+    /// The output so far, split.
+    pub async fn output(&self) -> Result<SessionCommandLogsResponse> {
+        self.process
+            .get_session_command_logs(&self.session_id, &self.cmd_id)
+            .await
+    }
+
+    /// Waits for the exit code (polling 50 ms, growing to 500 ms).
+    pub async fn wait(&self, opts: &CallOptions) -> Result<i32> {
+        self.wait_in(&self.process.tb.deadline(opts)).await
+    }
+
+    async fn wait_in(&self, deadline: &Deadline) -> Result<i32> {
         let mut interval = Duration::from_millis(50);
-        let exit_code = loop {
-            let c = self.command_in(session, &started.cmd_id, deadline).await?;
+        loop {
+            let c = self
+                .process
+                .command_in(&self.session_id, &self.cmd_id, deadline)
+                .await?;
             if let Some(code) = c.exit_code {
-                break code;
+                return Ok(code);
             }
             deadline.sleep("exec", interval).await?;
             interval = (interval * 3 / 2).min(Duration::from_millis(500));
-        };
-        let logs = self.logs_in(session, &started.cmd_id, deadline).await?;
-        Ok(ExecResult {
-            stdout: logs.stdout,
-            stderr: logs.stderr,
-            exit_code,
-        })
+        }
+    }
+
+    /// Deletes the session, killing the command if it still runs. Best effort, with its own
+    /// 10 s deadline so that it runs even after the call's deadline has passed.
+    pub async fn kill(&self) {
+        let cleanup = CallOptions::new()
+            .with_timeout(Duration::from_secs(10))
+            .deadline(None);
+        if let Err(e) = self
+            .process
+            .delete_session_in(&self.session_id, &cleanup)
+            .await
+        {
+            tracing::debug!(error = %e, "could not delete the exec session");
+        }
     }
 }

@@ -185,6 +185,9 @@ impl Daytona {
     #[napi(constructor)]
     pub fn new(env: Env, options: Option<DaytonaOptions>) -> Result<Self> {
         let inner = build(options.unwrap_or_default()).map_err(|f| f.into_js(&env))?;
+        if matches!(inner.backend, Backend::Local(_)) {
+            local::register_exit_hook(&env)?;
+        }
         Ok(Daytona {
             inner: Arc::new(inner),
         })

@@ -1,19 +1,61 @@
 //! The embedded local backend of this process: one per process, started on first use by a
-//! `new Daytona({ backend: 'local' })` client, stopped when the process exits.
+//! `new Daytona({ backend: 'local' })` client, stopped when the process exits (a napi env
+//! cleanup hook drops it, which kills every process its sandboxes started: a dev server left
+//! running must not outlive the Node process that owned it).
 
 use crate::error::Failure;
+use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::{FnArgs, Function, Object, Unknown};
+use napi::Env;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use tokio::sync::OnceCell;
 
-static BACKEND: OnceCell<forge_local::LocalBackend> = OnceCell::const_new();
+/// URL and key of the running backend.
+static ADDRESS: OnceCell<(String, String)> = OnceCell::const_new();
+/// The backend itself, taken and dropped at exit.
+static HANDLE: Mutex<Option<forge_local::LocalBackend>> = Mutex::new(None);
+static HOOKED: AtomicBool = AtomicBool::new(false);
+
+/// Registers the exit hook once per process. Called from the JS thread when a local client
+/// is made, so that the hook exists before the backend can start.
+pub(crate) fn register_exit_hook(env: &Env) -> napi::Result<()> {
+    if HOOKED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    // A natural exit runs env cleanup hooks; `process.exit()` does not, but emits 'exit'.
+    env.add_env_cleanup_hook((), |_| stop())?;
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let on: Function<FnArgs<(String, Function<(), ()>)>, Unknown> =
+        process.get_named_property("on")?;
+    let on_exit = env.create_function_from_closure::<(), (), _>("forgeLocalBackendExit", |_| {
+        stop();
+        Ok(())
+    })?;
+    on.apply(process, ("exit".to_owned(), on_exit).into())?;
+    Ok(())
+}
+
+/// Drops the backend, which kills every process its sandboxes started.
+fn stop() {
+    if let Ok(mut h) = HANDLE.lock() {
+        drop(h.take());
+    }
+}
 
 /// Starts the backend if needed; returns its API URL and key.
 pub(crate) async fn ensure_started() -> Result<(String, String), Failure> {
-    let b = BACKEND
+    ADDRESS
         .get_or_try_init(|| async {
-            forge_local::LocalBackend::start(forge_local::LocalConfig::default())
+            let b = forge_local::LocalBackend::start(forge_local::LocalConfig::default())
                 .await
-                .map_err(|e| Failure::new("DAYTONA_LOCAL_BACKEND", e.to_string()))
+                .map_err(|e| Failure::new("DAYTONA_LOCAL_BACKEND", e.to_string()))?;
+            let address = (b.api_url(), b.api_key().to_owned());
+            if let Ok(mut h) = HANDLE.lock() {
+                *h = Some(b);
+            }
+            Ok(address)
         })
-        .await?;
-    Ok((b.api_url(), b.api_key().to_owned()))
+        .await
+        .cloned()
 }

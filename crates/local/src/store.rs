@@ -101,7 +101,13 @@ impl Store {
         }
         let id = rec.sandbox.id.clone();
         let work = self.root(&id).join(WORK_DIR.trim_start_matches('/'));
-        for dir in [work, self.state_dir(&id), self.root(&id).join("tmp")] {
+        // `workspace` exists from the start: the integration guide's paths (`workspace/repo`)
+        // assume it, as its sample images do.
+        for dir in [
+            work.join("workspace"),
+            self.state_dir(&id),
+            self.root(&id).join("tmp"),
+        ] {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .map_err(|e| Failure::internal(format!("cannot create sandbox folder: {e}")))?;

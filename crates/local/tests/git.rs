@@ -326,6 +326,21 @@ async fn clone_status_branches_commit_push_pull_with_credentials() {
     );
     assert!(!v.to_string().contains(TOKEN));
 
+    // cloning onto an existing folder fails with the sandbox path, not the host path
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &tb("/git/clone"),
+            Some(
+                json!({"url": url, "path": "workspace/repo", "username": USER, "password": TOKEN}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("'/home/daytona/workspace/repo'"), "{msg}");
+    assert!(!msg.contains(env.home.path().to_str().unwrap()), "{msg}");
+
     let (s, v) = env
         .json(Method::GET, &tb("/git/status?path=not-a-repo"), None)
         .await;

@@ -246,6 +246,9 @@ async fn git(
         if text.trim().is_empty() {
             text = String::from_utf8_lossy(&out.stdout).into_owned();
         }
+        // Show sandbox paths, not where the sandbox lives on this machine.
+        let root = sbx.root.host().to_string_lossy().into_owned();
+        let text = text.replace(&root, "");
         Err(classify(op, &text, creds))
     }
 }

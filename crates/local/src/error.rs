@@ -101,14 +101,17 @@ impl Failure {
                     .with_code("FILE_ACCESS_DENIED")
             }
             AlreadyExists => Failure::conflict(format!("already exists: {shown}")),
-            _ => Failure::internal(format!("{shown}: {}", io_text(err))),
+            NotADirectory => {
+                Failure::not_found(format!("file not found: {shown}")).with_code("FILE_NOT_FOUND")
+            }
+            IsADirectory => Failure::bad_request(format!("path points to a directory: {shown}"))
+                .with_code("INVALID_FILE_PATH"),
+            InvalidFilename => Failure::bad_request(format!("invalid file name: {shown}"))
+                .with_code("INVALID_FILE_PATH"),
+
+            _ => Failure::internal(format!("{shown}: {err}")),
         }
     }
-}
-
-/// An io error's text without the OS's "(os error N)" suffix noise kept short.
-fn io_text(err: &std::io::Error) -> String {
-    err.to_string()
 }
 
 impl IntoResponse for Failure {

@@ -421,3 +421,43 @@ async fn debug_output_holds_no_key() {
     let env = common::start().await;
     assert!(!format!("{:?}", env.backend).contains("test-key"));
 }
+
+#[tokio::test]
+async fn a_preview_token_opens_only_its_own_sandbox() {
+    let env = common::start().await;
+    let a = env.sandbox().await;
+    let b = env.sandbox().await;
+    let (_, link) = env
+        .json(
+            Method::GET,
+            &env.api(&format!("/sandbox/{a}/ports/3000/preview-url")),
+            None,
+        )
+        .await;
+    let token = link["token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let res = http
+        .get(env.tb(&b, "/work-dir"))
+        .header("X-Daytona-Preview-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let res = http
+        .get(format!(
+            "{}?DAYTONA_SANDBOX_AUTH_KEY={token}",
+            env.tb(&a, "/work-dir")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // and never the control plane
+    let res = http
+        .get(env.api("/sandbox"))
+        .header("X-Daytona-Preview-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}

@@ -529,3 +529,50 @@ async fn confinement_holds_on_every_file_endpoint() {
             || v["exitCode"] != 0
     );
 }
+
+#[tokio::test]
+async fn hostile_paths_are_refused_cleanly() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let (s, v) = env
+        .json(Method::GET, &env.tb(&id, "/files/info?path=a%00b"), None)
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("INVALID_FILE_PATH")));
+    let home = env.root(&id).join("home/daytona");
+    std::os::unix::fs::symlink("loop2", home.join("loop1")).unwrap();
+    std::os::unix::fs::symlink("loop1", home.join("loop2")).unwrap();
+    let (s, _) = env
+        .json(
+            Method::GET,
+            &env.tb(&id, "/files/download?path=loop1"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    let long = "a/".repeat(5000);
+    let (s, _) = env
+        .json(
+            Method::GET,
+            &env.tb(&id, &format!("/files/info?path={long}")),
+            None,
+        )
+        .await;
+    assert!(s == 404 || s == 400 || s == 414 || s == 431, "{s}");
+    let (s, _) = env
+        .json(
+            Method::DELETE,
+            &env.tb(&id, "/files?path=/&recursive=true"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = env
+        .json(
+            Method::DELETE,
+            &env.tb(&id, "/files?path=../../..&recursive=true"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(home.is_dir());
+}

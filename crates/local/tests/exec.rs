@@ -173,3 +173,19 @@ async fn dropping_the_backend_kills_its_processes() {
     }
     assert!(common::procs_with_env(&marker).is_empty());
 }
+
+#[tokio::test]
+async fn code_run_runs_typescript() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.tb(&id, "/process/code-run"),
+            Some(json!({"code": "const n: number = 41; console.log(n + 1)", "language": "typescript", "timeout": 120})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["exitCode"], 0, "{v}");
+    assert_eq!(v["result"], "42\n");
+}

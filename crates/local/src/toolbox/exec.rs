@@ -75,35 +75,77 @@ pub async fn code_run(
     }
     args.extend(argv);
     let cwd = sbx.root.resolve(WORK_DIR)?;
-    let envs = req.envs.unwrap_or_default();
+    let mut envs = req.envs.unwrap_or_default();
+    if program == "npx" {
+        // Keep npm's own chatter out of the result.
+        for (k, v) in [
+            ("NPM_CONFIG_UPDATE_NOTIFIER", "false"),
+            ("NPM_CONFIG_FUND", "false"),
+        ] {
+            envs.entry(k.into()).or_insert_with(|| v.into());
+        }
+    }
     run(&sbx, &program, &args, cwd.host, &envs, req.timeout).await
 }
 
-/// Picks how to run TypeScript here; code that needs a file goes to the sandbox's `/tmp`.
+/// Picks how to run TypeScript here: `tsx` / `ts-node` when on PATH; node's own type
+/// stripping on node ≥ 22.6 (the code goes to a file in the sandbox's `/tmp`); else `tsx`
+/// fetched by `npx` (needs the npm registry once; cached in the sandbox's home).
 async fn typescript_runner(sbx: &Sbx, code: &str) -> Result<(String, Vec<String>), Failure> {
     for tool in ["tsx", "ts-node"] {
         if on_path(tool) {
             return Ok((tool.to_string(), vec!["-e".into(), code.to_string()]));
         }
     }
-    let file = sbx.root.resolve(&format!(
-        "/tmp/forge-code-{}.ts",
-        crate::util::random_token(12)
-    ))?;
-    if let Some(parent) = file.host.parent() {
-        let _ = tokio::fs::create_dir_all(parent).await;
+    if node_version().await >= (22, 6) {
+        let file = sbx.root.resolve(&format!(
+            "/tmp/forge-code-{}.ts",
+            crate::util::random_token(12)
+        ))?;
+        if let Some(parent) = file.host.parent() {
+            let _ = tokio::fs::create_dir_all(parent).await;
+        }
+        tokio::fs::write(&file.host, code)
+            .await
+            .map_err(|e| Failure::from_io(&e, &file.shown))?;
+        return Ok((
+            "node".to_string(),
+            vec![
+                "--experimental-strip-types".into(),
+                "--no-warnings".into(),
+                file.host.to_string_lossy().into_owned(),
+            ],
+        ));
     }
-    tokio::fs::write(&file.host, code)
-        .await
-        .map_err(|e| Failure::from_io(&e, &file.shown))?;
     Ok((
-        "node".to_string(),
+        "npx".to_string(),
         vec![
-            "--experimental-strip-types".into(),
-            "--no-warnings".into(),
-            file.host.to_string_lossy().into_owned(),
+            "--yes".into(),
+            "--quiet".into(),
+            "tsx".into(),
+            "-e".into(),
+            code.to_string(),
         ],
     ))
+}
+
+/// This machine's node (major, minor); (0, 0) when unknown.
+async fn node_version() -> (u32, u32) {
+    static VERSION: tokio::sync::OnceCell<(u32, u32)> = tokio::sync::OnceCell::const_new();
+    *VERSION
+        .get_or_init(|| async {
+            let out = tokio::process::Command::new("node")
+                .arg("--version")
+                .output()
+                .await;
+            let text = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let mut parts = text.trim().trim_start_matches('v').split('.');
+            let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            (next(), next())
+        })
+        .await
 }
 
 fn on_path(tool: &str) -> bool {

@@ -81,6 +81,20 @@ export const GENERATORS = [
     expect: { framework: 'express', port: 3000, devCommand: 'npm run start' },
   },
   {
+    name: 'create-expo-app blank',
+    pkg: 'create-expo-app@5',
+    bin: 'create-expo-app',
+    args: ['app', '--template', 'blank', '--no-install'],
+    expect: { framework: 'expo', port: 8081, devCommand: 'npx expo start --web --port 8081' },
+  },
+  {
+    name: 'create-tsrouter-app (TanStack Router)',
+    pkg: 'create-tsrouter-app@0.54',
+    bin: 'create-tsrouter-app',
+    args: ['app', '--no-git', '--no-install'],
+    expect: { framework: 'tanstack-router', port: 3000, devCommand: 'npx vite dev --host 0.0.0.0 --port 3000 --strictPort' },
+  },
+  {
     name: 'create-qwik empty (Qwik City)',
     pkg: 'create-qwik@1',
     bin: 'create-qwik',

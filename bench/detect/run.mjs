@@ -56,6 +56,9 @@ const ACCEPT = {
   'tanstack-start': { vercel: ['tanstack-start'], netlify: ['tanstack-start'] },
   gatsby: { vercel: ['gatsby'], netlify: ['gatsby'] },
   'create-react-app': { vercel: ['create-react-app'], netlify: ['create-react-app'] },
+  expo: { vercel: [], netlify: ['expo'] },
+  'tanstack-router': { vercel: ['vite'], netlify: ['tanstack-router'] },
+  'vite-solid-pinned': { vercel: ['vite'], netlify: ['solid-js'] },
 }
 /** Fixtures added to the generated projects: the pairs where detectors disagree. */
 const FIXTURES = ['waku', 'hono', 'ember-vite', 'storybook-in-vite', 'solid-template-port', 'remix-vite', 'react-router', 'tanstack-start', 'astro', 'nuxt', 'mono-pnpm-turbo', 'gatsby', 'create-react-app', 'express']

@@ -24,6 +24,14 @@ pub struct Args {
     allowed_hosts: Vec<String>,
 }
 
+/// Writes to stdout; a closed pipe (`forge detect | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
 pub fn run(args: Args) -> ExitCode {
     let opts = DetectOptions {
         root: args.root,
@@ -33,7 +41,7 @@ pub fn run(args: Args) -> ExitCode {
     match detect_dir(&args.dir, &opts) {
         Ok(d) if args.json => match serde_json::to_string_pretty(&d) {
             Ok(s) => {
-                println!("{s}");
+                out(&format!("{s}\n"));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -42,15 +50,14 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
         Ok(d) => {
-            print_human(&d);
+            out(&human(&d));
             ExitCode::SUCCESS
         }
         Err(e) => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}})
-                );
+                let err =
+                    serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
+                out(&format!("{err}\n"));
             } else {
                 eprintln!("forge detect: {e} [{}]", e.code());
             }
@@ -59,7 +66,10 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn print_human(d: &Detection) {
+/// The human answer, one fact per line.
+fn human(d: &Detection) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
     let fw = match &d.framework {
         Some(f) => format!(
             "{}{}",
@@ -71,10 +81,11 @@ fn print_human(d: &Detection) {
         ),
         None => "not recognised".to_string(),
     };
-    println!("framework   {fw} (confidence {:.2})", d.confidence);
-    println!("root        {}", d.root);
+    let _ = writeln!(o, "framework   {fw} (confidence {:.2})", d.confidence);
+    let _ = writeln!(o, "root        {}", d.root);
     let pm = &d.package_manager;
-    println!(
+    let _ = writeln!(
+        o,
         "package mgr {}{} (from {})",
         pm.name,
         pm.version
@@ -84,25 +95,26 @@ fn print_human(d: &Detection) {
         pm.source
     );
     if let Some(c) = &d.install_command {
-        println!("install     {c}   (in {})", d.install_root);
+        let _ = writeln!(o, "install     {c}   (in {})", d.install_root);
     }
     if let Some(c) = &d.dev_command {
-        println!("dev         {c}");
+        let _ = writeln!(o, "dev         {c}");
     }
     if let Some(p) = d.port {
-        println!("port        {p}");
+        let _ = writeln!(o, "port        {p}");
     }
     for (k, v) in &d.env {
-        println!("env         {k}={v}");
+        let _ = writeln!(o, "env         {k}={v}");
     }
     if let Some(c) = &d.build_command {
-        println!("build       {c}");
+        let _ = writeln!(o, "build       {c}");
     }
     if let Some(n) = &d.node_version {
-        println!("node        {n}");
+        let _ = writeln!(o, "node        {n}");
     }
     if let Some(m) = &d.monorepo {
-        println!(
+        let _ = writeln!(
+            o,
             "monorepo    {} ({} packages)",
             m.tools.join(", "),
             m.packages.len()
@@ -110,7 +122,8 @@ fn print_human(d: &Detection) {
     }
     for a in &d.apps {
         let name = a.framework.as_ref().map(|f| f.name.as_str()).unwrap_or("?");
-        println!(
+        let _ = writeln!(
+            o,
             "  app       {:<28} {:<24} {}",
             a.root,
             name,
@@ -118,9 +131,10 @@ fn print_human(d: &Detection) {
         );
     }
     for e in &d.evidence {
-        println!("because     {e}");
+        let _ = writeln!(o, "because     {e}");
     }
     for w in &d.warnings {
-        println!("warning     [{}] {}", w.code, w.message);
+        let _ = writeln!(o, "warning     [{}] {}", w.code, w.message);
     }
+    o
 }

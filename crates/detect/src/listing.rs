@@ -39,6 +39,23 @@ pub const SKIPPED_DIRS: &[&str] = &[
     "tmp",
 ];
 
+/// Folders listed but not walked into: assets and the inside of `src/` hold no package,
+/// lockfile or config the detector reads (entry files sit directly in `src/`).
+pub const SHALLOW_DIRS: &[&str] = &[
+    "public",
+    "static",
+    "assets",
+    "images",
+    "img",
+    "fonts",
+    "styles",
+    "css",
+    "locales",
+    "__tests__",
+    "__mocks__",
+    "__snapshots__",
+];
+
 /// Bounds for walking a source.
 #[derive(Debug, Clone, Copy)]
 pub struct WalkLimits {
@@ -144,6 +161,12 @@ impl Listing {
                             continue;
                         }
                         listing.add_dir(&path);
+                        let shallow = SHALLOW_DIRS.contains(&entry.name.as_str())
+                            || dir == "src"
+                            || dir.ends_with("/src");
+                        if shallow {
+                            continue;
+                        }
                         if depth < limits.max_depth {
                             queue.push_back((path, depth + 1));
                         } else {

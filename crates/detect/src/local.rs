@@ -55,20 +55,44 @@ impl FileSource for LocalSource {
 
     fn read_file(&self, path: &str, max_bytes: usize) -> std::io::Result<Option<FileBytes>> {
         let abs = self.abs(path);
-        // metadata() follows a file symlink; a loop or dangling link is an error → missing.
-        match fs::metadata(&abs) {
-            Ok(m) if m.is_file() => {}
-            _ => return Ok(None),
+        // Non-blocking open, so a FIFO cannot stall us; then only regular files are read
+        // (a symlink loop or dangling link fails to open: treated as missing).
+        let mut options = fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc_o_nonblock());
         }
-        let file = match fs::File::open(&abs) {
-            Ok(f) => f,
-            Err(_) => return Ok(None),
+        let Ok(file) = options.open(&abs) else {
+            return Ok(None);
         };
-        let mut bytes = Vec::new();
+        let size = match file.metadata() {
+            Ok(m) if m.is_file() => m.len() as usize,
+            _ => return Ok(None),
+        };
+        let mut bytes = Vec::with_capacity(size.min(max_bytes) + 1);
         file.take(max_bytes as u64 + 1).read_to_end(&mut bytes)?;
         let truncated = bytes.len() > max_bytes;
         bytes.truncate(max_bytes);
         Ok(Some(FileBytes { bytes, truncated }))
+    }
+}
+
+/// `O_NONBLOCK` (the same value on every Linux architecture except alpha, sparc, parisc and
+/// mips, and on macOS it is 4).
+#[cfg(unix)]
+fn libc_o_nonblock() -> i32 {
+    if cfg!(target_os = "macos") || cfg!(target_os = "ios") || cfg!(target_os = "freebsd") {
+        0x4
+    } else if cfg!(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc64"
+    )) {
+        0x80
+    } else {
+        0o4000
     }
 }
 

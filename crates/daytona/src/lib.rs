@@ -20,6 +20,7 @@
 //!                      code_run, create_session, execute_session_command, get_session_command,
 //!                      get_session_command_logs, stream_session_command_logs -> LogStream
 //!                      (Stream of LogChunk{stream: Stdout|Stderr, data}), send_session_command_input,
+//!                      kill_session_command / kill_session_command_via_execute (real API, see toolbox::killable),
 //!                      get_session, list_sessions, delete_session
 //!   toolbox.fs():  list, info, create_folder, upload / upload_file (streamed multipart),
 //!                  download / download_to_file / download_many, delete, delete_many, chmod,

@@ -54,18 +54,7 @@ async fn sessions_sync_async_status_logs_input_delete() {
         p.send_session_command_input("s1", &started.cmd_id, "abc\n")
             .await
             .unwrap();
-        let mut code = None;
-        for _ in 0..600 {
-            code = p
-                .get_session_command("s1", &started.cmd_id)
-                .await
-                .unwrap()
-                .exit_code;
-            if code.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let code = exit_code_after(&p, "s1", &started.cmd_id).await;
         assert_eq!(code, Some(7));
         let logs = p
             .get_session_command_logs("s1", &started.cmd_id)
@@ -252,18 +241,7 @@ async fn kill_session_command_stops_the_command() {
             .await
             .unwrap();
         p.kill_session_command("k", &started.cmd_id).await.unwrap();
-        let mut code = None;
-        for _ in 0..200 {
-            code = p
-                .get_session_command("k", &started.cmd_id)
-                .await
-                .unwrap()
-                .exit_code;
-            if code.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let code = exit_code_after(&p, "k", &started.cmd_id).await;
         assert!(matches!(code, Some(c) if c != 0), "{code:?}");
         let logs = p
             .get_session_command_logs("k", &started.cmd_id)
@@ -355,6 +333,140 @@ async fn spawn_follow_wait_and_kill() {
             .unwrap()
             .iter()
             .all(|x| x.session_id != long.session_id));
+        b.stop().await;
+    })
+    .await;
+}
+
+/// The command's exit code once it has one (polling up to 30 s; `None` if it still runs).
+async fn exit_code_after(p: &forge_daytona::Process, sid: &str, cid: &str) -> Option<i32> {
+    for _ in 0..600 {
+        let code = p.get_session_command(sid, cid).await.unwrap().exit_code;
+        if code.is_some() {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Whether one `sleep <n>` per `n` runs within 10 s.
+async fn wait_sleeping(p: &forge_daytona::Process, ns: &[&str]) -> bool {
+    for _ in 0..200 {
+        let mut all = true;
+        for n in ns {
+            all &= sleeping(p, n).await == 1;
+        }
+        if all {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// How many live processes run `sleep <n>` (through `process/execute`, as a user would look).
+async fn sleeping(p: &forge_daytona::Process, n: &str) -> usize {
+    let script = format!(
+        "for d in /proc/[0-9]*; do s=$(cut -d' ' -f3 $d/stat 2>/dev/null); \
+         [ \"$s\" = Z ] && continue; tr '\\0' ' ' 2>/dev/null < $d/cmdline; echo; done \
+         | grep -c '^sleep {n}[ ]*$'"
+    );
+    let r = p
+        .execute(&script, &ExecOptions::default(), &opts())
+        .await
+        .unwrap();
+    r.result
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a count: {:?}", r.result))
+}
+
+#[tokio::test]
+async fn kill_via_execute_kills_the_whole_group_and_keeps_output() {
+    bounded(async {
+        let b = Backend::start().await;
+        let p = b.toolbox().await.process();
+        p.create_session("kx").await.unwrap();
+
+        // Wrapped background commands: output split and exit code as before, nothing extra.
+        let done = p
+            .execute_session_command("kx", "echo out; echo err >&2; exit 7", true, &opts())
+            .await
+            .unwrap();
+        let code = exit_code_after(&p, "kx", &done.cmd_id).await;
+        assert_eq!(code, Some(7));
+        let logs = p
+            .get_session_command_logs("kx", &done.cmd_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (logs.stdout.as_str(), logs.stderr.as_str()),
+            ("out\n", "err\n")
+        );
+        assert_eq!(
+            p.kill_session_command_via_execute("kx", &done.cmd_id)
+                .await
+                .unwrap_err()
+                .code(),
+            "DAYTONA_GONE"
+        );
+
+        // A command whose child runs in the background: the whole group goes.
+        let started = p
+            .execute_session_command(
+                "kx",
+                "echo started; sleep 3171 & sleep 3172; echo never",
+                true,
+                &opts(),
+            )
+            .await
+            .unwrap();
+        let up = wait_sleeping(&p, &["3171", "3172"]).await;
+        assert!(up, "both sleeps should be running");
+        p.kill_session_command_via_execute("kx", &started.cmd_id)
+            .await
+            .unwrap();
+        assert_eq!(sleeping(&p, "3171").await, 0);
+        assert_eq!(sleeping(&p, "3172").await, 0);
+        let code = exit_code_after(&p, "kx", &started.cmd_id).await;
+        assert_eq!(code, Some(143), "TERM, as the wrapper reports it");
+        let logs = p
+            .get_session_command_logs("kx", &started.cmd_id)
+            .await
+            .unwrap();
+        assert_eq!(logs.stdout, "started\n");
+        assert_eq!(logs.stderr, "");
+
+        // A foreground command is sent as is (session state carries over) and is not killable
+        // through execute.
+        p.execute_session_command("kx", "cd /tmp && export KX=1", false, &opts())
+            .await
+            .unwrap();
+        let r = p
+            .execute_session_command("kx", "echo $KX $(pwd)", false, &opts())
+            .await
+            .unwrap();
+        assert_eq!(r.stdout.as_deref(), Some("1 /tmp\n"));
+        let e = p
+            .kill_session_command_via_execute("kx", &r.cmd_id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.code(), "DAYTONA_GONE" | "DAYTONA_INVALID_ARGUMENT"),
+            "{e}"
+        );
+
+        // Deleting the session also kills wrapped commands that left its process group.
+        let bg = p
+            .execute_session_command("kx", "sleep 3173 & sleep 3174", true, &opts())
+            .await
+            .unwrap();
+        let up = wait_sleeping(&p, &["3174"]).await;
+        assert!(up, "{}", bg.cmd_id);
+        p.delete_session("kx").await.unwrap();
+        assert_eq!(sleeping(&p, "3173").await, 0);
+        assert_eq!(sleeping(&p, "3174").await, 0);
         b.stop().await;
     })
     .await;

@@ -1,11 +1,12 @@
 //! `sandbox.process`: one-shot execute, code run, sessions and their logs
 //! (daytona-wire.md §7).
 
+use super::killable::{self, KillOutcome};
 use super::logs::{self, LogStream};
 use super::Toolbox;
 use crate::call::{CallOptions, Deadline};
 use crate::client::seg;
-use crate::error::{Error, Result};
+use crate::error::{ApiError, Error, Result};
 use crate::http::parse_json;
 use crate::retry::RetryClass;
 use crate::shell::{env_name, quote};
@@ -182,6 +183,9 @@ impl Process {
 
     async fn delete_session_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
         require("session id", session_id)?;
+        if let Err(e) = self.kill_wrapped_in(session_id, deadline).await {
+            tracing::debug!(error = %e, "could not kill the session's background commands");
+        }
         let req = self
             .tb
             .req(
@@ -194,7 +198,11 @@ impl Process {
     }
 
     /// `POST /process/session/{id}/exec`: `{cmdId}` when `run_async`, the output otherwise.
-    /// Sent once.
+    /// Sent once. A `run_async` command is sent wrapped so that
+    /// [`kill_session_command`](Self::kill_session_command) can kill it on the real Daytona API
+    /// (see [`killable`](super::killable)): its output and exit code are unchanged, but a `cd`
+    /// or `export` inside it does not carry over to later commands of the session. Foreground
+    /// commands are sent as they are.
     pub async fn execute_session_command(
         &self,
         session_id: &str,
@@ -202,7 +210,13 @@ impl Process {
         run_async: bool,
         opts: &CallOptions,
     ) -> Result<SessionExecuteResponse> {
-        self.session_exec_in(session_id, command, run_async, &self.tb.deadline(opts))
+        let command = if run_async {
+            require("command", command)?;
+            killable::wrap(command, &killable::new_token())?
+        } else {
+            command.to_string()
+        };
+        self.session_exec_in(session_id, &command, run_async, &self.tb.deadline(opts))
             .await
     }
 
@@ -343,11 +357,27 @@ impl Process {
             .await
     }
 
-    /// The guide's `killSessionCommand`: `DELETE /process/session/{sid}/command/{cid}`, which
-    /// kills the command's whole process group. Daytona's API has no such route (the embedded
-    /// backend serves it); there the call fails with `DAYTONA_NOT_FOUND` and
-    /// [`delete_session`](Self::delete_session) is the way to stop a command.
+    /// The guide's `killSessionCommand`: kills the command's whole process group, on the real
+    /// Daytona API too, which has no route for it (daytona-wire.md §7).
+    ///
+    /// A command started in the background by this library (`run_async`, [`spawn`](Self::spawn))
+    /// recorded its process group id in the sandbox (see [`killable`](super::killable)); it is
+    /// found from `GET .../command/{cmdId}` (no client state, so another process can kill it)
+    /// and killed through [`kill_session_command_via_execute`](Self::kill_session_command_via_execute).
+    /// Any other command goes to `DELETE /process/session/{sid}/command/{cid}`, which only the
+    /// embedded backend serves (`DAYTONA_NOT_FOUND` on Daytona; delete the session instead).
+    /// A command that has already ended is `DAYTONA_GONE`.
     pub async fn kill_session_command(&self, session_id: &str, command_id: &str) -> Result<()> {
+        let deadline = self.tb.default_deadline();
+        let cmd = self.command_in(session_id, command_id, &deadline).await?;
+        if cmd.exit_code.is_some() {
+            return Err(already_completed(command_id));
+        }
+        if killable::token_of(&cmd.command).is_some() {
+            return self
+                .kill_session_command_via_execute(session_id, command_id)
+                .await;
+        }
         let req = self
             .tb
             .req(
@@ -356,10 +386,85 @@ impl Process {
                 "kill session command",
             )
             .accept("*/*");
-        self.tb
-            .transport()
-            .empty(req, &self.tb.default_deadline())
-            .await
+        self.tb.transport().empty(req, &deadline).await
+    }
+
+    /// Kills a command started wrapped (`run_async` or [`spawn`](Self::spawn)) with
+    /// `POST /process/execute`: `kill -TERM -<pgid>`, then `KILL` after
+    /// 5 s if the group is still there. Uses only routes the Daytona API has.
+    /// `DAYTONA_INVALID_ARGUMENT` for a command that was not started wrapped.
+    pub async fn kill_session_command_via_execute(
+        &self,
+        session_id: &str,
+        command_id: &str,
+    ) -> Result<()> {
+        let deadline = self.tb.default_deadline();
+        let cmd = self.command_in(session_id, command_id, &deadline).await?;
+        if cmd.exit_code.is_some() {
+            return Err(already_completed(command_id));
+        }
+        let Some(token) = killable::token_of(&cmd.command) else {
+            return Err(Error::InvalidArgument(format!(
+                "command {command_id} was not started in the background by this client, so it \
+                 cannot be killed alone; delete its session instead"
+            )));
+        };
+        match self.run_kill_script(&[token], &deadline).await?.first() {
+            Some(KillOutcome::Killed | KillOutcome::Gone) => Ok(()),
+            _ => {
+                let again = self.command_in(session_id, command_id, &deadline).await?;
+                if again.exit_code.is_some() {
+                    Err(already_completed(command_id))
+                } else {
+                    Err(Error::BadResponse {
+                        message: format!(
+                            "command {command_id} runs but recorded no process group id \
+                             (is `setsid` missing in the sandbox?)"
+                        ),
+                        status: None,
+                    })
+                }
+            }
+        }
+    }
+
+    async fn run_kill_script(
+        &self,
+        tokens: &[&str],
+        deadline: &Deadline,
+    ) -> Result<Vec<KillOutcome>> {
+        let body = ExecuteRequest {
+            command: killable::kill_script(tokens),
+            ..Default::default()
+        };
+        let req = self
+            .tb
+            .req(Method::POST, "/process/execute", "kill session command")
+            .json(&body)?
+            .class(RetryClass::Once);
+        let res: ExecuteResponse = self.tb.transport().json(req, deadline).await?;
+        Ok(killable::parse_outcomes(&res.result))
+    }
+
+    /// Kills the still running wrapped commands of a session, before the session is deleted:
+    /// they left the session's process group, so deleting it would not stop them.
+    async fn kill_wrapped_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
+        let req = self.tb.req(
+            Method::GET,
+            &format!("/process/session/{}", seg(session_id)),
+            "get session",
+        );
+        let session: Session = self.tb.transport().json(req, deadline).await?;
+        let tokens: Vec<&str> = session
+            .commands
+            .iter()
+            .filter(|c| c.exit_code.is_none())
+            .filter_map(|c| killable::token_of(&c.command))
+            .collect();
+        if !tokens.is_empty() {
+            self.run_kill_script(&tokens, deadline).await?;
+        }
+        Ok(())
     }
 
     /// The integration guide's `process.exec`: like [`execute`](Self::execute) but with stdout
@@ -425,6 +530,7 @@ impl Process {
             script.push_str(&format!("{}={} ", env_name(k)?, quote(v)?));
         }
         script.push_str(&format!("sh -c {}", quote(command)?));
+        let script = killable::wrap(&script, &killable::new_token())?;
         let session_id = format!("forge-exec-{:016x}", rand::random::<u64>());
         self.create_session_in(&session_id, deadline).await?;
         let mut spawned = Spawned {
@@ -446,6 +552,15 @@ impl Process {
             }
         }
     }
+}
+
+fn already_completed(command_id: &str) -> Error {
+    Error::Gone(ApiError {
+        status: 410,
+        message: format!("command {command_id} has already completed"),
+        code: Some("COMMAND_ALREADY_COMPLETED".into()),
+        source: None,
+    })
 }
 
 /// A command started by [`Process::spawn`] in its own session.

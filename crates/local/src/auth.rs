@@ -11,7 +11,32 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use forge_wire::headers;
 
+/// True when the Host header names this machine's loopback (or is absent). Any other name
+/// means a page on another site reached us through DNS rebinding: refused.
+fn loopback_host(req: &Request) -> bool {
+    let Some(host) = req.headers().get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let name = name.to_ascii_lowercase();
+    name == "127.0.0.1" || name == "localhost" || name == "::1"
+}
+
 pub async fn require_key(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    if !loopback_host(&req) {
+        return Failure::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "host not allowed: use 127.0.0.1 or localhost",
+        )
+        .into_response();
+    }
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)

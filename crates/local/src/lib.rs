@@ -60,6 +60,8 @@ pub(crate) struct AppState {
     pub groups: procs::Groups,
     pub sessions: toolbox::sessions::Sessions,
     pub previews: preview::Previews,
+    /// Commands (execute, code-run, session commands) running at once, all sandboxes.
+    pub commands: Arc<tokio::sync::Semaphore>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -130,6 +132,19 @@ impl LocalBackend {
                 source,
             })?;
         let store = store::Store::open(&home).await?;
+        // Processes and session state left by a backend that died without shutting down
+        // (kill -9, crash) belong to no one now: kill them and drop the stale state.
+        let previous: Vec<String> = store
+            .all()
+            .await
+            .into_iter()
+            .map(|r| r.sandbox.id)
+            .collect();
+        let orphans = procs::Groups::default();
+        for id in &previous {
+            orphans.kill_sandbox(id, true).await;
+            let _ = tokio::fs::remove_dir_all(store.state_dir(id).join("sessions")).await;
+        }
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|source| LocalError::Bind { addr: bind, source })?;
@@ -147,6 +162,7 @@ impl LocalBackend {
             groups: procs::Groups::default(),
             sessions: toolbox::sessions::Sessions::default(),
             previews: preview::Previews::default(),
+            commands: Arc::new(tokio::sync::Semaphore::new(procs::max_commands())),
         });
         let app = router(state.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);

@@ -92,6 +92,30 @@ pub fn inherited(name: &str) -> bool {
         || SECRETS.iter().any(|s| upper.contains(s)))
 }
 
+/// Most commands running at once: `FORGE_MAX_CONCURRENT_COMMANDS`, default 256.
+pub fn max_commands() -> usize {
+    std::env::var("FORGE_MAX_CONCURRENT_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(256)
+}
+
+/// A slot for one more running command, or 429 when all are taken.
+pub fn command_slot(
+    slots: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, crate::error::Failure> {
+    slots.clone().try_acquire_owned().map_err(|_| {
+        crate::error::Failure::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many commands running at once (limit {}): retry later",
+                max_commands()
+            ),
+        )
+    })
+}
+
 /// Process groups started per sandbox, so that stop/delete can kill them all.
 #[derive(Default)]
 pub struct Groups {

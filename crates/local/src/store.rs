@@ -93,6 +93,13 @@ impl Store {
     /// when the name is taken.
     pub async fn insert(&self, rec: Record) -> Result<Record, Failure> {
         let mut records = self.records.lock().await;
+        let max = max_sandboxes();
+        if records.len() >= max {
+            // Worded like Daytona's quota errors (400), so clients map it the same way.
+            return Err(Failure::bad_request(format!(
+                "Total sandbox limit exceeded. Maximum allowed: {max}."
+            )));
+        }
         if records.values().any(|r| r.sandbox.name == rec.sandbox.name) {
             return Err(Failure::conflict(format!(
                 "Sandbox with name {} already exists",
@@ -168,6 +175,14 @@ impl Store {
         .map_err(|e| Failure::internal(format!("record writer failed: {e}")))?
         .map_err(|e| Failure::internal(format!("cannot write sandbox record: {e}")))
     }
+}
+
+/// Most sandboxes one home holds: `FORGE_MAX_SANDBOXES`, default 1000.
+fn max_sandboxes() -> usize {
+    std::env::var("FORGE_MAX_SANDBOXES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
 }
 
 fn find<'a>(records: &'a BTreeMap<String, Record>, id_or_name: &str) -> Option<&'a Record> {

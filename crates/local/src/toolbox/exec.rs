@@ -163,6 +163,7 @@ async fn run(
     envs: &StringMap,
     timeout: Option<u64>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
+    let _slot = procs::command_slot(&sbx.state.commands)?;
     match run_combined(sbx, program, args, cwd, envs, timeout).await {
         Ok(Outcome::Exited { code, output }) => Ok(Json(ExecuteResponse {
             exit_code: code,

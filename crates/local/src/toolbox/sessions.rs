@@ -366,6 +366,7 @@ async fn exec(
 
 /// Starts one command of a session (see the module docs) and returns at once.
 async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<Cmd>, Failure> {
+    let slot = procs::command_slot(&sbx.state.commands)?;
     let id = new_uuid();
     let cwd = sbx.root.resolve(WORK_DIR)?;
     let log = LogStore::create(
@@ -424,6 +425,7 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
         };
         waiter.stdin.lock().await.take();
         waiter.exit.send_replace(Some(code));
+        drop(slot);
         state.groups.release_if_empty(&sandbox, waiter.pgid);
     });
     Ok(cmd)

@@ -101,14 +101,49 @@ async fn write_field(
             .await
             .map_err(|e| Failure::from_io(&e, &p.shown))?;
     }
+    // Written to a temp file next to the target, renamed into place when complete: a crash
+    // or a cut connection never leaves a partial file under the requested name.
+    let name = p
+        .host
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = p.host.with_file_name(format!(
+        ".{name}.forge-upload-{}",
+        crate::util::random_token(8)
+    ));
+    let result = write_to(&tmp, field, &p.shown).await;
+    let result = match result {
+        Ok(bytes) => {
+            // Overwriting keeps the existing file's permissions.
+            if let Ok(meta) = tokio::fs::metadata(&p.host).await {
+                let _ = tokio::fs::set_permissions(&tmp, meta.permissions()).await;
+            }
+            tokio::fs::rename(&tmp, &p.host)
+                .await
+                .map(|_| bytes)
+                .map_err(|e| Failure::from_io(&e, &p.shown))
+        }
+        Err(f) => Err(f),
+    };
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    result
+}
+
+async fn write_to(
+    tmp: &std::path::Path,
+    field: &mut axum::extract::multipart::Field<'_>,
+    shown: &str,
+) -> Result<u64, Failure> {
     let file = tokio::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&p.host)
+        .open(tmp)
         .await
-        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+        .map_err(|e| Failure::from_io(&e, shown))?;
     // Batch the many small multipart chunks into large writes (each tokio file write is a
     // trip to the blocking pool).
     let mut file = tokio::io::BufWriter::with_capacity(CHUNK, file);
@@ -118,7 +153,7 @@ async fn write_field(
             Ok(Some(chunk)) => {
                 file.write_all(&chunk)
                     .await
-                    .map_err(|e| Failure::from_io(&e, &p.shown))?;
+                    .map_err(|e| Failure::from_io(&e, shown))?;
                 bytes += chunk.len() as u64;
             }
             Ok(None) => break,
@@ -127,7 +162,7 @@ async fn write_field(
     }
     file.flush()
         .await
-        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+        .map_err(|e| Failure::from_io(&e, shown))?;
     Ok(bytes)
 }
 

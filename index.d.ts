@@ -402,7 +402,7 @@ export interface DetectedFramework {
   id: string
   name: string
   /** The dependency version as written in package.json, without `^`/`~`. */
-  version?: string
+  version?: string | null
 }
 
 /** The monorepo around the app. */
@@ -421,11 +421,11 @@ export interface DetectedPackageManager {
   /** `npm`, `pnpm`, `yarn` or `bun`. */
   name: string
   /** From the `packageManager` field, or `1` / `berry` for Yarn when only that is known. */
-  version?: string
+  version?: string | null
   /** `packageManager`, `lockfile`, `engines` or `default`. */
   source: string
   /** The lockfile found, relative to the repository root. */
-  lockfile?: string
+  lockfile?: string | null
 }
 
 /**
@@ -549,7 +549,7 @@ export interface FileUpload {
 /** How to install and start a repository (or one app of it) for a preview. */
 export interface FrameworkDetection {
   /** `null` when nothing was recognised. */
-  framework?: DetectedFramework
+  framework?: DetectedFramework | null
   /**
    * 0 to 1 (0.95 dependency + config file, 0.9 dependency, lower for servers, tooling,
    * plain Node and static files; x0.7 when several frameworks tied).
@@ -559,22 +559,22 @@ export interface FrameworkDetection {
   evidence: Array<string>
   packageManager: DetectedPackageManager
   /** Run in `installRoot`; `null` without a package.json. */
-  installCommand?: string
+  installCommand?: string | null
   /** Folder to install in (the lockfile's folder, the monorepo root), repository-relative. */
   installRoot: string
   /** Run in `root` with `env`; listens on 0.0.0.0:`port`. */
-  devCommand?: string
-  buildCommand?: string
-  port?: number
+  devCommand?: string | null
+  buildCommand?: string | null
+  port?: number | null
   /** Env for the dev command (port, host, allowed preview hosts, framework switches). */
   env: Record<string, string>
   /** From `.nvmrc`, `.node-version` or `engines.node`. */
-  nodeVersion?: string
+  nodeVersion?: string | null
   /** The app folder, repository-relative (`.` for the root). */
   root: string
   /** The package name from its package.json. */
-  name?: string
-  monorepo?: DetectedMonorepo
+  name?: string | null
+  monorepo?: DetectedMonorepo | null
   /** Every app of a monorepo, each with its own full answer. */
   apps: Array<FrameworkDetection>
   warnings: Array<DetectionWarning>

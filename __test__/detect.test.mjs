@@ -44,6 +44,19 @@ test('a folder and the same files in memory give the same plain, JSON-safe answe
   }
 })
 
+test('absent values are null, as the typings say', () => {
+  const r = detectFrameworkSync(fixture('nothing').files)
+  assert.equal(r.framework, null)
+  assert.equal(r.devCommand, null)
+  assert.equal(r.port, null)
+  assert.equal(r.monorepo, null)
+  assert.deepEqual(r.apps, [])
+  assert.ok(r.warnings.some((w) => w.code === 'NO_FRAMEWORK'))
+  const s = detectFrameworkSync(fixture('static').files)
+  assert.equal(s.installCommand, null)
+  assert.equal(s.framework.version, null)
+})
+
 test('detectFramework also takes a files map (async form)', async () => {
   const r = await detectFramework(fixture('vite-react').files)
   assert.equal(r.framework.id, 'vite-react')

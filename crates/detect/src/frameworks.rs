@@ -481,7 +481,16 @@ pub static FRAMEWORKS: &[Framework] = &[
     },
     Framework {
         every: &[File("package.json")],
-        some: &[ServerScript, File("server.js"), File("server.mjs"), File("server.cjs"), File("server.ts"), File("index.js"), File("app.js")],
+        // A library's index.js is not a server: index.js / app.js count only when they listen.
+        some: &[
+            ServerScript,
+            File("server.js"),
+            File("server.mjs"),
+            File("server.cjs"),
+            File("server.ts"),
+            FileContains("index.js", ".listen("),
+            FileContains("app.js", ".listen("),
+        ],
         supersedes: &["static"],
         env: SERVER_ENV,
         ..fw("node", "Node.js", Kind::Runtime, SERVER_SCRIPTS, 3000)

@@ -24,7 +24,7 @@ test('the issue sample: create, exec with cwd/env, get, stop, start, delete', as
   assert.equal(info.memory, 16)
   assert.equal(info.public, true)
 
-  const r = await sandbox.process.executeCommand('node -v && echo $NODE_ENV $EXTRA', undefined, { EXTRA: '1' }, 30)
+  const r = await sandbox.process.executeCommand('node -v && echo $NODE_ENV $EXTRA', 'workspace', { EXTRA: '1' }, 30)
   assert.equal(r.exitCode, 0)
   assert.match(r.result, /^v\d+\.\d+\.\d+\ndevelopment 1\n$/)
   assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(r))).sort(), ['exitCode', 'result'])

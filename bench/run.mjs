@@ -1,0 +1,87 @@
+// `npm run bench`: this package and the official @daytonaio/sdk against the same embedded
+// backend (a separate `forge local` process, release build), in one run. Prints a table per
+// operation with ratios, cold-load figures, and writes bench/results/latest.json and the
+// README's benchmark table.
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const target = process.env.CARGO_TARGET_DIR || join(root, 'target')
+console.log('building the forge CLI (release) for the backend process...')
+execFileSync('cargo', ['build', '--release', '-p', 'forge-cli'], { cwd: root, stdio: 'inherit' })
+
+async function startBackend() {
+  const home = mkdtempSync(join(tmpdir(), 'forge-bench-'))
+  const child = spawn(join(target, 'release', 'forge'), ['local', '--json', '--home', home], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const line = await new Promise((resolve, reject) => {
+    let buf = ''
+    child.stdout.on('data', (d) => { buf += d; const i = buf.indexOf('\n'); if (i >= 0) resolve(buf.slice(0, i)) })
+    child.on('exit', (c) => reject(new Error(`forge local exited ${c}`)))
+  })
+  return { child, ...JSON.parse(line) }
+}
+
+function runClient(lib, backend, mode = 'ops') {
+  const out = execFileSync(process.execPath, [join(root, 'bench', 'client.mjs'), lib, mode], {
+    cwd: root,
+    env: { ...process.env, DAYTONA_API_URL: backend.apiUrl, DAYTONA_API_KEY: backend.apiKey, DAYTONA_USE_DEPRECATED_POLLING: 'true' },
+    maxBuffer: 1 << 24,
+  })
+  return JSON.parse(out.toString().trim().split('\n').pop())
+}
+
+function coldLoad(spec, runs = 7) {
+  const code = `const t=process.hrtime.bigint();require(${JSON.stringify(spec)});const ms=Number(process.hrtime.bigint()-t)/1e6;console.log(JSON.stringify({ms,rss:process.memoryUsage().rss/1048576}))`
+  const xs = []
+  for (let i = 0; i < runs; i++) xs.push(JSON.parse(execFileSync(process.execPath, ['-e', code], { cwd: root }).toString()))
+  xs.sort((a, b) => a.ms - b.ms)
+  const mid = xs[Math.floor(runs / 2)]
+  return { ms: mid.ms, rssMiB: xs.map((x) => x.rss).sort((a, b) => a - b)[Math.floor(runs / 2)] }
+}
+
+const backend = await startBackend()
+let ours, official, scale
+try {
+  ours = runClient('ours', backend)
+  official = runClient('official', backend)
+  scale = runClient('ours', backend, 'scale').scale
+} finally {
+  backend.child.kill('SIGTERM')
+}
+const load = { ours: coldLoad(join(root, 'index.js')), official: coldLoad('@daytonaio/sdk') }
+
+const f = (x, d = 1) => (x === undefined ? 'n/a' : x.toFixed(d))
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a')
+const rows = []
+for (const op of Object.keys(official.results)) {
+  const o = ours.results[op]
+  const s = official.results[op]
+  if (!o) { rows.push(`| ${op} | not in this package yet | | | | | |`); continue }
+  rows.push(`| ${op} | ${f(o.c1.p50Ms, 2)} / ${f(s.c1.p50Ms, 2)} | ${f(o.c1.p99Ms, 2)} / ${f(s.c1.p99Ms, 2)} | ${f(o.c64.opsPerSec, 0)} / ${f(s.c64.opsPerSec, 0)} (${ratio(o.c64.opsPerSec, s.c64.opsPerSec)}) | ${f(o.c64.p99Ms, 1)} / ${f(s.c64.p99Ms, 1)} | ${f(o.c1.cpuUsPerOp, 0)} / ${f(s.c1.cpuUsPerOp, 0)} (${ratio(o.c1.cpuUsPerOp, s.c1.cpuUsPerOp)}) | ${f(o.c64.rssMiB, 0)} / ${f(s.c64.rssMiB, 0)} |`)
+}
+const header = [
+  `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; both clients against one embedded backend (\`forge local\`, release) in its own process. Each cell: **ours / @daytonaio/sdk 0.218.0**.`,
+  '',
+  '| operation | p50 ms (c=1) | p99 ms (c=1) | ops/s (c=64) | p99 ms (c=64) | client CPU µs/op (c=1) | client RSS MiB |',
+  '|---|---|---|---|---|---|---|',
+  ...rows,
+  '',
+  `Embedded backend at scale: ${scale.ok}/${scale.n} sandboxes created concurrently, each running a command, in ${f(scale.wallMs, 0)} ms; create p50 ${f(scale.createP50Ms)} ms, p99 ${f(scale.createP99Ms)} ms.`,
+  '',
+  `Cold \`require\`: ours ${f(load.ours.ms)} ms, RSS ${f(load.ours.rssMiB, 0)} MiB; @daytonaio/sdk ${f(load.official.ms)} ms, RSS ${f(load.official.rssMiB, 0)} MiB (${ratio(load.official.ms, load.ours.ms)} faster to load).`,
+]
+const table = header.join('\n')
+console.log(`\n${table}\n`)
+mkdirSync(join(root, 'bench', 'results'), { recursive: true })
+writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), ours, official, scale, load }, null, 2))
+const readme = join(root, 'README.md')
+const text = readFileSync(readme, 'utf8')
+const start = '<!-- bench:start -->'
+const end = '<!-- bench:end -->'
+if (text.includes(start) && text.includes(end)) {
+  writeFileSync(readme, text.slice(0, text.indexOf(start) + start.length) + '\n' + table + '\n' + text.slice(text.indexOf(end)))
+  console.log('README benchmark table updated')
+}

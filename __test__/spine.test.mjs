@@ -169,6 +169,7 @@ test('typed errors: wrong key, dead server, and every status the API can answer'
     [400, { statusCode: 400, message: 'Total CPU limit exceeded. Maximum allowed: 10.', error: 'Bad Request' }, 'DAYTONA_QUOTA_EXCEEDED'],
     [400, { statusCode: 400, message: ['name must be a string', 'cpu must be positive'], error: 'Bad Request' }, 'DAYTONA_BAD_REQUEST'],
     [409, { statusCode: 409, message: 'Sandbox state change in progress', error: 'Conflict' }, 'DAYTONA_CONFLICT'],
+    [410, { statusCode: 410, message: 'session ended', code: 'SESSION_ENDED', source: 'DAYTONA_DAEMON' }, 'DAYTONA_GONE'],
     [429, { statusCode: 429, message: 'Rate limit exceeded', error: 'Too Many Requests' }, 'DAYTONA_RATE_LIMITED'],
     [500, { statusCode: 500, message: 'boom', error: 'Internal Server Error' }, 'DAYTONA_SERVER_ERROR'],
     [200, 'this is not json', 'DAYTONA_BAD_RESPONSE'],
@@ -191,5 +192,25 @@ test('typed errors: wrong key, dead server, and every status the API can answer'
     } finally {
       await server.close()
     }
+  }
+})
+
+test('typed errors: a sandbox that fails to build rejects create with the server reason', async () => {
+  const failed = { id: 'sbx-1', name: 'sbx-1', state: 'build_failed', errorReason: 'image node:404 not found', toolboxProxyUrl: 'http://127.0.0.1:1/toolbox' }
+  const server = await scriptedServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(failed))
+  })
+  try {
+    const client = new Daytona({ apiKey: 'k', apiUrl: server.url })
+    await assert.rejects(client.create({ image: 'node:404' }), (e) => {
+      assert.equal(e.code, 'DAYTONA_SANDBOX_FAILED')
+      assert.match(e.message, /image node:404 not found/)
+      return true
+    })
+    const posts = server.requests.filter((r) => r.method === 'POST')
+    assert.equal(posts.length, 1, 'create is sent once')
+  } finally {
+    await server.close()
   }
 })

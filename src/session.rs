@@ -19,11 +19,28 @@ use napi_derive::napi;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// What a log callback may return: anything, or a promise to wait for before the next chunk.
-pub(crate) type CallbackReturn = Either<Promise<UnknownReturnValue>, UnknownReturnValue>;
+/// What a log callback returned: a promise to wait for before the next chunk, or anything
+/// else (ignored).
+pub struct CallbackReturn(Option<Promise<UnknownReturnValue>>);
+
+impl FromNapiValue for CallbackReturn {
+    unsafe fn from_napi_value(
+        env: napi::sys::napi_env,
+        value: napi::sys::napi_value,
+    ) -> Result<Self> {
+        let mut is_promise = false;
+        // SAFETY: `env` and `value` come from napi-rs for this very call.
+        let status = unsafe { napi::sys::napi_is_promise(env, value, &mut is_promise) };
+        if status != napi::sys::Status::napi_ok || !is_promise {
+            return Ok(CallbackReturn(None));
+        }
+        // SAFETY: as above; `value` is a promise.
+        unsafe { Promise::from_napi_value(env, value) }.map(|p| CallbackReturn(Some(p)))
+    }
+}
 
 /// A user callback receiving one piece of text (`(chunk: string) => unknown`).
-pub(crate) type LogCallback = ThreadsafeFunction<String, CallbackReturn, String, Status, false>;
+pub type LogCallback = ThreadsafeFunction<String, CallbackReturn, String, Status, false>;
 
 fn callback_error(which: &str, e: napi::Error) -> Failure {
     let reason = if e.reason.is_empty() {
@@ -43,7 +60,7 @@ async fn deliver(cb: &LogCallback, which: &str, data: String) -> std::result::Re
         .call_async_catch(data)
         .await
         .map_err(|e| callback_error(which, e))?;
-    if let Either::A(p) = ret {
+    if let Some(p) = ret.0 {
         p.await.map_err(|e| callback_error(which, e))?;
     }
     Ok(())

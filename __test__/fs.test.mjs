@@ -5,7 +5,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, statSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { addon, privateHome } from './helpers.mjs'
@@ -183,4 +183,71 @@ test('paths outside the sandbox are refused; aborts are typed', async () => {
   ac.abort()
   await assert.rejects(fs.readFile('workspace/hello.txt', ac.signal), { code: 'DAYTONA_ABORTED', name: 'AbortError' })
   await assert.rejects(fs.uploadFile('x', 'a.txt', ac.signal), { code: 'DAYTONA_ABORTED' })
+})
+
+test('confinement: ../, absolute paths and planted symlinks never reach outside the sandbox', async () => {
+  const fs = sandbox.fs
+  // A host folder outside every sandbox root, with a file only it holds.
+  const outside = mkdtempSync(join(tmpdir(), 'forge-outside-'))
+  const secret = join(outside, 'secret.txt')
+  const SECRET = 'host-only-content-7f3a'
+  writeFileSync(secret, `${SECRET}\n`)
+  // A name no call below ever writes: seeing it means the host folder was listed. (An
+  // absolute path is the sandbox's own: writes to it create files inside the sandbox, which
+  // a symlink to that path then reaches legitimately.)
+  const MARKER = `marker-${process.pid}-${Date.now()}`
+  writeFileSync(join(outside, MARKER), 'm')
+  const mode = statSync(secret).mode
+  const intact = () => {
+    assert.equal(readFileSync(secret, 'utf-8'), `${SECRET}\n`)
+    assert.equal(statSync(secret).mode, mode)
+    assert.deepEqual(readdirSync(outside).sort(), [MARKER, 'secret.txt'].sort())
+  }
+  // Planted again before each kind of attempt (a delete or move may take the link itself).
+  const plant = async () => {
+    const ln = await sandbox.process.executeCommand(
+      `rm -rf conf && mkdir -p conf && ln -s ${outside} conf/dirlink && ln -s ${secret} conf/filelink`,
+    )
+    assert.equal(ln.exitCode, 0, ln.result)
+  }
+  const up = '../'.repeat(12)
+  const attempts = [
+    ['../', `${up}${secret.slice(1)}`, `${up}${outside.slice(1)}`],
+    ['absolute', secret, outside],
+    ['symlink', 'conf/filelink', 'conf/dirlink'],
+    ['through a symlinked folder', 'conf/dirlink/secret.txt', 'conf/dirlink'],
+  ]
+  const leaks = (v) => JSON.stringify(v ?? null).includes(SECRET) || (Buffer.isBuffer(v) && v.toString().includes(SECRET))
+  for (const [how, file, dir] of attempts) {
+    await plant()
+    const tryIt = async (what, p) => {
+      let value
+      try {
+        value = await p
+      } catch (e) {
+        if (e instanceof assert.AssertionError) throw e
+        assert.ok(!String(e.message).includes(SECRET), `${how}: ${what}`)
+      }
+      assert.ok(!leaks(value), `${how}: ${what} leaked the file`)
+      intact()
+    }
+    await tryIt('readFile', fs.readFile(file))
+    await tryIt('downloadFile', fs.downloadFile(file))
+    await tryIt('downloadFiles', fs.downloadFiles([file]).then((r) => r.map((f) => f.content)))
+    await tryIt('listFiles', fs.listFiles(dir).then((l) => assert.ok(!l.some((f) => f.name === MARKER), `${how}: listFiles`)))
+    await tryIt('getFileDetails', fs.getFileDetails(file).then((d) => assert.notEqual(d.size, SECRET.length + 1, `${how}: details`)))
+    await tryIt('searchFiles', fs.searchFiles(dir, SECRET))
+    await tryIt('findFilesByName', fs.findFilesByName(dir, 'marker-*').then((l) => assert.deepEqual(l, [], `${how}: findFilesByName`)))
+    await tryIt('uploadFile', fs.uploadFile('overwritten', file))
+    await tryIt('uploadFiles', fs.uploadFiles([{ content: 'new', path: `${dir}/planted.txt` }]))
+    await tryIt('replaceInFile', fs.replaceInFile(file, SECRET, 'replaced'))
+    await tryIt('replaceInFiles', fs.replaceInFiles([file], SECRET, 'replaced'))
+    await tryIt('chmod', fs.chmod(file, '777'))
+    await tryIt('setFilePermissions', fs.setFilePermissions(file, { mode: '777' }))
+    await tryIt('createFolder', fs.createFolder(`${dir}/newdir`, '755'))
+    await tryIt('moveFiles', fs.moveFiles(file, 'conf/stolen.txt'))
+    await tryIt('readFile of the move target', fs.readFile('conf/stolen.txt'))
+    await tryIt('deleteFile', fs.deleteFile(file))
+    await tryIt('deleteFiles', fs.deleteFiles([file, dir]))
+  }
 })

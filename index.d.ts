@@ -227,8 +227,9 @@ export declare class SandboxProcess {
   executeCommand(command: string, cwd?: string | undefined | null, envVars?: Record<string, string>, timeout?: number | undefined | null, signal?: AbortSignal): Promise<ExecuteResponse>
   /**
    * The guide's `exec`: `{ stdout, stderr, exitCode }` with the two streams really
-   * separate (run as a session command). `timeout` is in **seconds**; past it the command is
-   * killed and the call rejects with `DAYTONA_TIMEOUT`.
+   * separate (run as a session command). `timeout` is in **seconds**; past it, or when
+   * `signal` aborts, the command is killed and the call rejects (`DAYTONA_TIMEOUT` /
+   * `DAYTONA_ABORTED`).
    */
   exec(command: string, options?: JsExecOptions | undefined | null, signal?: AbortSignal): Promise<ExecResult>
   /**

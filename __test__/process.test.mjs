@@ -61,6 +61,20 @@ test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds'
   assert.deepEqual(plain, { stdout: 'hi\n', stderr: '', exitCode: 0 })
   await assert.rejects(p.exec('sleep 20', { timeout: 1 }), { code: 'DAYTONA_TIMEOUT' })
   await assert.rejects(p.exec('echo x', { env: { 'BAD NAME': '1' } }), { code: 'DAYTONA_INVALID_ARGUMENT' })
+
+  // An abort kills the command too.
+  const marker = `forge-exec-abort-${process.pid}-${Date.now()}`
+  const ac = new AbortController()
+  const running = p.exec(`sleep 30 # ${marker}`, {}, ac.signal)
+  await sleep(500)
+  ac.abort()
+  await assert.rejects(running, { code: 'DAYTONA_ABORTED' })
+  let left = '1'
+  for (let i = 0; i < 100 && left !== '0'; i++) {
+    await sleep(50)
+    left = (await p.executeCommand(`ps -eo args | grep -c "[s]leep 30 # ${marker}" || true`)).result.trim()
+  }
+  assert.equal(left, '0')
 })
 
 // TypeScript (the default language) runs through tsx / ts-node, or node's type stripping

@@ -119,8 +119,9 @@ impl SandboxProcess {
     }
 
     /// The guide's `exec`: `{ stdout, stderr, exitCode }` with the two streams really
-    /// separate (run as a session command). `timeout` is in **seconds**; past it the command is
-    /// killed and the call rejects with `DAYTONA_TIMEOUT`.
+    /// separate (run as a session command). `timeout` is in **seconds**; past it, or when
+    /// `signal` aborts, the command is killed and the call rejects (`DAYTONA_TIMEOUT` /
+    /// `DAYTONA_ABORTED`).
     #[napi(ts_return_type = "Promise<ExecResult>")]
     pub fn exec(
         &self,
@@ -136,10 +137,16 @@ impl SandboxProcess {
             timeout: seconds(o.timeout),
         };
         toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
-            let r = tb
-                .process()
-                .exec(&command, &exec, &CallOptions::new().with_cancel(cancel))
+            // Spawned: an abort drops this future, but the exec itself must see the cancel
+            // and delete its session, which kills the command.
+            let run = tokio::spawn(async move {
+                tb.process()
+                    .exec(&command, &exec, &CallOptions::new().with_cancel(cancel))
+                    .await
+            });
+            let r = run
                 .await
+                .map_err(|e| Failure::new("DAYTONA_INTERNAL", format!("exec task failed: {e}")))?
                 .map_err(into)?;
             Ok(ExecResult {
                 stdout: r.stdout,

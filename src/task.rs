@@ -42,8 +42,12 @@ pub(crate) fn token_for(env: &Env, signal: Option<Object>) -> Result<Cancellatio
     Ok(token)
 }
 
+/// How long an aborted call may take to clean up inside the sandbox before it rejects.
+const ABORT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs `work` (given the cancellation token) as a promise. A core error rejects with a
-/// typed JS error; an abort rejects with `code: 'DAYTONA_ABORTED'` and drops the work.
+/// typed JS error; an abort rejects with `code: 'DAYTONA_ABORTED'` once the work has cleaned
+/// up (or after [`ABORT_GRACE`]).
 pub(crate) fn promise<T, E, F, Fut>(
     env: &Env,
     signal: Option<Object>,
@@ -58,10 +62,16 @@ where
     let token = token_for(env, signal)?;
     let fut = work(token.clone());
     let guarded = async move {
+        tokio::pin!(fut);
         let r: std::result::Result<T, Failure> = tokio::select! {
             biased;
-            _ = token.cancelled() => Err(Failure::aborted()),
-            r = fut => r.map_err(IntoFailure::into_failure),
+            r = &mut fut => r.map_err(IntoFailure::into_failure),
+            _ = token.cancelled() => {
+                // The core watches the same token: give it a moment to undo what it started
+                // (kill the command, delete its session) before the promise rejects.
+                let _ = tokio::time::timeout(ABORT_GRACE, &mut fut).await;
+                Err(Failure::aborted())
+            }
         };
         Ok(r)
     };

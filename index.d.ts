@@ -231,7 +231,7 @@ export declare class SandboxProcess {
    * `signal` aborts, the command is killed and the call rejects (`DAYTONA_TIMEOUT` /
    * `DAYTONA_ABORTED`).
    */
-  exec(command: string, options?: JsExecOptions | undefined | null, signal?: AbortSignal): Promise<ExecResult>
+  exec(command: string, options?: ExecOptions | undefined | null, signal?: AbortSignal): Promise<ExecResult>
   /**
    * Runs a code snippet with the sandbox's language (TypeScript/JavaScript on its node):
    * `{ exitCode, result }`. `params.argv` become `process.argv[2..]`, `params.env` extra

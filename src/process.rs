@@ -11,11 +11,11 @@ use crate::sandbox::SandboxCore;
 use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
 use crate::task::promise;
 use crate::toolbox_dto::{
-    CodeRunParams, CodeRunResult, ExecOptions as JsExecOptions, ExecResult, SessionCommandLogs,
+    CodeRunParams, CodeRunResult, ExecOptions, ExecResult, SessionCommandLogs,
     SessionCommandStatus, SessionExecuteRequest, SessionExecuteResponse, SessionInfo,
 };
 use forge_daytona::shell::quote;
-use forge_daytona::{CallOptions, CancellationToken, ExecOptions, Toolbox};
+use forge_daytona::{CallOptions, CancellationToken, ExecOptions as CoreExecOptions, Toolbox};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -99,7 +99,7 @@ impl SandboxProcess {
         let core = self.core.clone();
         promise(env, signal, move |cancel| async move {
             let tb = core.toolbox().await?;
-            let o = ExecOptions {
+            let o = CoreExecOptions {
                 cwd,
                 env: env_vars.unwrap_or_default().into_iter().collect(),
                 timeout: timeout
@@ -127,11 +127,11 @@ impl SandboxProcess {
         &self,
         env: &Env,
         command: String,
-        options: Option<JsExecOptions>,
+        options: Option<ExecOptions>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<AsyncBlock<ExecResult>> {
         let o = options.unwrap_or_default();
-        let exec = ExecOptions {
+        let exec = CoreExecOptions {
             cwd: o.cwd,
             env: o.env.unwrap_or_default().into_iter().collect(),
             timeout: seconds(o.timeout),

@@ -83,6 +83,17 @@ pub fn detect_source(
 /// Detects a local folder. Lockfiles, `.nvmrc` and workspace files are also looked for in
 /// the folders above it, up to the repository root (the nearest `.git`).
 pub fn detect_dir(path: impl AsRef<Path>, opts: &DetectOptions) -> Result<Detection, DetectError> {
+    detect_dir_within(path, opts, WalkLimits::default())
+}
+
+/// [`detect_dir`] with explicit walk bounds. A caller that wants an answer without leaving
+/// its thread for small repositories can try tight limits first and fall back to the default
+/// ones (on another thread) when the answer carries `WALK_TRUNCATED`.
+pub fn detect_dir_within(
+    path: impl AsRef<Path>,
+    opts: &DetectOptions,
+    limits: WalkLimits,
+) -> Result<Detection, DetectError> {
     let path = path.as_ref();
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|_| DetectError::NotFound {
@@ -100,7 +111,7 @@ pub fn detect_dir(path: impl AsRef<Path>, opts: &DetectOptions) -> Result<Detect
         .map(|s| s.replace('\\', "/"))
         .unwrap_or_default();
     let source = LocalSource::new(&repo);
-    let mut d = detect_source(&source, &start, WalkLimits::default(), opts)?;
+    let mut d = detect_source(&source, &start, limits, opts)?;
     if !start.is_empty() {
         d.evidence.push(format!(
             "repository root: {} (paths are relative to it)",

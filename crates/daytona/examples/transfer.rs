@@ -195,26 +195,6 @@ async fn run(mib: u64, work: &Path) -> Res<()> {
     fs.upload_file(UploadSource::Bytes(vec![1u8; 4096].into()), "warm", &opts)
         .await?;
 
-    let base_rss = reset_peak();
-    let c0 = cpu();
-    let t = Instant::now();
-    fs.upload_file(UploadSource::File(src.clone()), REMOTE, &opts)
-        .await?;
-    let up = t.elapsed();
-    let c1 = cpu();
-    let up_rss = status_kib("VmHWM:").saturating_sub(base_rss);
-
-    let base_rss2 = reset_peak();
-    let t = Instant::now();
-    let n = fs.download_to_file(REMOTE, &back, &opts).await?;
-    let down = t.elapsed();
-    let c2 = cpu();
-    let down_rss = status_kib("VmHWM:").saturating_sub(base_rss2);
-    if n != bytes || !same_file(&src, &back)? {
-        return Err("downloaded file differs from the source".into());
-    }
-    std::fs::remove_file(&back)?;
-
     // curl, same backend, same file. The key goes in a 0600 header file, not in argv.
     let hdr = work.join("auth.hdr");
     {
@@ -228,16 +208,52 @@ async fn run(mib: u64, work: &Path) -> Res<()> {
     }
     let h = format!("@{}", hdr.display());
     let base = tb.base_url().trim_end_matches('/');
-    let curl_up = curl(&[
-        "/dev/null",
-        "-H",
-        &h,
-        "-F",
-        &format!("files[0].path={REMOTE}"),
-        "-F",
-        &format!("files[0].file=@{}", src.display()),
-        &format!("{base}/files/bulk-upload"),
-    ])?;
+    // Uploads alternate, curl first, twice each; the best of each counts (the first write of
+    // a 1 GiB file and page-cache writeback otherwise favour whoever goes second).
+    let curl_upload = || {
+        curl(&[
+            "/dev/null",
+            "-H",
+            &h,
+            "-F",
+            &format!("files[0].path={REMOTE}"),
+            "-F",
+            &format!("files[0].file=@{}", src.display()),
+            &format!("{base}/files/bulk-upload"),
+        ])
+    };
+    let (mut up, mut curl_up) = (Duration::MAX, Duration::MAX);
+    let (mut up_rss, mut up_cpu, mut curl_up_cpu) = (0u64, 0f64, 0f64);
+    for _ in 0..2 {
+        let c = cpu();
+        let took = curl_upload()?;
+        if took < curl_up {
+            (curl_up, curl_up_cpu) = (took, cpu().1 - c.1);
+        }
+        let base_rss = reset_peak();
+        let c = cpu();
+        let t = Instant::now();
+        fs.upload_file(UploadSource::File(src.clone()), REMOTE, &opts)
+            .await?;
+        let took = t.elapsed();
+        if took < up {
+            (up, up_cpu) = (took, cpu().0 - c.0);
+        }
+        up_rss = up_rss.max(status_kib("VmHWM:").saturating_sub(base_rss));
+    }
+    let c1 = cpu();
+
+    let base_rss2 = reset_peak();
+    let t = Instant::now();
+    let n = fs.download_to_file(REMOTE, &back, &opts).await?;
+    let down = t.elapsed();
+    let c2 = cpu();
+    let down_rss = status_kib("VmHWM:").saturating_sub(base_rss2);
+    if n != bytes || !same_file(&src, &back)? {
+        return Err("downloaded file differs from the source".into());
+    }
+    std::fs::remove_file(&back)?;
+
     let c_mid = cpu();
     let curl_down = curl(&[
         by_curl.to_str().ok_or("path")?,
@@ -285,7 +301,7 @@ async fn run(mib: u64, work: &Path) -> Res<()> {
         )
     };
     println!("{mib} MiB, one run (ratio = curl time / client time):");
-    row("upload", up, curl_up, up_rss, (c1.0 - c0.0, c_mid.1 - c2.1));
+    row("upload", up, curl_up, up_rss, (up_cpu, curl_up_cpu));
     row(
         "download",
         down,

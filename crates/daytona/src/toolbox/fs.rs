@@ -13,7 +13,7 @@ use forge_wire::{
 use reqwest::Method;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Default deadline of uploads and downloads (the SDK's 30 min).
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -299,21 +299,28 @@ impl Fs {
                 .find(|s| !s.is_empty())
                 .unwrap_or("file")
                 .to_string();
-            let body = match item.source {
-                UploadSource::Bytes(b) => reqwest::Body::from(b),
+            // A file's part carries its length, so that the request has a Content-Length
+            // (not chunked), like curl's.
+            let part = match item.source {
+                UploadSource::Bytes(b) => reqwest::multipart::Part::stream(b),
                 UploadSource::File(p) => {
-                    let f = tokio::fs::File::open(&p).await.map_err(|e| {
+                    let cannot = |e: std::io::Error| {
                         Error::InvalidArgument(format!("cannot read {}: {e}", p.display()))
-                    })?;
-                    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                        f, CHUNK,
+                    };
+                    let f = tokio::fs::File::open(&p).await.map_err(cannot)?;
+                    let len = f.metadata().await.map_err(cannot)?.len();
+                    let body = reqwest::Body::wrap_stream(
+                        tokio_util::io::ReaderStream::with_capacity(f.take(len), CHUNK),
+                    );
+                    reqwest::multipart::Part::stream_with_length(body, len)
+                }
+                UploadSource::Reader(r) => {
+                    reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(
+                        tokio_util::io::ReaderStream::with_capacity(r, CHUNK),
                     ))
                 }
-                UploadSource::Reader(r) => reqwest::Body::wrap_stream(
-                    tokio_util::io::ReaderStream::with_capacity(r, CHUNK),
-                ),
             };
-            let part = reqwest::multipart::Part::stream(body)
+            let part = part
                 .file_name(name)
                 .mime_str("application/octet-stream")
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;

@@ -356,6 +356,11 @@ export interface CreateSandboxOptions {
   name?: string
   /** OS user of the sandbox. */
   user?: string
+  /**
+   * Language of `process.codeRun`: `typescript` (default), `javascript` or `python`
+   * (the `code-toolbox-language` label, which may also be given in `labels`).
+   */
+  language?: string
   /** Region, overriding the client's `target`. */
   target?: string
   /** Minutes of inactivity before auto-stop (0 disables). */
@@ -438,6 +443,10 @@ export interface DetectedPackageManager {
  * Rejects with `code` `DETECT_NOT_FOUND`, `DETECT_NOT_A_DIRECTORY`, `DETECT_ROOT_NOT_FOUND`,
  * `DETECT_INVALID_ROOT` or `DAYTONA_INVALID_ARGUMENT`; problems inside the repository are
  * `warnings`, never rejections.
+ *
+ * A small folder (at most 400 entries, a fraction of a millisecond) and a files map are
+ * answered on the calling thread with an already-resolved promise; larger folders are walked
+ * on the libuv thread pool.
  */
 export declare function detectFramework(input: string | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
 

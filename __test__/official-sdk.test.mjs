@@ -51,7 +51,7 @@ test('create, get, list, executeCommand, getPreviewLink, stop, start, archive, d
   assert.equal(failing.result, 'oops\n')
   await assert.rejects(sandbox.process.executeCommand('sleep 30', undefined, undefined, 1), (e) => e.statusCode === 408)
 
-  const code = await sandbox.process.codeRun('console.log(1 + 1, process.argv.slice(1).join(" "))', { argv: ['x'] }, 30)
+  const code = await sandbox.process.codeRun('console.log(1 + 1, process.argv.slice(2).join(" "))', { argv: ['x'] }, 30)
   assert.equal(code.exitCode, 0)
   assert.equal(code.result, '2 x\n')
 

@@ -128,8 +128,13 @@ fn create_params(o: CreateSandboxOptions) -> std::result::Result<CreateParams, F
             gpu: None,
         },
     );
+    let labels: forge_wire::StringMap = o.labels.unwrap_or_default().into_iter().collect();
+    let language = o
+        .language
+        .or_else(|| labels.get(forge_daytona::LANGUAGE_LABEL).cloned());
     Ok(CreateParams {
         name: o.name,
+        language,
         image: o.image,
         snapshot: o.snapshot,
         user: o.user,
@@ -137,7 +142,7 @@ fn create_params(o: CreateSandboxOptions) -> std::result::Result<CreateParams, F
         resources,
         public: o.public,
         env: o.env_vars.unwrap_or_default().into_iter().collect(),
-        labels: o.labels.unwrap_or_default().into_iter().collect(),
+        labels,
         auto_stop_interval: o.auto_stop_interval,
         auto_archive_interval: o.auto_archive_interval,
         auto_delete_interval: o.auto_delete_interval,

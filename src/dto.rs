@@ -67,6 +67,9 @@ pub struct CreateSandboxOptions {
     pub name: Option<String>,
     /// OS user of the sandbox.
     pub user: Option<String>,
+    /// Language of `process.codeRun`: `typescript` (default), `javascript` or `python`
+    /// (the `code-toolbox-language` label, which may also be given in `labels`).
+    pub language: Option<String>,
     /// Region, overriding the client's `target`.
     pub target: Option<String>,
     /// Minutes of inactivity before auto-stop (0 disables).

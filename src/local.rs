@@ -17,6 +17,9 @@ static ADDRESS: OnceCell<(String, String)> = OnceCell::const_new();
 static HANDLE: Mutex<Option<forge_local::LocalBackend>> = Mutex::new(None);
 static HOOKED: AtomicBool = AtomicBool::new(false);
 
+/// `process.on(event, listener)`.
+type EventOn<'a> = Function<'a, FnArgs<(String, Function<'a, (), ()>)>, Unknown<'a>>;
+
 /// Registers the exit hook once per process. Called from the JS thread when a local client
 /// is made, so that the hook exists before the backend can start.
 pub(crate) fn register_exit_hook(env: &Env) -> napi::Result<()> {
@@ -26,8 +29,7 @@ pub(crate) fn register_exit_hook(env: &Env) -> napi::Result<()> {
     // A natural exit runs env cleanup hooks; `process.exit()` does not, but emits 'exit'.
     env.add_env_cleanup_hook((), |_| stop())?;
     let process: Object = env.get_global()?.get_named_property("process")?;
-    let on: Function<FnArgs<(String, Function<(), ()>)>, Unknown> =
-        process.get_named_property("on")?;
+    let on: EventOn = process.get_named_property("on")?;
     let on_exit = env.create_function_from_closure::<(), (), _>("forgeLocalBackendExit", |_| {
         stop();
         Ok(())

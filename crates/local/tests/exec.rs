@@ -112,7 +112,7 @@ async fn code_run_runs_javascript_on_node() {
         .json(
             Method::POST,
             &env.tb(&id, "/process/code-run"),
-            Some(json!({"code": "console.log(process.argv.slice(1).join(','), process.env.X)",
+            Some(json!({"code": "console.log(process.argv.slice(2).join(','), process.env.X)",
                         "language": "javascript", "argv": ["a", "b"], "envs": {"X": "y"}, "timeout": 30})),
         )
         .await;

@@ -70,8 +70,11 @@ pub async fn code_run(
             )))
         }
     };
-    if program == "node" && !argv.is_empty() && args.first().is_some_and(|a| a == "-e") {
+    if program != "python3" && args.iter().any(|a| a == "-e") {
+        // As for a script (`node file.js a b`) and Daytona's own runner: the user's first
+        // argument is `process.argv[2]`, after a stand-in for the script name.
         args.push("--".into());
+        args.push("[eval]".into());
     }
     args.extend(argv);
     let cwd = sbx.root.resolve(WORK_DIR)?;

@@ -200,7 +200,7 @@ test('push, fetch and pull with credentials; remotes; failures show no token', a
   await assertNoToken(repo)
 })
 
-test('commitAmend with a new author, as in the guide', { todo: 'forge-daytona passes --reset-author with --author, which git refuses' }, async () => {
+test('commitAmend with a new author, as in the guide', async () => {
   const git = sandbox.git
   const repo = 'workspace/amend-author'
   await git.clone(server.repoUrl, repo, undefined, undefined, 'git', TOKEN)

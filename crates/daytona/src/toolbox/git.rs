@@ -433,11 +433,8 @@ impl Git {
             None => args.push("--no-edit".into()),
         }
         if let Some((name, email)) = author {
-            args.extend([
-                "--reset-author".into(),
-                "--author".into(),
-                format!("{name} <{email}>"),
-            ]);
+            // `--author` alone: git refuses it together with `--reset-author`.
+            args.extend(["--author".into(), format!("{name} <{email}>")]);
         }
         let opts = self.tb.opts.clone();
         self.run_git(path, &args, &GitCredentials::default(), author, &opts)

@@ -88,6 +88,13 @@ export declare class Sandbox {
    * (`X-Daytona-Preview-Token` header).
    */
   getPreviewUrl(port: number): Promise<PreviewLink>
+  /**
+   * Detects the framework, package manager and commands of a repository folder inside the
+   * sandbox (absolute, or relative to the work dir, e.g. `workspace/project`), in two round
+   * trips: one listing and one bulk download of the few files detection reads. Same answer
+   * as `detectFramework` on a local copy of the folder.
+   */
+  detectFramework(path: string, options?: DetectFrameworkOptions | undefined | null, signal?: AbortSignal): Promise<FrameworkDetection>
   /** Alias of `getPreviewUrl`, as the official SDK names it. */
   getPreviewLink(port: number): Promise<PreviewLink>
 }

@@ -128,7 +128,7 @@ pub struct FrameworkDetection {
     pub warnings: Vec<DetectionWarning>,
 }
 
-fn core_options(
+pub(crate) fn core_options(
     o: Option<DetectFrameworkOptions>,
 ) -> std::result::Result<forge_detect::DetectOptions, Failure> {
     let o = o.unwrap_or_default();
@@ -162,8 +162,9 @@ fn run(
     d.map_err(IntoFailure::into_failure)
 }
 
-/// The answer as a JS object: serde JSON, then one `JSON.parse`.
-fn to_js(env: &Env, d: &forge_detect::Detection) -> Result<Unknown<'static>> {
+/// The answer as a JS object: serde JSON, then one `JSON.parse`. Also for the sandbox form
+/// of `detectFramework` (listing + bulk download + `forge_detect::detect_snapshot`).
+pub(crate) fn to_js(env: &Env, d: &forge_detect::Detection) -> Result<Unknown<'static>> {
     let text = serde_json::to_string(d).map_err(|e| Error::from_reason(e.to_string()))?;
     let json: Object<'static> = env.get_global()?.get_named_property("JSON")?;
     let parse: Function<'static, String, Unknown<'static>> = json.get_named_property("parse")?;
@@ -207,19 +208,52 @@ impl Task for DetectTask {
 /// Rejects with `code` `DETECT_NOT_FOUND`, `DETECT_NOT_A_DIRECTORY`, `DETECT_ROOT_NOT_FOUND`,
 /// `DETECT_INVALID_ROOT` or `DAYTONA_INVALID_ARGUMENT`; problems inside the repository are
 /// `warnings`, never rejections.
+///
+/// A small folder (at most 400 entries, a fraction of a millisecond) and a files map are
+/// answered on the calling thread with an already-resolved promise; larger folders are walked
+/// on the libuv thread pool.
 #[napi(ts_return_type = "Promise<FrameworkDetection>")]
 pub fn detect_framework(
+    env: Env,
     input: Either<String, HashMap<String, String>>,
     options: Option<DetectFrameworkOptions>,
-) -> AsyncTask<DetectTask> {
-    let input = match input {
-        Either::A(path) => Input::Folder(path),
-        Either::B(files) => Input::Files(files),
+) -> Result<Unknown<'static>> {
+    let opts = core_options(options);
+    let input = match (input, &opts) {
+        (Either::A(path), Ok(o)) => {
+            let small = forge_detect::WalkLimits {
+                max_entries: 400,
+                ..Default::default()
+            };
+            match forge_detect::detect_dir_within(&path, o, small) {
+                Ok(d) if !d.warnings.iter().any(|w| w.code == "WALK_TRUNCATED") => {
+                    return resolved(&env, &d);
+                }
+                _ => Input::Folder(path),
+            }
+        }
+        (Either::A(path), Err(_)) => Input::Folder(path),
+        (Either::B(files), Ok(o)) => {
+            match forge_detect::detect_files(files.iter().map(|(p, c)| (p.as_str(), c.as_str())), o)
+            {
+                Ok(d) => return resolved(&env, &d),
+                Err(_) => Input::Files(files),
+            }
+        }
+        (Either::B(files), Err(_)) => Input::Files(files),
     };
-    AsyncTask::new(DetectTask {
+    // Failures (and big folders) go through the task, which rejects with a typed error.
+    let promise = env.spawn(DetectTask {
         input: Some(input),
-        opts: Some(core_options(options)),
-    })
+        opts: Some(opts),
+    })?;
+    Ok(promise.promise_object().to_unknown())
+}
+
+/// An already-resolved promise of the answer.
+pub(crate) fn resolved(env: &Env, d: &forge_detect::Detection) -> Result<Unknown<'static>> {
+    let value = to_js(env, d)?;
+    Ok(PromiseRaw::resolve(env, value)?.to_unknown())
 }
 
 /// Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds).

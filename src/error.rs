@@ -91,3 +91,12 @@ impl IntoFailure for forge_daytona::Error {
         }
     }
 }
+
+impl IntoFailure for forge_preview::PreviewError {
+    fn into_failure(self) -> Failure {
+        match self {
+            forge_preview::PreviewError::Daytona(e) => e.into_failure(),
+            forge_preview::PreviewError::Detect(e) => e.into_failure(),
+        }
+    }
+}

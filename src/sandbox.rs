@@ -245,6 +245,31 @@ impl Sandbox {
         })
     }
 
+    /// Detects the framework, package manager and commands of a repository folder inside the
+    /// sandbox (absolute, or relative to the work dir, e.g. `workspace/project`), in two round
+    /// trips: one listing and one bulk download of the few files detection reads. Same answer
+    /// as `detectFramework` on a local copy of the folder.
+    #[napi(ts_return_type = "Promise<FrameworkDetection>")]
+    pub fn detect_framework(
+        &self,
+        env: &Env,
+        path: String,
+        options: Option<crate::detect::DetectFrameworkOptions>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<AsyncBlock<serde_json::Value>> {
+        let core = self.core.clone();
+        let opts = crate::detect::core_options(options);
+        promise(env, signal, move |cancel| async move {
+            let opts = opts?;
+            let tb = core.toolbox().await?;
+            let call = CallOptions::new().with_cancel(cancel);
+            let d = forge_preview::detect_in_sandbox(&tb, &path, &opts, &call)
+                .await
+                .map_err(crate::error::IntoFailure::into_failure)?;
+            serde_json::to_value(&d).map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))
+        })
+    }
+
     /// Alias of `getPreviewUrl`, as the official SDK names it.
     #[napi(ts_return_type = "Promise<PreviewLink>")]
     pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<AsyncBlock<PreviewLink>> {

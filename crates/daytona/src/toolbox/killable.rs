@@ -76,7 +76,7 @@ pub(crate) fn kill_script(tokens: &[&str]) -> String {
            i=0; while [ ! -s \"$f\" ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; \
            p=$(cat \"$f\" 2>/dev/null); \
            case \"$p\" in ''|*[!0-9]*) echo nopgid; continue;; esac; \
-           if ! kill -TERM \"-$p\" 2>/dev/null; then echo gone; continue; fi; \
+           if ! kill -TERM \"-$p\" 2>/dev/null; then rm -f \"$f\"; echo gone; continue; fi; \
            i=0; while kill -0 \"-$p\" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; \
            kill -KILL \"-$p\" 2>/dev/null; rm -f \"$f\"; echo killed; \
          done",

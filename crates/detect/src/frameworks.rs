@@ -96,7 +96,7 @@ use Cond::*;
 
 const VITE_FLAGS: &str = "--host {host} --port {port} --strictPort";
 /// Vite (6.0.9+) adds this to `server.allowedHosts`, so the preview host is not answered
-/// with 403 "Blocked request"; Vite 7.1+ splits it on commas.
+/// with 403 "Blocked request"; Vite 8 splits it on commas (older versions take one value).
 const VITE_ENV: &[(&str, &str)] = &[("__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS", "{allowedHosts}")];
 /// Env for servers started through the project's own script.
 const SERVER_ENV: &[(&str, &str)] = &[("PORT", "{port}"), ("HOST", "{host}")];

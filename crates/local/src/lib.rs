@@ -170,7 +170,7 @@ impl LocalBackend {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app)
+            if let Err(e) = axum::serve(util::nodelay(listener), app)
                 .with_graceful_shutdown(shutdown)
                 .await
             {

@@ -65,7 +65,7 @@ impl Previews {
         });
         let app = axum::Router::new().fallback(proxy).with_state(ctx);
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(crate::util::nodelay(listener), app).await;
         });
         map.insert(key, Listener { addr, task });
         Ok(format!("http://{addr}"))
@@ -199,7 +199,11 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
 
     let upstream = SocketAddr::from(([127, 0, 0, 1], ctx.port));
     let stream = match tokio::net::TcpStream::connect(upstream).await {
-        Ok(s) => s,
+        Ok(s) => {
+            // Small request heads must not wait on delayed ACKs (see `util::nodelay`).
+            let _ = s.set_nodelay(true);
+            s
+        }
         Err(_) => {
             return plain(
                 StatusCode::BAD_GATEWAY,

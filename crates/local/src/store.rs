@@ -6,7 +6,7 @@
 use crate::error::{Failure, LocalError};
 use forge_wire::{Sandbox, SandboxState};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use tokio::sync::Mutex;
 
@@ -25,6 +25,8 @@ pub struct Record {
 pub struct Store {
     dir: PathBuf,
     records: Mutex<BTreeMap<String, Record>>,
+    /// Names reserved by creates still writing their folders (counted against the limit).
+    pending: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Store {
@@ -54,6 +56,7 @@ impl Store {
         Ok(Store {
             dir,
             records: Mutex::new(records),
+            pending: Default::default(),
         })
     }
 
@@ -91,35 +94,63 @@ impl Store {
 
     /// Adds a new sandbox: creates its folders, then persists the record. Fails with 409
     /// when the name is taken.
+    ///
+    /// Only the checks and the final insert hold the lock: the name is reserved first, the
+    /// folders and the record are written with the lock released (so concurrent creates do
+    /// their disk work in parallel and reads are never held up by it), and the record becomes
+    /// visible only once it is on disk.
     pub async fn insert(&self, rec: Record) -> Result<Record, Failure> {
-        let mut records = self.records.lock().await;
-        let max = max_sandboxes();
-        if records.len() >= max {
-            // Worded like Daytona's quota errors (400), so clients map it the same way.
-            return Err(Failure::bad_request(format!(
-                "Total sandbox limit exceeded. Maximum allowed: {max}."
-            )));
-        }
-        if records.values().any(|r| r.sandbox.name == rec.sandbox.name) {
-            return Err(Failure::conflict(format!(
-                "Sandbox with name {} already exists",
-                rec.sandbox.name
-            )));
-        }
+        let name = rec.sandbox.name.clone();
+        let reservation = {
+            let records = self.records.lock().await;
+            let mut pending = lock_pending(&self.pending);
+            let max = max_sandboxes();
+            if records.len() + pending.len() >= max {
+                // Worded like Daytona's quota errors (400), so clients map it the same way.
+                return Err(Failure::bad_request(format!(
+                    "Total sandbox limit exceeded. Maximum allowed: {max}."
+                )));
+            }
+            if pending.contains(&name) || records.values().any(|r| r.sandbox.name == name) {
+                return Err(Failure::conflict(format!(
+                    "Sandbox with name {name} already exists"
+                )));
+            }
+            pending.insert(name.clone());
+            Reservation {
+                pending: &self.pending,
+                name: Some(name),
+            }
+        };
         let id = rec.sandbox.id.clone();
-        let work = self.root(&id).join(WORK_DIR.trim_start_matches('/'));
+        let sandbox_dir = self.sandbox_dir(&id);
+        let root = self.root(&id);
         // `workspace` exists from the start: the integration guide's paths (`workspace/repo`)
         // assume it, as its sample images do.
-        for dir in [
-            work.join("workspace"),
+        let dirs = [
+            root.join(WORK_DIR.trim_start_matches('/'))
+                .join("workspace"),
             self.state_dir(&id),
-            self.root(&id).join("tmp"),
-        ] {
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(|e| Failure::internal(format!("cannot create sandbox folder: {e}")))?;
+            root.join("tmp"),
+        ];
+        let bytes = encode(&rec)?;
+        let written = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+            for dir in &dirs {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::internal(format!("cannot create sandbox folder: {e}")))?;
+            }
+            write_record(&sandbox_dir, &bytes)
+        })
+        .await
+        .map_err(|e| Failure::internal(format!("record writer failed: {e}")))
+        .and_then(|r| r);
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_dir_all(self.sandbox_dir(&id)).await;
+            return Err(e);
         }
-        self.persist(&rec).await?;
+        let mut records = self.records.lock().await;
+        // Name released and record added under both locks: no instant where the name is free.
+        let _pending = reservation.release();
         records.insert(id, rec.clone());
         Ok(rec)
     }
@@ -156,25 +187,65 @@ impl Store {
         }
     }
 
-    /// Writes `sandbox.json` atomically: temp file, fsync, rename.
+    /// Writes `sandbox.json` atomically (see [`write_record`]).
     async fn persist(&self, rec: &Record) -> Result<(), Failure> {
         let dir = self.sandbox_dir(&rec.sandbox.id);
-        let bytes = serde_json::to_vec_pretty(rec)
-            .map_err(|e| Failure::internal(format!("cannot encode record: {e}")))?;
-        let tmp = dir.join("sandbox.json.tmp");
-        let dst = dir.join("sandbox.json");
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::Write;
-            std::fs::create_dir_all(&dir)?;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &dst)
-        })
-        .await
-        .map_err(|e| Failure::internal(format!("record writer failed: {e}")))?
-        .map_err(|e| Failure::internal(format!("cannot write sandbox record: {e}")))
+        let bytes = encode(rec)?;
+        tokio::task::spawn_blocking(move || write_record(&dir, &bytes))
+            .await
+            .map_err(|e| Failure::internal(format!("record writer failed: {e}")))?
     }
+}
+
+/// A name held for a sandbox being created; freed on drop, so a create whose request was
+/// cancelled mid-write does not keep its name taken.
+struct Reservation<'a> {
+    pending: &'a std::sync::Mutex<HashSet<String>>,
+    /// `None` once released.
+    name: Option<String>,
+}
+
+impl<'a> Reservation<'a> {
+    /// Frees the name now; the returned guard keeps the pending set locked until dropped.
+    fn release(mut self) -> std::sync::MutexGuard<'a, HashSet<String>> {
+        let mut pending = lock_pending(self.pending);
+        if let Some(name) = self.name.take() {
+            pending.remove(&name);
+        }
+        pending
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            lock_pending(self.pending).remove(&name);
+        }
+    }
+}
+
+/// The pending-name set; a panic elsewhere cannot leave it unusable.
+fn lock_pending(
+    m: &std::sync::Mutex<HashSet<String>>,
+) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn encode(rec: &Record) -> Result<Vec<u8>, Failure> {
+    serde_json::to_vec_pretty(rec)
+        .map_err(|e| Failure::internal(format!("cannot encode record: {e}")))
+}
+
+/// Writes `<dir>/sandbox.json` as a temp file renamed into place, so a backend killed at any
+/// instant leaves either the previous record or the new one, never a half-written one.
+fn write_record(dir: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join("sandbox.json.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, dir.join("sandbox.json"))
+    };
+    write().map_err(|e| Failure::internal(format!("cannot write sandbox record: {e}")))
 }
 
 /// Most sandboxes one home holds: `FORGE_MAX_SANDBOXES`, default 1000.

@@ -293,14 +293,22 @@ async fn send_part(
         "--{DOWNLOAD_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quoted}\"; filename*=utf-8''{}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n",
         pct_encode(path)
     );
-    if tx.send(Ok(Bytes::from(head))).await.is_err() {
-        return false;
-    }
+    // The head, the bytes and the part's closing CRLF go out in as few chunks as possible: a
+    // small file is one chunk (one write), a large one is CHUNK-sized pieces.
     let mut left = len;
-    let mut buf = vec![0u8; CHUNK];
+    let mut out = bytes::BytesMut::with_capacity(head.len() + (len as usize).min(CHUNK) + 2);
+    out.extend_from_slice(head.as_bytes());
     while left > 0 {
-        let want = buf.len().min(left as usize);
-        match file.read(&mut buf[..want]).await {
+        if out.len() >= CHUNK {
+            let full = std::mem::replace(&mut out, bytes::BytesMut::with_capacity(CHUNK));
+            if tx.send(Ok(full.freeze())).await.is_err() {
+                return false;
+            }
+        }
+        let want = (CHUNK - out.len()).min(left as usize);
+        let start = out.len();
+        out.resize(start + want, 0);
+        match file.read(&mut out[start..]).await {
             Ok(0) | Err(_) => {
                 // Truncated under us: stop without the closing boundary.
                 let _ = tx
@@ -309,18 +317,13 @@ async fn send_part(
                 return false;
             }
             Ok(n) => {
+                out.truncate(start + n);
                 left -= n as u64;
-                if tx
-                    .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                    .await
-                    .is_err()
-                {
-                    return false;
-                }
             }
         }
     }
-    tx.send(Ok(Bytes::from_static(b"\r\n"))).await.is_ok()
+    out.extend_from_slice(b"\r\n");
+    tx.send(Ok(out.freeze())).await.is_ok()
 }
 
 /// RFC 5987 percent-encoding for `filename*`.

@@ -444,7 +444,8 @@ export interface DetectedPackageManager {
 /**
  * Detects the framework, package manager, install and dev commands of a repository.
  *
- * `input` is a local folder path, or an in-memory map `{ 'package.json': '...', ... }` of
+ * `input` is a local folder path, a `Sandbox` (the folder `options.path` inside it, read in
+ * two round trips), or an in-memory map `{ 'package.json': '...', ... }` of
  * repository-relative paths to file contents. For monorepos the answer is the most likely
  * preview app (override with `options.root`) and `apps` lists every app with its own answer.
  * Rejects with `code` `DETECT_NOT_FOUND`, `DETECT_NOT_A_DIRECTORY`, `DETECT_ROOT_NOT_FOUND`,
@@ -455,7 +456,7 @@ export interface DetectedPackageManager {
  * answered on the calling thread with an already-resolved promise; larger folders are walked
  * on the libuv thread pool.
  */
-export declare function detectFramework(input: string | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
+export declare function detectFramework(input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
 
 /** Options of `detectFramework` / `detectFrameworkSync`. */
 export interface DetectFrameworkOptions {
@@ -474,6 +475,11 @@ export interface DetectFrameworkOptions {
    * Default `['.daytona.work']`.
    */
   allowedHosts?: Array<string>
+  /**
+   * With a sandbox as input: the repository folder inside it (absolute, or relative to
+   * the work dir, e.g. `workspace/project`). Default: the work dir.
+   */
+  path?: string
 }
 
 /** Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds). */

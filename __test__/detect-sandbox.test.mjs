@@ -35,6 +35,8 @@ test('sandbox.detectFramework equals in-memory detection of the same files', asy
     assert.equal(remote.nodeVersion, '22')
     assert.match(remote.devCommand, /next dev .*-H 0\.0\.0\.0/)
     assert.deepEqual(remote, local)
+    const { detectFramework } = addon()
+    assert.deepEqual(await detectFramework(sandbox, { path: 'workspace/site' }), remote, 'detectFramework(sandbox, { path })')
     const withPort = await sandbox.detectFramework('workspace/site', { port: 4000 })
     assert.equal(withPort.port, 4000)
     await assert.rejects(sandbox.detectFramework('workspace/missing'), { code: 'DETECT_NOT_FOUND' })

@@ -36,6 +36,9 @@ pub struct DetectFrameworkOptions {
     /// Preview host names the dev server must accept; a leading `.` allows every subdomain.
     /// Default `['.daytona.work']`.
     pub allowed_hosts: Option<Vec<String>>,
+    /// With a sandbox as input: the repository folder inside it (absolute, or relative to
+    /// the work dir, e.g. `workspace/project`). Default: the work dir.
+    pub path: Option<String>,
 }
 
 /// The framework found.
@@ -202,7 +205,8 @@ impl Task for DetectTask {
 
 /// Detects the framework, package manager, install and dev commands of a repository.
 ///
-/// `input` is a local folder path, or an in-memory map `{ 'package.json': '...', ... }` of
+/// `input` is a local folder path, a `Sandbox` (the folder `options.path` inside it, read in
+/// two round trips), or an in-memory map `{ 'package.json': '...', ... }` of
 /// repository-relative paths to file contents. For monorepos the answer is the most likely
 /// preview app (override with `options.root`) and `apps` lists every app with its own answer.
 /// Rejects with `code` `DETECT_NOT_FOUND`, `DETECT_NOT_A_DIRECTORY`, `DETECT_ROOT_NOT_FOUND`,
@@ -215,9 +219,30 @@ impl Task for DetectTask {
 #[napi(ts_return_type = "Promise<FrameworkDetection>")]
 pub fn detect_framework(
     env: Env,
-    input: Either<String, HashMap<String, String>>,
+    #[napi(ts_arg_type = "string | Sandbox | Record<string, string>")] input: Either3<
+        String,
+        ClassInstance<'_, crate::sandbox::Sandbox>,
+        HashMap<String, String>,
+    >,
     options: Option<DetectFrameworkOptions>,
 ) -> Result<Unknown<'static>> {
+    let input = match input {
+        Either3::A(path) => Either::A(path),
+        Either3::B(sandbox) => {
+            // A folder inside a sandbox: `options.path` (default: the work dir).
+            let path = options
+                .as_ref()
+                .and_then(|o| o.path.clone())
+                .unwrap_or_else(|| ".".to_owned());
+            let block = sandbox.detect_framework(&env, path, options, None)?;
+            // SAFETY: the promise value is created in this env, on this thread.
+            return unsafe {
+                let raw = AsyncBlock::to_napi_value(env.raw(), block)?;
+                Ok(Unknown::from_raw_unchecked(env.raw(), raw))
+            };
+        }
+        Either3::C(files) => Either::B(files),
+    };
     let opts = core_options(options);
     let input = match (input, &opts) {
         (Either::A(path), Ok(o)) => {

@@ -125,21 +125,32 @@ impl Store {
         let id = rec.sandbox.id.clone();
         let sandbox_dir = self.sandbox_dir(&id);
         let root = self.root(&id);
-        // `workspace` exists from the start: the integration guide's paths (`workspace/repo`)
-        // assume it, as its sample images do.
-        let dirs = [
-            root.join(WORK_DIR.trim_start_matches('/'))
-                .join("workspace"),
-            self.state_dir(&id),
-            root.join("tmp"),
-        ];
+        // Parents first, one `mkdir` each (no `create_dir_all` probing: these are most of a
+        // create's cost). `workspace` exists from the start: the integration guide's paths
+        // (`workspace/repo`) assume it, as its sample images do.
+        let mut dirs = vec![sandbox_dir.clone(), root.clone()];
+        let mut at = root.clone();
+        for part in Path::new(WORK_DIR).components() {
+            if let std::path::Component::Normal(part) = part {
+                at.push(part);
+                dirs.push(at.clone());
+            }
+        }
+        dirs.extend([at.join("workspace"), self.state_dir(&id), root.join("tmp")]);
         let bytes = encode(&rec)?;
         let written = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
             for dir in &dirs {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Failure::internal(format!("cannot create sandbox folder: {e}")))?;
+                match std::fs::create_dir(dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                        return Err(Failure::internal(format!(
+                            "cannot create sandbox folder: {e}"
+                        )))
+                    }
+                    _ => {}
+                }
             }
-            write_record(&sandbox_dir, &bytes)
+            write_file(&sandbox_dir, &bytes)
+                .map_err(|e| Failure::internal(format!("cannot write sandbox record: {e}")))
         })
         .await
         .map_err(|e| Failure::internal(format!("record writer failed: {e}")))
@@ -239,13 +250,16 @@ fn encode(rec: &Record) -> Result<Vec<u8>, Failure> {
 /// Writes `<dir>/sandbox.json` as a temp file renamed into place, so a backend killed at any
 /// instant leaves either the previous record or the new one, never a half-written one.
 fn write_record(dir: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let tmp = dir.join("sandbox.json.tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, dir.join("sandbox.json"))
-    };
-    write().map_err(|e| Failure::internal(format!("cannot write sandbox record: {e}")))
+    std::fs::create_dir_all(dir)
+        .and_then(|()| write_file(dir, bytes))
+        .map_err(|e| Failure::internal(format!("cannot write sandbox record: {e}")))
+}
+
+/// The temp-file-and-rename write of [`write_record`], the folder known to exist.
+fn write_file(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join("sandbox.json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join("sandbox.json"))
 }
 
 /// Most sandboxes one home holds: `FORGE_MAX_SANDBOXES`, default 1000.

@@ -109,14 +109,20 @@ export function revParse(bare, ref) {
 
 /**
  * A git smart-HTTP server on 127.0.0.1 serving the repos under `root` to basic auth
- * `username:password` (401 with a challenge otherwise). Resolves with `{url(name), close()}`.
+ * `username:password` (401 with a challenge otherwise). `username: null` accepts any user name
+ * with the right password, as GitHub does for tokens. Resolves with `{base, url(name), close()}`.
  */
 export async function startGitHttp(root, username, password) {
-  const expected = 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64')
+  const authorized = (header) => {
+    if (!header?.startsWith('Basic ')) return false
+    const [user, ...rest] = Buffer.from(header.slice(6), 'base64').toString().split(':')
+    return rest.join(':') === password && (username == null || user === username)
+  }
   const server = http.createServer((req, res) => {
-    if (req.headers.authorization !== expected) {
+    if (!authorized(req.headers.authorization)) {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="forge-testkit"' })
       res.end('authentication required')
+      req.resume()
       return
     }
     const u = new URL(req.url, 'http://x')
@@ -128,7 +134,7 @@ export async function startGitHttp(root, username, password) {
       QUERY_STRING: u.search.replace(/^\?/, ''),
       REQUEST_METHOD: req.method,
       CONTENT_TYPE: req.headers['content-type'] || '',
-      REMOTE_USER: username,
+      REMOTE_USER: username ?? 'token',
       REMOTE_ADDR: '127.0.0.1',
       GATEWAY_INTERFACE: 'CGI/1.1',
     }
@@ -137,6 +143,7 @@ export async function startGitHttp(root, username, password) {
     if (req.headers['git-protocol']) env.GIT_PROTOCOL = req.headers['git-protocol']
     const cgi = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] })
     req.pipe(cgi.stdin)
+    cgi.stdin.on('error', () => {})
     let head = Buffer.alloc(0)
     let headersDone = false
     cgi.stdout.on('data', (chunk) => {
@@ -171,8 +178,14 @@ export async function startGitHttp(root, username, password) {
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address()
+  const base = `http://127.0.0.1:${port}`
   return {
-    url: (name) => `http://127.0.0.1:${port}/${name}`,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    base,
+    url: (name) => `${base}/${name}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.()
+        server.close(resolve)
+      }),
   }
 }

@@ -16,6 +16,7 @@ mod api;
 mod auth;
 mod confine;
 mod error;
+mod ports;
 mod preview;
 mod procs;
 mod store;
@@ -60,6 +61,9 @@ pub(crate) struct AppState {
     pub groups: procs::Groups,
     pub sessions: toolbox::sessions::Sessions,
     pub previews: preview::Previews,
+    /// `<home>/libforgeports.so`, preloaded into every sandbox command (see `ports`); `None`
+    /// when it could not be built or written, and sandboxes then share this machine's ports.
+    pub ports_shim: Option<PathBuf>,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
 }
@@ -162,6 +166,7 @@ impl LocalBackend {
             groups: procs::Groups::default(),
             sessions: toolbox::sessions::Sessions::default(),
             previews: preview::Previews::default(),
+            ports_shim: ports::install(&home).await,
             commands: Arc::new(tokio::sync::Semaphore::new(procs::max_commands())),
         });
         let app = router(state.clone());

@@ -9,8 +9,9 @@
 //! query parameter are stripped before forwarding. The listener of a sandbox port lives until
 //! the sandbox is deleted or the backend stops, so the URL stays the same across stop/start.
 //!
-//! Limit: sandboxes share this machine's ports, so two sandboxes whose dev servers want the
-//! same port cannot both run.
+//! Each sandbox has its own port numbers (see `crate::ports`): the listener of (sandbox, P)
+//! proxies to the real port that sandbox's server got for P, read per request, else to
+//! 127.0.0.1:P (a server the port shim does not reach).
 
 use crate::util::{query_pairs, same_secret};
 use crate::AppState;
@@ -187,6 +188,11 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
         )
             .into_response();
     }
+    // Read per request: the dev server may have restarted on another real port.
+    let upstream = crate::ports::upstream(
+        &crate::ports::dir(&state.store.sandbox_dir(&ctx.sandbox)),
+        ctx.port,
+    );
     drop(state);
 
     // Strip what was for the proxy.
@@ -197,7 +203,6 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     }
     *req.uri_mut() = strip_token_query(req.uri());
 
-    let upstream = SocketAddr::from(([127, 0, 0, 1], ctx.port));
     let stream = match tokio::net::TcpStream::connect(upstream).await {
         Ok(s) => {
             // Small request heads must not wait on delayed ACKs (see `util::nodelay`).

@@ -21,6 +21,16 @@ pub struct ProcEnv {
     pub home: std::path::PathBuf,
     /// The sandbox env (`env` of the create request).
     pub env: forge_wire::StringMap,
+    /// The port shim, when available (see `crate::ports`).
+    pub ports: Option<PortsEnv>,
+}
+
+/// What a sandbox command needs for its own port numbers: the shim to preload and the
+/// backend-private folder where it publishes `P → real port`.
+#[derive(Clone)]
+pub struct PortsEnv {
+    pub shim: std::path::PathBuf,
+    pub dir: std::path::PathBuf,
 }
 
 /// Builds a command for a sandbox: its own process group, the host env filtered by
@@ -66,10 +76,24 @@ pub fn command(
     cmd.env("HOME", &penv.home)
         .env("PWD", cwd)
         .env(SANDBOX_ENV, &penv.sandbox_id);
+    let mut preload = std::env::var("LD_PRELOAD").ok();
     for (k, v) in penv.env.iter().chain(extra.iter()) {
         if !k.is_empty() && !k.contains('=') && !k.contains('\0') && !v.contains('\0') {
             cmd.env(k, v);
+            if k == "LD_PRELOAD" {
+                preload = Some(v.clone());
+            }
         }
+    }
+    if let Some(ports) = &penv.ports {
+        // Last, so a sandbox env cannot point it elsewhere; a preload of its own is kept.
+        let mut value = ports.shim.as_os_str().to_os_string();
+        if let Some(other) = preload.filter(|p| !p.trim().is_empty()) {
+            value.push(" ");
+            value.push(other);
+        }
+        cmd.env("LD_PRELOAD", value)
+            .env("FORGE_PORTS_DIR", &ports.dir);
     }
     cmd.current_dir(cwd)
         .process_group(0)
@@ -275,6 +299,21 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// Live (non-zombie) processes whose environment carries `DAYTONA_SANDBOX_ID=<sandbox>`.
 pub fn marked_pids(sandbox: &str) -> Vec<i32> {
     let needle = format!("{SANDBOX_ENV}={sandbox}");
+    pids_where(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+}
+
+/// Processes marked with a sandbox other than `sandbox`.
+pub fn pids_of_other_sandboxes(sandbox: &str) -> Vec<i32> {
+    let prefix = format!("{SANDBOX_ENV}=");
+    let mine = format!("{prefix}{sandbox}");
+    pids_where(|env| {
+        env.split(|b| *b == 0)
+            .any(|kv| kv.starts_with(prefix.as_bytes()) && kv != mine.as_bytes())
+    })
+}
+
+/// Processes (not this one) whose `/proc/<pid>/environ` passes `test`.
+fn pids_where(test: impl Fn(&[u8]) -> bool) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -284,7 +323,7 @@ pub fn marked_pids(sandbox: &str) -> Vec<i32> {
         .filter(|pid| *pid != me)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .map(|env| test(&env))
                 .unwrap_or(false)
         })
         .collect()

@@ -10,7 +10,7 @@ pub mod transfer;
 
 use crate::confine::Root;
 use crate::error::Failure;
-use crate::procs::ProcEnv;
+use crate::procs::{PortsEnv, ProcEnv};
 use crate::store::{is_running, WORK_DIR};
 use crate::Shared;
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -88,6 +88,10 @@ impl FromRequestParts<Shared> for Sbx {
                 sandbox_id: id.clone(),
                 home,
                 env: rec.sandbox.env.clone(),
+                ports: state.ports_shim.clone().map(|shim| PortsEnv {
+                    shim,
+                    dir: crate::ports::dir(&state.store.sandbox_dir(&id)),
+                }),
             },
             id,
         })
@@ -114,42 +118,23 @@ async fn version(_sbx: Sbx) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "version": concat!("forge-local/", env!("CARGO_PKG_VERSION")) }))
 }
 
-/// `GET /port`: TCP ports listening on this machine (loopback or any address), from
-/// `/proc/net/tcp{,6}`. Sandboxes share this machine's network, so this is every listener.
-async fn ports(_sbx: Sbx) -> Json<PortList> {
-    let mut ports = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = tokio::fs::read_to_string(table).await else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (f.get(1), f.get(3)) else {
-                continue;
-            };
-            if *state != "0A" {
-                continue;
-            }
-            let Some((addr, port)) = local.split_once(':') else {
-                continue;
-            };
-            let reachable = addr.chars().all(|c| c == '0')
-                || addr == "0100007F"
-                || addr == "00000000000000000000000001000000"
-                || addr.ends_with("0100007F");
-            if let (true, Ok(p)) = (reachable, u16::from_str_radix(port, 16)) {
-                ports.push(p);
-            }
-        }
-    }
-    ports.sort_unstable();
-    ports.dedup();
+/// `GET /port`: the TCP ports this sandbox listens on, as its processes see them (see
+/// `crate::ports::listening`): its published ports with a live listener, plus loopback or
+/// wildcard listeners its processes hold that the port shim does not reach.
+async fn ports(sbx: Sbx) -> Json<PortList> {
+    let dir = crate::ports::dir(&sbx.state.store.sandbox_dir(&sbx.id));
+    let id = sbx.id.clone();
+    let ports = tokio::task::spawn_blocking(move || crate::ports::listening(&dir, &id))
+        .await
+        .unwrap_or_default();
     Json(PortList { ports })
 }
 
-/// `GET /port/{port}/in-use`: is something listening on 127.0.0.1:port.
+/// `GET /port/{port}/in-use`: is something of this sandbox listening on that port: its
+/// published mapping has a live listener, else (servers the port shim does not reach)
+/// something accepts on 127.0.0.1:port.
 async fn port_in_use(
-    _sbx: Sbx,
+    sbx: Sbx,
     axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>,
 ) -> Result<Json<IsPortInUseResponse>, Failure> {
     let port: u16 = params
@@ -158,6 +143,10 @@ async fn port_in_use(
         .and_then(|(_, v)| v.parse().ok())
         .filter(|p| *p >= 1)
         .ok_or_else(|| Failure::bad_request("invalid port"))?;
+    let dir = crate::ports::dir(&sbx.state.store.sandbox_dir(&sbx.id));
+    if crate::ports::mapped(&dir, port).is_some() {
+        return Ok(Json(IsPortInUseResponse { is_in_use: true }));
+    }
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let is_in_use = matches!(
         tokio::time::timeout(

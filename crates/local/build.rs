@@ -11,6 +11,9 @@ const SOURCE: &str = "shim/forgeports.c";
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=build.rs");
+    for var in ["CC", "CFLAGS", "TARGET_CC"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     let Some(out) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return;
     };

@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,8 @@ NEXT(getsockname_fn, real_getsockname_p, getsockname)
 
 struct slot {
     uint32_t key; /* (A << 16) | P, 0 = free; written last (release) */
+    int fd;       /* the bound socket, and its inode: the slot holds while fd is that socket */
+    unsigned long inode;
     int family;
     union {
         struct in_addr v4;
@@ -87,7 +90,8 @@ struct slot {
 
 static struct slot table[SLOTS];
 
-static void remember(uint16_t real, uint16_t asked, const struct sockaddr *addr) {
+static void remember(uint16_t real, uint16_t asked, const struct sockaddr *addr, int fd,
+                     unsigned long inode) {
     uint32_t key = ((uint32_t)real << 16) | asked;
     for (int i = 0; i < SLOTS; i++) {
         uint32_t cur = __atomic_load_n(&table[i].key, __ATOMIC_ACQUIRE);
@@ -99,6 +103,8 @@ static void remember(uint16_t real, uint16_t asked, const struct sockaddr *addr)
                                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 continue;
         }
+        table[i].fd = fd;
+        table[i].inode = inode;
         table[i].family = addr->sa_family;
         if (addr->sa_family == AF_INET)
             table[i].asked.v4 = ((const struct sockaddr_in *)addr)->sin_addr;
@@ -110,14 +116,23 @@ static void remember(uint16_t real, uint16_t asked, const struct sockaddr *addr)
     /* Table full: getsockname will report the real port. */
 }
 
+static unsigned long inode_of(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+/* The slot of real port A whose socket is still open (a closed listener's port may since
+ * have been given to an unrelated socket of this process). */
 static struct slot *lookup(uint16_t real) {
     for (int i = 0; i < SLOTS; i++) {
         uint32_t cur = __atomic_load_n(&table[i].key, __ATOMIC_ACQUIRE);
-        if (cur > 1 && (cur >> 16) == real)
+        if (cur > 1 && (cur >> 16) == real && table[i].inode != 0 &&
+            inode_of(table[i].fd) == table[i].inode)
             return &table[i];
     }
     return NULL;
 }
+
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -281,6 +296,29 @@ static void publish(unsigned asked, unsigned real, char family, unsigned long in
         unlink(tmp);
 }
 
+/* For a listening socket this process did not bind (inherited across exec, or passed over a
+ * Unix socket): the published port whose file names this real port and socket inode. */
+static int published_for(int fd, unsigned real) {
+    unsigned long inode = inode_of(fd);
+    if (inode == 0 || !sockopt_on(fd, SOL_SOCKET, SO_ACCEPTCONN))
+        return -1;
+    DIR *d = opendir(ports_dir);
+    if (!d)
+        return -1;
+    int found = -1;
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        char *end;
+        unsigned long asked = strtoul(e->d_name, &end, 10);
+        struct mapping m;
+        if (*end == 0 && asked > 0 && asked < 65536 && read_mapping((unsigned)asked, &m) &&
+            m.port == real && m.inode == inode)
+            found = (int)asked;
+    }
+    closedir(d);
+    return found;
+}
+
 /* ---- the wrapped calls ---------------------------------------------------------------------- */
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len) {
@@ -322,7 +360,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
             }
             int r = next(fd, (struct sockaddr *)&same, slen);
             if (r == 0) {
-                remember((uint16_t)m.port, (uint16_t)asked, addr);
+                remember((uint16_t)m.port, (uint16_t)asked, addr, fd, inode_of(fd));
                 errno = saved;
             }
             return r;
@@ -368,10 +406,9 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     if (gsn && gsn(fd, (struct sockaddr *)&got, &glen) == 0)
         real = port_of((struct sockaddr *)&got, glen);
     if (real > 0) {
-        struct stat st;
-        unsigned long inode = fstat(fd, &st) == 0 ? (unsigned long)st.st_ino : 0;
+        unsigned long inode = inode_of(fd);
         publish((unsigned)asked, (unsigned)real, family, inode);
-        remember((uint16_t)real, (uint16_t)asked, addr);
+        remember((uint16_t)real, (uint16_t)asked, addr, fd, inode);
     }
     errno = saved;
     return 0;
@@ -390,16 +427,19 @@ int getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
     int port = port_of(addr, given < *len ? given : *len);
     if (port <= 0)
         return r;
+    int saved = errno;
     struct slot *s = lookup((uint16_t)port);
-    if (!s)
+    uint32_t key = s ? __atomic_load_n(&s->key, __ATOMIC_ACQUIRE) : 0;
+    int asked_port = s && (key >> 16) == (uint32_t)port ? (int)(key & 0xffff)
+                                                         : published_for(fd, (unsigned)port);
+    errno = saved;
+    if (asked_port <= 0)
         return r;
-    uint32_t key = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-    if ((key >> 16) != (uint32_t)port)
-        return r;
-    uint16_t asked = (uint16_t)(key & 0xffff);
+    uint16_t asked = (uint16_t)asked_port;
+    /* Without a slot (an inherited socket) the asked address is unknown: the real one stays. */
+    int family = s ? s->family : AF_UNSPEC;
     /* The bound (listening) socket reports the address asked for; accepted connections keep
      * their real local address. */
-    int saved = errno;
     struct sockaddr_storage peer;
     socklen_t plen = sizeof(peer);
     int unconnected = getpeername(fd, (struct sockaddr *)&peer, &plen) != 0;
@@ -407,12 +447,12 @@ int getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
     if (addr->sa_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)addr;
         a->sin_port = htons(asked);
-        if (unconnected && s->family == AF_INET)
+        if (unconnected && family == AF_INET)
             a->sin_addr = s->asked.v4;
     } else {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)addr;
         a->sin6_port = htons(asked);
-        if (unconnected && s->family == AF_INET6)
+        if (unconnected && family == AF_INET6)
             a->sin6_addr = s->asked.v6;
     }
     return r;

@@ -271,7 +271,8 @@ impl Transport {
         let policy = self.inner.cfg.retry;
         loop {
             *tries += 1;
-            let failure = match self.attempt(&mut req, deadline).await {
+            let logged = crate::log::Attempt::start(&req, self.secrets(), *tries);
+            let failure = match logged.finish(self.attempt(&mut req, deadline).await) {
                 Ok(r) => return Ok(r),
                 Err(f) => f,
             };

@@ -270,7 +270,15 @@ pub(crate) async fn open(
             .await
             .map_err(|e| ws_error(e, &secrets))
     };
-    let (mut ws, _) = deadline.run("open log stream", connect).await?;
+    let t0 = std::time::Instant::now();
+    let opened = deadline.run("open log stream", connect).await;
+    crate::log::websocket(
+        url,
+        &secrets,
+        t0,
+        opened.as_ref().map(|_| ()).map_err(|e| e.code()),
+    );
+    let (mut ws, _) = opened?;
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let stop = CancellationToken::new();
     let stop_task = stop.clone();

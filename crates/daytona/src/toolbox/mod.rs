@@ -93,6 +93,20 @@ impl Toolbox {
         &self.transport
     }
 
+    /// `GET /port/{port}/in-use`: whether something listens on `port` inside the sandbox.
+    /// Daytona's daemon only checks ports 3000–9999 and answers 400 ([`crate::Error::BadRequest`])
+    /// for the others.
+    pub async fn port_in_use(&self, port: u16) -> crate::Result<bool> {
+        let r: forge_wire::IsPortInUseResponse = self
+            .transport
+            .json(
+                self.req(Method::GET, &format!("/port/{port}/in-use"), "port in use"),
+                &self.default_deadline(),
+            )
+            .await?;
+        Ok(r.is_in_use)
+    }
+
     /// `GET /work-dir`.
     pub async fn work_dir(&self) -> crate::Result<String> {
         let r: forge_wire::DirResponse = self

@@ -1,0 +1,256 @@
+//! `verify_preview` end to end on the embedded backend: real sandboxes, real dev-server
+//! processes started in a session, the real preview proxy and log WebSocket.
+
+mod common;
+
+use common::bounded;
+use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, Toolbox, UploadItem};
+use forge_local::{LocalBackend, LocalConfig};
+use forge_preview::{verify_preview, DevProcess, Reason, VerifyOptions, VerifyReport};
+use std::time::Duration;
+
+/// A stand-in dev server: waits `delay` ms, listens on `port`, prints Vite's coloured "Local:"
+/// line (after a "Port … is in use" line when `busy` is given) and quits after a minute
+/// whatever happens, so that no test leaves it behind.
+const SERVER_JS: &str = r#"
+const http = require('http');
+const [port, delay, busy] = process.argv.slice(2).map(Number);
+setTimeout(() => process.exit(0), 60000);
+if (busy) console.log(`Port ${busy} is in use, trying another one...`);
+setTimeout(() => {
+  http.createServer((req, res) => {
+    res.setHeader('content-type', 'text/html');
+    res.end('<!doctype html><html><body><h1>hello from the dev server</h1></body></html>');
+  }).listen(port, '127.0.0.1', () =>
+    console.log(`\n  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   \x1b[36mhttp://localhost:\x1b[1m${port}\x1b[22m/\x1b[39m`));
+}, delay);
+"#;
+
+struct Env {
+    _home: tempfile::TempDir,
+    _backend: LocalBackend,
+    client: Client,
+    id: String,
+    tb: Toolbox,
+}
+
+async fn env() -> Env {
+    let home = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::start(LocalConfig {
+        home: Some(home.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = Client::new(
+        DaytonaConfig::new()
+            .with_api_key(backend.api_key())
+            .with_api_url(backend.api_url()),
+    )
+    .unwrap();
+    let sandbox = client
+        .create(&CreateParams::default(), &CallOptions::new())
+        .await
+        .unwrap();
+    let tb = client.toolbox(&sandbox).await.unwrap();
+    tb.fs()
+        .upload(
+            vec![UploadItem {
+                source: SERVER_JS.into(),
+                destination: "server.js".into(),
+            }],
+            &CallOptions::new(),
+        )
+        .await
+        .unwrap();
+    tb.process().create_session("dev").await.unwrap();
+    Env {
+        _home: home,
+        _backend: backend,
+        client,
+        id: sandbox.id,
+        tb,
+    }
+}
+
+impl Env {
+    async fn start(&self, command: &str) -> DevProcess {
+        let r = self
+            .tb
+            .process()
+            .execute_session_command("dev", command, true, &CallOptions::new())
+            .await
+            .unwrap();
+        DevProcess {
+            session_id: "dev".into(),
+            command_id: r.cmd_id,
+        }
+    }
+    async fn verify(
+        &self,
+        dev: Option<&DevProcess>,
+        port: u16,
+        deadline: Duration,
+    ) -> VerifyReport {
+        let opts = VerifyOptions {
+            port,
+            deadline,
+            ..VerifyOptions::default()
+        };
+        verify_preview(&self.client, &self.id, &self.tb, dev, &opts)
+            .await
+            .unwrap()
+    }
+    async fn stop(&self) {
+        let _ = self.tb.process().delete_session("dev").await;
+    }
+}
+
+/// A free port on 127.0.0.1 inside 3000–9999, the range Daytona's port check accepts (so the
+/// in-sandbox port condition is exercised too).
+fn free_port() -> u16 {
+    for _ in 0..200 {
+        let p = 3000 + fastrand::u16(0..7000);
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port in 3000-9999");
+}
+
+#[tokio::test]
+async fn a_server_that_comes_up_is_verified_with_two_oks() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let dev = e.start(&format!("node server.js {port} 400")).await;
+        let r = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        e.stop().await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.reason, Reason::Ok);
+        assert_eq!(r.port, port);
+        assert_eq!(r.status, Some(200));
+        assert!(r.attempts >= 2, "{r:?}");
+        assert!(r.time_to_first_ok_ms.is_some());
+        assert_eq!(r.url, e.client.preview_url(&e.id, port).await.unwrap().url);
+        assert!(
+            r.log_tail
+                .iter()
+                .any(|l| l.contains(&format!("Local:   http://localhost:{port}/"))),
+            "{:?}",
+            r.log_tail
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        for key in [
+            "ok",
+            "url",
+            "status",
+            "reason",
+            "attempts",
+            "elapsedMs",
+            "timeToFirstOkMs",
+            "logTail",
+            "port",
+            "excerpt",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing in {json}");
+        }
+        assert_eq!(json["reason"], "OK");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_already_running_server_is_verified_from_the_first_probe() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let dev = e.start(&format!("node server.js {port} 0")).await;
+        let first = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        assert!(first.ok, "{first:?}");
+        let r = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        e.stop().await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.attempts, 2, "two probes, both OK: {r:?}");
+        assert!(r.time_to_first_ok_ms.is_some());
+        assert!(r.settle_ms().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dev_process_that_exits_at_once_stops_verification_with_its_log() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let dev = e
+            .start("echo 'Error: Cannot find module \"vite\"' >&2; echo 'npm ERR! code 1'; exit 3")
+            .await;
+        let r = e.verify(Some(&dev), port, Duration::from_secs(60)).await;
+        e.stop().await;
+        assert!(!r.ok);
+        assert_eq!(r.reason, Reason::ProcessExited, "{r:?}");
+        assert!(r.excerpt.as_deref().unwrap().contains("code 3"), "{r:?}");
+        assert!(
+            r.log_tail
+                .iter()
+                .any(|l| l.contains("Cannot find module \"vite\"")),
+            "{:?}",
+            r.log_tail
+        );
+        assert!(
+            r.log_tail.iter().any(|l| l.contains("npm ERR! code 1")),
+            "{:?}",
+            r.log_tail
+        );
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["reason"],
+            "PROCESS_EXITED"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_port_the_log_announces_wins_over_the_requested_one() {
+    bounded(async {
+        let e = env().await;
+        let requested = free_port();
+        let mut actual = free_port();
+        while actual == requested {
+            actual = free_port();
+        }
+        let dev = e
+            .start(&format!("node server.js {actual} 200 {requested}"))
+            .await;
+        let r = e
+            .verify(Some(&dev), requested, Duration::from_secs(30))
+            .await;
+        e.stop().await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.port, actual);
+        assert_eq!(
+            r.url,
+            e.client.preview_url(&e.id, actual).await.unwrap().url
+        );
+        assert!(r
+            .log_tail
+            .iter()
+            .any(|l| l.contains(&format!("Port {requested} is in use"))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn nothing_listening_until_the_deadline_is_a_timeout() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let r = e.verify(None, port, Duration::from_millis(1500)).await;
+        assert!(!r.ok);
+        assert_eq!(r.reason, Reason::Timeout);
+        assert_eq!(r.last_probe, Some(Reason::NotListening));
+        assert!(r.log_tail.is_empty());
+    })
+    .await;
+}

@@ -6,12 +6,13 @@ mod common;
 use common::bounded;
 use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, Toolbox, UploadItem};
 use forge_local::{LocalBackend, LocalConfig};
-use forge_preview::{verify_preview, DevProcess, Reason, VerifyOptions, VerifyReport};
+use forge_preview::{verify_preview, DevProcess, Prober, Reason, VerifyOptions, VerifyReport};
 use std::time::Duration;
 
 /// A stand-in dev server: waits `delay` ms, listens on `port`, prints Vite's coloured "Local:"
 /// line (after a "Port … is in use" line when `busy` is given) and quits after a minute
-/// whatever happens, so that no test leaves it behind.
+/// whatever happens, so that no test leaves it behind. `MODE=next-error`: every page is a
+/// Next.js dev error document (500).
 const SERVER_JS: &str = r#"
 const http = require('http');
 const [port, delay, busy] = process.argv.slice(2).map(Number);
@@ -20,6 +21,11 @@ if (busy) console.log(`Port ${busy} is in use, trying another one...`);
 setTimeout(() => {
   http.createServer((req, res) => {
     res.setHeader('content-type', 'text/html');
+    if (process.env.MODE === 'next-error') {
+      res.statusCode = 500;
+      res.end('<!DOCTYPE html><html id="__next_error__"><body><template data-next-error-message="Module not found: Can&#x27;t resolve &#x27;./Missing&#x27;" data-next-error-digest="1"></template></body></html>');
+      return;
+    }
     res.end('<!doctype html><html><body><h1>hello from the dev server</h1></body></html>');
   }).listen(port, '127.0.0.1', () =>
     console.log(`\n  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   \x1b[36mhttp://localhost:\x1b[1m${port}\x1b[22m/\x1b[39m`));
@@ -251,6 +257,70 @@ async fn nothing_listening_until_the_deadline_is_a_timeout() {
         assert_eq!(r.reason, Reason::Timeout);
         assert_eq!(r.last_probe, Some(Reason::NotListening));
         assert!(r.log_tail.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_framework_error_stops_verification_with_its_message() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let dev = e
+            .start(&format!("MODE=next-error node server.js {port} 0"))
+            .await;
+        let r = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        e.stop().await;
+        assert!(!r.ok);
+        assert_eq!(
+            (r.reason, r.status),
+            (Reason::FrameworkError, Some(500)),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.excerpt.as_deref(),
+            Some("Module not found: Can't resolve './Missing'")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_embedded_proxy_answers_are_classified() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let link = e.client.preview_url(&e.id, port).await.unwrap();
+        let probe = |token: Option<String>| {
+            let url = format!("{}/", link.url.trim_end_matches('/'));
+            async move {
+                Prober::new()
+                    .unwrap()
+                    .with_token(token.as_deref())
+                    .probe(&url, Duration::from_secs(30), true)
+                    .await
+            }
+        };
+        // Nothing listens yet: the proxy's 502.
+        let p = probe(Some(link.token.clone())).await;
+        assert_eq!(p.reason, Reason::NotListening, "{p:?}");
+        let dev = e.start(&format!("node server.js {port} 0")).await;
+        let up = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        assert!(up.ok, "{up:?}");
+        // A private sandbox with a wrong token: the proxy's 307 to its auth page.
+        assert!(
+            !e.client.get(&e.id).await.unwrap().public,
+            "sandboxes are private by default"
+        );
+        let p = probe(Some("wrong-token".into())).await;
+        assert_eq!(
+            (p.reason, p.status),
+            (Reason::AuthRedirect, Some(307)),
+            "{p:?}"
+        );
+        let p = probe(None).await;
+        assert_eq!(p.reason, Reason::AuthRedirect, "{p:?}");
+        e.stop().await;
     })
     .await;
 }

@@ -351,16 +351,21 @@ impl LogWatch {
     }
 
     fn push(&mut self, data: &str) {
+        // Only the new text (from the start of the line it continues) can hold a new
+        // announcement; a weak one (a bare URL) never replaces a strong one.
+        let from = self.text.rfind(['\n', '\r']).map_or(0, |i| i + 1);
         self.text.push_str(data);
+        if let Some(a) = announced_port(&self.text[from..]) {
+            if a.strong || !self.announced.is_some_and(|b| b.strong) {
+                self.announced = Some(a);
+            }
+        }
         if self.text.len() > LOG_KEEP_BYTES {
             let mut cut = self.text.len() - LOG_KEEP_BYTES;
             while !self.text.is_char_boundary(cut) {
                 cut += 1;
             }
             self.text.drain(..cut);
-        }
-        if let Some(a) = announced_port(&self.text) {
-            self.announced = Some(a);
         }
     }
 
@@ -392,6 +397,7 @@ impl LogWatch {
             .await
         {
             self.text.clear();
+            self.announced = None;
             let all = if logs.stdout.is_empty() && logs.stderr.is_empty() {
                 logs.output
             } else {

@@ -152,9 +152,11 @@ pub const ALLOWED_HOSTS_HINT: &str = "Vite refused the preview host: add it (or 
 pub const EXCERPT_CHARS: usize = 400;
 
 /// Body markers of an error document on an otherwise successful answer.
+/// Attribute forms, not bare names: a bare `__next_error__` could appear in inline script data
+/// of a page that works.
 const ERROR_MARKERS: [&str; 9] = [
-    "data-next-error-message",
-    "__next_error__",
+    "data-next-error-message=",
+    "id=\"__next_error__\"",
     "\"page\":\"/_error\"",
     "Application error: a client-side exception",
     "<title>Error</title>",
@@ -616,6 +618,21 @@ mod tests {
         let p = answer(200, &h, body);
         assert_eq!(p.reason, Reason::FrameworkError);
         assert_eq!(p.excerpt.as_deref(), Some("db is down"));
+    }
+
+    #[test]
+    fn next_global_error_without_a_message_gives_the_page_text() {
+        let h = HeaderMap::new();
+        let body = "<!DOCTYPE html><html id=\"__next_error__\"><head><script>self.__next_f=[]</script></head><body><h2>This page couldn’t load</h2><p>A server error occurred. Reload to try again.</p></body></html>";
+        let p = answer(200, &h, body);
+        assert_eq!(p.reason, Reason::FrameworkError);
+        assert_eq!(
+            p.excerpt.as_deref(),
+            Some("This page couldn’t load A server error occurred. Reload to try again.")
+        );
+        // The bare id inside a working page's script data is not an error document.
+        let ok = "<html lang=\"en\"><body><main>Shop</main><script>self.__next_f.push([1,\"__next_error__\"])</script></body></html>";
+        assert_eq!(answer(200, &h, ok).reason, Reason::Ok);
     }
 
     #[test]

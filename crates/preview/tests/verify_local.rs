@@ -321,6 +321,13 @@ async fn the_embedded_proxy_answers_are_classified() {
         let p = probe(None).await;
         assert_eq!(p.reason, Reason::AuthRedirect, "{p:?}");
         e.stop().await;
+        // A stopped sandbox: verification stops at once with the sandbox's state.
+        e.client
+            .stop(&e.id, false, &CallOptions::new())
+            .await
+            .unwrap();
+        let r = e.verify(None, port, Duration::from_secs(30)).await;
+        assert_eq!(r.reason, Reason::SandboxNotStarted, "{r:?}");
     })
     .await;
 }

@@ -27,6 +27,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -239,8 +242,68 @@ static int line_matches(const char *line, unsigned port, unsigned long inode) {
     return p == port && (inode == 0 || ino == inode);
 }
 
-/* Whether the mapped real port still has its listener (checked in /proc/net/tcp or tcp6). */
+/* Whether a LISTEN socket of `family` on `port` (with `inode` when known) exists, asked of the
+ * kernel over NETLINK_SOCK_DIAG with a LISTEN-only state filter (which skips the established
+ * hash: reading /proc/net/tcp walks all of it and takes milliseconds on large machines).
+ * 1 found, 0 not found, -1 no answer (then /proc is read). */
+static int live_diag(int family, unsigned port, unsigned long inode) {
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof(req));
+    req.nlh.nlmsg_len = sizeof(req);
+    req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.r.sdiag_family = (uint8_t)family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = 1u << 10; /* TCP_LISTEN */
+    struct sockaddr_nl kernel;
+    memset(&kernel, 0, sizeof(kernel));
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+        close(fd);
+        return -1;
+    }
+    long buf[8192 / sizeof(long)];
+    int result = -1;
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        struct nlmsghdr *h = (struct nlmsghdr *)buf;
+        for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                if (result < 0)
+                    result = 0;
+                goto done;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR)
+                goto done;
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                continue;
+            struct inet_diag_msg *d = NLMSG_DATA(h);
+            if (ntohs(d->id.idiag_sport) == port && (inode == 0 || d->idiag_inode == inode)) {
+                result = 1;
+                goto done;
+            }
+        }
+    }
+done:
+    close(fd);
+    return result;
+}
+
+/* Whether the mapped real port still has its listener: sock_diag, else /proc/net/tcp{,6}. */
 static int live(const struct mapping *m) {
+    int diag = live_diag(m->family == '4' ? AF_INET : AF_INET6, m->port, m->inode);
+    if (diag >= 0)
+        return diag;
     const char *table_path = m->family == '4' ? "/proc/net/tcp" : "/proc/net/tcp6";
     int fd = open(table_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

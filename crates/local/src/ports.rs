@@ -10,7 +10,7 @@
 //! report P. Network namespaces are not an option: dev servers need the network for
 //! `npm install`.
 //!
-//! A mapping is trusted only while `/proc/net/tcp{,6}` shows a LISTEN socket on A with the
+//! A mapping is trusted only while the kernel lists a LISTEN socket on A with the
 //! recorded inode, so a stale file (server exited, A reused by someone else) is never followed.
 //! Without a mapping the real port P is used, as for statically linked servers that the shim
 //! cannot reach.
@@ -34,7 +34,11 @@ pub fn dir(sandbox_dir: &Path) -> PathBuf {
 /// using an older copy keep theirs) and returns its path; `None`, with a log line, when the
 /// shim was not built or cannot be used, and sandboxes then share this machine's ports.
 pub async fn install(home: &Path) -> Option<PathBuf> {
-    if SHIM.is_empty() {
+    install_bytes(home, SHIM).await
+}
+
+async fn install_bytes(home: &Path, shim: &'static [u8]) -> Option<PathBuf> {
+    if shim.is_empty() {
         tracing::warn!(
             "libforgeports was not built (no C compiler at build time): sandboxes share this machine's ports"
         );
@@ -54,7 +58,7 @@ pub async fn install(home: &Path) -> Option<PathBuf> {
     }
     let result = tokio::task::spawn_blocking({
         let path = path.clone();
-        move || write_shim(&path)
+        move || write_shim(&path, shim)
     })
     .await;
     match result {
@@ -70,13 +74,13 @@ pub async fn install(home: &Path) -> Option<PathBuf> {
     }
 }
 
-fn write_shim(path: &Path) -> std::io::Result<()> {
+fn write_shim(path: &Path, shim: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    if std::fs::read(path).is_ok_and(|old| old == SHIM) {
+    if std::fs::read(path).is_ok_and(|old| old == shim) {
         return Ok(());
     }
     let tmp = path.with_extension(format!("so.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, SHIM)?;
+    std::fs::write(&tmp, shim)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -128,11 +132,9 @@ impl Mapping {
         }
     }
 
-    fn table(&self) -> &'static str {
-        match self.family {
-            Family::V4 => "/proc/net/tcp",
-            Family::V6 | Family::Mapped => "/proc/net/tcp6",
-        }
+    /// Whether the real socket is AF_INET6 (v4-mapped included).
+    fn v6(&self) -> bool {
+        self.family != Family::V4
     }
 }
 
@@ -141,7 +143,7 @@ fn read_mapping(dir: &Path, port: u16) -> Option<Mapping> {
     Mapping::parse(&text)
 }
 
-/// A LISTEN socket of `/proc/net/tcp{,6}`.
+/// A LISTEN socket (from sock_diag or `/proc/net/tcp{,6}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Listen {
     port: u16,
@@ -150,8 +152,18 @@ struct Listen {
     local: bool,
 }
 
-/// The LISTEN sockets of one `/proc/net/tcp{,6}` table.
-fn listeners(table: &str) -> Vec<Listen> {
+/// The LISTEN sockets of one family: from the kernel over `NETLINK_SOCK_DIAG` (a LISTEN-only
+/// dump, which skips the established hash), else from `/proc/net/tcp{,6}` (which walks all of
+/// it: milliseconds per read on a large machine, too slow for every preview request).
+fn listeners(v6: bool) -> Vec<Listen> {
+    if let Some(found) = diag::listeners(v6) {
+        return found;
+    }
+    let table = if v6 {
+        "/proc/net/tcp6"
+    } else {
+        "/proc/net/tcp"
+    };
     let Ok(text) = std::fs::read_to_string(table) else {
         return Vec::new();
     };
@@ -176,7 +188,7 @@ fn parse_listen(line: &str) -> Option<Listen> {
 }
 
 fn live(m: &Mapping) -> bool {
-    listeners(m.table())
+    listeners(m.v6())
         .iter()
         .any(|l| l.port == m.real && (m.inode == 0 || l.inode == m.inode))
 }
@@ -198,9 +210,9 @@ pub fn upstream(dir: &Path, port: u16) -> SocketAddr {
 /// shim does not reach, as `in-use` counts them) except those held by other sandboxes'
 /// processes and the real ports behind this sandbox's published ones.
 pub fn listening(dir: &Path, sandbox: &str) -> Vec<u16> {
-    let all: Vec<(Listen, &'static str)> = ["/proc/net/tcp", "/proc/net/tcp6"]
+    let all: Vec<(Listen, bool)> = [false, true]
         .into_iter()
-        .flat_map(|t| listeners(t).into_iter().map(move |l| (l, t)))
+        .flat_map(|v6| listeners(v6).into_iter().map(move |l| (l, v6)))
         .collect();
     let mut ports = Vec::new();
     let mut hidden = socket_inodes(&crate::procs::pids_of_other_sandboxes(sandbox));
@@ -212,7 +224,7 @@ pub fn listening(dir: &Path, sandbox: &str) -> Vec<u16> {
         .collect();
     for (asked, m) in &published {
         let hit = all.iter().find(|(l, t)| {
-            *t == m.table() && l.port == m.real && (m.inode == 0 || l.inode == m.inode)
+            *t == m.v6() && l.port == m.real && (m.inode == 0 || l.inode == m.inode)
         });
         if let Some((l, _)) = hit {
             ports.push(*asked);
@@ -253,6 +265,103 @@ fn socket_inodes(pids: &[i32]) -> HashSet<u64> {
     out
 }
 
+/// The kernel's socket diagnostics (what `ss -lt` uses), for LISTEN sockets only.
+mod diag {
+    use super::Listen;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const TCP_LISTEN: u32 = 10;
+    /// `nlmsghdr` (16) + `inet_diag_req_v2` (56).
+    const REQ_LEN: usize = 72;
+    /// `inet_diag_msg`: family, state, timer, retrans, `inet_diag_sockid` (48), expires,
+    /// rqueue, wqueue, uid, inode.
+    const MSG_LEN: usize = 72;
+
+    /// Every LISTEN socket of the family; `None` when the kernel does not answer.
+    pub fn listeners(v6: bool) -> Option<Vec<Listen>> {
+        let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+        // SAFETY: socket(2) with constant arguments; the fd is owned right away.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut req = [0u8; REQ_LEN];
+        req[0..4].copy_from_slice(&(REQ_LEN as u32).to_ne_bytes());
+        req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+        req[6..8].copy_from_slice(&flags.to_ne_bytes());
+        req[16] = family as u8;
+        req[17] = libc::IPPROTO_TCP as u8;
+        req[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        // SAFETY: sends `req`'s bytes; an unconnected netlink socket sends to the kernel.
+        let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        if sent != REQ_LEN as isize {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            // SAFETY: receives into `buf`, within its length.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            let n = usize::try_from(n).ok().filter(|n| *n > 0)?;
+            let mut at = 0;
+            while at + 16 <= n {
+                let len = u32::from_ne_bytes(buf[at..at + 4].try_into().ok()?) as usize;
+                let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().ok()?);
+                if len < 16 || at + len > n {
+                    return None;
+                }
+                match i32::from(kind) {
+                    libc::NLMSG_DONE => return Some(out),
+                    libc::NLMSG_ERROR => return None,
+                    _ => {}
+                }
+                if let Some(l) = buf.get(at + 16..at + len).and_then(|m| parse(m, v6)) {
+                    out.push(l);
+                }
+                at += (len + 3) & !3;
+            }
+        }
+    }
+
+    fn parse(msg: &[u8], v6: bool) -> Option<Listen> {
+        if msg.len() < MSG_LEN {
+            return None;
+        }
+        let port = u16::from_be_bytes([msg[4], msg[5]]);
+        let src = &msg[8..24];
+        let local = if v6 {
+            let a = Ipv6Addr::from(<[u8; 16]>::try_from(src).ok()?);
+            a.is_loopback()
+                || a.is_unspecified()
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        } else {
+            let a = Ipv4Addr::new(src[0], src[1], src[2], src[3]);
+            a.is_loopback() || a.is_unspecified()
+        };
+        let inode = u32::from_ne_bytes(msg[68..72].try_into().ok()?);
+        Some(Listen {
+            port,
+            inode: u64::from(inode),
+            local,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +384,51 @@ mod tests {
         for bad in ["", "0 4 1", "70000 4 1", "12 x 1", "abc 4", "12"] {
             assert_eq!(Mapping::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_shim_is_installed_once_or_not_at_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(install_bytes(home.path(), b"").await, None, "not built");
+        let spaced = home.path().join("a b");
+        std::fs::create_dir(&spaced).unwrap();
+        assert_eq!(
+            install_bytes(&spaced, b"x").await,
+            None,
+            "unusable in LD_PRELOAD"
+        );
+        let path = install_bytes(home.path(), b"x").await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(install_bytes(home.path(), b"y").await, Some(path.clone()));
+        assert_eq!(std::fs::read(&path).unwrap(), b"y");
+        assert_eq!(
+            std::fs::read_dir(home.path()).unwrap().count(),
+            2,
+            "no temp files left"
+        );
+    }
+
+    #[test]
+    fn the_kernel_lists_our_listeners() {
+        let l4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let l6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let p4 = l4.local_addr().unwrap().port();
+        let p6 = l6.local_addr().unwrap().port();
+        let v4 = diag::listeners(false).expect("sock_diag answers");
+        let v6 = diag::listeners(true).expect("sock_diag answers");
+        assert!(
+            v4.iter().any(|l| l.port == p4 && l.local && l.inode != 0),
+            "{v4:?}"
+        );
+        assert!(v6.iter().any(|l| l.port == p6 && l.local), "{v6:?}");
+        assert!(!v4.iter().any(|l| l.port == p6));
+        // The same answer as /proc.
+        let text = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let from_proc: Vec<Listen> = text.lines().skip(1).filter_map(parse_listen).collect();
+        assert!(from_proc.contains(v4.iter().find(|l| l.port == p4).unwrap()));
     }
 
     #[test]

@@ -265,7 +265,16 @@ fn socket_inodes(pids: &[i32]) -> HashSet<u64> {
     out
 }
 
+/// Elsewhere than Linux there is no sock_diag (and no shim): `/proc` or nothing.
+#[cfg(not(target_os = "linux"))]
+mod diag {
+    pub fn listeners(_v6: bool) -> Option<Vec<super::Listen>> {
+        None
+    }
+}
+
 /// The kernel's socket diagnostics (what `ss -lt` uses), for LISTEN sockets only.
+#[cfg(target_os = "linux")]
 mod diag {
     use super::Listen;
     use std::net::{Ipv4Addr, Ipv6Addr};

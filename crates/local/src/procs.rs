@@ -340,8 +340,59 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{inherited, which};
+    use super::{command, inherited, which, PortsEnv, ProcEnv};
     use std::ffi::OsStr;
+
+    #[test]
+    fn commands_preload_the_port_shim_first_and_keep_a_preload_of_their_own() {
+        let env_of = |ports: Option<PortsEnv>, extra: &[(&str, &str)]| {
+            let penv = ProcEnv {
+                sandbox_id: "sbx".into(),
+                home: "/h".into(),
+                env: [("LD_PRELOAD".to_string(), "/lib/sandbox.so".to_string())]
+                    .into_iter()
+                    .collect(),
+                ports,
+            };
+            let extra = extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let cmd = command("true", &penv, std::path::Path::new("/"), &extra);
+            let get = |k: &str| {
+                cmd.as_std()
+                    .get_envs()
+                    .find(|(n, _)| *n == k)
+                    .and_then(|(_, v)| v)
+                    .map(|v| v.to_string_lossy().into_owned())
+            };
+            (get("LD_PRELOAD"), get("FORGE_PORTS_DIR"))
+        };
+        let ports = PortsEnv {
+            shim: "/home/forge/libforgeports.so".into(),
+            dir: "/home/forge/sandboxes/sbx/ports".into(),
+        };
+        assert_eq!(
+            env_of(Some(ports.clone()), &[]),
+            (
+                Some("/home/forge/libforgeports.so /lib/sandbox.so".into()),
+                Some("/home/forge/sandboxes/sbx/ports".into())
+            )
+        );
+        // A request cannot point the ports folder elsewhere; an empty preload is dropped.
+        assert_eq!(
+            env_of(
+                Some(ports),
+                &[("FORGE_PORTS_DIR", "/elsewhere"), ("LD_PRELOAD", " ")]
+            ),
+            (
+                Some("/home/forge/libforgeports.so".into()),
+                Some("/home/forge/sandboxes/sbx/ports".into())
+            )
+        );
+        // Without the shim nothing is added.
+        assert_eq!(env_of(None, &[]), (Some("/lib/sandbox.so".into()), None));
+    }
 
     #[test]
     fn which_finds_like_execvp_or_leaves_it_to_std() {

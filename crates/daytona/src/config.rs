@@ -1,7 +1,7 @@
 //! Client configuration, resolved the way the official SDK resolves it (daytona-wire.md §2.1):
 //! explicit values first, then the process environment (`DAYTONA_*`).
 
-use crate::error::{Error, Result};
+use crate::error::{scrub, Error, Result};
 use std::time::Duration;
 
 /// The API base the official SDK defaults to (it includes the `/api` prefix).
@@ -107,7 +107,7 @@ impl std::fmt::Debug for DaytonaConfig {
             .field("api_key", &redact(&self.api_key))
             .field("jwt_token", &redact(&self.jwt_token))
             .field("organization_id", &self.organization_id)
-            .field("api_url", &self.api_url)
+            .field("api_url", &self.api_url.as_deref().map(|u| scrub(u, &[])))
             .field("target", &self.target)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
@@ -220,7 +220,10 @@ impl DaytonaConfig {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| {
-                Error::InvalidArgument(format!("apiUrl is not an http(s) URL: {raw}"))
+                // The URL may carry credentials (`user:token@`) or be a key pasted in the
+                // wrong field.
+                let shown = scrub(&raw, &[auth.bearer().to_string()]);
+                Error::InvalidArgument(format!("apiUrl is not an http(s) URL: {shown}"))
             })?;
         Ok(ResolvedConfig {
             auth,
@@ -233,8 +236,9 @@ impl DaytonaConfig {
     }
 }
 
-/// Validated settings (see [`DaytonaConfig::resolve`]). `Debug` redacts the credentials.
-#[derive(Clone, Debug)]
+/// Validated settings (see [`DaytonaConfig::resolve`]). `Debug` redacts the credentials
+/// (also a `user:password@` in `api_url`).
+#[derive(Clone)]
 pub struct ResolvedConfig {
     pub auth: Auth,
     /// Without a trailing slash, e.g. `https://app.daytona.io/api`.
@@ -243,6 +247,19 @@ pub struct ResolvedConfig {
     pub request_timeout: Option<Duration>,
     pub retry: RetryConfig,
     pub user_agent_suffix: Option<String>,
+}
+
+impl std::fmt::Debug for ResolvedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedConfig")
+            .field("auth", &self.auth)
+            .field("api_url", &scrub(&self.api_url, &[]))
+            .field("target", &self.target)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("user_agent_suffix", &self.user_agent_suffix)
+            .finish()
+    }
 }
 
 impl ResolvedConfig {

@@ -170,7 +170,8 @@ impl Error {
         let (message, code, source) = match parsed {
             Some(b) => (b.message, b.code, b.source),
             None => {
-                let text = String::from_utf8_lossy(body);
+                // Scrubbed before it is cut, so no prefix of a secret is left.
+                let text = scrub(&String::from_utf8_lossy(body), secrets);
                 let text: String = text.trim().chars().take(500).collect();
                 (text, None, None)
             }

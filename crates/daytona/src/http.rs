@@ -337,8 +337,13 @@ impl Transport {
         req: Req,
         deadline: &Deadline,
     ) -> Result<T> {
-        self.call(req, deadline, |status, body| parse_json(status, &body))
-            .await
+        // A body that is not the JSON we expect is quoted in the error: scrubbed (a wrong
+        // apiUrl may point at a server that echoes the request headers).
+        let secrets = self.all_secrets(&req);
+        self.call(req, deadline, |status, body| {
+            parse_json_scrubbed(status, &body, &secrets)
+        })
+        .await
     }
 
     /// A call whose answer body does not matter.
@@ -368,9 +373,25 @@ impl Req {
 
 /// Parses a JSON body; anything unparseable is `DAYTONA_BAD_RESPONSE`.
 pub(crate) fn parse_json<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| Error::BadResponse {
-        message: format!("unexpected answer ({e}): {}", preview(body)),
-        status: Some(status.as_u16()),
+    parse_json_scrubbed(status, body, &[])
+}
+
+/// [`parse_json`] whose error quotes the body with `secrets` removed (before it is cut, so
+/// no prefix of a secret is left either).
+pub(crate) fn parse_json_scrubbed<T: DeserializeOwned>(
+    status: StatusCode,
+    body: &[u8],
+    secrets: &[String],
+) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        let text = scrub(&String::from_utf8_lossy(body), secrets);
+        Error::BadResponse {
+            message: scrub(
+                &format!("unexpected answer ({e}): {}", preview(text.as_bytes())),
+                secrets,
+            ),
+            status: Some(status.as_u16()),
+        }
     })
 }
 

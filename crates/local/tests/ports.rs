@@ -411,3 +411,48 @@ async fn ipv6_python_and_port_retry_servers() {
     assert!(ports.contains(&5173) && ports.contains(&5174), "{ports:?}");
     assert!(!ports.contains(&real_port(&env, &vite, 5173)), "{ports:?}");
 }
+
+/// The shim's less common paths, from Python inside a sandbox: `SO_REUSEPORT` sockets share a
+/// mapped port, a plain second bind gets `EADDRINUSE`, a listener inherited across `exec`
+/// reports its asked port, and port 0 binds are left alone.
+const EDGES_PY: &str = r#"
+import errno, os, socket, sys
+if len(sys.argv) > 1:
+    s = socket.socket(fileno=int(sys.argv[1]))
+    print("inherited", s.getsockname()[1])
+    sys.exit(0)
+a = socket.socket(); a.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+b = socket.socket(); b.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+a.bind(("127.0.0.1", 8000)); a.listen()
+b.bind(("127.0.0.1", 8000)); b.listen()
+print("reuseport", a.getsockname()[1], b.getsockname()[1])
+c = socket.socket()
+try:
+    c.bind(("127.0.0.1", 8000)); print("second bind succeeded")
+except OSError as e:
+    print("second bind", errno.errorcode[e.errno])
+z = socket.socket(); z.bind(("127.0.0.1", 0))
+print("port zero kept", z.getsockname()[1] != 0 and not os.path.exists(os.path.join(os.environ["FORGE_PORTS_DIR"], str(z.getsockname()[1]))))
+a.set_inheritable(True)
+sys.stdout.flush()
+os.execv(sys.executable, [sys.executable, sys.argv[0], str(a.fileno())])
+"#;
+
+#[tokio::test]
+async fn reuseport_inherited_listeners_and_port_zero() {
+    let env = common::start().await;
+    let id = sandbox(&env, false).await;
+    std::fs::write(env.root(&id).join("home/daytona/edges.py"), EDGES_PY).unwrap();
+    let (code, out) = exec(&env, &id, "python3 edges.py").await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "reuseport 8000 8000",
+            "second bind EADDRINUSE",
+            "port zero kept True",
+            "inherited 8000"
+        ],
+        "{out}"
+    );
+}

@@ -148,6 +148,7 @@ impl LocalBackend {
         for id in &previous {
             orphans.kill_sandbox(id, true).await;
             let _ = tokio::fs::remove_dir_all(store.state_dir(id).join("sessions")).await;
+            let _ = tokio::fs::remove_dir_all(store.uploads_dir(id)).await;
         }
         let listener = tokio::net::TcpListener::bind(bind)
             .await

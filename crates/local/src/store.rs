@@ -75,6 +75,11 @@ impl Store {
         self.sandbox_dir(id).join("state")
     }
 
+    /// Where uploads are written before they are renamed into the root (emptied at start).
+    pub fn uploads_dir(&self, id: &str) -> PathBuf {
+        self.state_dir(id).join("uploads")
+    }
+
     /// Finds a record by id, else by name.
     pub async fn get(&self, id_or_name: &str) -> Option<Record> {
         let records = self.records.lock().await;

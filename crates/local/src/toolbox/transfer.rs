@@ -101,17 +101,15 @@ async fn write_field(
             .await
             .map_err(|e| Failure::from_io(&e, &p.shown))?;
     }
-    // Written to a temp file next to the target, renamed into place when complete: a crash
-    // or a cut connection never leaves a partial file under the requested name.
-    let name = p
-        .host
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = p.host.with_file_name(format!(
-        ".{name}.forge-upload-{}",
-        crate::util::random_token(8)
-    ));
+    // Written to a temp file in the sandbox's private state folder (same file system as its
+    // root), renamed into place when complete: a crash or a cut connection never leaves a
+    // partial file under the requested name, nor a temp file the sandbox sees; a start after
+    // a crash empties that folder (see `LocalBackend::start`).
+    let uploads = sbx.state.store.uploads_dir(&sbx.id);
+    tokio::fs::create_dir_all(&uploads)
+        .await
+        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    let tmp = uploads.join(format!("forge-upload-{}", crate::util::random_token(16)));
     let result = write_to(&tmp, field, &p.shown).await;
     let result = match result {
         Ok(bytes) => {

@@ -37,6 +37,71 @@ export declare class Daytona {
   listSandboxes(query?: ListSandboxesQuery | undefined | null): Promise<Array<Sandbox>>
   /** The control-plane URL in use (for the embedded backend: once it has started). */
   apiUrl(): Promise<string>
+  /**
+   * Takes a repository to a verified live preview: creates a sandbox, clones the repository
+   * (the token goes in the request, never in the URL or the sandbox's git config), detects
+   * the framework, installs dependencies (`NODE_OPTIONS` sized from the sandbox's memory),
+   * starts the dev server in a session with the detected host and port, and waits until the
+   * preview answers like a working app (two good answers in a row; no fixed sleeps).
+   *
+   * Rejects with a `DaytonaError` whose `step` names the failed step (`create`, `clone`,
+   * `detect`, `install`, `start`, `verify`), with `logTail` (the install's or the dev
+   * server's last lines), and for verification `reason` and `excerpt` (the framework's error
+   * text). The sandbox is deleted on failure unless `keepOnFailure` (then `kept: true`).
+   * `onProgress` gets a `PreviewProgress` at the start and end of every step; aborting
+   * `signal` stops the current step (a running install is killed) and cleans up the same way.
+   *
+   * ```js
+   * const r = await daytona.cloneAndPreview({ repoUrl, token, workspaceClass: 'medium', public: true,
+   *   onProgress: (e) => console.log(e.step, e.status, e.stepMs) })
+   * r.previewUrl // verified
+   * ```
+   */
+  cloneAndPreview(options: CloneAndPreviewOptions): Promise<PreviewResult>
+  /**
+   * Step 1 on its own: creates a sandbox and waits until it is started. Returns
+   * `{ sandboxId, state, public, memoryGib, elapsedMs }` (JSON-serialisable, for
+   * `step.run`).
+   */
+  createSandbox(options?: CreateSandboxOptions, opts?: StepOptions): Promise<CreatedSandbox>
+  /**
+   * Step 2: clones a repository into the sandbox (default folder `workspace/project`,
+   * shallow). `token` is sent as the password of `username` (default `x-access-token`).
+   */
+  cloneRepository(input: CloneRepositoryInput, opts?: StepOptions): Promise<ClonedRepository>
+  /**
+   * Step 3: detects the framework of the cloned repository (two round trips). Returns the
+   * same `FrameworkDetection` as `detectFramework`, with the dev command already carrying
+   * the sandbox's preview host.
+   */
+  detectFramework(input: DetectFrameworkInput, opts?: StepOptions): Promise<FrameworkDetection>
+  /**
+   * Step 4: installs dependencies (detected command unless `command` is given), killed
+   * after `timeoutMs` (default 900 000). Rejects with `PREVIEW_INSTALL_FAILED`, `exitCode`
+   * and `logTail` on a non-zero exit.
+   */
+  installDependencies(input: InstallDependenciesInput, opts?: StepOptions): Promise<InstalledDependencies>
+  /**
+   * Step 5: starts the dev server in its own session and returns at once with
+   * `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it.
+   */
+  startDevServer(input: StartDevServerInput, opts?: StepOptions): Promise<StartedDevServer>
+  /**
+   * Step 6: waits until the preview answers like a working app. Rejects with
+   * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`,
+   * `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
+   */
+  verifyPreview(input: VerifyPreviewInput, opts?: StepOptions): Promise<VerifiedPreview>
+  /**
+   * The guide's health check: `{ isAlive, state, preview }`. An unknown sandbox answers
+   * `isAlive: false` instead of rejecting; with `port`, one quick probe of its preview.
+   */
+  checkHealth(input: CheckHealthInput, opts?: StepOptions): Promise<SandboxHealth>
+  /**
+   * The guide's auto-restart: starts the sandbox if needed, stops the old dev server
+   * (`sessionId`), starts it again and verifies the preview.
+   */
+  restartPreview(input: RestartPreviewInput, opts?: StepOptions): Promise<RestartedPreview>
 }
 
 /** A Daytona sandbox. */
@@ -319,6 +384,75 @@ export interface AddRemoteOptions {
   overwrite?: boolean
 }
 
+/** `checkHealth`'s input. */
+export interface CheckHealthInput {
+  sandboxId: string
+  port?: number
+  path?: string
+}
+
+/**
+ * Options of `cloneAndPreview`. Every `CreateSandboxOptions` field applies too (`image`,
+ * `workspaceClass`, `public`, `envVars`, `labels`, ...); `envVars` also reach the install and
+ * the dev server.
+ */
+export interface CloneAndPreviewOptions {
+  /** `https://github.com/owner/repo` (or any git URL the sandbox can reach). */
+  repoUrl: string
+  branch?: string
+  commitId?: string
+  /** A GitHub token (sent as the clone's password, never in the URL). */
+  token?: string
+  /** Defaults to `x-access-token` when `token` is given. */
+  username?: string
+  /** Where to clone, relative to the work dir. Default `workspace/project`. */
+  path?: string
+  depth?: number
+  /** Keep the sandbox when a step fails (it is deleted otherwise). */
+  keepOnFailure?: boolean
+  /** The app folder of a monorepo, instead of the automatic pick. */
+  root?: string
+  /** Use this port instead of the framework's default. */
+  port?: number
+  installCommand?: string
+  devCommand?: string
+  installTimeoutMs?: number
+  /** Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus). */
+  verifyTimeoutMs?: number
+  image?: string
+  snapshot?: string
+  workspaceClass?: string
+  public?: boolean
+  envVars?: Record<string, string>
+  labels?: Record<string, string>
+  name?: string
+  language?: string
+  target?: string
+  autoStopInterval?: number
+  onProgress?: (event: PreviewProgress) => unknown
+  signal?: AbortSignal
+}
+
+/** `cloneRepository`'s answer. */
+export interface ClonedRepository {
+  sandboxId: string
+  path: string
+  branch?: string | null
+  elapsedMs: number
+}
+
+/** `cloneRepository`'s input. */
+export interface CloneRepositoryInput {
+  sandboxId: string
+  repoUrl: string
+  branch?: string
+  commitId?: string
+  token?: string
+  username?: string
+  path?: string
+  depth?: number
+}
+
 /** `process.codeRun(code, params)`. */
 export interface CodeRunParams {
   /** Arguments: `process.argv[2]` onwards. */
@@ -331,6 +465,15 @@ export interface CodeRunResult {
   exitCode: number
   /** stdout and stderr combined. */
   result: string
+}
+
+/** `createSandbox`'s answer. */
+export interface CreatedSandbox {
+  sandboxId: string
+  state: string
+  public: boolean
+  memoryGib: number
+  elapsedMs: number
 }
 
 /** Options of `daytona.create(...)`, named as in the integration guide. */
@@ -457,6 +600,15 @@ export interface DetectedPackageManager {
  * on the libuv thread pool.
  */
 export declare function detectFramework(input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
+
+/** `detectFramework` step input. */
+export interface DetectFrameworkInput {
+  sandboxId: string
+  path?: string
+  root?: string
+  port?: number
+  allowedHosts?: Array<string>
+}
 
 /** Options of `detectFramework` / `detectFrameworkSync`. */
 export interface DetectFrameworkOptions {
@@ -657,6 +809,29 @@ export interface GitStatus {
 }
 
 /**
+ * `installDependencies`'s input; `command` and `installRoot` from detection (detected again
+ * when `command` is absent).
+ */
+export interface InstallDependenciesInput {
+  sandboxId: string
+  path?: string
+  installRoot?: string
+  command?: string
+  memoryGib?: number
+  timeoutMs?: number
+  envVars?: Record<string, string>
+}
+
+/** `installDependencies`'s answer. */
+export interface InstalledDependencies {
+  sandboxId: string
+  command?: string | null
+  exitCode: number
+  elapsedMs: number
+  logTail: Array<string>
+}
+
+/**
  * A per-item failure inside a bulk answer (`downloadFiles`, `replaceInFiles`): the same
  * `code` / `status` / `message` a rejected promise would carry.
  */
@@ -708,11 +883,90 @@ export interface PreviewLink {
   token: string
 }
 
+/** A progress event of `cloneAndPreview`. */
+export interface PreviewProgress {
+  step: 'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'
+  status: 'started' | 'finished' | 'failed'
+  /** Milliseconds since the pipeline started. */
+  elapsedMs: number
+  /** How long the step took (`finished`, `failed`). */
+  stepMs?: number | null
+  message?: string | null
+}
+
+/** A verified preview. */
+export interface PreviewResult {
+  sandboxId: string
+  /** Answered like a working app at least twice in a row. */
+  previewUrl: string
+  /**
+   * Preview token of a private sandbox (`X-Daytona-Preview-Token` header or
+   * `DAYTONA_SANDBOX_AUTH_KEY` query); `null` for public ones.
+   */
+  token?: string | null
+  framework?: string | null
+  port: number
+  /** The dev server's session (for `restartPreview`). */
+  sessionId: string
+  commandId: string
+  /** Where the repository was cloned. */
+  path: string
+  timings: PreviewTimings
+  steps: Array<PreviewStepRecord>
+  verify: VerifyReport
+}
+
+/** One finished step. */
+export interface PreviewStepRecord {
+  step: 'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'
+  elapsedMs: number
+  message: string
+}
+
+/** Milliseconds per step. */
+export interface PreviewTimings {
+  create: number
+  clone: number
+  detect: number
+  install: number
+  start: number
+  verify: number
+  total: number
+}
+
 /** One file of `fs.replaceInFiles`. */
 export interface ReplaceResult {
   file: string
   success: boolean
   error?: string
+}
+
+/** `restartPreview`'s answer. */
+export interface RestartedPreview {
+  /** The sandbox was stopped and had to be started first. */
+  sandboxStarted: boolean
+  started: StartedDevServer
+  verified: VerifiedPreview
+}
+
+/** `restartPreview`'s input. */
+export interface RestartPreviewInput {
+  sandboxId: string
+  path?: string
+  /** The old dev server's session, stopped first. */
+  sessionId?: string
+  command?: string
+  port?: number
+  envVars?: Record<string, string>
+  timeoutMs?: number
+}
+
+/** `checkHealth`'s answer. */
+export interface SandboxHealth {
+  sandboxId: string
+  isAlive: boolean
+  state?: string | null
+  preview?: VerifyReport | null
 }
 
 /** A sandbox as plain data: what `sandbox.toJSON()` and `JSON.stringify(sandbox)` give. */
@@ -786,6 +1040,88 @@ export interface SessionExecuteResponse {
 export interface SessionInfo {
   sessionId: string
   commands: Array<SessionCommand>
+}
+
+/**
+ * `startDevServer`'s input; `command`, `root`, `port`, `envVars` from detection (detected
+ * again when `command` is absent).
+ */
+export interface StartDevServerInput {
+  sandboxId: string
+  path?: string
+  root?: string
+  command?: string
+  port?: number
+  envVars?: Record<string, string>
+  memoryGib?: number
+  framework?: string
+}
+
+/** `startDevServer`'s answer. */
+export interface StartedDevServer {
+  sandboxId: string
+  sessionId: string
+  commandId: string
+  command: string
+  port: number
+  framework?: string | null
+  elapsedMs: number
+}
+
+/** The optional last argument of every step: `{ signal }`. */
+export interface StepOptions {
+  signal?: AbortSignal
+}
+
+/** `verifyPreview`'s answer: the report plus what a browser needs. */
+export interface VerifiedPreview {
+  ok: boolean
+  url: string
+  port: number
+  status?: number | null
+  reason: string
+  attempts: number
+  elapsedMs: number
+  timeToFirstOkMs?: number | null
+  logTail: Array<string>
+  excerpt?: string | null
+  sandboxId: string
+  previewUrl: string
+  token?: string | null
+}
+
+/**
+ * `verifyPreview`'s input (pass `sessionId`/`commandId` from `startDevServer` to stop early
+ * when the dev server exits and to read its announced port).
+ */
+export interface VerifyPreviewInput {
+  sandboxId: string
+  port: number
+  sessionId?: string
+  commandId?: string
+  path?: string
+  timeoutMs?: number
+  framework?: string
+}
+
+/** What verification saw. */
+export interface VerifyReport {
+  ok: boolean
+  url: string
+  /** The port that answered (the one the dev server's log announced, when it moved). */
+  port: number
+  status?: number | null
+  /**
+   * `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
+   * `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`,
+   * `TIMEOUT`.
+   */
+  reason: string
+  attempts: number
+  elapsedMs: number
+  timeToFirstOkMs?: number | null
+  logTail: Array<string>
+  excerpt?: string | null
 }
 
 /** A volume to mount (`{volumeId, mountPath, subpath?}`). */

@@ -5,7 +5,7 @@ use crate::dto::{CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery};
 use crate::error::Failure;
 use crate::local;
 use crate::sandbox::Sandbox;
-use crate::task::promise;
+use crate::task::{fast_promise, Pending};
 use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, ListQuery, WorkspaceClass};
 use forge_wire::{SandboxState, SandboxVolume};
 use napi::bindgen_prelude::*;
@@ -64,7 +64,7 @@ fn user_agent_suffix() -> String {
 /// ```
 #[napi]
 pub struct Daytona {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Failure> {
@@ -115,7 +115,7 @@ fn build(options: DaytonaOptions) -> std::result::Result<Inner, Failure> {
     })
 }
 
-fn create_params(o: CreateSandboxOptions) -> std::result::Result<CreateParams, Failure> {
+pub(crate) fn create_params(o: CreateSandboxOptions) -> std::result::Result<CreateParams, Failure> {
     let workspace_class = match o.workspace_class.as_deref() {
         Some(c) => Some(WorkspaceClass::parse(c).map_err(crate::error::IntoFailure::into_failure)?),
         None => None,
@@ -205,12 +205,12 @@ impl Daytona {
         env: &Env,
         options: Option<CreateSandboxOptions>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<Sandbox>> {
+    ) -> Result<Pending<Sandbox>> {
         let inner = self.inner.clone();
         let options = options.unwrap_or_default();
         let timeout = options.timeout;
         let params = create_params(options);
-        promise(env, signal, move |cancel| async move {
+        fast_promise(env, signal, move |cancel| async move {
             let params = params?;
             let client = inner.client().await?;
             let mut opts = CallOptions::new().with_cancel(cancel);
@@ -225,9 +225,9 @@ impl Daytona {
     /// Gets a sandbox by id or name (`DAYTONA_NOT_FOUND` when there is none). Use it to
     /// re-attach to a sandbox from an id stored in a previous Inngest step.
     #[napi(ts_return_type = "Promise<Sandbox>")]
-    pub fn get_sandbox(&self, env: &Env, id: String) -> Result<AsyncBlock<Sandbox>> {
+    pub fn get_sandbox(&self, env: &Env, id: String) -> Result<Pending<Sandbox>> {
         let inner = self.inner.clone();
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             let client = inner.client().await?;
             let sb = client.get(&id).await.map_err(into)?;
             Ok::<_, Failure>(Sandbox::new(inner, client, sb))
@@ -236,7 +236,7 @@ impl Daytona {
 
     /// Alias of `getSandbox`, as the official SDK names it.
     #[napi(ts_return_type = "Promise<Sandbox>")]
-    pub fn get(&self, env: &Env, id: String) -> Result<AsyncBlock<Sandbox>> {
+    pub fn get(&self, env: &Env, id: String) -> Result<Pending<Sandbox>> {
         self.get_sandbox(env, id)
     }
 
@@ -246,10 +246,10 @@ impl Daytona {
         &self,
         env: &Env,
         query: Option<ListSandboxesQuery>,
-    ) -> Result<AsyncBlock<Vec<Sandbox>>> {
+    ) -> Result<Pending<Vec<Sandbox>>> {
         let inner = self.inner.clone();
         let query = list_query(query);
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             let query = query?;
             let client = inner.client().await?;
             let all = client
@@ -266,9 +266,9 @@ impl Daytona {
 
     /// The control-plane URL in use (for the embedded backend: once it has started).
     #[napi(ts_return_type = "Promise<string>")]
-    pub fn api_url(&self, env: &Env) -> Result<AsyncBlock<String>> {
+    pub fn api_url(&self, env: &Env) -> Result<Pending<String>> {
         let inner = self.inner.clone();
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             Ok::<_, Failure>(inner.client().await?.api_url().to_owned())
         })
     }

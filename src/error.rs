@@ -16,6 +16,17 @@ pub(crate) struct Failure {
     pub retryable: bool,
     /// The server's own code when it gave one (`GIT_AUTH_FAILED`, `FILE_NOT_FOUND`, ...).
     pub server_code: Option<String>,
+    /// Extra properties of a pipeline failure (`step`, `logTail`, `reason`, ...).
+    pub details: Vec<(&'static str, Detail)>,
+}
+
+/// The value of one extra error property.
+#[derive(Debug, Clone)]
+pub(crate) enum Detail {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Lines(Vec<String>),
 }
 
 impl Failure {
@@ -26,6 +37,7 @@ impl Failure {
             status: None,
             retryable: false,
             server_code: None,
+            details: Vec::new(),
         }
     }
 
@@ -65,6 +77,14 @@ impl Failure {
         if let Some(sc) = self.server_code {
             obj.set_named_property("serverCode", sc)?;
         }
+        for (k, v) in self.details {
+            match v {
+                Detail::Str(s) => obj.set_named_property(k, s)?,
+                Detail::Num(n) => obj.set_named_property(k, n)?,
+                Detail::Bool(b) => obj.set_named_property(k, b)?,
+                Detail::Lines(l) => obj.set_named_property(k, l)?,
+            }
+        }
         Ok(Error::from(obj.to_unknown()))
     }
 }
@@ -88,6 +108,7 @@ impl IntoFailure for forge_daytona::Error {
             retryable: self.retryable(),
             server_code: self.daemon_code().map(str::to_owned),
             message: self.to_string(),
+            details: Vec::new(),
         }
     }
 }
@@ -97,6 +118,41 @@ impl IntoFailure for forge_preview::PreviewError {
         match self {
             forge_preview::PreviewError::Daytona(e) => e.into_failure(),
             forge_preview::PreviewError::Detect(e) => e.into_failure(),
+            forge_preview::PreviewError::Step(f) => step_failure(*f),
         }
     }
+}
+
+/// A failed pipeline step: the underlying error's code, status and retryability when the
+/// control plane failed, plus `step`, `sandboxId`, `logTail`, `reason`, `excerpt`, `exitCode`
+/// / `status` and `kept`.
+fn step_failure(f: forge_preview::pipeline::StepFailure) -> Failure {
+    let retryable = f.retryable();
+    let mut out = match f.source {
+        Some(src) => src.into_failure(),
+        None => Failure::new(f.code, String::new()),
+    };
+    out.code = f.code.to_owned();
+    out.retryable = retryable;
+    out.message = format!("{} step failed: {}", f.step, f.message);
+    let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];
+    if let Some(id) = f.sandbox_id {
+        d.push(("sandboxId", Detail::Str(id)));
+    }
+    d.push(("logTail", Detail::Lines(f.log_tail)));
+    if let Some(r) = f.reason {
+        d.push(("reason", Detail::Str(r)));
+    }
+    if let Some(x) = f.excerpt {
+        d.push(("excerpt", Detail::Str(x)));
+    }
+    if let Some(s) = f.status {
+        match f.step {
+            forge_preview::pipeline::Step::Install => d.push(("exitCode", Detail::Num(s as f64))),
+            _ => out.status = u16::try_from(s).ok().or(out.status),
+        }
+    }
+    d.push(("kept", Detail::Bool(f.kept)));
+    out.details = d;
+    out
 }

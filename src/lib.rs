@@ -10,6 +10,7 @@ mod error;
 mod fs;
 mod git;
 mod local;
+mod pipeline;
 mod process;
 mod sandbox;
 mod session;

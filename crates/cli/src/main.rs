@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod detect;
 mod local;
+mod preview;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,8 @@ enum Command {
     Local(local::Args),
     /// Detect the framework, package manager and commands of a repository folder.
     Detect(detect::Args),
+    /// Clone (or upload) a repository into a sandbox, install, start and verify its preview.
+    Preview(preview::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,5 +32,23 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Local(args) => local::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Preview(args) => preview::run(args),
+    }
+}
+
+/// Runs a subcommand's future on a multi-threaded runtime.
+pub(crate) fn block_on(
+    name: &str,
+    fut: impl std::future::Future<Output = std::process::ExitCode>,
+) -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("forge {name}: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

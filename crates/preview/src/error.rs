@@ -9,6 +9,9 @@ pub enum PreviewError {
     /// Detection refused the input (e.g. the folder does not exist).
     #[error(transparent)]
     Detect(#[from] forge_detect::DetectError),
+    /// A pipeline step failed; carries the step, the evidence and the underlying error.
+    #[error("{} failed: {}", .0.step, .0.message)]
+    Step(Box<crate::pipeline::StepFailure>),
 }
 
 impl PreviewError {
@@ -17,6 +20,7 @@ impl PreviewError {
         match self {
             PreviewError::Daytona(e) => e.code(),
             PreviewError::Detect(e) => e.code(),
+            PreviewError::Step(f) => f.code,
         }
     }
 }

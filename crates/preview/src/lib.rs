@@ -8,6 +8,7 @@ mod conditions;
 mod error;
 mod logport;
 mod probe;
+pub mod pipeline;
 mod remote_detect;
 mod verify;
 

@@ -19,6 +19,9 @@ pub const PROBE_USER_AGENT: &str = concat!(
     " (readiness probe)"
 );
 
+/// What a browser accepts for a page.
+const PAGE_ACCEPT: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+
 /// The header that carries a private sandbox's preview token.
 pub const PREVIEW_TOKEN_HEADER: &str = "x-daytona-preview-token";
 /// The header that turns the proxy's browser warning page off.
@@ -45,10 +48,6 @@ impl Prober {
     pub fn new() -> Result<Prober, PreviewError> {
         let mut headers = HeaderMap::new();
         headers.insert(SKIP_WARNING_HEADER, HeaderValue::from_static("true"));
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"),
-        );
         headers.insert(USER_AGENT, HeaderValue::from_static(PROBE_USER_AGENT));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -97,7 +96,9 @@ impl Prober {
         let Some(module) = module else {
             return probe;
         };
-        match self.get(module.as_str(), timeout).await {
+        // A browser fetches module scripts with `Accept: */*`; with the page's `text/html`
+        // Vite's HTML fallback can answer instead of the transform, hiding the error.
+        match self.get_as(module.as_str(), timeout, "*/*").await {
             Ok((status, _, body)) => classify_entry_module(status, &body).unwrap_or(probe),
             // The page answered; a module request that fails in transport says nothing new.
             Err(_) => probe,
@@ -109,7 +110,20 @@ impl Prober {
         url: &str,
         timeout: Duration,
     ) -> Result<(u16, HeaderMap, String), TransportError> {
-        let mut req = self.http.get(url).timeout(timeout);
+        self.get_as(url, timeout, PAGE_ACCEPT).await
+    }
+
+    async fn get_as(
+        &self,
+        url: &str,
+        timeout: Duration,
+        accept: &'static str,
+    ) -> Result<(u16, HeaderMap, String), TransportError> {
+        let mut req = self
+            .http
+            .get(url)
+            .timeout(timeout)
+            .header(ACCEPT, HeaderValue::from_static(accept));
         if let Some(t) = &self.token {
             req = req.header(PREVIEW_TOKEN_HEADER, t.clone());
         }

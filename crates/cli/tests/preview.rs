@@ -1,0 +1,147 @@
+//! `forge preview` as a user runs it: the real binary, the embedded backend, a folder upload and
+//! a clone from a git smart-HTTP server on 127.0.0.1 with a token, a failing app.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const TOKEN: &str = "ghp_Cli0Secret0Token0123456789";
+
+const SERVER: &str = "require('http').createServer((q, s) => s.end('cli preview ok')).listen(process.env.PORT || 3000)\n";
+
+fn forge(args: &[&str], token: Option<&str>) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forge"));
+    cmd.args(args)
+        .env("FORGE_HOME", home.path())
+        .env_remove("DAYTONA_API_KEY")
+        .env_remove("GITHUB_TOKEN");
+    if let Some(t) = token {
+        cmd.env("GITHUB_TOKEN", t);
+    }
+    cmd.output().expect("forge runs")
+}
+
+fn json_line(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn app(dir: &std::path::Path, server: &str) {
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{"name":"cli-app","private":true,"scripts":{"dev":"node server.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("server.js"), server).unwrap();
+    std::fs::create_dir_all(dir.join("node_modules/junk")).unwrap();
+    std::fs::write(dir.join("node_modules/junk/index.js"), "not uploaded").unwrap();
+}
+
+#[test]
+fn a_folder_is_uploaded_and_verified_with_progress_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    app(dir.path(), SERVER);
+    let out = forge(
+        &["preview", dir.path().to_str().unwrap(), "--no-wait"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("embedded local backend"), "{stderr}");
+    for step in ["create", "clone", "detect", "install", "start", "verify"] {
+        assert!(stderr.contains(&format!("✓ {step}")), "{step}: {stderr}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("preview: http://127.0.0.1:"), "{stdout}");
+}
+
+#[test]
+fn a_git_url_is_cloned_with_the_token_and_the_json_result_is_verified() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    forge_testkit::create_repo(
+        repos.path(),
+        "app.git",
+        "main",
+        &[
+            (
+                "package.json",
+                r#"{"name":"cli-app","private":true,"scripts":{"dev":"node server.js"}}"#,
+            ),
+            ("server.js", SERVER),
+        ],
+    )
+    .unwrap();
+    let server = rt
+        .block_on(forge_testkit::GitHttpServer::start(
+            repos.path(),
+            "x-access-token",
+            TOKEN,
+        ))
+        .unwrap();
+    let url = server.url("app.git");
+    let out = forge(
+        &["preview", &url, "--json", "--no-wait", "--public"],
+        Some(TOKEN),
+    );
+    let v = json_line(&out);
+    assert!(out.status.success(), "{v}");
+    assert_eq!(v["framework"], "node");
+    assert_eq!(v["port"], 3000);
+    assert_eq!(v["verify"]["ok"], true);
+    assert!(v["previewUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(TOKEN));
+
+    // A wrong token fails at clone, with a JSON error and exit code 1.
+    let out = forge(
+        &["preview", &url, "--json", "--no-wait"],
+        Some("wrong-token"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_line(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["step"], "clone");
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+            .await
+            .ok()
+    });
+}
+
+#[test]
+fn a_crashing_app_fails_at_verify_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    app(
+        dir.path(),
+        "console.error('boom: cannot start'); process.exit(1)\n",
+    );
+    let out = forge(
+        &[
+            "preview",
+            dir.path().to_str().unwrap(),
+            "--json",
+            "--no-wait",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_line(&out);
+    assert_eq!(v["code"], "PREVIEW_VERIFY_FAILED");
+    assert_eq!(v["reason"], "PROCESS_EXITED");
+    assert!(
+        v["logTail"].to_string().contains("boom: cannot start"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_path_that_is_neither_url_nor_folder_is_refused() {
+    let out = forge(&["preview", "/no/such/folder", "--no-wait"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a git URL nor a folder"));
+}

@@ -1,0 +1,376 @@
+//! The clone → preview pipeline: create → clone → detect → install → start → verify, each
+//! step timed and reported, with no fixed sleep anywhere. On failure the error names the step
+//! and carries the relevant log tail, and the sandbox is deleted unless the caller keeps it.
+//!
+//! The steps are also public on their own ([`steps`]) with JSON-serialisable input and output.
+
+mod failure;
+pub mod steps;
+
+pub use failure::{tail_lines, Step, StepFailure};
+pub use steps::{
+    check_health, clone_repository, create_sandbox, detect_framework, fill_start,
+    install_dependencies, node_options, restart_preview, start_dev_server, verify_input_of,
+    verify_preview, CloneInput, Cloned, Created, DetectInput, Health, HealthInput, InstallInput,
+    Installed, RestartInput, Restarted, StartInput, Started, Verified, VerifyInput, DEFAULT_PATH,
+};
+
+use crate::PreviewError;
+use failure::AtStep;
+use forge_daytona::{CallOptions, Client, CreateParams};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The whole pipeline's input besides the sandbox's creation parameters.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewRequest {
+    /// Repository URL, token, branch, target folder.
+    pub clone: CloneInput,
+    /// Upload this local folder instead of cloning `clone.repo_url` (the CLI's
+    /// `forge preview <folder>`).
+    pub upload_from: Option<std::path::PathBuf>,
+    /// Keep the sandbox when a step fails (for debugging); deleted otherwise.
+    pub keep_on_failure: bool,
+    /// The app folder of a monorepo, instead of the automatic pick.
+    pub root: Option<String>,
+    /// Use this port instead of the framework's default.
+    pub port: Option<u16>,
+    /// Override detection's commands.
+    pub install_command: Option<String>,
+    pub dev_command: Option<String>,
+    /// Extra environment of the install and the dev server.
+    pub env_vars: BTreeMap<String, String>,
+    pub install_timeout: Option<Duration>,
+    pub verify_timeout: Option<Duration>,
+}
+
+/// What happens, as it happens.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub step: Step,
+    pub status: ProgressStatus,
+    /// Milliseconds since the pipeline started.
+    pub elapsed_ms: u64,
+    /// How long the step took (`finished` and `failed`).
+    pub step_ms: Option<u64>,
+    /// One line for humans (`cloned into workspace/project`, `detected Vite on port 5173`).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ProgressStatus {
+    Started,
+    Finished,
+    Failed,
+}
+
+/// Milliseconds per step.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    pub create: u64,
+    pub clone: u64,
+    pub detect: u64,
+    pub install: u64,
+    pub start: u64,
+    pub verify: u64,
+    pub total: u64,
+}
+
+/// One finished step, for the record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    pub step: Step,
+    pub elapsed_ms: u64,
+    pub message: String,
+}
+
+/// A verified preview.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewResult {
+    pub sandbox_id: String,
+    pub preview_url: String,
+    /// Preview token of a private sandbox; `None` for public ones.
+    pub token: Option<String>,
+    /// Framework id (`nextjs`, `vite-react`, `node`, …); `None` when only a command was given.
+    pub framework: Option<String>,
+    pub port: u16,
+    /// The dev server's session, for logs, health checks and `restart_preview`.
+    pub session_id: String,
+    pub command_id: String,
+    pub path: String,
+    pub timings: Timings,
+    pub steps: Vec<StepRecord>,
+    pub verify: crate::verify::VerifyReport,
+}
+
+struct Run<'a> {
+    t0: Instant,
+    progress: &'a (dyn Fn(Progress) + Send + Sync),
+    steps: Vec<StepRecord>,
+    timings: Timings,
+}
+
+impl Run<'_> {
+    fn ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    fn emit(
+        &self,
+        step: Step,
+        status: ProgressStatus,
+        step_ms: Option<u64>,
+        message: Option<String>,
+    ) {
+        (self.progress)(Progress {
+            step,
+            status,
+            elapsed_ms: self.ms(),
+            step_ms,
+            message,
+        });
+    }
+
+    /// Runs one step: announces it, times it, records it, and reports a failure.
+    async fn step<T>(
+        &mut self,
+        step: Step,
+        fut: impl std::future::Future<Output = Result<T, PreviewError>>,
+        describe: impl FnOnce(&T) -> String,
+    ) -> Result<T, PreviewError> {
+        self.emit(step, ProgressStatus::Started, None, None);
+        let t = Instant::now();
+        let r = fut.await;
+        let took = t.elapsed().as_millis() as u64;
+        match &r {
+            Ok(v) => {
+                let message = describe(v);
+                self.emit(
+                    step,
+                    ProgressStatus::Finished,
+                    Some(took),
+                    Some(message.clone()),
+                );
+                self.steps.push(StepRecord {
+                    step,
+                    elapsed_ms: took,
+                    message,
+                });
+                let slot = match step {
+                    Step::Create => &mut self.timings.create,
+                    Step::Clone => &mut self.timings.clone,
+                    Step::Detect => &mut self.timings.detect,
+                    Step::Install => &mut self.timings.install,
+                    Step::Start => &mut self.timings.start,
+                    Step::Verify => &mut self.timings.verify,
+                    Step::Cleanup => &mut self.timings.total,
+                };
+                *slot = took;
+            }
+            Err(e) => self.emit(
+                step,
+                ProgressStatus::Failed,
+                Some(took),
+                Some(e.to_string()),
+            ),
+        }
+        r
+    }
+}
+
+/// How long deleting a failed sandbox may take; it runs even after an abort.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the whole pipeline. `progress` is called (synchronously, keep it cheap) at the start
+/// and end of every step. Cancelling `call.cancel` stops the current step (killing a running
+/// install) and deletes the sandbox unless `keep_on_failure`.
+pub async fn clone_and_preview(
+    client: &Client,
+    create: &CreateParams,
+    req: &PreviewRequest,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    call: &CallOptions,
+) -> Result<PreviewResult, PreviewError> {
+    let mut run = Run {
+        t0: Instant::now(),
+        progress,
+        steps: Vec::new(),
+        timings: Timings::default(),
+    };
+    let (created, sandbox) = run
+        .step(
+            Step::Create,
+            steps::create_inner(client, create, call),
+            |c| format!("sandbox {} {}", c.0.sandbox_id, c.0.state),
+        )
+        .await?;
+    let sid = created.sandbox_id.clone();
+    let outcome = after_create(client, &mut run, &created, &sandbox, req, call).await;
+    match outcome {
+        Ok(mut result) => {
+            result.timings = run.timings.clone();
+            result.timings.total = run.ms();
+            result.steps = std::mem::take(&mut run.steps);
+            Ok(result)
+        }
+        Err(e) => {
+            let mut e = match e {
+                PreviewError::Step(f) => PreviewError::Step(f),
+                other => Err::<(), _>(other).at(Step::Create, &sid).unwrap_err(),
+            };
+            let kept = req.keep_on_failure;
+            if !kept {
+                let cleanup = CallOptions::new().with_timeout(CLEANUP_TIMEOUT);
+                let t = Instant::now();
+                let deleted = client.delete(&sid, false, &cleanup).await;
+                run.emit(
+                    Step::Cleanup,
+                    if deleted.is_ok() {
+                        ProgressStatus::Finished
+                    } else {
+                        ProgressStatus::Failed
+                    },
+                    Some(t.elapsed().as_millis() as u64),
+                    Some(match deleted {
+                        Ok(()) => format!("deleted sandbox {sid}"),
+                        Err(d) => format!("could not delete sandbox {sid}: {d}"),
+                    }),
+                );
+            }
+            if let PreviewError::Step(f) = &mut e {
+                f.kept = kept;
+                f.sandbox_id.get_or_insert(sid);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn after_create(
+    client: &Client,
+    run: &mut Run<'_>,
+    created: &Created,
+    sandbox: &forge_wire::Sandbox,
+    req: &PreviewRequest,
+    call: &CallOptions,
+) -> Result<PreviewResult, PreviewError> {
+    let sid = &created.sandbox_id;
+    let tb = client.toolbox(sandbox).await.at(Step::Clone, sid)?;
+    let mut clone = req.clone.clone();
+    clone.sandbox_id = sid.clone();
+    // The preview domain (for the dev server's allowed hosts) is fetched while cloning.
+    let fetch = async {
+        match &req.upload_from {
+            Some(folder) => {
+                let path = clone.path.as_deref().unwrap_or(DEFAULT_PATH);
+                steps::upload_in(&tb, sid, folder, path, call).await
+            }
+            None => steps::clone_in(&tb, &clone, call).await,
+        }
+    };
+    let (cloned, domain) = tokio::join!(
+        run.step(Step::Clone, fetch, |c| format!(
+            "{} into {}",
+            if req.upload_from.is_some() {
+                "uploaded"
+            } else {
+                "cloned"
+            },
+            c.path
+        )),
+        steps::preview_domain(client, sid)
+    );
+    let cloned = cloned?;
+    let detect_input = DetectInput {
+        sandbox_id: sid.clone(),
+        path: Some(cloned.path.clone()),
+        root: req.root.clone(),
+        port: req.port,
+        allowed_hosts: Some(domain.into_iter().collect()),
+    };
+    let detection = run
+        .step(
+            Step::Detect,
+            steps::detect_in(client, &tb, &detect_input, call),
+            |d| match &d.framework {
+                Some(f) => format!(
+                    "{} in {} (port {})",
+                    f.name,
+                    d.root,
+                    d.port.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                ),
+                None => "no framework recognised".into(),
+            },
+        )
+        .await?;
+    let install = InstallInput {
+        sandbox_id: sid.clone(),
+        path: Some(cloned.path.clone()),
+        install_root: Some(detection.install_root.clone()),
+        command: req
+            .install_command
+            .clone()
+            .or_else(|| detection.install_command.clone()),
+        memory_gib: Some(created.memory_gib),
+        timeout_ms: req.install_timeout.map(|d| d.as_millis() as u64),
+        env_vars: Some(req.env_vars.clone()),
+    };
+    run.step(
+        Step::Install,
+        steps::install_in(&tb, &install, call),
+        |i| match &i.command {
+            Some(c) => format!("`{c}` done"),
+            None => "nothing to install".into(),
+        },
+    )
+    .await?;
+    let mut start = StartInput {
+        sandbox_id: sid.clone(),
+        path: Some(cloned.path.clone()),
+        command: req.dev_command.clone(),
+        port: req.port,
+        env_vars: Some(req.env_vars.clone()),
+        memory_gib: Some(created.memory_gib),
+        ..Default::default()
+    };
+    fill_start(&mut start, &detection);
+    let started = run
+        .step(Step::Start, steps::start_in(&tb, &start, call), |s| {
+            format!("`{}` on port {}", s.command, s.port)
+        })
+        .await?;
+    let verify = verify_input_of(&started, req.verify_timeout.map(|d| d.as_millis() as u64));
+    let verified = run
+        .step(
+            Step::Verify,
+            steps::verify_in(client, &tb, &verify, call),
+            |v| {
+                format!(
+                    "{} answered {}",
+                    v.preview_url,
+                    v.report.status.unwrap_or(0)
+                )
+            },
+        )
+        .await?;
+    Ok(PreviewResult {
+        sandbox_id: sid.clone(),
+        preview_url: verified.preview_url.clone(),
+        // A public sandbox needs no token: don't hand one out to be leaked.
+        token: verified.token.clone().filter(|_| !created.public),
+        framework: started.framework.clone(),
+        port: verified.report.port,
+        session_id: started.session_id.clone(),
+        command_id: started.command_id.clone(),
+        path: cloned.path.clone(),
+        timings: Timings::default(),
+        steps: Vec::new(),
+        verify: verified.report,
+    })
+}

@@ -1,0 +1,772 @@
+//! JS face of the clone → preview pipeline (`forge_preview::pipeline`): `cloneAndPreview` and
+//! each step on its own, as methods of `Daytona`.
+//!
+//! Inputs and outputs are plain JSON-serialisable objects, because Inngest serialises every
+//! step result between runs: what `createSandbox` returns can be stored and handed to
+//! `cloneRepository` in another process. They cross the boundary as JSON (one `JSON.stringify`
+//! in, one `JSON.parse` out); the `#[napi(object)]` structs below are the TypeScript description
+//! of that JSON.
+
+use crate::client::{create_params, Daytona};
+use crate::dto::CreateSandboxOptions;
+use crate::error::{Failure, IntoFailure};
+use crate::task::promise;
+use forge_daytona::{CallOptions, CancellationToken};
+use forge_preview::pipeline::{self as core, PreviewRequest, Progress};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
+use napi_derive::napi;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A value that reaches JS as the object `JSON.parse` makes of it.
+pub struct Json(String);
+
+impl Json {
+    fn of<T: Serialize>(v: &T) -> std::result::Result<Json, Failure> {
+        serde_json::to_string(v)
+            .map(Json)
+            .map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))
+    }
+}
+
+impl TypeName for Json {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Json {
+    unsafe fn to_napi_value(raw: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        let env = Env::from_raw(raw);
+        let json: Object = env.get_global()?.get_named_property("JSON")?;
+        let parse: Function<String, Unknown> = json.get_named_property("parse")?;
+        Ok(parse.call(val.0)?.raw())
+    }
+}
+
+/// Removes quoted parts of a serde message: they may echo the input (a token given as the wrong
+/// type must not end up in an error).
+fn without_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut quoted = false;
+    for c in msg.chars() {
+        match c {
+            '"' | '`' => {
+                quoted = !quoted;
+                if !quoted {
+                    out.push_str("<value>");
+                }
+            }
+            _ if !quoted => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Reads a JS input object as a core input through `JSON.stringify` (functions and the
+/// `AbortSignal` drop out on the way).
+fn parse<T: DeserializeOwned>(env: &Env, obj: &Object, what: &str) -> Result<T> {
+    let json: Object = env.get_global()?.get_named_property("JSON")?;
+    let stringify: Function<Object, String> = json.get_named_property("stringify")?;
+    let text = stringify.call(*obj).map_err(|_| {
+        Failure::invalid(format!("{what} must be a JSON-serialisable object")).into_js(env)
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::invalid(format!(
+            "invalid {what}: {}",
+            without_values(&e.to_string())
+        ))
+        .into_js(env)
+    })
+}
+
+/// `options.signal`, when it is there.
+fn signal_of<'a>(obj: Option<&Object<'a>>) -> Result<Option<Object<'a>>> {
+    let Some(obj) = obj else { return Ok(None) };
+    let v: Option<Unknown> = obj.get("signal")?;
+    match v {
+        Some(v) if v.get_type()? == ValueType::Object => Ok(Some(unsafe { v.cast()? })),
+        _ => Ok(None),
+    }
+}
+
+/// A progress callback: `(event: PreviewProgress) => unknown`.
+type ProgressCallback = ThreadsafeFunction<Json, UnknownReturnValue, Json, Status, false>;
+
+fn call_options(cancel: CancellationToken) -> CallOptions {
+    CallOptions::new().with_cancel(cancel)
+}
+
+/// Options of `cloneAndPreview` besides the sandbox's creation options (all of
+/// `CreateSandboxOptions` apply too).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PreviewOptionsJson {
+    repo_url: String,
+    branch: Option<String>,
+    commit_id: Option<String>,
+    token: Option<String>,
+    username: Option<String>,
+    path: Option<String>,
+    depth: Option<u32>,
+    keep_on_failure: Option<bool>,
+    root: Option<String>,
+    port: Option<u16>,
+    install_command: Option<String>,
+    dev_command: Option<String>,
+    install_timeout_ms: Option<u64>,
+    verify_timeout_ms: Option<u64>,
+    env_vars: Option<BTreeMap<String, String>>,
+}
+
+impl PreviewOptionsJson {
+    fn into_request(self) -> PreviewRequest {
+        PreviewRequest {
+            clone: core::CloneInput {
+                sandbox_id: String::new(),
+                repo_url: self.repo_url,
+                branch: self.branch,
+                commit_id: self.commit_id,
+                token: self.token,
+                username: self.username,
+                path: self.path,
+                depth: self.depth,
+            },
+            upload_from: None,
+            keep_on_failure: self.keep_on_failure.unwrap_or(false),
+            root: self.root,
+            port: self.port,
+            install_command: self.install_command,
+            dev_command: self.dev_command,
+            env_vars: self.env_vars.unwrap_or_default(),
+            install_timeout: self.install_timeout_ms.map(Duration::from_millis),
+            verify_timeout: self.verify_timeout_ms.map(Duration::from_millis),
+        }
+    }
+}
+
+/// Delivers progress events to the JS callback in order, off the pipeline's path. A callback
+/// that throws cancels the pipeline (which then cleans up) and its error is what the call
+/// rejects with.
+struct ProgressPump {
+    tx: tokio::sync::mpsc::UnboundedSender<Progress>,
+    task: tokio::task::JoinHandle<()>,
+    error: Arc<Mutex<Option<Failure>>>,
+}
+
+impl ProgressPump {
+    fn start(cb: Option<ProgressCallback>, cancel: CancellationToken) -> ProgressPump {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+        let error = Arc::new(Mutex::new(None));
+        let err = error.clone();
+        let task = tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                let Some(cb) = &cb else { continue };
+                let Ok(json) = Json::of(&p) else { continue };
+                if let Err(e) = cb.call_async_catch(json).await {
+                    let reason = if e.reason.is_empty() {
+                        "(no message)".to_owned()
+                    } else {
+                        e.reason.clone()
+                    };
+                    let mut f = Failure::new(
+                        "DAYTONA_CALLBACK_ERROR",
+                        format!("the onProgress callback threw: {reason}"),
+                    );
+                    f.details = vec![(
+                        "step",
+                        crate::error::Detail::Str(p.step.as_str().to_owned()),
+                    )];
+                    if let Ok(mut slot) = err.lock() {
+                        slot.get_or_insert(f);
+                    }
+                    cancel.cancel();
+                    // Keep draining so that senders never block; nothing more is delivered.
+                    while rx.recv().await.is_some() {}
+                    return;
+                }
+            }
+        });
+        ProgressPump { tx, task, error }
+    }
+
+    /// Waits until every event was delivered; the callback's error, if it threw.
+    async fn finish(self) -> Option<Failure> {
+        drop(self.tx);
+        let _ = self.task.await;
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
+}
+
+#[napi]
+impl Daytona {
+    /// Takes a repository to a verified live preview: creates a sandbox, clones the repository
+    /// (the token goes in the request, never in the URL or the sandbox's git config), detects
+    /// the framework, installs dependencies (`NODE_OPTIONS` sized from the sandbox's memory),
+    /// starts the dev server in a session with the detected host and port, and waits until the
+    /// preview answers like a working app (two good answers in a row; no fixed sleeps).
+    ///
+    /// Rejects with a `DaytonaError` whose `step` names the failed step (`create`, `clone`,
+    /// `detect`, `install`, `start`, `verify`), with `logTail` (the install's or the dev
+    /// server's last lines), and for verification `reason` and `excerpt` (the framework's error
+    /// text). The sandbox is deleted on failure unless `keepOnFailure` (then `kept: true`).
+    /// `onProgress` gets a `PreviewProgress` at the start and end of every step; aborting
+    /// `signal` stops the current step (a running install is killed) and cleans up the same way.
+    ///
+    /// ```js
+    /// const r = await daytona.cloneAndPreview({ repoUrl, token, workspaceClass: 'medium', public: true,
+    ///   onProgress: (e) => console.log(e.step, e.status, e.stepMs) })
+    /// r.previewUrl // verified
+    /// ```
+    #[napi(
+        ts_args_type = "options: CloneAndPreviewOptions",
+        ts_return_type = "Promise<PreviewResult>"
+    )]
+    pub fn clone_and_preview(&self, env: Env, options: Object) -> Result<AsyncBlock<Json>> {
+        let signal = signal_of(Some(&options))?;
+        let on_progress: Option<ProgressCallback> = match options.get::<Unknown>("onProgress")? {
+            Some(v) if v.get_type()? == ValueType::Function => {
+                // SAFETY: checked to be a function just above.
+                Some(unsafe { ProgressCallback::from_napi_value(env.raw(), v.raw())? })
+            }
+            Some(v)
+                if v.get_type()? != ValueType::Undefined && v.get_type()? != ValueType::Null =>
+            {
+                return Err(Failure::invalid("onProgress must be a function").into_js(&env))
+            }
+            _ => None,
+        };
+        // SAFETY: `options` is a live object of this call.
+        let create = unsafe { CreateSandboxOptions::from_napi_value(env.raw(), options.raw())? };
+        let create = create_params(create).map_err(|f| f.into_js(&env))?;
+        let json: PreviewOptionsJson = parse(&env, &options, "cloneAndPreview options")?;
+        if json.repo_url.trim().is_empty() {
+            return Err(Failure::invalid("repoUrl is required").into_js(&env));
+        }
+        let req = json.into_request();
+        let inner = self.inner.clone();
+        promise(&env, signal, move |cancel| async move {
+            let client = inner.client().await?;
+            let child = cancel.child_token();
+            let pump = ProgressPump::start(on_progress, child.clone());
+            let tx = pump.tx.clone();
+            let report = move |p: Progress| {
+                let _ = tx.send(p);
+            };
+            let r = core::clone_and_preview(&client, &create, &req, &report, &call_options(child))
+                .await;
+            drop(report);
+            let cb_error = pump.finish().await;
+            match (r, cb_error) {
+                (Ok(v), _) => Json::of(&v),
+                (Err(_), Some(cb)) => Err(cb),
+                (Err(e), None) => Err(e.into_failure()),
+            }
+        })
+    }
+
+    /// Step 1 on its own: creates a sandbox and waits until it is started. Returns
+    /// `{ sandboxId, state, public, memoryGib, elapsedMs }` (JSON-serialisable, for
+    /// `step.run`).
+    #[napi(
+        ts_args_type = "options?: CreateSandboxOptions, opts?: StepOptions",
+        ts_return_type = "Promise<CreatedSandbox>"
+    )]
+    pub fn create_sandbox(
+        &self,
+        env: Env,
+        options: Option<CreateSandboxOptions>,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let params = create_params(options.unwrap_or_default()).map_err(|f| f.into_js(&env))?;
+        let inner = self.inner.clone();
+        promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
+            let client = inner.client().await?;
+            let r = core::create_sandbox(&client, &params, &call_options(cancel)).await;
+            Json::of(&r.map_err(IntoFailure::into_failure)?)
+        })
+    }
+
+    /// Step 2: clones a repository into the sandbox (default folder `workspace/project`,
+    /// shallow). `token` is sent as the password of `username` (default `x-access-token`).
+    #[napi(
+        ts_args_type = "input: CloneRepositoryInput, opts?: StepOptions",
+        ts_return_type = "Promise<ClonedRepository>"
+    )]
+    pub fn clone_repository(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::CloneInput = parse(&env, &input, "cloneRepository input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::clone_repository(&client, &input, &call).await
+        })
+    }
+
+    /// Step 3: detects the framework of the cloned repository (two round trips). Returns the
+    /// same `FrameworkDetection` as `detectFramework`, with the dev command already carrying
+    /// the sandbox's preview host.
+    #[napi(
+        ts_args_type = "input: DetectFrameworkInput, opts?: StepOptions",
+        ts_return_type = "Promise<FrameworkDetection>"
+    )]
+    pub fn detect_framework(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::DetectInput = parse(&env, &input, "detectFramework input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::detect_framework(&client, &input, &call).await
+        })
+    }
+
+    /// Step 4: installs dependencies (detected command unless `command` is given), killed
+    /// after `timeoutMs` (default 900 000). Rejects with `PREVIEW_INSTALL_FAILED`, `exitCode`
+    /// and `logTail` on a non-zero exit.
+    #[napi(
+        ts_args_type = "input: InstallDependenciesInput, opts?: StepOptions",
+        ts_return_type = "Promise<InstalledDependencies>"
+    )]
+    pub fn install_dependencies(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::InstallInput = parse(&env, &input, "installDependencies input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::install_dependencies(&client, &input, &call).await
+        })
+    }
+
+    /// Step 5: starts the dev server in its own session and returns at once with
+    /// `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it.
+    #[napi(
+        ts_args_type = "input: StartDevServerInput, opts?: StepOptions",
+        ts_return_type = "Promise<StartedDevServer>"
+    )]
+    pub fn start_dev_server(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::StartInput = parse(&env, &input, "startDevServer input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::start_dev_server(&client, &input, &call).await
+        })
+    }
+
+    /// Step 6: waits until the preview answers like a working app. Rejects with
+    /// `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`,
+    /// `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
+    #[napi(
+        ts_args_type = "input: VerifyPreviewInput, opts?: StepOptions",
+        ts_return_type = "Promise<VerifiedPreview>"
+    )]
+    pub fn verify_preview(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::VerifyInput = parse(&env, &input, "verifyPreview input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::verify_preview(&client, &input, &call).await
+        })
+    }
+
+    /// The guide's health check: `{ isAlive, state, preview }`. An unknown sandbox answers
+    /// `isAlive: false` instead of rejecting; with `port`, one quick probe of its preview.
+    #[napi(
+        ts_args_type = "input: CheckHealthInput, opts?: StepOptions",
+        ts_return_type = "Promise<SandboxHealth>"
+    )]
+    pub fn check_health(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::HealthInput = parse(&env, &input, "checkHealth input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::check_health(&client, &input, &call).await
+        })
+    }
+
+    /// The guide's auto-restart: starts the sandbox if needed, stops the old dev server
+    /// (`sessionId`), starts it again and verifies the preview.
+    #[napi(
+        ts_args_type = "input: RestartPreviewInput, opts?: StepOptions",
+        ts_return_type = "Promise<RestartedPreview>"
+    )]
+    pub fn restart_preview(
+        &self,
+        env: Env,
+        input: Object,
+        opts: Option<Object>,
+    ) -> Result<AsyncBlock<Json>> {
+        let input: core::RestartInput = parse(&env, &input, "restartPreview input")?;
+        self.step(env, opts, move |client, call| async move {
+            core::restart_preview(&client, &input, &call).await
+        })
+    }
+}
+
+impl Daytona {
+    /// Runs one step with the client and the call's cancellation.
+    fn step<T, F, Fut>(&self, env: Env, opts: Option<Object>, work: F) -> Result<AsyncBlock<Json>>
+    where
+        T: Serialize,
+        F: FnOnce(forge_daytona::Client, CallOptions) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = std::result::Result<T, forge_preview::PreviewError>>
+            + Send
+            + 'static,
+    {
+        let inner = self.inner.clone();
+        promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
+            let client = inner.client().await?;
+            let v = work(client, call_options(cancel))
+                .await
+                .map_err(IntoFailure::into_failure)?;
+            Json::of(&v)
+        })
+    }
+}
+
+// ------------------------------------------------------------ TypeScript descriptions only
+
+/// The optional last argument of every step: `{ signal }`.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct StepOptions {
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<serde_json::Value>,
+}
+
+/// Options of `cloneAndPreview`. Every `CreateSandboxOptions` field applies too (`image`,
+/// `workspaceClass`, `public`, `envVars`, `labels`, ...); `envVars` also reach the install and
+/// the dev server.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct CloneAndPreviewOptions {
+    /// `https://github.com/owner/repo` (or any git URL the sandbox can reach).
+    pub repo_url: String,
+    pub branch: Option<String>,
+    pub commit_id: Option<String>,
+    /// A GitHub token (sent as the clone's password, never in the URL).
+    pub token: Option<String>,
+    /// Defaults to `x-access-token` when `token` is given.
+    pub username: Option<String>,
+    /// Where to clone, relative to the work dir. Default `workspace/project`.
+    pub path: Option<String>,
+    pub depth: Option<u32>,
+    /// Keep the sandbox when a step fails (it is deleted otherwise).
+    pub keep_on_failure: Option<bool>,
+    /// The app folder of a monorepo, instead of the automatic pick.
+    pub root: Option<String>,
+    /// Use this port instead of the framework's default.
+    pub port: Option<u32>,
+    pub install_command: Option<String>,
+    pub dev_command: Option<String>,
+    pub install_timeout_ms: Option<u32>,
+    /// Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus).
+    pub verify_timeout_ms: Option<u32>,
+    pub image: Option<String>,
+    pub snapshot: Option<String>,
+    pub workspace_class: Option<String>,
+    pub public: Option<bool>,
+    pub env_vars: Option<HashMap<String, String>>,
+    pub labels: Option<HashMap<String, String>>,
+    pub name: Option<String>,
+    pub language: Option<String>,
+    pub target: Option<String>,
+    pub auto_stop_interval: Option<u32>,
+    #[napi(ts_type = "(event: PreviewProgress) => unknown")]
+    pub on_progress: Option<serde_json::Value>,
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<serde_json::Value>,
+}
+
+/// A progress event of `cloneAndPreview`.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct PreviewProgress {
+    #[napi(ts_type = "'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'")]
+    pub step: String,
+    #[napi(ts_type = "'started' | 'finished' | 'failed'")]
+    pub status: String,
+    /// Milliseconds since the pipeline started.
+    pub elapsed_ms: f64,
+    /// How long the step took (`finished`, `failed`).
+    #[napi(ts_type = "number | null")]
+    pub step_ms: Option<f64>,
+    #[napi(ts_type = "string | null")]
+    pub message: Option<String>,
+}
+
+/// Milliseconds per step.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct PreviewTimings {
+    pub create: f64,
+    pub clone: f64,
+    pub detect: f64,
+    pub install: f64,
+    pub start: f64,
+    pub verify: f64,
+    pub total: f64,
+}
+
+/// One finished step.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct PreviewStepRecord {
+    #[napi(ts_type = "'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'")]
+    pub step: String,
+    pub elapsed_ms: f64,
+    pub message: String,
+}
+
+/// What verification saw.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub url: String,
+    /// The port that answered (the one the dev server's log announced, when it moved).
+    pub port: u32,
+    #[napi(ts_type = "number | null")]
+    pub status: Option<u32>,
+    /// `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
+    /// `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`,
+    /// `TIMEOUT`.
+    pub reason: String,
+    pub attempts: u32,
+    pub elapsed_ms: f64,
+    #[napi(ts_type = "number | null")]
+    pub time_to_first_ok_ms: Option<f64>,
+    pub log_tail: Vec<String>,
+    #[napi(ts_type = "string | null")]
+    pub excerpt: Option<String>,
+}
+
+/// A verified preview.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct PreviewResult {
+    pub sandbox_id: String,
+    /// Answered like a working app at least twice in a row.
+    pub preview_url: String,
+    /// Preview token of a private sandbox (`X-Daytona-Preview-Token` header or
+    /// `DAYTONA_SANDBOX_AUTH_KEY` query); `null` for public ones.
+    #[napi(ts_type = "string | null")]
+    pub token: Option<String>,
+    #[napi(ts_type = "string | null")]
+    pub framework: Option<String>,
+    pub port: u32,
+    /// The dev server's session (for `restartPreview`).
+    pub session_id: String,
+    pub command_id: String,
+    /// Where the repository was cloned.
+    pub path: String,
+    pub timings: PreviewTimings,
+    pub steps: Vec<PreviewStepRecord>,
+    pub verify: VerifyReport,
+}
+
+/// `createSandbox`'s answer.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct CreatedSandbox {
+    pub sandbox_id: String,
+    pub state: String,
+    pub public: bool,
+    pub memory_gib: f64,
+    pub elapsed_ms: f64,
+}
+
+/// `cloneRepository`'s input.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct CloneRepositoryInput {
+    pub sandbox_id: String,
+    pub repo_url: String,
+    pub branch: Option<String>,
+    pub commit_id: Option<String>,
+    pub token: Option<String>,
+    pub username: Option<String>,
+    pub path: Option<String>,
+    pub depth: Option<u32>,
+}
+
+/// `cloneRepository`'s answer.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct ClonedRepository {
+    pub sandbox_id: String,
+    pub path: String,
+    #[napi(ts_type = "string | null")]
+    pub branch: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+/// `detectFramework` step input.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct DetectFrameworkInput {
+    pub sandbox_id: String,
+    pub path: Option<String>,
+    pub root: Option<String>,
+    pub port: Option<u32>,
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// `installDependencies`'s input; `command` and `installRoot` from detection (detected again
+/// when `command` is absent).
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct InstallDependenciesInput {
+    pub sandbox_id: String,
+    pub path: Option<String>,
+    pub install_root: Option<String>,
+    pub command: Option<String>,
+    pub memory_gib: Option<f64>,
+    pub timeout_ms: Option<u32>,
+    pub env_vars: Option<HashMap<String, String>>,
+}
+
+/// `installDependencies`'s answer.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct InstalledDependencies {
+    pub sandbox_id: String,
+    #[napi(ts_type = "string | null")]
+    pub command: Option<String>,
+    pub exit_code: i32,
+    pub elapsed_ms: f64,
+    pub log_tail: Vec<String>,
+}
+
+/// `startDevServer`'s input; `command`, `root`, `port`, `envVars` from detection (detected
+/// again when `command` is absent).
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct StartDevServerInput {
+    pub sandbox_id: String,
+    pub path: Option<String>,
+    pub root: Option<String>,
+    pub command: Option<String>,
+    pub port: Option<u32>,
+    pub env_vars: Option<HashMap<String, String>>,
+    pub memory_gib: Option<f64>,
+    pub framework: Option<String>,
+}
+
+/// `startDevServer`'s answer.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct StartedDevServer {
+    pub sandbox_id: String,
+    pub session_id: String,
+    pub command_id: String,
+    pub command: String,
+    pub port: u32,
+    #[napi(ts_type = "string | null")]
+    pub framework: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+/// `verifyPreview`'s input (pass `sessionId`/`commandId` from `startDevServer` to stop early
+/// when the dev server exits and to read its announced port).
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct VerifyPreviewInput {
+    pub sandbox_id: String,
+    pub port: u32,
+    pub session_id: Option<String>,
+    pub command_id: Option<String>,
+    pub path: Option<String>,
+    pub timeout_ms: Option<u32>,
+    pub framework: Option<String>,
+}
+
+/// `verifyPreview`'s answer: the report plus what a browser needs.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct VerifiedPreview {
+    pub ok: bool,
+    pub url: String,
+    pub port: u32,
+    #[napi(ts_type = "number | null")]
+    pub status: Option<u32>,
+    pub reason: String,
+    pub attempts: u32,
+    pub elapsed_ms: f64,
+    #[napi(ts_type = "number | null")]
+    pub time_to_first_ok_ms: Option<f64>,
+    pub log_tail: Vec<String>,
+    #[napi(ts_type = "string | null")]
+    pub excerpt: Option<String>,
+    pub sandbox_id: String,
+    pub preview_url: String,
+    #[napi(ts_type = "string | null")]
+    pub token: Option<String>,
+}
+
+/// `checkHealth`'s input.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct CheckHealthInput {
+    pub sandbox_id: String,
+    pub port: Option<u32>,
+    pub path: Option<String>,
+}
+
+/// `checkHealth`'s answer.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct SandboxHealth {
+    pub sandbox_id: String,
+    pub is_alive: bool,
+    #[napi(ts_type = "string | null")]
+    pub state: Option<String>,
+    #[napi(ts_type = "VerifyReport | null")]
+    pub preview: Option<VerifyReport>,
+}
+
+/// `restartPreview`'s input.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)]
+pub struct RestartPreviewInput {
+    pub sandbox_id: String,
+    pub path: Option<String>,
+    /// The old dev server's session, stopped first.
+    pub session_id: Option<String>,
+    pub command: Option<String>,
+    pub port: Option<u32>,
+    pub env_vars: Option<HashMap<String, String>>,
+    pub timeout_ms: Option<u32>,
+}
+
+/// `restartPreview`'s answer.
+#[napi(object, object_from_js = false)]
+#[allow(dead_code)]
+pub struct RestartedPreview {
+    /// The sandbox was stopped and had to be started first.
+    pub sandbox_started: bool,
+    pub started: StartedDevServer,
+    pub verified: VerifiedPreview,
+}

@@ -98,6 +98,32 @@ impl Process {
         self.tb.transport().json(req, &self.tb.deadline(opts)).await
     }
 
+    /// [`execute`](Self::execute) for a caller that can cancel (`opts.cancel`): the command is
+    /// sent wrapped (see [`killable`](super::killable); output and exit code unchanged) so
+    /// that, when the call is cancelled, the command is killed inside the sandbox with one more
+    /// `POST /process/execute` instead of running on unseen. Daytona has no other way to stop a
+    /// one-shot command.
+    pub async fn execute_killable(
+        &self,
+        command: &str,
+        o: &ExecOptions,
+        opts: &CallOptions,
+    ) -> Result<ExecuteResponse> {
+        require("command", command)?;
+        let token = killable::new_token();
+        let wrapped = killable::wrap(command, &token)?;
+        let r = self.execute(&wrapped, o, opts).await;
+        if matches!(r, Err(Error::Aborted)) {
+            let cleanup = CallOptions::new()
+                .with_timeout(Duration::from_secs(10))
+                .deadline(None);
+            if let Err(e) = self.run_kill_script(&[token.as_str()], &cleanup).await {
+                tracing::debug!(error = %e, "could not kill the aborted command");
+            }
+        }
+        r
+    }
+
     /// `POST /process/code-run` in the sandbox's `code-toolbox-language` (TypeScript when the
     /// label is missing).
     pub async fn code_run(

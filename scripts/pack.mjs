@@ -132,7 +132,7 @@ export function installPacked({ dir, packed = packCached(), extra = [], name = '
   if (!existsSync(join(dir, 'package.json'))) {
     writeJson(join(dir, 'package.json'), { name: 'packed-consumer', version: '1.0.0', private: true })
   }
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', packed.main.file, packed.platform.file, ...extra], {
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', packed.main.file, packed.platform.file, ...extra], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'inherit'],
   })

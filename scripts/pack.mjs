@@ -12,7 +12,8 @@
 //
 //   node scripts/pack.mjs [--out dist] [--node path/to/daytona.linux-x64-gnu.node]
 //
-// The .node is whatever `napi build --platform` last wrote at the root (debug or `--release`).
+// The .node is whatever `napi build --platform` last wrote at the root (debug or `--release`),
+// or $FORGE_PACK_NODE when set (e.g. a stripped copy of a large debug build).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -52,7 +53,7 @@ export function pack({ outDir = join(root, 'dist'), nodeFile } = {}) {
   const pkg = readJson(join(root, 'package.json'))
   const binaryName = pkg.napi?.binaryName ?? 'daytona'
   const nodeName = `${binaryName}.${PLATFORM}.node`
-  nodeFile = resolve(nodeFile ?? join(root, nodeName))
+  nodeFile = resolve(nodeFile ?? process.env.FORGE_PACK_NODE ?? join(root, nodeName))
   if (!existsSync(nodeFile)) {
     throw new Error(`${nodeFile} is missing: build it first (npx napi build --platform [--release])`)
   }
@@ -98,7 +99,7 @@ export function pack({ outDir = join(root, 'dist'), nodeFile } = {}) {
  */
 export function packCached({ nodeFile } = {}) {
   const pkg = readJson(join(root, 'package.json'))
-  nodeFile = resolve(nodeFile ?? join(root, `${pkg.napi?.binaryName ?? 'daytona'}.${PLATFORM}.node`))
+  nodeFile = resolve(nodeFile ?? process.env.FORGE_PACK_NODE ?? join(root, `${pkg.napi?.binaryName ?? 'daytona'}.${PLATFORM}.node`))
   const h = createHash('sha256')
   for (const f of ['package.json', ...pkg.files, join('npm', PLATFORM, 'package.json')]) {
     h.update(f).update(existsSync(join(root, f)) ? readFileSync(join(root, f)) : '')

@@ -68,7 +68,7 @@ test('clone → detect → install → start → verify, every step result JSON 
   assert.equal(projects.get('p-1').sandbox_url, result.previewUrl)
   const sandbox = await daytona.getSandbox(sandboxId)
   const { token } = await sandbox.getPreviewUrl(3000)
-  const res = await fetch(result.previewUrl, { headers: { 'x-daytona-preview-token': token } })
+  const res = await fetch(result.previewUrl, { headers: { 'x-daytona-preview-token': token } }) // public: ignored
   assert.equal(res.status, 200)
   assert.ok((await res.text()).includes(EXPECT))
   const gitConfig = (await sandbox.fs.readFile('workspace/project/.git/config')).toString()

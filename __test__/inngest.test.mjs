@@ -5,40 +5,11 @@
 // token auth.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { installPacked, root } from '../scripts/pack.mjs'
+import { helloApp, installPacked, root, spawnAsync } from '../scripts/pack.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
-
-export const APP_FILES = {
-  'package.json': JSON.stringify({ name: 'hello-preview', version: '1.0.0', private: true, scripts: { dev: 'node server.js' } }, null, 2),
-  'server.js': `const http = require('node:http')
-const port = Number(process.env.PORT || 3000)
-http.createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/html' })
-  res.end('<!doctype html><title>hello</title><h1>hello from the cloned repo</h1>')
-}).listen(port, process.env.HOST || '0.0.0.0', () => console.log('listening on ' + port))
-`,
-}
-
-/** Runs a command to its end without blocking the event loop: { status, stdout, stderr }. */
-export function run(cmd, args, { timeout, ...opts }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
-    child.on('error', reject)
-    child.on('close', (status, signal) => {
-      clearTimeout(timer)
-      resolve({ status, signal, stdout, stderr })
-    })
-  })
-}
 
 test('examples/inngest: the guide Example 2 under @inngest/test on the embedded backend', { timeout: 420_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'forge-inngest-'))
@@ -46,7 +17,7 @@ test('examples/inngest: the guide Example 2 under @inngest/test on the embedded 
   cpSync(join(root, 'examples', 'inngest'), dir, { recursive: true, filter: (p) => !p.includes('node_modules') })
   const token = `ghp_${Math.random().toString(36).slice(2)}${Date.now()}`
   const repos = join(work, 'repos')
-  createRepo(repos, 'hello.git', 'main', APP_FILES)
+  createRepo(repos, 'hello.git', 'main', helloApp('hello from the cloned repo'))
   const git = await startGitHttp(repos, null, token)
   t.after(async () => {
     await git.close()
@@ -58,7 +29,7 @@ test('examples/inngest: the guide Example 2 under @inngest/test on the embedded 
   const env = { ...process.env }
   delete env.NODE_TEST_CONTEXT // we are inside node --test; the example's run is its own
   // Asynchronously: the git server above runs in this process and must keep serving.
-  const r = await run(process.execPath, ['--test', '--test-reporter=spec', 'test/clone-and-preview.test.js'], {
+  const r = await spawnAsync(process.execPath, ['--test', '--test-reporter=spec', 'test/clone-and-preview.test.js'], {
     cwd: dir,
     timeout: 300_000,
     env: {

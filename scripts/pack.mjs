@@ -14,7 +14,7 @@
 //
 // The .node is whatever `napi build --platform` last wrote at the root (debug or `--release`),
 // or $FORGE_PACK_NODE when set (e.g. a stripped copy of a large debug build).
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -138,6 +138,39 @@ export function installPacked({ dir, packed = packCached(), extra = [], name = '
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   return dir
+}
+
+// ---- helpers of the tests that install the packed package (__test__/{pack,esm-cjs,inngest,nextjs})
+
+/** Runs a command to its end without blocking the event loop: { status, signal, stdout, stderr }. */
+export function spawnAsync(cmd, args, { timeout = 300_000, ...opts } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('error', reject)
+    child.on('close', (status, signal) => {
+      clearTimeout(timer)
+      resolve({ status, signal, stdout, stderr })
+    })
+  })
+}
+
+/** A zero-dependency Node app for a git repository: `npm run dev` serves `text` on $PORT. */
+export function helloApp(text) {
+  return {
+    'package.json': JSON.stringify({ name: 'hello-preview', version: '1.0.0', private: true, scripts: { dev: 'node server.js' } }, null, 2),
+    'server.js': `const http = require('node:http')
+const port = Number(process.env.PORT || 3000)
+http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/html' })
+  res.end(${JSON.stringify(`<!doctype html><title>hello</title><h1>${text}</h1>`)})
+}).listen(port, process.env.HOST || '0.0.0.0', () => console.log('listening on ' + port))
+`,
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,0 +1,29 @@
+import { previewAction } from './actions.js'
+import { getProject } from '../lib/projects.js'
+
+export const runtime = 'nodejs'
+export const dynamic = 'force-dynamic'
+
+export default async function Page({ searchParams }) {
+  const { project: projectId } = await searchParams
+  const project = projectId ? getProject(projectId) : null
+  return (
+    <main>
+      <h1>Preview a GitHub repository</h1>
+      <form action={previewAction}>
+        <input name="repoUrl" placeholder="https://github.com/owner/repo" required />
+        <input name="branch" placeholder="branch (optional)" />
+        <input name="token" type="password" placeholder="GitHub token (optional)" />
+        <button type="submit">Preview</button>
+      </form>
+      {project && (
+        <p>
+          Project <code id="project-id">{projectId}</code> ({project.framework}):{' '}
+          <a id="preview-url" href={project.previewUrl}>
+            {project.previewUrl}
+          </a>
+        </p>
+      )}
+    </main>
+  )
+}

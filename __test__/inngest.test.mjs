@@ -44,6 +44,6 @@ test('examples/inngest: the guide Example 2 under @inngest/test on the embedded 
   })
   const output = `${r.stdout}\n${r.stderr}`
   assert.equal(r.status, 0, `the example's test failed:\n${output}`)
-  assert.match(output, /pass 2/)
+  assert.match(output, /pass 3/)
   assert.match(output, /fail 0/)
 })

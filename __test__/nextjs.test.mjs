@@ -39,7 +39,7 @@ async function waitFor(url, ms) {
 
 const json = async (res) => ({ status: res.status, body: await res.json() })
 
-test('examples/nextjs: next build + next start, preview routes, server action, health, restart', { timeout: 600_000 }, async (t) => {
+test('examples/nextjs: next build (webpack and Turbopack) + next start, preview routes, server action, health, restart', { timeout: 600_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'forge-nextjs-'))
   const dir = join(work, 'app')
   cpSync(join(root, 'examples', 'nextjs'), dir, { recursive: true, filter: (p) => !/node_modules|\.next/.test(p) })
@@ -67,8 +67,13 @@ test('examples/nextjs: next build + next start, preview routes, server action, h
   delete env.NODE_OPTIONS
   const next = join(dir, 'node_modules', 'next', 'dist', 'bin', 'next')
 
+  // Both bundlers accept the addon with serverExternalPackages; the app is served from the
+  // default (Turbopack) build, which runs last.
+  const webpack = await spawnAsync(process.execPath, [next, 'build', '--webpack'], { cwd: dir, env, timeout: 300_000 })
+  assert.equal(webpack.status, 0, `next build --webpack failed:\n${webpack.stdout}\n${webpack.stderr}`)
   const build = await spawnAsync(process.execPath, [next, 'build'], { cwd: dir, env, timeout: 300_000 })
   assert.equal(build.status, 0, `next build failed:\n${build.stdout}\n${build.stderr}`)
+  assert.match(build.stdout, /Turbopack/i)
 
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`

@@ -16,7 +16,7 @@
 // or $FORGE_PACK_NODE when set (e.g. a stripped copy of a large debug build).
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -120,6 +120,11 @@ export function packCached({ nodeFile } = {}) {
     renameSync(tmp, dir)
   } catch {
     rmSync(tmp, { recursive: true, force: true }) // another process packed the same inputs
+  }
+  // Older packs (other inputs) untouched for 10 minutes are dropped: a debug .node is large.
+  for (const e of readdirSync(join(root, 'dist'))) {
+    const p = join(root, 'dist', e)
+    if (/^(packed|tmp)-/.test(e) && p !== dir && Date.now() - statSync(p).mtimeMs > 600_000) rmSync(p, { recursive: true, force: true })
   }
   return readJson(infoFile)
 }

@@ -8,6 +8,20 @@ import { inngest } from './client.js'
 import { daytona } from './daytona.js'
 import { getGithubIntegration, updateProject } from './db.js'
 
+/**
+ * Runs one step call; an error the package marks `retryable: false` (bad input, auth, an
+ * install that failed, a preview that shows a framework error) becomes a NonRetriableError,
+ * so Inngest does not retry what cannot succeed. Network trouble, 429 and 5xx are retried.
+ */
+async function once(call) {
+  try {
+    return await call()
+  } catch (e) {
+    if (e?.retryable === false) throw new NonRetriableError(`${e.code ?? 'ERROR'}: ${e.message}`, { cause: e })
+    throw e
+  }
+}
+
 export const cloneAndPreviewRepository = inngest.createFunction(
   {
     id: 'daytona-clone-and-preview-repository',
@@ -30,34 +44,34 @@ export const cloneAndPreviewRepository = inngest.createFunction(
     // Step 2: a sandbox → { sandboxId, state, public, memoryGib, elapsedMs }.
     const sandbox = await step.run('create-sandbox', async () => {
       await updateProject(projectId, { status: 'building' })
-      return daytona.createSandbox({ image: 'node:22-bookworm', workspaceClass: 'medium', public: true })
+      return once(() => daytona.createSandbox({ image: 'node:22-bookworm', workspaceClass: 'medium', public: true }))
     })
 
     // Step 3: clone → { sandboxId, path, branch, elapsedMs }.
     const repo = await step.run('clone-repository', () =>
-      daytona.cloneRepository({ sandboxId: sandbox.sandboxId, repoUrl, branch, token: integration.access_token }),
+      once(() => daytona.cloneRepository({ sandboxId: sandbox.sandboxId, repoUrl, branch, token: integration.access_token })),
     )
 
     // Step 4: framework, package manager, install/dev commands, port and env, read inside the
     // sandbox (replaces the guide's package.json sniffing).
     const fw = await step.run('detect-framework', () =>
-      daytona.detectFramework({ sandboxId: sandbox.sandboxId, path: repo.path }),
+      once(() => daytona.detectFramework({ sandboxId: sandbox.sandboxId, path: repo.path })),
     )
 
     // Step 5: install; rejects with PREVIEW_INSTALL_FAILED, exitCode and logTail.
     await step.run('install-dependencies', () =>
-      daytona.installDependencies({
+      once(() => daytona.installDependencies({
         sandboxId: sandbox.sandboxId,
         path: repo.path,
         installRoot: fw.installRoot,
         command: fw.installCommand ?? undefined,
         memoryGib: sandbox.memoryGib,
-      }),
+      })),
     )
 
     // Step 6: the dev server in its own session; returns at once.
     const dev = await step.run('start-preview-server', () =>
-      daytona.startDevServer({
+      once(() => daytona.startDevServer({
         sandboxId: sandbox.sandboxId,
         path: repo.path,
         root: fw.root,
@@ -65,19 +79,21 @@ export const cloneAndPreviewRepository = inngest.createFunction(
         port: fw.port ?? undefined,
         envVars: fw.env,
         framework: fw.framework?.id,
-      }),
+      })),
     )
 
     // Step 7: wait until the preview answers like a working app (instead of the guide's fixed
     // 15 s sleep); rejects with PREVIEW_VERIFY_FAILED and a `reason`.
     const preview = await step.run('verify-preview', async () => {
-      const v = await daytona.verifyPreview({
-        sandboxId: sandbox.sandboxId,
-        port: dev.port,
-        sessionId: dev.sessionId,
-        commandId: dev.commandId,
-        framework: dev.framework ?? undefined,
-      })
+      const v = await once(() =>
+        daytona.verifyPreview({
+          sandboxId: sandbox.sandboxId,
+          port: dev.port,
+          sessionId: dev.sessionId,
+          commandId: dev.commandId,
+          framework: dev.framework ?? undefined,
+        }),
+      )
       const { token, ...rest } = v // a private sandbox's preview token stays out of Inngest's state
       return rest
     })

@@ -84,3 +84,18 @@ test('a missing GitHub integration fails the run without creating a sandbox', { 
   assert.match(String(error?.message ?? error), /GitHub integration not found/)
   assert.equal((await daytona.listSandboxes()).length, before)
 })
+
+test('a wrong token is not retried: the clone step fails with a NonRetriableError, no token in it', { timeout: 120_000 }, async () => {
+  integrations.set('user-3', { provider: 'github', access_token: 'ghp_wrong_token_value' })
+  const engine = new InngestTestEngine({ function: cloneAndPreviewRepository, transformCtx: jsonSteps })
+  const { error } = await engine.execute({
+    events: [{ name: 'github/clone-and-preview', data: { projectId: 'p-3', repoUrl: REPO_URL, userId: 'user-3' } }],
+  })
+  assert.equal(error?.name, 'NonRetriableError', String(error?.stack ?? error))
+  assert.ok(!String(error.message).includes('ghp_wrong_token_value'))
+  // The sandbox of the failed run is still there (the function owns cleanup); remove it.
+  const created = roundTrips.filter((r) => r.id === 'create-sandbox').at(-1)?.copy
+  assert.ok(created, 'the run got as far as the clone')
+  await (await daytona.getSandbox(created.sandboxId)).delete()
+  assert.match(error.message, /^[A-Z_]+: /, 'the message starts with the stable error code')
+})

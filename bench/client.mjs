@@ -1,7 +1,10 @@
 // One benchmark client process: `node bench/client.mjs ours|official`. Talks to the backend in
-// DAYTONA_API_URL / DAYTONA_API_KEY, runs every operation at concurrency 1 and 64, and prints one
-// JSON line of figures. Client CPU (process.cpuUsage, all threads) and RSS are this process's
-// alone: the backend runs in another process.
+// DAYTONA_API_URL / DAYTONA_API_KEY, runs each operation (all, or those in BENCH_ONLY) at
+// concurrency 1 and 64, and prints one JSON line: per operation and concurrency the sorted
+// latencies, the client CPU time (process.cpuUsage: every thread of this process, the
+// addon's Rust threads included, measured the same way for both clients) and the peak RSS.
+// The backend runs in another process, so none of its work is counted here. bench/run.mjs
+// starts one such process per operation and client, so no operation inherits another's heap.
 import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 
@@ -49,6 +52,10 @@ async function measure(fn, concurrency) {
     opsPerSec: (lat.length / wall) * 1000,
     cpuUsPerOp: (cpu.user + cpu.system) / lat.length,
     rssMiB: peakRss / 1048576,
+    // Raw figures, so that bench/run.mjs can merge several runs of the same operation.
+    lat: lat.map((x) => Math.round(x * 1000) / 1000),
+    wallMs: wall,
+    cpuUs: cpu.user + cpu.system,
   }
 }
 
@@ -70,7 +77,7 @@ if (process.argv[3] === 'scale') {
   const wall = performance.now() - t0
   await Promise.all(sandboxes.map((s) => s.delete()))
   creates.sort((x, y) => x - y)
-  console.log(JSON.stringify({ lib, scale: { n, ok: sandboxes.length, createP50Ms: pct(creates, 50), createP99Ms: pct(creates, 99), wallMs: wall } }))
+  console.log(JSON.stringify({ lib, scale: { n, ok: sandboxes.length, createP50Ms: pct(creates, 50), createP99Ms: pct(creates, 99), wallMs: wall, creates } }))
   process.exit(0)
 }
 const sandbox = await a.create({ labels: { bench: lib } })

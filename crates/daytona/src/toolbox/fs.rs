@@ -6,10 +6,12 @@ use super::Toolbox;
 use crate::call::{CallOptions, Deadline};
 use crate::error::{classify, ApiError, Error, Result};
 use crate::retry::RetryClass;
-use bytes::Bytes;
+/// Re-exported so the binding can hand bytes over without copying.
+pub use bytes::Bytes;
 use forge_wire::{
     FileInfo, FilesDownloadRequest, Match, ReplaceRequest, ReplaceResult, SearchFilesResponse,
 };
+use futures_util::StreamExt;
 use reqwest::Method;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -360,6 +362,16 @@ impl Fs {
         paths: &[String],
         deadline: &Deadline,
     ) -> Result<multer::Multipart<'static>> {
+        let (resp, boundary) = self.bulk_download_response(paths, deadline).await?;
+        Ok(multer::Multipart::new(resp.bytes_stream(), boundary))
+    }
+
+    /// `POST /files/bulk-download`: the answer (body unread) and its multipart boundary.
+    async fn bulk_download_response(
+        &self,
+        paths: &[String],
+        deadline: &Deadline,
+    ) -> Result<(reqwest::Response, String)> {
         for p in paths {
             require_path(p)?;
         }
@@ -381,7 +393,7 @@ impl Fs {
             message: format!("download answer is not multipart (content-type {ct:?})"),
             status: Some(resp.status().as_u16()),
         })?;
-        Ok(multer::Multipart::new(resp.bytes_stream(), boundary))
+        Ok((resp, boundary))
     }
 
     /// Downloads several files (the multipart answer read as a stream); a file that fails
@@ -395,27 +407,54 @@ impl Fs {
         let secrets = self.tb.transport().secrets().to_vec();
         deadline
             .run("download files", async {
-                let mut mp = self.bulk_download(paths, &deadline).await?;
-                let mut got: Vec<(String, std::result::Result<Bytes, Error>)> = Vec::new();
-                while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
-                    let name = field.name().unwrap_or("").to_string();
-                    let file = field.file_name().unwrap_or("").to_string();
-                    let data = field.bytes().await.map_err(multipart_error)?;
-                    let item = if name == "error" {
-                        Err(part_error(&data, &secrets))
-                    } else {
-                        Ok(data)
-                    };
-                    got.push((file, item));
-                }
-                Ok(match_parts(paths, got))
+                let mp = self.bulk_download(paths, &deadline).await?;
+                collect_parts(mp, paths, &secrets).await
             })
             .await
     }
 
     /// Downloads one file into memory.
+    ///
+    /// The daemon's answer for one path is one part with a `Content-Length`: its bytes are
+    /// copied from the network buffers straight into one allocation of that size (no
+    /// multipart parser buffer in between, nothing held twice). Any other shape (an error
+    /// part, no length, several parts) goes through the general parser.
     pub async fn download(&self, path: &str, opts: &CallOptions) -> Result<Bytes> {
-        let mut r = self.download_many(&[path.to_string()], opts).await?;
+        let deadline = opts.deadline(Some(TRANSFER_TIMEOUT));
+        let secrets = self.tb.transport().secrets().to_vec();
+        let paths = [path.to_string()];
+        let mut r = deadline
+            .run("download files", async {
+                let (mut resp, boundary) = self.bulk_download_response(&paths, &deadline).await?;
+                let mut head = Vec::new();
+                loop {
+                    let Some(chunk) = resp.chunk().await.map_err(cut_off)? else {
+                        break;
+                    };
+                    head.extend_from_slice(&chunk);
+                    if find(&head, b"\r\n\r\n").is_some() || head.len() > 64 * 1024 {
+                        break;
+                    }
+                }
+                if let Some(part) = single_part(&head, &boundary) {
+                    if let Some(data) = read_sized_part(&mut resp, &head, part, &boundary).await? {
+                        return Ok(vec![DownloadResult {
+                            path: paths[0].clone(),
+                            content: Some(data),
+                            error: None,
+                        }]);
+                    }
+                    return Err(cut_off_message());
+                }
+                // Not the common shape: parse what was read and the rest as multipart.
+                let rest = futures_util::stream::once(async move {
+                    Ok::<_, reqwest::Error>(Bytes::from(head))
+                })
+                .chain(resp.bytes_stream());
+                let mp = multer::Multipart::new(rest, boundary);
+                collect_parts(mp, &paths, &secrets).await
+            })
+            .await?;
         let first = r.pop().ok_or_else(|| Error::BadResponse {
             message: "empty download answer".into(),
             status: None,
@@ -486,6 +525,134 @@ impl Fs {
             }
         }
     }
+}
+
+/// Reads every part of a bulk-download answer and orders them as `paths` asked.
+async fn collect_parts(
+    mut mp: multer::Multipart<'static>,
+    paths: &[String],
+    secrets: &[String],
+) -> Result<Vec<DownloadResult>> {
+    let mut got: Vec<(String, std::result::Result<Bytes, Error>)> = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        let file = field.file_name().unwrap_or("").to_string();
+        let data = read_field(field).await?;
+        let item = if name == "error" {
+            Err(part_error(&data, secrets))
+        } else {
+            Ok(data)
+        };
+        got.push((file, item));
+    }
+    Ok(match_parts(paths, got))
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The first part of an answer, when it is the common shape: the answer starts with the
+/// delimiter, and the part is a `file` part with a `Content-Length`. Its body starts at
+/// `body_at` in `head`.
+struct SizedPart {
+    body_at: usize,
+    len: usize,
+}
+
+fn single_part(head: &[u8], boundary: &str) -> Option<SizedPart> {
+    let opening = format!("--{boundary}\r\n");
+    let rest = head.strip_prefix(opening.as_bytes())?;
+    let end = find(rest, b"\r\n\r\n")?;
+    let headers = std::str::from_utf8(&rest[..end]).ok()?;
+    let mut len = None;
+    let mut is_file = false;
+    for line in headers.split("\r\n") {
+        let (k, v) = line.split_once(':')?;
+        let v = v.trim();
+        if k.eq_ignore_ascii_case("content-length") {
+            len = v.parse::<usize>().ok();
+        } else if k.eq_ignore_ascii_case("content-disposition") {
+            is_file = v.split(';').any(|p| p.trim() == "name=\"file\"");
+        }
+    }
+    let len = len.filter(|n| *n <= MAX_PREALLOCATED)?;
+    is_file.then_some(SizedPart {
+        body_at: opening.len() + end + 4,
+        len,
+    })
+}
+
+/// Reads the body of `part` (its start already in `head`) into one allocation, then the
+/// closing delimiter. `None` when the answer is cut off or does not close as it should.
+async fn read_sized_part(
+    resp: &mut reqwest::Response,
+    head: &[u8],
+    part: SizedPart,
+    boundary: &str,
+) -> Result<Option<Bytes>> {
+    let mut data = Vec::with_capacity(part.len);
+    let mut tail = Vec::new();
+    let take = |bytes: &[u8], data: &mut Vec<u8>, tail: &mut Vec<u8>| {
+        let n = (part.len - data.len()).min(bytes.len());
+        data.extend_from_slice(&bytes[..n]);
+        tail.extend_from_slice(&bytes[n..]);
+    };
+    take(&head[part.body_at.min(head.len())..], &mut data, &mut tail);
+    while let Some(chunk) = resp.chunk().await.map_err(cut_off)? {
+        take(&chunk, &mut data, &mut tail);
+        if tail.len() > 4 * 1024 {
+            break;
+        }
+    }
+    let closing = format!("\r\n--{boundary}--");
+    let another = format!("\r\n--{boundary}\r\n");
+    let closed = tail.starts_with(closing.as_bytes()) || tail.starts_with(another.as_bytes());
+    Ok((data.len() == part.len && closed).then(|| Bytes::from(data)))
+}
+
+fn cut_off(e: reqwest::Error) -> Error {
+    Error::BadResponse {
+        message: format!(
+            "download answer cut off: {}",
+            crate::http::transport_message(&e, &[])
+        ),
+        status: None,
+    }
+}
+
+fn cut_off_message() -> Error {
+    Error::BadResponse {
+        message: "download answer cut off or malformed".into(),
+        status: None,
+    }
+}
+
+/// Largest part read into one allocation sized from its `Content-Length` up front; a larger
+/// (or unsized) part grows as it arrives.
+const MAX_PREALLOCATED: usize = 256 * 1024 * 1024;
+
+/// Reads one part whole. The daemon gives each file part a `Content-Length`: the bytes are then
+/// copied into one allocation of exactly that size as they arrive, instead of multer's
+/// growing buffer (which doubles, so a 1 MiB file could hold 2 MiB plus the copies made while
+/// growing), and the result pins no larger network buffer. A part longer than it said is
+/// still read whole (the length is only a hint).
+async fn read_field(mut field: multer::Field<'static>) -> Result<Bytes> {
+    let declared = field
+        .headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n <= MAX_PREALLOCATED);
+    let Some(len) = declared else {
+        return field.bytes().await.map_err(multipart_error);
+    };
+    let mut data = Vec::with_capacity(len);
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(data))
 }
 
 /// Orders parts as requested, matching by file name (the SDK's rule), falling back to order.

@@ -8,8 +8,9 @@
 
 use crate::client::into;
 use crate::error::{Failure, IntoFailure};
-use crate::process::toolbox_promise;
+use crate::process::toolbox_call;
 use crate::sandbox::SandboxCore;
+use crate::task::Pending;
 use crate::toolbox_dto::{
     DownloadedFile, FileInfo, FileMatch, FilePermissions, FileUpload, ItemError, LocalFile,
     ReplaceResult,
@@ -33,12 +34,57 @@ impl SandboxFs {
     }
 }
 
-/// Turns what JS gave as file content into an upload source, copying the bytes out of JS
-/// memory before the async part starts.
+/// Contents at least this large are sent straight from the caller's Buffer (no copy); smaller
+/// ones are copied, which costs less than releasing the JS reference from another thread.
+const BORROW_FROM: usize = 64 * 1024;
+
+/// A JS `Uint8Array`/`Buffer` held (referenced, so not collected) while its bytes are sent.
+struct HeldBytes(Uint8Array);
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Turns what JS gave as file content into an upload source. Large buffers are not copied:
+/// the request reads them in place and the reference is released when it is done (as with
+/// Node's own `fs.write`, changing the buffer while the upload runs changes what is sent).
 fn content_source(content: Either<String, Uint8Array>) -> UploadSource {
     match content {
         Either::A(s) => UploadSource::Bytes(s.into_bytes().into()),
+        Either::B(b) if b.len() >= BORROW_FROM => {
+            UploadSource::Bytes(forge_daytona::toolbox::fs::Bytes::from_owner(HeldBytes(b)))
+        }
         Either::B(b) => UploadSource::Bytes(b.to_vec().into()),
+    }
+}
+
+/// Downloaded bytes handed to JS as a Buffer over the same memory (no copy); the bytes are
+/// freed when the Buffer is collected.
+pub struct JsBytes(pub forge_daytona::toolbox::fs::Bytes);
+
+impl TypeName for JsBytes {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for JsBytes {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let bytes = val.0;
+        if bytes.is_empty() {
+            return Buffer::to_napi_value(env, Buffer::from(Vec::new()));
+        }
+        let (data, len) = (bytes.as_ptr().cast_mut(), bytes.len());
+        // SAFETY: `data..data+len` stays valid while `bytes` (the finalize hint) lives, and
+        // the hint is dropped only by the Buffer's finalizer.
+        let slice =
+            BufferSlice::from_external(&Env::from_raw(env), data, len, bytes, |_, b| drop(b))?;
+        Ok(slice.raw())
     }
 }
 
@@ -72,8 +118,8 @@ impl SandboxFs {
     /// Lists a folder: `[{ name, path, isDir, size, modTime, modifiedAt, mode, permissions,
     /// owner, group }]`.
     #[napi(ts_return_type = "Promise<Array<FileInfo>>")]
-    pub fn list_files(&self, env: &Env, path: String) -> Result<AsyncBlock<Vec<FileInfo>>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn list_files(&self, env: &Env, path: String) -> Result<Pending<Vec<FileInfo>>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let list = tb.fs().list(&path).await.map_err(into)?;
             Ok(list
                 .into_iter()
@@ -87,8 +133,8 @@ impl SandboxFs {
 
     /// Details of one file or folder.
     #[napi(ts_return_type = "Promise<FileInfo>")]
-    pub fn get_file_details(&self, env: &Env, path: String) -> Result<AsyncBlock<FileInfo>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn get_file_details(&self, env: &Env, path: String) -> Result<Pending<FileInfo>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let f = tb.fs().info(&path).await.map_err(into)?;
             Ok(FileInfo::from_wire(f, path))
         })
@@ -101,8 +147,8 @@ impl SandboxFs {
         env: &Env,
         path: String,
         mode: Option<String>,
-    ) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let mode = mode.unwrap_or_else(|| "755".into());
             tb.fs().create_folder(&path, &mode).await.map_err(into)
         })
@@ -118,13 +164,13 @@ impl SandboxFs {
         content: Either3<String, Uint8Array, LocalFile>,
         path: String,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let source = match content {
             Either3::A(s) => content_source(Either::A(s)),
             Either3::B(b) => content_source(Either::B(b)),
             Either3::C(l) => UploadSource::File(PathBuf::from(l.local_path)),
         };
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let opts = CallOptions::new().with_cancel(cancel);
             tb.fs()
                 .upload_file(source, &path, &opts)
@@ -141,7 +187,7 @@ impl SandboxFs {
         env: &Env,
         files: Vec<FileUpload>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let mut items = Vec::with_capacity(files.len());
         let mut bad = None;
         for (i, f) in files.into_iter().enumerate() {
@@ -160,7 +206,7 @@ impl SandboxFs {
                 destination: f.path,
             });
         }
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             if let Some(f) = bad {
                 return Err(f);
             }
@@ -182,8 +228,8 @@ impl SandboxFs {
         path: String,
         local_path: Option<String>,
         signal: Option<Object>,
-    ) -> Result<AsyncBlock<Either<Buffer, ()>>> {
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+    ) -> Result<Pending<Either<JsBytes, ()>>> {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let opts = CallOptions::new().with_cancel(cancel);
             match local_path {
                 Some(local) => {
@@ -195,7 +241,7 @@ impl SandboxFs {
                 }
                 None => {
                     let bytes = tb.fs().download(&path, &opts).await.map_err(into)?;
-                    Ok(Either::A(Buffer::from(bytes.to_vec())))
+                    Ok(Either::A(JsBytes(bytes)))
                 }
             }
         })
@@ -208,11 +254,11 @@ impl SandboxFs {
         env: &Env,
         path: String,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<Buffer>> {
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+    ) -> Result<Pending<JsBytes>> {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let opts = CallOptions::new().with_cancel(cancel);
             let bytes = tb.fs().download(&path, &opts).await.map_err(into)?;
-            Ok(Buffer::from(bytes.to_vec()))
+            Ok(JsBytes(bytes))
         })
     }
 
@@ -225,15 +271,15 @@ impl SandboxFs {
         env: &Env,
         paths: Vec<String>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<Vec<DownloadedFile>>> {
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+    ) -> Result<Pending<Vec<DownloadedFile>>> {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let opts = CallOptions::new().with_cancel(cancel);
             let got = tb.fs().download_many(&paths, &opts).await.map_err(into)?;
             Ok(got
                 .into_iter()
                 .map(|d| DownloadedFile {
                     path: d.path,
-                    content: d.content.map(|b| Buffer::from(b.to_vec())),
+                    content: d.content.map(JsBytes),
                     error: d.error.map(|e| ItemError::from(e.into_failure())),
                 })
                 .collect())
@@ -242,8 +288,8 @@ impl SandboxFs {
 
     /// Deletes a file, or a folder with everything in it.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete_file(&self, env: &Env, path: String) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn delete_file(&self, env: &Env, path: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.fs().delete(&path, true).await.map_err(into)
         })
     }
@@ -251,8 +297,8 @@ impl SandboxFs {
     /// Deletes each path (folders recursively). Every path is tried; when some fail the
     /// promise rejects with the first failure's `code` and a message naming each failed path.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete_files(&self, env: &Env, paths: Vec<String>) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn delete_files(&self, env: &Env, paths: Vec<String>) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let results = tb.fs().delete_many(&paths).await;
             let failed = results
                 .into_iter()
@@ -264,8 +310,8 @@ impl SandboxFs {
 
     /// Changes a file's mode (octal string, e.g. `'755'`).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn chmod(&self, env: &Env, path: String, mode: String) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn chmod(&self, env: &Env, path: String, mode: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.fs().chmod(&path, &mode).await.map_err(into)
         })
     }
@@ -277,13 +323,13 @@ impl SandboxFs {
         env: &Env,
         path: String,
         permissions: FilePermissions,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let p = Permissions {
             mode: permissions.mode,
             owner: permissions.owner,
             group: permissions.group,
         };
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.fs().set_permissions(&path, &p).await.map_err(into)
         })
     }
@@ -296,8 +342,8 @@ impl SandboxFs {
         env: &Env,
         path: String,
         pattern: String,
-    ) -> Result<AsyncBlock<Vec<FileMatch>>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<Vec<FileMatch>>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let found = tb.fs().find(&path, &pattern).await.map_err(into)?;
             Ok(found
                 .into_iter()
@@ -317,7 +363,7 @@ impl SandboxFs {
         env: &Env,
         path: String,
         pattern: String,
-    ) -> Result<AsyncBlock<Vec<FileMatch>>> {
+    ) -> Result<Pending<Vec<FileMatch>>> {
         self.search_files(env, path, pattern)
     }
 
@@ -329,8 +375,8 @@ impl SandboxFs {
         env: &Env,
         path: String,
         pattern: String,
-    ) -> Result<AsyncBlock<Vec<String>>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<Vec<String>>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.fs().search(&path, &pattern).await.map_err(into)
         })
     }
@@ -344,8 +390,8 @@ impl SandboxFs {
         path: String,
         from: String,
         to: String,
-    ) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.fs()
                 .replace_in_file(&path, &from, &to)
                 .await
@@ -362,8 +408,8 @@ impl SandboxFs {
         files: Vec<String>,
         from: String,
         to: String,
-    ) -> Result<AsyncBlock<Vec<ReplaceResult>>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<Vec<ReplaceResult>>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let r = tb.fs().replace(&files, &from, &to).await.map_err(into)?;
             Ok(r.into_iter()
                 .map(|r| ReplaceResult {
@@ -382,8 +428,8 @@ impl SandboxFs {
         env: &Env,
         source: String,
         destination: String,
-    ) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.fs()
                 .move_files(&source, &destination)
                 .await

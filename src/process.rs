@@ -9,7 +9,7 @@ use crate::dto::ExecuteResponse;
 use crate::error::Failure;
 use crate::sandbox::SandboxCore;
 use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
-use crate::task::promise;
+use crate::task::{fast_promise, Pending};
 use crate::toolbox_dto::{
     CodeRunParams, CodeRunResult, ExecOptions, ExecResult, SessionCommandLogs,
     SessionCommandStatus, SessionExecuteRequest, SessionExecuteResponse, SessionInfo,
@@ -23,8 +23,24 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs `work` with the sandbox's toolbox as a promise (see [`promise`]): the one shape of
-/// every `fs` / `git` / `process` method.
+/// Runs `work` with the sandbox's toolbox as a promise (see [`fast_promise`]): the one shape
+/// of every `fs` / `process` method.
+pub(crate) fn toolbox_call<T, F, Fut>(
+    env: &Env,
+    core: &Arc<SandboxCore>,
+    signal: Option<Object>,
+    work: F,
+) -> Result<Pending<T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+{
+    fast_promise(env, signal, with_toolbox(core, work))
+}
+
+/// [`toolbox_call`] as an `AsyncBlock` (napi-rs's own promise bridge), for the methods that
+/// still return one.
 pub(crate) fn toolbox_promise<T, F, Fut>(
     env: &Env,
     core: &Arc<SandboxCore>,
@@ -36,11 +52,28 @@ where
     F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
 {
+    crate::task::promise(env, signal, with_toolbox(core, work))
+}
+
+/// `work` given the sandbox's toolbox (resolved once per handle).
+fn with_toolbox<T, F, Fut>(
+    core: &Arc<SandboxCore>,
+    work: F,
+) -> impl FnOnce(
+    CancellationToken,
+) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Failure>> + Send>>
+where
+    T: Send + 'static,
+    F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+{
     let core = core.clone();
-    promise(env, signal, move |cancel| async move {
-        let tb = core.toolbox().await?;
-        work(tb, cancel).await
-    })
+    move |cancel| {
+        Box::pin(async move {
+            let tb = core.toolbox().await?;
+            work(tb, cancel).await
+        })
+    }
 }
 
 /// Whole seconds (0 = none) as a duration.
@@ -95,9 +128,12 @@ impl SandboxProcess {
         #[napi(ts_arg_type = "Record<string, string>")] env_vars: Option<HashMap<String, String>>,
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<ExecuteResponse>> {
+    ) -> Result<Pending<ExecuteResponse>> {
         let core = self.core.clone();
-        promise(env, signal, move |cancel| async move {
+        // With a signal the command is sent killable, so that aborting also stops it inside
+        // the sandbox; without one it goes as it is (no wrapper cost).
+        let killable = signal.is_some();
+        fast_promise(env, signal, move |cancel| async move {
             let tb = core.toolbox().await?;
             let o = CoreExecOptions {
                 cwd,
@@ -106,11 +142,14 @@ impl SandboxProcess {
                     .filter(|t| *t > 0)
                     .map(|t| Duration::from_secs(t as u64)),
             };
-            let r = tb
-                .process()
-                .execute(&command, &o, &CallOptions::new().with_cancel(cancel))
-                .await
-                .map_err(into)?;
+            let call = CallOptions::new().with_cancel(cancel);
+            let process = tb.process();
+            let r = if killable {
+                process.execute_killable(&command, &o, &call).await
+            } else {
+                process.execute(&command, &o, &call).await
+            }
+            .map_err(into)?;
             Ok::<_, Failure>(ExecuteResponse {
                 exit_code: r.exit_code,
                 result: r.result,
@@ -129,14 +168,14 @@ impl SandboxProcess {
         command: String,
         options: Option<ExecOptions>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<ExecResult>> {
+    ) -> Result<Pending<ExecResult>> {
         let o = options.unwrap_or_default();
         let exec = CoreExecOptions {
             cwd: o.cwd,
             env: o.env.unwrap_or_default().into_iter().collect(),
             timeout: seconds(o.timeout),
         };
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             // Spawned: an abort drops this future, but the exec itself must see the cancel
             // and delete its session, which kills the command.
             let run = tokio::spawn(async move {
@@ -168,7 +207,7 @@ impl SandboxProcess {
         params: Option<CodeRunParams>,
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<CodeRunResult>> {
+    ) -> Result<Pending<CodeRunResult>> {
         let p = params.unwrap_or_default();
         let run = forge_daytona::CodeRunParams {
             argv: p.argv.unwrap_or_default(),
@@ -177,7 +216,7 @@ impl SandboxProcess {
                 .filter(|t| *t > 0)
                 .map(|t| Duration::from_millis(u64::from(t))),
         };
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let r = tb
                 .process()
                 .code_run(&code, &run, &CallOptions::new().with_cancel(cancel))
@@ -193,16 +232,16 @@ impl SandboxProcess {
     /// Creates a background session: a shell whose directory and exported variables last
     /// from one command to the next.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn create_session(&self, env: &Env, session_id: String) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn create_session(&self, env: &Env, session_id: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.process().create_session(&session_id).await.map_err(into)
         })
     }
 
     /// A session and its commands.
     #[napi(ts_return_type = "Promise<SessionInfo>")]
-    pub fn get_session(&self, env: &Env, session_id: String) -> Result<AsyncBlock<SessionInfo>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn get_session(&self, env: &Env, session_id: String) -> Result<Pending<SessionInfo>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let s = tb.process().get_session(&session_id).await.map_err(into)?;
             Ok(SessionInfo::from(s))
         })
@@ -210,8 +249,8 @@ impl SandboxProcess {
 
     /// Every session of the sandbox.
     #[napi(ts_return_type = "Promise<Array<SessionInfo>>")]
-    pub fn list_sessions(&self, env: &Env) -> Result<AsyncBlock<Vec<SessionInfo>>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn list_sessions(&self, env: &Env) -> Result<Pending<Vec<SessionInfo>>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let list = tb.process().list_sessions().await.map_err(into)?;
             Ok(list.into_iter().map(SessionInfo::from).collect())
         })
@@ -219,8 +258,8 @@ impl SandboxProcess {
 
     /// Deletes a session, killing whatever still runs in it.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete_session(&self, env: &Env, session_id: String) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn delete_session(&self, env: &Env, session_id: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.process().delete_session(&session_id).await.map_err(into)
         })
     }
@@ -237,7 +276,7 @@ impl SandboxProcess {
         request: SessionExecuteRequest,
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<SessionExecuteResponse>> {
+    ) -> Result<Pending<SessionExecuteResponse>> {
         let run_async = request.run_async.or(request.legacy_async).unwrap_or(false);
         let command = match &request.cwd {
             Some(cwd) => quote(cwd)
@@ -247,7 +286,7 @@ impl SandboxProcess {
                 .map_err(into),
             None => Ok(request.command),
         };
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let command = command?;
             let r = tb
                 .process()
@@ -276,8 +315,8 @@ impl SandboxProcess {
         env: &Env,
         session_id: String,
         command_id: String,
-    ) -> Result<AsyncBlock<SessionCommandStatus>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<SessionCommandStatus>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let c = tb
                 .process()
                 .get_session_command(&session_id, &command_id)
@@ -299,7 +338,7 @@ impl SandboxProcess {
         env: &Env,
         session_id: String,
         command_id: String,
-    ) -> Result<AsyncBlock<SessionCommandStatus>> {
+    ) -> Result<Pending<SessionCommandStatus>> {
         self.get_session_command_status(env, session_id, command_id)
     }
 
@@ -320,9 +359,9 @@ impl SandboxProcess {
         #[napi(ts_arg_type = "(chunk: string) => unknown")] on_stdout: Option<LogCallback>,
         #[napi(ts_arg_type = "(chunk: string) => unknown")] on_stderr: Option<LogCallback>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<SessionCommandLogs>> {
+    ) -> Result<Pending<SessionCommandLogs>> {
         let follow = on_stdout.is_some() || on_stderr.is_some();
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             if follow {
                 let stream = tb
                     .process()
@@ -368,8 +407,8 @@ impl SandboxProcess {
         session_id: String,
         command_id: String,
         data: String,
-    ) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.process()
                 .send_session_command_input(&session_id, &command_id, &data)
                 .await
@@ -385,8 +424,8 @@ impl SandboxProcess {
         env: &Env,
         session_id: String,
         command_id: String,
-    ) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.process()
                 .kill_session_command(&session_id, &command_id)
                 .await

@@ -7,7 +7,7 @@ use crate::error::Failure;
 use crate::fs::SandboxFs;
 use crate::git::SandboxGit;
 use crate::process::SandboxProcess;
-use crate::task::promise;
+use crate::task::{fast_promise, Pending};
 use forge_daytona::{CallOptions, Client, Toolbox};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -29,6 +29,10 @@ pub(crate) struct SandboxCore {
 impl SandboxCore {
     /// The sandbox's toolbox, resolved once per handle.
     pub(crate) async fn toolbox(&self) -> std::result::Result<Toolbox, Failure> {
+        if let Some(tb) = self.toolbox.get() {
+            // Every toolbox call comes here: no copy of the sandbox record once resolved.
+            return Ok(tb.clone());
+        }
         let data = self.snapshot();
         self.toolbox
             .get_or_try_init(|| async { self.client.toolbox(&data).await.map_err(into) })
@@ -141,9 +145,9 @@ impl Sandbox {
 
     /// Fetches the sandbox again and updates `state`.
     #[napi(ts_return_type = "Promise<SandboxInfo>")]
-    pub fn refresh(&self, env: &Env) -> Result<AsyncBlock<SandboxInfo>> {
+    pub fn refresh(&self, env: &Env) -> Result<Pending<SandboxInfo>> {
         let core = self.core.clone();
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             let sb = core.client.get(&core.id).await.map_err(into)?;
             let info = SandboxInfo::from(&sb);
             core.set(sb);
@@ -159,9 +163,9 @@ impl Sandbox {
         env: &Env,
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let core = self.core.clone();
-        promise(env, signal, move |cancel| async move {
+        fast_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
                 .start(&core.id, &lifecycle_opts(timeout, cancel))
@@ -180,9 +184,9 @@ impl Sandbox {
         env: &Env,
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let core = self.core.clone();
-        promise(env, signal, move |cancel| async move {
+        fast_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
                 .stop(&core.id, false, &lifecycle_opts(timeout, cancel))
@@ -195,9 +199,9 @@ impl Sandbox {
 
     /// Archives a stopped sandbox (files kept in cold storage).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn archive(&self, env: &Env) -> Result<AsyncBlock<()>> {
+    pub fn archive(&self, env: &Env) -> Result<Pending<()>> {
         let core = self.core.clone();
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             let sb = core
                 .client
                 .archive(&core.id, &CallOptions::new())
@@ -210,9 +214,9 @@ impl Sandbox {
 
     /// Deletes the sandbox, its processes and its files.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete(&self, env: &Env) -> Result<AsyncBlock<()>> {
+    pub fn delete(&self, env: &Env) -> Result<Pending<()>> {
         let core = self.core.clone();
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             core.client
                 .delete(&core.id, false, &CallOptions::new())
                 .await
@@ -224,9 +228,9 @@ impl Sandbox {
     /// The preview URL of a port, and the token private sandboxes need
     /// (`X-Daytona-Preview-Token` header).
     #[napi(ts_return_type = "Promise<PreviewLink>")]
-    pub fn get_preview_url(&self, env: &Env, port: u32) -> Result<AsyncBlock<PreviewLink>> {
+    pub fn get_preview_url(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
         let core = self.core.clone();
-        promise(env, None, move |_| async move {
+        fast_promise(env, None, move |_| async move {
             let port16 = u16::try_from(port)
                 .ok()
                 .filter(|p| *p > 0)
@@ -259,7 +263,7 @@ impl Sandbox {
     ) -> Result<AsyncBlock<serde_json::Value>> {
         let core = self.core.clone();
         let opts = crate::detect::core_options(options);
-        promise(env, signal, move |cancel| async move {
+        crate::task::promise(env, signal, move |cancel| async move {
             let opts = opts?;
             let tb = core.toolbox().await?;
             let call = CallOptions::new().with_cancel(cancel);
@@ -272,7 +276,7 @@ impl Sandbox {
 
     /// Alias of `getPreviewUrl`, as the official SDK names it.
     #[napi(ts_return_type = "Promise<PreviewLink>")]
-    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<AsyncBlock<PreviewLink>> {
+    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
         self.get_preview_url(env, port)
     }
 }

@@ -9,8 +9,9 @@
 
 use crate::client::into;
 use crate::error::Failure;
-use crate::process::toolbox_promise;
+use crate::process::toolbox_call;
 use crate::sandbox::SandboxCore;
+use crate::task::Pending;
 use crate::toolbox_dto::{LogChunk, LogIteratorResult};
 use forge_daytona::{CallOptions, CancellationToken, LogStream, LogStreamKind};
 use napi::bindgen_prelude::*;
@@ -145,11 +146,11 @@ impl SessionLogStream {
         &self,
         env: &Env,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<LogIteratorResult>> {
+    ) -> Result<Pending<LogIteratorResult>> {
         let state = self.state.clone();
         let closed = self.closed.clone();
         let (sid, cid) = (self.session_id.clone(), self.command_id.clone());
-        toolbox_promise(env, &self.core, signal, move |tb, _| async move {
+        toolbox_call(env, &self.core, signal, move |tb, _| async move {
             let mut st = state.lock().await;
             if closed.is_cancelled() {
                 *st = IterState::Done;
@@ -197,7 +198,7 @@ impl SessionLogStream {
         js_name = "return",
         ts_return_type = "Promise<IteratorResult<LogChunk, undefined>>"
     )]
-    pub fn close(&self, env: &Env) -> Result<AsyncBlock<LogIteratorResult>> {
+    pub fn close(&self, env: &Env) -> Result<Pending<LogIteratorResult>> {
         self.closed.cancel();
         let state = self.state.clone();
         close_promise(env, state)
@@ -212,8 +213,8 @@ impl SessionLogStream {
 
 /// Resolves `{ done: true }` after the stream is dropped (waits for an in-flight `next()`,
 /// which the cancelled token ends at once).
-fn close_promise(env: &Env, state: Arc<Mutex<IterState>>) -> Result<AsyncBlock<LogIteratorResult>> {
-    crate::task::promise(env, None, move |_| async move {
+fn close_promise(env: &Env, state: Arc<Mutex<IterState>>) -> Result<Pending<LogIteratorResult>> {
+    crate::task::fast_promise(env, None, move |_| async move {
         *state.lock().await = IterState::Done;
         Ok::<_, Failure>(DONE)
     })

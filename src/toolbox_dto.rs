@@ -81,7 +81,8 @@ impl From<Failure> for ItemError {
 #[napi(object, object_from_js = false)]
 pub struct DownloadedFile {
     pub path: String,
-    pub content: Option<Buffer>,
+    #[napi(ts_type = "Buffer")]
+    pub content: Option<crate::fs::JsBytes>,
     pub error: Option<ItemError>,
 }
 

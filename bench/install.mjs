@@ -51,9 +51,20 @@ export function coldRequire(project, spec, runs = 11) {
   return { ms: median(xs.map((x) => x.ms)), rssMiB: median(xs.map((x) => x.rss)), runs }
 }
 
-/** Whether an ELF file still carries DWARF debug info (a `napi build` without `--release`). */
+/** Whether an ELF64 file has a `.debug_info` section (a `napi build` without `--release`). */
 export function hasDebugInfo(file) {
-  return readFileSync(file).includes('.debug_info')
+  const b = readFileSync(file)
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false // not ELF64: unknown, say no
+  const shoff = Number(b.readBigUInt64LE(0x28))
+  const shentsize = b.readUInt16LE(0x3a)
+  const shnum = b.readUInt16LE(0x3c)
+  const strtab = shoff + b.readUInt16LE(0x3e) * shentsize
+  const strOff = Number(b.readBigUInt64LE(strtab + 0x18))
+  for (let i = 0; i < shnum; i++) {
+    const nameOff = strOff + b.readUInt32LE(shoff + i * shentsize)
+    if (b.toString('latin1', nameOff, nameOff + 12) === '.debug_info\0') return true
+  }
+  return false
 }
 
 /**

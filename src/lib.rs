@@ -18,4 +18,19 @@ mod task;
 mod toolbox_dto;
 
 pub use client::Daytona;
+
+/// napi-rs's tokio runtime, with 8 MiB worker stacks instead of 2 MiB: deep async call chains
+/// (the pipeline's steps, TLS and WebSocket handshakes) are far larger in debug builds, and a
+/// stack overflow would kill the Node process rather than reject a promise.
+#[napi_derive::module_init]
+fn init() {
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("forge-rt")
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
+}
 pub use sandbox::Sandbox;

@@ -146,7 +146,10 @@ impl Run<'_> {
     ) -> Result<T, PreviewError> {
         self.emit(step, ProgressStatus::Started, None, None);
         let t = Instant::now();
-        let r = fut.await;
+        // Boxed: the steps' futures are large (the verify loop, the log WebSocket), and
+        // nesting them inline made the whole pipeline's future big enough to overflow a
+        // worker thread's stack in debug builds.
+        let r = Box::pin(fut).await;
         let took = t.elapsed().as_millis() as u64;
         match &r {
             Ok(v) => {

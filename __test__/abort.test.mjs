@@ -1,0 +1,139 @@
+// AbortSignal on every long call, and what aborting leaves behind: the call rejects with an
+// `AbortError` (`code: 'DAYTONA_ABORTED'`), and the work inside the sandbox stops too (checked
+// on this machine's process table: the embedded backend runs sandbox commands here).
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { addon, privateHome } from './helpers.mjs'
+import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+
+privateHome('abort')
+const { Daytona } = addon()
+const daytona = new Daytona({ backend: 'local' })
+const TOKEN = 'ghp_Abort0Token0123456789'
+const ABORTED = { name: 'AbortError', code: 'DAYTONA_ABORTED' }
+
+let sandbox
+let git
+test.before(async () => {
+  sandbox = await daytona.create()
+  const repos = mkdtempSync(join(tmpdir(), 'forge-abort-repos-'))
+  createRepo(repos, 'app.git', 'main', {
+    'package.json': JSON.stringify({ name: 'slow', private: true, scripts: { dev: 'node server.js' } }),
+    // Never listens: verification can only end by its deadline or an abort.
+    'server.js': 'setInterval(() => {}, 1000)\n',
+  })
+  git = await startGitHttp(repos, null, TOKEN)
+})
+test.after(async () => {
+  await sandbox?.delete()
+  await git?.close()
+})
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+function processesMentioning(text) {
+  const out = []
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
+      if (cmd.includes(text)) out.push(`${pid}: ${cmd}`)
+    } catch {}
+  }
+  return out
+}
+
+/** Waits (bounded) until no process mentions `marker`. */
+async function gone(marker) {
+  for (let i = 0; i < 100 && processesMentioning(marker).length; i++) await sleep(100)
+  return processesMentioning(marker)
+}
+
+test('executeCommand: aborting kills the command inside the sandbox', { timeout: 30_000 }, async () => {
+  const marker = `forge-exec-abort-${process.pid}`
+  const ac = new AbortController()
+  const p = sandbox.process.executeCommand(`sleep 60; echo ${marker}`, undefined, undefined, undefined, ac.signal)
+  for (let i = 0; i < 50 && !processesMentioning(marker).length; i++) await sleep(50)
+  assert.ok(processesMentioning(marker).length > 0, 'the command started')
+  ac.abort()
+  await assert.rejects(p, ABORTED)
+  assert.deepEqual(await gone(marker), [])
+  // The sandbox still works afterwards.
+  assert.equal((await sandbox.process.executeCommand('echo ok')).result.trim(), 'ok')
+})
+
+test('an already-aborted signal rejects at once and runs nothing', async () => {
+  const marker = `forge-pre-aborted-${process.pid}`
+  await assert.rejects(sandbox.process.executeCommand(`echo ${marker} > /tmp/${marker}`, undefined, undefined, undefined, AbortSignal.abort()), ABORTED)
+  const r = await sandbox.process.executeCommand(`test -e /tmp/${marker} && echo yes || echo no`)
+  assert.equal(r.result.trim(), 'no')
+})
+
+test('create: aborting leaves no sandbox behind', { timeout: 30_000 }, async () => {
+  const before = (await daytona.listSandboxes()).length
+  const ac = new AbortController()
+  const p = daytona.create({ labels: { purpose: 'abort-test' } }, ac.signal)
+  ac.abort()
+  await p.then(
+    async (s) => {
+      // The create finished before the abort was seen: then it is the caller's sandbox.
+      await s.delete()
+    },
+    (e) => assert.equal(e.code, 'DAYTONA_ABORTED'),
+  )
+  for (let i = 0; i < 50 && (await daytona.listSandboxes()).length > before; i++) await sleep(100)
+  assert.equal((await daytona.listSandboxes()).length, before)
+})
+
+test('verifyPreview: aborting ends the wait at once', { timeout: 60_000 }, async () => {
+  const created = await daytona.createSandbox()
+  try {
+    await daytona.cloneRepository({ sandboxId: created.sandboxId, repoUrl: git.url('app.git'), token: TOKEN })
+    const started = await daytona.startDevServer({ sandboxId: created.sandboxId, command: 'node server.js', port: 3000 })
+    const ac = new AbortController()
+    const t0 = Date.now()
+    setTimeout(() => ac.abort(), 500)
+    await assert.rejects(
+      daytona.verifyPreview({ sandboxId: created.sandboxId, port: 3000, sessionId: started.sessionId, commandId: started.commandId, timeoutMs: 60_000 }, { signal: ac.signal }),
+      ABORTED,
+    )
+    assert.ok(Date.now() - t0 < 30_000)
+  } finally {
+    await (await daytona.getSandbox(created.sandboxId)).delete()
+  }
+})
+
+test('cloneAndPreview: aborting while verifying deletes the sandbox and its dev server', { timeout: 60_000 }, async () => {
+  const ac = new AbortController()
+  let sandboxId
+  const p = daytona.cloneAndPreview({
+    repoUrl: git.url('app.git'),
+    token: TOKEN,
+    installCommand: 'true',
+    signal: ac.signal,
+    onProgress: (e) => {
+      if (e.step === 'create' && e.status === 'finished') sandboxId = e.message.split(' ')[1]
+      if (e.step === 'verify' && e.status === 'started') setTimeout(() => ac.abort(), 300)
+    },
+  })
+  await assert.rejects(p, ABORTED)
+  for (let i = 0; i < 50 && (await daytona.checkHealth({ sandboxId })).state !== null; i++) await sleep(100)
+  assert.equal((await daytona.checkHealth({ sandboxId })).state, null)
+  assert.deepEqual(await gone(sandboxId), [])
+})
+
+test('session log stream: aborting the follow rejects, the command keeps its own life', { timeout: 30_000 }, async () => {
+  await sandbox.process.createSession('abort-logs')
+  const { cmdId } = await sandbox.process.executeSessionCommand('abort-logs', { command: 'for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 1; done', runAsync: true })
+  const ac = new AbortController()
+  const seen = []
+  const p = sandbox.process.getSessionCommandLogs('abort-logs', cmdId, (c) => {
+    seen.push(c)
+    ac.abort()
+  }, undefined, ac.signal)
+  await assert.rejects(p, ABORTED)
+  assert.ok(seen.join('').includes('tick 1'))
+  await sandbox.process.deleteSession('abort-logs')
+})

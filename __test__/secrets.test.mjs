@@ -104,9 +104,11 @@ async function child() {
     try {
       const r = await fn()
       counts.ok++
-      const allowed = link && r?.token ? [r.token] : []
+      // A preview link's token, or restartPreview's (`verified.token`): handed out on purpose.
+      const token = r?.token ?? r?.verified?.token
+      const allowed = link && token ? [token] : []
       checkValue(name, r, allowed)
-      if (link && r?.token && !previewTokens.includes(r.token)) previewTokens.push(r.token)
+      if (link && token && !previewTokens.includes(token)) previewTokens.push(token)
       if (expect === 'fail') leaks.push(`${name}: expected a failure, got success`)
       return r
     } catch (e) {
@@ -295,10 +297,28 @@ async function child() {
   await op('detectFramework(sandbox)', () => detectFramework(sandbox, { path: 'workspace/app' }))
   await op('detectFramework(missing path)', () => sandbox.detectFramework('workspace/none'), { expect: 'any' })
 
-  // --- PIPELINE (to be added by the lead): cloneAndPreview & co. with the git token and the
-  // preview token, e.g.
-  //   await op('cloneAndPreview', () => cloneAndPreview(sandbox, { repoUrl: env.repoUrl, username: 'git', password: secrets.gitToken, ... }))
-  //   await op('cloneAndPreview(wrong password)', () => ..., { expect: 'fail' })
+  // --- PIPELINE: cloneAndPreview and every step with the git token; the preview token of a
+  // private sandbox is allowed only in the results that hand it out (`link: true`).
+  const dev = `node -e "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)"`
+  const piped = await op(
+    'cloneAndPreview',
+    () => daytona.cloneAndPreview({ repoUrl: env.repoUrl, username: 'git', token: secrets.gitToken, installCommand: 'true', devCommand: dev, port: 3100, onProgress: (e) => checkValue('onProgress', e) }),
+    { link: true },
+  )
+  await op('cloneAndPreview(wrong token)', () => daytona.cloneAndPreview({ repoUrl: env.repoUrl, username: 'git', token: `${secrets.gitToken}-WRONG` }), { expect: 'fail' })
+  await op('cloneAndPreview(token in URL, wrong)', () => daytona.cloneAndPreview({ repoUrl: env.repoUrl.replace('http://', `http://git:${secrets.gitToken}-WRONG@`) }), { expect: 'fail' })
+  await op('cloneAndPreview(app exits)', () => daytona.cloneAndPreview({ repoUrl: env.repoUrl, username: 'git', token: secrets.gitToken, installCommand: 'true', devCommand: 'env; exit 3', keepOnFailure: false }), { expect: 'fail' })
+  if (piped) {
+    const sid = piped.sandboxId
+    await op('checkHealth', () => daytona.checkHealth({ sandboxId: sid, port: piped.port }))
+    await op('verifyPreview', () => daytona.verifyPreview({ sandboxId: sid, port: piped.port }), { link: true })
+    await op('cloneRepository', () => daytona.cloneRepository({ sandboxId: sid, repoUrl: env.repoUrl, username: 'git', token: secrets.gitToken, path: 'workspace/step-clone' }))
+    await op('cloneRepository(wrong token)', () => daytona.cloneRepository({ sandboxId: sid, repoUrl: env.repoUrl, username: 'git', token: `${secrets.gitToken}-WRONG`, path: 'workspace/step-denied' }), { expect: 'fail' })
+    await op('detectFramework(step)', () => daytona.detectFramework({ sandboxId: sid, path: 'workspace/step-clone' }))
+    await op('installDependencies(fails)', () => daytona.installDependencies({ sandboxId: sid, path: 'workspace/step-clone', command: 'env; git -C . config --list; exit 9' }), { expect: 'fail' })
+    await op('restartPreview', () => daytona.restartPreview({ sandboxId: sid, path: piped.path, sessionId: piped.sessionId, command: dev, port: 3100 }), { link: true })
+    await op('delete(pipeline sandbox)', async () => (await daytona.getSandbox(sid)).delete())
+  }
   // --- END PIPELINE
 
   // --- JWT client on the backend keyed with the JWT.

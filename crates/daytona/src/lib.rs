@@ -53,6 +53,7 @@ pub use error::{ApiError, Error, Result};
 /// The wire types, re-exported.
 pub use forge_wire as wire;
 pub use http::user_agent;
+pub use log::{log_enabled, log_request};
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};
 pub use toolbox::git::{CloneParams, Git, GitCredentials};
 pub use toolbox::logs::{Demuxer, LogChunk, LogStream, LogStreamKind};

@@ -99,6 +99,26 @@ impl Attempt {
     }
 }
 
+/// For other crates' HTTP requests (the preview prober): one `FORGE_LOG=debug` line for a
+/// request to `url` that ended with `outcome` (a status, or an error code) after `started`.
+/// Only the URL's path and query keys are printed. Does nothing when logging is off.
+pub fn log_request(method: &str, url: &str, outcome: &str, started: Instant, attempt: u32) {
+    if enabled() {
+        emit(&line(
+            method,
+            &target(url, &[], &[]),
+            outcome,
+            started.elapsed().as_millis(),
+            attempt,
+        ));
+    }
+}
+
+/// Whether `FORGE_LOG=debug` is set (read once per process).
+pub fn log_enabled() -> bool {
+    enabled()
+}
+
 /// Logs a WebSocket upgrade (session log streams): `GET <path> 101|<code> <ms>ms attempt=1`.
 pub(crate) fn websocket(url: &str, secrets: &[String], t0: Instant, outcome: Result<(), &str>) {
     if !enabled() {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const target = process.env.CARGO_TARGET_DIR || join(root, 'target')
 console.log('building the forge CLI (release) for the backend process...')
-execFileSync('cargo', ['build', '--release', '-p', 'forge-cli'], { cwd: root, stdio: 'inherit' })
+if (!process.env.FORGE_SKIP_BUILD) execFileSync('cargo', ['build', '--release', '-p', 'forge-cli'], { cwd: root, stdio: 'inherit' })
 
 // A private copy of the addon: other builds (a debug `napi build`) may replace the root file
 // while the bench runs. It must be a release build (a debug one is ten times larger).

@@ -437,7 +437,8 @@ impl Fs {
                     }
                 }
                 if let Some(part) = single_part(&head, &boundary) {
-                    if let Some(data) = read_sized_part(&mut resp, &head, part, &boundary).await? {
+                    let rest = resp.bytes_stream();
+                    if let Some(data) = read_sized_part(rest, &head, part, &boundary).await? {
                         return Ok(vec![DownloadResult {
                             path: paths[0].clone(),
                             content: Some(data),
@@ -587,11 +588,12 @@ fn single_part(head: &[u8], boundary: &str) -> Option<SizedPart> {
 /// Reads the body of `part` (its start already in `head`) into one allocation, then the
 /// closing delimiter. `None` when the answer is cut off or does not close as it should.
 async fn read_sized_part(
-    resp: &mut reqwest::Response,
+    mut rest: impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
     head: &[u8],
     part: SizedPart,
     boundary: &str,
 ) -> Result<Option<Bytes>> {
+    let _budget = reading_budget(part.len).await;
     let mut data = Vec::with_capacity(part.len);
     let mut tail = Vec::new();
     let take = |bytes: &[u8], data: &mut Vec<u8>, tail: &mut Vec<u8>| {
@@ -600,7 +602,7 @@ async fn read_sized_part(
         tail.extend_from_slice(&bytes[n..]);
     };
     take(&head[part.body_at.min(head.len())..], &mut data, &mut tail);
-    while let Some(chunk) = resp.chunk().await.map_err(cut_off)? {
+    while let Some(chunk) = rest.next().await.transpose().map_err(cut_off)? {
         take(&chunk, &mut data, &mut tail);
         if tail.len() > 4 * 1024 {
             break;
@@ -648,11 +650,32 @@ async fn read_field(mut field: multer::Field<'static>) -> Result<Bytes> {
     let Some(len) = declared else {
         return field.bytes().await.map_err(multipart_error);
     };
+    let _budget = reading_budget(len).await;
     let mut data = Vec::with_capacity(len);
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         data.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(data))
+}
+
+/// Download bodies being read into memory at once, per process, in [`BUDGET_UNIT`]s.
+///
+/// Why: with many downloads at once the client read every body as fast as the network gave
+/// it, so its memory held all of them at the same time (64 × 1 MiB plus buffers), where a
+/// slower client leaves them in the kernel's socket buffers until it gets to them. Past this
+/// budget a download waits, with its body unread (TCP holds the rest back), until others are
+/// done. Throughput is unchanged: reading a body from the socket is far faster than
+/// producing it.
+static READING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUDGET_UNITS);
+const BUDGET_UNIT: usize = 64 * 1024;
+/// 16 MiB.
+const BUDGET_UNITS: usize = 256;
+
+/// A share of [`READING`] for a body of `len` bytes (a body larger than the whole budget
+/// waits for all of it, so it still goes alone).
+async fn reading_budget(len: usize) -> Option<tokio::sync::SemaphorePermit<'static>> {
+    let units = len.div_ceil(BUDGET_UNIT).clamp(1, BUDGET_UNITS);
+    READING.acquire_many(units as u32).await.ok()
 }
 
 /// Orders parts as requested, matching by file name (the SDK's rule), falling back to order.
@@ -728,6 +751,34 @@ mod tests {
             out.push((n, file, f.bytes().await.map_err(multipart_error)?.to_vec()));
         }
         Ok(out)
+    }
+
+    /// The in-place reader over `body` arriving in chunks of 3 bytes.
+    async fn sized(body: &'static [u8]) -> Result<Option<Bytes>> {
+        // The head as the download loop reads it: up to a little past the part's headers.
+        let at = find(body, b"\r\n\r\n").map_or(body.len(), |i| (i + 6).min(body.len()));
+        let (head, rest) = body.split_at(at);
+        let Some(part) = single_part(head, "B") else {
+            return Ok(None);
+        };
+        let chunks = stream::iter(rest.chunks(3).map(|c| Ok(Bytes::from_static(c))));
+        read_sized_part(chunks, head, part, "B").await
+    }
+
+    #[tokio::test]
+    async fn single_sized_part_read_in_place() {
+        let ok = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/a\"\r\nContent-Length: 5\r\n\r\nhe\r\nl\r\n--B--\r\n";
+        assert_eq!(sized(ok).await.unwrap().as_deref(), Some(&b"he\r\nl"[..]));
+        // Cut off before the closing delimiter, or shorter than announced: not accepted.
+        let cut = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/a\"\r\nContent-Length: 5\r\n\r\nhello";
+        assert_eq!(sized(cut).await.unwrap(), None);
+        let short = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/a\"\r\nContent-Length: 9\r\n\r\nhello\r\n--B--\r\n";
+        assert_eq!(sized(short).await.unwrap(), None);
+        // An error part or a part without a length takes the general parser.
+        let err = b"--B\r\nContent-Disposition: form-data; name=\"error\"; filename=\"/a\"\r\nContent-Length: 2\r\n\r\n{}\r\n--B--\r\n";
+        assert!(single_part(err, "B").is_none());
+        let unsized_part = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/a\"\r\n\r\nhello\r\n--B--\r\n";
+        assert!(single_part(unsized_part, "B").is_none());
     }
 
     #[tokio::test]

@@ -416,7 +416,9 @@ function parentTests() {
     apiBackend = await startBackend(SECRETS.apiKey, homes[0])
     jwtBackend = await startBackend(SECRETS.jwt, homes[1])
     git = await gitServer({ username: null, password: SECRETS.gitToken })
-    const outFile = join(mkdtempSync(join(tmpdir(), 'forge-secrets-out-')), 'out.json')
+    const scratch = mkdtempSync(join(tmpdir(), 'forge-secrets-out-'))
+    homes.push(scratch)
+    const outFile = join(scratch, 'out.json')
     const childEnv = {
       apiUrl: apiBackend.apiUrl,
       jwtApiUrl: jwtBackend.apiUrl,
@@ -433,7 +435,8 @@ function parentTests() {
         FORGE_SECRETS_CHILD: '1',
         FORGE_SECRETS_ENV: JSON.stringify(childEnv),
         FORGE_LOG: 'debug',
-        FORGE_HOME: mkdtempSync(join(tmpdir(), 'forge-secrets-home-')),
+        FORGE_HOME: join(scratch, 'home'),
+        TMPDIR: scratch,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

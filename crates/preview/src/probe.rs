@@ -127,8 +127,23 @@ impl Prober {
         if let Some(t) = &self.token {
             req = req.header(PREVIEW_TOKEN_HEADER, t.clone());
         }
-        let mut res = req.send().await.map_err(|e| transport_kind(&e))?;
+        let started = std::time::Instant::now();
+        let mut res = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let kind = transport_kind(&e);
+                forge_daytona::log_request(
+                    "GET",
+                    url,
+                    &format!("preview probe {kind:?}"),
+                    started,
+                    1,
+                );
+                return Err(kind);
+            }
+        };
         let status = res.status().as_u16();
+        forge_daytona::log_request("GET", url, &status.to_string(), started, 1);
         let headers = std::mem::take(res.headers_mut());
         let mut body = Vec::new();
         loop {

@@ -37,7 +37,16 @@ async function waitFor(url, ms) {
   throw new Error(`${url} did not answer within ${ms} ms: ${last}`)
 }
 
-const json = async (res) => ({ status: res.status, body: await res.json() })
+let serverLog = ''
+/** { status, body } of a JSON answer; a non-JSON answer fails with its text and the server's log. */
+async function json(res) {
+  const text = await res.text()
+  try {
+    return { status: res.status, body: JSON.parse(text) }
+  } catch {
+    throw new Error(`${res.url}: HTTP ${res.status}, not JSON: ${text.slice(0, 2000)}\n--- next start log ---\n${serverLog.slice(-6000)}`)
+  }
+}
 
 test('examples/nextjs: next build (webpack and Turbopack) + next start, preview routes, server action, health, restart', { timeout: 600_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'forge-nextjs-'))
@@ -48,7 +57,6 @@ test('examples/nextjs: next build (webpack and Turbopack) + next start, preview 
   createRepo(repos, 'hello.git', 'main', helloApp('hello from next'))
   const git = await startGitHttp(repos, null, token)
   let server = null
-  let serverLog = ''
   t.after(async () => {
     if (server && server.exitCode === null) {
       process.kill(-server.pid, 'SIGTERM')

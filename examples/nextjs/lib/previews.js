@@ -70,5 +70,5 @@ export async function deleteProject(projectId) {
 
 /** An error as JSON for a response: code, step and message only (no secret is in them). */
 export function errorBody(e) {
-  return { error: { code: e.code ?? 'INTERNAL', step: e.step ?? null, message: e.message } }
+  return { error: { code: e?.code ?? 'INTERNAL', step: e?.step ?? null, message: e?.message ?? String(e) } }
 }

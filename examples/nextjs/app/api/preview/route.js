@@ -19,6 +19,7 @@ export async function POST(request) {
   try {
     return NextResponse.json(await createPreview(body))
   } catch (e) {
-    return NextResponse.json(errorBody(e), { status: e.step ? 422 : 500 })
+    if (!e?.step) console.error('preview failed:', e) // a step failure is the caller's answer, anything else a bug
+    return NextResponse.json(errorBody(e), { status: e?.step ? 422 : 500 })
   }
 }

@@ -16,6 +16,7 @@ mod api;
 mod auth;
 mod confine;
 mod error;
+mod isolation;
 mod ports;
 mod preview;
 mod procs;
@@ -150,6 +151,9 @@ impl LocalBackend {
             let _ = tokio::fs::remove_dir_all(store.state_dir(id).join("sessions")).await;
             let _ = tokio::fs::remove_dir_all(store.uploads_dir(id)).await;
         }
+        // Sandbox commands in a private mount view when bwrap is here (`FORGE_ISOLATION=off`
+        // turns it off); decided once, for this home.
+        isolation::enable(&home).await;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|source| LocalError::Bind { addr: bind, source })?;

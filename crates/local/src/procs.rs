@@ -35,7 +35,9 @@ pub struct PortsEnv {
 
 /// Builds a command for a sandbox: its own process group, the host env filtered by
 /// [`inherited`], then `HOME` (and XDG dirs) in the sandbox, the marker, the sandbox env and
-/// `extra`.
+/// `extra`. When the backend isolates commands (see `crate::isolation`) the program is
+/// bwrap, with the sandbox's program as the first argument after `--`: arguments the caller
+/// adds go to that program.
 pub fn command(
     program: &str,
     penv: &ProcEnv,
@@ -51,13 +53,32 @@ pub fn command(
         .or_else(|| penv.env.get("PATH"))
         .map(std::ffi::OsString::from)
         .or_else(|| std::env::var_os("PATH"));
-    let mut cmd = match path.as_deref().and_then(|p| which(program, p)) {
-        Some(full) => {
+    let resolved = path.as_deref().and_then(|p| which(program, p));
+    // A bare name that no PATH entry holds: spawned directly, so it fails to spawn as before
+    // (rather than as bwrap's exit 1). Otherwise bwrap `execvp`s it on the same PATH.
+    let findable = resolved.is_some()
+        || program.contains('/')
+        || path
+            .as_deref()
+            .is_some_and(|p| std::env::split_paths(p).any(|d| !d.is_absolute()));
+    let preload = preload_value(penv, extra);
+    let shim = penv.ports.as_ref().map(|p| p.shim.as_path());
+    let view = findable
+        .then(|| crate::isolation::wrapper(&penv.home, cwd, shim, preload.as_ref()))
+        .flatten();
+    let wrapped = view.is_some();
+    let mut cmd = match (view, resolved) {
+        (Some((bwrap, options)), _) => {
+            let mut c = tokio::process::Command::new(bwrap);
+            c.args(options).arg(program);
+            c
+        }
+        (None, Some(full)) => {
             let mut c = tokio::process::Command::new(full);
             c.arg0(program);
             c
         }
-        None => tokio::process::Command::new(program),
+        (None, None) => tokio::process::Command::new(program),
     };
     cmd.env_clear();
     for (k, v) in std::env::vars_os() {
@@ -76,34 +97,56 @@ pub fn command(
     cmd.env("HOME", &penv.home)
         .env("PWD", cwd)
         .env(SANDBOX_ENV, &penv.sandbox_id);
-    let mut preload = std::env::var("LD_PRELOAD").ok();
     for (k, v) in penv.env.iter().chain(extra.iter()) {
-        if !k.is_empty() && !k.contains('=') && !k.contains('\0') && !v.contains('\0') {
+        if valid_var(k, v) {
             cmd.env(k, v);
-            if k == "LD_PRELOAD" {
-                preload = Some(v.clone());
-            }
         }
     }
     if let Some(ports) = &penv.ports {
-        // Last, so a sandbox env cannot point it elsewhere; a preload of its own is kept.
-        let mut value = ports.shim.as_os_str().to_os_string();
-        if let Some(other) = preload.filter(|p| !p.trim().is_empty()) {
-            value.push(" ");
-            value.push(other);
-        }
-        cmd.env("LD_PRELOAD", value)
-            .env("FORGE_PORTS_DIR", &ports.dir);
+        cmd.env("FORGE_PORTS_DIR", &ports.dir);
     }
+    match preload {
+        // Given to the command through bwrap's `--setenv`, not loaded into bwrap itself.
+        Some(_) if wrapped => cmd.env_remove("LD_PRELOAD"),
+        Some(value) => cmd.env("LD_PRELOAD", value),
+        None => cmd.env_remove("LD_PRELOAD"),
+    };
     cmd.current_dir(cwd)
         .process_group(0)
         .stdin(std::process::Stdio::null());
     cmd
 }
 
+/// A variable of the sandbox env or a request that can be set at all.
+fn valid_var(k: &str, v: &str) -> bool {
+    !k.is_empty() && !k.contains('=') && !k.contains('\0') && !v.contains('\0')
+}
+
+/// `LD_PRELOAD` for a sandbox command: the port shim first (so a sandbox env cannot point it
+/// elsewhere), then a preload of the sandbox's own (request `envs`, else sandbox `env`, else
+/// this machine's); an empty one is dropped.
+fn preload_value(penv: &ProcEnv, extra: &forge_wire::StringMap) -> Option<std::ffi::OsString> {
+    let mut own = std::env::var("LD_PRELOAD").ok();
+    for (k, v) in penv.env.iter().chain(extra.iter()) {
+        if k == "LD_PRELOAD" && valid_var(k, v) {
+            own = Some(v.clone());
+        }
+    }
+    let own = own.filter(|p| !p.trim().is_empty());
+    let Some(ports) = &penv.ports else {
+        return own.map(Into::into);
+    };
+    let mut value = ports.shim.as_os_str().to_os_string();
+    if let Some(other) = own {
+        value.push(" ");
+        value.push(other);
+    }
+    Some(value)
+}
+
 /// The first executable `program` in `path`, as `execvp` would find it. `None` (let std
 /// search) for a name with a `/` or a PATH with a relative entry, which depends on the cwd.
-fn which(program: &str, path: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
+pub(crate) fn which(program: &str, path: &std::ffi::OsStr) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let dirs: Vec<_> = std::env::split_paths(path).collect();
     if program.is_empty() || program.contains('/') || dirs.iter().any(|d| !d.is_absolute()) {

@@ -26,7 +26,19 @@ fn loopback_host(req: &Request) -> bool {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
     let name = name.to_ascii_lowercase();
-    name == "127.0.0.1" || name == "localhost" || name == "::1"
+    name == "127.0.0.1"
+        || name == "localhost"
+        || name == "::1"
+        // An address literal cannot come from DNS rebinding (that needs a name the attacker
+        // controls): accepted when the backend was told to listen beyond loopback.
+        || (remote_allowed() && name.parse::<std::net::IpAddr>().is_ok())
+}
+
+/// `FORGE_ALLOW_REMOTE=1`: the backend may bind a non-loopback address (it then warns), and
+/// address-literal Host headers are accepted. Read once.
+pub(crate) fn remote_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| std::env::var("FORGE_ALLOW_REMOTE").is_ok_and(|v| v == "1"))
 }
 
 pub async fn require_key(State(state): State<Shared>, req: Request, next: Next) -> Response {

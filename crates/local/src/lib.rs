@@ -38,7 +38,8 @@ pub struct LocalConfig {
     pub home: Option<PathBuf>,
     /// The API key every request must carry. `None`: a random one is generated.
     pub api_key: Option<String>,
-    /// Address to bind (loopback only). `None`: 127.0.0.1 on a free port.
+    /// Address to bind. `None`: 127.0.0.1 on a free port. A non-loopback address is refused
+    /// (`LOCAL_NOT_LOOPBACK`) unless `FORGE_ALLOW_REMOTE=1`, and then warned about on stderr.
     pub bind: Option<SocketAddr>,
 }
 
@@ -122,7 +123,14 @@ impl LocalBackend {
             .bind
             .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
         if !bind.ip().is_loopback() {
-            return Err(LocalError::NotLoopback(bind));
+            if !auth::remote_allowed() {
+                return Err(LocalError::NotLoopback(bind));
+            }
+            eprintln!(
+                "forge-local: WARNING: listening on {bind} (FORGE_ALLOW_REMOTE=1): other machines \
+                 can reach this backend; every request still needs the API key, and commands run \
+                 as this user on this machine"
+            );
         }
         tokio::fs::create_dir_all(&home)
             .await

@@ -1,6 +1,6 @@
 //! Binding beyond loopback: refused by default (LOCAL_NOT_LOOPBACK); with FORGE_ALLOW_REMOTE=1
 //! allowed (with a warning on stderr), the key still required, address-literal Host headers
-//! accepted and DNS names still refused. Its own test binary, so the environment variable does
+//! accepted and DNS names still refused; and no CORS headers for any origin. Its own test binary, so the environment variable does
 //! not leak into other tests.
 
 use forge_local::{LocalBackend, LocalConfig};
@@ -78,5 +78,24 @@ async fn non_loopback_bind_needs_the_opt_in_then_keeps_key_and_host_checks() {
             .status(),
         403
     );
+    // No CORS: a page on another origin gets no Access-Control-* header, preflight or not.
+    for method in [reqwest::Method::OPTIONS, reqwest::Method::GET] {
+        let r = http
+            .request(method, &url)
+            .header("Host", format!("127.0.0.1:{port}"))
+            .header("Origin", "https://attacker.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .bearer_auth("remote-test-key")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.headers()
+                .keys()
+                .all(|k| !k.as_str().starts_with("access-control-")),
+            "{:?}",
+            r.headers()
+        );
+    }
     backend.shutdown().await;
 }

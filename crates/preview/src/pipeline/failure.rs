@@ -83,9 +83,13 @@ impl StepFailure {
     }
 }
 
-/// The last `n` non-empty lines of `text`.
+/// The last `n` non-empty lines of `text`, without the daemon's stream markers
+/// (`\x01\x01\x01` / `\x02\x02\x02` in combined session output).
 pub fn tail_lines(text: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let clean = text
+        .replace("\u{1}\u{1}\u{1}", "")
+        .replace("\u{2}\u{2}\u{2}", "");
+    let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
         .map(|l| l.chars().take(500).collect())
@@ -119,5 +123,9 @@ mod tests {
     fn tail_keeps_the_last_non_empty_lines() {
         assert_eq!(tail_lines("a\n\nb\nc\n\n", 2), vec!["b", "c"]);
         assert_eq!(tail_lines("", 3), Vec::<String>::new());
+        assert_eq!(
+            tail_lines("\u{1}\u{1}\u{1}up to date\n\u{2}\u{2}\u{2}warn\n", 5),
+            vec!["up to date", "warn"]
+        );
     }
 }

@@ -132,5 +132,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (process.argv.includes('--json')) console.log(JSON.stringify(r, null, 2))
   else console.log(`\n${installTable(r).join('\n')}\n`)
   const miss = Object.entries(r.goals).filter(([, ok]) => !ok).map(([k]) => k)
-  console.log(miss.length ? `goal (≥ 10×) not met for: ${miss.join(', ')}` : 'goals met: ≥ 10× smaller installed and ≥ 10× faster to load')
+  const verdict = miss.length ? `goal (≥ 10×) not met for: ${miss.join(', ')}` : 'goals met: ≥ 10× smaller installed and ≥ 10× faster to load'
+  console.log(verdict)
+  if (!process.argv.includes('--no-readme') && !process.argv.includes('--json')) {
+    const { writeSection } = await import('./readme.mjs')
+    writeSection('install', [`Install size and cold load, measured by \`node bench/install.mjs\` on ${new Date().toISOString().slice(0, 10)} (packed tarballs installed with npm into fresh projects, Node ${process.version}):`, '', ...installTable(r), '', `Goals: ${verdict}.`].join('\n'))
+  }
 }

@@ -7,8 +7,8 @@ mod classify;
 mod conditions;
 mod error;
 mod logport;
-mod probe;
 pub mod pipeline;
+mod probe;
 mod remote_detect;
 mod verify;
 

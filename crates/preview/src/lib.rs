@@ -1,6 +1,7 @@
-//! `forge-preview`: the parts of the clone → detect → install → start → verify pipeline that
-//! need both the Daytona client and the detector. Today: detection of a repository that lives
-//! inside a sandbox ([`detect_in_sandbox`]).
+//! `forge-preview`: the clone → detect → install → start → verify pipeline
+//! ([`pipeline`]), preview verification ([`verify_preview`]: readiness conditions, probe
+//! classification, log-announced ports) and detection of a repository that lives inside a
+//! sandbox ([`detect_in_sandbox`]).
 
 mod ansi;
 mod classify;

@@ -72,6 +72,15 @@ impl Deadline {
         }
     }
 
+    /// The same deadline, deaf to the cancel token: for work that must run to its end once
+    /// started (the create request whose answer names the sandbox to clean up).
+    pub(crate) fn without_cancel(&self) -> Deadline {
+        Deadline {
+            cancel: None,
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
     }

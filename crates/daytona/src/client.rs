@@ -298,6 +298,10 @@ impl Client {
 
     /// `POST /sandbox`, then waits for `started` (default 60 s). The create is sent once,
     /// whatever fails afterwards.
+    ///
+    /// A create that is aborted or runs out of time leaves nothing behind: the caller gets
+    /// no sandbox to delete, so we delete it. An abort while the `POST` is in flight lets the
+    /// request finish in the background (its answer names the sandbox) and then deletes.
     pub async fn create(&self, params: &CreateParams, opts: &CallOptions) -> Result<Sandbox> {
         let body = params.to_wire(self.transport.config().target.as_deref())?;
         let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
@@ -308,9 +312,46 @@ impl Client {
         )
         .json(&body)?
         .class(RetryClass::Once);
-        let sandbox: Sandbox = self.transport.json(req, &deadline).await?;
-        self.wait_started(sandbox, &deadline, "create sandbox")
+        if deadline.is_cancelled() {
+            return Err(Error::Aborted);
+        }
+        let transport = self.transport.clone();
+        let post_deadline = deadline.without_cancel();
+        let mut post =
+            tokio::spawn(async move { transport.json::<Sandbox>(req, &post_deadline).await });
+        let sandbox = match deadline.run("create sandbox", joined(&mut post)).await {
+            Ok(sandbox) => sandbox,
+            Err(Error::Aborted) => {
+                let client = self.clone();
+                let cleanup = tokio::spawn(async move {
+                    if let Ok(Ok(sandbox)) = post.await {
+                        client.discard(&sandbox.id).await;
+                    }
+                });
+                let _ = cleanup.await;
+                return Err(Error::Aborted);
+            }
+            Err(e) => return Err(e),
+        };
+        let id = sandbox.id.clone();
+        match self
+            .wait_started(sandbox, &deadline, "create sandbox")
             .await
+        {
+            Err(e @ (Error::Aborted | Error::Timeout { .. })) => {
+                let client = self.clone();
+                let _ = tokio::spawn(async move { client.discard(&id).await }).await;
+                Err(e)
+            }
+            r => r,
+        }
+    }
+
+    /// Best-effort delete of a sandbox nobody holds (an aborted create), bounded in time.
+    /// Its request shows in `FORGE_LOG=debug` like any other; a failure has no one to go to.
+    async fn discard(&self, id: &str) {
+        let opts = CallOptions::new().with_timeout(Duration::from_secs(30));
+        let _ = self.delete(id, false, &opts).await;
     }
 
     /// `GET /sandbox/{idOrName}`.
@@ -576,6 +617,14 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// The result of a spawned request; a panicked or cancelled task is a connection failure.
+async fn joined<T>(handle: &mut tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match handle.await {
+        Ok(r) => r,
+        Err(e) => Err(Error::Connection(format!("request task ended: {e}"))),
     }
 }
 

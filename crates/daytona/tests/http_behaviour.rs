@@ -206,12 +206,7 @@ async fn deadline_covers_retries_and_cancel_aborts() {
         assert_eq!(e.code(), "DAYTONA_TIMEOUT");
         assert_eq!(e.status(), None);
 
-        let token = CancellationToken::new();
-        let t2 = token.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            t2.cancel();
-        });
+        let token = cancel_after(100);
         let opts = CallOptions::new().with_cancel(token);
         let e = srv.client("k").get_with("a", &opts).await.unwrap_err();
         assert_eq!(e.code(), "DAYTONA_ABORTED");
@@ -436,6 +431,102 @@ async fn a_log_stream_cut_mid_way_ends_with_a_typed_error() {
         let e = last.expect("an item after the cut").unwrap_err();
         assert_eq!(e.code(), "DAYTONA_CONNECTION", "{e}");
         server.abort();
+    })
+    .await;
+}
+
+/// A token cancelled `ms` milliseconds from now.
+fn cancel_after(ms: u64) -> CancellationToken {
+    let token = CancellationToken::new();
+    let t2 = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        t2.cancel();
+    });
+    token
+}
+
+/// The requests a scripted server saw, as `METHOD path`.
+fn requests(srv: &Scripted) -> Vec<String> {
+    srv.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect()
+}
+
+/// Waits (bounded) until the server has seen `n` requests.
+async fn until_seen(srv: &Scripted, n: usize) {
+    for _ in 0..100 {
+        if srv.count() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_or_timed_out_create_deletes_what_it_made() {
+    bounded(async {
+        // Aborted while the POST is in flight: the answer still comes, and names the sandbox
+        // to delete.
+        let srv = Scripted::start_async(std::sync::Arc::new(|s, _| {
+            Box::pin(async move {
+                if s.method == "POST" {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    json(200, sandbox_json("made", "started", "http://x/toolbox"))
+                } else {
+                    json(200, j!({}))
+                }
+            })
+        }))
+        .await;
+        let token = cancel_after(100);
+        let opts = CallOptions::new().with_cancel(token);
+        let e = srv
+            .client("k")
+            .create(&CreateParams::default(), &opts)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_ABORTED");
+        until_seen(&srv, 2).await;
+        assert_eq!(
+            requests(&srv),
+            ["POST /api/sandbox", "DELETE /api/sandbox/made"]
+        );
+
+        // Aborted, or out of time, while waiting for `started`.
+        let token = cancel_after(250);
+        let cases = [
+            (
+                "slow",
+                CallOptions::new().with_cancel(token),
+                "DAYTONA_ABORTED",
+            ),
+            (
+                "late",
+                CallOptions::new().with_timeout(Duration::from_millis(300)),
+                "DAYTONA_TIMEOUT",
+            ),
+        ];
+        for (id, opts, code) in cases {
+            let srv = Scripted::start(move |s, _| match s.method.as_str() {
+                "DELETE" => json(200, j!({})),
+                _ => json(200, sandbox_json(id, "creating", "http://x/toolbox")),
+            })
+            .await;
+            let e = srv
+                .client("k")
+                .create(&CreateParams::default(), &opts)
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), code);
+            let seen = requests(&srv);
+            assert_eq!(seen.first().map(String::as_str), Some("POST /api/sandbox"));
+            assert_eq!(seen.iter().filter(|r| r.starts_with("POST")).count(), 1);
+            assert_eq!(seen.last(), Some(&format!("DELETE /api/sandbox/{id}")));
+        }
     })
     .await;
 }

@@ -12,7 +12,7 @@ const step = (cmd, args) => {
   return r.status === 0
 }
 const files = readdirSync(join(root, '__test__')).filter((f) => f.endsWith('.test.mjs')).map((f) => join('__test__', f))
-const rust = step('cargo', ['test', '--workspace'])
+const rust = step('cargo', ['test', '--workspace', '--no-fail-fast'])
 const node = step(process.execPath, ['--test', '--test-concurrency=1', ...files])
 if (!rust || !node) {
   console.error(`\nnpm test failed: rust ${rust ? 'ok' : 'FAILED'}, node ${node ? 'ok' : 'FAILED'}`)

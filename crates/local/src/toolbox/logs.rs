@@ -69,26 +69,38 @@ impl LogStore {
         self.dir.join(format!("{seq}.log"))
     }
 
-    /// Appends whole marked lines.
+    /// Appends whole marked lines. A burst longer than a segment (a fast writer read late)
+    /// keeps only its newest whole lines and cuts everything older, so the log never holds
+    /// more than the limit (plus at most one line longer than half of it).
     pub fn append(&self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         let Ok(mut g) = self.inner.lock() else { return };
+        let skip = newest_lines_within(bytes, self.half as usize);
         let cur_len = g.total - g.cur_start;
-        if cur_len > 0 && cur_len + bytes.len() as u64 > self.half {
+        if skip > 0 || (cur_len > 0 && cur_len + bytes.len() as u64 > self.half) {
             if let Ok(file) = File::create(self.seg(g.seq + 1)) {
                 if g.seq > 0 {
                     let _ = std::fs::remove_file(self.seg(g.seq - 1));
                 }
-                g.prev_start = Some(g.cur_start);
-                g.cur_start = g.total;
+                if skip > 0 {
+                    let _ = std::fs::remove_file(self.seg(g.seq));
+                    g.prev_start = None;
+                } else {
+                    g.prev_start = Some(g.cur_start);
+                }
+                g.cur_start = g.total + skip as u64;
                 g.seq += 1;
                 g.file = file;
             }
         }
-        if g.file.write_all(bytes).is_ok() {
+        // A failed rotation writes into the current segment: offsets stay consistent.
+        let skip = g.cur_start.saturating_sub(g.total) as usize;
+        if g.file.write_all(&bytes[skip..]).is_ok() {
             g.total += bytes.len() as u64;
+        } else {
+            g.cur_start = g.cur_start.min(g.total);
         }
         let total = g.total;
         drop(g);
@@ -161,6 +173,28 @@ impl LogStore {
             out.extend_from_slice(&chunk);
             offset = next;
         }
+    }
+}
+
+/// Where the newest whole lines of `bytes` that fit in `max` bytes start (0: all fit). When
+/// even the last line is longer, it is kept whole.
+fn newest_lines_within(bytes: &[u8], max: usize) -> usize {
+    if bytes.len() <= max {
+        return 0;
+    }
+    let from = bytes.len() - max;
+    if bytes[from - 1] == b'\n' {
+        return from;
+    }
+    match bytes[from..bytes.len() - 1]
+        .iter()
+        .position(|b| *b == b'\n')
+    {
+        Some(i) => from + i + 1,
+        None => bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1),
     }
 }
 
@@ -270,6 +304,38 @@ mod tests {
         // a reader far behind skips to the oldest kept byte
         let (chunk, _) = log.read_at(0, 16);
         assert!(chunk.starts_with(&STDOUT_MARKER));
+    }
+
+    #[test]
+    fn bursts_longer_than_a_segment_keep_the_newest_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogStore::create(dir.path().join("l"), 2048).unwrap();
+        let line = |i: usize| format!("\x01\x01\x01line {i:04}\n");
+        let mut i = 0;
+        // Bursts of 1, 40 and 300 lines (13 bytes each; a segment holds 1024 bytes).
+        for burst in [1, 40, 300, 1, 300, 40] {
+            let chunk: String = (i..i + burst).map(line).collect();
+            i += burst;
+            log.append(chunk.as_bytes());
+            let (all, truncated) = log.read_all();
+            assert!(all.len() <= 2048, "{} bytes kept", all.len());
+            assert!(all.starts_with(&STDOUT_MARKER));
+            let text = String::from_utf8(strip(&all)).unwrap();
+            assert!(text.ends_with(&format!("line {:04}\n", i - 1)));
+            assert_eq!(truncated, i * 13 > all.len());
+            // the kept lines are consecutive
+            let nums: Vec<usize> = text.lines().map(|l| l[5..].parse().unwrap()).collect();
+            assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+        }
+        // One line longer than a segment is kept whole (after at most a segment of older lines).
+        let long = format!("\x01\x01\x01{}\n", "x".repeat(3000));
+        log.append(long.as_bytes());
+        let (all, _) = log.read_all();
+        assert!(all.ends_with(long.as_bytes()) && all.len() <= 1024 + long.len());
+        assert_eq!(newest_lines_within(b"ab\ncd\n", 3), 3);
+        assert_eq!(newest_lines_within(b"ab\ncd\n", 4), 3);
+        assert_eq!(newest_lines_within(b"ab\ncd\n", 2), 3);
+        assert_eq!(newest_lines_within(b"abcdef\n", 2), 0);
     }
 
     #[tokio::test]

@@ -245,6 +245,8 @@ export declare class SandboxGit {
    * guide), a string a commit to check out (the official SDK). Credentials go in
    * `username` / `password`; a URL like `https://x-access-token:TOKEN@github.com/...` is
    * accepted and its credentials are moved out of it, so the stored remote never holds them.
+   * An aborted clone is killed on the embedded backend; Daytona's API cannot stop one, so
+   * there it may run to its end.
    */
   clone(url: string, path: string, branch?: string | undefined | null, depthOrCommit?: number | string, username?: string | undefined | null, password?: string | undefined | null, signal?: AbortSignal): Promise<void>
   /**

@@ -93,6 +93,8 @@ impl SandboxGit {
     /// guide), a string a commit to check out (the official SDK). Credentials go in
     /// `username` / `password`; a URL like `https://x-access-token:TOKEN@github.com/...` is
     /// accepted and its credentials are moved out of it, so the stored remote never holds them.
+    /// An aborted clone is killed on the embedded backend; Daytona's API cannot stop one, so
+    /// there it may run to its end.
     #[napi(js_name = "clone", ts_return_type = "Promise<void>")]
     #[allow(clippy::too_many_arguments)]
     pub fn clone_repo(

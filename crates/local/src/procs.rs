@@ -301,6 +301,47 @@ impl Groups {
     }
 }
 
+/// Kills a sandbox's process group when dropped before [`GroupGuard::disarm`]: a request
+/// whose client went away (an aborted `git clone`) stops its work instead of running on.
+pub struct GroupGuard<'a> {
+    groups: &'a Groups,
+    sandbox: &'a str,
+    pgid: i32,
+    armed: bool,
+}
+
+impl<'a> GroupGuard<'a> {
+    /// Records the group led by `pgid` for `sandbox` and guards it.
+    pub fn new(groups: &'a Groups, sandbox: &'a str, pgid: i32) -> Self {
+        groups.add(sandbox, pgid);
+        GroupGuard {
+            groups,
+            sandbox,
+            pgid,
+            armed: true,
+        }
+    }
+
+    /// The work ended on its own: forget the group once it is empty.
+    pub fn disarm(mut self) {
+        self.armed = false;
+        self.groups.release_if_empty(self.sandbox, self.pgid);
+    }
+}
+
+impl Drop for GroupGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_group(self.pgid, libc::SIGKILL);
+            if let Ok(mut m) = self.groups.by_sandbox.lock() {
+                if let Some(set) = m.get_mut(self.sandbox) {
+                    set.remove(&self.pgid);
+                }
+            }
+        }
+    }
+}
+
 /// Sends `sig` to the whole group.
 pub fn kill_group(pgid: i32, sig: i32) {
     if pgid > 1 {

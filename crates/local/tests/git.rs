@@ -476,3 +476,62 @@ async fn init_config_reset_restore_and_history() {
         .await;
     assert_eq!(s, 400);
 }
+
+/// Live (non-zombie) processes whose command line contains `needle`.
+fn procs_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let state = stat.rsplit(") ").next()?.chars().next()?;
+            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (state != 'Z' && cmd.contains(needle)).then(|| format!("{p} {cmd}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_clone_whose_client_goes_away_is_killed() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    // A git server that accepts connections and never answers: the clone hangs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            conns.push(c);
+        }
+    });
+    let marker = format!("forge-clone-gone-{}", std::process::id());
+    let url = format!("http://127.0.0.1:{port}/{marker}.git");
+    let request = env
+        .req(Method::POST, &env.tb(&id, "/git/clone"))
+        .json(&json!({"url": url, "path": "hang"}))
+        .send();
+    let client = tokio::spawn(request);
+    let mut started = false;
+    for _ in 0..100 {
+        started = !procs_mentioning(&marker).is_empty();
+        if started {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(started, "git clone never started");
+    // The client goes away (an aborted call): its connection closes.
+    client.abort();
+    let _ = client.await;
+    let mut left = procs_mentioning(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = procs_mentioning(&marker);
+    }
+    assert!(left.is_empty(), "git still running: {left:?}");
+    held.abort();
+}

@@ -226,19 +226,19 @@ async fn git(
         .spawn()
         .map_err(|e| Failure::internal(format!("cannot run git: {e}")))?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    sbx.state.groups.add(&sbx.id, pgid);
+    // Dropped with the request when the client goes away (an aborted clone): git is killed.
+    let guard = procs::GroupGuard::new(&sbx.state.groups, &sbx.id, pgid);
     let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output()).await;
     let out = match out {
         Ok(o) => o.map_err(|e| Failure::internal(format!("git failed: {e}")))?,
         Err(_) => {
-            procs::kill_group(pgid, libc::SIGKILL);
             return Err(
                 Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
                     .with_code("PROCESS_EXECUTION_TIMEOUT"),
             );
         }
     };
-    sbx.state.groups.release_if_empty(&sbx.id, pgid);
+    guard.disarm();
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

@@ -4,8 +4,10 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer } from 'node:net'
 import { addon, privateHome } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
@@ -69,6 +71,27 @@ test('an already-aborted signal rejects at once and runs nothing', async () => {
   await assert.rejects(sandbox.process.executeCommand(`echo ${marker} > /tmp/${marker}`, undefined, undefined, undefined, AbortSignal.abort()), ABORTED)
   const r = await sandbox.process.executeCommand(`test -e /tmp/${marker} && echo yes || echo no`)
   assert.equal(r.result.trim(), 'no')
+})
+
+test('git.clone: aborting kills the clone inside the sandbox (embedded backend)', { timeout: 30_000 }, async () => {
+  // A git server that accepts connections and never answers: the clone hangs until killed.
+  const held = []
+  const silent = createServer((c) => held.push(c))
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r))
+  const marker = `forge-clone-abort-${process.pid}`
+  try {
+    const ac = new AbortController()
+    const url = `http://127.0.0.1:${silent.address().port}/${marker}.git`
+    const p = sandbox.git.clone(url, 'hang', undefined, undefined, undefined, undefined, ac.signal)
+    for (let i = 0; i < 100 && !processesMentioning(marker).length; i++) await sleep(50)
+    assert.ok(processesMentioning(marker).length > 0, 'git clone started')
+    ac.abort()
+    await assert.rejects(p, ABORTED)
+    assert.deepEqual(await gone(marker), [])
+  } finally {
+    for (const c of held) c.destroy()
+    silent.close()
+  }
 })
 
 test('create: aborting leaves no sandbox behind', { timeout: 30_000 }, async () => {
@@ -136,4 +159,31 @@ test('session log stream: aborting the follow rejects, the command keeps its own
   await assert.rejects(p, ABORTED)
   assert.ok(seen.join('').includes('tick 1'))
   await sandbox.process.deleteSession('abort-logs')
+})
+
+test('calls with a signal need little of the JS stack (a fat-LTO build once put a 1 MB frame on it)', { timeout: 60_000 }, () => {
+  // V8 bounds the JS thread's stack (~1 MB, less under a deep framework stack): every future
+  // must be built on the runtime's threads, not in the napi call. A 200 KB stack is plenty.
+  const script = `
+    const { Daytona } = require(${JSON.stringify(join(import.meta.dirname, '..', 'index.js'))})
+    const d = new Daytona({ backend: 'local' })
+    const signal = new AbortController().signal
+    const calls = [
+      () => d.cloneAndPreview({ repoUrl: 'http://127.0.0.1:1/none.git', signal }),
+      () => d.cloneRepository({ sandboxId: 'none', repoUrl: 'http://127.0.0.1:1/none.git' }, { signal }),
+      () => d.verifyPreview({ sandboxId: 'none', port: 3000 }, { signal }),
+      () => d.create({ labels: { purpose: 'stack' } }, signal).then((s) => s.delete()),
+    ]
+    ;(async () => {
+      const codes = []
+      for (const call of calls) codes.push(await call().then(() => 'ok', (e) => e.code ?? e.name + ': ' + e.message))
+      console.log(JSON.stringify(codes))
+      process.exit(0)
+    })()`
+  const home = mkdtempSync(join(tmpdir(), 'forge-stack-'))
+  const out = execFileSync(process.execPath, ['--stack-size=200', '-e', script], { env: { ...process.env, FORGE_HOME: home }, encoding: 'utf8' })
+  const codes = JSON.parse(out.trim().split('\n').pop())
+  assert.equal(codes.length, 4)
+  for (const c of codes) assert.ok(c === 'ok' || c.startsWith('DAYTONA_') || c.startsWith('PREVIEW_'), c)
+  assert.equal(codes[3], 'ok')
 })

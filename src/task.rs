@@ -56,15 +56,30 @@ pub(crate) fn promise<T, E, F, Fut>(
 where
     T: ToNapiValue + Send + 'static,
     E: IntoFailure + Send + 'static,
-    F: FnOnce(CancellationToken) -> Fut,
+    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
     let token = token_for(env, signal)?;
-    let guarded = abortable(token.clone(), work(token));
+    let guarded = abortable(token.clone(), deferred(work, token));
     AsyncBlockBuilder::build_with_map(env, async move { Ok(guarded.await) }, |env, r| match r {
         Ok(v) => Ok(v),
         Err(f) => Err(f.into_js(&env)),
     })
+}
+
+/// `work`'s future, made (and boxed) on the runtime at the first poll rather than here.
+///
+/// Why: this runs on the JS thread, whose stack V8 bounds (~1 MB, less when the caller is
+/// deep in a framework). A future built here lands in this frame, and moved through the
+/// wrappers below it can take several copies: with fat LTO the pipeline's made one frame
+/// ~1 MB and `cloneAndPreview({ signal })` failed with "Maximum call stack size exceeded".
+/// Deferred, the frame holds only the closure's captures; the runtime's workers have 8 MiB.
+async fn deferred<T, E, F, Fut>(work: F, token: CancellationToken) -> std::result::Result<T, E>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+{
+    Box::pin(work(token)).await
 }
 
 /// `fut` raced against the abort `token`: an abort lets the work clean up (it watches the
@@ -96,11 +111,11 @@ pub(crate) fn fast_promise<T, E, F, Fut>(
 where
     T: ToNapiValue + Send + 'static,
     E: IntoFailure + Send + 'static,
-    F: FnOnce(CancellationToken) -> Fut,
+    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
     let token = token_for(env, signal)?;
-    settle::spawn(env, abortable(token.clone(), work(token)))
+    settle::spawn(env, abortable(token.clone(), deferred(work, token)))
 }
 
 /// The promise of a call started with [`fast_promise`], resolving to a `T`.

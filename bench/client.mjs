@@ -64,6 +64,8 @@ const a = adapter()
 if (process.argv[3] === 'scale') {
   // Embedded backend at scale: N sandboxes created concurrently, each running a command.
   const n = Number(process.env.BENCH_SCALE || 100)
+  // Warm-up, as for every operation below: the client's lazy init and a first connection.
+  await (await a.create({ labels: { bench: 'scale' } })).delete()
   const creates = []
   const t0 = performance.now()
   const sandboxes = await Promise.all(Array.from({ length: n }, async (_, i) => {

@@ -120,6 +120,7 @@ async fn create(
             preview_token: random_token(32),
         })
         .await?;
+    state.groups.add_untouched(&rec.sandbox.id);
     Ok(Json(render(&state, &rec)))
 }
 
@@ -283,9 +284,10 @@ async fn delete(
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     let sid = rec.sandbox.id.clone();
     state.sessions.drop_sandbox(&sid).await;
-    state.groups.kill_sandbox(&sid, true).await;
+    let nothing_left = state.groups.kill_sandbox(&sid, true).await;
+    state.groups.forget(&sid);
     state.previews.drop_sandbox(&sid).await;
-    state.store.remove(&sid).await?;
+    state.store.remove(&sid, nothing_left).await?;
     let mut gone = render(&state, &rec);
     gone.state = SandboxState::Destroyed;
     gone.desired_state = Some("destroyed".into());

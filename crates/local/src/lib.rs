@@ -20,6 +20,7 @@ mod isolation;
 mod ports;
 mod preview;
 mod procs;
+mod spares;
 mod store;
 mod toolbox;
 mod util;

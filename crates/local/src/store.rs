@@ -4,6 +4,7 @@
 //! logs, outside the root so nothing the sandbox writes can forge them).
 
 use crate::error::{Failure, LocalError};
+use crate::spares::{force_remove, make_skeleton, Spares};
 use forge_wire::{Sandbox, SandboxState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -28,7 +29,7 @@ pub struct Store {
     records: Mutex<BTreeMap<String, Record>>,
     /// Names reserved by creates still writing their folders (counted against the limit).
     pending: std::sync::Mutex<HashSet<String>>,
-    /// Sandbox folders made ahead of time (see [`Spares`]).
+    /// Sandbox folders made ahead of time, and deleted ones (see [`Spares`]).
     spares: Arc<Spares>,
 }
 
@@ -56,7 +57,13 @@ impl Store {
                 Err(e) => tracing::warn!("skipping unreadable record {}: {e}", file.display()),
             }
         }
-        let spares = Spares::open(home.join("spare")).await.map_err(home_err)?;
+        let spares = {
+            let home = home.to_path_buf();
+            tokio::task::spawn_blocking(move || Spares::open(&home))
+                .await
+                .map_err(|e| home_err(std::io::Error::other(e)))?
+                .map_err(home_err)?
+        };
         Ok(Store {
             dir,
             records: Mutex::new(records),
@@ -142,7 +149,7 @@ impl Store {
             let placed = spare.is_some_and(|sp| match std::fs::rename(&sp, &sandbox_dir) {
                 Ok(()) => true,
                 Err(_) => {
-                    let _ = std::fs::remove_dir_all(&sp);
+                    let _ = force_remove(&sp);
                     false
                 }
             });
@@ -184,19 +191,25 @@ impl Store {
         Ok(rec)
     }
 
-    /// Forgets a sandbox and removes its folder.
-    pub async fn remove(&self, id: &str) -> Result<(), Failure> {
+    /// Forgets a sandbox and moves its folder out of the way; the folder is reused for a
+    /// later sandbox when `reusable` (none of its processes is left), else removed, in the
+    /// background (see [`Spares`]).
+    pub async fn remove(&self, id: &str, reusable: bool) -> Result<(), Failure> {
         let mut records = self.records.lock().await;
         records.remove(id);
-        let dir = self.sandbox_dir(id);
         drop(records);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Failure::internal(format!(
-                "cannot remove sandbox folder: {e}"
-            ))),
-        }
+        let dir = self.sandbox_dir(id);
+        let spares = self.spares.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            if spares.discard(&dir, &id, reusable) {
+                return Ok(());
+            }
+            force_remove(&dir)
+        })
+        .await
+        .map_err(|e| Failure::internal(format!("remover failed: {e}")))?
+        .map_err(|e| Failure::internal(format!("cannot remove sandbox folder: {e}")))
     }
 
     /// Writes `sandbox.json` atomically (see [`write_record`]).
@@ -206,6 +219,12 @@ impl Store {
         tokio::task::spawn_blocking(move || write_record(&dir, &bytes))
             .await
             .map_err(|e| Failure::internal(format!("record writer failed: {e}")))?
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.spares.stop();
     }
 }
 
@@ -261,166 +280,6 @@ fn write_file(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join("sandbox.json.tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, dir.join("sandbox.json"))
-}
-
-/// Makes a sandbox's folders at `dir`: the record folder, `root/` (the sandbox's `/`) with
-/// the work dir (and its `workspace`, which the integration guide's paths assume, as its
-/// sample images do) and `tmp`, and `state/`. Parents first, one `mkdir` each (no
-/// `create_dir_all` probing). The empty `sandbox.json.tmp` lets the record be written
-/// without allocating another inode.
-fn make_skeleton(dir: &Path) -> std::io::Result<()> {
-    let root = dir.join("root");
-    let mut dirs = vec![dir.to_path_buf(), root.clone()];
-    let mut at = root.clone();
-    for part in Path::new(WORK_DIR).components() {
-        if let std::path::Component::Normal(part) = part {
-            at.push(part);
-            dirs.push(at.clone());
-        }
-    }
-    dirs.extend([at.join("workspace"), dir.join("state"), root.join("tmp")]);
-    for d in &dirs {
-        match std::fs::create_dir(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-    }
-    std::fs::File::create(dir.join("sandbox.json.tmp")).map(drop)
-}
-
-/// A warm pool of sandbox folders, `<home>/spare/<n>`, made in the background while the
-/// backend is idle, so that a create is a rename and a record write.
-///
-/// Why: a profile of creates showed most of their time in the kernel allocating inodes
-/// (ext4's `find_inode_bit` / `recently_deleted` scans, ~0.1 ms per `mkdir` once many
-/// sandboxes have come and gone), eight of them per sandbox. Daytona keeps warm pools of
-/// sandboxes for the same reason. The pool starts empty and fills after the first create;
-/// its size starts at [`SPARES_MIN`] and doubles (up to `FORGE_SPARE_SANDBOXES`, default
-/// [`SPARES_MAX`]; 0 turns the pool off) each time a create finds it empty, so a backend that
-/// sees bursts of creates keeps enough ready and one that does not stays small. Spares are
-/// plain empty folders: left over after a restart they are reused; half-made ones
-/// (`.building-*`) are removed.
-struct Spares {
-    dir: PathBuf,
-    state: std::sync::Mutex<SpareState>,
-    wake: tokio::sync::Notify,
-    max: usize,
-}
-
-struct SpareState {
-    ready: Vec<PathBuf>,
-    target: usize,
-    filling: bool,
-    next: u64,
-}
-
-/// Spares kept at first.
-const SPARES_MIN: usize = 8;
-/// Most spares kept by default.
-const SPARES_MAX: usize = 128;
-
-impl Spares {
-    async fn open(dir: PathBuf) -> std::io::Result<Arc<Spares>> {
-        let max = std::env::var("FORGE_SPARE_SANDBOXES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(SPARES_MAX);
-        tokio::fs::create_dir_all(&dir).await?;
-        let mut ready = Vec::new();
-        let mut next = 0u64;
-        let mut entries = tokio::fs::read_dir(&dir).await?;
-        while let Ok(Some(entry)) = entries.next_entry().await {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            match name.parse::<u64>() {
-                Ok(n) if ready.len() < max => {
-                    next = next.max(n + 1);
-                    ready.push(path);
-                }
-                _ => {
-                    let _ = tokio::fs::remove_dir_all(&path).await;
-                }
-            }
-        }
-        Ok(Arc::new(Spares {
-            dir,
-            state: std::sync::Mutex::new(SpareState {
-                target: SPARES_MIN.min(max).max(ready.len()),
-                ready,
-                filling: false,
-                next,
-            }),
-            wake: tokio::sync::Notify::new(),
-            max,
-        }))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SpareState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A spare for a new sandbox, if one is ready; starts or wakes the refill either way.
-    fn take(self: &Arc<Self>) -> Option<PathBuf> {
-        if self.max == 0 {
-            return None;
-        }
-        let (spare, start) = {
-            let mut st = self.lock();
-            let spare = st.ready.pop();
-            if spare.is_none() {
-                st.target = (st.target * 2).clamp(SPARES_MIN, self.max);
-            }
-            let start = !st.filling;
-            st.filling = true;
-            (spare, start)
-        };
-        if start {
-            tokio::spawn(self.clone().refill());
-        } else {
-            self.wake.notify_one();
-        }
-        spare
-    }
-
-    /// Keeps `target` spares ready, one at a time on a blocking thread, for the life of the
-    /// runtime.
-    async fn refill(self: Arc<Self>) {
-        loop {
-            loop {
-                let (path, building) = {
-                    let mut st = self.lock();
-                    if st.ready.len() >= st.target {
-                        break;
-                    }
-                    st.next += 1;
-                    (
-                        self.dir.join(st.next.to_string()),
-                        self.dir.join(format!(".building-{}", st.next)),
-                    )
-                };
-                let made = tokio::task::spawn_blocking({
-                    let path = path.clone();
-                    move || {
-                        make_skeleton(&building).and_then(|()| std::fs::rename(&building, &path))
-                    }
-                })
-                .await;
-                match made {
-                    Ok(Ok(())) => self.lock().ready.push(path),
-                    _ => {
-                        // The disk refuses (full, read-only): creates make their folders
-                        // themselves; try again after the next create.
-                        tracing::warn!(
-                            "cannot make a spare sandbox folder in {}",
-                            self.dir.display()
-                        );
-                        break;
-                    }
-                }
-            }
-            self.wake.notified().await;
-        }
-    }
 }
 
 /// Most sandboxes one home holds: `FORGE_MAX_SANDBOXES`, default 1000.

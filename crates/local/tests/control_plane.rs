@@ -461,3 +461,80 @@ async fn a_preview_token_opens_only_its_own_sandbox() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
+
+/// Waits (bounded) until `dir` holds no entry.
+async fn emptied(dir: &std::path::Path) -> bool {
+    for _ in 0..200 {
+        if std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_deleted_sandboxs_folder_is_reused_empty_or_removed() {
+    use std::os::unix::fs::MetadataExt;
+    let env = common::start().await;
+    let trash = env.home.path().join("trash");
+
+    // A sandbox that only got files: its folder comes back as a spare, emptied.
+    let a = env.sandbox().await;
+    let res = env
+        .req(Method::POST, &env.tb(&a, "/files/bulk-upload"))
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("files[0].path", "workspace/secret.txt")
+                .part(
+                    "files[0].file",
+                    reqwest::multipart::Part::bytes(b"sandbox a's secret".to_vec()).file_name("f"),
+                ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ino = std::fs::metadata(env.root(&a)).unwrap().ino();
+    let (s, _) = env
+        .json(Method::DELETE, &env.api(&format!("/sandbox/{a}")), None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(emptied(&trash).await, "trash emptied");
+    let mut reused = None;
+    for _ in 0..40 {
+        let id = env.sandbox().await;
+        let root = env.root(&id);
+        assert!(!root.join("home/daytona/workspace/secret.txt").exists());
+        assert!(root.join("home/daytona/workspace").is_dir() && root.join("tmp").is_dir());
+        if std::fs::metadata(&root).unwrap().ino() == ino {
+            reused = Some(id);
+        }
+    }
+    let reused = reused.expect("the deleted sandbox's folder was handed to a new sandbox");
+    let (s, v) = env
+        .exec(
+            &reused,
+            json!({"command": "ls -A /home/daytona/workspace /tmp"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(!v["result"].as_str().unwrap().contains("secret"), "{v}");
+
+    // A sandbox that ran a command: deleted, then its folder is reused or removed, and no
+    // later sandbox sees what it wrote.
+    let b = env.sandbox().await;
+    let (s, _) = env
+        .exec(&b, json!({"command": "echo b > /tmp/b-was-here"}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = env
+        .json(Method::DELETE, &env.api(&format!("/sandbox/{b}")), None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(emptied(&trash).await, "trash emptied");
+    for _ in 0..40 {
+        let id = env.sandbox().await;
+        assert!(!env.root(&id).join("tmp/b-was-here").exists());
+    }
+}

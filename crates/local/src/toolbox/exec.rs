@@ -206,9 +206,9 @@ pub async fn run_combined(
     let writer2 = writer.try_clone()?;
     let mut cmd = procs::command(program, &sbx.penv, &cwd, envs);
     cmd.args(args).stdout(writer).stderr(writer2);
-    let mut child = cmd.spawn()?;
-    // The Command holds our copies of the pipe's write end; drop them so EOF can come.
-    drop(cmd);
+    // Spawned and dropped there: the Command holds our copies of the pipe's write end, and
+    // dropping them lets EOF come.
+    let mut child = procs::spawn(cmd).await?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     sbx.state.groups.add(&sbx.id, pgid);
 

@@ -222,8 +222,8 @@ async fn git(
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd
-        .spawn()
+    let child = procs::spawn(cmd)
+        .await
         .map_err(|e| Failure::internal(format!("cannot run git: {e}")))?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     // Dropped with the request when the client goes away (an aborted clone): git is killed.

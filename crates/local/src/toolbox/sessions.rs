@@ -383,8 +383,8 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = c
-        .spawn()
+    let mut child = procs::spawn(c)
+        .await
         .map_err(|e| Failure::internal(format!("cannot start the command: {e}")))?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     sbx.state.groups.add(&sbx.id, pgid);

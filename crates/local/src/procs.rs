@@ -209,11 +209,12 @@ const SANDBOX_NICENESS: i32 = 5;
 ///
 /// Why: starting a process holds the calling thread until the child has exec'd (vfork;
 /// longer through bwrap), up to a millisecond, and on the runtime's two workers that held up
-/// every other request; and sandbox processes (dev servers, installs, a hundred commands at
-/// once) competed with the API on equal terms. A child inherits its parent thread's nice
-/// value, so commands started here run `SANDBOX_NICENESS` steps lower: under load the API
-/// keeps answering (100 concurrent creates each followed by a command: creates waited ~9 ms
-/// in the handler before, see the README's scale figure).
+/// every other request (with 100 creates each followed by a command, an instrumented run
+/// showed the create handler's p50 at 9 ms, 3–8 ms once spawns left the workers); and
+/// sandbox processes (dev servers, installs) competed with the API on equal terms. A child
+/// inherits its parent thread's nice value, so commands started here run
+/// `SANDBOX_NICENESS` steps lower. (The effect of the lower priority alone was not measured
+/// apart from moving the spawns.)
 struct Spawner {
     jobs: std::sync::mpsc::Sender<SpawnJob>,
 }
@@ -282,7 +283,7 @@ pub fn command_slot(
 pub struct Groups {
     by_sandbox: Mutex<HashMap<String, HashSet<i32>>>,
     /// Sandboxes made by this backend that have not started a process yet: stopping or
-    /// deleting one needs no `/proc` sweep (a few ms each with many processes on the machine).
+    /// deleting one needs no `/proc` sweep (a read of every process's environment).
     untouched: Mutex<HashSet<String>>,
 }
 
@@ -294,7 +295,7 @@ impl Groups {
         }
     }
 
-    /// Forgets a deleted sandbox.
+    /// Forgets that a sandbox never ran a process (it has, or it is deleted).
     pub fn forget(&self, sandbox: &str) {
         if let Ok(mut s) = self.untouched.lock() {
             s.remove(sandbox);
@@ -303,9 +304,7 @@ impl Groups {
 
     /// Records the group led by `pid` (we spawn with `process_group(0)`, so pgid = pid).
     pub fn add(&self, sandbox: &str, pgid: i32) {
-        if let Ok(mut s) = self.untouched.lock() {
-            s.remove(sandbox);
-        }
+        self.forget(sandbox);
         if let Ok(mut m) = self.by_sandbox.lock() {
             m.entry(sandbox.to_string()).or_default().insert(pgid);
         }
@@ -313,9 +312,13 @@ impl Groups {
 
     /// Forgets a group once nothing is left in it.
     pub fn release_if_empty(&self, sandbox: &str, pgid: i32) {
-        if group_alive(pgid) {
-            return;
+        if !group_alive(pgid) {
+            self.release(sandbox, pgid);
         }
+    }
+
+    /// Forgets a group (gone, or just killed).
+    fn release(&self, sandbox: &str, pgid: i32) {
         if let Ok(mut m) = self.by_sandbox.lock() {
             if let Some(set) = m.get_mut(sandbox) {
                 set.remove(&pgid);
@@ -429,11 +432,7 @@ impl Drop for GroupGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
             kill_group(self.pgid, libc::SIGKILL);
-            if let Ok(mut m) = self.groups.by_sandbox.lock() {
-                if let Some(set) = m.get_mut(self.sandbox) {
-                    set.remove(&self.pgid);
-                }
-            }
+            self.groups.release(self.sandbox, self.pgid);
         }
     }
 }

@@ -481,20 +481,13 @@ async fn a_deleted_sandboxs_folder_is_reused_empty_or_removed() {
 
     // A sandbox that only got files: its folder comes back as a spare, emptied.
     let a = env.sandbox().await;
-    let res = env
-        .req(Method::POST, &env.tb(&a, "/files/bulk-upload"))
-        .multipart(
-            reqwest::multipart::Form::new()
-                .text("files[0].path", "workspace/secret.txt")
-                .part(
-                    "files[0].file",
-                    reqwest::multipart::Part::bytes(b"sandbox a's secret".to_vec()).file_name("f"),
-                ),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (s, _) = common::upload(
+        &env,
+        &a,
+        &[("workspace/secret.txt", b"sandbox a's secret".to_vec())],
+    )
+    .await;
+    assert_eq!(s, 200);
     let ino = std::fs::metadata(env.root(&a)).unwrap().ino();
     let (s, _) = env
         .json(Method::DELETE, &env.api(&format!("/sandbox/{a}")), None)

@@ -3,29 +3,10 @@
 
 mod common;
 
+use common::upload;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
-
-async fn upload(env: &common::Env, id: &str, files: &[(&str, Vec<u8>)]) -> (u16, Value) {
-    let mut form = reqwest::multipart::Form::new();
-    for (i, (path, content)) in files.iter().enumerate() {
-        form = form
-            .text(format!("files[{i}].path"), path.to_string())
-            .part(
-                format!("files[{i}].file"),
-                reqwest::multipart::Part::bytes(content.clone()).file_name("x"),
-            );
-    }
-    let res = env
-        .req(Method::POST, &env.tb(id, "/files/bulk-upload"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let s = res.status().as_u16();
-    (s, res.json().await.unwrap_or(Value::Null))
-}
 
 /// Splits a multipart body into (name, filename, bytes) parts; also says whether the
 /// closing boundary was there.

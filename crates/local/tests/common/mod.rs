@@ -89,6 +89,27 @@ impl Env {
     }
 }
 
+/// `POST /files/bulk-upload` of `(path, content)` pairs: the status and the JSON answer.
+pub async fn upload(env: &Env, id: &str, files: &[(&str, Vec<u8>)]) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (i, (path, content)) in files.iter().enumerate() {
+        form = form
+            .text(format!("files[{i}].path"), path.to_string())
+            .part(
+                format!("files[{i}].file"),
+                reqwest::multipart::Part::bytes(content.clone()).file_name("x"),
+            );
+    }
+    let res = env
+        .req(reqwest::Method::POST, &env.tb(id, "/files/bulk-upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
 /// Live (non-zombie) processes whose environment contains `needle` (`KEY=value`).
 pub fn procs_with_env(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;

@@ -175,6 +175,45 @@ async fn large_file_streams_both_ways() {
     .await;
 }
 
+/// A downloaded body not yet taken counts against the client's reading budget (4 MiB): while a
+/// 4 MiB body is held, another download waits with its body unread; once the first is taken,
+/// the other finishes. Both bodies arrive whole.
+#[tokio::test]
+async fn a_body_not_yet_taken_holds_back_other_downloads() {
+    bounded(async {
+        let b = Backend::start().await;
+        let fs = b.toolbox().await.fs();
+        let big: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        fs.upload_file(UploadSource::Bytes(big.clone().into()), "big.bin", &opts())
+            .await
+            .unwrap();
+        fs.upload_file(UploadSource::from("small"), "small.txt", &opts())
+            .await
+            .unwrap();
+
+        let held = fs.download_body("big.bin", &opts()).await.unwrap();
+        let other = {
+            let fs = fs.clone();
+            tokio::spawn(async move { fs.download("small.txt", &opts()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !other.is_finished(),
+            "a download went past a held 4 MiB body"
+        );
+        let taken = held.into_bytes();
+        let small = tokio::time::timeout(Duration::from_secs(30), other)
+            .await
+            .expect("the waiting download finishes once the body is taken")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&small[..], b"small");
+        assert!(taken[..] == big[..]);
+        b.stop().await;
+    })
+    .await;
+}
+
 /// Not a test: `FORGE_TRANSFER_MIB=512 cargo test --release -p forge-daytona --test toolbox_fs
 /// -- --ignored --nocapture transfer_figures` prints throughput of a streamed upload and
 /// download through the client (the benchmark in bench/ compares with curl).

@@ -66,45 +66,37 @@ if (process.argv[3] === 'scale') {
   const n = Number(process.env.BENCH_SCALE || 100)
   // Warm-up, as for every operation below: the client's lazy init and a first connection.
   await (await a.create({ labels: { bench: 'scale' } })).delete()
-  // The same burst from this client with one open connection: each of the other creates
-  // also opens its own (what a freshly started app server pays once).
-  const coldStart = []
-  const cold = await Promise.all(Array.from({ length: n }, async () => {
-    const s0 = performance.now()
-    const s = await a.create({ labels: { bench: 'scale' } })
-    coldStart.push(performance.now() - s0)
-    return s
-  }))
-  await Promise.all(cold.map((s) => s.delete()))
-  coldStart.sort((x, y) => x - y)
+  // n concurrent creates, each followed by `then(sandbox, i)`; all deleted after. Returns the
+  // sorted create latencies, the sandboxes made and the burst's wall time.
+  const burst = async (then = async () => {}) => {
+    const lat = []
+    const t0 = performance.now()
+    const made = await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const s0 = performance.now()
+      const s = await a.create({ labels: { bench: 'scale' } })
+      lat.push(performance.now() - s0)
+      await then(s, i)
+      return s
+    }))
+    const wall = performance.now() - t0
+    await Promise.all(made.map((s) => s.delete()))
+    lat.sort((x, y) => x - y)
+    return { lat, made, wall }
+  }
+  // The burst from this client with one open connection: each of the other creates also
+  // opens its own (what a freshly started app server pays once).
+  const { lat: coldStart } = await burst()
   // From here on the client holds n open connections, as a running app server's client does
   // (the operations below run long enough to reach that state; a single burst does not).
   await new Promise((r) => setTimeout(r, 500))
-  const creates = []
-  const t0 = performance.now()
-  const sandboxes = await Promise.all(Array.from({ length: n }, async (_, i) => {
-    const s0 = performance.now()
-    const s = await a.create({ labels: { bench: 'scale' } })
-    creates.push(performance.now() - s0)
+  const { lat: creates, made: sandboxes, wall } = await burst(async (s, i) => {
     const r = await s.process.executeCommand(`echo ok-${i}`)
     if (r.exitCode !== 0 || r.result.trim() !== `ok-${i}`) throw new Error(`sandbox ${i}: ${JSON.stringify(r)}`)
-    return s
-  }))
-  const wall = performance.now() - t0
-  await Promise.all(sandboxes.map((s) => s.delete()))
-  creates.sort((x, y) => x - y)
+  })
   // The same burst of creates with no command after them: what the backend's create costs
   // when the sandboxes' processes do not share the two cores with it.
   await new Promise((r) => setTimeout(r, 500))
-  const alone = []
-  const bare = await Promise.all(Array.from({ length: n }, async () => {
-    const s0 = performance.now()
-    const s = await a.create({ labels: { bench: 'scale' } })
-    alone.push(performance.now() - s0)
-    return s
-  }))
-  await Promise.all(bare.map((s) => s.delete()))
-  alone.sort((x, y) => x - y)
+  const { lat: alone } = await burst()
   console.log(JSON.stringify({ lib, scale: { n, ok: sandboxes.length, createP50Ms: pct(creates, 50), createP99Ms: pct(creates, 99), wallMs: wall, creates, alone, coldStart } }))
   process.exit(0)
 }

@@ -213,8 +213,9 @@ const SANDBOX_NICENESS: i32 = 5;
 /// showed the create handler's p50 at 9 ms, 3–8 ms once spawns left the workers); and
 /// sandbox processes (dev servers, installs) competed with the API on equal terms. A child
 /// inherits its parent thread's nice value, so commands started here run
-/// `SANDBOX_NICENESS` steps lower. (The effect of the lower priority alone was not measured
-/// apart from moving the spawns.)
+/// `SANDBOX_NICENESS` steps lower. (The lower priority alone made no difference beyond this
+/// machine's noise to 100 creates each followed by a command: nice 19 against 5, two sets of four
+/// or five runs each.)
 struct Spawner {
     jobs: std::sync::mpsc::Sender<SpawnJob>,
 }

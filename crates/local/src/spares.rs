@@ -21,7 +21,7 @@
 //! [`SPARES_MAX`]; 0 turns the pool off) each time a create finds it empty, so a backend that
 //! sees bursts of creates keeps enough ready and one that does not stays small.
 
-use crate::store::WORK_DIR;
+use crate::store::{RECORD, RECORD_TMP, WORK_DIR};
 use std::collections::{HashSet, VecDeque};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -252,9 +252,6 @@ fn skeleton_dirs(dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// The empty file the record is first written to (so writing it allocates no inode).
-const RECORD_TMP: &str = "sandbox.json.tmp";
-
 /// Makes a sandbox's folders at `dir`, one `mkdir` each (no `create_dir_all` probing), and
 /// the record's temp file.
 pub(crate) fn make_skeleton(dir: &Path) -> std::io::Result<()> {
@@ -276,7 +273,7 @@ fn scrub(dir: &Path, mode: u32) -> std::io::Result<()> {
     let keep: HashSet<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let tmp = dir.join(RECORD_TMP);
     // The record becomes the temp file again: its inode is kept, not freed and reallocated.
-    let record = dir.join("sandbox.json");
+    let record = dir.join(RECORD);
     if std::fs::symlink_metadata(&record).is_ok_and(|m| m.file_type().is_file()) {
         std::fs::rename(&record, &tmp)?;
     }
@@ -366,7 +363,7 @@ mod tests {
         let used = t.path().join("used");
         make_skeleton(&used).unwrap();
         let ws = used.join("root/home/daytona/workspace");
-        std::fs::write(used.join("sandbox.json"), "{}").unwrap();
+        std::fs::write(used.join(RECORD), "{}").unwrap();
         std::fs::write(used.join(RECORD_TMP), "half a record").unwrap();
         std::fs::create_dir_all(ws.join("app/node_modules/x")).unwrap();
         std::fs::write(ws.join("app/secret.txt"), "from the last sandbox").unwrap();

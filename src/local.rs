@@ -49,7 +49,7 @@ fn stop() {
 pub(crate) async fn ensure_started() -> Result<(String, String), Failure> {
     ADDRESS
         .get_or_try_init(|| async {
-            let b = forge_local::LocalBackend::start(forge_local::LocalConfig::default())
+            let b = forge_local::LocalBackend::start(forge_local::LocalConfig::from_env())
                 .await
                 .map_err(|e| Failure::new("DAYTONA_LOCAL_BACKEND", e.to_string()))?;
             let address = (b.api_url(), b.api_key().to_owned());

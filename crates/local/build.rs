@@ -1,12 +1,12 @@
-//! Builds `libforgeports.so` (shim/forgeports.c), the LD_PRELOAD library that gives every
-//! sandbox its own TCP port numbers (see `src/ports.rs`), with the C compiler the `cc` crate
-//! finds for the target. When no compiler works the build still succeeds with an empty file,
-//! and the backend runs without port mapping (it logs so).
+//! Builds `forge-sandbox` (runtime/forge-sandbox.c), the embedded backend's container
+//! runtime (see `src/container/`), with the C compiler the `cc` crate finds for the target.
+//! The backend embeds the program and writes it into its home at start. Off Linux, or when no
+//! compiler works, the file is empty and the backend refuses to start sandboxes (it says why).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SOURCE: &str = "shim/forgeports.c";
+const SOURCE: &str = "runtime/forge-sandbox.c";
 
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
@@ -17,29 +17,25 @@ fn main() {
     let Some(out) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return;
     };
-    let so = out.join("libforgeports.so");
-    let _ = std::fs::remove_file(&so);
+    let program = out.join("forge-sandbox");
+    let _ = std::fs::remove_file(&program);
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    let built = linux && compile(&so);
-    if !built {
+    if !(linux && compile(&program)) {
         if linux {
-            println!(
-                "cargo:warning=forge-local: could not compile {SOURCE}; sandboxes will share this machine's ports"
-            );
+            println!("cargo:warning=forge-local: could not compile {SOURCE}; the embedded backend cannot start sandboxes");
         }
-        // An empty library means "not available"; the crate still builds.
-        if let Err(e) = std::fs::write(&so, b"") {
+        if let Err(e) = std::fs::write(&program, b"") {
             println!(
                 "cargo:warning=forge-local: cannot write {}: {e}",
-                so.display()
+                program.display()
             );
         }
     }
 }
 
-/// Compiles the shim into `so`: with `-ldl` first (glibc before 2.34 keeps `dlsym` there),
-/// then without it.
-fn compile(so: &Path) -> bool {
+/// Compiles the runtime into `program`: statically where the C library allows it (the
+/// program never depends on the machine's shared libraries then), else dynamically.
+fn compile(program: &Path) -> bool {
     let compiler = match cc::Build::new()
         .cargo_metadata(false)
         .cargo_warnings(false)
@@ -51,12 +47,12 @@ fn compile(so: &Path) -> bool {
             return false;
         }
     };
-    for libs in [&["-ldl"][..], &[][..]] {
+    for link in [&["-static"][..], &[][..]] {
         let mut cmd: Command = compiler.to_command();
-        cmd.args(["-shared", "-fPIC", "-O2", "-o"])
-            .arg(so)
+        cmd.args(["-O2", "-Wall", "-Wno-format-truncation", "-o"])
+            .arg(program)
             .arg(SOURCE)
-            .args(libs);
+            .args(link);
         match cmd.output() {
             Ok(o) if o.status.success() => return true,
             Ok(o) => println!(

@@ -38,13 +38,15 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> ExitCode {
+    let env = forge_local::LocalConfig::from_env();
     let config = forge_local::LocalConfig {
-        home: args.home,
-        api_key: args.key,
+        home: args.home.or(env.home.clone()),
+        api_key: args.key.or(env.api_key.clone()),
         bind: Some(SocketAddr::from((
             Ipv4Addr::LOCALHOST,
             args.port.unwrap_or(0),
         ))),
+        ..env
     };
     let backend = match forge_local::LocalBackend::start(config).await {
         Ok(b) => b,

@@ -61,7 +61,7 @@ async fn client(json: bool) -> Result<(Client, Option<forge_local::LocalBackend>
         }
         return Ok((c, None));
     }
-    let backend = forge_local::LocalBackend::start(forge_local::LocalConfig::default())
+    let backend = forge_local::LocalBackend::start(forge_local::LocalConfig::from_env())
         .await
         .map_err(|e| format!("{e} ({})", e.code()))?;
     let config = DaytonaConfig::new()

@@ -51,6 +51,7 @@ fn main() -> Res<()> {
 async fn serve(home: String) -> Res<()> {
     let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
         home: Some(PathBuf::from(home)),
+        stop_sandboxes_on_exit: true,
         ..Default::default()
     })
     .await?;

@@ -26,6 +26,7 @@ async fn child_makes_requests() {
     let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
         home: Some(dir.path().to_path_buf()),
         api_key: Some(KEY.to_string()),
+        stop_sandboxes_on_exit: true,
         ..Default::default()
     })
     .await

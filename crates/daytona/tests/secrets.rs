@@ -103,6 +103,7 @@ async fn errors_of_failing_calls_without_secrets() {
         let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
             home: Some(dir.path().to_path_buf()),
             api_key: Some(KEY.into()),
+            stop_sandboxes_on_exit: true,
             ..Default::default()
         })
         .await

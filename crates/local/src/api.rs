@@ -32,11 +32,25 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// The sandbox as the wire shows it, with this backend's toolbox URL.
+/// The sandbox as the wire shows it, with this backend's toolbox URL and isolation.
 fn render(state: &Shared, rec: &Record) -> Sandbox {
     let mut s = rec.sandbox.clone();
     s.toolbox_proxy_url = Some(format!("{}/toolbox", state.base_url));
+    s.isolation = Some(state.runtime.isolation.clone());
     s
+}
+
+/// Starts the sandbox's container in the background, so its first command finds it up (a
+/// command that comes sooner waits for the same start).
+fn start_soon(state: &Shared, rec: &Record) {
+    let state = state.clone();
+    let id = rec.sandbox.id.clone();
+    let limits = crate::toolbox::limits_of(&rec.sandbox);
+    tokio::spawn(async move {
+        if let Err(e) = state.runtime.ensure(&id, limits).await {
+            tracing::warn!("{}", e.message);
+        }
+    });
 }
 
 /// `FROM <image>` of a one-line Dockerfile (what the SDK sends for an image string).
@@ -112,6 +126,7 @@ async fn create(
         daemon_version: Some(concat!("forge-local/", env!("CARGO_PKG_VERSION")).into()),
         runner_id: Some("local".into()),
         toolbox_proxy_url: None,
+        isolation: None,
     };
     let rec = state
         .store
@@ -120,7 +135,7 @@ async fn create(
             preview_token: random_token(32),
         })
         .await?;
-    state.groups.add_untouched(&rec.sandbox.id);
+    start_soon(&state, &rec);
     Ok(Json(render(&state, &rec)))
 }
 
@@ -225,6 +240,7 @@ async fn start(
             Ok(())
         })
         .await?;
+    start_soon(&state, &rec);
     Ok(Json(render(&state, &rec)))
 }
 
@@ -245,7 +261,7 @@ async fn stop(
     }
     let sid = rec.sandbox.id.clone();
     state.sessions.drop_sandbox(&sid).await;
-    state.groups.kill_sandbox(&sid, force).await;
+    state.runtime.stop(&sid, force).await;
     let rec = state
         .store
         .update(&sid, |rec| {
@@ -284,8 +300,7 @@ async fn delete(
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     let sid = rec.sandbox.id.clone();
     state.sessions.drop_sandbox(&sid).await;
-    let nothing_left = state.groups.kill_sandbox(&sid, true).await;
-    state.groups.forget(&sid);
+    let nothing_left = state.runtime.stop(&sid, true).await;
     state.previews.drop_sandbox(&sid).await;
     state.store.remove(&sid, nothing_left).await?;
     let mut gone = render(&state, &rec);

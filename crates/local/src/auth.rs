@@ -13,7 +13,7 @@ use forge_wire::headers;
 
 /// True when the Host header names this machine's loopback (or is absent). Any other name
 /// means a page on another site reached us through DNS rebinding: refused.
-fn loopback_host(req: &Request) -> bool {
+fn loopback_host(req: &Request, allow_remote: bool) -> bool {
     let Some(host) = req.headers().get(header::HOST) else {
         return true;
     };
@@ -31,18 +31,11 @@ fn loopback_host(req: &Request) -> bool {
         || name == "::1"
         // An address literal cannot come from DNS rebinding (that needs a name the attacker
         // controls): accepted when the backend was told to listen beyond loopback.
-        || (remote_allowed() && name.parse::<std::net::IpAddr>().is_ok())
-}
-
-/// `FORGE_ALLOW_REMOTE=1`: the backend may bind a non-loopback address (it then warns), and
-/// address-literal Host headers are accepted. Read once.
-pub(crate) fn remote_allowed() -> bool {
-    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ALLOWED.get_or_init(|| std::env::var("FORGE_ALLOW_REMOTE").is_ok_and(|v| v == "1"))
+        || (allow_remote && name.parse::<std::net::IpAddr>().is_ok())
 }
 
 pub async fn require_key(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    if !loopback_host(&req) {
+    if !loopback_host(&req, state.config.allow_remote) {
         return Failure::new(
             axum::http::StatusCode::FORBIDDEN,
             "host not allowed: use 127.0.0.1 or localhost",

@@ -28,6 +28,10 @@ pub enum LocalError {
     /// No home folder was given and none could be derived from the environment.
     #[error("no home folder: set FORGE_HOME, XDG_DATA_HOME or HOME")]
     NoHome,
+    /// Sandboxes cannot be isolated here and the config requires it, or the sandbox runtime
+    /// cannot be installed at all.
+    #[error("sandboxes cannot run isolated here: {reason}")]
+    Isolation { reason: String },
     /// The home folder could not be created or read.
     #[error("cannot use home folder {path}: {source}")]
     Home {
@@ -44,6 +48,7 @@ impl LocalError {
             LocalError::NotLoopback(_) => "LOCAL_NOT_LOOPBACK",
             LocalError::NoHome => "LOCAL_NO_HOME",
             LocalError::Home { .. } => "LOCAL_HOME_UNUSABLE",
+            LocalError::Isolation { .. } => "LOCAL_ISOLATION_UNAVAILABLE",
         }
     }
 }

@@ -9,14 +9,15 @@
 //! backend.shutdown().await;
 //! ```
 //!
-//! A sandbox is a folder under the home (`$FORGE_HOME`, else the user's data dir) whose
-//! `root/` is the sandbox's `/`; commands run with this machine's tools (no images are pulled).
+//! A sandbox is a container (see [`container`]) whose `/` is a folder under the home
+//! (`$FORGE_HOME`, else the user's data dir) with this machine's toolchain mounted read-only;
+//! no images are pulled.
 
 mod api;
 mod auth;
 mod confine;
+pub mod container;
 mod error;
-mod isolation;
 mod ports;
 mod preview;
 mod procs;
@@ -25,14 +26,16 @@ mod store;
 mod toolbox;
 mod util;
 
+pub use container::{Isolation, Policy};
 pub use error::LocalError;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// How to start the backend.
-#[derive(Clone, Default)]
+/// How to start the backend: every setting it has, read once ([`LocalConfig::from_env`]
+/// reads them from `FORGE_*` variables; `Default` is the built-in defaults alone).
+#[derive(Clone)]
 pub struct LocalConfig {
     /// Where sandboxes and their records live. `None`: `$FORGE_HOME`, else the user's data dir
     /// (`$XDG_DATA_HOME/forge`, else `~/.local/share/forge`).
@@ -40,8 +43,112 @@ pub struct LocalConfig {
     /// The API key every request must carry. `None`: a random one is generated.
     pub api_key: Option<String>,
     /// Address to bind. `None`: 127.0.0.1 on a free port. A non-loopback address is refused
-    /// (`LOCAL_NOT_LOOPBACK`) unless `FORGE_ALLOW_REMOTE=1`, and then warned about on stderr.
+    /// (`LOCAL_NOT_LOOPBACK`) unless `allow_remote`, and then warned about on stderr.
     pub bind: Option<SocketAddr>,
+    /// `FORGE_ALLOW_REMOTE=1`: a non-loopback bind is allowed (and address-literal `Host`s).
+    pub allow_remote: bool,
+    /// `FORGE_ISOLATION`: `required` refuses to start where sandboxes cannot be containers;
+    /// `off` runs them unconfined; otherwise containers where the machine allows them.
+    pub isolation: Policy,
+    /// `FORGE_SANDBOX_HOST_PORTS` (comma-separated): ports of this machine's loopback that
+    /// sandboxes may reach as `127.0.0.1:<port>` (a local git server or registry). None by
+    /// default: a sandbox reaches the internet, never this machine.
+    pub host_ports: Vec<u16>,
+    /// `FORGE_SANDBOX_NETWORK`: the user-mode network tool (`slirp4netns`), or `none` for
+    /// sandboxes with a loopback only. Default: the first one on the PATH.
+    pub network: Option<String>,
+    /// `FORGE_CGROUP_ROOT`: a delegated cgroup v2 folder to make sandbox cgroups in (for a
+    /// backend not running as root).
+    pub cgroup_root: Option<PathBuf>,
+    /// `FORGE_SANDBOX_UID`: the uid (and gid) sandbox processes have on this machine when the
+    /// backend runs as root. Default 1000001000, a uid no one else uses.
+    pub sandbox_uid: u32,
+    /// `FORGE_STOP_SANDBOXES_ON_EXIT=1`: stop every sandbox's container when the backend
+    /// shuts down or is dropped. Off by default: sandboxes outlive the backend process (a
+    /// `next dev` restart keeps its previews) and a backend started again finds them.
+    pub stop_sandboxes_on_exit: bool,
+    /// `FORGE_MAX_SANDBOXES`: most sandboxes one home holds (default 1000).
+    pub max_sandboxes: usize,
+    /// `FORGE_MAX_CONCURRENT_COMMANDS`: commands running at once, all sandboxes (256).
+    pub max_commands: usize,
+    /// `FORGE_SPARE_SANDBOXES`: most sandbox folders made ahead of time (128; 0: none).
+    pub spare_sandboxes: usize,
+    /// `FORGE_SESSION_LOG_LIMIT`: bytes kept of one session command's log (64 MiB).
+    pub session_log_limit: u64,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            home: None,
+            api_key: None,
+            bind: None,
+            allow_remote: false,
+            isolation: Policy::Auto,
+            host_ports: Vec::new(),
+            network: None,
+            cgroup_root: None,
+            sandbox_uid: 1_000_001_000,
+            stop_sandboxes_on_exit: false,
+            max_sandboxes: 1000,
+            max_commands: 256,
+            spare_sandboxes: 128,
+            session_log_limit: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl LocalConfig {
+    /// The defaults, with every `FORGE_*` setting of the environment applied (unparsable
+    /// values are ignored with a warning).
+    pub fn from_env() -> LocalConfig {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        fn parse<T: std::str::FromStr>(k: &str, v: Option<String>, or: T) -> T {
+            match v {
+                None => or,
+                Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                    tracing::warn!("ignoring {k}={v}: not a number");
+                    or
+                }),
+            }
+        }
+        let d = LocalConfig::default();
+        LocalConfig {
+            home: var("FORGE_HOME").map(PathBuf::from),
+            allow_remote: var("FORGE_ALLOW_REMOTE").is_some_and(|v| v == "1"),
+            isolation: Policy::parse(var("FORGE_ISOLATION").as_deref()),
+            host_ports: var("FORGE_SANDBOX_HOST_PORTS")
+                .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).collect())
+                .unwrap_or_default(),
+            network: var("FORGE_SANDBOX_NETWORK"),
+            cgroup_root: var("FORGE_CGROUP_ROOT").map(PathBuf::from),
+            sandbox_uid: parse("FORGE_SANDBOX_UID", var("FORGE_SANDBOX_UID"), d.sandbox_uid),
+            stop_sandboxes_on_exit: var("FORGE_STOP_SANDBOXES_ON_EXIT").is_some_and(|v| v == "1"),
+            max_sandboxes: parse(
+                "FORGE_MAX_SANDBOXES",
+                var("FORGE_MAX_SANDBOXES"),
+                d.max_sandboxes,
+            ),
+            max_commands: parse(
+                "FORGE_MAX_CONCURRENT_COMMANDS",
+                var("FORGE_MAX_CONCURRENT_COMMANDS"),
+                d.max_commands,
+            )
+            .max(1),
+            spare_sandboxes: parse(
+                "FORGE_SPARE_SANDBOXES",
+                var("FORGE_SPARE_SANDBOXES"),
+                d.spare_sandboxes,
+            ),
+            session_log_limit: parse(
+                "FORGE_SESSION_LOG_LIMIT",
+                var("FORGE_SESSION_LOG_LIMIT"),
+                d.session_log_limit,
+            )
+            .max(1024),
+            ..d
+        }
+    }
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -51,7 +158,10 @@ impl std::fmt::Debug for LocalConfig {
             .field("home", &self.home)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("bind", &self.bind)
-            .finish()
+            .field("isolation", &self.isolation)
+            .field("host_ports", &self.host_ports)
+            .field("stop_sandboxes_on_exit", &self.stop_sandboxes_on_exit)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,13 +170,11 @@ pub(crate) struct AppState {
     pub api_key: String,
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub base_url: String,
+    pub config: LocalConfig,
     pub store: store::Store,
-    pub groups: procs::Groups,
+    pub runtime: container::Runtime,
     pub sessions: toolbox::sessions::Sessions,
     pub previews: preview::Previews,
-    /// `<home>/libforgeports.so`, preloaded into every sandbox command (see `ports`); `None`
-    /// when it could not be built or written, and sandboxes then share this machine's ports.
-    pub ports_shim: Option<PathBuf>,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
 }
@@ -116,7 +224,7 @@ impl LocalBackend {
     /// Starts the server and returns once it accepts connections. Sandbox records found in
     /// the home are loaded again (their processes are gone; their files are kept).
     pub async fn start(config: LocalConfig) -> Result<LocalBackend, LocalError> {
-        let home = match config.home {
+        let home = match config.home.clone() {
             Some(h) => h,
             None => default_home()?,
         };
@@ -124,13 +232,12 @@ impl LocalBackend {
             .bind
             .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
         if !bind.ip().is_loopback() {
-            if !auth::remote_allowed() {
+            if !config.allow_remote {
                 return Err(LocalError::NotLoopback(bind));
             }
             eprintln!(
                 "forge-local: WARNING: listening on {bind} (FORGE_ALLOW_REMOTE=1): other machines \
-                 can reach this backend; every request still needs the API key, and commands run \
-                 as this user on this machine"
+                 can reach this backend; every request still needs the API key"
             );
         }
         tokio::fs::create_dir_all(&home)
@@ -145,24 +252,43 @@ impl LocalBackend {
                 path: home.clone(),
                 source,
             })?;
-        let store = store::Store::open(&home).await?;
-        // Processes and session state left by a backend that died without shutting down
-        // (kill -9, crash) belong to no one now: kill them and drop the stale state.
+        // The backend's folder is its own: nothing of another user reaches records or keys.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700));
+        }
+        let runtime = container::Runtime::new(container::Settings {
+            home: home.clone(),
+            policy: config.isolation,
+            host_ports: config.host_ports.clone(),
+            sandbox_uid: config.sandbox_uid,
+            network: config.network.clone(),
+            cgroup_root: config.cgroup_root.clone(),
+        })
+        .await?;
+        let isolation = runtime.isolation.clone();
+        if isolation.level != "container" {
+            tracing::warn!(
+                "sandboxes are NOT isolated here: {} (set FORGE_ISOLATION=required to refuse instead)",
+                isolation.reason.as_deref().unwrap_or("unknown reason")
+            );
+        }
+        let store = store::Store::open(&home, &runtime, &config).await?;
+        // Containers a backend before this one left running are found again; the traces of
+        // those that are gone (their state, their uploads in flight) are dropped.
         let previous: Vec<String> = store
             .all()
             .await
             .into_iter()
             .map(|r| r.sandbox.id)
             .collect();
-        let orphans = procs::Groups::default();
+        runtime.adopt(&previous);
         for id in &previous {
-            orphans.kill_sandbox(id, true).await;
-            let _ = tokio::fs::remove_dir_all(store.state_dir(id).join("sessions")).await;
+            if runtime.running(id).is_none() {
+                let _ = tokio::fs::remove_dir_all(store.state_dir(id).join("sessions")).await;
+            }
             let _ = tokio::fs::remove_dir_all(store.uploads_dir(id)).await;
         }
-        // Sandbox commands in a private mount view when bwrap is here (`FORGE_ISOLATION=off`
-        // turns it off); decided once, for this home.
-        isolation::enable(&home).await;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|source| LocalError::Bind { addr: bind, source })?;
@@ -171,17 +297,18 @@ impl LocalBackend {
             .map_err(|source| LocalError::Bind { addr: bind, source })?;
         let api_key = config
             .api_key
+            .clone()
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| format!("forge_{}", util::random_token(40)));
         let state: Shared = Arc::new(AppState {
             api_key: api_key.clone(),
             base_url: format!("http://{addr}"),
+            commands: Arc::new(tokio::sync::Semaphore::new(config.max_commands)),
+            config,
             store,
-            groups: procs::Groups::default(),
+            runtime,
             sessions: toolbox::sessions::Sessions::default(),
             previews: preview::Previews::default(),
-            ports_shim: ports::install(&home).await,
-            commands: Arc::new(tokio::sync::Semaphore::new(procs::max_commands())),
         });
         let app = router(state.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -204,6 +331,11 @@ impl LocalBackend {
             stop,
             server,
         })
+    }
+
+    /// How this backend's sandboxes are isolated (also in each sandbox's JSON).
+    pub fn isolation(&self) -> &Isolation {
+        &self.state.runtime.isolation
     }
 
     /// The control-plane base URL, `/api` included, as `DAYTONA_API_URL` wants it.
@@ -231,21 +363,13 @@ impl LocalBackend {
         &self.home
     }
 
-    /// Stops the server and kills every sandbox process (records and files are kept).
+    /// Stops the server. Sandboxes keep running (a backend started again on the same home
+    /// finds them) unless the config says `stop_sandboxes_on_exit`.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         self.state.previews.close_all().await;
-        let ids: Vec<String> = self
-            .state
-            .store
-            .all()
-            .await
-            .into_iter()
-            .map(|r| r.sandbox.id)
-            .collect();
-        for id in &ids {
-            self.state.sessions.drop_sandbox(id).await;
-            self.state.groups.kill_sandbox(id, true).await;
+        if self.state.config.stop_sandboxes_on_exit {
+            self.state.runtime.stop_all().await;
         }
         // Open WebSockets or long requests must not hold shutdown forever.
         if tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.server)
@@ -258,11 +382,13 @@ impl LocalBackend {
 }
 
 impl Drop for LocalBackend {
-    /// A backend dropped without [`LocalBackend::shutdown`] still stops serving and kills the
-    /// processes it started (without waiting for them).
+    /// A backend dropped without [`LocalBackend::shutdown`] still stops serving, and kills its
+    /// sandboxes' containers (without waiting) when the config says `stop_sandboxes_on_exit`.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        self.state.groups.kill_all_now();
+        if self.state.config.stop_sandboxes_on_exit {
+            self.state.runtime.kill_all_now();
+        }
     }
 }
 

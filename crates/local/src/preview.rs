@@ -9,9 +9,9 @@
 //! query parameter are stripped before forwarding. The listener of a sandbox port lives until
 //! the sandbox is deleted or the backend stops, so the URL stays the same across stop/start.
 //!
-//! Each sandbox has its own port numbers (see `crate::ports`): the listener of (sandbox, P)
-//! proxies to the real port that sandbox's server got for P, read per request, else to
-//! 127.0.0.1:P (a server the port shim does not reach).
+//! Each sandbox has its own network: the listener of (sandbox, P) reaches port P of that
+//! sandbox's loopback through a connection its init makes inside (`container::Runtime::connect`),
+//! so nothing else on this machine that listens on P can answer for it.
 
 use crate::util::{query_pairs, same_secret};
 use crate::AppState;
@@ -188,11 +188,9 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
         )
             .into_response();
     }
-    // Read per request: the dev server may have restarted on another real port.
-    let upstream = crate::ports::upstream(
-        &crate::ports::dir(&state.store.sandbox_dir(&ctx.sandbox)),
-        ctx.port,
-    );
+    // From inside the sandbox's own network: whatever else listens on that port number on
+    // this machine or in another sandbox is never reached.
+    let upstream = state.runtime.connect(&ctx.sandbox, ctx.port).await;
     drop(state);
 
     // Strip what was for the proxy.
@@ -203,13 +201,13 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     }
     *req.uri_mut() = strip_token_query(req.uri());
 
-    let stream = match tokio::net::TcpStream::connect(upstream).await {
-        Ok(s) => {
+    let stream = match upstream {
+        Some(s) => {
             // Small request heads must not wait on delayed ACKs (see `util::nodelay`).
             let _ = s.set_nodelay(true);
             s
         }
-        Err(_) => {
+        None => {
             return plain(
                 StatusCode::BAD_GATEWAY,
                 format!("no server is listening on port {} in the sandbox", ctx.port),

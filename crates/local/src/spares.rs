@@ -18,29 +18,36 @@
 //! never reused.
 //!
 //! The pool starts at [`SPARES_MIN`] and doubles (up to `FORGE_SPARE_SANDBOXES`, default
-//! [`SPARES_MAX`]; 0 turns the pool off) each time a create finds it empty, so a backend that
+//! [`128`]; 0 turns the pool off) each time a create finds it empty, so a backend that
 //! sees bursts of creates keeps enough ready and one that does not stays small.
 
-use crate::store::{RECORD, RECORD_TMP, WORK_DIR};
+use crate::container::layout::{Entry, Owner};
+use crate::store::{RECORD, RECORD_TMP};
 use std::collections::{HashSet, VecDeque};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Spares kept at first.
 const SPARES_MIN: usize = 8;
-/// Most spares kept by default.
-const SPARES_MAX: usize = 128;
 /// How long creates and deletes must have paused before the janitor works.
 const QUIET: Duration = Duration::from_millis(50);
+
+/// What a new sandbox folder is made of (see `container::Layout::skeleton`), and the ids
+/// on this machine of the sandbox's user.
+#[derive(Clone)]
+pub(crate) struct Skeleton {
+    pub entries: Vec<Entry>,
+    pub uid: u32,
+    pub gid: u32,
+}
 
 /// The pool and the trash of one backend home.
 pub(crate) struct Spares {
     dir: PathBuf,
     trash: PathBuf,
-    /// The mode `mkdir` gives here (the process umask applied), for scrubbed folders.
-    mode: u32,
+    skeleton: Skeleton,
     max: usize,
     state: Mutex<State>,
     wake: Condvar,
@@ -67,16 +74,15 @@ enum Job {
 impl Spares {
     /// Opens `<home>/spare` and `<home>/trash` (creating them) and starts the janitor.
     /// Spares left by an earlier run are reused; half-made ones and any trash are removed.
-    pub(crate) fn open(home: &Path) -> std::io::Result<Arc<Spares>> {
-        let max = std::env::var("FORGE_SPARE_SANDBOXES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(SPARES_MAX);
+    pub(crate) fn open(
+        home: &Path,
+        skeleton: Skeleton,
+        max: usize,
+    ) -> std::io::Result<Arc<Spares>> {
         let dir = home.join("spare");
         let trash = home.join("trash");
         std::fs::create_dir_all(&dir)?;
         std::fs::create_dir_all(&trash)?;
-        let mode = std::fs::metadata(&dir)?.permissions().mode() & 0o7777;
         let mut ready = Vec::new();
         let mut next = 0u64;
         let mut old = VecDeque::new();
@@ -96,7 +102,7 @@ impl Spares {
         let spares = Arc::new(Spares {
             dir,
             trash,
-            mode,
+            skeleton,
             max,
             state: Mutex::new(State {
                 target: SPARES_MIN.min(max).max(ready.len()),
@@ -212,12 +218,12 @@ impl Spares {
     fn work(&self, job: Job) -> std::io::Result<Option<PathBuf>> {
         match job {
             Job::Make { building, path } => {
-                make_skeleton(&building)?;
+                make_skeleton(&building, &self.skeleton)?;
                 std::fs::rename(&building, &path)?;
                 Ok(Some(path))
             }
             Job::Recycle { from, path } => {
-                match scrub(&from, self.mode).and_then(|()| std::fs::rename(&from, &path)) {
+                match scrub(&from, &self.skeleton).and_then(|()| std::fs::rename(&from, &path)) {
                     Ok(()) => Ok(Some(path)),
                     Err(_) => {
                         let _ = force_remove(&from);
@@ -235,66 +241,77 @@ impl Spares {
     }
 }
 
-/// The folders of an empty sandbox, parents first: the record folder, `root/` (the
-/// sandbox's `/`) with the work dir (and its `workspace`, which the integration guide's paths
-/// assume, as its sample images do) and `tmp`, and `state/`.
-fn skeleton_dirs(dir: &Path) -> Vec<PathBuf> {
-    let root = dir.join("root");
-    let mut dirs = vec![dir.to_path_buf(), root.clone()];
-    let mut at = root.clone();
-    for part in Path::new(WORK_DIR).components() {
-        if let Component::Normal(part) = part {
-            at.push(part);
-            dirs.push(at.clone());
-        }
-    }
-    dirs.extend([at.join("workspace"), dir.join("state"), root.join("tmp")]);
-    dirs
-}
-
-/// Makes a sandbox's folders at `dir`, one `mkdir` each (no `create_dir_all` probing), and
-/// the record's temp file.
-pub(crate) fn make_skeleton(dir: &Path) -> std::io::Result<()> {
-    for d in skeleton_dirs(dir) {
-        match std::fs::create_dir(&d) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-    }
+/// Makes a sandbox's folder at `dir` (its entries, one `mkdir` or `symlink` each) and the
+/// record's temp file.
+pub(crate) fn make_skeleton(dir: &Path, skeleton: &Skeleton) -> std::io::Result<()> {
+    crate::container::make_skeleton(dir, &skeleton.entries, skeleton.uid, skeleton.gid)?;
     std::fs::File::create(dir.join(RECORD_TMP)).map(drop)
 }
 
 /// Brings a deleted sandbox's folder back to what [`make_skeleton`] makes: the skeleton's
-/// folders stay (each must be a real folder, not a link; its mode is reset to `mode`) and
-/// everything else in them goes, the record included. Any surprise is an error (the caller
-/// then removes the folder instead).
-fn scrub(dir: &Path, mode: u32) -> std::io::Result<()> {
-    let dirs = skeleton_dirs(dir);
-    let keep: HashSet<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+/// folders stay (each must be a real folder, not a link; its mode and owner are reset), its
+/// links stay (each must still be that link), and everything else in them goes, the record
+/// included. Any surprise is an error (the caller then removes the folder instead).
+fn scrub(dir: &Path, skeleton: &Skeleton) -> std::io::Result<()> {
     let tmp = dir.join(RECORD_TMP);
     // The record becomes the temp file again: its inode is kept, not freed and reallocated.
     let record = dir.join(RECORD);
     if std::fs::symlink_metadata(&record).is_ok_and(|m| m.file_type().is_file()) {
         std::fs::rename(&record, &tmp)?;
     }
-    for d in &dirs {
-        if !std::fs::symlink_metadata(d)?.file_type().is_dir() {
-            return Err(std::io::Error::other("not a folder"));
+    let mut keep: HashSet<PathBuf> = HashSet::new();
+    keep.insert(tmp.clone());
+    for e in &skeleton.entries {
+        keep.insert(dir.join(e.path()));
+    }
+    let (euid, _) = (unsafe_geteuid(), 0);
+    let mut folders = vec![dir.to_path_buf()];
+    for e in &skeleton.entries {
+        let path = dir.join(e.path());
+        let meta = std::fs::symlink_metadata(&path)?;
+        match e {
+            Entry::Dir { mode, owner, .. } => {
+                if !meta.file_type().is_dir() {
+                    return Err(std::io::Error::other("not a folder"));
+                }
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))?;
+                if skeleton.uid != euid {
+                    let (u, g) = match owner {
+                        Owner::Sandbox => (skeleton.uid, skeleton.gid),
+                        Owner::Backend => (euid, unsafe_getegid()),
+                    };
+                    std::os::unix::fs::lchown(&path, Some(u), Some(g))?;
+                }
+                folders.push(path);
+            }
+            Entry::Link { target, .. } => {
+                if !meta.file_type().is_symlink() || std::fs::read_link(&path)? != *target {
+                    return Err(std::io::Error::other("not the skeleton's link"));
+                }
+            }
         }
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode))?;
+    }
+    for d in &folders {
         for entry in std::fs::read_dir(d)? {
             let entry = entry?;
             let path = entry.path();
-            let kind = entry.file_type()?;
-            let kept =
-                (kind.is_dir() && keep.contains(path.as_path())) || (kind.is_file() && path == tmp);
-            if !kept {
+            if !keep.contains(&path) {
                 force_remove(&path)?;
             }
         }
     }
     // Truncated (it is never a link: anything else of that name was removed above).
     std::fs::File::create(&tmp).map(drop)
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn unsafe_getegid() -> u32 {
+    // SAFETY: getegid(2) cannot fail.
+    unsafe { libc::getegid() }
 }
 
 /// Removes a file or a folder tree; folders a sandbox made unreadable (`chmod 000`) are
@@ -353,15 +370,24 @@ mod tests {
         out
     }
 
+    /// The skeleton of this machine's layout, owned by this user.
+    fn sk() -> Skeleton {
+        let layout = crate::container::Layout::for_this_machine(Path::new("/nonexistent-etc"));
+        Skeleton {
+            entries: layout.skeleton(),
+            uid: unsafe_geteuid(),
+            gid: unsafe_getegid(),
+        }
+    }
+
     #[test]
     fn a_used_folder_is_scrubbed_to_a_fresh_skeleton() {
         let t = tempfile::tempdir().unwrap();
         let fresh = t.path().join("fresh");
-        make_skeleton(&fresh).unwrap();
-        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777;
+        make_skeleton(&fresh, &sk()).unwrap();
 
         let used = t.path().join("used");
-        make_skeleton(&used).unwrap();
+        make_skeleton(&used, &sk()).unwrap();
         let ws = used.join("root/home/daytona/workspace");
         std::fs::write(used.join(RECORD), "{}").unwrap();
         std::fs::write(used.join(RECORD_TMP), "half a record").unwrap();
@@ -381,7 +407,7 @@ mod tests {
         )
         .unwrap();
 
-        scrub(&used, mode).unwrap();
+        scrub(&used, &sk()).unwrap();
         assert_eq!(tree(&used), tree(&fresh));
         assert!(std::fs::metadata("/etc").is_ok(), "links are not followed");
     }
@@ -393,10 +419,10 @@ mod tests {
         std::fs::create_dir(&outside).unwrap();
         std::fs::write(outside.join("keep.txt"), "not the sandbox's").unwrap();
         let used = t.path().join("used");
-        make_skeleton(&used).unwrap();
+        make_skeleton(&used, &sk()).unwrap();
         std::fs::remove_dir(used.join("root/tmp")).unwrap();
         symlink(&outside, used.join("root/tmp")).unwrap();
-        assert!(scrub(&used, 0o755).is_err());
+        assert!(scrub(&used, &sk()).is_err());
         force_remove(&used).unwrap();
         assert!(!used.exists());
         assert!(outside.join("keep.txt").exists());
@@ -405,7 +431,7 @@ mod tests {
     #[test]
     fn deleted_folders_come_back_as_spares_when_reusable_and_go_otherwise() {
         let home = tempfile::tempdir().unwrap();
-        let spares = Spares::open(home.path()).unwrap();
+        let spares = Spares::open(home.path(), sk(), 128).unwrap();
         let gone = |p: &Path| {
             (0..200).any(|_| {
                 std::thread::sleep(Duration::from_millis(10));
@@ -415,7 +441,7 @@ mod tests {
         // Reusable: scrubbed and kept as a spare (the same folder, its inode unchanged).
         use std::os::unix::fs::MetadataExt;
         let a = home.path().join("a");
-        make_skeleton(&a).unwrap();
+        make_skeleton(&a, &sk()).unwrap();
         let ino = std::fs::metadata(&a).unwrap().ino();
         std::fs::write(a.join("root/home/daytona/workspace/old.txt"), "old").unwrap();
         assert!(spares.discard(&a, "a", true));
@@ -431,12 +457,12 @@ mod tests {
             .find(|e| e.metadata().unwrap().ino() == ino)
             .expect("the deleted folder is a spare again");
         let fresh = home.path().join("fresh");
-        make_skeleton(&fresh).unwrap();
+        make_skeleton(&fresh, &sk()).unwrap();
         assert_eq!(tree(&reused.path()), tree(&fresh));
         assert!(spares.take().is_some());
         // Not reusable: removed.
         let b = home.path().join("b");
-        make_skeleton(&b).unwrap();
+        make_skeleton(&b, &sk()).unwrap();
         assert!(spares.discard(&b, "b", false));
         let in_trash: Vec<_> = std::fs::read_dir(&trash).unwrap().flatten().collect();
         assert_eq!(in_trash.len(), 1);
@@ -449,9 +475,9 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let left = home.path().join("trash/7-x");
         std::fs::create_dir(home.path().join("trash")).unwrap();
-        make_skeleton(&left).unwrap();
+        make_skeleton(&left, &sk()).unwrap();
         std::fs::write(left.join("root/tmp/f"), "x").unwrap();
-        let spares = Spares::open(home.path()).unwrap();
+        let spares = Spares::open(home.path(), sk(), 128).unwrap();
         let removed = (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(10));
             !left.exists()

@@ -4,7 +4,7 @@
 //! logs, outside the root so nothing the sandbox writes can forge them).
 
 use crate::error::{Failure, LocalError};
-use crate::spares::{force_remove, make_skeleton, Spares};
+use crate::spares::{force_remove, make_skeleton, Skeleton, Spares};
 use forge_wire::{Sandbox, SandboxState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// The sandbox's work dir and the user's home, as seen inside the sandbox.
-pub const WORK_DIR: &str = "/home/daytona";
+pub use crate::container::WORK_DIR;
 
 /// A sandbox's record, in its folder.
 pub(crate) const RECORD: &str = "sandbox.json";
@@ -37,12 +36,18 @@ pub struct Store {
     pending: std::sync::Mutex<HashSet<String>>,
     /// Sandbox folders made ahead of time, and deleted ones (see [`Spares`]).
     spares: Arc<Spares>,
+    skeleton: Skeleton,
+    max: usize,
 }
 
 impl Store {
     /// Opens `<home>/sandboxes`, creating it, and loads every readable record. Unreadable
     /// records are skipped with a warning rather than stopping the backend.
-    pub async fn open(home: &Path) -> Result<Store, LocalError> {
+    pub async fn open(
+        home: &Path,
+        runtime: &crate::container::Runtime,
+        config: &crate::LocalConfig,
+    ) -> Result<Store, LocalError> {
         let dir = home.join("sandboxes");
         let home_err = |source| LocalError::Home {
             path: home.to_path_buf(),
@@ -63,9 +68,15 @@ impl Store {
                 Err(e) => tracing::warn!("skipping unreadable record {}: {e}", file.display()),
             }
         }
+        let skeleton = Skeleton {
+            entries: runtime.layout().skeleton(),
+            uid: runtime.uid,
+            gid: runtime.gid,
+        };
         let spares = {
             let home = home.to_path_buf();
-            tokio::task::spawn_blocking(move || Spares::open(&home))
+            let (sk, max) = (skeleton.clone(), config.spare_sandboxes);
+            tokio::task::spawn_blocking(move || Spares::open(&home, sk, max))
                 .await
                 .map_err(|e| home_err(std::io::Error::other(e)))?
                 .map_err(home_err)?
@@ -75,17 +86,14 @@ impl Store {
             records: Mutex::new(records),
             pending: Default::default(),
             spares,
+            skeleton,
+            max: config.max_sandboxes,
         })
     }
 
     /// The folder of a sandbox (record, root, state).
     pub fn sandbox_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
-    }
-
-    /// The host folder that is the sandbox's `/`.
-    pub fn root(&self, id: &str) -> PathBuf {
-        self.sandbox_dir(id).join("root")
     }
 
     /// The host folder for backend-private per-sandbox state (logs, session state).
@@ -127,7 +135,7 @@ impl Store {
         let reservation = {
             let records = self.records.lock().await;
             let mut pending = lock_pending(&self.pending);
-            let max = max_sandboxes();
+            let max = self.max;
             if records.len() + pending.len() >= max {
                 // Worded like Daytona's quota errors (400), so clients map it the same way.
                 return Err(Failure::bad_request(format!(
@@ -150,6 +158,7 @@ impl Store {
         let bytes = encode(&rec)?;
         let spare = self.spares.take();
         let has_spare = spare.is_some();
+        let skeleton = self.skeleton.clone();
         let place = move || -> Result<(), Failure> {
             // A spare is renamed into place (one rename, no new inodes); without one the
             // folders are made here (if the rename fails, too).
@@ -161,7 +170,7 @@ impl Store {
                 }
             });
             if !placed {
-                make_skeleton(&sandbox_dir)
+                make_skeleton(&sandbox_dir, &skeleton)
                     .map_err(|e| Failure::internal(format!("cannot create sandbox folder: {e}")))?;
             }
             write_file(&sandbox_dir, &bytes)
@@ -311,14 +320,6 @@ fn write_file(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     drop(f);
     std::fs::rename(&tmp, dir.join(RECORD))
-}
-
-/// Most sandboxes one home holds: `FORGE_MAX_SANDBOXES`, default 1000.
-fn max_sandboxes() -> usize {
-    std::env::var("FORGE_MAX_SANDBOXES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
 }
 
 fn find<'a>(records: &'a BTreeMap<String, Record>, id_or_name: &str) -> Option<&'a Record> {

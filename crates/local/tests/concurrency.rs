@@ -76,6 +76,8 @@ async fn concurrent_creates_keep_names_limits_and_records() {
         home: Some(home.clone()),
         api_key: Some("test-key".into()),
         bind: None,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     })
     .await
     .expect("restart");

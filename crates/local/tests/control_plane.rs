@@ -156,6 +156,8 @@ async fn lifecycle_and_persistence_across_restart() {
         home: Some(home),
         api_key: Some("test-key".into()),
         bind: None,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -416,6 +418,8 @@ async fn debug_output_holds_no_key() {
         home: None,
         api_key: Some("super-secret-key".into()),
         bind: None,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     };
     assert!(!format!("{config:?}").contains("super-secret-key"));
     let env = common::start().await;

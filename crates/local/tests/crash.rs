@@ -32,6 +32,8 @@ async fn child_backend() {
         home: Some(PathBuf::from(home)),
         api_key: Some(KEY.into()),
         bind: None,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     })
     .await
     .expect("backend starts");

@@ -17,40 +17,50 @@ async fn exec_uses_cwd_env_and_combines_streams() {
     assert_eq!(v["exitCode"], 3);
     assert_eq!(v["result"], "from-sandbox 1\nerr\n");
 
-    // relative cwd resolves against /home/daytona, absolute stays inside the root
-    std::fs::create_dir_all(env.root(&id).join("home/daytona/workspace")).unwrap();
+    // relative cwd resolves against /home/daytona, absolute stays inside the sandbox: the
+    // command sees the sandbox's paths, the same files as the backend's folder holds
     let (_, v) = env
-        .exec(&id, json!({"command": "pwd", "cwd": "workspace"}))
+        .exec(
+            &id,
+            json!({"command": "pwd; touch here", "cwd": "workspace"}),
+        )
         .await;
-    let pwd = v["result"].as_str().unwrap().trim().to_string();
-    assert_eq!(
-        std::fs::canonicalize(&pwd).unwrap(),
-        std::fs::canonicalize(env.root(&id).join("home/daytona/workspace")).unwrap()
-    );
+    assert_eq!(v["result"], "/home/daytona/workspace\n");
+    assert!(env.root(&id).join("home/daytona/workspace/here").is_file());
     let (_, v) = env
         .exec(&id, json!({"command": "pwd", "cwd": "/../../tmp"}))
         .await;
-    let pwd = v["result"].as_str().unwrap().trim().to_string();
-    assert_eq!(
-        std::fs::canonicalize(&pwd).unwrap(),
-        std::fs::canonicalize(env.root(&id).join("tmp")).unwrap()
-    );
-    let (_, v) = env.exec(&id, json!({"command": "echo $HOME"})).await;
-    assert!(v["result"]
-        .as_str()
-        .unwrap()
-        .trim()
-        .ends_with("/root/home/daytona"));
+    assert_eq!(v["result"], "/tmp\n");
+    let (_, v) = env
+        .exec(&id, json!({"command": "echo $HOME; whoami; id -u"}))
+        .await;
+    assert_eq!(v["result"], "/home/daytona\ndaytona\n1000\n");
+    // bash, as the daemon runs it
+    let (_, v) = env
+        .exec(
+            &id,
+            json!({"command": "set -o pipefail; [[ 1 == 1 ]] && echo {1..3}"}),
+        )
+        .await;
+    assert_eq!(v["result"], "1 2 3\n");
     // the backend's own secrets do not leak into commands
     let (_, v) = env.exec(&id, json!({"command": "env"})).await;
     assert!(!v["result"].as_str().unwrap().contains("test-key"));
 
-    // a missing cwd is created; a file as cwd fails like a spawn failure
+    // a missing cwd is never created: exit code -1 and the chdir error, as the daemon does;
+    // a file as cwd fails the same way
     let (s, v) = env
-        .exec(&id, json!({"command": "pwd", "cwd": "made/on/demand"}))
+        .exec(&id, json!({"command": "pwd", "cwd": "not/made"}))
         .await;
-    assert_eq!((s, v["exitCode"].as_i64()), (200, Some(0)));
-    assert!(env.root(&id).join("home/daytona/made/on/demand").is_dir());
+    assert_eq!((s, v["exitCode"].as_i64()), (200, Some(-1)), "{v}");
+    assert!(
+        v["result"]
+            .as_str()
+            .unwrap()
+            .contains("chdir /home/daytona/not/made"),
+        "{v}"
+    );
+    assert!(!env.root(&id).join("home/daytona/not").exists());
     std::fs::write(env.root(&id).join("home/daytona/afile"), "x").unwrap();
     let (s, v) = env
         .exec(&id, json!({"command": "true", "cwd": "afile"}))
@@ -129,27 +139,44 @@ async fn work_dir_and_port_in_use() {
         .json(Method::GET, &env.tb(&id, "/user-home-dir"), None)
         .await;
     assert_eq!(v["dir"], "/home/daytona");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_, v) = env
-        .json(
-            Method::GET,
-            &env.tb(&id, &format!("/port/{port}/in-use")),
-            None,
+    // A listener of this machine is not the sandbox's.
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host.local_addr().unwrap().port();
+    let in_use = |port: u16| {
+        let env = &env;
+        let id = id.clone();
+        async move {
+            let (_, v) = env
+                .json(
+                    Method::GET,
+                    &env.tb(&id, &format!("/port/{port}/in-use")),
+                    None,
+                )
+                .await;
+            v["isInUse"] == true
+        }
+    };
+    assert!(!in_use(host_port).await);
+    // One of the sandbox's own, on the same port number as the machine's.
+    let (s, v) = env
+        .exec(
+            &id,
+            json!({"command": format!("nohup node -e \"require('net').createServer().listen({host_port}, '127.0.0.1')\" >/dev/null 2>&1 &")}),
         )
         .await;
-    assert_eq!(v["isInUse"], true);
+    assert_eq!(s, 200, "{v}");
+    let mut listening = false;
+    for _ in 0..400 {
+        if in_use(host_port).await {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(listening, "the sandbox's listener is reported");
     let (_, v) = env.json(Method::GET, &env.tb(&id, "/port"), None).await;
-    assert!(v["ports"].as_array().unwrap().iter().any(|p| p == port));
-    drop(listener);
-    let (_, v) = env
-        .json(
-            Method::GET,
-            &env.tb(&id, &format!("/port/{port}/in-use")),
-            None,
-        )
-        .await;
-    assert_eq!(v["isInUse"], false);
+    assert_eq!(v["ports"], json!([host_port]));
+    drop(host);
 }
 
 #[tokio::test]

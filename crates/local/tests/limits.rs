@@ -154,6 +154,8 @@ async fn a_restart_after_a_crash_kills_orphans_and_keeps_records() {
         home: Some(home),
         api_key: Some("test-key".into()),
         bind: None,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     })
     .await
     .unwrap();

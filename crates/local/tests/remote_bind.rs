@@ -1,50 +1,30 @@
-//! Binding beyond loopback: refused by default (LOCAL_NOT_LOOPBACK); with FORGE_ALLOW_REMOTE=1
-//! allowed (with a warning on stderr), the key still required, address-literal Host headers
-//! accepted and DNS names still refused; and no CORS headers for any origin. Its own test binary, so the environment variable does
-//! not leak into other tests.
+//! Binding beyond loopback: refused by default (LOCAL_NOT_LOOPBACK); with `allow_remote`
+//! (FORGE_ALLOW_REMOTE=1) allowed (with a warning on stderr), the key still required,
+//! address-literal Host headers accepted and DNS names still refused; and no CORS headers for
+//! any origin.
 
 use forge_local::{LocalBackend, LocalConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 
-fn config(home: &std::path::Path) -> LocalConfig {
+fn config(home: &std::path::Path, allow_remote: bool) -> LocalConfig {
     LocalConfig {
         home: Some(home.to_path_buf()),
         api_key: Some("remote-test-key".into()),
         bind: Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+        allow_remote,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     }
 }
 
 #[tokio::test]
 async fn non_loopback_bind_needs_the_opt_in_then_keeps_key_and_host_checks() {
     let home = tempfile::tempdir().unwrap();
-    // The variable is read once per process, so the refusal is checked in a child run of
-    // this binary; here the opt-in is on.
-    if std::env::var_os("FORGE_REMOTE_CHILD").is_some() {
-        match LocalBackend::start(config(home.path())).await {
-            Ok(_) => panic!("a non-loopback bind was accepted without FORGE_ALLOW_REMOTE"),
-            Err(e) => assert_eq!(e.code(), "LOCAL_NOT_LOOPBACK"),
-        }
-        return;
+    match LocalBackend::start(config(home.path(), false)).await {
+        Ok(_) => panic!("a non-loopback bind was accepted without FORGE_ALLOW_REMOTE"),
+        Err(e) => assert_eq!(e.code(), "LOCAL_NOT_LOOPBACK"),
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "non_loopback_bind_needs_the_opt_in_then_keeps_key_and_host_checks",
-            "--nocapture",
-        ])
-        .env("FORGE_REMOTE_CHILD", "1")
-        .env_remove("FORGE_ALLOW_REMOTE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-
-    std::env::set_var("FORGE_ALLOW_REMOTE", "1");
-    let backend = LocalBackend::start(config(home.path()))
+    let backend = LocalBackend::start(config(home.path(), true))
         .await
         .expect("allowed");
     let port = backend.addr().port();

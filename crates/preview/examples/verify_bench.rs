@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let home = tempfile::tempdir()?;
     let backend = LocalBackend::start(LocalConfig {
         home: Some(home.path().to_path_buf()),
+        stop_sandboxes_on_exit: true,
         ..Default::default()
     })
     .await?;

@@ -18,6 +18,7 @@ async fn setup() -> (tempfile::TempDir, LocalBackend, Client) {
     let home = tempfile::tempdir().unwrap();
     let backend = LocalBackend::start(LocalConfig {
         home: Some(home.path().to_path_buf()),
+        stop_sandboxes_on_exit: true,
         ..Default::default()
     })
     .await

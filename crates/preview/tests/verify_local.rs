@@ -44,6 +44,7 @@ async fn env() -> Env {
     let home = tempfile::tempdir().unwrap();
     let backend = LocalBackend::start(LocalConfig {
         home: Some(home.path().to_path_buf()),
+        stop_sandboxes_on_exit: true,
         ..Default::default()
     })
     .await

@@ -222,6 +222,10 @@ pub struct Sandbox {
     /// old DTOs, in which case `GET /sandbox/{id}/toolbox-proxy-url` gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolbox_proxy_url: Option<String>,
+    /// How the embedded backend keeps this sandbox apart (an extension: Daytona's API has no
+    /// such field; its sandboxes are always containers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
 }
 
 /// `ListSandboxesResponse`: one page of `GET /sandbox`.
@@ -247,4 +251,22 @@ pub struct PortPreviewUrl {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolboxProxyUrl {
     pub url: String,
+}
+
+/// How the embedded backend (`forge local`) isolates a sandbox, in its JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Isolation {
+    /// `container` (own namespaces, uid 1000, own root) or `none` (processes of this
+    /// machine's user in the sandbox's folder).
+    pub level: String,
+    /// Who the sandbox's processes are, inside and on this machine.
+    pub user: String,
+    /// How it reaches the network.
+    pub network: String,
+    /// Its CPU, memory and process limits.
+    pub limits: String,
+    /// Why a piece is missing, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -24,6 +24,7 @@ impl Backend {
         let dir = tempfile::tempdir().expect("tempdir");
         let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
             home: Some(dir.path().to_path_buf()),
+            stop_sandboxes_on_exit: true,
             ..Default::default()
         })
         .await

@@ -1,10 +1,11 @@
 //! One-shot commands: `POST /process/execute` and `POST /process/code-run`.
 //!
-//! Like the daemon: `sh -c` in the requested cwd, stdout and stderr written to one pipe (so
-//! `result` keeps their interleaving), the process in its own group, and a timeout (seconds)
-//! that kills the whole group and answers 408.
+//! Like the daemon: `bash -c` in the requested cwd (never created: a missing one is exit code
+//! -1 and the chdir error), stdout and stderr written to one pipe (so `result` keeps their
+//! interleaving), and a timeout (seconds) that kills the command's whole tree and answers 408.
 
-use super::Sbx;
+use super::{Sbx, Spawn};
+use crate::container::process::{Output, Spec};
 use crate::error::Failure;
 use crate::procs;
 use crate::store::WORK_DIR;
@@ -12,10 +13,8 @@ use crate::util::JsonBody;
 use axum::http::StatusCode;
 use axum::Json;
 use forge_wire::{CodeRunRequest, ExecuteRequest, ExecuteResponse, StringMap};
-use std::io::Read;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 /// Largest `result` kept (the rest of the output is read and dropped).
 const MAX_OUTPUT: usize = 16 * 1024 * 1024;
@@ -29,20 +28,9 @@ pub async fn execute(
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
     let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
-    // A missing cwd is created (inside the root), so `executeCommand(cmd, 'workspace')` works
-    // on a fresh sandbox; a cwd that is a file fails like a spawn failure (200, exit -1).
-    if !cwd.host.exists() {
-        let _ = tokio::fs::create_dir_all(&cwd.host).await;
-    }
-    if !cwd.host.is_dir() {
-        return Ok(Json(ExecuteResponse {
-            exit_code: -1,
-            result: format!("working directory {} is not a directory", cwd.shown),
-        }));
-    }
     let envs = req.envs.unwrap_or_default();
     let args = vec!["-c".to_string(), req.command];
-    run(&sbx, "sh", &args, cwd.host, &envs, req.timeout).await
+    run(&sbx, "bash", &args, &sbx.cmd_path(&cwd), &envs, req.timeout).await
 }
 
 /// `POST /process/code-run`: JavaScript / TypeScript on this machine's node (TypeScript through
@@ -77,7 +65,7 @@ pub async fn code_run(
         args.push("[eval]".into());
     }
     args.extend(argv);
-    let cwd = sbx.root.resolve(WORK_DIR)?;
+    let cwd = sbx.cmd_path(&sbx.root.resolve(WORK_DIR)?);
     let mut envs = req.envs.unwrap_or_default();
     if program == "npx" {
         // Keep npm's own chatter out of the result.
@@ -88,7 +76,7 @@ pub async fn code_run(
             envs.entry(k.into()).or_insert_with(|| v.into());
         }
     }
-    run(&sbx, &program, &args, cwd.host, &envs, req.timeout).await
+    run(&sbx, &program, &args, &cwd, &envs, req.timeout).await
 }
 
 /// Picks how to run TypeScript here: `tsx` / `ts-node` when on PATH; node's own type
@@ -105,18 +93,16 @@ async fn typescript_runner(sbx: &Sbx, code: &str) -> Result<(String, Vec<String>
             "/tmp/forge-code-{}.ts",
             crate::util::random_token(12)
         ))?;
-        if let Some(parent) = file.host.parent() {
-            let _ = tokio::fs::create_dir_all(parent).await;
-        }
         tokio::fs::write(&file.host, code)
             .await
             .map_err(|e| Failure::from_io(&e, &file.shown))?;
+        let _ = sbx.state.runtime.give(&file.host);
         return Ok((
             "node".to_string(),
             vec![
                 "--experimental-strip-types".into(),
                 "--no-warnings".into(),
-                file.host.to_string_lossy().into_owned(),
+                sbx.cmd_path(&file),
             ],
         ));
     }
@@ -162,17 +148,17 @@ async fn run(
     sbx: &Sbx,
     program: &str,
     args: &[String],
-    cwd: PathBuf,
+    cwd: &str,
     envs: &StringMap,
     timeout: Option<u64>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
     let _slot = procs::command_slot(&sbx.state.commands)?;
-    match run_combined(sbx, program, args, cwd, envs, timeout).await {
-        Ok(Outcome::Exited { code, output }) => Ok(Json(ExecuteResponse {
+    match run_combined(sbx, program, args, cwd, envs, timeout).await? {
+        Outcome::Exited { code, output } => Ok(Json(ExecuteResponse {
             exit_code: code,
             result: output,
         })),
-        Ok(Outcome::TimedOut) => Err(Failure::new(
+        Outcome::TimedOut => Err(Failure::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "command execution timeout: killed after {} seconds",
@@ -180,10 +166,10 @@ async fn run(
             ),
         )
         .with_code("PROCESS_EXECUTION_TIMEOUT")),
-        // The daemon answers a spawn failure with 200 and exit code -1.
-        Err(e) => Ok(Json(ExecuteResponse {
+        // The daemon answers a command that cannot start with 200 and exit code -1.
+        Outcome::NotStarted(why) => Ok(Json(ExecuteResponse {
             exit_code: -1,
-            result: format!("failed to start {program}: {e}"),
+            result: why,
         })),
     }
 }
@@ -191,64 +177,101 @@ async fn run(
 pub enum Outcome {
     Exited { code: i32, output: String },
     TimedOut,
+    NotStarted(String),
 }
 
-/// Spawns with stdout and stderr on one pipe and collects the combined output.
+/// Runs with stdout and stderr on one pipe and collects the combined output.
 pub async fn run_combined(
     sbx: &Sbx,
     program: &str,
     args: &[String],
-    cwd: PathBuf,
+    cwd: &str,
     envs: &StringMap,
     timeout: Option<u64>,
-) -> std::io::Result<Outcome> {
-    let (mut reader, writer) = std::io::pipe()?;
-    let writer2 = writer.try_clone()?;
-    let mut cmd = procs::command(program, &sbx.penv, &cwd, envs);
-    cmd.args(args).stdout(writer).stderr(writer2);
-    // Spawned and dropped there: the Command holds our copies of the pipe's write end, and
-    // dropping them lets EOF come.
-    let mut child = procs::spawn(cmd).await?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    sbx.state.groups.add(&sbx.id, pgid);
-
-    let output = Arc::new(Mutex::new(Vec::new()));
+) -> Result<Outcome, Failure> {
+    let mut argv = vec![program.to_string()];
+    argv.extend(args.iter().cloned());
+    let spec = Spec {
+        argv,
+        cwd: cwd.to_string(),
+        env: sbx.env(cwd, envs),
+        stdin: false,
+        output: Output::Combined,
+        fd3: None,
+    };
+    let mut child = match sbx.spawn(spec).await {
+        Ok(c) => c,
+        Err(Spawn::Sandbox(f)) => return Err(f),
+        Err(Spawn::Command(e)) => {
+            let what = if e.stage == "chdir" {
+                format!("chdir {cwd}")
+            } else {
+                format!("{} {program}", e.stage)
+            };
+            return Ok(Outcome::NotStarted(format!("{what}: {}", e.error)));
+        }
+    };
+    let killer = child.killer();
+    // Killed with its tree if the client goes away mid-command.
+    let guard = KillOnDrop(Some(killer.clone()));
+    let reader = child.stdout.take();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = output.clone();
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            match reader.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if let Ok(mut out) = sink.lock() {
-                        let room = MAX_OUTPUT.saturating_sub(out.len());
-                        out.extend_from_slice(&chunk[..n.min(room)]);
+    let (done_tx, done) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        if let Some(mut r) = reader {
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match r.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if let Ok(mut out) = sink.lock() {
+                            let room = MAX_OUTPUT.saturating_sub(out.len());
+                            out.extend_from_slice(&chunk[..n.min(room)]);
+                        }
                     }
                 }
             }
         }
         let _ = done_tx.send(());
     });
-
     let waited = match timeout.filter(|t| *t > 0) {
-        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), child.wait()).await,
-        None => Ok(child.wait().await),
+        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), child.wait())
+            .await
+            .ok(),
+        None => Some(child.wait().await),
     };
-    let status = match waited {
-        Ok(status) => status?,
-        Err(_) => {
-            procs::kill_group(pgid, libc::SIGKILL);
-            let _ = child.wait().await;
-            sbx.state.groups.release_if_empty(&sbx.id, pgid);
-            return Ok(Outcome::TimedOut);
-        }
+    let Some(code) = waited else {
+        let _ = killer.kill(libc::SIGKILL).await;
+        guard.disarm();
+        return Ok(Outcome::TimedOut);
     };
-    let _ = tokio::time::timeout(DRAIN_GRACE, &mut done_rx).await;
-    sbx.state.groups.release_if_empty(&sbx.id, pgid);
+    guard.disarm();
+    // Output of background children that still hold the pipe: read for a short while more.
+    let _ = tokio::time::timeout(DRAIN_GRACE, done).await;
     let bytes = output.lock().map(|o| o.clone()).unwrap_or_default();
     Ok(Outcome::Exited {
-        code: procs::exit_code(status),
+        code,
         output: String::from_utf8_lossy(&bytes).into_owned(),
     })
+}
+
+/// Kills a command's tree when dropped before [`KillOnDrop::disarm`]: a request whose client
+/// went away stops its work instead of running on.
+pub struct KillOnDrop(pub Option<crate::container::process::Killer>);
+
+impl KillOnDrop {
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(k) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = k.kill(libc::SIGKILL).await;
+            });
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! host paths.
 
 use super::Sbx;
-use crate::confine::{Resolved, Root};
+use crate::confine::Resolved;
 use crate::error::Failure;
 use crate::util::{query_flag, query_get, query_pairs, JsonBody};
 use axum::extract::RawQuery;
@@ -121,7 +121,6 @@ pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileIn
             .filter(|d| *d >= 1)
             .ok_or_else(|| Failure::bad_request("depth must be an integer of at least 1"))?,
     };
-    let root = sbx.root.clone();
     let items = blocking(move || {
         let meta = std::fs::metadata(&dir.host).map_err(|e| Failure::from_io(&e, &dir.shown))?;
         if !meta.is_dir() {
@@ -131,14 +130,14 @@ pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileIn
             )));
         }
         let mut out = Vec::new();
-        list_into(&root, &dir.host, depth, &mut out);
+        list_into(&dir, &dir.host, depth, &mut out);
         Ok(out)
     })
     .await?;
     Ok(Json(items))
 }
 
-fn list_into(root: &Root, dir: &Path, depth: usize, out: &mut Vec<FileInfo>) {
+fn list_into(base: &Resolved, dir: &Path, depth: usize, out: &mut Vec<FileInfo>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -150,9 +149,9 @@ fn list_into(root: &Root, dir: &Path, depth: usize, out: &mut Vec<FileInfo>) {
         }
         let Ok(meta) = entry.metadata() else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
-        out.push(file_info(name, Some(root.shown(&entry.path())), &meta));
+        out.push(file_info(name, Some(base.shown_of(&entry.path())), &meta));
         if depth > 1 && meta.is_dir() {
-            list_into(root, &entry.path(), depth - 1, out);
+            list_into(base, &entry.path(), depth - 1, out);
         }
     }
 }
@@ -176,9 +175,10 @@ pub async fn info(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<FileInfo>,
 pub async fn delete(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
     let p = nofollow_param(&sbx, &query, "path")?;
     let recursive = query_flag(&query_pairs(query.as_deref()), "recursive");
-    if p.host == sbx.root.host() {
+    if p.shown == "/" {
         return Err(Failure::bad_request("cannot delete the sandbox root"));
     }
+    p.writable()?;
     blocking(move || {
         let meta =
             std::fs::symlink_metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
@@ -210,8 +210,8 @@ pub async fn create_folder(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Respon
     let p = path_param(&sbx, &query, "path")?;
     let q = query_pairs(query.as_deref());
     let mode = parse_mode(query_get(&q, "mode").unwrap_or("755"))?;
+    sbx.mkdirs(&p).await?;
     blocking(move || {
-        std::fs::create_dir_all(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
         std::fs::set_permissions(&p.host, std::fs::Permissions::from_mode(mode))
             .map_err(|e| Failure::from_io(&e, &p.shown))
     })
@@ -246,16 +246,15 @@ pub async fn find(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<Match>
     let pattern = query_get(&q, "pattern")
         .ok_or_else(|| Failure::bad_request("pattern is required"))?
         .to_string();
-    let root = sbx.root.clone();
     let found = blocking(move || {
         let mut out = Vec::new();
         let meta = std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
         if meta.is_file() {
-            grep_file(&root, &p.host, &pattern, &mut out);
+            grep_file(&p, &p.host, &pattern, &mut out);
         } else {
             walk(&p.host, &mut |path, entry| {
                 if entry.file_type().is_ok_and(|t| t.is_file()) {
-                    grep_file(&root, path, &pattern, &mut out);
+                    grep_file(&p, path, &pattern, &mut out);
                 }
                 out.len() < MAX_RESULTS
             });
@@ -266,7 +265,7 @@ pub async fn find(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<Match>
     Ok(Json(found))
 }
 
-fn grep_file(root: &Root, file: &Path, pattern: &str, out: &mut Vec<Match>) {
+fn grep_file(base: &Resolved, file: &Path, pattern: &str, out: &mut Vec<Match>) {
     use std::io::BufRead;
     let Ok(f) = std::fs::OpenOptions::new()
         .read(true)
@@ -279,7 +278,7 @@ fn grep_file(root: &Root, file: &Path, pattern: &str, out: &mut Vec<Match>) {
     if reader.fill_buf().is_ok_and(|head| head.contains(&0)) {
         return; // binary
     }
-    let shown = root.shown(file);
+    let shown = base.shown_of(file);
     let mut line = Vec::new();
     let mut n = 0u64;
     while out.len() < MAX_RESULTS {
@@ -312,7 +311,6 @@ pub async fn search(
     let pattern = query_get(&q, "pattern")
         .ok_or_else(|| Failure::bad_request("pattern is required"))?
         .to_string();
-    let root = sbx.root.clone();
     let files = blocking(move || {
         std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
         let pat: Vec<char> = pattern.chars().collect();
@@ -320,7 +318,7 @@ pub async fn search(
         walk(&p.host, &mut |path, entry| {
             let name: Vec<char> = entry.file_name().to_string_lossy().chars().collect();
             if glob_match(&pat, &name) {
-                out.push(root.shown(path));
+                out.push(p.shown_of(path));
             }
             out.len() < MAX_RESULTS
         });
@@ -394,6 +392,7 @@ pub async fn replace(
 
 fn replace_in(p: &Resolved, pattern: &str, new_value: &str) -> Result<(), Failure> {
     use std::io::{Read, Write};
+    p.writable()?;
     if pattern.is_empty() {
         return Err(Failure::bad_request("pattern must not be empty"));
     }
@@ -414,8 +413,8 @@ fn replace_in(p: &Resolved, pattern: &str, new_value: &str) -> Result<(), Failur
         .map_err(|e| Failure::from_io(&e, &p.shown))
 }
 
-/// `POST /files/permissions?path=&mode=&owner=&group=`. Owner/group `daytona` (the sandbox
-/// user) means this machine's user, so it is a no-op.
+/// `POST /files/permissions?path=&mode=&owner=&group=`. Owner/group `daytona` is the
+/// sandbox's user.
 pub async fn permissions(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
     let p = path_param(&sbx, &query, "path")?;
     let q = query_pairs(query.as_deref());
@@ -424,19 +423,23 @@ pub async fn permissions(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response
         .map(parse_mode)
         .transpose()?;
     let owner = query_get(&q, "owner")
-        .filter(|o| !o.is_empty() && *o != "daytona")
+        .filter(|o| !o.is_empty())
         .map(|o| names::uid_of(o).ok_or_else(|| Failure::bad_request(format!("unknown user {o}"))))
         .transpose()?;
     let group = query_get(&q, "group")
-        .filter(|g| !g.is_empty() && *g != "daytona")
+        .filter(|g| !g.is_empty())
         .map(|g| names::gid_of(g).ok_or_else(|| Failure::bad_request(format!("unknown group {g}"))))
         .transpose()?;
+    p.writable()?;
     blocking(move || {
         std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
         if let Some(m) = mode {
             std::fs::set_permissions(&p.host, std::fs::Permissions::from_mode(m))
                 .map_err(|e| Failure::from_io(&e, &p.shown))?;
         }
+        let meta = std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
+        let owner = owner.filter(|o| *o != meta.uid());
+        let group = group.filter(|g| *g != meta.gid());
         if owner.is_some() || group.is_some() {
             std::os::unix::fs::chown(&p.host, owner, group)
                 .map_err(|e| Failure::from_io(&e, &p.shown))?;
@@ -451,14 +454,15 @@ pub async fn permissions(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response
 pub async fn move_files(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
     let src = nofollow_param(&sbx, &query, "source")?;
     let dst = nofollow_param(&sbx, &query, "destination")?;
-    if src.host == sbx.root.host() || dst.host == sbx.root.host() {
+    if src.shown == "/" || dst.shown == "/" {
         return Err(Failure::bad_request("cannot move the sandbox root"));
     }
+    src.writable()?;
+    dst.writable()?;
+    let parent = sbx.root.resolve(&format!("{}/..", dst.shown))?;
+    sbx.mkdirs(&parent).await?;
     blocking(move || {
         std::fs::symlink_metadata(&src.host).map_err(|e| Failure::from_io(&e, &src.shown))?;
-        if let Some(parent) = dst.host.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Failure::from_io(&e, &dst.shown))?;
-        }
         std::fs::rename(&src.host, &dst.host).map_err(|e| Failure::from_io(&e, &dst.shown))
     })
     .await?;
@@ -488,16 +492,29 @@ mod names {
             f.next()?.parse().ok()
         })
     }
+    /// Names as the sandbox sees them: its user (this machine's sandbox uid) is `daytona`.
     pub fn user(uid: u32) -> String {
+        if uid == crate::container::sandbox_ids().0 {
+            return "daytona".into();
+        }
         lookup("/etc/passwd", uid).unwrap_or_else(|| uid.to_string())
     }
     pub fn group(gid: u32) -> String {
+        if gid == crate::container::sandbox_ids().1 {
+            return "daytona".into();
+        }
         lookup("/etc/group", gid).unwrap_or_else(|| gid.to_string())
     }
     pub fn uid_of(name: &str) -> Option<u32> {
+        if name == "daytona" {
+            return Some(crate::container::sandbox_ids().0);
+        }
         reverse("/etc/passwd", name)
     }
     pub fn gid_of(name: &str) -> Option<u32> {
+        if name == "daytona" {
+            return Some(crate::container::sandbox_ids().1);
+        }
         reverse("/etc/group", name)
     }
 }

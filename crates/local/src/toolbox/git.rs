@@ -1,16 +1,17 @@
 //! Git routes (daytona-wire.md §6) through this machine's `git`.
 //!
-//! Credentials never touch disk: they reach git through the environment of that one git
-//! process and a credential helper given with `-c` on the command line (which git does not
-//! store), after any `user:pass@` in the URL has been moved out of it. The stored remote URL
-//! therefore never holds a token, and every error text has the secrets scrubbed. Each git
-//! runs with the sandbox's `HOME`, no terminal prompt, in its own process group, bounded in
-//! time.
+//! Git runs inside the sandbox, as its user, on its network. Credentials never touch disk
+//! nor an environment or command line: they reach git as an in-memory file on its fd 3, read
+//! by a credential helper given with `-c` (which git does not store), after any `user:pass@`
+//! in the URL has been moved out of it. The stored remote URL therefore never holds a token,
+//! and every error text has the secrets scrubbed. Each git runs with the sandbox's `HOME`, no
+//! terminal prompt, killed with its tree when the request goes away, bounded in time.
 
-use super::Sbx;
+use super::exec::KillOnDrop;
+use super::{Sbx, Spawn};
 use crate::confine::Resolved;
+use crate::container::process::{Output, Spec};
 use crate::error::Failure;
-use crate::procs;
 use crate::util::{query_get, query_pairs, JsonBody};
 use axum::extract::RawQuery;
 use axum::http::StatusCode;
@@ -27,8 +28,8 @@ use std::time::Duration;
 /// Longest a single git command may run.
 const GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The credential helper: prints the credentials from this git process's environment.
-const HELPER: &str = "!f() { test \"$1\" = get || return 0; printf 'username=%s\\npassword=%s\\n' \"$FORGE_GIT_USERNAME\" \"$FORGE_GIT_PASSWORD\"; }; f";
+/// The credential helper: prints the credentials git was given on its fd 3.
+const HELPER: &str = "!f() { test \"$1\" = get || return 0; cat /dev/fd/3; }; f";
 
 pub fn routes() -> Router<crate::Shared> {
     Router::new()
@@ -190,6 +191,23 @@ fn classify(op: &str, stderr: &str, creds: Option<&Creds>) -> Failure {
     Failure::new(status, format!("{op} failed: {detail}")).with_code(code)
 }
 
+/// An in-memory file holding `username=…` / `password=…` for the credential helper.
+fn credentials_file(c: &Creds) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create(2) with a NUL-terminated name; the fd is owned right away.
+    let fd = unsafe { libc::memfd_create(c"forge-git-credentials".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    std::io::Write::write_all(
+        &mut &file,
+        format!("username={}\npassword={}\n", c.username, c.password).as_bytes(),
+    )?;
+    Ok(file.into())
+}
+
 /// Runs `git args` in `cwd` for the sandbox; stdout on success, a classified failure else.
 async fn git(
     sbx: &Sbx,
@@ -199,6 +217,7 @@ async fn git(
     creds: Option<&Creds>,
     extra_env: &[(&str, &str)],
 ) -> Result<String, Failure> {
+    use tokio::io::AsyncReadExt;
     let mut env = StringMap::new();
     env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
     env.insert("GIT_ASKPASS".into(), String::new());
@@ -208,29 +227,60 @@ async fn git(
     for (k, v) in extra_env {
         env.insert(k.to_string(), v.to_string());
     }
-    if let Some(c) = creds {
-        env.insert("FORGE_GIT_USERNAME".into(), c.username.clone());
-        env.insert("FORGE_GIT_PASSWORD".into(), c.password.clone());
-    }
-    let mut cmd = procs::command("git", &sbx.penv, &cwd.host, &env);
-    cmd.args(["-c", "credential.helper=", "-c"])
-        .arg(format!(
-            "credential.helper={}",
-            if creds.is_some() { HELPER } else { "" }
-        ))
-        .args(["-c", "core.askPass="])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = procs::spawn(cmd)
-        .await
-        .map_err(|e| Failure::internal(format!("cannot run git: {e}")))?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let fd3 = match creds {
+        Some(c) => Some(
+            credentials_file(c)
+                .map_err(|e| Failure::internal(format!("cannot pass the credentials: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut argv: Vec<String> = ["git", "-c", "credential.helper=", "-c"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    argv.push(format!(
+        "credential.helper={}",
+        if creds.is_some() { HELPER } else { "" }
+    ));
+    argv.extend(["-c".to_string(), "core.askPass=".to_string()]);
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let dir = sbx.cmd_path(cwd);
+    let spec = Spec {
+        argv,
+        env: sbx.env(&dir, &env),
+        cwd: dir,
+        stdin: false,
+        output: Output::Separate,
+        fd3,
+    };
+    let mut child = match sbx.spawn(spec).await {
+        Ok(c) => c,
+        Err(Spawn::Sandbox(f)) => return Err(f),
+        Err(Spawn::Command(e)) => {
+            return Err(Failure::internal(format!("cannot run git: {e}")));
+        }
+    };
     // Dropped with the request when the client goes away (an aborted clone): git is killed.
-    let guard = procs::GroupGuard::new(&sbx.state.groups, &sbx.id, pgid);
-    let out = tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output()).await;
-    let out = match out {
-        Ok(o) => o.map_err(|e| Failure::internal(format!("git failed: {e}")))?,
+    let guard = KillOnDrop(Some(child.killer()));
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let collect = async {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let read_o = async {
+            if let Some(r) = out.as_mut() {
+                let _ = r.read_to_end(&mut o).await;
+            }
+        };
+        let read_e = async {
+            if let Some(r) = err.as_mut() {
+                let _ = r.read_to_end(&mut e).await;
+            }
+        };
+        tokio::join!(read_o, read_e);
+        let code = child.wait().await;
+        (code, o, e)
+    };
+    let (code, stdout, stderr) = match tokio::time::timeout(GIT_TIMEOUT, collect).await {
+        Ok(x) => x,
         Err(_) => {
             return Err(
                 Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
@@ -239,12 +289,12 @@ async fn git(
         }
     };
     guard.disarm();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    if code == 0 {
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
     } else {
-        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+        let mut text = String::from_utf8_lossy(&stderr).into_owned();
         if text.trim().is_empty() {
-            text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text = String::from_utf8_lossy(&stdout).into_owned();
         }
         // Show sandbox paths, not where the sandbox lives on this machine.
         let root = sbx.root.host().to_string_lossy().into_owned();
@@ -285,16 +335,13 @@ async fn clone(sbx: Sbx, JsonBody(req): JsonBody<GitCloneRequest>) -> Result<Res
     );
     not_option("url", &url)?;
     let dest = sbx.root.resolve(&req.path)?;
-    if dest.host == sbx.root.host() {
+    dest.writable()?;
+    if dest.shown == "/" {
         return Err(Failure::bad_request("cannot clone into the sandbox root"));
     }
-    if let Some(parent) = dest.host.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| Failure::from_io(&e, &dest.shown))?;
-    }
     let parent = sbx.root.resolve(&format!("{}/..", dest.shown))?;
-    let dest_s = dest.host.to_string_lossy().into_owned();
+    sbx.mkdirs(&parent).await?;
+    let dest_s = sbx.cmd_path(&dest);
     let depth_s = req.depth.filter(|d| *d > 0).map(|d| d.to_string());
     let mut args: Vec<&str> = vec!["clone"];
     if req.insecure_skip_tls == Some(true) {
@@ -703,6 +750,7 @@ struct InitRequest {
 
 async fn init(sbx: Sbx, JsonBody(req): JsonBody<InitRequest>) -> Result<Response, Failure> {
     let dir = sbx.root.resolve(&req.path)?;
+    sbx.mkdirs(&dir).await?;
     tokio::fs::create_dir_all(&dir.host)
         .await
         .map_err(|e| Failure::from_io(&e, &dir.shown))?;

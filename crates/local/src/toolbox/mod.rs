@@ -8,9 +8,12 @@ pub mod logs;
 pub mod sessions;
 pub mod transfer;
 
-use crate::confine::Root;
+use crate::confine::{Resolved, Root};
+use crate::container::cgroup::Limits;
+use crate::container::process::{self, Child, NotStarted, Spec};
+use crate::container::Running;
 use crate::error::Failure;
-use crate::procs::{PortsEnv, ProcEnv};
+use crate::procs::ProcEnv;
 use crate::store::{is_running, WORK_DIR};
 use crate::Shared;
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -18,6 +21,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use forge_wire::{DirResponse, IsPortInUseResponse, PortList};
+use std::sync::Arc;
 
 pub fn router(state: Shared) -> Router {
     Router::new()
@@ -53,6 +57,7 @@ pub struct Sbx {
     pub id: String,
     pub root: Root,
     pub penv: ProcEnv,
+    pub limits: Limits,
 }
 
 impl FromRequestParts<Shared> for Sbx {
@@ -79,31 +84,89 @@ impl FromRequestParts<Shared> for Sbx {
             )));
         }
         let id = rec.sandbox.id.clone();
-        let root_host = state.store.root(&id);
-        let home = root_host.join(WORK_DIR.trim_start_matches('/'));
+        let dir = state.store.sandbox_dir(&id);
         Ok(Sbx {
             state: state.clone(),
-            root: Root::new(root_host),
+            root: Root::new(dir.join("root"), state.runtime.layout()),
             penv: ProcEnv {
                 sandbox_id: id.clone(),
-                home,
+                dir,
                 env: rec.sandbox.env.clone(),
-                ports: state.ports_shim.clone().map(|shim| PortsEnv {
-                    shim,
-                    dir: crate::ports::dir(&state.store.sandbox_dir(&id)),
-                }),
             },
+            limits: limits_of(&rec.sandbox),
             id,
         })
     }
 }
 
+/// A sandbox's limits from its record (`cpu` vCPUs, `memory` GiB).
+pub fn limits_of(s: &forge_wire::Sandbox) -> Limits {
+    Limits {
+        cpu: s.cpu.max(1.0) as u64,
+        memory_gib: s.memory.max(1.0) as u64,
+    }
+}
+
 impl Sbx {
+    /// The sandbox's container, started if it is not running.
+    pub async fn running(&self) -> Result<Arc<Running>, Failure> {
+        self.state.runtime.ensure(&self.id, self.limits).await
+    }
+
+    /// A path as this sandbox's commands see it.
+    pub fn cmd_path(&self, r: &Resolved) -> String {
+        self.state.runtime.command_path(self.root.host(), &r.shown)
+    }
+
+    /// The whole environment of a command run in `cwd` (as the command sees it).
+    pub fn env(&self, cwd: &str, extra: &forge_wire::StringMap) -> Vec<String> {
+        crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra)
+    }
+
+    /// Starts a command in the sandbox (its container started first if needed).
+    pub async fn spawn(&self, spec: Spec) -> Result<Child, Spawn> {
+        let running = self.running().await.map_err(Spawn::Sandbox)?;
+        process::spawn(&running.ctl, spec)
+            .await
+            .map_err(Spawn::Command)
+    }
+
+    /// Makes a folder and its missing parents (given to the sandbox's user), as `mkdir -p`
+    /// in the sandbox would.
+    pub async fn mkdirs(&self, dir: &Resolved) -> Result<(), Failure> {
+        dir.writable()?;
+        let mut missing = Vec::new();
+        let mut at = dir.host.clone();
+        while !at.exists() && at.starts_with(self.root.host()) && at != self.root.host() {
+            missing.push(at.clone());
+            if !at.pop() {
+                break;
+            }
+        }
+        for d in missing.iter().rev() {
+            match tokio::fs::create_dir(d).await {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(Failure::from_io(&e, &dir.shown))
+                }
+                _ => {}
+            }
+            let _ = self.state.runtime.give(d);
+        }
+        Ok(())
+    }
+
     /// The sandbox's code language label (`code-toolbox-language`).
     pub async fn label(&self, key: &str) -> Option<String> {
         let rec = self.state.store.get(&self.id).await?;
         rec.sandbox.labels.get(key).cloned()
     }
+}
+
+/// Why a command did not start: the sandbox could not run it, or the command itself could
+/// not be started (a missing cwd or program: the daemon's exit code -1).
+pub enum Spawn {
+    Sandbox(Failure),
+    Command(NotStarted),
 }
 
 /// `GET /work-dir` and `GET /user-home-dir`: both `/home/daytona`.
@@ -118,21 +181,13 @@ async fn version(_sbx: Sbx) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "version": concat!("forge-local/", env!("CARGO_PKG_VERSION")) }))
 }
 
-/// `GET /port`: the TCP ports this sandbox listens on, as its processes see them (see
-/// `crate::ports::listening`): its published ports with a live listener, plus loopback or
-/// wildcard listeners its processes hold that the port shim does not reach.
+/// `GET /port`: the TCP ports the sandbox's processes listen on, in its own network.
 async fn ports(sbx: Sbx) -> Json<PortList> {
-    let dir = crate::ports::dir(&sbx.state.store.sandbox_dir(&sbx.id));
-    let id = sbx.id.clone();
-    let ports = tokio::task::spawn_blocking(move || crate::ports::listening(&dir, &id))
-        .await
-        .unwrap_or_default();
+    let ports = sbx.state.runtime.listening(&sbx.id).await;
     Json(PortList { ports })
 }
 
-/// `GET /port/{port}/in-use`: is something of this sandbox listening on that port: its
-/// published mapping has a live listener, else (servers the port shim does not reach)
-/// something accepts on 127.0.0.1:port.
+/// `GET /port/{port}/in-use`: does something of this sandbox listen on that port.
 async fn port_in_use(
     sbx: Sbx,
     axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>,
@@ -143,18 +198,6 @@ async fn port_in_use(
         .and_then(|(_, v)| v.parse().ok())
         .filter(|p| *p >= 1)
         .ok_or_else(|| Failure::bad_request("invalid port"))?;
-    let dir = crate::ports::dir(&sbx.state.store.sandbox_dir(&sbx.id));
-    if crate::ports::mapped(&dir, port).is_some() {
-        return Ok(Json(IsPortInUseResponse { is_in_use: true }));
-    }
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let is_in_use = matches!(
-        tokio::time::timeout(
-            std::time::Duration::from_secs(1),
-            tokio::net::TcpStream::connect(addr)
-        )
-        .await,
-        Ok(Ok(_))
-    );
+    let is_in_use = sbx.state.runtime.listening(&sbx.id).await.contains(&port);
     Ok(Json(IsPortInUseResponse { is_in_use }))
 }

@@ -1,16 +1,21 @@
 //! Background sessions (daytona-wire.md §7): create / list / get / delete, commands run sync
 //! or async, their status, their logs (JSON, text, or live over WebSocket) and their stdin.
 //!
-//! How a session behaves like one long-lived shell while each command still runs in its own
-//! process group (so it can be killed as a group): every command is a fresh shell (`bash`
-//! when this machine has it, else `sh`) that first restores the session's exported
-//! environment and working directory from the session's state folder, runs the command with
-//! `set -a` (so plain assignments are kept too), then saves `pwd` and `export -p` back.
+//! How a session behaves like one long-lived shell while each command still runs on its own
+//! (so it can be killed with its tree): every command is a fresh `bash` that first restores
+//! the session's working directory and exported environment from a state file given to it as
+//! fd 3 (a copy of the session's state, in the backend's folder: nothing is written into the
+//! sandbox), runs the command with `set -a` (so plain assignments are kept too), then writes
+//! `cd` and `export -p` back to fd 3; when it ends, that copy becomes the session's state.
 //! `cd`, `export` and `X=1` carry over between commands; shell functions, aliases and options
 //! do not. Async commands started together each see the state as it was when they started.
+//!
+//! Output goes to a log file written by the command's monitor inside the sandbox (see
+//! `logs`), so a command's log and exit code outlive the backend process.
 
 use super::logs::{self, LogStore};
-use super::Sbx;
+use super::{Sbx, Spawn};
+use crate::container::process::{Killer, Output, Spec};
 use crate::error::Failure;
 use crate::procs;
 use crate::store::WORK_DIR;
@@ -25,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use forge_wire::{
     CreateSessionRequest, Session as WireSession, SessionCommand, SessionExecuteRequest,
-    SessionExecuteResponse, SessionSendInputRequest, StringMap, STDERR_MARKER, STDOUT_MARKER,
+    SessionExecuteResponse, SessionSendInputRequest, StringMap,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,18 +38,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// The shell program every session command runs in (see the module docs).
-const WRAPPER: &str = r#"__forge_cmd=$FORGE_SESSION_CMD
-__forge_state=$FORGE_SESSION_STATE
-unset FORGE_SESSION_CMD FORGE_SESSION_STATE
-if [ -f "$__forge_state/env" ]; then . "$__forge_state/env" 2>/dev/null; fi
-if [ -f "$__forge_state/cwd" ]; then IFS= read -r __forge_cwd < "$__forge_state/cwd"; cd "$__forge_cwd" 2>/dev/null; unset __forge_cwd; fi
+/// The shell program every session command runs in (see the module docs); the command is
+/// its `$1`, the state file its fd 3.
+const WRAPPER: &str = r#"__forge_cmd=$1
+shift
+. /dev/fd/3 2>/dev/null
 set -a
 eval "$__forge_cmd"
 __forge_rc=$?
 set +a
-pwd > "$__forge_state/cwd.$$" 2>/dev/null && mv -f "$__forge_state/cwd.$$" "$__forge_state/cwd"
-export -p > "$__forge_state/env.$$" 2>/dev/null && mv -f "$__forge_state/env.$$" "$__forge_state/env"
+{ printf 'cd -- %q 2>/dev/null\n' "$PWD"; export -p; } > /dev/fd/3 2>/dev/null
 exit $__forge_rc
 "#;
 
@@ -56,10 +59,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 pub struct Cmd {
     id: String,
     command: String,
-    pgid: i32,
+    killer: Killer,
     log: Arc<LogStore>,
-    exit: tokio::sync::watch::Sender<Option<i32>>,
-    stdin: tokio::sync::Mutex<Option<tokio::process::ChildStdin>>,
+    exit: tokio::sync::watch::Receiver<Option<i32>>,
+    stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
 }
 
 impl Cmd {
@@ -75,7 +78,7 @@ impl Cmd {
     }
     /// Waits until the command exited and its output was drained (bounded grace).
     async fn finished(&self) {
-        let mut rx = self.exit.subscribe();
+        let mut rx = self.exit.clone();
         let _ = rx.wait_for(|c| c.is_some()).await;
         let mut tick = self.log.subscribe();
         let _ = tokio::time::timeout(DRAIN_GRACE, async {
@@ -115,11 +118,20 @@ impl Session {
             .find(|c| c.id == id)
             .cloned()
     }
-    fn kill_all(&self) {
-        if let Ok(cmds) = self.commands.lock() {
-            for c in cmds.iter() {
-                procs::kill_group(c.pgid, libc::SIGKILL);
-            }
+    /// Kills every command of the session that still runs, with its tree.
+    async fn kill_all(&self) {
+        let running: Vec<Killer> = self
+            .commands
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|c| c.exit_code().is_none())
+                    .map(|c| c.killer.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for k in running {
+            let _ = k.kill(libc::SIGKILL).await;
         }
     }
 }
@@ -137,7 +149,7 @@ impl Sessions {
         let keys: Vec<_> = map.keys().filter(|(s, _)| s == sandbox).cloned().collect();
         for k in keys {
             if let Some(s) = map.remove(&k) {
-                s.kill_all();
+                s.kill_all().await;
                 let _ = tokio::fs::remove_dir_all(&s.state_dir).await;
             }
         }
@@ -279,7 +291,7 @@ async fn remove(sbx: Sbx, Path(p): Params) -> Result<Response, Failure> {
         .await
         .remove(&(sbx.id.clone(), sid.clone()));
     let s = removed.ok_or_else(|| Failure::not_found(format!("session {sid} not found")))?;
-    s.kill_all();
+    s.kill_all().await;
     let _ = tokio::fs::remove_dir_all(&s.state_dir).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -304,20 +316,6 @@ fn new_wire(headers: &HeaderMap) -> bool {
     });
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (0, 167)
-}
-
-fn shell() -> &'static str {
-    static SHELL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-    SHELL.get_or_init(|| {
-        let has_bash = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join("bash").is_file()))
-            .unwrap_or(false);
-        if has_bash {
-            "bash"
-        } else {
-            "sh"
-        }
-    })
 }
 
 async fn exec(
@@ -368,67 +366,115 @@ async fn exec(
 async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<Cmd>, Failure> {
     let slot = procs::command_slot(&sbx.state.commands)?;
     let id = new_uuid();
-    let cwd = sbx.root.resolve(WORK_DIR)?;
-    let log = LogStore::create(
-        session.state_dir.join("logs").join(&id),
-        logs::configured_limit(),
-    )
-    .map_err(|e| Failure::internal(format!("cannot create command log: {e}")))?;
-    let log = Arc::new(log);
-    let mut c = procs::command(shell(), &sbx.penv, &cwd.host, &StringMap::new());
-    c.arg("-c")
-        .arg(WRAPPER)
-        .env("FORGE_SESSION_CMD", command)
-        .env("FORGE_SESSION_STATE", &session.state_dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = procs::spawn(c)
-        .await
-        .map_err(|e| Failure::internal(format!("cannot start the command: {e}")))?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-    sbx.state.groups.add(&sbx.id, pgid);
+    let cwd = sbx.cmd_path(&sbx.root.resolve(WORK_DIR)?);
+    let files = {
+        let (dir, id) = (session.state_dir.clone(), id.clone());
+        tokio::task::spawn_blocking(move || command_files(&dir, &id))
+            .await
+            .map_err(|e| Failure::internal(e.to_string()))?
+            .map_err(|e| Failure::internal(format!("cannot create the command's log: {e}")))?
+    };
+    let CommandFiles {
+        log,
+        exit_file,
+        state,
+        log_path,
+        state_path,
+    } = files;
+    let spec = Spec {
+        argv: vec![
+            "bash".into(),
+            "-c".into(),
+            WRAPPER.into(),
+            "forge-session".into(),
+            command.to_string(),
+        ],
+        cwd: cwd.clone(),
+        env: sbx.env(&cwd, &StringMap::new()),
+        stdin: true,
+        output: Output::Log {
+            log,
+            exit_file,
+            limit: sbx.state.config.session_log_limit,
+        },
+        fd3: Some(state.into()),
+    };
+    let mut child = match sbx.spawn(spec).await {
+        Ok(c) => c,
+        Err(Spawn::Sandbox(f)) => return Err(f),
+        Err(Spawn::Command(e)) => {
+            return Err(Failure::internal(format!("cannot start the command: {e}")))
+        }
+    };
+    let exit = child.exit_watch();
+    let ticks = child.ticks();
+    let (done_tx, done) = tokio::sync::watch::channel(false);
     let cmd = Arc::new(Cmd {
         id,
         command: command.to_string(),
-        pgid,
-        log: log.clone(),
-        exit: tokio::sync::watch::channel(None).0,
+        killer: child.killer(),
+        log: Arc::new(LogStore::open(log_path, ticks.clone(), done)),
+        exit,
         stdin: tokio::sync::Mutex::new(child.stdin.take()),
     });
     if let Ok(mut cmds) = session.commands.lock() {
         cmds.push(cmd.clone());
     }
-    let (out, err) = (child.stdout.take(), child.stderr.take());
-    let pump_log = log.clone();
-    tokio::spawn(async move {
-        let a = async {
-            if let Some(o) = out {
-                logs::pump(o, STDOUT_MARKER, &pump_log).await
-            }
-        };
-        let b = async {
-            if let Some(e) = err {
-                logs::pump(e, STDERR_MARKER, &pump_log).await
-            }
-        };
-        tokio::join!(a, b);
-        pump_log.finish();
-    });
     let waiter = cmd.clone();
-    let state = sbx.state.clone();
-    let sandbox = sbx.id.clone();
+    let session_state = session.state_dir.join("state");
     tokio::spawn(async move {
-        let code = match child.wait().await {
-            Ok(status) => procs::exit_code(status),
-            Err(_) => -1,
-        };
+        child.wait().await;
         waiter.stdin.lock().await.take();
-        waiter.exit.send_replace(Some(code));
+        // The command's view of the session is the session's now.
+        let _ = tokio::fs::rename(&state_path, &session_state).await;
         drop(slot);
-        state.groups.release_if_empty(&sandbox, waiter.pgid);
+        // Done once the monitor is gone (its last tick): every byte of output is in the log.
+        let mut ticks = ticks;
+        while ticks.changed().await.is_ok() {}
+        done_tx.send_replace(true);
     });
     Ok(cmd)
+}
+
+/// The files of one session command, in the session's folder (the backend's, not the
+/// sandbox's).
+struct CommandFiles {
+    log: std::fs::File,
+    exit_file: std::fs::File,
+    state: std::fs::File,
+    log_path: PathBuf,
+    state_path: PathBuf,
+}
+
+/// Creates a command's log, exit file and state copy (the session's state as it is now).
+fn command_files(dir: &std::path::Path, id: &str) -> std::io::Result<CommandFiles> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let log_path = logs.join(format!("{id}.log"));
+    let open = |path: &std::path::Path, append: bool| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .append(append)
+            .create(true)
+            .truncate(!append)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let log = open(&log_path, true)?;
+    let exit_file = open(&logs.join(format!("{id}.exit")), false)?;
+    let state_path = dir.join(format!("state.{id}"));
+    let current = std::fs::read(dir.join("state")).unwrap_or_default();
+    let state = open(&state_path, false)?;
+    std::io::Write::write_all(&mut &state, &current)?;
+    Ok(CommandFiles {
+        log,
+        exit_file,
+        state,
+        log_path,
+        state_path,
+    })
 }
 
 async fn find_cmd(sbx: &Sbx, p: &[(String, String)]) -> Result<Arc<Cmd>, Failure> {
@@ -451,13 +497,13 @@ async fn command(sbx: Sbx, Path(p): Params) -> Result<Json<SessionCommand>, Fail
 /// whole process group.
 async fn kill_command(sbx: Sbx, Path(p): Params) -> Result<Response, Failure> {
     let cmd = find_cmd(&sbx, &p).await?;
-    if cmd.exit_code().is_some() && !procs::group_alive(cmd.pgid) {
+    let killed = cmd.killer.kill(libc::SIGKILL).await.unwrap_or(0);
+    if killed == 0 && cmd.exit_code().is_some() {
         return Err(
             Failure::new(StatusCode::GONE, "command has already completed")
                 .with_code("COMMAND_ALREADY_COMPLETED"),
         );
     }
-    procs::kill_group(cmd.pgid, libc::SIGKILL);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -479,7 +525,6 @@ async fn input(
     pipe.write_all(req.data.as_bytes())
         .await
         .map_err(|_| gone())?;
-    pipe.flush().await.map_err(|_| gone())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

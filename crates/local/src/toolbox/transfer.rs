@@ -93,14 +93,12 @@ async fn write_field(
     field: &mut axum::extract::multipart::Field<'_>,
 ) -> Result<u64, Failure> {
     let p = sbx.root.resolve(dest)?;
-    if p.host == sbx.root.host() {
+    if p.shown == "/" {
         return Err(Failure::bad_request("cannot write to the sandbox root"));
     }
-    if let Some(parent) = p.host.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| Failure::from_io(&e, &p.shown))?;
-    }
+    p.writable()?;
+    let parent = sbx.root.resolve(&format!("{}/..", p.shown))?;
+    sbx.mkdirs(&parent).await?;
     // Written to a temp file in the sandbox's private state folder (same file system as its
     // root), renamed into place when complete: a crash or a cut connection never leaves a
     // partial file under the requested name, nor a temp file the sandbox sees; a start after
@@ -113,10 +111,12 @@ async fn write_field(
     let result = write_to(&tmp, field, &p.shown).await;
     let result = match result {
         Ok(bytes) => {
-            // Overwriting keeps the existing file's permissions.
+            // Overwriting keeps the existing file's permissions; a new file is the sandbox
+            // user's, as one it wrote itself.
             if let Ok(meta) = tokio::fs::metadata(&p.host).await {
                 let _ = tokio::fs::set_permissions(&tmp, meta.permissions()).await;
             }
+            let _ = sbx.state.runtime.give(&tmp);
             tokio::fs::rename(&tmp, &p.host)
                 .await
                 .map(|_| bytes)

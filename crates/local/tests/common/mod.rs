@@ -18,6 +18,8 @@ pub async fn start() -> Env {
         home: Some(home.path().to_path_buf()),
         api_key: Some("test-key".into()),
         bind: None,
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
     })
     .await
     .expect("backend starts");

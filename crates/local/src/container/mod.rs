@@ -1,0 +1,771 @@
+//! Each sandbox is a container: its own user, mount, pid, network, ipc, uts and cgroup
+//! namespaces around a long-lived init, one cgroup with its limits, and a user-mode network,
+//! made from the Linux primitives a container runtime uses, without Docker, a daemon or (where
+//! the kernel allows unprivileged user namespaces) root. The runtime itself is a small C
+//! program, `runtime/forge-sandbox.c`, built with this crate and written into the backend's
+//! home at start; this module decides how it is run, starts and stops each sandbox's
+//! container, and talks to its init (`ctl`).
+//!
+//! What a sandbox looks like from inside, whatever the image asked for: `/` is its own folder
+//! with this machine's toolchain read-only (`layout`), it is `daytona` (uid 1000) in
+//! `/home/daytona`, it sees only its own processes, and it has every port to itself. Where a
+//! piece is missing on this machine (no user namespaces, no cgroups, no network tool) the
+//! backend says so at start, each sandbox's JSON says which isolation it got
+//! ([`Isolation`]), and `FORGE_ISOLATION=required` refuses to start instead.
+//!
+//! Containers outlive the backend process (as Daytona's sandboxes outlive an API restart):
+//! each init's pid and start time are written to `<sandbox>/run/init`, and a backend started
+//! again on the same home finds them there ([`Runtime::adopt`]).
+
+pub mod cgroup;
+pub mod ctl;
+pub mod layout;
+pub mod net;
+pub mod process;
+
+pub use layout::{Layout, INNER_ID, WORK_DIR};
+
+use crate::error::{Failure, LocalError};
+use cgroup::{Cgroups, Limits};
+use ctl::{op, Ctl};
+use net::Network;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+/// The runtime program, built by `build.rs` (empty where it could not be built).
+static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/forge-sandbox"));
+
+/// How long a container may take to start (a slow disk, a loaded machine).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub use forge_wire::Isolation;
+
+/// What the backend's configuration asks of isolation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Containers where the machine allows them, else unconfined (and said so).
+    #[default]
+    Auto,
+    /// Containers or no backend at all.
+    Required,
+    /// Unconfined sandboxes (processes of this machine's user).
+    Off,
+}
+
+impl Policy {
+    /// A `FORGE_ISOLATION` value: `required`, `off` (`0`, `false`, `no`), else `auto`.
+    pub fn parse(value: Option<&str>) -> Policy {
+        match value
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "required" => Policy::Required,
+            "off" | "0" | "false" | "no" => Policy::Off,
+            _ => Policy::Auto,
+        }
+    }
+}
+
+/// What the runtime needs to be set up for one backend home.
+pub struct Settings {
+    pub home: PathBuf,
+    pub policy: Policy,
+    /// Host loopback ports sandboxes may reach (relayed into each one).
+    pub host_ports: Vec<u16>,
+    /// The host uid/gid sandbox processes run as when the backend runs as root.
+    pub sandbox_uid: u32,
+    /// The network tool to use (`none`: loopback only); `None`: the first one found.
+    pub network: Option<String>,
+    /// A delegated cgroup (v2) to make sandboxes' cgroups in.
+    pub cgroup_root: Option<PathBuf>,
+}
+
+/// A sandbox whose container runs.
+pub struct Running {
+    /// The init's pid on this machine, and its start time (the pair names it for good).
+    pub pid: i32,
+    pub start: u64,
+    pub ctl: Ctl,
+    netlink: Mutex<Option<OwnedFd>>,
+}
+
+/// Starts, finds and stops the containers of one backend home.
+pub struct Runtime {
+    program: PathBuf,
+    namespaces: bool,
+    layout: Arc<Layout>,
+    pub cgroups: Cgroups,
+    pub network: Network,
+    /// uid/gid of the sandbox user on this machine.
+    pub uid: u32,
+    pub gid: u32,
+    host_ports: Vec<u16>,
+    pub isolation: Isolation,
+    sandboxes: PathBuf,
+    running: Mutex<HashMap<String, Arc<Running>>>,
+    starting: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A short stable tag of a home folder (names its cgroups).
+fn tag_of(home: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    home.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Writes the runtime program into `<home>/bin` under a name made of its content (so a
+/// running copy is never overwritten) and returns its path.
+fn install_program(home: &Path) -> std::io::Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::PermissionsExt;
+    if PROGRAM.is_empty() {
+        return Err(std::io::Error::other(
+            "this build has no sandbox runtime (it was built without a C compiler, or not for Linux)",
+        ));
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    PROGRAM.hash(&mut h);
+    let dir = home.join("bin");
+    std::fs::create_dir_all(&dir)?;
+    let name = format!("forge-sandbox-{:016x}", h.finish());
+    let path = dir.join(&name);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == PROGRAM.len() as u64) {
+        return Ok(path);
+    }
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, PROGRAM)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::rename(&tmp, &path)?;
+    // Older versions, left by earlier builds.
+    for e in std::fs::read_dir(&dir)?.flatten() {
+        let n = e.file_name();
+        if n != name.as_str() && n.to_string_lossy().starts_with("forge-sandbox-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(path)
+}
+
+/// uid and gid of sandbox users on this machine (the last runtime set up in this process;
+/// every runtime of one process has the same).
+static SANDBOX_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+/// uid and gid of sandbox users on this machine, as file owners show them.
+pub fn sandbox_ids() -> (u32, u32) {
+    let v = SANDBOX_IDS.load(std::sync::atomic::Ordering::Relaxed);
+    ((v >> 32) as u32, v as u32)
+}
+
+/// This process's effective uid and gid.
+fn ids() -> (u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+impl Runtime {
+    /// Sets up the runtime for a home: installs the program, writes the sandbox's `/etc`
+    /// files, finds the cgroups and the network tool, and tries a container once (unless
+    /// the policy is `Off`). With `Required`, a machine that cannot give containers is an
+    /// error; otherwise sandboxes run unconfined and the reason is kept.
+    pub async fn new(settings: Settings) -> Result<Runtime, LocalError> {
+        let home = settings.home.clone();
+        let unusable = |reason: String| LocalError::Isolation { reason };
+        let program = {
+            let home = home.clone();
+            tokio::task::spawn_blocking(move || install_program(&home))
+                .await
+                .map_err(|e| unusable(e.to_string()))?
+                .map_err(|e| unusable(format!("cannot install the sandbox runtime: {e}")))?
+        };
+        let path = std::env::var_os("PATH");
+        let network = Network::detect(path.as_deref(), settings.network.as_deref());
+        let etc = home.join("runtime").join("etc");
+        layout::write_etc(&etc, &network.nameservers)
+            .map_err(|e| unusable(format!("cannot write {}: {e}", etc.display())))?;
+        let layout = Arc::new(Layout::for_this_machine(&etc));
+        let cgroups = {
+            let tag = tag_of(&home);
+            let delegated = settings.cgroup_root.clone();
+            tokio::task::spawn_blocking(move || Cgroups::detect(&tag, delegated))
+                .await
+                .unwrap_or_else(|e| Cgroups::Unavailable(e.to_string()))
+        };
+        let (euid, egid) = ids();
+        let (uid, gid) = if euid == 0 {
+            (settings.sandbox_uid, settings.sandbox_uid)
+        } else {
+            (euid, egid)
+        };
+        SANDBOX_IDS.store(
+            (u64::from(uid) << 32) | u64::from(gid),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let mut rt = Runtime {
+            program,
+            namespaces: settings.policy != Policy::Off,
+            layout,
+            cgroups,
+            network,
+            uid,
+            gid,
+            host_ports: settings.host_ports,
+            isolation: Isolation {
+                level: String::new(),
+                user: String::new(),
+                network: String::new(),
+                limits: String::new(),
+                reason: None,
+            },
+            sandboxes: home.join("sandboxes"),
+            running: Mutex::new(HashMap::new()),
+            starting: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        if home.to_string_lossy().contains([':', ' ', '\n']) {
+            rt.namespaces = false;
+            rt.isolation.reason = Some(format!(
+                "the home folder {} contains a colon, space or newline",
+                home.display()
+            ));
+        } else if rt.namespaces {
+            if let Err(reason) = rt.probe(&home).await {
+                rt.namespaces = false;
+                rt.isolation.reason = Some(reason);
+            }
+        } else {
+            rt.isolation.reason = Some("FORGE_ISOLATION=off".into());
+        }
+        if !rt.namespaces && settings.policy == Policy::Required {
+            return Err(unusable(rt.isolation.reason.clone().unwrap_or_default()));
+        }
+        if !rt.namespaces {
+            // Unconfined: the sandbox's processes are this machine's user.
+            (rt.uid, rt.gid) = (euid, egid);
+            SANDBOX_IDS.store(
+                (u64::from(euid) << 32) | u64::from(egid),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        rt.isolation = rt.describe();
+        Ok(rt)
+    }
+
+    fn describe(&self) -> Isolation {
+        let who = if self.uid == ids().0 {
+            "this machine's user".to_string()
+        } else {
+            format!("uid {}", self.uid)
+        };
+        if self.namespaces {
+            Isolation {
+                level: "container".into(),
+                user: format!("daytona (uid {INNER_ID}), {who} outside"),
+                network: match &self.network.argv {
+                    Some(_) => format!("own namespace, {}", self.network.name),
+                    None => format!("own namespace, {}", self.network.name),
+                },
+                limits: self.cgroups.describe(),
+                reason: self.isolation.reason.clone(),
+            }
+        } else {
+            Isolation {
+                level: "none".into(),
+                user: who,
+                network: "this machine's".into(),
+                limits: self.cgroups.describe(),
+                reason: self.isolation.reason.clone(),
+            }
+        }
+    }
+
+    /// The file system layout of every sandbox here.
+    pub fn layout(&self) -> Arc<Layout> {
+        self.layout.clone()
+    }
+
+    /// Whether sandboxes are containers here.
+    pub fn confined(&self) -> bool {
+        self.namespaces
+    }
+
+    /// Starts one container in a scratch folder and stops it again.
+    async fn probe(&self, home: &Path) -> Result<(), String> {
+        let dir = home.join("runtime").join("probe");
+        let _ = std::fs::remove_dir_all(&dir);
+        let skeleton = self.layout.skeleton();
+        let (uid, gid) = (self.uid, self.gid);
+        let made = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || make_skeleton(&dir, &skeleton, uid, gid))
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        made.map_err(|e| format!("cannot make the probe sandbox: {e}"))?;
+        let started = self.launch(&dir, "probe", None).await;
+        let result = match started {
+            Ok(running) => {
+                let ping = running.ctl.request(op::PING, &[], &[]).await;
+                kill_init(running.pid, running.start).await;
+                ping.map(drop)
+                    .map_err(|e| format!("the probe sandbox did not answer: {e}"))
+            }
+            Err(e) => Err(e),
+        };
+        let _ = tokio::task::spawn_blocking(move || crate::spares::force_remove(&dir)).await;
+        result
+    }
+
+    /// The sandbox's folder.
+    fn dir(&self, id: &str) -> PathBuf {
+        self.sandboxes.join(id)
+    }
+
+    /// The running container of a sandbox, if there is one.
+    pub fn running(&self, id: &str) -> Option<Arc<Running>> {
+        self.running.lock().ok()?.get(id).cloned()
+    }
+
+    /// The sandbox's container, started if it is not running (one start at a time per
+    /// sandbox; concurrent callers wait for it).
+    pub async fn ensure(&self, id: &str, limits: Limits) -> Result<Arc<Running>, Failure> {
+        if let Some(r) = self.running(id) {
+            return Ok(r);
+        }
+        let gate = self
+            .starting
+            .lock()
+            .await
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        let _held = gate.lock().await;
+        if let Some(r) = self.running(id) {
+            return Ok(r);
+        }
+        let cgroups = if self.cgroups.available() {
+            let (cg, id2) = (self.cgroups.clone(), id.to_string());
+            tokio::task::spawn_blocking(move || cg.create(&id2, limits))
+                .await
+                .map_err(|e| Failure::internal(e.to_string()))?
+                .map_err(|e| {
+                    Failure::internal(format!("cannot create the sandbox's cgroup: {e}"))
+                })?
+        } else {
+            Vec::new()
+        };
+        let running = self
+            .launch(&self.dir(id), id, Some(&cgroups))
+            .await
+            .map_err(|e| Failure::internal(format!("cannot start sandbox {id}: {e}")))?;
+        let record = format!("{} {}\n", running.pid, running.start);
+        let _ = std::fs::write(self.dir(id).join("run").join("init"), record);
+        if let Ok(mut map) = self.running.lock() {
+            map.insert(id.to_string(), running.clone());
+        }
+        Ok(running)
+    }
+
+    /// Runs `forge-sandbox start` for the sandbox folder `dir` and waits for `ready`.
+    async fn launch(
+        &self,
+        dir: &Path,
+        name: &str,
+        cgroups: Option<&[PathBuf]>,
+    ) -> Result<Arc<Running>, String> {
+        let sock = dir.join("run").join("ctl.sock");
+        let listener =
+            ctl::listen(&sock).map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
+        let mut args: Vec<String> = vec![
+            "start".into(),
+            "--root".into(),
+            dir.join("root").to_string_lossy().into_owned(),
+            "--uid".into(),
+            self.uid.to_string(),
+            "--gid".into(),
+            self.gid.to_string(),
+            "--hostname".into(),
+            name.chars().take(12).collect(),
+            "--workdir".into(),
+            WORK_DIR.into(),
+            "--ctl-fd".into(),
+            "0".into(),
+            "--namespaces".into(),
+            if self.namespaces { "1" } else { "0" }.into(),
+        ];
+        if self.namespaces {
+            for m in self.layout.mount_args() {
+                args.extend(["--mount".into(), m]);
+            }
+            for p in &self.host_ports {
+                args.extend(["--forward".into(), p.to_string()]);
+            }
+            args.extend(self.network.args());
+        }
+        for c in cgroups.unwrap_or_default() {
+            args.extend(["--cgroup".into(), c.to_string_lossy().into_owned()]);
+        }
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::from(OwnedFd::from(listener)))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = crate::procs::spawn(cmd)
+            .await
+            .map_err(|e| format!("cannot run the sandbox runtime: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let read = async {
+            let mut init = None;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut words = line.split_whitespace();
+                match words.next() {
+                    Some("pid") => {
+                        let pid = words.next().and_then(|w| w.parse().ok());
+                        let start = words.next().and_then(|w| w.parse().ok());
+                        init = pid.zip(start);
+                    }
+                    Some("ready") => return init.ok_or_else(|| "no init pid".to_string()),
+                    Some("error") => return Err(line["error ".len()..].to_string()),
+                    _ => {}
+                }
+            }
+            Err("the sandbox runtime exited before the sandbox was ready".to_string())
+        };
+        let (pid, start) = match tokio::time::timeout(START_TIMEOUT, read).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                let _ = child.kill().await;
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err("the sandbox did not start in time".into());
+            }
+        };
+        // The monitor lives as long as the container; reaped when it ends.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(Arc::new(Running {
+            pid,
+            start,
+            ctl: Ctl::new(sock),
+            netlink: Mutex::new(None),
+        }))
+    }
+
+    /// Finds the containers a backend before this one left running (their init still alive,
+    /// with the same start time) for the sandboxes in `ids`; removes the traces of the others.
+    pub fn adopt(&self, ids: &[String]) {
+        for id in ids {
+            let file = self.dir(id).join("run").join("init");
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let mut words = text.split_whitespace();
+            let pid: Option<i32> = words.next().and_then(|w| w.parse().ok());
+            let start: Option<u64> = words.next().and_then(|w| w.parse().ok());
+            match pid.zip(start) {
+                Some((pid, start)) if start_time(pid) == Some(start) => {
+                    if let Ok(mut map) = self.running.lock() {
+                        map.insert(
+                            id.clone(),
+                            Arc::new(Running {
+                                pid,
+                                start,
+                                ctl: Ctl::new(self.dir(id).join("run").join("ctl.sock")),
+                                netlink: Mutex::new(None),
+                            }),
+                        );
+                    }
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&file);
+                    self.cgroups.kill_all(id);
+                    self.cgroups.remove(id);
+                }
+            }
+        }
+        let known: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        self.cgroups.sweep(&|name| known.contains(name));
+    }
+
+    /// Stops a sandbox's container: SIGTERM to everything in it and up to 2 s to go (unless
+    /// `force`), then the init is killed, which kills every process of the sandbox; returns
+    /// once they are all gone (true) or after a bounded wait (false).
+    pub async fn stop(&self, id: &str, force: bool) -> bool {
+        let running = self.running.lock().ok().and_then(|mut m| m.remove(id));
+        let Some(running) = running else {
+            // Not started by this backend: maybe left by one before it.
+            let leftover = !self.cgroups.members(id).is_empty();
+            if leftover {
+                self.cgroups.kill_all(id);
+            }
+            return self.wait_cgroup_empty(id).await;
+        };
+        if !force {
+            let all = |sig: i32| {
+                let ctl = running.ctl.clone();
+                async move {
+                    ctl.request(op::SIGNAL_ALL, &sig.to_le_bytes(), &[])
+                        .await
+                        .map(|a| a.value)
+                        .unwrap_or(0)
+                }
+            };
+            if all(libc::SIGTERM).await > 0 {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                while tokio::time::Instant::now() < deadline && all(0).await > 0 {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }
+        if !self.namespaces {
+            // Unconfined: the init is not a namespace's init, so its processes are not killed
+            // with it; they are its descendants (it is their subreaper).
+            let _ = running
+                .ctl
+                .request(op::SIGNAL_ALL, &libc::SIGKILL.to_le_bytes(), &[])
+                .await;
+        }
+        let dead = kill_init(running.pid, running.start).await;
+        let _ = std::fs::remove_file(self.dir(id).join("run").join("init"));
+        self.cgroups.kill_all(id);
+        let empty = self.wait_cgroup_empty(id).await;
+        dead && empty
+    }
+
+    /// Waits (bounded) until the sandbox's cgroup has no process, then removes it.
+    async fn wait_cgroup_empty(&self, id: &str) -> bool {
+        if !self.cgroups.available() {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.cgroups.members(id).is_empty() {
+                self.cgroups.remove(id);
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            self.cgroups.kill_all(id);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops every running container (for a backend asked to take its sandboxes down).
+    pub async fn stop_all(&self) {
+        let ids: Vec<String> = self
+            .running
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.stop(&id, true).await;
+        }
+    }
+
+    /// SIGKILL to every running container's init, without waiting (for `Drop`).
+    pub fn kill_all_now(&self) {
+        let all: Vec<Arc<Running>> = self
+            .running
+            .lock()
+            .map(|mut m| m.drain().map(|(_, r)| r).collect())
+            .unwrap_or_default();
+        for r in all {
+            if start_time(r.pid) == Some(r.start) {
+                // SAFETY: kill(2) on the init whose start time was just checked.
+                unsafe {
+                    libc::kill(r.pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// A connection to `port` of the sandbox's own network (its loopback), or `None` when
+    /// nothing of the sandbox listens there (or it does not run).
+    pub async fn connect(&self, id: &str, port: u16) -> Option<tokio::net::TcpStream> {
+        let running = self.running(id)?;
+        let answer = running
+            .ctl
+            .request(op::CONNECT, &port.to_le_bytes(), &[])
+            .await
+            .ok()?;
+        if answer.errno != 0 {
+            return None;
+        }
+        let fd = answer.fds.into_iter().next()?;
+        // Only a socket: an answer from inside the sandbox is not trusted further than that.
+        let std = socket_stream(fd)?;
+        let stream = tokio::net::TcpStream::from_std(std).ok()?;
+        if answer.value == 0 {
+            // Connecting (a full accept queue): wait a little for it.
+            tokio::time::timeout(Duration::from_secs(5), stream.writable())
+                .await
+                .ok()?
+                .ok()?;
+            if stream.take_error().ok()?.is_some() {
+                return None;
+            }
+        }
+        Some(stream)
+    }
+
+    /// The TCP ports the sandbox's processes listen on (its own network namespace).
+    pub async fn listening(&self, id: &str) -> Vec<u16> {
+        let Some(running) = self.running(id) else {
+            return Vec::new();
+        };
+        let cached = running
+            .netlink
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().and_then(|f| f.try_clone().ok()));
+        let fd = match cached {
+            Some(fd) => fd,
+            None => {
+                let Ok(answer) = running.ctl.request(op::NETLINK, &[], &[]).await else {
+                    return Vec::new();
+                };
+                let Some(fd) = answer.fds.into_iter().next() else {
+                    return Vec::new();
+                };
+                if let (Ok(mut g), Ok(copy)) = (running.netlink.lock(), fd.try_clone()) {
+                    *g = Some(copy);
+                }
+                fd
+            }
+        };
+        tokio::task::spawn_blocking(move || crate::ports::listening_ports(&fd))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// A path as a command of this sandbox sees it (`dir` is the sandbox's folder).
+    pub fn command_path(&self, root: &Path, shown: &str) -> String {
+        if self.namespaces {
+            shown.to_string()
+        } else {
+            root.join(shown.trim_start_matches('/'))
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+
+    /// Makes a new sandbox folder's entries at `dir` (see [`Layout::skeleton`]).
+    pub fn make_skeleton(&self, dir: &Path) -> std::io::Result<()> {
+        make_skeleton(dir, &self.layout.skeleton(), self.uid, self.gid)
+    }
+
+    /// Gives a file or folder made by the backend in a sandbox to the sandbox's user.
+    pub fn give(&self, path: &Path) -> std::io::Result<()> {
+        if self.uid == ids().0 {
+            return Ok(());
+        }
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
+    }
+}
+
+/// A socket's descriptor as a std TCP stream (refused for anything but a socket).
+fn socket_stream(fd: OwnedFd) -> Option<std::net::TcpStream> {
+    // SAFETY: fstat into a zeroed stat on a descriptor we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0
+        || (st.st_mode & libc::S_IFMT) != libc::S_IFSOCK
+    {
+        return None;
+    }
+    let std = std::net::TcpStream::from(fd);
+    std.set_nonblocking(true).ok()?;
+    Some(std)
+}
+
+/// Makes `entries` under `dir`, parents first, owned as each says.
+pub fn make_skeleton(
+    dir: &Path,
+    entries: &[layout::Entry],
+    uid: u32,
+    gid: u32,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let (euid, _) = ids();
+    for e in entries {
+        let path = dir.join(e.path());
+        match e {
+            layout::Entry::Dir { mode, owner, .. } => {
+                match std::fs::create_dir(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))?;
+                if *owner == layout::Owner::Sandbox && uid != euid {
+                    std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+                }
+            }
+            layout::Entry::Link { target, .. } => match std::os::unix::fs::symlink(target, &path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+/// A process's start time (field 22 of `/proc/<pid>/stat`), if it exists.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills a container's init (which takes every process of its pid namespace with it) and
+/// waits until it is gone. Only the process with that start time is signalled: a pid reused
+/// since is left alone.
+async fn kill_init(pid: i32, start: u64) -> bool {
+    // SAFETY: pidfd_open(2) on a pid; the descriptor is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return true;
+    }
+    // SAFETY: a fresh descriptor from pidfd_open.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if start_time(pid) != Some(start) {
+        return true;
+    }
+    // SAFETY: pidfd_send_signal(2) on our pidfd.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+    // The pidfd becomes readable when the init has exited, which for a namespace's init is
+    // after every process of its namespace was killed and reaped.
+    tokio::task::spawn_blocking(move || {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one pollfd we own, 10 s at most.
+        unsafe { libc::poll(&mut p, 1, 10_000) > 0 }
+    })
+    .await
+    .unwrap_or(false)
+}

@@ -542,8 +542,10 @@ static void tick(struct logstate *ls) {
 static void log_write(struct logstate *ls, const char *data, size_t len) {
   if (write_all(ls->fd, data, len) < 0) return;
   ls->total += (long long)len;
-  if (ls->limit > 0 && ls->total - ls->punched > ls->limit + 65536) {
-    long long upto = (ls->total - ls->limit) & ~4095LL;
+  /* Whole blocks up to the first byte of the newest `limit` ones (rounded up, so no more
+   * than `limit` is kept), once a block's worth is over. */
+  if (ls->limit > 0 && ls->total - ls->punched > ls->limit + 4096) {
+    long long upto = (ls->total - ls->limit + 4095) & ~4095LL;
     if (upto > ls->punched &&
         fallocate(ls->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, upto) == 0)
       ls->punched = upto;
@@ -884,12 +886,17 @@ static void serve(int sock) {
     uint16_t port = 0;
     if (plen >= 2) memcpy(&port, payload, 2);
     int err = ECONNREFUSED;
+    /* 127.0.0.1, then ::1 (a server bound to "localhost" may have either). Blocking, so a
+     * refusal is known here; bounded, so a full accept queue of the sandbox's own server
+     * holds up only its own previews, for 2 s at most. */
     for (int fam = 0; fam < 2; fam++) {
-      int s = socket(fam ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int s = socket(fam ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (s < 0) {
         err = errno;
         continue;
       }
+      struct timeval limit = {.tv_sec = 2};
+      setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
       int r;
       if (fam == 0) {
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -900,8 +907,10 @@ static void serve(int sock) {
         a.sin6_addr = in6addr_loopback;
         r = connect(s, (struct sockaddr *)&a, sizeof a);
       }
-      if (r == 0 || errno == EINPROGRESS) {
-        reply(sock, 0, r == 0 ? 1 : 0, NULL, &s, 1);
+      if (r == 0) {
+        struct timeval none = {0};
+        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+        reply(sock, 0, 1, NULL, &s, 1);
         close(s);
         err = 0;
         break;

@@ -14,9 +14,8 @@ async fn post_create(env: &common::Env, body: Value) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_keep_names_limits_and_records() {
-    // Limit phase first, alone in this process: 12 creates race for 5 slots.
-    std::env::set_var("FORGE_MAX_SANDBOXES", "5");
-    let env = common::start().await;
+    // 12 creates race for 5 slots.
+    let env = common::start_with(|c| c.max_sandboxes = 5).await;
     let answers = futures_util::future::join_all(
         (0..12).map(|i| post_create(&env, json!({ "name": format!("lim-{i}") }))),
     )
@@ -24,7 +23,6 @@ async fn concurrent_creates_keep_names_limits_and_records() {
     let ok = answers.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 5, "{answers:?}");
     assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 400));
-    std::env::remove_var("FORGE_MAX_SANDBOXES");
     env.backend.shutdown().await;
 
     let env = common::start().await;

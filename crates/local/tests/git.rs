@@ -9,7 +9,9 @@ const USER: &str = "alice";
 const TOKEN: &str = "tok-s3cret-123456";
 
 fn git_out(dir: &std::path::Path, args: &[&str]) -> String {
+    // The sandbox's files belong to its user: git on this machine must be told they are safe.
     let out = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*"])
         .args(args)
         .current_dir(dir)
         .output()
@@ -39,8 +41,6 @@ fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn clone_status_branches_commit_push_pull_with_credentials() {
-    let env = common::start().await;
-    let id = env.sandbox().await;
     let repos = tempfile::tempdir().unwrap();
     let bare = forge_testkit::create_repo(
         repos.path(),
@@ -54,6 +54,9 @@ async fn clone_status_branches_commit_push_pull_with_credentials() {
     let server = forge_testkit::GitHttpServer::start(repos.path(), USER, TOKEN)
         .await
         .unwrap();
+    // The git server is on this machine's loopback: the sandbox may reach that port only.
+    let env = common::start_with(|c| c.host_ports = vec![server.addr().port()]).await;
+    let id = env.sandbox().await;
     let url = server.url("app.git");
     let tb = |p: &str| env.tb(&id, p);
 
@@ -494,11 +497,11 @@ fn procs_mentioning(needle: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_clone_whose_client_goes_away_is_killed() {
-    let env = common::start().await;
-    let id = env.sandbox().await;
     // A git server that accepts connections and never answers: the clone hangs.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
+    let env = common::start_with(|c| c.host_ports = vec![port]).await;
+    let id = env.sandbox().await;
     let held = tokio::spawn(async move {
         let mut conns = Vec::new();
         while let Ok((c, _)) = silent.accept().await {

@@ -1,4 +1,4 @@
-//! Limits, host checks and crash safety (own test binary: limits are set through the env).
+//! Limits, host checks and crash safety.
 
 mod common;
 
@@ -9,9 +9,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn sandbox_and_command_limits_answer_4xx() {
-    std::env::set_var("FORGE_MAX_SANDBOXES", "2");
-    std::env::set_var("FORGE_MAX_CONCURRENT_COMMANDS", "1");
-    let env = common::start().await;
+    let env = common::start_with(|c| {
+        c.max_sandboxes = 2;
+        c.max_commands = 1;
+    })
+    .await;
     let id = env.sandbox().await;
     env.sandbox().await;
     let (s, v) = env

@@ -1,4 +1,5 @@
-//! The session log bound (its own test binary: it sets the limit through the environment).
+//! The session log bound: kept by the command's monitor in the sandbox, which punches out
+//! the oldest part of the log file.
 
 mod common;
 
@@ -7,8 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn oldest_output_is_cut_and_the_answer_says_so() {
-    std::env::set_var("FORGE_SESSION_LOG_LIMIT", "8192");
-    let env = common::start().await;
+    let env = common::start_with(|c| c.session_log_limit = 8192).await;
     let id = env.sandbox().await;
     env.json(
         Method::POST,

@@ -10,53 +10,12 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-/// A dev server stand-in on a free port: `/` says hello (and echoes the Host and any token
-/// header it got), `/stream` answers in chunks, `/ws` echoes WebSocket text.
-async fn upstream() -> u16 {
-    let app = axum::Router::new()
-        .route(
-            "/",
-            axum::routing::get(
-                |headers: axum::http::HeaderMap, uri: axum::http::Uri| async move {
-                    let leaked = headers.contains_key("x-daytona-preview-token")
-                        || uri
-                            .query()
-                            .unwrap_or("")
-                            .contains("DAYTONA_SANDBOX_AUTH_KEY");
-                    format!("hello leaked={leaked} query={}", uri.query().unwrap_or(""))
-                },
-            ),
-        )
-        .route(
-            "/stream",
-            axum::routing::get(|| async {
-                let chunks =
-                    futures_util::stream::iter((0..5).map(|i| {
-                        Ok::<_, std::io::Error>(bytes::Bytes::from(format!("chunk{i};")))
-                    }))
-                    .then(|c| async move {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        c
-                    });
-                axum::body::Body::from_stream(chunks)
-            }),
-        )
-        .route(
-            "/ws",
-            axum::routing::get(|ws: WebSocketUpgrade| async move {
-                ws.on_upgrade(|mut socket| async move {
-                    while let Some(Ok(WsMessage::Text(t))) = socket.recv().await {
-                        if socket
-                            .send(WsMessage::Text(format!("echo:{t}").into()))
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                })
-            }),
-        );
+/// A port number for a dev server in a sandbox (any: each sandbox has all ports to itself).
+const PORT: u16 = 3000;
+
+/// A decoy on this machine: the port of a preview must never reach it.
+async fn decoy() -> u16 {
+    let app = axum::Router::new().fallback(|| async { "decoy" });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -69,7 +28,8 @@ async fn upstream() -> u16 {
 async fn private_previews_need_the_token_and_pass_everything_through() {
     let env = common::start().await;
     let id = env.sandbox().await;
-    let port = upstream().await;
+    let port = PORT;
+    env.serve(&id, port).await;
     let (_, link) = env
         .json(
             Method::GET,
@@ -178,10 +138,8 @@ async fn private_previews_need_the_token_and_pass_everything_through() {
         .unwrap();
     assert_eq!(got, Message::Text("echo:ping".into()));
 
-    // nothing listening: 502
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_port = dead.local_addr().unwrap().port();
-    drop(dead);
+    // nothing of the sandbox listening: 502, even with a server of this machine on that port
+    let dead_port = decoy().await;
     let (_, link) = env
         .json(
             Method::GET,
@@ -213,6 +171,7 @@ async fn private_previews_need_the_token_and_pass_everything_through() {
         None,
     )
     .await;
+    env.serve(&id, port).await;
     let (_, link) = env
         .json(
             Method::GET,
@@ -256,7 +215,8 @@ async fn public_previews_need_no_token() {
     let env = common::start().await;
     let v = env.create(json!({"public": true, "env": {}})).await;
     let id = v["id"].as_str().unwrap();
-    let port = upstream().await;
+    let port = PORT;
+    env.serve(id, port).await;
     let (_, link) = env
         .json(
             Method::GET,

@@ -289,7 +289,13 @@ async fn websocket_streams_every_line_once_in_order() {
     let want_out: String = (0..n).map(|i| format!("out {i}\n")).collect();
     let want_err: String = (0..n).map(|i| format!("err {i}\n")).collect();
     assert!(out == want_out, "stdout lines differ");
-    assert!(err == want_err, "stderr lines differ");
+    assert!(
+        err == want_err,
+        "stderr lines differ: {} vs {} bytes, first {:?}",
+        err.len(),
+        want_err.len(),
+        err.lines().zip(want_err.lines()).find(|(a, b)| a != b)
+    );
     let c = wait_exit(&env, &id, "ws", &cid).await;
     assert_eq!(c["exitCode"], 0);
 

@@ -381,6 +381,8 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
         log_path,
         state_path,
     } = files;
+    // The command reopens its state file (`/dev/fd/3`) as the sandbox's user.
+    let _ = sbx.state.runtime.give(&state_path);
     let spec = Spec {
         argv: vec![
             "bash".into(),

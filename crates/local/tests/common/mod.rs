@@ -13,16 +13,21 @@ pub struct Env {
 }
 
 pub async fn start() -> Env {
+    start_with(|_| {}).await
+}
+
+/// A backend on a temp home, its config changed by `change` first.
+pub async fn start_with(change: impl FnOnce(&mut LocalConfig)) -> Env {
     let home = tempfile::tempdir().expect("tempdir");
-    let backend = LocalBackend::start(LocalConfig {
+    let mut config = LocalConfig {
         home: Some(home.path().to_path_buf()),
         api_key: Some("test-key".into()),
         bind: None,
         stop_sandboxes_on_exit: true,
         ..Default::default()
-    })
-    .await
-    .expect("backend starts");
+    };
+    change(&mut config);
+    let backend = LocalBackend::start(config).await.expect("backend starts");
     Env {
         backend,
         home,
@@ -85,6 +90,48 @@ impl Env {
         )
         .await
     }
+    /// Starts the dev server stand-in (`fixtures/upstream.js`) in the sandbox on `port` and
+    /// waits until the sandbox listens there.
+    pub async fn serve(&self, id: &str, port: u16) {
+        let js = include_bytes!("../fixtures/upstream.js").to_vec();
+        let (s, v) = upload(self, id, &[("/home/daytona/upstream.js", js)]).await;
+        assert_eq!(s, 200, "{v}");
+        let sid = format!("serve-{port}");
+        self.json(
+            reqwest::Method::POST,
+            &self.tb(id, "/process/session"),
+            Some(json!({"sessionId": sid})),
+        )
+        .await;
+        let (s, v) = self
+            .json(
+                reqwest::Method::POST,
+                &self.tb(id, &format!("/process/session/{sid}/exec")),
+                Some(json!({"command": format!("node /home/daytona/upstream.js {port}"), "runAsync": true})),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        self.wait_listening(id, port).await;
+    }
+
+    /// Waits (bounded) until something of the sandbox listens on `port`.
+    pub async fn wait_listening(&self, id: &str, port: u16) {
+        for _ in 0..1200 {
+            let (_, v) = self
+                .json(
+                    reqwest::Method::GET,
+                    &self.tb(id, &format!("/port/{port}/in-use")),
+                    None,
+                )
+                .await;
+            if v["isInUse"] == true {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("nothing of sandbox {id} listens on {port}");
+    }
+
     /// Host path of the sandbox root.
     pub fn root(&self, id: &str) -> PathBuf {
         self.backend.home().join("sandboxes").join(id).join("root")

@@ -133,6 +133,7 @@ async fn create(
         .insert(Record {
             sandbox,
             preview_token: random_token(32),
+            previews: Default::default(),
         })
         .await?;
     start_soon(&state, &rec);

@@ -310,6 +310,8 @@ impl LocalBackend {
             sessions: toolbox::sessions::Sessions::default(),
             previews: preview::Previews::default(),
         });
+        state.sessions.restore(&state).await;
+        state.previews.restore(&state).await;
         let app = router(state.clone());
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {

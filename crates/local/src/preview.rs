@@ -43,7 +43,8 @@ struct Ctx {
 }
 
 impl Previews {
-    /// The preview URL of a sandbox port, starting its listener on first use.
+    /// The preview URL of a sandbox port, starting its listener on first use (on the port
+    /// recorded for it, when a backend before this one had one).
     pub async fn url_for(
         &self,
         state: &Arc<AppState>,
@@ -57,8 +58,33 @@ impl Previews {
                 return Ok(format!("http://{}", l.addr));
             }
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let recorded = state
+            .store
+            .get(sandbox)
+            .await
+            .and_then(|r| r.previews.get(&port).copied());
+        let listener = match recorded {
+            Some(p) => match tokio::net::TcpListener::bind(("127.0.0.1", p)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(
+                        "preview port {p} of sandbox {sandbox} is taken ({e}): a new URL"
+                    );
+                    tokio::net::TcpListener::bind("127.0.0.1:0").await?
+                }
+            },
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        };
         let addr = listener.local_addr()?;
+        if recorded != Some(addr.port()) {
+            let _ = state
+                .store
+                .update(sandbox, |rec| {
+                    rec.previews.insert(port, addr.port());
+                    Ok(())
+                })
+                .await;
+        }
         let ctx = Arc::new(Ctx {
             state: Arc::downgrade(state),
             sandbox: sandbox.to_string(),
@@ -70,6 +96,15 @@ impl Previews {
         });
         map.insert(key, Listener { addr, task });
         Ok(format!("http://{addr}"))
+    }
+
+    /// Listens again on every preview port a backend before this one recorded.
+    pub async fn restore(&self, state: &Arc<AppState>) {
+        for rec in state.store.all().await {
+            for port in rec.previews.keys() {
+                let _ = self.url_for(state, &rec.sandbox.id, *port).await;
+            }
+        }
     }
 
     /// Closes every listener of a sandbox.

@@ -26,6 +26,10 @@ pub struct Record {
     pub sandbox: Sandbox,
     /// The sandbox's preview token (`authToken`): same for every port, new on every start.
     pub preview_token: String,
+    /// The port of each preview listener, by sandbox port: a backend started again listens
+    /// on the same ones, so preview URLs outlive it.
+    #[serde(default)]
+    pub previews: BTreeMap<u16, u16>,
 }
 
 /// The sandboxes of one backend home.

@@ -2,15 +2,15 @@
 //! a child that serves a home until it is killed), is `kill -9`ed while uploads and commands
 //! are in flight, and is started again on the same home.
 //!
-//! What a restart after a crash gives (the decision this test pins down):
-//! - every sandbox that existed is listed, in the state it had: `started` ones stay `started`
-//!   (their folder and toolbox are usable at once, as a machine after a reboot), `stopped` and
-//!   `archived` ones keep theirs;
-//! - none of their processes survives: commands running at the crash (blocking executes,
-//!   session commands, detached `setsid` children) are killed when the backend starts again,
-//!   and their sessions are gone (a new command must be run to bring a dev server back);
+//! What a restart after a crash gives (the decision this test pins down): sandboxes outlive
+//! their backend, as Daytona's outlive an API restart.
+//! - every sandbox that existed is listed, in the state it had;
+//! - their containers kept running: session commands (a dev server among them), detached
+//!   `setsid` children, and the sessions are found again with their commands and logs; the
+//!   dev server answers on the same preview URL as before the crash;
 //! - uploads that had finished are intact; one cut by the crash never appears under its name,
-//!   and its temp file is removed at the restart.
+//!   and its temp file is removed at the restart;
+//! - deleting the sandboxes then leaves no process and no cgroup behind.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -32,7 +32,6 @@ async fn child_backend() {
         home: Some(PathBuf::from(home)),
         api_key: Some(KEY.into()),
         bind: None,
-        stop_sandboxes_on_exit: true,
         ..Default::default()
     })
     .await
@@ -310,9 +309,75 @@ async fn scenario() {
         .await;
     }
 
+    // A dev server in a session, and its preview.
+    let js = include_bytes!("fixtures/upstream.js").to_vec();
+    let form = reqwest::multipart::Form::new()
+        .text("files[0].path", "/home/daytona/upstream.js")
+        .part(
+            "files[0].file",
+            reqwest::multipart::Part::bytes(js).file_name("x"),
+        );
+    let res = api
+        .http
+        .post(api.url(&format!("/toolbox/{busy}/files/bulk-upload")))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    api.call(
+        reqwest::Method::POST,
+        &format!("/toolbox/{busy}/process/session"),
+        Some(json!({"sessionId": "web"})),
+    )
+    .await;
+    let (s, v) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/toolbox/{busy}/process/session/web/exec"),
+            Some(json!({"command": "echo serving; node upstream.js 3000", "runAsync": true})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let web_cmd = v["cmdId"].as_str().unwrap().to_string();
+    let (_, link) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/sandbox/{busy}/ports/3000/preview-url"),
+            None,
+        )
+        .await;
+    let preview = link["url"].as_str().unwrap().to_string();
+    let token = link["token"].as_str().unwrap().to_string();
+    let http = api.http.clone();
+    let hello = || {
+        let (http, preview, token) = (http.clone(), preview.clone(), token.clone());
+        async move {
+            match http
+                .get(&preview)
+                .header("X-Daytona-Preview-Token", &token)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().as_u16() == 200 => r.text().await.unwrap_or_default(),
+                _ => String::new(),
+            }
+        }
+    };
+    let mut served = false;
+    for _ in 0..400 {
+        if hello().await.starts_with("hello") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the dev server answers through its preview");
+
     first.kill9();
     blocking.abort();
-    // The crash leaves the commands running: nothing killed them yet.
+    // The crash leaves the commands running: nothing killed them.
     assert!(!procs_with_marker(&marker).is_empty());
 
     let second = Proc::start(home.path());
@@ -320,12 +385,13 @@ async fn scenario() {
         addr: second.addr.clone(),
         ..api
     };
-    // No orphan survives the restart.
-    assert_eq!(
-        procs_with_marker(&marker),
-        Vec::<i32>::new(),
-        "orphaned processes"
-    );
+    // The sandboxes' processes live on: they belong to their containers, not to the backend.
+    for k in ["session", "detached"] {
+        assert!(
+            !procs_with_marker(&format!("{marker}-{k}")).is_empty(),
+            "the {k} command survives the restart"
+        );
+    }
 
     // Every sandbox is listed in the state it had.
     let (s, list) = api.call(reqwest::Method::GET, "/api/sandbox", None).await;
@@ -351,6 +417,32 @@ async fn scenario() {
     .map(|(k, v)| (k.clone(), v.to_string()))
     .collect();
     assert_eq!(states, expected);
+
+    // The dev server answers on the same preview URL, and its session is found again with
+    // the command still running and its log.
+    assert!(
+        hello().await.starts_with("hello"),
+        "same preview URL after the restart"
+    );
+    let (s, v) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/toolbox/{busy}/process/session/web"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["commands"][0]["id"], web_cmd.as_str());
+    assert!(v["commands"][0]["exitCode"].is_null(), "{v}");
+    let (s, v) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/toolbox/{busy}/process/session/web/command/{web_cmd}/logs"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(v.to_string().contains("serving"), "{v}");
 
     // The finished upload is intact (not replaced by the cut overwrite); the cut new file is
     // not there under its name; no temp file is left.
@@ -380,7 +472,33 @@ async fn scenario() {
         "temp files of cut uploads are removed at the restart"
     );
 
-    // The sandbox works at once; the old session is gone.
+    // A command killed after the restart: its exit code is seen through its exit file.
+    let (s, _) = api
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/toolbox/{busy}/process/session/web/command/{web_cmd}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let mut code = Value::Null;
+    for _ in 0..200 {
+        let (_, v) = api
+            .call(
+                reqwest::Method::GET,
+                &format!("/toolbox/{busy}/process/session/web/command/{web_cmd}"),
+                None,
+            )
+            .await;
+        code = v["exitCode"].clone();
+        if !code.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(code, json!(137));
+
+    // The sandbox works at once.
     let (s, v) = api
         .call(
             reqwest::Method::POST,
@@ -390,14 +508,14 @@ async fn scenario() {
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["result"].as_str().unwrap().trim(), "2097152");
-    let (s, _) = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/toolbox/{busy}/process/session/dev"),
-            None,
-        )
-        .await;
-    assert_eq!(s, 404, "sessions do not survive a crash");
+
+    // Deleting the sandboxes leaves nothing of them running.
+    for id in [&busy, &stopped, &archived, &idle] {
+        let (s, v) = api
+            .call(reqwest::Method::DELETE, &format!("/api/sandbox/{id}"), None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_eq!(procs_with_marker(&marker), Vec::<i32>::new(), "no orphan");
     drop(second);
-    assert_eq!(procs_with_marker(&marker), Vec::<i32>::new());
 }

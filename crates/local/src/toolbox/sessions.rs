@@ -59,6 +59,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 pub struct Cmd {
     id: String,
     command: String,
+    /// The command's monitor in the sandbox (names it for kills; kept for a later backend).
+    monitor: i32,
     killer: Killer,
     log: Arc<LogStore>,
     exit: tokio::sync::watch::Receiver<Option<i32>>,
@@ -118,6 +120,27 @@ impl Session {
             .find(|c| c.id == id)
             .cloned()
     }
+    /// Writes `session.json` (the session and its commands) into the session's folder, so a
+    /// backend started later on this home finds them (see [`Sessions::restore`]).
+    fn save(&self) {
+        let commands: Vec<serde_json::Value> = self
+            .commands
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .map(|c| {
+                        serde_json::json!({"id": c.id, "command": c.command, "monitor": c.monitor})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = serde_json::json!({"sessionId": self.id, "commands": commands});
+        let tmp = self.state_dir.join("session.json.tmp");
+        if std::fs::write(&tmp, body.to_string()).is_ok() {
+            let _ = std::fs::rename(&tmp, self.state_dir.join(SESSION_FILE));
+        }
+    }
+
     /// Kills every command of the session that still runs, with its tree.
     async fn kill_all(&self) {
         let running: Vec<Killer> = self
@@ -136,6 +159,23 @@ impl Session {
     }
 }
 
+/// The file in a session's folder that describes it.
+const SESSION_FILE: &str = "session.json";
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedSession {
+    session_id: String,
+    commands: Vec<SavedCommand>,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedCommand {
+    id: String,
+    command: String,
+    monitor: i32,
+}
+
 /// Every live session of every sandbox, by (sandbox id, session id).
 #[derive(Default)]
 pub struct Sessions {
@@ -151,6 +191,45 @@ impl Sessions {
             if let Some(s) = map.remove(&k) {
                 s.kill_all().await;
                 let _ = tokio::fs::remove_dir_all(&s.state_dir).await;
+            }
+        }
+    }
+
+    /// Finds the sessions a backend before this one left in the sandboxes whose container
+    /// still runs: their commands, logs and exit codes (those still running are watched
+    /// through their exit files; their stdin is gone with the old backend).
+    pub async fn restore(&self, state: &crate::Shared) {
+        let mut map = self.map.lock().await;
+        for rec in state.store.all().await {
+            let id = rec.sandbox.id;
+            let Some(running) = state.runtime.running(&id) else {
+                continue;
+            };
+            let dir = state.store.state_dir(&id).join("sessions");
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let state_dir = e.path();
+                let Ok(text) = std::fs::read(state_dir.join(SESSION_FILE)) else {
+                    continue;
+                };
+                let Ok(saved) = serde_json::from_slice::<SavedSession>(&text) else {
+                    continue;
+                };
+                let commands = saved
+                    .commands
+                    .into_iter()
+                    .map(|c| restored_command(&state_dir, &running, c))
+                    .collect();
+                map.insert(
+                    (id.clone(), saved.session_id.clone()),
+                    Arc::new(Session {
+                        id: saved.session_id,
+                        state_dir,
+                        commands: std::sync::Mutex::new(commands),
+                    }),
+                );
             }
         }
     }
@@ -221,14 +300,13 @@ async fn create(
     tokio::fs::create_dir_all(&state_dir)
         .await
         .map_err(|e| Failure::internal(format!("cannot create session state: {e}")))?;
-    map.insert(
-        key,
-        Arc::new(Session {
-            id: sid,
-            state_dir,
-            commands: std::sync::Mutex::new(Vec::new()),
-        }),
-    );
+    let session = Arc::new(Session {
+        id: sid,
+        state_dir,
+        commands: std::sync::Mutex::new(Vec::new()),
+    });
+    session.save();
+    map.insert(key, session);
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -414,6 +492,7 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
     let cmd = Arc::new(Cmd {
         id,
         command: command.to_string(),
+        monitor: child.monitor,
         killer: child.killer(),
         log: Arc::new(LogStore::open(log_path, ticks.clone(), done)),
         exit,
@@ -422,6 +501,7 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
     if let Ok(mut cmds) = session.commands.lock() {
         cmds.push(cmd.clone());
     }
+    session.save();
     let waiter = cmd.clone();
     let session_state = session.state_dir.join("state");
     tokio::spawn(async move {
@@ -436,6 +516,60 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
         done_tx.send_replace(true);
     });
     Ok(cmd)
+}
+
+/// A command found in a session's folder: finished (its exit file says how), or still running,
+/// then watched: its exit file and its log, polled until it has exited.
+fn restored_command(
+    state_dir: &std::path::Path,
+    running: &Arc<crate::container::Running>,
+    saved: SavedCommand,
+) -> Arc<Cmd> {
+    let logs = state_dir.join("logs");
+    let exit_path = logs.join(format!("{}.exit", saved.id));
+    let log_path = logs.join(format!("{}.log", saved.id));
+    let read_exit = {
+        let p = exit_path.clone();
+        move || -> Option<i32> { std::fs::read_to_string(&p).ok()?.trim().parse().ok() }
+    };
+    let code = read_exit();
+    let (exit_tx, exit) = tokio::sync::watch::channel(code);
+    let (tick_tx, ticks) = tokio::sync::watch::channel(0u64);
+    let (done_tx, done) = tokio::sync::watch::channel(code.is_some());
+    if code.is_none() {
+        let (pid, start) = (running.pid, running.start);
+        let log = log_path.clone();
+        tokio::spawn(async move {
+            let mut len = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let now = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+                if now != len {
+                    len = now;
+                    tick_tx.send_modify(|t| *t += 1);
+                }
+                let gone = crate::container::start_time(pid) != Some(start);
+                if let Some(c) = read_exit().or(gone.then_some(crate::container::process::KILLED)) {
+                    exit_tx.send_replace(Some(c));
+                    tick_tx.send_modify(|t| *t += 1);
+                    done_tx.send_replace(true);
+                    return;
+                }
+                if exit_tx.is_closed() {
+                    return;
+                }
+            }
+        });
+    }
+    Arc::new(Cmd {
+        killer: Killer::new(running.ctl.clone(), saved.monitor),
+        id: saved.id,
+        command: saved.command,
+        monitor: saved.monitor,
+        log: Arc::new(LogStore::open(log_path, ticks, done)),
+        exit,
+        stdin: tokio::sync::Mutex::new(None),
+    })
 }
 
 /// The files of one session command, in the session's folder (the backend's, not the

@@ -225,7 +225,14 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     }
     // From inside the sandbox's own network: whatever else listens on that port number on
     // this machine or in another sandbox is never reached.
-    let upstream = state.runtime.connect(&ctx.sandbox, ctx.port).await;
+    let upstream = match state
+        .runtime
+        .ensure(&ctx.sandbox, crate::toolbox::limits_of(&rec.sandbox))
+        .await
+    {
+        Ok(_) => state.runtime.connect(&ctx.sandbox, ctx.port).await,
+        Err(_) => None,
+    };
     drop(state);
 
     // Strip what was for the proxy.

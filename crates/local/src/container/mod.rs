@@ -576,18 +576,20 @@ impl Runtime {
 
     /// SIGKILL to every running container's init, without waiting (for `Drop`).
     pub fn kill_all_now(&self) {
-        let all: Vec<Arc<Running>> = self
+        let all: Vec<(String, Arc<Running>)> = self
             .running
             .lock()
-            .map(|mut m| m.drain().map(|(_, r)| r).collect())
+            .map(|mut m| m.drain().collect())
             .unwrap_or_default();
-        for r in all {
+        for (id, r) in all {
             if start_time(r.pid) == Some(r.start) {
                 // SAFETY: kill(2) on the init whose start time was just checked.
                 unsafe {
                     libc::kill(r.pid, libc::SIGKILL);
                 }
             }
+            // Unconfined, the init's descendants do not die with it: its cgroup does.
+            self.cgroups.kill_all(&id);
         }
     }
 

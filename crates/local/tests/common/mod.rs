@@ -107,7 +107,7 @@ impl Env {
             .json(
                 reqwest::Method::POST,
                 &self.tb(id, &format!("/process/session/{sid}/exec")),
-                Some(json!({"command": format!("node /home/daytona/upstream.js {port}"), "runAsync": true})),
+                Some(json!({"command": format!("node upstream.js {port}"), "runAsync": true})),
             )
             .await;
         assert_eq!(s, 202, "{v}");

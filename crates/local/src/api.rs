@@ -127,6 +127,7 @@ async fn create(
         runner_id: Some("local".into()),
         toolbox_proxy_url: None,
         isolation: None,
+        usage: None,
     };
     let rec = state
         .store
@@ -140,12 +141,15 @@ async fn create(
     Ok(Json(render(&state, &rec)))
 }
 
+/// `GET /sandbox/{id}`, with what the sandbox uses (`usage`, an extension).
 async fn get_one(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
-    Ok(Json(render(&state, &rec)))
+    let mut s = render(&state, &rec);
+    s.usage = Some(state.runtime.usage(&rec.sandbox.id).await);
+    Ok(Json(s))
 }
 
 /// `GET /sandbox`: cursor paging (`cursor`, `limit` 1–200, default 100) with the `labels`

@@ -226,6 +226,9 @@ pub struct Sandbox {
     /// such field; its sandboxes are always containers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
+    /// What the sandbox uses of its limits, on the embedded backend (an extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<SandboxUsage>,
 }
 
 /// `ListSandboxesResponse`: one page of `GET /sandbox`.
@@ -269,4 +272,25 @@ pub struct Isolation {
     /// Why a piece is missing, when one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What a sandbox of the embedded backend uses (in its JSON): measured from its cgroup and its
+/// folder.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxUsage {
+    /// Bytes of its files (its own folder; the machine's toolchain it mounts is not counted).
+    pub disk_bytes: u64,
+    /// Bytes of memory its processes use now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Processes it runs now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
+    /// CPU time it has used, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    /// How many of its processes the kernel killed for going over its memory limit.
+    #[serde(default)]
+    pub oom_kills: u64,
 }

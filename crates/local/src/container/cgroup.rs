@@ -18,6 +18,8 @@ pub const PIDS_PER_CPU: u64 = 1024;
 pub struct Limits {
     pub cpu: u64,
     pub memory_gib: u64,
+    /// Not a cgroup limit: measured against the sandbox's folder (see `usage`).
+    pub disk_gib: u64,
 }
 
 impl Limits {
@@ -222,6 +224,36 @@ impl Cgroups {
             }
             Cgroups::Unavailable(_) => None,
         }
+    }
+
+    /// Bytes of memory the sandbox uses now.
+    pub fn memory_bytes(&self, id: &str) -> Option<u64> {
+        self.dirs(id).iter().find_map(|(controller, dir)| {
+            let file = match *controller {
+                "" => "memory.current",
+                "memory" => "memory.usage_in_bytes",
+                _ => return None,
+            };
+            std::fs::read_to_string(dir.join(file))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// Processes in the sandbox now.
+    pub fn processes(&self, id: &str) -> Option<u64> {
+        self.dirs(id).iter().find_map(|(controller, dir)| {
+            if !matches!(*controller, "" | "pids") {
+                return None;
+            }
+            std::fs::read_to_string(dir.join("pids.current"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 
     /// Times the sandbox's processes were held back by its CPU quota (`nr_throttled`).

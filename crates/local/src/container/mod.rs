@@ -22,6 +22,7 @@ pub mod ctl;
 pub mod layout;
 pub mod net;
 pub mod process;
+pub mod usage;
 
 pub use layout::{Layout, INNER_ID, WORK_DIR};
 
@@ -108,6 +109,8 @@ pub struct Runtime {
     host_ports: Vec<u16>,
     pub isolation: Isolation,
     sandboxes: PathBuf,
+    /// Disk measurements of sandboxes' folders.
+    pub disk: Arc<usage::Disk>,
     running: Mutex<HashMap<String, Arc<Running>>>,
     starting: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -224,6 +227,7 @@ impl Runtime {
                 reason: None,
             },
             sandboxes: home.join("sandboxes"),
+            disk: Arc::default(),
             running: Mutex::new(HashMap::new()),
             starting: tokio::sync::Mutex::new(HashMap::new()),
         };
@@ -571,6 +575,31 @@ impl Runtime {
             .unwrap_or_default();
         for id in ids {
             self.stop(&id, true).await;
+        }
+    }
+
+    /// What the sandbox uses now (its cgroup's figures while it runs, its folder's size).
+    pub async fn usage(&self, id: &str) -> forge_wire::SandboxUsage {
+        let root = self.dir(id).join("root");
+        let (cg, disk, id) = (self.cgroups.clone(), self.disk.clone(), id.to_string());
+        let (disk_bytes, memory_bytes, processes, cpu_us, oom_kills) =
+            tokio::task::spawn_blocking(move || {
+                (
+                    disk.bytes(&id, &root),
+                    cg.memory_bytes(&id),
+                    cg.processes(&id),
+                    cg.cpu_usage_us(&id),
+                    cg.oom_kills(&id),
+                )
+            })
+            .await
+            .unwrap_or((0, None, None, None, 0));
+        forge_wire::SandboxUsage {
+            disk_bytes,
+            memory_bytes,
+            processes,
+            cpu_seconds: cpu_us.map(|us| us as f64 / 1e6),
+            oom_kills,
         }
     }
 

@@ -195,6 +195,7 @@ pub async fn delete(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Fai
         res.map_err(|e| Failure::from_io(&e, &p.shown))
     })
     .await?;
+    sbx.state.runtime.disk.forget(&sbx.id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

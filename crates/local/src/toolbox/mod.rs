@@ -104,6 +104,7 @@ pub fn limits_of(s: &forge_wire::Sandbox) -> Limits {
     Limits {
         cpu: s.cpu.max(1.0) as u64,
         memory_gib: s.memory.max(1.0) as u64,
+        disk_gib: s.disk.max(1.0) as u64,
     }
 }
 

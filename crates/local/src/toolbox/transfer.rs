@@ -108,7 +108,23 @@ async fn write_field(
         .await
         .map_err(|e| Failure::from_io(&e, &p.shown))?;
     let tmp = uploads.join(format!("forge-upload-{}", crate::util::random_token(16)));
-    let result = write_to(&tmp, field, &p.shown).await;
+    // The sandbox's disk: what is left of it is what this upload may write.
+    let limit = sbx.limits.disk_gib * 1024 * 1024 * 1024;
+    let used = {
+        let (disk, id, root) = (
+            sbx.state.runtime.disk.clone(),
+            sbx.id.clone(),
+            sbx.root.host().to_path_buf(),
+        );
+        tokio::task::spawn_blocking(move || disk.bytes(&id, &root))
+            .await
+            .unwrap_or(0)
+    };
+    let room = limit.saturating_sub(used);
+    let result = write_to(&tmp, field, &p.shown, room).await;
+    if let Ok(bytes) = &result {
+        sbx.state.runtime.disk.add(&sbx.id, *bytes);
+    }
     let result = match result {
         Ok(bytes) => {
             // Overwriting keeps the existing file's permissions; a new file is the sandbox
@@ -134,6 +150,7 @@ async fn write_to(
     tmp: &std::path::Path,
     field: &mut axum::extract::multipart::Field<'_>,
     shown: &str,
+    room: u64,
 ) -> Result<u64, Failure> {
     let file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -149,6 +166,13 @@ async fn write_to(
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
+                if bytes + chunk.len() as u64 > room {
+                    return Err(Failure::new(
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("{shown}: the sandbox's disk is full (its limit is reached)"),
+                    )
+                    .with_code("DISK_LIMIT_EXCEEDED"));
+                }
                 file.write_all(&chunk)
                     .await
                     .map_err(|e| Failure::from_io(&e, shown))?;

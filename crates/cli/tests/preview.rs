@@ -9,14 +9,24 @@ const TOKEN: &str = "ghp_Cli0Secret0Token0123456789";
 const SERVER: &str = "require('http').createServer((q, s) => s.end('cli preview ok')).listen(process.env.PORT || 3000)\n";
 
 fn forge(args: &[&str], token: Option<&str>) -> Output {
+    forge_reaching(args, token, None)
+}
+
+/// `forge` with a temp home whose sandboxes are stopped when it exits; its sandboxes may reach
+/// `host_port` of this machine (a git server of the test's).
+fn forge_reaching(args: &[&str], token: Option<&str>, host_port: Option<u16>) -> Output {
     let home = tempfile::tempdir().expect("home");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_forge"));
     cmd.args(args)
         .env("FORGE_HOME", home.path())
+        .env("FORGE_STOP_SANDBOXES_ON_EXIT", "1")
         .env_remove("DAYTONA_API_KEY")
         .env_remove("GITHUB_TOKEN");
     if let Some(t) = token {
         cmd.env("GITHUB_TOKEN", t);
+    }
+    if let Some(p) = host_port {
+        cmd.env("FORGE_SANDBOX_HOST_PORTS", p.to_string());
     }
     cmd.output().expect("forge runs")
 }
@@ -81,9 +91,10 @@ fn a_git_url_is_cloned_with_the_token_and_the_json_result_is_verified() {
         ))
         .unwrap();
     let url = server.url("app.git");
-    let out = forge(
+    let out = forge_reaching(
         &["preview", &url, "--json", "--no-wait", "--public"],
         Some(TOKEN),
+        Some(server.addr().port()),
     );
     let v = json_line(&out);
     assert!(out.status.success(), "{v}");

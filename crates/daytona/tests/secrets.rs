@@ -99,11 +99,17 @@ fn config_errors_without_secrets() {
 #[tokio::test]
 async fn errors_of_failing_calls_without_secrets() {
     bounded(async {
+        let repos = tempfile::tempdir().unwrap();
+        create_repo(repos.path(), "r.git", "main", &[("a", "a\n")]).unwrap();
+        let server = GitHttpServer::start(repos.path(), "git", GIT)
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
             home: Some(dir.path().to_path_buf()),
             api_key: Some(KEY.into()),
             stop_sandboxes_on_exit: true,
+            host_ports: vec![server.addr().port()],
             ..Default::default()
         })
         .await
@@ -146,11 +152,6 @@ async fn errors_of_failing_calls_without_secrets() {
         let e = tb.fs().download("/nope", &opts()).await.unwrap_err();
         assert_error_clean("missing file", &e);
 
-        let repos = tempfile::tempdir().unwrap();
-        create_repo(repos.path(), "r.git", "main", &[("a", "a\n")]).unwrap();
-        let server = GitHttpServer::start(repos.path(), "git", GIT)
-            .await
-            .unwrap();
         let url = server.url("r.git");
         let wrong_pw = CloneParams {
             url: url.clone(),

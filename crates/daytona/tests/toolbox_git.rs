@@ -43,7 +43,7 @@ async fn clone_status_branches_commit_push_pull_fetch() {
             .unwrap();
         let plain_url = server.url("app.git");
         let url_with_token = plain_url.replacen("http://", &format!("http://forge:{TOKEN}@"), 1);
-        let b = Backend::start().await;
+        let b = Backend::start_reaching(&[server.addr().port()]).await;
         let s = b
             .client
             .create(&CreateParams::default(), &opts())

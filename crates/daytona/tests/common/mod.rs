@@ -21,10 +21,17 @@ pub struct Backend {
 
 impl Backend {
     pub async fn start() -> Backend {
+        Backend::start_reaching(&[]).await
+    }
+
+    /// A backend whose sandboxes may reach these ports of this machine's loopback (a git
+    /// server of the test's).
+    pub async fn start_reaching(host_ports: &[u16]) -> Backend {
         let dir = tempfile::tempdir().expect("tempdir");
         let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
             home: Some(dir.path().to_path_buf()),
             stop_sandboxes_on_exit: true,
+            host_ports: host_ports.to_vec(),
             ..Default::default()
         })
         .await

@@ -314,7 +314,8 @@ mod tests {
         assert_eq!(
             Limits {
                 cpu: 4,
-                memory_gib: 8
+                memory_gib: 8,
+                disk_gib: 1
             }
             .pids(),
             4096
@@ -322,7 +323,8 @@ mod tests {
         assert_eq!(
             Limits {
                 cpu: 0,
-                memory_gib: 1
+                memory_gib: 1,
+                disk_gib: 1
             }
             .pids(),
             1024

@@ -14,8 +14,14 @@ const { Daytona } = sdk
 let backend
 let sandbox
 let daytona
+let repos
+let server
+const TOKEN = 'sdk-token-98765'
 
 before(async () => {
+  // The git server first: the backend's sandboxes may reach its port (FORGE_SANDBOX_HOST_PORTS).
+  repos = mkdtempSync(join(tmpdir(), 'forge-sdk-git-'))
+  server = await startGitHttp(repos, 'alice', TOKEN)
   backend = await startForgeLocal()
   daytona = new Daytona({ apiKey: backend.apiKey, apiUrl: backend.apiUrl })
   sandbox = await daytona.create({ language: 'javascript', envVars: { GREETING: 'hi' } })
@@ -64,15 +70,13 @@ test('file system operations', { timeout: 60_000 }, async () => {
   const left = (await fs.listFiles('/home/daytona/project')).map((f) => f.name)
   assert.deepEqual(left, ['a2.txt'])
   await assert.rejects(fs.getFileDetails('/home/daytona/project/hello.txt'), sdk.DaytonaNotFoundError)
-  // confinement: ../ and absolute paths stay inside the sandbox
-  await assert.rejects(fs.downloadFile('../../../../../../etc/hostname'))
+  // confinement: ../ and absolute paths stay inside the sandbox (its own /etc/hostname, not
+  // this machine's)
+  assert.equal((await fs.downloadFile('../../../../../../etc/hostname')).toString(), 'sandbox\n')
 })
 
 test('git clone, status, branches, commit, push and pull with credentials', { timeout: 120_000 }, async () => {
-  const repos = mkdtempSync(join(tmpdir(), 'forge-sdk-git-'))
-  const TOKEN = 'sdk-token-98765'
   const bare = createRepo(repos, 'app.git', 'main', { 'README.md': 'hello\n' })
-  const server = await startGitHttp(repos, 'alice', TOKEN)
   try {
     const git = sandbox.git
     const path = 'workspace/repo'

@@ -13,6 +13,9 @@ const step = (cmd, args) => {
 }
 const files = readdirSync(join(root, '__test__')).filter((f) => f.endsWith('.test.mjs')).map((f) => join('__test__', f))
 const rust = step('cargo', ['test', '--workspace', '--no-fail-fast'])
+// The tests' embedded backends take their sandboxes down with them (a backend's default is to
+// leave them running for the next one on the same home).
+process.env.FORGE_STOP_SANDBOXES_ON_EXIT = '1'
 const node = step(process.execPath, ['--test', '--test-concurrency=1', ...files])
 if (!rust || !node) {
   console.error(`\nnpm test failed: rust ${rust ? 'ok' : 'FAILED'}, node ${node ? 'ok' : 'FAILED'}`)

@@ -1,7 +1,8 @@
 //! The embedded local backend of this process: one per process, started on first use by a
-//! `new Daytona({ backend: 'local' })` client, stopped when the process exits (a napi env
-//! cleanup hook drops it, which kills every process its sandboxes started: a dev server left
-//! running must not outlive the Node process that owned it).
+//! `new Daytona({ backend: 'local' })` client with the settings of `FORGE_*` variables
+//! (`LocalConfig::from_env`), stopped when the process exits (a napi env cleanup hook drops
+//! it). Its sandboxes keep running after that (a `next dev` restart finds them and their
+//! previews again), unless `FORGE_STOP_SANDBOXES_ON_EXIT=1`.
 
 use crate::error::Failure;
 use napi::bindgen_prelude::JsObjectValue;
@@ -38,7 +39,7 @@ pub(crate) fn register_exit_hook(env: &Env) -> napi::Result<()> {
     Ok(())
 }
 
-/// Drops the backend, which kills every process its sandboxes started.
+/// Drops the backend (its sandboxes are stopped only with `FORGE_STOP_SANDBOXES_ON_EXIT=1`).
 fn stop() {
     if let Ok(mut h) = HANDLE.lock() {
         drop(h.take());

@@ -560,25 +560,37 @@ struct stream {
 };
 
 /* Writes the complete lines of the stream's buffer (and, at EOF or when a line is longer than
- * MAX_LINE, the rest as one line), each behind its marker. */
+ * MAX_LINE, the rest as one line), each behind its marker, in one write: a reader never sees a
+ * marker without its line. */
 static void flush_lines(struct logstate *ls, struct stream *s, int all) {
-  char mark[MARK_LEN];
-  memset(mark, s->marker, MARK_LEN);
-  size_t start = 0;
+  static char out[2 * MAX_LINE + 4096];
+  size_t n = 0, start = 0;
   for (;;) {
     char *nl = memchr(s->buf + start, '\n', s->len - start);
     if (!nl) break;
     size_t end = (size_t)(nl - s->buf) + 1;
-    log_write(ls, mark, MARK_LEN);
-    log_write(ls, s->buf + start, end - start);
+    if (n + MARK_LEN + (end - start) > sizeof out) {
+      log_write(ls, out, n);
+      n = 0;
+    }
+    memset(out + n, s->marker, MARK_LEN);
+    memcpy(out + n + MARK_LEN, s->buf + start, end - start);
+    n += MARK_LEN + (end - start);
     start = end;
   }
   if (start < s->len && (all || s->len - start >= MAX_LINE)) {
-    log_write(ls, mark, MARK_LEN);
-    log_write(ls, s->buf + start, s->len - start);
-    log_write(ls, "\n", 1);
+    size_t len = s->len - start;
+    if (n + MARK_LEN + len + 1 > sizeof out) {
+      log_write(ls, out, n);
+      n = 0;
+    }
+    memset(out + n, s->marker, MARK_LEN);
+    memcpy(out + n + MARK_LEN, s->buf + start, len);
+    out[n + MARK_LEN + len] = '\n';
+    n += MARK_LEN + len + 1;
     start = s->len;
   }
+  if (n) log_write(ls, out, n);
   memmove(s->buf, s->buf + start, s->len - start);
   s->len -= start;
 }

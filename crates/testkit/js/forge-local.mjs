@@ -28,6 +28,13 @@ export function forgeBin() {
   return bin
 }
 
+/** Adds `port` to the host ports sandboxes of embedded backends started from here may reach. */
+export function reachableFromSandboxes(port) {
+  const ports = (process.env.FORGE_SANDBOX_HOST_PORTS || '').split(',').filter(Boolean)
+  ports.push(String(port))
+  process.env.FORGE_SANDBOX_HOST_PORTS = ports.join(',')
+}
+
 /**
  * Starts `forge local --json` on a fresh home and resolves with `{apiUrl, apiKey, home, stop}`
  * once it printed its JSON line. `stop()` sends SIGTERM and waits for a clean exit.
@@ -179,6 +186,9 @@ export async function startGitHttp(root, username, password) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address()
   const base = `http://127.0.0.1:${port}`
+  // Sandboxes of an embedded backend reach this machine's loopback only on ports they are
+  // given: a backend started after this (in this process or a child) may reach this server.
+  reachableFromSandboxes(port)
   return {
     base,
     url: (name) => `${base}/${name}`,

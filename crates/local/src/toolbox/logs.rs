@@ -69,7 +69,8 @@ impl LogStore {
     }
 
     /// Up to `max` bytes from `offset` (moved forward to the oldest kept byte if it was
-    /// cut). Returns the bytes and the offset after them.
+    /// cut), whole lines only while the command may still write. Returns the bytes and the
+    /// offset after them.
     pub fn read_at(&self, offset: u64, max: usize) -> (Vec<u8>, u64) {
         let Some(f) = self.file() else {
             return (Vec::new(), offset);
@@ -84,6 +85,15 @@ impl LogStore {
         match f.read_at(&mut buf, offset) {
             Ok(n) => {
                 buf.truncate(n);
+                // A write still under way may be cut anywhere: hand out whole lines.
+                if !self.writers_done() {
+                    match buf.iter().rposition(|b| *b == b'\n') {
+                        Some(i) => buf.truncate(i + 1),
+                        None if buf.len() < max => buf.clear(),
+                        None => {}
+                    }
+                }
+                let n = buf.len();
                 (buf, offset + n as u64)
             }
             Err(_) => (Vec::new(), offset),

@@ -20,14 +20,15 @@ const ABORTED = { name: 'AbortError', code: 'DAYTONA_ABORTED' }
 let sandbox
 let git
 test.before(async () => {
-  sandbox = await daytona.create()
   const repos = mkdtempSync(join(tmpdir(), 'forge-abort-repos-'))
   createRepo(repos, 'app.git', 'main', {
     'package.json': JSON.stringify({ name: 'slow', private: true, scripts: { dev: 'node server.js' } }),
     // Never listens: verification can only end by its deadline or an abort.
     'server.js': 'setInterval(() => {}, 1000)\n',
   })
+  // Before the first call: the embedded backend lets its sandboxes reach this port only.
   git = await startGitHttp(repos, null, TOKEN)
+  sandbox = await daytona.create()
 })
 test.after(async () => {
   await sandbox?.delete()

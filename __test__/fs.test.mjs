@@ -176,9 +176,12 @@ test('deleteFile removes files and whole folders; deleteFiles tries every path',
   await assert.rejects(fs.getFileDetails('del/temp1.txt'), { code: 'DAYTONA_NOT_FOUND' })
 })
 
-test('paths outside the sandbox are refused; aborts are typed', async () => {
+test('paths stay inside the sandbox; aborts are typed', async () => {
   const fs = sandbox.fs
-  await assert.rejects(fs.readFile('../../../../etc/passwd'))
+  // ../ never leaves the sandbox: this is the sandbox's own /etc/passwd, not this machine's.
+  const passwd = (await fs.readFile('../../../../etc/passwd')).toString()
+  assert.match(passwd, /^daytona:x:1000:1000:/m)
+  assert.notEqual(passwd, readFileSync('/etc/passwd', 'utf8'))
   const ac = new AbortController()
   ac.abort()
   await assert.rejects(fs.readFile('workspace/hello.txt', ac.signal), { code: 'DAYTONA_ABORTED', name: 'AbortError' })

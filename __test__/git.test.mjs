@@ -20,8 +20,10 @@ const TOKEN = 'ghp_Forge0Secret0Token0123456789'
 let sandbox
 let server
 test.before(async () => {
-  sandbox = await daytona.create()
+  // The git server first: the embedded backend (started by the first call) lets its
+  // sandboxes reach that port of this machine (FORGE_SANDBOX_HOST_PORTS), and no other.
   server = await gitServer({ username: null, password: TOKEN })
+  sandbox = await daytona.create()
 })
 test.after(async () => {
   await sandbox?.delete()

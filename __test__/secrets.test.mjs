@@ -413,9 +413,9 @@ function parentTests() {
 
   test.before(async () => {
     homes.push(mkdtempSync(join(tmpdir(), 'forge-secrets-api-')), mkdtempSync(join(tmpdir(), 'forge-secrets-jwt-')))
+    git = await gitServer({ username: null, password: SECRETS.gitToken })
     apiBackend = await startBackend(SECRETS.apiKey, homes[0])
     jwtBackend = await startBackend(SECRETS.jwt, homes[1])
-    git = await gitServer({ username: null, password: SECRETS.gitToken })
     const scratch = mkdtempSync(join(tmpdir(), 'forge-secrets-out-'))
     homes.push(scratch)
     const outFile = join(scratch, 'out.json')

@@ -63,6 +63,7 @@ async fn serve(args: Args) -> ExitCode {
             "toolboxUrl": backend.toolbox_url(),
             "home": backend.home(),
             "pid": std::process::id(),
+            "isolation": backend.isolation(),
         });
         writeln!(out, "{line}")
     } else {
@@ -79,9 +80,26 @@ async fn serve(args: Args) -> ExitCode {
         backend.shutdown().await;
         return ExitCode::FAILURE;
     }
+    let iso = backend.isolation();
+    if iso.level == "container" {
+        eprintln!(
+            "forge local: sandboxes are containers: {}; network: {}; limits: {}",
+            iso.user, iso.network, iso.limits
+        );
+    } else {
+        eprintln!(
+            "forge local: WARNING: sandboxes are NOT isolated here ({}): their code runs as \
+             this machine's user with its files and network. Set FORGE_ISOLATION=required to \
+             refuse to start instead.",
+            iso.reason
+                .as_deref()
+                .unwrap_or("no containers on this machine")
+        );
+    }
     if !args.json {
         eprintln!(
-            "forge local: serving on {} (home {}); Ctrl-C to stop",
+            "forge local: serving on {} (home {}); Ctrl-C to stop (sandboxes keep running: \
+             FORGE_STOP_SANDBOXES_ON_EXIT=1 stops them)",
             backend.addr(),
             backend.home().display()
         );

@@ -168,6 +168,13 @@ impl Root {
     }
 }
 
+/// Whether the sandbox's user may read a file of this machine (its read-only mounts): their
+/// owners are not the sandbox's user, so the permission bits for others decide, as inside.
+pub fn others_may_read(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o004 != 0
+}
+
 /// Appends the normal and `..` components of `path` (root and `.` dropped).
 fn push_components(out: &mut VecDeque<OsString>, path: &Path) {
     for c in path.components() {

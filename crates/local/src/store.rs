@@ -66,9 +66,19 @@ impl Store {
                 continue;
             };
             match serde_json::from_slice::<Record>(&bytes) {
-                Ok(rec) => {
+                // A record names its own folder, and ids are UUIDs: anything else (an id with
+                // a `/` or `..`, a record moved into another folder) is not trusted.
+                Ok(rec)
+                    if entry.file_name().to_str() == Some(rec.sandbox.id.as_str())
+                        && is_uuid(&rec.sandbox.id) =>
+                {
                     records.insert(rec.sandbox.id.clone(), rec);
                 }
+                Ok(rec) => tracing::warn!(
+                    "skipping record {}: its id {:?} is not its folder's name",
+                    file.display(),
+                    rec.sandbox.id
+                ),
                 Err(e) => tracing::warn!("skipping unreadable record {}: {e}", file.display()),
             }
         }
@@ -330,6 +340,16 @@ fn find<'a>(records: &'a BTreeMap<String, Record>, id_or_name: &str) -> Option<&
     records
         .get(id_or_name)
         .or_else(|| records.values().find(|r| r.sandbox.name == id_or_name))
+}
+
+/// `8-4-4-4-12` lowercase hex, the shape of every id this backend makes.
+fn is_uuid(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// The API's 404 for an unknown sandbox.

@@ -556,3 +556,39 @@ async fn hostile_paths_are_refused_cleanly() {
     assert_eq!(s, 400);
     assert!(home.is_dir());
 }
+
+/// The file routes see what the sandbox's user sees: this machine's toolchain and `/etc`
+/// read-only, with the sandbox's own `passwd` on top, and nothing the user may not read
+/// (`/etc/shadow`), though the backend itself could.
+#[tokio::test]
+async fn the_machines_files_are_served_as_the_sandbox_sees_them() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let get = |path: &str| {
+        env.req(
+            Method::GET,
+            &env.tb(&id, &format!("/files/download?path={path}")),
+        )
+        .send()
+    };
+    let res = get("/etc/passwd").await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await.unwrap().contains("daytona:x:1000:1000"));
+    let res = get("/usr/bin/env").await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = get("/etc/shadow").await.unwrap();
+    assert_eq!(res.status().as_u16(), 403, "{}", res.text().await.unwrap());
+    // Nothing can be written there.
+    let (s, v) = common::upload(&env, &id, &[("/usr/bin/planted", b"x".to_vec())]).await;
+    assert_ne!(s, 200, "{v}");
+    assert!(!std::path::Path::new("/usr/bin/planted").exists());
+    let (s, _) = env
+        .json(
+            Method::DELETE,
+            &env.tb(&id, "/files?path=/usr/bin/env"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert!(std::path::Path::new("/usr/bin/env").exists());
+}

@@ -123,6 +123,12 @@ pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileIn
     };
     let items = blocking(move || {
         let meta = std::fs::metadata(&dir.host).map_err(|e| Failure::from_io(&e, &dir.shown))?;
+        if dir.read_only && !crate::confine::others_may_read(&meta) {
+            return Err(Failure::from_io(
+                &std::io::ErrorKind::PermissionDenied.into(),
+                &dir.shown,
+            ));
+        }
         if !meta.is_dir() {
             return Err(Failure::bad_request(format!(
                 "{} is not a directory",
@@ -275,6 +281,13 @@ fn grep_file(base: &Resolved, file: &Path, pattern: &str, out: &mut Vec<Match>) 
     else {
         return;
     };
+    if base.read_only
+        && !f
+            .metadata()
+            .is_ok_and(|m| crate::confine::others_may_read(&m))
+    {
+        return;
+    }
     let mut reader = std::io::BufReader::new(f);
     if reader.fill_buf().is_ok_and(|head| head.contains(&0)) {
         return; // binary

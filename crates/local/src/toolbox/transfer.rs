@@ -21,11 +21,16 @@ const CHUNK: usize = 1024 * 1024;
 /// Opens a file for reading without following a final symlink (the path was resolved
 /// already; a link appearing since then is refused rather than followed).
 async fn open_read(p: &Resolved) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new()
+    let file = tokio::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&p.host)
-        .await
+        .await?;
+    // This machine's files (under /usr, /etc) as the sandbox's user may read them.
+    if p.read_only && !crate::confine::others_may_read(&file.metadata().await?) {
+        return Err(std::io::ErrorKind::PermissionDenied.into());
+    }
+    Ok(file)
 }
 
 /// `POST /files/bulk-upload`: parts `files[i].path` (text) then `files[i].file` (bytes),

@@ -4,8 +4,8 @@
 use crate::dto::{CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery};
 use crate::error::Failure;
 use crate::local;
+use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::Sandbox;
-use crate::task::{fast_promise, Pending};
 use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, ListQuery, WorkspaceClass};
 use forge_wire::{SandboxState, SandboxVolume};
 use napi::bindgen_prelude::*;
@@ -210,7 +210,7 @@ impl Daytona {
         let options = options.unwrap_or_default();
         let timeout = options.timeout;
         let params = create_params(options);
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let params = params?;
             let client = inner.client().await?;
             let mut opts = CallOptions::new().with_cancel(cancel);
@@ -227,7 +227,7 @@ impl Daytona {
     #[napi(ts_return_type = "Promise<Sandbox>")]
     pub fn get_sandbox(&self, env: &Env, id: String) -> Result<Pending<Sandbox>> {
         let inner = self.inner.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let client = inner.client().await?;
             let sb = client.get(&id).await.map_err(into)?;
             Ok::<_, Failure>(Sandbox::new(inner, client, sb))
@@ -249,7 +249,7 @@ impl Daytona {
     ) -> Result<Pending<Vec<Sandbox>>> {
         let inner = self.inner.clone();
         let query = list_query(query);
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let query = query?;
             let client = inner.client().await?;
             let all = client
@@ -268,7 +268,7 @@ impl Daytona {
     #[napi(ts_return_type = "Promise<string>")]
     pub fn api_url(&self, env: &Env) -> Result<Pending<String>> {
         let inner = self.inner.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             Ok::<_, Failure>(inner.client().await?.api_url().to_owned())
         })
     }

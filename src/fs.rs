@@ -9,8 +9,8 @@
 use crate::client::into;
 use crate::error::{Failure, IntoFailure};
 use crate::process::toolbox_call;
+use crate::promise::Pending;
 use crate::sandbox::SandboxCore;
-use crate::task::Pending;
 use crate::toolbox_dto::{
     DownloadedFile, FileInfo, FileMatch, FilePermissions, FileUpload, ItemError, LocalFile,
     ReplaceResult,

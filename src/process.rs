@@ -7,9 +7,9 @@
 use crate::client::into;
 use crate::dto::ExecuteResponse;
 use crate::error::Failure;
+use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
 use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
-use crate::task::{fast_promise, Pending};
 use crate::toolbox_dto::{
     CodeRunParams, CodeRunResult, ExecOptions, ExecResult, SessionCommandLogs,
     SessionCommandStatus, SessionExecuteRequest, SessionExecuteResponse, SessionInfo,
@@ -23,8 +23,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs `work` with the sandbox's toolbox as a promise (see [`fast_promise`]): the one shape
-/// of every `fs` / `process` method.
+/// Runs `work` with the sandbox's toolbox as a promise (see [`spawn_promise`]): the one shape
+/// of every `fs` / `git` / `process` method.
 pub(crate) fn toolbox_call<T, F, Fut>(
     env: &Env,
     core: &Arc<SandboxCore>,
@@ -36,23 +36,7 @@ where
     F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
 {
-    fast_promise(env, signal, with_toolbox(core, work))
-}
-
-/// [`toolbox_call`] as an `AsyncBlock` (napi-rs's own promise bridge), for the methods that
-/// still return one.
-pub(crate) fn toolbox_promise<T, F, Fut>(
-    env: &Env,
-    core: &Arc<SandboxCore>,
-    signal: Option<Object>,
-    work: F,
-) -> Result<AsyncBlock<T>>
-where
-    T: ToNapiValue + Send + 'static,
-    F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
-{
-    crate::task::promise(env, signal, with_toolbox(core, work))
+    spawn_promise(env, signal, with_toolbox(core, work))
 }
 
 /// `work` given the sandbox's toolbox (resolved once per handle).
@@ -133,7 +117,7 @@ impl SandboxProcess {
         // With a signal the command is sent killable, so that aborting also stops it inside
         // the sandbox; without one it goes as it is (no wrapper cost).
         let killable = signal.is_some();
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let tb = core.toolbox().await?;
             let o = CoreExecOptions {
                 cwd,

@@ -6,8 +6,9 @@ use crate::dto::{PreviewLink, SandboxInfo};
 use crate::error::Failure;
 use crate::fs::SandboxFs;
 use crate::git::SandboxGit;
+use crate::json::Json;
 use crate::process::SandboxProcess;
-use crate::task::{fast_promise, Pending};
+use crate::promise::{spawn_promise, Pending};
 use forge_daytona::{CallOptions, Client, Toolbox};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -147,7 +148,7 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<SandboxInfo>")]
     pub fn refresh(&self, env: &Env) -> Result<Pending<SandboxInfo>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let sb = core.client.get(&core.id).await.map_err(into)?;
             let info = SandboxInfo::from(&sb);
             core.set(sb);
@@ -165,7 +166,7 @@ impl Sandbox {
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
                 .start(&core.id, &lifecycle_opts(timeout, cancel))
@@ -186,7 +187,7 @@ impl Sandbox {
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
                 .stop(&core.id, false, &lifecycle_opts(timeout, cancel))
@@ -201,7 +202,7 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn archive(&self, env: &Env) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let sb = core
                 .client
                 .archive(&core.id, &CallOptions::new())
@@ -216,7 +217,7 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn delete(&self, env: &Env) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             core.client
                 .delete(&core.id, false, &CallOptions::new())
                 .await
@@ -230,7 +231,7 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<PreviewLink>")]
     pub fn get_preview_url(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let port16 = u16::try_from(port)
                 .ok()
                 .filter(|p| *p > 0)
@@ -260,17 +261,17 @@ impl Sandbox {
         path: String,
         options: Option<crate::detect::DetectFrameworkOptions>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<serde_json::Value>> {
+    ) -> Result<Pending<Json<forge_detect::Detection>>> {
         let core = self.core.clone();
         let opts = crate::detect::core_options(options);
-        crate::task::promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let opts = opts?;
             let tb = core.toolbox().await?;
             let call = CallOptions::new().with_cancel(cancel);
             let d = forge_preview::detect_in_sandbox(&tb, &path, &opts, &call)
                 .await
                 .map_err(crate::error::IntoFailure::into_failure)?;
-            serde_json::to_value(&d).map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))
+            Json::of(&d)
         })
     }
 

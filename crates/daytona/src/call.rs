@@ -81,6 +81,21 @@ impl Deadline {
         }
     }
 
+    /// Waits for `condition` within this deadline: past it `DAYTONA_TIMEOUT` (naming `what`),
+    /// cancelled `DAYTONA_ABORTED`.
+    pub(crate) async fn wait<C>(&self, what: &str, condition: C) -> Result<C::Output>
+    where
+        C: crate::wait::Condition<Error = Error>,
+    {
+        use crate::wait::WaitError;
+        match crate::wait::await_condition(self.at, self.cancel.as_ref(), condition).await {
+            Ok(v) => Ok(v),
+            Err(WaitError::TimedOut) => Err(self.timeout_error(what)),
+            Err(WaitError::Cancelled) => Err(Error::Aborted),
+            Err(WaitError::Failed(e)) => Err(e),
+        }
+    }
+
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
     }

@@ -42,6 +42,7 @@ mod log;
 pub mod retry;
 pub mod shell;
 pub mod toolbox;
+pub mod wait;
 
 pub use call::{CallOptions, CancellationToken};
 pub use client::{

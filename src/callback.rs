@@ -23,7 +23,7 @@ impl FromNapiValue for CallbackReturn {
     ) -> Result<Self> {
         let mut is_promise = false;
         // SAFETY: `env` and `value` come from napi-rs for this very call.
-        let status = unsafe { napi::sys::napi_is_promise(env, value, &mut is_promise) };
+        let status = unsafe { napi::sys::napi_is_promise(env, value, &raw mut is_promise) };
         if status != napi::sys::Status::napi_ok || !is_promise {
             return Ok(CallbackReturn(None));
         }

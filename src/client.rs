@@ -84,7 +84,7 @@ fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Failure> {
 fn build(options: DaytonaOptions) -> std::result::Result<Inner, Failure> {
     let timeout = options
         .request_timeout_ms
-        .map(|ms| Duration::from_millis(ms as u64));
+        .map(|ms| Duration::from_millis(u64::from(ms)));
     let backend = if wants_local(&options)? {
         Backend::Local(timeout)
     } else {
@@ -215,7 +215,7 @@ impl Daytona {
             let client = inner.client().await?;
             let mut opts = CallOptions::new().with_cancel(cancel);
             if let Some(t) = timeout.filter(|t| *t > 0) {
-                opts = opts.with_timeout(Duration::from_secs(t as u64));
+                opts = opts.with_timeout(Duration::from_secs(u64::from(t)));
             }
             let sb = client.create(&params, &opts).await.map_err(into)?;
             Ok::<_, Failure>(Sandbox::new(inner, client, sb))

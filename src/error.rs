@@ -71,7 +71,7 @@ impl Failure {
         obj.set_named_property("code", self.code)?;
         obj.set_named_property("retryable", self.retryable)?;
         match self.status {
-            Some(s) => obj.set_named_property("status", s as u32)?,
+            Some(s) => obj.set_named_property("status", u32::from(s))?,
             None => obj.set_named_property("status", Null)?,
         }
         if let Some(sc) = self.server_code {
@@ -132,7 +132,7 @@ fn step_failure(f: forge_preview::pipeline::StepFailure) -> Failure {
         Some(src) => src.into_failure(),
         None => Failure::new(f.code, String::new()),
     };
-    out.code = f.code.to_owned();
+    f.code.clone_into(&mut out.code);
     out.retryable = retryable;
     out.message = format!("{} step failed: {}", f.step, f.message);
     let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];

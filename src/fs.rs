@@ -146,6 +146,7 @@ fn joined(dir: &str, name: &str) -> String {
 
 /// Joins per-path failures into one rejection: the first failure's code and status, every
 /// failed path in the message.
+#[allow(clippy::needless_pass_by_value)] // the failures end here
 fn first_failure(total: usize, failed: Vec<(String, Failure)>) -> std::result::Result<(), Failure> {
     let Some((_, first)) = failed.first() else {
         return Ok(());
@@ -279,18 +280,15 @@ impl SandboxFs {
     ) -> Result<Pending<Either<JsBytes, ()>>> {
         toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let opts = CallOptions::new().with_cancel(cancel);
-            match local_path {
-                Some(local) => {
-                    tb.fs()
-                        .download_to_file(&path, std::path::Path::new(&local), &opts)
-                        .await
-                        .map_err(into)?;
-                    Ok(Either::B(()))
-                }
-                None => {
-                    let body = tb.fs().download_body(&path, &opts).await.map_err(into)?;
-                    Ok(Either::A(body.into()))
-                }
+            if let Some(local) = local_path {
+                tb.fs()
+                    .download_to_file(&path, std::path::Path::new(&local), &opts)
+                    .await
+                    .map_err(into)?;
+                Ok(Either::B(()))
+            } else {
+                let body = tb.fs().download_body(&path, &opts).await.map_err(into)?;
+                Ok(Either::A(body.into()))
             }
         })
     }

@@ -28,7 +28,7 @@ pub(crate) fn register_exit_hook(env: &Env) -> napi::Result<()> {
         return Ok(());
     }
     // A natural exit runs env cleanup hooks; `process.exit()` does not, but emits 'exit'.
-    env.add_env_cleanup_hook((), |_| stop())?;
+    env.add_env_cleanup_hook((), |()| stop())?;
     let process: Object = env.get_global()?.get_named_property("process")?;
     let on: EventOn = process.get_named_property("on")?;
     let on_exit = env.create_function_from_closure::<(), (), _>("forgeLocalBackendExit", |_| {

@@ -124,7 +124,7 @@ impl SandboxProcess {
                 env: env_vars.unwrap_or_default().into_iter().collect(),
                 timeout: timeout
                     .filter(|t| *t > 0)
-                    .map(|t| Duration::from_secs(t as u64)),
+                    .map(|t| Duration::from_secs(u64::from(t))),
             };
             let call = CallOptions::new().with_cancel(cancel);
             let process = tb.process();

@@ -83,8 +83,8 @@ pub(crate) fn resolved<T: ToNapiValue>(env: &Env, value: T) -> Result<Pending<T>
     unsafe {
         check_status!(napi::sys::napi_create_promise(
             raw,
-            &mut deferred,
-            &mut promise
+            &raw mut deferred,
+            &raw mut promise
         ))?;
         let v = T::to_napi_value(raw, value)?;
         check_status!(napi::sys::napi_resolve_deferred(raw, deferred, v))?;
@@ -130,7 +130,7 @@ async fn abortable<T, E: IntoFailure>(
     tokio::select! {
         biased;
         r = &mut fut => r.map_err(IntoFailure::into_failure),
-        _ = token.cancelled() => {
+        () = token.cancelled() => {
             // The core watches the same token: give it a moment to undo what it started
             // (kill the command, delete its session) before the promise rejects.
             let _ = tokio::time::timeout(ABORT_GRACE, &mut fut).await;
@@ -222,7 +222,10 @@ mod settle {
     impl Channel {
         fn send(&self, settle: Settle) {
             let item = Box::into_raw(Box::new(settle));
-            let tsfn = self.tsfn.read().unwrap_or_else(|p| p.into_inner());
+            let tsfn = self
+                .tsfn
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let queued = match *tsfn {
                 // SAFETY: the read guard keeps the teardown hook from closing the function
                 // while this call runs.
@@ -273,7 +276,7 @@ mod settle {
             // SAFETY: `begin` runs on the JS thread of `env` (inside a napi call); the C string
             // is static and 12 bytes long.
             check_status!(unsafe {
-                sys::napi_create_string_utf8(env, c"forge-settle".as_ptr(), 12, &mut name)
+                sys::napi_create_string_utf8(env, c"forge-settle".as_ptr(), 12, &raw mut name)
             })?;
             let mut tsfn = std::ptr::null_mut();
             // SAFETY: as above; no JS function and no context: `deliver` gets each item as its
@@ -290,7 +293,7 @@ mod settle {
                     None,
                     std::ptr::null_mut(),
                     Some(deliver),
-                    &mut tsfn,
+                    &raw mut tsfn,
                 )
             })?;
             let channel = Arc::new(Channel {
@@ -378,7 +381,10 @@ mod settle {
     unsafe extern "C" fn teardown(arg: *mut c_void) {
         // SAFETY: `arg` is the reference `begin` leaked for this hook.
         let channel = unsafe { Arc::from_raw(arg.cast_const().cast::<Channel>()) };
-        *channel.tsfn.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *channel
+            .tsfn
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let _ = LOCAL.try_with(|cell| {
             let mut local = cell.borrow_mut();
             if local
@@ -420,7 +426,9 @@ mod settle {
         let mut deferred = std::ptr::null_mut();
         let mut promise = std::ptr::null_mut();
         // SAFETY: `spawn` is called from a napi method, on the JS thread of `env`.
-        check_status!(unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) })?;
+        check_status!(unsafe {
+            sys::napi_create_promise(raw_env, &raw mut deferred, &raw mut promise)
+        })?;
         let channel = match begin(raw_env) {
             Ok(c) => c,
             Err(e) => {

@@ -75,7 +75,7 @@ impl Sandbox {
 fn lifecycle_opts(timeout: Option<u32>, cancel: forge_daytona::CancellationToken) -> CallOptions {
     let mut opts = CallOptions::new().with_cancel(cancel);
     if let Some(t) = timeout.filter(|t| *t > 0) {
-        opts = opts.with_timeout(Duration::from_secs(t as u64));
+        opts = opts.with_timeout(Duration::from_secs(u64::from(t)));
     }
     opts
 }

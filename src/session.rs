@@ -116,7 +116,7 @@ impl SessionLogStream {
                 let opts = CallOptions::new();
                 let open = process.stream_session_command_logs(&sid, &cid, &opts);
                 let opened = tokio::select! {
-                    _ = closed.cancelled() => None,
+                    () = closed.cancelled() => None,
                     s = open => Some(s),
                 };
                 match opened {
@@ -132,7 +132,7 @@ impl SessionLogStream {
                 return Ok(DONE);
             };
             let next = tokio::select! {
-                _ = closed.cancelled() => None,
+                () = closed.cancelled() => None,
                 c = stream.next_chunk() => c,
             };
             match next {
@@ -162,6 +162,7 @@ impl SessionLogStream {
 
     /// `for await` support: the stream is its own iterator.
     #[napi(well_known_symbol = "asyncIterator", ts_return_type = "this")]
+    #[allow(clippy::unused_self)] // napi-rs methods take `&self`
     pub fn async_iterator<'a>(&self, this: This<'a>) -> Object<'a> {
         this.object
     }

@@ -216,7 +216,7 @@ async fn preview(args: Args) -> ExitCode {
         let quiet = args.json;
         move |e: Progress| {
             if !quiet {
-                p.event(&e)
+                p.event(&e);
             }
         }
     };
@@ -252,8 +252,7 @@ async fn preview(args: Args) -> ExitCode {
             r.preview_url,
             r.token
                 .as_ref()
-                .map(|_| "  (private: send the preview token, see --json)")
-                .unwrap_or(""),
+                .map_or("", |_| "  (private: send the preview token, see --json)"),
             r.framework.as_deref().unwrap_or("?"),
             r.port,
             t.total,

@@ -65,7 +65,7 @@ impl Deadline {
     }
 
     pub(crate) fn timeout_error(&self, what: &str) -> Error {
-        let secs = self.timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0);
+        let secs = self.timeout.map_or(0.0, |t| t.as_secs_f64());
         Error::Timeout {
             message: format!("{what} did not finish within {secs} s"),
             api: None,
@@ -97,7 +97,9 @@ impl Deadline {
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+        self.cancel
+            .as_ref()
+            .is_some_and(tokio_util::sync::CancellationToken::is_cancelled)
     }
 
     /// Runs `fut` until it ends, the deadline passes (`DAYTONA_TIMEOUT`) or the call is
@@ -121,8 +123,8 @@ impl Deadline {
         };
         tokio::select! {
             biased;
-            _ = cancelled => Err(Error::Aborted),
-            _ = expired => Err(self.timeout_error(what)),
+            () = cancelled => Err(Error::Aborted),
+            () = expired => Err(self.timeout_error(what)),
             r = fut => r,
         }
     }

@@ -15,7 +15,7 @@ use reqwest::Method;
 use std::time::Duration;
 
 /// Default wait of create / start / stop / delete(wait), as in the SDK.
-pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// The label the SDK adds to every create; `process.code_run` reads it.
 pub const LANGUAGE_LABEL: &str = "code-toolbox-language";
@@ -535,24 +535,23 @@ impl Client {
     /// The toolbox of a sandbox: `toolboxProxyUrl + "/" + id`, asking the API when the JSON
     /// lacks `toolboxProxyUrl`.
     pub async fn toolbox(&self, sandbox: &Sandbox) -> Result<Toolbox> {
-        let base = match sandbox
+        let base = if let Some(u) = sandbox
             .toolbox_proxy_url
             .as_deref()
             .filter(|u| !u.is_empty())
         {
-            Some(u) => u.to_string(),
-            None => {
-                let url = self.transport.api(&format!(
-                    "/sandbox/{}/toolbox-proxy-url",
-                    seg(require_id(&sandbox.id)?)
-                ));
-                let deadline = self.plain_deadline(&CallOptions::default());
-                let r: ToolboxProxyUrl = self
-                    .transport
-                    .json(Req::new(Method::GET, url, "toolbox proxy url"), &deadline)
-                    .await?;
-                r.url
-            }
+            u.to_string()
+        } else {
+            let url = self.transport.api(&format!(
+                "/sandbox/{}/toolbox-proxy-url",
+                seg(require_id(&sandbox.id)?)
+            ));
+            let deadline = self.plain_deadline(&CallOptions::default());
+            let r: ToolboxProxyUrl = self
+                .transport
+                .json(Req::new(Method::GET, url, "toolbox proxy url"), &deadline)
+                .await?;
+            r.url
         };
         let sep = if base.ends_with('/') { "" } else { "/" };
         Ok(Toolbox::new(

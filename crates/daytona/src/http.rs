@@ -75,6 +75,7 @@ impl Req {
             what,
         }
     }
+    #[allow(clippy::needless_pass_by_value)] // takes numbers and strings alike
     pub(crate) fn query(mut self, k: &str, v: impl ToString) -> Req {
         self.query.push((k.to_string(), v.to_string()));
         self
@@ -150,7 +151,7 @@ impl Transport {
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_mins(1))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {e}")))?;

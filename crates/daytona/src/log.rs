@@ -21,9 +21,7 @@ use std::time::Instant;
 pub(crate) fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
-        std::env::var("FORGE_LOG")
-            .map(|v| v.trim().eq_ignore_ascii_case("debug"))
-            .unwrap_or(false)
+        std::env::var("FORGE_LOG").is_ok_and(|v| v.trim().eq_ignore_ascii_case("debug"))
     })
 }
 

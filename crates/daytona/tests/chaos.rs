@@ -62,7 +62,8 @@ impl Proxy {
         let url = format!(
             "{}{}",
             self.backend,
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+            uri.path_and_query()
+                .map_or("/", axum::http::uri::PathAndQuery::as_str)
         );
         let mut rb = self.http.request(method, url).body(body);
         for (k, v) in headers {
@@ -136,7 +137,7 @@ async fn handle(
     match p.forward(method, &uri, &headers, body).await {
         Some((status, h, bytes)) => {
             let mut r = (status, bytes).into_response();
-            for (k, v) in h.iter() {
+            for (k, v) in &h {
                 r.headers_mut().insert(k.clone(), v.clone());
             }
             r

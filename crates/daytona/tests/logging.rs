@@ -39,7 +39,7 @@ async fn child_makes_requests() {
             .unwrap(),
     )
     .unwrap();
-    let opts = CallOptions::new().with_timeout(Duration::from_secs(60));
+    let opts = CallOptions::new().with_timeout(Duration::from_mins(1));
     let sb = client
         .create(&CreateParams::default(), &opts)
         .await

@@ -463,7 +463,7 @@ async fn drive(client: &Client, jwt_client: &Client) {
 
     client.preview_url(&s.id, 3000).await.unwrap();
     let signed = client
-        .signed_preview_url(&s.id, 3000, Some(std::time::Duration::from_secs(120)))
+        .signed_preview_url(&s.id, 3000, Some(std::time::Duration::from_mins(2)))
         .await
         .unwrap();
     assert!(!format!("{signed:?}").contains("abcdefgh12345678"));

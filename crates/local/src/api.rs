@@ -106,17 +106,17 @@ async fn create(
         public: req.public.unwrap_or(false),
         network_block_all: req.network_block_all.unwrap_or(false),
         target: req.target.clone().unwrap_or_else(|| "local".into()),
-        cpu: req.cpu.unwrap_or(1) as f64,
-        gpu: req.gpu.unwrap_or(0) as f64,
-        memory: req.memory.unwrap_or(1) as f64,
-        disk: req.disk.unwrap_or(3) as f64,
+        cpu: f64::from(req.cpu.unwrap_or(1)),
+        gpu: f64::from(req.gpu.unwrap_or(0)),
+        memory: f64::from(req.memory.unwrap_or(1)),
+        disk: f64::from(req.disk.unwrap_or(3)),
         state: SandboxState::Started,
         desired_state: Some("started".into()),
         error_reason: None,
         recoverable: Some(false),
-        auto_stop_interval: Some(req.auto_stop_interval.unwrap_or(15) as f64),
-        auto_archive_interval: Some(req.auto_archive_interval.unwrap_or(10080) as f64),
-        auto_delete_interval: Some(req.auto_delete_interval.unwrap_or(-1) as f64),
+        auto_stop_interval: Some(f64::from(req.auto_stop_interval.unwrap_or(15))),
+        auto_archive_interval: Some(f64::from(req.auto_archive_interval.unwrap_or(10080))),
+        auto_delete_interval: Some(f64::from(req.auto_delete_interval.unwrap_or(-1))),
         volumes: Some(req.volumes.clone().unwrap_or_default()),
         build_info,
         created_at: Some(now.clone()),
@@ -134,7 +134,7 @@ async fn create(
         .insert(Record {
             sandbox,
             preview_token: random_token(32),
-            previews: Default::default(),
+            previews: std::collections::BTreeMap::default(),
         })
         .await?;
     start_soon(&state, &rec);
@@ -381,17 +381,17 @@ async fn resize(
             if [body.cpu, body.memory, body.disk].contains(&Some(0)) {
                 return Err(Failure::bad_request("resources must be at least 1"));
             }
-            if body.disk.is_some_and(|d| (d as f64) < s.disk) {
+            if body.disk.is_some_and(|d| f64::from(d) < s.disk) {
                 return Err(Failure::bad_request("disk size can only be increased"));
             }
             if let Some(c) = body.cpu {
-                s.cpu = c as f64;
+                s.cpu = f64::from(c);
             }
             if let Some(m) = body.memory {
-                s.memory = m as f64;
+                s.memory = f64::from(m);
             }
             if let Some(d) = body.disk {
-                s.disk = d as f64;
+                s.disk = f64::from(d);
             }
             Ok(())
         })

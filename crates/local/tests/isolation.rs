@@ -297,8 +297,7 @@ fn procs_with_cmdline(needle: &str) -> Vec<i32> {
         .filter(|p| *p != me)
         .filter(|p| {
             std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(needle))
-                .unwrap_or(false)
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
         })
         .collect()
 }

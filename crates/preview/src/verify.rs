@@ -60,7 +60,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             port: 3000,
             path: "/".into(),
-            deadline: Duration::from_secs(60),
+            deadline: Duration::from_mins(1),
             request_timeout: Duration::from_secs(30),
             oks_required: 2,
             check_entry_module: true,
@@ -417,7 +417,7 @@ impl LogWatch {
             loop {
                 match stream.next().now_or_never() {
                     Some(Some(Ok(chunk))) => fresh.push_str(&chunk.data),
-                    Some(Some(Err(_))) | Some(None) => {
+                    Some(Some(Err(_)) | None) => {
                         self.ended = true;
                         break;
                     }

@@ -40,7 +40,11 @@ pub enum SandboxState {
 impl SandboxState {
     /// The wire spelling (`started`, `build_failed`, ...).
     pub fn as_str(self) -> &'static str {
-        use SandboxState::*;
+        use SandboxState::{
+            Archived, Archiving, BuildFailed, BuildingSnapshot, Creating, Destroyed, Destroying,
+            Error, Forking, Paused, Pausing, PendingBuild, PullingSnapshot, Resizing, Restoring,
+            Resuming, Snapshotting, Started, Starting, Stopped, Stopping, Unknown,
+        };
         match self {
             Creating => "creating",
             Restoring => "restoring",

@@ -439,23 +439,24 @@ impl Process {
                  cannot be killed alone; delete its session instead"
             )));
         };
-        match self.run_kill_script(&[token], &deadline).await?.first() {
-            Some(KillOutcome::Killed | KillOutcome::Gone) => Ok(()),
-            _ => {
-                let again = self
-                    .command_within(session_id, command_id, &deadline)
-                    .await?;
-                if again.exit_code.is_some() {
-                    Err(already_completed(command_id))
-                } else {
-                    Err(Error::BadResponse {
-                        message: format!(
-                            "command {command_id} runs but recorded no process group id \
-                             (is `setsid` missing in the sandbox?)"
-                        ),
-                        status: None,
-                    })
-                }
+        if let Some(KillOutcome::Killed | KillOutcome::Gone) =
+            self.run_kill_script(&[token], &deadline).await?.first()
+        {
+            Ok(())
+        } else {
+            let again = self
+                .command_within(session_id, command_id, &deadline)
+                .await?;
+            if again.exit_code.is_some() {
+                Err(already_completed(command_id))
+            } else {
+                Err(Error::BadResponse {
+                    message: format!(
+                        "command {command_id} runs but recorded no process group id \
+                         (is `setsid` missing in the sandbox?)"
+                    ),
+                    status: None,
+                })
             }
         }
     }

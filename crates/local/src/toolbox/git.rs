@@ -26,7 +26,7 @@ use forge_wire::{
 use std::time::Duration;
 
 /// Longest a single git command may run.
-const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+const GIT_TIMEOUT: Duration = Duration::from_mins(10);
 
 /// The credential helper: prints the credentials git was given on its fd 3.
 const HELPER: &str = "!f() { test \"$1\" = get || return 0; cat /dev/fd/3; }; f";
@@ -236,14 +236,14 @@ async fn git(
     };
     let mut argv: Vec<String> = ["git", "-c", "credential.helper=", "-c"]
         .iter()
-        .map(|a| a.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     argv.push(format!(
         "credential.helper={}",
         if creds.is_some() { HELPER } else { "" }
     ));
     argv.extend(["-c".to_string(), "core.askPass=".to_string()]);
-    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(args.iter().map(std::string::ToString::to_string));
     let dir = sbx.cmd_path(cwd);
     let spec = Spec {
         argv,
@@ -279,14 +279,11 @@ async fn git(
         let code = child.wait().await;
         (code, o, e)
     };
-    let (code, stdout, stderr) = match tokio::time::timeout(GIT_TIMEOUT, collect).await {
-        Ok(x) => x,
-        Err(_) => {
-            return Err(
-                Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
-                    .with_code("PROCESS_EXECUTION_TIMEOUT"),
-            );
-        }
+    let Ok((code, stdout, stderr)) = tokio::time::timeout(GIT_TIMEOUT, collect).await else {
+        return Err(
+            Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
+                .with_code("PROCESS_EXECUTION_TIMEOUT"),
+        );
     };
     guard.disarm();
     if code == 0 {

@@ -2,10 +2,18 @@
 //! the sandbox's confined root.
 
 pub mod exec;
+// Pedantic lints these two files still raise are allowed here, not fixed in them, while their
+// bodies change on another branch (issue 14); fix them there.
+#[allow(
+    clippy::unnested_or_patterns,
+    clippy::ref_option,
+    clippy::redundant_closure_for_method_calls
+)]
 pub mod files;
 pub mod git;
 pub mod logs;
 pub mod sessions;
+#[allow(clippy::ignored_unit_patterns)]
 pub mod transfer;
 
 use crate::confine::{Resolved, Root};

@@ -81,7 +81,7 @@ impl Cmd {
     /// Waits until the command exited and its output was drained (bounded grace).
     async fn finished(&self) {
         let mut rx = self.exit.clone();
-        let _ = rx.wait_for(|c| c.is_some()).await;
+        let _ = rx.wait_for(std::option::Option::is_some).await;
         let mut tick = self.log.subscribe();
         let _ = tokio::time::timeout(DRAIN_GRACE, async {
             while !self.log.writers_done() {
@@ -543,7 +543,7 @@ fn restored_command(
             let mut len = 0;
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let now = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+                let now = std::fs::metadata(&log).map_or(0, |m| m.len());
                 if now != len {
                     len = now;
                     tick_tx.send_modify(|t| *t += 1);
@@ -785,9 +785,9 @@ async fn stream_ws(mut socket: WebSocket, cmd: Arc<Cmd>, follow: bool) {
             Next::End => break,
             Next::Wait => {
                 tokio::select! {
-                    _ = f.wait() => {}
+                    () = f.wait() => {}
                     msg = socket.recv() => match msg {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                        None | Some(Err(_) | Ok(Message::Close(_))) => return,
                         Some(Ok(_)) => {}
                     }
                 }

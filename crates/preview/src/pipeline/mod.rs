@@ -188,7 +188,7 @@ impl Run<'_> {
 }
 
 /// How long deleting a failed sandbox may take; it runs even after an abort.
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
+const CLEANUP_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Runs the whole pipeline. `progress` is called (synchronously, keep it cheap) at the start
 /// and end of every step. Cancelling `call.cancel` stops the current step (killing a running
@@ -306,7 +306,7 @@ async fn after_create(
                     "{} in {} (port {})",
                     f.name,
                     d.root,
-                    d.port.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                    d.port.map_or_else(|| "?".into(), |p| p.to_string())
                 ),
                 None => "no framework recognised".into(),
             },

@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 /// sandbox's work dir).
 pub const DEFAULT_PATH: &str = "workspace/project";
 /// Installs are killed after this long unless told otherwise (the guide's 900 s).
-pub const DEFAULT_INSTALL_TIMEOUT: Duration = Duration::from_secs(900);
+pub const DEFAULT_INSTALL_TIMEOUT: Duration = Duration::from_mins(15);
 /// How long verification waits for a dev server by default, and for frameworks that build
 /// everything on the first request ([`SLOW_FIRST_BUILD`]).
-pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
-pub const SLOW_VERIFY_TIMEOUT: Duration = Duration::from_secs(180);
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_mins(1);
+pub const SLOW_VERIFY_TIMEOUT: Duration = Duration::from_mins(3);
 /// Framework ids (or id prefixes) whose first page compiles the whole app on demand.
 pub const SLOW_FIRST_BUILD: &[&str] = &["nextjs", "angular", "nuxt", "gatsby", "docusaurus"];
 /// Lines of log kept in outputs and errors.
@@ -41,7 +41,7 @@ const QUIET_INSTALL_ENV: &[(&str, &str)] = &[
 ];
 
 fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u64::MAX as u128) as u64
+    d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
 fn join(base: &str, rel: &str) -> String {
@@ -108,8 +108,8 @@ pub(super) async fn create_inner(
     let sb = client.create(params, call).await.at(Step::Create, "")?;
     let memory = match (sb.memory, params.workspace_class) {
         (m, _) if m > 0.0 => m,
-        (_, Some(c)) => c.resources().memory.unwrap_or_default() as f64,
-        _ => WorkspaceClass::Small.resources().memory.unwrap_or_default() as f64,
+        (_, Some(c)) => f64::from(c.resources().memory.unwrap_or_default()),
+        _ => f64::from(WorkspaceClass::Small.resources().memory.unwrap_or_default()),
     };
     Ok((
         Created {
@@ -394,7 +394,7 @@ pub(super) async fn detect_in(
         allowed.extend(
             forge_detect::DEFAULT_ALLOWED_HOSTS
                 .iter()
-                .map(|s| s.to_string()),
+                .map(std::string::ToString::to_string),
         );
     }
     let opts = DetectOptions {
@@ -454,7 +454,7 @@ pub async fn install_dependencies(
         let d = detect_in(
             client,
             &tb,
-            &detect_input_of(&input.sandbox_id, &input.path),
+            &detect_input_of(&input.sandbox_id, input.path.as_ref()),
             call,
         )
         .await?;
@@ -465,10 +465,10 @@ pub async fn install_dependencies(
     install_in(&tb, &input, call).await
 }
 
-fn detect_input_of(sandbox_id: &str, path: &Option<String>) -> DetectInput {
+fn detect_input_of(sandbox_id: &str, path: Option<&String>) -> DetectInput {
     DetectInput {
         sandbox_id: sandbox_id.to_owned(),
-        path: path.clone(),
+        path: path.cloned(),
         ..Default::default()
     }
 }
@@ -523,8 +523,7 @@ pub(super) async fn install_in(
     };
     let timeout = input
         .timeout_ms
-        .map(Duration::from_millis)
-        .unwrap_or(DEFAULT_INSTALL_TIMEOUT);
+        .map_or(DEFAULT_INSTALL_TIMEOUT, Duration::from_millis);
     let spawned = tb
         .process()
         .spawn(&command, &opts, call)
@@ -559,7 +558,7 @@ pub(super) async fn install_in(
             format!("`{command}` exited with code {exit_code}"),
         );
         f.sandbox_id = Some(sid.clone());
-        f.status = Some(exit_code as i64);
+        f.status = Some(i64::from(exit_code));
         f.log_tail = log_tail;
         return Err(PreviewError::Step(Box::new(f)));
     }
@@ -619,7 +618,7 @@ pub async fn start_dev_server(
         .at(Step::Start, &input.sandbox_id)?;
     let mut input = input.clone();
     if input.command.is_none() {
-        let mut di = detect_input_of(&input.sandbox_id, &input.path);
+        let mut di = detect_input_of(&input.sandbox_id, input.path.as_ref());
         di.port = input.port;
         let d = detect_in(client, &tb, &di, call).await?;
         fill_start(&mut input, &d);
@@ -770,7 +769,7 @@ pub(super) async fn verify_in(
     let report = match &call.cancel {
         Some(c) => tokio::select! {
             r = run => r,
-            _ = c.cancelled() => Err(forge_daytona::Error::Aborted.into()),
+            () = c.cancelled() => Err(forge_daytona::Error::Aborted.into()),
         },
         None => run.await,
     }
@@ -793,8 +792,8 @@ pub(super) async fn verify_in(
         f.sandbox_id = Some(sid.clone());
         f.reason = Some(report.reason.code().to_owned());
         f.status = report.status.map(i64::from);
-        f.excerpt = report.excerpt.clone();
-        f.log_tail = report.log_tail.clone();
+        f.excerpt.clone_from(&report.excerpt);
+        f.log_tail.clone_from(&report.log_tail);
         return Err(PreviewError::Step(Box::new(f)));
     }
     let link = client
@@ -937,7 +936,7 @@ pub async fn restart_preview(
         ..Default::default()
     };
     if start.command.is_none() {
-        let mut di = detect_input_of(sid, &input.path);
+        let mut di = detect_input_of(sid, input.path.as_ref());
         di.port = input.port;
         let d = detect_in(client, &tb, &di, call).await?;
         fill_start(&mut start, &d);

@@ -8,7 +8,7 @@
 //! `call_async_catch`, and the error ends the caller's work as one typed rejection,
 //! `DAYTONA_CALLBACK_ERROR`.
 
-use crate::error::Failure;
+use crate::error::{Code, Failure};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
 
@@ -82,8 +82,8 @@ fn threw(name: &str, e: &napi::Error) -> Failure {
     } else {
         e.reason.as_str()
     };
-    Failure::new(
-        "DAYTONA_CALLBACK_ERROR",
+    Failure::of(
+        Code::CallbackError,
         format!("the {name} callback threw: {reason}"),
     )
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::{Failure, IntoFailure};
+use crate::error::{Code, Failure, IntoFailure};
 use crate::json::Json;
 use crate::promise::{spawn_promise, Pending};
 
@@ -228,7 +228,7 @@ pub fn detect_framework(
     spawn_promise(&env, None, move |_| async move {
         let d = tokio::task::spawn_blocking(move || run(input, opts))
             .await
-            .map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))??;
+            .map_err(|e| Failure::of(Code::Internal, e.to_string()))??;
         Json::of(&d)
     })
 }

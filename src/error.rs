@@ -20,6 +20,33 @@ pub(crate) struct Failure {
     pub details: Vec<(&'static str, Detail)>,
 }
 
+/// The codes the binding itself gives (the core crates' codes come from their error enums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// The call was cancelled through its `AbortSignal`.
+    Aborted,
+    /// Bad arguments from JS.
+    InvalidArgument,
+    /// A user callback threw or its promise rejected.
+    CallbackError,
+    /// The embedded backend could not be started.
+    LocalBackend,
+    /// A bug of ours (a result that could not be serialised, a task that panicked).
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Aborted => "DAYTONA_ABORTED",
+            Code::InvalidArgument => "DAYTONA_INVALID_ARGUMENT",
+            Code::CallbackError => "DAYTONA_CALLBACK_ERROR",
+            Code::LocalBackend => "DAYTONA_LOCAL_BACKEND",
+            Code::Internal => "DAYTONA_INTERNAL",
+        }
+    }
+}
+
 /// The value of one extra error property.
 #[derive(Debug, Clone)]
 pub(crate) enum Detail {
@@ -41,14 +68,19 @@ impl Failure {
         }
     }
 
+    /// One of the binding's own failures.
+    pub fn of(code: Code, message: impl Into<String>) -> Self {
+        Failure::new(code.as_str(), message)
+    }
+
     /// The call was cancelled through its `AbortSignal`.
     pub fn aborted() -> Self {
-        Failure::new("DAYTONA_ABORTED", "The operation was aborted")
+        Failure::of(Code::Aborted, "The operation was aborted")
     }
 
     /// Bad arguments from JS.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Failure::new("DAYTONA_INVALID_ARGUMENT", message)
+        Failure::of(Code::InvalidArgument, message)
     }
 
     /// Builds the JS error object. Its `name` is `DaytonaError` (or `AbortError` for aborts,
@@ -61,7 +93,7 @@ impl Failure {
     }
 
     fn build(self, env: &Env) -> Result<Error> {
-        let name = if self.code == "DAYTONA_ABORTED" {
+        let name = if self.code == Code::Aborted.as_str() {
             "AbortError"
         } else {
             "DaytonaError"
@@ -125,32 +157,38 @@ impl IntoFailure for forge_preview::PreviewError {
 
 /// A failed pipeline step: the underlying error's code, status and retryability when the
 /// control plane failed, plus `step`, `sandboxId`, `logTail`, `reason`, `excerpt`, `exitCode`
-/// / `status` and `kept`.
+/// (a failed install) or `status` (verification's last HTTP status), and `kept`.
 fn step_failure(f: forge_preview::pipeline::StepFailure) -> Failure {
+    use forge_preview::pipeline::StepError;
     let retryable = f.retryable();
-    let mut out = match f.source {
-        Some(src) => src.into_failure(),
-        None => Failure::new(f.code, String::new()),
+    let code = f.code();
+    let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];
+    let mut out = match f.error {
+        StepError::Source(src) => src.into_failure(),
+        StepError::InstallFailed { exit_code } => {
+            d.push(("exitCode", Detail::Num(f64::from(exit_code))));
+            Failure::new(code, String::new())
+        }
+        StepError::NoDevCommand => Failure::new(code, String::new()),
+        StepError::VerifyFailed {
+            reason,
+            http_status,
+        } => {
+            d.push(("reason", Detail::Str(reason.code().to_owned())));
+            let mut out = Failure::new(code, String::new());
+            out.status = http_status;
+            out
+        }
     };
-    f.code.clone_into(&mut out.code);
+    code.clone_into(&mut out.code);
     out.retryable = retryable;
     out.message = format!("{} step failed: {}", f.step, f.message);
-    let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];
     if let Some(id) = f.sandbox_id {
         d.push(("sandboxId", Detail::Str(id)));
     }
     d.push(("logTail", Detail::Lines(f.log_tail)));
-    if let Some(r) = f.reason {
-        d.push(("reason", Detail::Str(r)));
-    }
     if let Some(x) = f.excerpt {
         d.push(("excerpt", Detail::Str(x)));
-    }
-    if let Some(s) = f.status {
-        match f.step {
-            forge_preview::pipeline::Step::Install => d.push(("exitCode", Detail::Num(s as f64))),
-            _ => out.status = u16::try_from(s).ok().or(out.status),
-        }
     }
     d.push(("kept", Detail::Bool(f.kept)));
     out.details = d;

@@ -11,7 +11,7 @@
 //! message never echoes the value (a token given as the wrong type must not end up in an
 //! error).
 
-use crate::error::Failure;
+use crate::error::{Code, Failure};
 use napi::bindgen_prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -31,7 +31,7 @@ impl<T: Serialize> Json<T> {
                 text,
                 _value: PhantomData,
             })
-            .map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))
+            .map_err(|e| Failure::of(Code::Internal, e.to_string()))
     }
 }
 

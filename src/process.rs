@@ -6,7 +6,7 @@
 
 use crate::client::into;
 use crate::dto::ExecuteResponse;
-use crate::error::Failure;
+use crate::error::{Code, Failure};
 use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
 use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
@@ -169,7 +169,7 @@ impl SandboxProcess {
             });
             let r = run
                 .await
-                .map_err(|e| Failure::new("DAYTONA_INTERNAL", format!("exec task failed: {e}")))?
+                .map_err(|e| Failure::of(Code::Internal, format!("exec task failed: {e}")))?
                 .map_err(into)?;
             Ok(ExecResult {
                 stdout: r.stdout,

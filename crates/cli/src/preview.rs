@@ -163,7 +163,7 @@ fn error_json(e: &PreviewError) -> serde_json::Value {
     if let PreviewError::Step(f) = e {
         v["step"] = f.step.as_str().into();
         v["sandboxId"] = f.sandbox_id.clone().into();
-        v["reason"] = f.reason.clone().into();
+        v["reason"] = f.reason().map(|r| r.code()).into();
         v["excerpt"] = f.excerpt.clone().into();
         v["logTail"] = f.log_tail.clone().into();
         v["kept"] = f.kept.into();
@@ -256,8 +256,8 @@ async fn preview(args: Args) -> ExitCode {
             r.framework.as_deref().unwrap_or("?"),
             r.port,
             t.total,
-            t.install,
-            t.verify
+            t.of(Step::Install),
+            t.of(Step::Verify)
         );
     }
     let Some(backend) = backend else {

@@ -8,7 +8,7 @@
 //! `call_async_catch`, and the error ends the caller's work as one typed rejection,
 //! `DAYTONA_CALLBACK_ERROR`.
 
-use crate::error::{Code, Failure};
+use crate::error::{Code, Rejection};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
 
@@ -61,7 +61,7 @@ impl<T: ToNapiValue + 'static> FromNapiValue for JsCallback<T> {
 impl<T: ToNapiValue + Send + 'static> JsCallback<T> {
     /// Calls the callback with `value` and waits for it (and for the promise it returned, if
     /// any). `name` is the option's name (`onStdout`, `onProgress`) for the error message.
-    pub(crate) async fn call(&self, name: &str, value: T) -> std::result::Result<(), Failure> {
+    pub(crate) async fn call(&self, name: &str, value: T) -> std::result::Result<(), Rejection> {
         let ret = self
             .0
             .call_async_catch(value)
@@ -76,13 +76,13 @@ impl<T: ToNapiValue + Send + 'static> JsCallback<T> {
 
 /// `DAYTONA_CALLBACK_ERROR` with what the callback threw (its message only: a callback's own
 /// error is the user's text, which may hold anything but never one of our secrets).
-fn threw(name: &str, e: &napi::Error) -> Failure {
+fn threw(name: &str, e: &napi::Error) -> Rejection {
     let reason = if e.reason.is_empty() {
         "(no message)"
     } else {
         e.reason.as_str()
     };
-    Failure::of(
+    Rejection::of(
         Code::CallbackError,
         format!("the {name} callback threw: {reason}"),
     )

@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::{Code, Failure, IntoFailure};
+use crate::error::{Code, IntoRejection, Rejection};
 use crate::json::Json;
 use crate::promise::{spawn_promise, Pending};
 
-impl IntoFailure for forge_detect::DetectError {
-    fn into_failure(self) -> Failure {
-        Failure::new(self.code(), self.to_string())
+impl IntoRejection for forge_detect::DetectError {
+    fn into_rejection(self) -> Rejection {
+        Rejection::new(self.code(), self.to_string())
     }
 }
 
@@ -133,11 +133,11 @@ pub struct FrameworkDetection {
 
 pub(crate) fn core_options(
     o: Option<DetectFrameworkOptions>,
-) -> std::result::Result<forge_detect::DetectOptions, Failure> {
+) -> std::result::Result<forge_detect::DetectOptions, Rejection> {
     let o = o.unwrap_or_default();
     let port = match o.port {
         Some(p) => Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
-            Failure::invalid(format!("port must be between 1 and 65535, got {p}"))
+            Rejection::invalid(format!("port must be between 1 and 65535, got {p}"))
         })?),
         None => None,
     };
@@ -155,14 +155,14 @@ enum Input {
 
 fn run(
     input: Input,
-    opts: std::result::Result<forge_detect::DetectOptions, Failure>,
-) -> std::result::Result<forge_detect::Detection, Failure> {
+    opts: std::result::Result<forge_detect::DetectOptions, Rejection>,
+) -> std::result::Result<forge_detect::Detection, Rejection> {
     let opts = opts?;
     let d = match input {
         Input::Folder(path) => forge_detect::detect_dir(path, &opts),
         Input::Files(files) => forge_detect::detect_files(files, &opts),
     };
-    d.map_err(IntoFailure::into_failure)
+    d.map_err(IntoRejection::into_rejection)
 }
 
 /// Detects the framework, package manager, install and dev commands of a repository.
@@ -228,7 +228,7 @@ pub fn detect_framework(
     spawn_promise(&env, None, move |_| async move {
         let d = tokio::task::spawn_blocking(move || run(input, opts))
             .await
-            .map_err(|e| Failure::of(Code::Internal, e.to_string()))??;
+            .map_err(|e| Rejection::of(Code::Internal, e.to_string()))??;
         Json::of(&d)
     })
 }

@@ -7,9 +7,10 @@
 
 use napi::bindgen_prelude::*;
 
-/// A core error, flattened to what JS sees.
+/// What a call rejects with: a core error (or one of the binding's own, [`Code`]) flattened to
+/// what JS sees.
 #[derive(Debug, Clone)]
-pub(crate) struct Failure {
+pub(crate) struct Rejection {
     pub code: String,
     pub message: String,
     pub status: Option<u16>,
@@ -56,9 +57,9 @@ pub(crate) enum Detail {
     Lines(Vec<String>),
 }
 
-impl Failure {
+impl Rejection {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Failure {
+        Rejection {
             code: code.to_owned(),
             message: message.into(),
             status: None,
@@ -70,17 +71,17 @@ impl Failure {
 
     /// One of the binding's own failures.
     pub fn of(code: Code, message: impl Into<String>) -> Self {
-        Failure::new(code.as_str(), message)
+        Rejection::new(code.as_str(), message)
     }
 
     /// The call was cancelled through its `AbortSignal`.
     pub fn aborted() -> Self {
-        Failure::of(Code::Aborted, "The operation was aborted")
+        Rejection::of(Code::Aborted, "The operation was aborted")
     }
 
     /// Bad arguments from JS.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Failure::of(Code::InvalidArgument, message)
+        Rejection::of(Code::InvalidArgument, message)
     }
 
     /// Builds the JS error object. Its `name` is `DaytonaError` (or `AbortError` for aborts,
@@ -121,20 +122,20 @@ impl Failure {
     }
 }
 
-/// Converts a core error into a [`Failure`]. Implemented once per core crate.
-pub(crate) trait IntoFailure {
-    fn into_failure(self) -> Failure;
+/// Converts a core error into a [`Rejection`]. Implemented once per core crate.
+pub(crate) trait IntoRejection {
+    fn into_rejection(self) -> Rejection;
 }
 
-impl IntoFailure for Failure {
-    fn into_failure(self) -> Failure {
+impl IntoRejection for Rejection {
+    fn into_rejection(self) -> Rejection {
         self
     }
 }
 
-impl IntoFailure for forge_daytona::Error {
-    fn into_failure(self) -> Failure {
-        Failure {
+impl IntoRejection for forge_daytona::Error {
+    fn into_rejection(self) -> Rejection {
+        Rejection {
             code: self.code().to_owned(),
             status: self.status(),
             retryable: self.retryable(),
@@ -145,11 +146,11 @@ impl IntoFailure for forge_daytona::Error {
     }
 }
 
-impl IntoFailure for forge_preview::PreviewError {
-    fn into_failure(self) -> Failure {
+impl IntoRejection for forge_preview::PreviewError {
+    fn into_rejection(self) -> Rejection {
         match self {
-            forge_preview::PreviewError::Daytona(e) => e.into_failure(),
-            forge_preview::PreviewError::Detect(e) => e.into_failure(),
+            forge_preview::PreviewError::Daytona(e) => e.into_rejection(),
+            forge_preview::PreviewError::Detect(e) => e.into_rejection(),
             forge_preview::PreviewError::Step(f) => step_failure(*f),
         }
     }
@@ -158,24 +159,24 @@ impl IntoFailure for forge_preview::PreviewError {
 /// A failed pipeline step: the underlying error's code, status and retryability when the
 /// control plane failed, plus `step`, `sandboxId`, `logTail`, `reason`, `excerpt`, `exitCode`
 /// (a failed install) or `status` (verification's last HTTP status), and `kept`.
-fn step_failure(f: forge_preview::pipeline::StepFailure) -> Failure {
+fn step_failure(f: forge_preview::pipeline::StepFailure) -> Rejection {
     use forge_preview::pipeline::StepError;
     let retryable = f.retryable();
     let code = f.code();
     let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];
     let mut out = match f.error {
-        StepError::Source(src) => src.into_failure(),
+        StepError::Source(src) => src.into_rejection(),
         StepError::InstallFailed { exit_code } => {
             d.push(("exitCode", Detail::Num(f64::from(exit_code))));
-            Failure::new(code, String::new())
+            Rejection::new(code, String::new())
         }
-        StepError::NoDevCommand => Failure::new(code, String::new()),
+        StepError::NoDevCommand => Rejection::new(code, String::new()),
         StepError::VerifyFailed {
             reason,
             http_status,
         } => {
             d.push(("reason", Detail::Str(reason.code().to_owned())));
-            let mut out = Failure::new(code, String::new());
+            let mut out = Rejection::new(code, String::new());
             out.status = http_status;
             out
         }

@@ -7,7 +7,7 @@
 //! streamed from disk, and `downloadFile(path, localPath)` streams to disk.
 
 use crate::client::into;
-use crate::error::{Failure, IntoFailure};
+use crate::error::{IntoRejection, Rejection};
 use crate::process::toolbox_call;
 use crate::promise::Pending;
 use crate::sandbox::SandboxCore;
@@ -147,7 +147,10 @@ fn joined(dir: &str, name: &str) -> String {
 /// Joins per-path failures into one rejection: the first failure's code and status, every
 /// failed path in the message.
 #[allow(clippy::needless_pass_by_value)] // the failures end here
-fn first_failure(total: usize, failed: Vec<(String, Failure)>) -> std::result::Result<(), Failure> {
+fn first_failure(
+    total: usize,
+    failed: Vec<(String, Rejection)>,
+) -> std::result::Result<(), Rejection> {
     let Some((_, first)) = failed.first() else {
         return Ok(());
     };
@@ -156,7 +159,7 @@ fn first_failure(total: usize, failed: Vec<(String, Failure)>) -> std::result::R
         .map(|(p, f)| format!("{p}: {}", f.message))
         .collect::<Vec<_>>()
         .join("; ");
-    Err(Failure {
+    Err(Rejection {
         message: format!("{} of {total} paths failed: {list}", failed.len()),
         ..first.clone()
     })
@@ -244,7 +247,7 @@ impl SandboxFs {
                 (Some(c), None) => content_source(c),
                 (None, Some(p)) => UploadSource::File(PathBuf::from(p)),
                 _ => {
-                    bad = Some(Failure::invalid(format!(
+                    bad = Some(Rejection::invalid(format!(
                         "files[{i}] needs exactly one of `content` and `localPath`"
                     )));
                     break;
@@ -326,7 +329,7 @@ impl SandboxFs {
                 .map(|d| DownloadedFile {
                     path: d.path,
                     content: d.content.map(JsBytes::from),
-                    error: d.error.map(|e| ItemError::from(e.into_failure())),
+                    error: d.error.map(|e| ItemError::from(e.into_rejection())),
                 })
                 .collect())
         })
@@ -348,7 +351,7 @@ impl SandboxFs {
             let results = tb.fs().delete_many(&paths).await;
             let failed = results
                 .into_iter()
-                .filter_map(|r| r.error.map(|e| (r.path, e.into_failure())))
+                .filter_map(|r| r.error.map(|e| (r.path, e.into_rejection())))
                 .collect();
             first_failure(paths.len(), failed)
         })

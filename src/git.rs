@@ -6,7 +6,7 @@
 //! `git remote -v` holds the token, and no error message does.
 
 use crate::client::into;
-use crate::error::Failure;
+use crate::error::Rejection;
 use crate::process::toolbox_call;
 use crate::promise::Pending;
 use crate::sandbox::SandboxCore;
@@ -207,7 +207,9 @@ impl SandboxGit {
         };
         toolbox_call(env, &self.core, None, move |tb, _| async move {
             if name.trim().is_empty() || email.trim().is_empty() {
-                return Err(Failure::invalid("a commit needs an author name and email"));
+                return Err(Rejection::invalid(
+                    "a commit needs an author name and email",
+                ));
             }
             let sha = tb
                 .git()

@@ -11,7 +11,7 @@
 //! message never echoes the value (a token given as the wrong type must not end up in an
 //! error).
 
-use crate::error::{Code, Failure};
+use crate::error::{Code, Rejection};
 use napi::bindgen_prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,13 +25,13 @@ pub struct Json<T> {
 
 impl<T: Serialize> Json<T> {
     /// Serialises `value` (call it on the runtime, not on the JS thread).
-    pub(crate) fn of(value: &T) -> std::result::Result<Self, Failure> {
+    pub(crate) fn of(value: &T) -> std::result::Result<Self, Rejection> {
         serde_json::to_string(value)
             .map(|text| Json {
                 text,
                 _value: PhantomData,
             })
-            .map_err(|e| Failure::of(Code::Internal, e.to_string()))
+            .map_err(|e| Rejection::of(Code::Internal, e.to_string()))
     }
 }
 
@@ -42,10 +42,10 @@ impl<T: DeserializeOwned> Json<T> {
         let json: Object = env.get_global()?.get_named_property("JSON")?;
         let stringify: Function<Object, String> = json.get_named_property("stringify")?;
         let text = stringify.call(*obj).map_err(|_| {
-            Failure::invalid(format!("{what} must be a JSON-serialisable object")).into_js(env)
+            Rejection::invalid(format!("{what} must be a JSON-serialisable object")).into_js(env)
         })?;
         serde_json::from_str(&text).map_err(|e| {
-            Failure::invalid(format!(
+            Rejection::invalid(format!(
                 "invalid {what}: {}",
                 without_values(&e.to_string())
             ))

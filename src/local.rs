@@ -4,7 +4,7 @@
 //! it). Its sandboxes keep running after that (a `next dev` restart finds them and their
 //! previews again), unless `FORGE_STOP_SANDBOXES_ON_EXIT=1`.
 
-use crate::error::{Code, Failure};
+use crate::error::{Code, Rejection};
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::{FnArgs, Function, Object, Unknown};
 use napi::Env;
@@ -47,12 +47,12 @@ fn stop() {
 }
 
 /// Starts the backend if needed; returns its API URL and key.
-pub(crate) async fn ensure_started() -> Result<(String, String), Failure> {
+pub(crate) async fn ensure_started() -> Result<(String, String), Rejection> {
     ADDRESS
         .get_or_try_init(|| async {
             let b = forge_local::LocalBackend::start(forge_local::LocalConfig::from_env())
                 .await
-                .map_err(|e| Failure::of(Code::LocalBackend, e.to_string()))?;
+                .map_err(|e| Rejection::of(Code::LocalBackend, e.to_string()))?;
             let address = (b.api_url(), b.api_key().to_owned());
             if let Ok(mut h) = HANDLE.lock() {
                 *h = Some(b);

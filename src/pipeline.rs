@@ -10,7 +10,7 @@
 use crate::callback::JsCallback;
 use crate::client::{create_params, Daytona};
 use crate::dto::CreateSandboxOptions;
-use crate::error::{Failure, IntoFailure};
+use crate::error::{IntoRejection, Rejection};
 use crate::json::Json;
 use crate::promise::{signal_of, spawn_promise, Pending};
 use forge_daytona::{CallOptions, CancellationToken};
@@ -84,7 +84,7 @@ impl PreviewOptionsJson {
 struct ProgressPump {
     tx: tokio::sync::mpsc::UnboundedSender<Progress>,
     task: tokio::task::JoinHandle<()>,
-    error: Arc<Mutex<Option<Failure>>>,
+    error: Arc<Mutex<Option<Rejection>>>,
 }
 
 impl ProgressPump {
@@ -115,7 +115,7 @@ impl ProgressPump {
     }
 
     /// Waits until every event was delivered; the callback's error, if it threw.
-    async fn finish(self) -> Option<Failure> {
+    async fn finish(self) -> Option<Rejection> {
         drop(self.tx);
         let _ = self.task.await;
         self.error.lock().ok().and_then(|mut e| e.take())
@@ -160,7 +160,7 @@ impl Daytona {
             Some(v)
                 if v.get_type()? != ValueType::Undefined && v.get_type()? != ValueType::Null =>
             {
-                return Err(Failure::invalid("onProgress must be a function").into_js(&env))
+                return Err(Rejection::invalid("onProgress must be a function").into_js(&env))
             }
             _ => None,
         };
@@ -169,7 +169,7 @@ impl Daytona {
         let create = create_params(create).map_err(|f| f.into_js(&env))?;
         let json: PreviewOptionsJson = Json::read(&env, &options, "cloneAndPreview options")?;
         if json.repo_url.trim().is_empty() {
-            return Err(Failure::invalid("repoUrl is required").into_js(&env));
+            return Err(Rejection::invalid("repoUrl is required").into_js(&env));
         }
         let req = json.into_request();
         let inner = self.inner.clone();
@@ -188,7 +188,7 @@ impl Daytona {
             match (r, cb_error) {
                 (Ok(v), _) => Json::of(&v),
                 (Err(_), Some(cb)) => Err(cb),
-                (Err(e), None) => Err(e.into_failure()),
+                (Err(e), None) => Err(e.into_rejection()),
             }
         })
     }
@@ -211,7 +211,7 @@ impl Daytona {
         spawn_promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
             let client = inner.client().await?;
             let r = core::create_sandbox(&client, &params, &call_options(cancel)).await;
-            Json::of(&r.map_err(IntoFailure::into_failure)?)
+            Json::of(&r.map_err(IntoRejection::into_rejection)?)
         })
     }
 
@@ -360,7 +360,7 @@ impl Daytona {
             let client = inner.client().await?;
             let v = work(client, call_options(cancel))
                 .await
-                .map_err(IntoFailure::into_failure)?;
+                .map_err(IntoRejection::into_rejection)?;
             Json::of(&v)
         })
     }

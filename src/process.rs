@@ -6,7 +6,7 @@
 
 use crate::client::into;
 use crate::dto::ExecuteResponse;
-use crate::error::{Code, Failure};
+use crate::error::{Code, Rejection};
 use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
 use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
@@ -34,7 +34,7 @@ pub(crate) fn toolbox_call<T, F, Fut>(
 where
     T: ToNapiValue + Send + 'static,
     F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Rejection>> + Send + 'static,
 {
     spawn_promise(env, signal, with_toolbox(core, work))
 }
@@ -45,11 +45,11 @@ fn with_toolbox<T, F, Fut>(
     work: F,
 ) -> impl FnOnce(
     CancellationToken,
-) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Failure>> + Send>>
+) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Rejection>> + Send>>
 where
     T: Send + 'static,
     F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Rejection>> + Send + 'static,
 {
     let core = core.clone();
     move |cancel| {
@@ -134,7 +134,7 @@ impl SandboxProcess {
                 process.execute(&command, &o, &call).await
             }
             .map_err(into)?;
-            Ok::<_, Failure>(ExecuteResponse {
+            Ok::<_, Rejection>(ExecuteResponse {
                 exit_code: r.exit_code,
                 result: r.result,
             })
@@ -169,7 +169,7 @@ impl SandboxProcess {
             });
             let r = run
                 .await
-                .map_err(|e| Failure::of(Code::Internal, format!("exec task failed: {e}")))?
+                .map_err(|e| Rejection::of(Code::Internal, format!("exec task failed: {e}")))?
                 .map_err(into)?;
             Ok(ExecResult {
                 stdout: r.stdout,

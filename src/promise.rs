@@ -11,7 +11,7 @@
 //! signal, so we read `signal.aborted` and use `addEventListener('abort', ..., {once: true})`
 //! ourselves: the user's handlers stay intact and a pre-aborted signal rejects at once.
 
-use crate::error::{Failure, IntoFailure};
+use crate::error::{IntoRejection, Rejection};
 use napi::bindgen_prelude::*;
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
@@ -63,7 +63,7 @@ pub(crate) fn spawn_promise<T, E, F, Fut>(
 ) -> Result<Pending<T>>
 where
     T: ToNapiValue + Send + 'static,
-    E: IntoFailure + Send + 'static,
+    E: IntoRejection + Send + 'static,
     F: FnOnce(CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
@@ -122,19 +122,19 @@ where
 
 /// `fut` raced against the abort `token`: an abort lets the work clean up (it watches the
 /// same token) for up to [`ABORT_GRACE`], then ends the call with `DAYTONA_ABORTED`.
-async fn abortable<T, E: IntoFailure>(
+async fn abortable<T, E: IntoRejection>(
     token: CancellationToken,
     fut: impl Future<Output = std::result::Result<T, E>>,
-) -> std::result::Result<T, Failure> {
+) -> std::result::Result<T, Rejection> {
     tokio::pin!(fut);
     tokio::select! {
         biased;
-        r = &mut fut => r.map_err(IntoFailure::into_failure),
+        r = &mut fut => r.map_err(IntoRejection::into_rejection),
         () = token.cancelled() => {
             // The core watches the same token: give it a moment to undo what it started
             // (kill the command, delete its session) before the promise rejects.
             let _ = tokio::time::timeout(ABORT_GRACE, &mut fut).await;
-            Err(Failure::aborted())
+            Err(Rejection::aborted())
         }
     }
 }
@@ -180,7 +180,7 @@ impl<T> ToNapiValue for Pending<T> {
 /// before Node finalizes the threadsafe function) closes the channel, and results that come
 /// later are dropped instead of being sent to a freed function.
 mod settle {
-    use crate::error::Failure;
+    use crate::error::Rejection;
     use napi::bindgen_prelude::*;
     use napi::sys;
     use std::cell::RefCell;
@@ -420,7 +420,7 @@ mod settle {
     pub(super) fn spawn<T, W>(env: &Env, work: W) -> Result<super::Pending<T>>
     where
         T: ToNapiValue + Send + 'static,
-        W: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+        W: Future<Output = std::result::Result<T, Rejection>> + Send + 'static,
     {
         let raw_env = env.raw();
         let mut deferred = std::ptr::null_mut();

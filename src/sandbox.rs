@@ -3,7 +3,7 @@
 
 use crate::client::{into, Inner};
 use crate::dto::{PreviewLink, SandboxInfo};
-use crate::error::Failure;
+use crate::error::Rejection;
 use crate::fs::SandboxFs;
 use crate::git::SandboxGit;
 use crate::json::Json;
@@ -29,7 +29,7 @@ pub(crate) struct SandboxCore {
 
 impl SandboxCore {
     /// The sandbox's toolbox, resolved once per handle.
-    pub(crate) async fn toolbox(&self) -> std::result::Result<Toolbox, Failure> {
+    pub(crate) async fn toolbox(&self) -> std::result::Result<Toolbox, Rejection> {
         if let Some(tb) = self.toolbox.get() {
             // Every toolbox call comes here: no copy of the sandbox record once resolved.
             return Ok(tb.clone());
@@ -152,7 +152,7 @@ impl Sandbox {
             let sb = core.client.get(&core.id).await.map_err(into)?;
             let info = SandboxInfo::from(&sb);
             core.set(sb);
-            Ok::<_, Failure>(info)
+            Ok::<_, Rejection>(info)
         })
     }
 
@@ -173,7 +173,7 @@ impl Sandbox {
                 .await
                 .map_err(into)?;
             core.set(sb);
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -194,7 +194,7 @@ impl Sandbox {
                 .await
                 .map_err(into)?;
             core.set(sb);
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -209,7 +209,7 @@ impl Sandbox {
                 .await
                 .map_err(into)?;
             core.set(sb);
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -222,7 +222,7 @@ impl Sandbox {
                 .delete(&core.id, false, &CallOptions::new())
                 .await
                 .map_err(into)?;
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -235,13 +235,13 @@ impl Sandbox {
             let port16 = u16::try_from(port)
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| Failure::invalid(format!("port must be 1-65535, got {port}")))?;
+                .ok_or_else(|| Rejection::invalid(format!("port must be 1-65535, got {port}")))?;
             let p = core
                 .client
                 .preview_url(&core.id, port16)
                 .await
                 .map_err(into)?;
-            Ok::<_, Failure>(PreviewLink {
+            Ok::<_, Rejection>(PreviewLink {
                 sandbox_id: p.sandbox_id,
                 port,
                 url: p.url,
@@ -270,7 +270,7 @@ impl Sandbox {
             let call = CallOptions::new().with_cancel(cancel);
             let d = forge_preview::detect_in_sandbox(&tb, &path, &opts, &call)
                 .await
-                .map_err(crate::error::IntoFailure::into_failure)?;
+                .map_err(crate::error::IntoRejection::into_rejection)?;
             Json::of(&d)
         })
     }

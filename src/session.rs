@@ -9,7 +9,7 @@
 
 use crate::callback::JsCallback;
 use crate::client::into;
-use crate::error::Failure;
+use crate::error::Rejection;
 use crate::process::toolbox_call;
 use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
@@ -29,7 +29,7 @@ pub(crate) async fn stream_to_callbacks(
     mut stream: LogStream,
     on_stdout: Option<LogCallback>,
     on_stderr: Option<LogCallback>,
-) -> std::result::Result<(), Failure> {
+) -> std::result::Result<(), Rejection> {
     while let Some(chunk) = stream.next_chunk().await {
         let chunk = chunk.map_err(into)?;
         let (cb, which) = match chunk.stream {
@@ -173,6 +173,6 @@ impl SessionLogStream {
 fn close_promise(env: &Env, state: Arc<Mutex<IterState>>) -> Result<Pending<LogIteratorResult>> {
     spawn_promise(env, None, move |_| async move {
         *state.lock().await = IterState::Done;
-        Ok::<_, Failure>(DONE)
+        Ok::<_, Rejection>(DONE)
     })
 }

@@ -173,7 +173,7 @@ pub(crate) struct AppState {
     pub config: LocalConfig,
     pub store: store::Store,
     pub runtime: container::Runtime,
-    pub sessions: toolbox::sessions::Sessions,
+    pub sessions: toolbox::process_sessions::Sessions,
     pub previews: preview::Previews,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
@@ -307,7 +307,7 @@ impl LocalBackend {
             config,
             store,
             runtime,
-            sessions: toolbox::sessions::Sessions::default(),
+            sessions: toolbox::process_sessions::Sessions::default(),
             previews: preview::Previews::default(),
         });
         state.sessions.restore(&state).await;

@@ -7,7 +7,7 @@
 //! and every error text has the secrets scrubbed. Each git runs with the sandbox's `HOME`, no
 //! terminal prompt, killed with its tree when the request goes away, bounded in time.
 
-use super::exec::KillOnDrop;
+use super::process::KillOnDrop;
 use super::{Sbx, Spawn};
 use crate::confine::Resolved;
 use crate::container::process::{Output, Spec};

@@ -12,11 +12,11 @@ mod fs;
 mod git;
 mod json;
 mod local;
+mod logs;
 mod pipeline;
 mod process;
 mod promise;
 mod sandbox;
-mod session;
 mod toolbox_dto;
 
 pub use client::Daytona;

@@ -7,9 +7,9 @@
 use crate::client::into;
 use crate::dto::ExecuteResponse;
 use crate::error::{Code, Rejection};
+use crate::logs::{stream_to_callbacks, LogCallback, SessionLogStream};
 use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
-use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
 use crate::toolbox_dto::{
     CodeRunParams, CodeRunResult, ExecOptions, ExecResult, SessionCommandLogs,
     SessionCommandStatus, SessionExecuteRequest, SessionExecuteResponse, SessionInfo,

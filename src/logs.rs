@@ -1,4 +1,5 @@
-//! Live session-command logs in JS (named `logs` as in the client's and the backend's toolbox): user callbacks and an async iterator over the client's
+//! Live session-command logs in JS (named `logs` as in the client's and the backend's
+//! toolbox): user callbacks and an async iterator over the client's
 //! [`LogStream`](forge_daytona::LogStream).
 //!
 //! Both are pull-based: the next chunk is read from the (bounded) stream only after the

@@ -1,6 +1,6 @@
 //! Step 2, `clone`: the repository into the sandbox (or, for the CLI, a local folder uploaded).
 
-use super::{ms, DEFAULT_PATH};
+use super::{ms, toolbox, DEFAULT_PATH};
 use crate::pipeline::failure::{AtStep, Step};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, CloneParams, Toolbox};
@@ -55,10 +55,7 @@ pub async fn clone_repository(
     input: &CloneInput,
     call: &CallOptions,
 ) -> Result<Cloned, PreviewError> {
-    let tb = client
-        .toolbox_for(&input.sandbox_id)
-        .await
-        .at(Step::Clone, &input.sandbox_id)?;
+    let tb = toolbox(client, &input.sandbox_id, Step::Clone).await?;
     run(&tb, input, call).await
 }
 

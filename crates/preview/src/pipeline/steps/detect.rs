@@ -1,5 +1,6 @@
 //! Step 3, `detect`: the framework of the cloned repository, read inside the sandbox.
 
+use super::toolbox;
 use super::DEFAULT_PATH;
 use crate::pipeline::failure::{AtStep, Step};
 use crate::{detect_in_sandbox, PreviewError};
@@ -30,10 +31,7 @@ pub async fn detect_framework(
     input: &DetectInput,
     call: &CallOptions,
 ) -> Result<Detection, PreviewError> {
-    let tb = client
-        .toolbox_for(&input.sandbox_id)
-        .await
-        .at(Step::Detect, &input.sandbox_id)?;
+    let tb = toolbox(client, &input.sandbox_id, Step::Detect).await?;
     run(client, &tb, input, call).await
 }
 

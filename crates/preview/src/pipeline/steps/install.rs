@@ -1,6 +1,8 @@
 //! Step 4, `install`: the dependencies, with the detected command, killed after a timeout.
 
-use super::{detect, join, memory_of, ms, with_node_options, DEFAULT_PATH, LOG_TAIL_LINES};
+use super::{
+    detect, join, memory_of, ms, toolbox, with_node_options, DEFAULT_PATH, LOG_TAIL_LINES,
+};
 use crate::pipeline::failure::{tail_lines, AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
@@ -87,10 +89,7 @@ pub async fn install_dependencies(
     input: &InstallInput,
     call: &CallOptions,
 ) -> Result<Installed, PreviewError> {
-    let tb = client
-        .toolbox_for(&input.sandbox_id)
-        .await
-        .at(Step::Install, &input.sandbox_id)?;
+    let tb = toolbox(client, &input.sandbox_id, Step::Install).await?;
     let mut input = input.clone();
     if input.command.is_none() {
         let d = detect::run(

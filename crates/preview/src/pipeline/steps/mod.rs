@@ -17,7 +17,9 @@ pub mod restart;
 pub mod start;
 pub mod verify;
 
-use forge_daytona::Client;
+use crate::pipeline::failure::{AtStep, Step};
+use crate::PreviewError;
+use forge_daytona::{Client, Toolbox};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -70,6 +72,11 @@ fn with_node_options(
         env.insert("NODE_OPTIONS".into(), v);
     }
     env
+}
+
+/// The toolbox of the sandbox a step was given by id (a failure is that step's).
+async fn toolbox(client: &Client, sandbox_id: &str, step: Step) -> Result<Toolbox, PreviewError> {
+    client.toolbox_for(sandbox_id).await.at(step, sandbox_id)
 }
 
 /// The sandbox's memory in GiB: `given`, else asked of the control plane.

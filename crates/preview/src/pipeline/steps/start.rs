@@ -1,6 +1,6 @@
 //! Step 5, `start`: the dev server, in its own session, listening on the detected port.
 
-use super::{detect, join, memory_of, ms, with_node_options, DEFAULT_PATH};
+use super::{detect, join, memory_of, ms, toolbox, with_node_options, DEFAULT_PATH};
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
@@ -48,10 +48,7 @@ pub async fn start_dev_server(
     input: &StartInput,
     call: &CallOptions,
 ) -> Result<Started, PreviewError> {
-    let tb = client
-        .toolbox_for(&input.sandbox_id)
-        .await
-        .at(Step::Start, &input.sandbox_id)?;
+    let tb = toolbox(client, &input.sandbox_id, Step::Start).await?;
     let mut input = input.clone();
     if input.command.is_none() {
         let mut di = detect::input_of(&input.sandbox_id, input.path.as_ref());

@@ -1,6 +1,7 @@
 //! Step 6, `verify`: the preview answers like a working app (see [`crate::verify`]).
 
 use super::start::Started;
+use super::toolbox;
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::verify::{verify_preview as run_verify, DevProcess, VerifyOptions, VerifyReport};
 use crate::PreviewError;
@@ -110,10 +111,7 @@ pub async fn verify_preview(
     input: &VerifyInput,
     call: &CallOptions,
 ) -> Result<Verified, PreviewError> {
-    let tb = client
-        .toolbox_for(&input.sandbox_id)
-        .await
-        .at(Step::Verify, &input.sandbox_id)?;
+    let tb = toolbox(client, &input.sandbox_id, Step::Verify).await?;
     run(client, &tb, &Params::from(input), call).await
 }
 

@@ -3,7 +3,7 @@
 //! answers 502 or garbage. Every call must end with success or a typed error within its
 //! deadline, and no create or execute may run twice for one call (counted in the backend).
 
-mod common;
+use crate::common;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};

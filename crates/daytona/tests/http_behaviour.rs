@@ -1,7 +1,7 @@
 //! Error mapping, retries, deadlines and cancellation against a scripted HTTP server on
 //! 127.0.0.1 that counts the requests it gets.
 
-mod common;
+use crate::common;
 
 use common::{bounded, json, raw, sandbox_json, Scripted};
 use forge_daytona::{CallOptions, CancellationToken, CreateParams, Error, RetryConfig};

@@ -1,7 +1,7 @@
 //! The client against the embedded backend over real HTTP: lifecycle, listing, exec, unknown
 //! ids, keys.
 
-mod common;
+use crate::common;
 
 use common::{bounded, Backend};
 use forge_daytona::wire::SandboxState;

@@ -2,7 +2,7 @@
 //! a user may print never contain the API key, the JWT or a git password, including errors of
 //! real failing calls (wrong key, wrong git password, unreachable hosts, bad URLs).
 
-mod common;
+use crate::common;
 
 use common::bounded;
 use forge_daytona::{

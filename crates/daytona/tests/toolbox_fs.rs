@@ -1,6 +1,6 @@
 //! `fs` against the embedded backend over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::{bounded, Backend};
 use forge_daytona::{CallOptions, CreateParams, Permissions, UploadItem, UploadSource};
@@ -214,8 +214,8 @@ async fn a_body_not_yet_taken_holds_back_other_downloads() {
     .await;
 }
 
-/// Not a test: `FORGE_TRANSFER_MIB=512 cargo test --release -p forge-daytona --test toolbox_fs
-/// -- --ignored --nocapture transfer_figures` prints throughput of a streamed upload and
+/// Not a test: `FORGE_TRANSFER_MIB=512 cargo test --release -p forge-daytona --test main --
+/// --ignored --nocapture toolbox_fs::transfer_figures` prints throughput of a streamed upload and
 /// download through the client (the benchmark in bench/ compares with curl).
 #[tokio::test]
 #[ignore = "slow: run by hand"]

@@ -1,7 +1,7 @@
 //! Sessions, live log streaming, exec with split streams and code run against the embedded
 //! backend over real HTTP and WebSocket.
 
-mod common;
+use crate::common;
 
 use common::{bounded, Backend};
 use forge_daytona::{CallOptions, CodeRunParams, CreateParams, ExecOptions, LogStreamKind};

@@ -1,9 +1,10 @@
 //! We speak like the official SDK: drive our client through the operations recorded from
-//! `@daytonaio/sdk@0.218.0` (`shared/reference/official-sdk-wire/official-sdk-wire.jsonl`)
+//! `@daytonaio/sdk@0.218.0` (`tests/data/official-sdk-wire.jsonl`, a copy of
+//! `shared/reference/official-sdk-wire/`)
 //! against a recording server on 127.0.0.1, then compare method, path, query keys, body keys
 //! (multipart part names in order) and the `authorization` / `x-daytona-*` headers.
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocketUpgrade};

@@ -1,6 +1,6 @@
 //! The control plane over real HTTP: lifecycle, persistence, paging, auth and error shapes.
 
-mod common;
+use crate::common;
 
 use forge_local::{LocalBackend, LocalConfig};
 use reqwest::Method;

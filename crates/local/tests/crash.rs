@@ -49,7 +49,7 @@ impl Proc {
     fn start(home: &Path) -> Proc {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
-                "child_backend",
+                "crash::child_backend",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

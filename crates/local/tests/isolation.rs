@@ -5,7 +5,7 @@
 //! sandbox was before containers), where it must succeed — so each test is shown to catch
 //! the hole it is about.
 
-mod common;
+use crate::common;
 
 use forge_local::Policy;
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Limits, host checks and crash safety.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! sandbox, loopback connects inside a sandbox, in-use per sandbox, restarts, WebSocket and
 //! chunked bodies through the preview, `fetch` and curl on the preview URL, cleanup on delete.
 
-mod common;
+use crate::common;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Sessions over real HTTP and WebSocket: sync/async commands, kept state, stdin, live logs.
 
-mod common;
+use crate::common;
 
 use futures_util::StreamExt;
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! `verify_preview` end to end on the embedded backend: real sandboxes, real dev-server
 //! processes started in a session, the real preview proxy and log WebSocket.
 
-mod common;
+use crate::common;
 
 use common::bounded;
 use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, Toolbox, UploadItem};

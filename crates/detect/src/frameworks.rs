@@ -193,7 +193,9 @@ pub static FRAMEWORKS: &[Framework] = &[
     },
     Framework {
         every: &[Dep("@remix-run/dev")],
-        supersedes: &["express"],
+        some: &[File("remix.config.*"), Dep("@remix-run/react")],
+        // A classic app may have Vite (and React) for its tests: remix.config.js decides.
+        supersedes: &["vite", "vite-*", "express"],
         version_of: &["@remix-run/dev"],
         env: &[("PORT", "{port}")],
         build: Some("remix build"),
@@ -500,22 +502,6 @@ pub static FRAMEWORKS: &[Framework] = &[
         none: &[Cond::File("package.json")],
         ..fw("static", "Static HTML", Kind::Runtime, Dev::Static, 8080)
     },
-];
-
-/// Env added when a dependency is present, whatever the framework (data, like the table).
-pub static DEP_ENV: &[(&str, &str, &str, &str)] = &[
-    (
-        "@t3-oss/env-nextjs",
-        "SKIP_ENV_VALIDATION",
-        "1",
-        "T3 env validation is skipped so the app starts without its secrets",
-    ),
-    (
-        "@t3-oss/env-core",
-        "SKIP_ENV_VALIDATION",
-        "1",
-        "T3 env validation is skipped so the app starts without its secrets",
-    ),
 ];
 
 /// Looks a framework up by id.

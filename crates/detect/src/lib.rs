@@ -25,11 +25,13 @@
 //! ```
 
 mod command;
+pub mod dep_env;
 mod detect;
 mod error;
 pub mod frameworks;
 mod listing;
 mod local;
+mod lockfiles;
 mod manifest;
 mod matcher;
 mod package;

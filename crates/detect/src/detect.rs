@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::command::{self, Settings};
 use crate::dep_env::{self, Phase};
@@ -33,7 +33,7 @@ pub struct DetectOptions {
 }
 
 /// The framework found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FrameworkInfo {
     /// Stable id from the frameworks table (`nextjs`, `vite-react`, `sveltekit`, …).
@@ -44,7 +44,7 @@ pub struct FrameworkInfo {
 }
 
 /// The answer for one app folder (and, at the top level, the whole repository).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detection {
     /// `null` when nothing was recognised.

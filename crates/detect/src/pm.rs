@@ -18,7 +18,7 @@
 //! package that runs the wanted one, so the pipeline can run it through `npx` when the sandbox
 //! lacks it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Warning;
 use crate::listing::{join, split_parent};
@@ -27,7 +27,7 @@ use crate::manifest::Manifest;
 use crate::snapshot::Snapshot;
 
 /// Which package manager, which version, and how we know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageManagerInfo {
     /// `npm`, `pnpm`, `yarn` or `bun`.

@@ -7,6 +7,7 @@ mod ansi;
 mod classify;
 mod conditions;
 mod error;
+pub mod install_log;
 mod logport;
 pub mod pipeline;
 mod probe;

@@ -1,21 +1,27 @@
 //! Step 5, `start`: the dev server, in its own session, listening on the detected port.
 
-use super::{detect, join, memory_of, ms, toolbox, with_node_options, DEFAULT_PATH};
+use super::{
+    detect, join, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
+};
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
-use forge_detect::Detection;
+use forge_detect::{Detection, PackageManagerInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// What to start. `command`, `root`, `port` and `env` come from detection; when `command` is
-/// absent the step detects first.
+/// What to start. `detection` (detectFramework's answer, e.g. from an earlier Inngest step)
+/// supplies `command`, `root`, `port`, `env` and the package manager; the other fields
+/// override it. Without either `command` or `detection` the step detects first.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartInput {
     pub sandbox_id: String,
     pub path: Option<String>,
+    pub detection: Option<Box<Detection>>,
+    /// The package manager the dev command runs through (made available when it is not npm).
+    pub package_manager: Option<PackageManagerInfo>,
     /// Repository-relative app folder (detection's `root`).
     pub root: Option<String>,
     pub command: Option<String>,
@@ -50,7 +56,9 @@ pub async fn start_dev_server(
 ) -> Result<Started, PreviewError> {
     let tb = toolbox(client, &input.sandbox_id, Step::Start).await?;
     let mut input = input.clone();
-    if input.command.is_none() {
+    if let Some(d) = input.detection.take() {
+        fill_start(&mut input, &d);
+    } else if input.command.is_none() {
         let mut di = detect::input_of(&input.sandbox_id, input.path.as_ref());
         di.port = input.port;
         let d = detect::run(client, &tb, &di, call).await?;
@@ -72,6 +80,10 @@ pub fn fill_start(input: &mut StartInput, d: &Detection) {
         .framework
         .take()
         .or_else(|| d.framework.as_ref().map(|f| f.id.clone()));
+    input.package_manager = input
+        .package_manager
+        .take()
+        .or_else(|| Some(d.package_manager.clone()));
 }
 
 /// The step inside the pipeline, with the sandbox's toolbox.
@@ -102,6 +114,12 @@ pub(crate) async fn run(
         input.memory_gib,
     );
     env.entry("PORT".into()).or_insert_with(|| port.to_string());
+    if let Some(pm) = &input.package_manager {
+        let ready = package_manager::ensure(tb, sid, Step::Start, pm, &cwd, call).await?;
+        if let Some(path) = ready.path {
+            env.entry("PATH".into()).or_insert(path);
+        }
+    }
     let opts = ExecOptions {
         cwd: Some(cwd),
         env: env.into_iter().collect(),

@@ -48,7 +48,7 @@ test.before(async () => {
   // pnpm 10 pinned; pnpm-workspace.yaml holds settings only (pnpm 9 refuses it: "packages
   // field missing or empty"). No pnpm on this machine's PATH.
   repos.pnpm10 = {
-    'package.json': pkg({ name: 'pnpm10-app', scripts: { dev: 'node server.js' }, dependencies: { kleur: '4.1.5' }, packageManager: 'pnpm@10.2.0' }),
+    'package.json': pkg({ name: 'pnpm10-app', scripts: { dev: 'node server.js' }, dependencies: { kleur: '4.1.5' }, packageManager: 'pnpm@10.20.0' }),
     'pnpm-workspace.yaml': 'onlyBuiltDependencies: []\n',
     'server.js': server('pnpm ten', ['kleur']),
   }
@@ -97,6 +97,14 @@ test.before(async () => {
     'packages/greeting/package.json': pkg({ name: '@repo/greeting', main: 'dist/index.js', scripts: { build: 'node build.js' } }),
     'packages/greeting/build.js': "require('fs').mkdirSync('dist', { recursive: true }); require('fs').writeFileSync('dist/index.js', \"exports.greeting = 'built workspace package'\\n\")\n",
   }
+  // A hand-written webpack 4 app (webpack-dev-server 3): dies on Node 17+ with
+  // ERR_OSSL_EVP_UNSUPPORTED unless OpenSSL's legacy provider is on.
+  repos.webpack4 = {
+    'package.json': pkg({ name: 'webpack4-app', scripts: { start: 'webpack-dev-server --mode development --open' }, devDependencies: { webpack: '4.47.0', 'webpack-cli': '3.3.12', 'webpack-dev-server': '3.11.3' } }),
+    'webpack.config.js': "module.exports = { entry: './src/index.js', output: { filename: 'main.js' } }\n",
+    'index.html': '<!doctype html><title>webpack</title><h1>webpack four</h1><script src="/main.js"></script>\n',
+    'src/index.js': "document.body.append('bundled by webpack four')\n",
+  }
   // The app lives in website/; the root package.json only points there.
   repos.website = {
     'package.json': pkg({ name: 'project', scripts: { start: 'npm --prefix website start', test: 'echo none' }, devDependencies: {} }),
@@ -124,7 +132,7 @@ async function preview(name) {
     const message = (step) => events.find((e) => e.step === step && e.status === 'finished')?.message ?? ''
     return { r, page, install: message('install'), detect: message('detect') }
   } finally {
-    await daytona.delete(r.sandboxId)
+    await (await daytona.getSandbox(r.sandboxId)).delete()
   }
 }
 
@@ -133,7 +141,7 @@ test('pnpm 10 pinned by packageManager, no pnpm on PATH: pnpm 10 is installed in
   assert.equal(r.verify.ok, true)
   assert.match(page, /pnpm ten/)
   assert.match(install, /pnpm install/)
-  assert.match(install, /pnpm@10\.2\.0.*installed pnpm 10\.2\.0/)
+  assert.match(install, /pnpm@10\.20\.0.*installed pnpm 10\.20\.0/)
 })
 
 test('Yarn 1 and Yarn Berry apps install with their own yarn', { timeout: 600_000 }, async () => {
@@ -176,4 +184,18 @@ test('an app in website/ under a root that only points there: found, installed t
   const { page, detect } = await preview('website')
   assert.match(detect, / in website /)
   assert.match(page, /website yes/)
+})
+
+test('a webpack 4 app on Node 20: OpenSSL legacy provider on, bundle served', { timeout: 600_000 }, async () => {
+  const events = []
+  const r = await daytona.cloneAndPreview({ repoUrl: git.url('webpack4.git'), token: TOKEN, onProgress: (e) => events.push(e) })
+  try {
+    assert.equal(r.framework, 'webpack-dev-server-3')
+    const headers = r.token ? { 'x-daytona-preview-token': r.token } : {}
+    assert.match(await (await fetch(r.previewUrl, { headers })).text(), /webpack four/)
+    const bundle = await (await fetch(new URL('/main.js', r.previewUrl), { headers })).text()
+    assert.match(bundle, /bundled by webpack four/)
+  } finally {
+    await (await daytona.getSandbox(r.sandboxId)).delete()
+  }
 })

@@ -408,6 +408,20 @@ pub static FRAMEWORKS: &[Framework] = &[
         ..fw("preact-cli", "Preact CLI", Kind::Framework, bin("preact", "watch", "--host {host} --port {port}"), 8080)
     },
     Framework {
+        every: &[Dep("webpack-dev-server"), Cond::DepMajorBelow("webpack-dev-server", 4)],
+        version_of: &["webpack"],
+        build: Some("webpack --mode production"),
+        note: Some("webpack-dev-server 3 checks the Host header: --disable-host-check lets the preview host through"),
+        ..fw("webpack-dev-server-3", "webpack (dev server 3)", Kind::BuildTool, Dev::Bin { bin: "webpack-dev-server", alt_bins: &["webpack"], args: "", flags: "--host {host} --port {port} --disable-host-check" }, 8080)
+    },
+    Framework {
+        every: &[Dep("webpack-dev-server")],
+        none: &[Cond::DepMajorBelow("webpack-dev-server", 4)],
+        version_of: &["webpack"],
+        build: Some("webpack --mode production"),
+        ..fw("webpack", "webpack (dev server)", Kind::BuildTool, Dev::Bin { bin: "webpack", alt_bins: &["webpack-dev-server"], args: "serve", flags: "--host {host} --port {port} --allowed-hosts all" }, 8080)
+    },
+    Framework {
         some: &[Dep("parcel"), Dep("parcel-bundler")],
         version_of: &["parcel", "parcel-bundler"],
         build: Some("parcel build {entry}"),

@@ -115,10 +115,17 @@ pub(crate) async fn ensure(
             StepError::InstallFailed {
                 exit_code: fetched.exit_code,
             },
-            format!(
-                "{name} is not in the sandbox and installing {spec} with npm failed (exit code {})",
-                fetched.exit_code
-            ),
+            if fetched.exit_code == 0 {
+                format!(
+                    "installed {spec} with npm, but `{name} --version` fails in the project: {}",
+                    after.said.trim()
+                )
+            } else {
+                format!(
+                    "{name} is not in the sandbox and installing {spec} with npm failed (exit code {})",
+                    fetched.exit_code
+                )
+            },
         )
         .in_sandbox(sandbox_id);
         f.log_tail = crate::pipeline::failure::tail_lines(&fetched.result, 20);
@@ -143,8 +150,10 @@ pub(crate) async fn ensure(
 struct Probed {
     /// `PATH` with the fetch folder first.
     path: String,
-    /// `--version`'s first line; empty when the command is missing.
+    /// `--version`'s answer when it is a version; empty when the command is missing or fails.
     version: String,
+    /// What `--version` printed (an error, when it failed).
+    said: String,
 }
 
 async fn probe(
@@ -159,7 +168,7 @@ async fn probe(
     let script = format!(
         "PATH=\"$HOME/{PREFIX}/node_modules/.bin:$PATH\"; export PATH; \
          printf 'PATH=%s\\n' \"$PATH\"; \
-         printf 'VERSION=%s\\n' \"$({name} --version 2>/dev/null | head -n 1)\""
+         printf 'VERSION=%s\\n' \"$({name} --version 2>&1 | tr '\\n' ' ' | cut -c1-300)\""
     );
     let opts = ExecOptions {
         cwd: Some(cwd.to_owned()),
@@ -179,12 +188,16 @@ async fn probe(
             .trim()
             .to_owned()
     };
+    let said = field("VERSION=");
+    let version = if said.starts_with(|c: char| c.is_ascii_digit()) {
+        said.split_whitespace().next().unwrap_or("").to_owned()
+    } else {
+        String::new()
+    };
     Ok(Probed {
         path: field("PATH="),
-        version: field("VERSION=")
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || ".-+".contains(*c))
-            .collect(),
+        version,
+        said,
     })
 }
 

@@ -501,7 +501,7 @@ function parentTests() {
         for (const repo of ['workspace/repo', 'workspace/repo2']) {
           const gitDir = join(dir, 'root', 'home', 'daytona', repo)
           if (!existsSync(join(gitDir, '.git'))) continue
-          const config = execFileSync('git', ['-C', gitDir, 'config', '--list', '--show-origin'], {
+          const config = execFileSync('git', ['-c', 'safe.directory=*', '-C', gitDir, 'config', '--list', '--show-origin'], {
             encoding: 'utf8',
             env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: join(dir, 'root', 'home', 'daytona') },
           })

@@ -8,7 +8,6 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
 
-process.env.DAYTONA_USE_DEPRECATED_POLLING = 'true'
 const { Daytona } = await import('@daytonaio/sdk')
 
 let backend

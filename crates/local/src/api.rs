@@ -138,7 +138,9 @@ async fn create(
         })
         .await?;
     start_soon(&state, &rec);
-    Ok(Json(render(&state, &rec)))
+    let shown = render(&state, &rec);
+    state.events.created(&shown);
+    Ok(Json(shown))
 }
 
 /// `GET /sandbox/{id}`, with what the sandbox uses (`usage`, an extension).
@@ -225,6 +227,7 @@ async fn start(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
+    let old = state_of(&state, &id).await?;
     let rec = state
         .store
         .update(&id, |rec| {
@@ -246,7 +249,7 @@ async fn start(
         })
         .await?;
     start_soon(&state, &rec);
-    Ok(Json(render(&state, &rec)))
+    Ok(Json(announce(&state, old, &rec)))
 }
 
 async fn stop(
@@ -255,7 +258,8 @@ async fn stop(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Sandbox>, Failure> {
     let force = query_flag(&query_pairs(query.as_deref()), "force");
-    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let old = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let rec = &old;
     match rec.sandbox.state {
         SandboxState::Started | SandboxState::Stopped | SandboxState::Error => {}
         other => {
@@ -275,13 +279,14 @@ async fn stop(
             Ok(())
         })
         .await?;
-    Ok(Json(render(&state, &rec)))
+    Ok(Json(announce(&state, old.sandbox.state, &rec)))
 }
 
 async fn archive(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
+    let old = state_of(&state, &id).await?;
     let rec = state
         .store
         .update(&id, |rec| match rec.sandbox.state {
@@ -295,7 +300,7 @@ async fn archive(
             ))),
         })
         .await?;
-    Ok(Json(render(&state, &rec)))
+    Ok(Json(announce(&state, old, &rec)))
 }
 
 async fn delete(
@@ -311,7 +316,26 @@ async fn delete(
     let mut gone = render(&state, &rec);
     gone.state = SandboxState::Destroyed;
     gone.desired_state = Some("destroyed".into());
+    state.events.state(&gone, rec.sandbox.state);
     Ok(Json(gone))
+}
+
+/// The state a sandbox is in now (404 when unknown).
+async fn state_of(state: &Shared, id: &str) -> Result<SandboxState, Failure> {
+    Ok(state
+        .store
+        .get(id)
+        .await
+        .ok_or_else(|| not_found(id))?
+        .sandbox
+        .state)
+}
+
+/// The sandbox as the wire shows it, its state change (from `old`) sent to event listeners.
+fn announce(state: &Shared, old: SandboxState, rec: &Record) -> Sandbox {
+    let shown = render(state, rec);
+    state.events.state(&shown, old);
+    shown
 }
 
 #[derive(serde::Deserialize)]

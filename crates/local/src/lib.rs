@@ -18,6 +18,7 @@ mod auth;
 mod confine;
 pub mod container;
 mod error;
+mod events;
 mod ports;
 mod preview;
 mod procs;
@@ -175,6 +176,8 @@ pub(crate) struct AppState {
     pub runtime: container::Runtime,
     pub sessions: toolbox::sessions::Sessions,
     pub previews: preview::Previews,
+    /// Sandbox events for the SDKs (Socket.IO).
+    pub events: events::Events,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
 }
@@ -300,6 +303,7 @@ impl LocalBackend {
             .clone()
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| format!("forge_{}", util::random_token(40)));
+        let (events_layer, events) = events::Events::new(api_key.clone());
         let state: Shared = Arc::new(AppState {
             api_key: api_key.clone(),
             base_url: format!("http://{addr}"),
@@ -309,10 +313,11 @@ impl LocalBackend {
             runtime,
             sessions: toolbox::sessions::Sessions::default(),
             previews: preview::Previews::default(),
+            events,
         });
         state.sessions.restore(&state).await;
         state.previews.restore(&state).await;
-        let app = router(state.clone());
+        let app = router(state.clone()).layer(events_layer);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
             let shutdown = async move {

@@ -180,13 +180,13 @@ pub struct Sandbox {
     pub network_block_all: bool,
     #[serde(default)]
     pub target: String,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub cpu: f64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub gpu: f64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub memory: f64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub disk: f64,
     #[serde(default)]
     pub state: SandboxState,
@@ -196,11 +196,23 @@ pub struct Sandbox {
     pub error_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recoverable: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
     pub auto_stop_interval: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
     pub auto_archive_interval: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
     pub auto_delete_interval: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<SandboxVolume>>,
@@ -254,6 +266,23 @@ pub struct PortPreviewUrl {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolboxProxyUrl {
     pub url: String,
+}
+
+/// A whole number as a JSON integer (`1`, not `1.0`): the API's schema has integers there,
+/// and strict clients (the Python SDK's `StrictInt` models) refuse `1.0`.
+fn whole<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+fn whole_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => whole(v, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// How the embedded backend (`forge local`) isolates a sandbox, in its JSON.

@@ -154,9 +154,8 @@ async fn get_one(
     Ok(Json(s))
 }
 
-/// `GET /sandbox`: cursor paging (`cursor`, `limit` 1–200, default 100) with the `labels`
-/// (JSON object string), `states` (repeated or comma-separated), `id` and `name` (prefix)
-/// filters. The cursor is the id of the last item of the previous page.
+/// `GET /sandbox`: cursor paging (`cursor`, `limit` 1–200, default 100), the API's filters and
+/// sort (see [`crate::listing`]). The cursor is the id of the last item of the previous page.
 async fn list(
     State(state): State<Shared>,
     RawQuery(query): RawQuery,
@@ -170,34 +169,16 @@ async fn list(
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| Failure::bad_request("limit must be an integer between 1 and 200"))?,
     };
-    let labels: StringMap = match query_get(&q, "labels") {
-        None | Some("") => StringMap::new(),
-        Some(v) => serde_json::from_str(v)
-            .map_err(|_| Failure::bad_request("labels must be a JSON object of strings"))?,
-    };
-    let states: Vec<String> = q
-        .iter()
-        .filter(|(k, _)| k == "states" || k == "states[]")
-        .flat_map(|(_, v)| v.split(',').map(str::trim).map(str::to_string))
-        .filter(|s| !s.is_empty())
-        .collect();
-    let id_prefix = query_get(&q, "id").unwrap_or("");
-    let name_prefix = query_get(&q, "name").unwrap_or("");
     let cursor = query_get(&q, "cursor").filter(|c| !c.is_empty());
-
-    let matching: Vec<Record> = state
+    let filters = crate::listing::filters(&q)?;
+    let mut matching: Vec<Record> = state
         .store
         .all()
         .await
         .into_iter()
-        .filter(|r| {
-            labels
-                .iter()
-                .all(|(k, v)| r.sandbox.labels.get(k) == Some(v))
-        })
-        .filter(|r| states.is_empty() || states.iter().any(|s| s == r.sandbox.state.as_str()))
-        .filter(|r| r.sandbox.id.starts_with(id_prefix) && r.sandbox.name.starts_with(name_prefix))
+        .filter(|r| filters.iter().all(|f| f(r)))
         .collect();
+    crate::listing::sort(&q, &mut matching)?;
     let start = match cursor {
         None => 0,
         Some(c) => matching

@@ -19,6 +19,7 @@ mod confine;
 pub mod container;
 mod error;
 mod events;
+mod listing;
 mod ports;
 mod preview;
 mod procs;

@@ -27,10 +27,31 @@ pub async fn execute(
     sbx: Sbx,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
-    let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
+    if req.command.trim().is_empty() {
+        return Err(Failure::bad_request("command is required"));
+    }
     let envs = req.envs.unwrap_or_default();
+    check_env(&envs)?;
+    let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
     let args = vec!["-c".to_string(), req.command];
     run(&sbx, "bash", &args, &sbx.cmd_path(&cwd), &envs, req.timeout).await
+}
+
+/// Refuses environment names a shell could not set, as the daemon does (400).
+pub fn check_env(envs: &StringMap) -> Result<(), Failure> {
+    for k in envs.keys() {
+        let mut chars = k.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(Failure::bad_request(format!(
+                "invalid environment variable name {k:?}: letters, digits and _ only, not starting with a digit"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `POST /process/code-run`: JavaScript / TypeScript on this machine's node (TypeScript through
@@ -40,13 +61,12 @@ pub async fn code_run(
     sbx: Sbx,
     JsonBody(req): JsonBody<CodeRunRequest>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
-    let language = if req.language.is_empty() {
-        sbx.label("code-toolbox-language")
-            .await
-            .unwrap_or_else(|| "python".into())
-    } else {
-        req.language.clone()
-    };
+    if req.language.trim().is_empty() {
+        return Err(Failure::bad_request(
+            "language is required: javascript, typescript or python",
+        ));
+    }
+    let language = req.language.clone();
     let argv = req.argv.clone().unwrap_or_default();
     let (program, mut args) = match language.as_str() {
         "javascript" | "js" => ("node".to_string(), vec!["-e".into(), req.code.clone()]),

@@ -155,12 +155,6 @@ impl Sbx {
         }
         Ok(())
     }
-
-    /// The sandbox's code language label (`code-toolbox-language`).
-    pub async fn label(&self, key: &str) -> Option<String> {
-        let rec = self.state.store.get(&self.id).await?;
-        rec.sandbox.labels.get(key).cloned()
-    }
 }
 
 /// Why a command did not start: the sandbox could not run it, or the command itself could

@@ -63,6 +63,10 @@ pub struct Cmd {
     monitor: i32,
     killer: Killer,
     log: Arc<LogStore>,
+    /// The log file, for the echo of input sent to the command.
+    log_path: PathBuf,
+    /// Input sent to the command is echoed into its log (unless `suppressInputEcho`).
+    echo: bool,
     exit: tokio::sync::watch::Receiver<Option<i32>>,
     stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
 }
@@ -411,7 +415,8 @@ async fn exec(
         return Err(Failure::bad_request("command is required"));
     }
     let run_async = req.run_async.or(req.legacy_async).unwrap_or(false);
-    let cmd = spawn(&sbx, &session, &req.command).await?;
+    let echo = !req.suppress_input_echo.unwrap_or(false);
+    let cmd = spawn(&sbx, &session, &req.command, echo).await?;
     if run_async {
         return Ok((
             StatusCode::ACCEPTED,
@@ -441,7 +446,12 @@ async fn exec(
 }
 
 /// Starts one command of a session (see the module docs) and returns at once.
-async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<Cmd>, Failure> {
+async fn spawn(
+    sbx: &Sbx,
+    session: &Arc<Session>,
+    command: &str,
+    echo: bool,
+) -> Result<Arc<Cmd>, Failure> {
     let slot = procs::command_slot(&sbx.state.commands)?;
     let id = new_uuid();
     let cwd = sbx.cmd_path(&sbx.root.resolve(WORK_DIR)?);
@@ -494,7 +504,9 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
         command: command.to_string(),
         monitor: child.monitor,
         killer: child.killer(),
-        log: Arc::new(LogStore::open(log_path, ticks.clone(), done)),
+        log: Arc::new(LogStore::open(log_path.clone(), ticks.clone(), done)),
+        log_path,
+        echo,
         exit,
         stdin: tokio::sync::Mutex::new(child.stdin.take()),
     });
@@ -566,7 +578,9 @@ fn restored_command(
         id: saved.id,
         command: saved.command,
         monitor: saved.monitor,
-        log: Arc::new(LogStore::open(log_path, ticks, done)),
+        log: Arc::new(LogStore::open(log_path.clone(), ticks, done)),
+        log_path,
+        echo: true,
         exit,
         stdin: tokio::sync::Mutex::new(None),
     })
@@ -656,11 +670,33 @@ async fn input(
     if cmd.exit_code().is_some() {
         return Err(gone());
     }
+    // As the daemon: the input is a line (a newline is added when missing), echoed into the
+    // command's log as output unless the command was started with `suppressInputEcho`.
+    let mut line = req.data.clone();
+    if !line.ends_with('\n') {
+        line.push('\n');
+    }
+    if cmd.stdin.lock().await.is_none() {
+        return Err(gone());
+    }
+    if cmd.echo {
+        let mut marked = forge_wire::STDOUT_MARKER.to_vec();
+        marked.extend_from_slice(line.as_bytes());
+        let path = cmd.log_path.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(&marked))
+        })
+        .await;
+    }
+    // Sent after its echo, so the log shows the input before what the command answers.
     let mut stdin = cmd.stdin.lock().await;
     let pipe = stdin.as_mut().ok_or_else(gone)?;
-    pipe.write_all(req.data.as_bytes())
-        .await
-        .map_err(|_| gone())?;
+    pipe.write_all(line.as_bytes()).await.map_err(|_| gone())?;
+    drop(stdin);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -220,6 +220,7 @@ struct options {
   gid_t gid;
   int ctl_fd;
   int namespaces; /* 0: an unconfined sandbox (host mode), see run_host_init */
+  int network;    /* 0: start without the network tool (SIGUSR1 starts it, SIGUSR2 stops it) */
   const char *mounts[MAX_ITEMS];
   int n_mounts;
   const char *cgroups[MAX_ITEMS];
@@ -234,6 +235,7 @@ static void parse(int argc, char **argv, struct options *o) {
   memset(o, 0, sizeof *o);
   o->ctl_fd = -1;
   o->namespaces = 1;
+  o->network = 1;
   o->workdir = "/home/daytona";
   o->hostname = "sandbox";
   for (int i = 2; i < argc; i++) {
@@ -247,6 +249,7 @@ static void parse(int argc, char **argv, struct options *o) {
     else if (!strcmp(k, "--workdir")) o->workdir = v;
     else if (!strcmp(k, "--ctl-fd")) o->ctl_fd = atoi(v);
     else if (!strcmp(k, "--namespaces")) o->namespaces = atoi(v);
+    else if (!strcmp(k, "--network")) o->network = atoi(v);
     else if (!strcmp(k, "--mount") && o->n_mounts < MAX_ITEMS) o->mounts[o->n_mounts++] = v;
     else if (!strcmp(k, "--cgroup") && o->n_cgroups < MAX_ITEMS) o->cgroups[o->n_cgroups++] = v;
     else if (!strcmp(k, "--forward") && o->n_forwards < MAX_ITEMS) o->forwards[o->n_forwards++] = atoi(v);
@@ -1209,7 +1212,7 @@ mapped:;
     }
   }
   int net_ready = -1;
-  pid_t net = start_net(&o, init, exitp[0], &net_ready);
+  pid_t net = o.network ? start_net(&o, init, exitp[0], &net_ready) : 0;
   if (net < 0) {
     kill(init, SIGKILL);
     die("network: %s", strerror(errno));
@@ -1256,6 +1259,8 @@ mapped:;
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGUSR1);
+  sigaddset(&mask, SIGUSR2);
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int code = 0;
@@ -1269,6 +1274,14 @@ mapped:;
     if (p[0].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
+        /* The backend attaches (USR1) or detaches (USR2) the sandbox's network. */
+        if (si.ssi_signo == SIGUSR1 && net <= 0 && o.n_net > 0) {
+          int r = -1;
+          net = start_net(&o, init, exitp[0], &r);
+          if (r >= 0) close(r);
+        } else if (si.ssi_signo == SIGUSR2 && net > 0) {
+          kill(net, SIGKILL);
+        }
       }
       pid_t w;
       int status;
@@ -1278,6 +1291,7 @@ mapped:;
           code = exit_code(status);
           done = 1;
         }
+        if (w == net) net = 0;
       }
       if (done) break;
     }

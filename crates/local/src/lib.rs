@@ -19,14 +19,18 @@ mod confine;
 pub mod container;
 mod error;
 mod events;
+mod lifecycle;
 mod listing;
+mod objects;
 mod ports;
 mod preview;
 mod procs;
+mod snapshots;
 mod spares;
 mod store;
 mod toolbox;
 mod util;
+mod volumes;
 
 pub use container::{Isolation, Policy};
 pub use error::LocalError;
@@ -77,6 +81,9 @@ pub struct LocalConfig {
     pub spare_sandboxes: usize,
     /// `FORGE_SESSION_LOG_LIMIT`: bytes kept of one session command's log (64 MiB).
     pub session_log_limit: u64,
+    /// How long a minute of the sandboxes' timers (auto-stop, -pause, -archive, -delete) is:
+    /// 60 s. Tests shorten it to see the timers act.
+    pub lifecycle_minute: std::time::Duration,
 }
 
 impl Default for LocalConfig {
@@ -96,6 +103,7 @@ impl Default for LocalConfig {
             max_commands: 256,
             spare_sandboxes: 128,
             session_log_limit: 64 * 1024 * 1024,
+            lifecycle_minute: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -179,6 +187,8 @@ pub(crate) struct AppState {
     pub previews: preview::Previews,
     /// Sandbox events for the SDKs (Socket.IO).
     pub events: events::Events,
+    pub snapshots: objects::Objects<forge_wire::Snapshot>,
+    pub volumes: objects::Objects<forge_wire::Volume>,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
 }
@@ -305,6 +315,12 @@ impl LocalBackend {
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| format!("forge_{}", util::random_token(40)));
         let (events_layer, events) = events::Events::new(api_key.clone());
+        let home_err = |source| LocalError::Home {
+            path: home.clone(),
+            source,
+        };
+        let snapshots = objects::Objects::open(home.join("snapshots")).map_err(home_err)?;
+        let volumes = objects::Objects::open(home.join("volumes")).map_err(home_err)?;
         let state: Shared = Arc::new(AppState {
             api_key: api_key.clone(),
             base_url: format!("http://{addr}"),
@@ -315,8 +331,14 @@ impl LocalBackend {
             sessions: toolbox::sessions::Sessions::default(),
             previews: preview::Previews::default(),
             events,
+            snapshots,
+            volumes,
         });
         state.sessions.restore(&state).await;
+        tokio::spawn(lifecycle::run(
+            Arc::downgrade(&state),
+            state.config.lifecycle_minute,
+        ));
         state.previews.restore(&state).await;
         let app = router(state.clone()).layer(events_layer);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);

@@ -227,7 +227,7 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     // this machine or in another sandbox is never reached.
     let upstream = match state
         .runtime
-        .ensure(&ctx.sandbox, crate::toolbox::limits_of(&rec.sandbox))
+        .ensure(&ctx.sandbox, &crate::api::start_spec(&state, &rec.sandbox))
         .await
     {
         Ok(_) => state.runtime.connect(&ctx.sandbox, ctx.port).await,

@@ -155,6 +155,15 @@ pub struct CreateSandbox {
     pub network_block_all: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_allow_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_allow_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_pause_interval: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_minutes: Option<i64>,
+    /// Not supported by the embedded backend (refused, never ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_sandbox: Option<String>,
 }
 
 /// `Sandbox` (and `SandboxListItem`, a subset: the fields a list item lacks default).
@@ -214,6 +223,16 @@ pub struct Sandbox {
         serialize_with = "whole_opt"
     )]
     pub auto_delete_interval: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
+    pub auto_pause_interval: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_destroy_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_allow_list: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<SandboxVolume>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -40,7 +40,7 @@ pub enum Cgroups {
 }
 
 /// What a v1 controller limits, and which of its files say so.
-const V1_CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
+const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
 
 impl Cgroups {
     /// Finds the cgroups this backend may use, for the home whose tag is `tag`, and makes its
@@ -179,6 +179,48 @@ impl Cgroups {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
+    }
+
+    /// Freezes or thaws every process of the sandbox, and waits until the kernel says so.
+    pub fn freeze(&self, id: &str, frozen: bool) -> std::io::Result<()> {
+        for (controller, dir) in self.dirs(id) {
+            let (file, value, done) = match controller {
+                "" => ("cgroup.freeze", if frozen { "1" } else { "0" }, None),
+                "freezer" => (
+                    "freezer.state",
+                    if frozen { "FROZEN" } else { "THAWED" },
+                    Some(if frozen { "FROZEN" } else { "THAWED" }),
+                ),
+                _ => continue,
+            };
+            std::fs::write(dir.join(file), value)?;
+            for _ in 0..500 {
+                let now = match done {
+                    Some(_) => std::fs::read_to_string(dir.join("freezer.state"))?,
+                    None => std::fs::read_to_string(dir.join("cgroup.events"))?
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("frozen ").map(|v| {
+                                if v.trim() == "1" {
+                                    "FROZEN".to_string()
+                                } else {
+                                    "THAWED".to_string()
+                                }
+                            })
+                        })
+                        .unwrap_or_default(),
+                };
+                let want = if frozen { "FROZEN" } else { "THAWED" };
+                if now.trim() == want {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            return Err(std::io::Error::other(
+                "the kernel did not freeze the sandbox in time",
+            ));
+        }
+        Err(std::io::Error::other("no freezer controller here"))
     }
 
     /// Removes the sandbox's (empty) cgroups.

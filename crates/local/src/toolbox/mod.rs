@@ -58,6 +58,8 @@ pub struct Sbx {
     pub root: Root,
     pub penv: ProcEnv,
     pub limits: Limits,
+    /// How its container is started (limits, volumes, network).
+    pub start: crate::container::Start,
 }
 
 impl FromRequestParts<Shared> for Sbx {
@@ -84,6 +86,8 @@ impl FromRequestParts<Shared> for Sbx {
             )));
         }
         let id = rec.sandbox.id.clone();
+        // Any toolbox call is activity (the auto-stop timer counts from the last one).
+        state.store.touch(&id).await;
         let dir = state.store.sandbox_dir(&id);
         Ok(Sbx {
             state: state.clone(),
@@ -94,6 +98,7 @@ impl FromRequestParts<Shared> for Sbx {
                 env: rec.sandbox.env.clone(),
             },
             limits: limits_of(&rec.sandbox),
+            start: crate::api::start_spec(state, &rec.sandbox),
             id,
         })
     }
@@ -111,7 +116,7 @@ pub fn limits_of(s: &forge_wire::Sandbox) -> Limits {
 impl Sbx {
     /// The sandbox's container, started if it is not running.
     pub async fn running(&self) -> Result<Arc<Running>, Failure> {
-        self.state.runtime.ensure(&self.id, self.limits).await
+        self.state.runtime.ensure(&self.id, &self.start).await
     }
 
     /// A path as this sandbox's commands see it.

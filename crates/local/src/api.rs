@@ -61,6 +61,14 @@ pub fn router(state: Shared) -> Router {
             axum::routing::patch(not_supported).delete(not_supported),
         )
         .route("/object-storage/push-access", get(not_supported))
+        .route(
+            "/sandbox/{id}/ports/{port}/signed-preview-url",
+            get(not_supported),
+        )
+        .route(
+            "/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire",
+            post(not_supported),
+        )
         .merge(crate::snapshots::routes())
         .merge(crate::volumes::routes())
         .with_state(state)

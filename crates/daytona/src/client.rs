@@ -241,7 +241,7 @@ impl std::fmt::Debug for SignedPreviewUrl {
 /// The Daytona client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct Client {
-    transport: Transport,
+    pub(crate) transport: Transport,
 }
 
 impl std::fmt::Debug for Client {
@@ -581,7 +581,7 @@ impl Client {
     /// Polls `GET /sandbox/{id}` until the state is one of `targets`: 100 ms for 5 s, then
     /// ×1.1 per poll up to 1 s (the SDK's polling mode). `error` / `build_failed` end the
     /// wait at once with the server's reason.
-    async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         mut sandbox: Sandbox,
         targets: &[SandboxState],

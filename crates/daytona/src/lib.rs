@@ -41,6 +41,7 @@ mod http;
 mod log;
 pub mod retry;
 pub mod shell;
+pub mod snapshots;
 pub mod toolbox;
 
 pub use call::{CallOptions, CancellationToken};
@@ -54,6 +55,7 @@ pub use error::{ApiError, Error, Result};
 pub use forge_wire as wire;
 pub use http::user_agent;
 pub use log::{log_enabled, log_request};
+pub use snapshots::SnapshotSource;
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};
 pub use toolbox::git::{CloneParams, Git, GitCredentials};
 pub use toolbox::logs::{Demuxer, LogChunk, LogStream, LogStreamKind};

@@ -5,6 +5,7 @@ pub mod exec;
 pub mod files;
 pub mod git;
 pub mod logs;
+pub mod pty;
 pub mod sessions;
 pub mod transfer;
 
@@ -47,6 +48,7 @@ pub fn router(state: Shared) -> Router {
             post(transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(sessions::routes())
+        .merge(pty::routes())
         .merge(git::routes())
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod files;
 pub mod git;
+pub mod interpreter;
 pub mod logs;
 pub mod pty;
 pub mod sessions;
@@ -49,6 +50,7 @@ pub fn router(state: Shared) -> Router {
         )
         .merge(sessions::routes())
         .merge(pty::routes())
+        .merge(interpreter::routes())
         .merge(git::routes())
         .with_state(state)
 }

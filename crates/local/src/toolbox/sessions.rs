@@ -181,17 +181,20 @@ struct SavedCommand {
 }
 
 /// Every live session of every sandbox, by (sandbox id, session id), and the toolbox's other
-/// per-sandbox processes: PTY sessions.
+/// per-sandbox processes: PTY sessions, interpreter contexts.
 #[derive(Default)]
 pub struct Sessions {
     map: tokio::sync::Mutex<HashMap<(String, String), Arc<Session>>>,
     pub ptys: super::pty::Ptys,
+    pub interpreters: super::interpreter::Contexts,
 }
 
 impl Sessions {
-    /// Kills and forgets every session and PTY session of a sandbox (it stops or is deleted).
+    /// Kills and forgets every session, PTY session and interpreter context of a sandbox (it
+    /// stops or is deleted).
     pub async fn drop_sandbox(&self, sandbox: &str) {
         self.ptys.drop_sandbox(sandbox).await;
+        self.interpreters.drop_sandbox(sandbox).await;
         let mut map = self.map.lock().await;
         let keys: Vec<_> = map.keys().filter(|(s, _)| s == sandbox).cloned().collect();
         for k in keys {

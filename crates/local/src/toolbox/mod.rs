@@ -8,6 +8,7 @@ pub mod interpreter;
 pub mod logs;
 pub mod pty;
 pub mod sessions;
+pub mod system;
 pub mod transfer;
 
 use crate::confine::{Resolved, Root};
@@ -51,6 +52,7 @@ pub fn router(state: Shared) -> Router {
         .merge(sessions::routes())
         .merge(pty::routes())
         .merge(interpreter::routes())
+        .merge(system::routes())
         .merge(git::routes())
         .with_state(state)
 }
@@ -62,6 +64,10 @@ pub struct Sbx {
     pub root: Root,
     pub penv: ProcEnv,
     pub limits: Limits,
+    /// The sandbox's env as created, before the daemon's env changes (`POST /env`).
+    pub record_env: forge_wire::StringMap,
+    /// Names the daemon's env changes removed from every command's environment.
+    unset: std::collections::BTreeSet<String>,
 }
 
 impl FromRequestParts<Shared> for Sbx {
@@ -89,15 +95,24 @@ impl FromRequestParts<Shared> for Sbx {
         }
         let id = rec.sandbox.id.clone();
         let dir = state.store.sandbox_dir(&id);
+        // The daemon's env changes, while the container they were made for runs.
+        let init = state.runtime.running(&id).map(|r| (r.pid, r.start));
+        let overlay = system::read_overlay(&state.store.state_dir(&id), init);
+        let (env, unset) = match overlay {
+            Some(o) => (o.apply(&rec.sandbox.env), o.unset),
+            None => (rec.sandbox.env.clone(), Default::default()),
+        };
         Ok(Sbx {
             state: state.clone(),
             root: Root::new(dir.join("root"), state.runtime.layout()),
             penv: ProcEnv {
                 sandbox_id: id.clone(),
                 dir,
-                env: rec.sandbox.env.clone(),
+                env,
             },
             limits: limits_of(&rec.sandbox),
+            record_env: rec.sandbox.env,
+            unset,
             id,
         })
     }
@@ -125,7 +140,15 @@ impl Sbx {
 
     /// The whole environment of a command run in `cwd` (as the command sees it).
     pub fn env(&self, cwd: &str, extra: &forge_wire::StringMap) -> Vec<String> {
-        crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra)
+        let mut env = crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra);
+        if !self.unset.is_empty() {
+            // Removed by `POST /env` (the request's own envs still win).
+            env.retain(|kv| {
+                let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+                !self.unset.contains(name) || extra.contains_key(name)
+            });
+        }
+        env
     }
 
     /// Starts a command in the sandbox (its container started first if needed).

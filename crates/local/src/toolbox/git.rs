@@ -319,8 +319,8 @@ fn credentials_file(c: &Creds) -> std::io::Result<std::os::fd::OwnedFd> {
     memory_file(format!("username={}\npassword={}\n", c.username, c.password).as_bytes())
 }
 
-/// An in-memory file (never on disk) holding `content`.
-fn memory_file(content: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+/// An in-memory file (never on disk) holding `content`, its offset at the start.
+pub(crate) fn memory_file(content: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: memfd_create(2) with a NUL-terminated name; the fd is owned right away.
     let fd = unsafe { libc::memfd_create(c"forge-git-credentials".as_ptr(), libc::MFD_CLOEXEC) };
@@ -330,6 +330,8 @@ fn memory_file(content: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     // SAFETY: a fresh descriptor that nothing else owns.
     let file = unsafe { std::fs::File::from_raw_fd(fd) };
     std::io::Write::write_all(&mut &file, content)?;
+    // Read from the start by whoever gets this descriptor itself (not only by path).
+    std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0))?;
     Ok(file.into())
 }
 

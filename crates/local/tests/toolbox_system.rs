@@ -373,7 +373,7 @@ async fn init_and_what_is_not_supported() {
             .await;
         assert_eq!(s, 400, "{method} {path}: {v}");
         assert_eq!(v["source"], "DAYTONA_DAEMON", "{v}");
-        assert_eq!(v["code"], "BAD_REQUEST", "{v}");
+        assert_eq!(v["code"], "NOT_SUPPORTED", "{v}");
         assert!(
             v["message"].as_str().unwrap().contains("not supported"),
             "{v}"

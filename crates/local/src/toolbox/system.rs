@@ -1,6 +1,7 @@
 //! The daemon's own routes: `POST /env` (its process environment), `GET /system/metrics`,
 //! `POST /init`, and the route groups this backend does not serve (`/lsp/…`,
-//! `/computeruse/…`), which answer "not supported" (400, in the toolbox's error shape).
+//! `/computeruse/…`), which answer "not supported" (400, code `NOT_SUPPORTED`, in the
+//! toolbox's error shape).
 //!
 //! **`/env`.** The daemon changes its own environment, which every process it starts later
 //! inherits (commands, sessions, PTYs, interpreters) and which is gone when the sandbox
@@ -252,10 +253,12 @@ async fn metrics(sbx: Sbx) -> Json<SystemMetrics> {
     })
 }
 
+/// Daytona's "not supported" answer, as the control plane's (400, code `NOT_SUPPORTED`).
 fn not_supported(what: &str) -> Failure {
     Failure::bad_request(format!(
-        "{what} is not supported by the embedded backend; use Daytona for it"
+        "{what} is not supported by the embedded backend (forge local): use Daytona for it"
     ))
+    .with_code("NOT_SUPPORTED")
 }
 
 /// `/lsp/…`: no language servers here.

@@ -93,7 +93,8 @@ pub struct Spec {
 /// Why a command did not start.
 #[derive(Debug)]
 pub struct NotStarted {
-    /// `chdir`, `exec`, `fork`, `dup`, or `request` (the init did not take it).
+    /// `chdir`, `exec`, `fork`, `dup`, `tty` (a terminal that could not become the controlling
+    /// one), or `request` (the init did not take it).
     pub stage: String,
     pub error: std::io::Error,
 }

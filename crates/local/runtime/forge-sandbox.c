@@ -21,11 +21,13 @@
  * toolchain read-only, its own /proc, /dev, /tmp), drops every capability, becomes uid 1000
  * and then serves the backend on the control socket it inherited (--ctl-fd, a listening unix
  * socket whose path is in the backend's private folder, not in the sandbox): it starts
- * commands, signals them, and hands out sockets made inside the sandbox's network namespace
- * (connections to the sandbox's own ports for previews, a sock_diag socket to list them).
+ * commands, signals them, hands out sockets made inside the sandbox's network namespace
+ * (connections to the sandbox's own ports for previews, a sock_diag socket to list them), and
+ * pseudo-terminals made in the sandbox's own devpts (for the toolbox's PTY sessions).
  *
  * Each command has a monitor of its own (a fork of the init, inside the sandbox): it starts
- * the command in its own process group, is the subreaper of everything the command starts,
+ * the command in its own process group (or, for a terminal, its own session with the pty as
+ * its controlling terminal), is the subreaper of everything the command starts,
  * reports the exit code on an events pipe (and into an exit file, read again by a backend
  * started later), and, for session commands, writes the command's output into the log file
  * in the daemon's marked format (`\1\1\1` stdout line, `\2\2\2` stderr line), keeping at most
@@ -59,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -84,6 +87,9 @@
 #endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
 #define MAX_ITEMS 64
@@ -642,10 +648,15 @@ static void exec_on_path(char **argv, char **envp) {
   errno = saved;
 }
 
-enum { F_LOG = 1 };
+/* F_LOG: output into the log file. F_TTY: fds 0-2 are a pty's slave, which becomes the
+ * command's controlling terminal (the command leads a session of its own, as a login shell on
+ * a terminal does: job control, ^C to its foreground job, SIGWINCH on resize, SIGHUP when the
+ * terminal goes away). */
+enum { F_LOG = 1, F_TTY = 2 };
 
-/* The monitor of one command. fds: 0 stdin, 1 stdout, 2 stderr (ignored with F_LOG),
- * 3 events, 4 exit file (or -1), 5 log file (F_LOG), 6 extra (the command's fd 3, or -1). */
+/* The monitor of one command. fds: 0 stdin, 1 stdout, 2 stderr (ignored with F_LOG; the pty's
+ * slave with F_TTY), 3 events, 4 exit file (or -1), 5 log file (F_LOG), 6 extra (the command's
+ * fd 3, or -1). */
 static void run_monitor(uint32_t flags, long long limit, const char *cwd, char **argv, char **envp,
                         int *fds) {
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -665,7 +676,8 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
-    setpgid(0, 0);
+    if (flags & F_TTY) setsid();
+    else setpgid(0, 0);
     int in = fds[0], o1 = (flags & F_LOG) ? out[1] : fds[1], o2 = (flags & F_LOG) ? err[1] : fds[2];
     int extra = fds[6];
     /* Above every fd we may dup from, then into place. */
@@ -675,6 +687,12 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
     if (dup2(hi[0], 0) < 0 || dup2(hi[1], 1) < 0 || dup2(hi[2], 2) < 0) goto fail_dup;
     if (hi[3] >= 0 && dup2(hi[3], 3) < 0) goto fail_dup;
     syscall(SYS_close_range, hi[3] >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* Only a terminal of the sandbox's own devpts gets here (see serve_pty): never one of
+     * this machine. */
+    if ((flags & F_TTY) && ioctl(0, TIOCSCTTY, 0) < 0) {
+      dprintf(ep[1], "tty %d", errno);
+      _exit(127);
+    }
     if (chdir(cwd) < 0) {
       dprintf(ep[1], "chdir %d", errno);
       _exit(127);
@@ -808,6 +826,50 @@ static void serve_spawn(int sock, char *payload, size_t len, int *fds, int nfds)
   }
   if (n_monitors < (int)(sizeof monitors / sizeof *monitors)) monitors[n_monitors++] = m;
   reply(sock, 0, (int)m, NULL, NULL, 0);
+}
+
+/* A pseudo-terminal of the sandbox: opened through the sandbox's own /dev/ptmx (its devpts
+ * instance, mounted by make_dev; /dev is read-only, so the name cannot be swapped), so the
+ * terminal belongs to the sandbox and nothing of this machine's devpts is used. Payload:
+ * u16 cols, u16 rows (the initial window size). Answers the pty's number with the master and
+ * the slave attached: the backend keeps the master (input, output, resizes) and gives the
+ * slave back with a SPAWN of F_TTY, whose command makes it its controlling terminal. */
+static void serve_pty(int sock, const char *payload, size_t len) {
+  uint16_t size[2] = {80, 24};
+  if (len >= 4) memcpy(size, payload, 4);
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) {
+    reply(sock, errno, 0, "ptmx", NULL, 0);
+    return;
+  }
+  int unlock = 0, ptn = -1;
+  struct winsize ws = {.ws_col = size[0], .ws_row = size[1]};
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &ptn) < 0 ||
+      ioctl(master, TIOCSWINSZ, &ws) < 0) {
+    int err = errno;
+    close(master);
+    reply(sock, err, 0, "pty setup", NULL, 0);
+    return;
+  }
+  /* The slave through the master itself: no path lookup in /dev/pts, no race on its name. */
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0 && (errno == EINVAL || errno == ENOTTY)) {
+    char name[64];
+    snprintf(name, sizeof name, "/dev/pts/%d", ptn);
+    slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+  }
+  struct stat st;
+  if (slave < 0 || fstat(slave, &st) < 0 || !S_ISCHR(st.st_mode)) {
+    int err = slave < 0 ? errno : ENOTTY;
+    if (slave >= 0) close(slave);
+    close(master);
+    reply(sock, err, 0, "pty slave", NULL, 0);
+    return;
+  }
+  int both[2] = {master, slave};
+  reply(sock, 0, ptn, NULL, both, 2);
+  close(master);
+  close(slave);
 }
 
 /* Signals everything in the tree of monitor `m` (the command and whatever it started, which
@@ -945,6 +1007,9 @@ static void serve(int sock) {
     }
     break;
   }
+  case 'T': /* a pseudo-terminal of the sandbox: u16 cols, u16 rows */
+    serve_pty(sock, payload, plen);
+    break;
   case 'P': /* ping */
     reply(sock, 0, (int)getpid(), NULL, NULL, 0);
     break;

@@ -284,6 +284,22 @@ impl Cgroups {
         })
     }
 
+    /// Bytes of the sandbox's memory that are page cache (v2 `file`, v1 `cache` of
+    /// `memory.stat`).
+    pub fn memory_cache_bytes(&self, id: &str) -> Option<u64> {
+        self.dirs(id).iter().find_map(|(controller, dir)| {
+            let key = match *controller {
+                "" => "file ",
+                "memory" => "cache ",
+                _ => return None,
+            };
+            std::fs::read_to_string(dir.join("memory.stat"))
+                .ok()?
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        })
+    }
+
     /// Processes in the sandbox now.
     pub fn processes(&self, id: &str) -> Option<u64> {
         self.dirs(id).iter().find_map(|(controller, dir)| {

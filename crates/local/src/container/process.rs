@@ -4,7 +4,7 @@
 
 use super::ctl::{op, spawn_payload, Ctl};
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
@@ -26,6 +26,53 @@ pub enum Output {
         exit_file: File,
         limit: u64,
     },
+    /// A terminal: the slave of a pty made by [`open_pty`] is the command's stdin, stdout and
+    /// stderr and its controlling terminal (the command leads a session of its own).
+    Terminal(OwnedFd),
+}
+
+/// SPAWN flags (see `run_monitor` in the runtime).
+const F_LOG: u32 = 1;
+const F_TTY: u32 = 2;
+
+/// A pseudo-terminal made in the sandbox's own devpts, `cols` × `rows`: (master, slave). The
+/// master stays with the backend (input, output, [`resize`]); the slave goes to the command
+/// with [`Output::Terminal`].
+pub async fn open_pty(ctl: &Ctl, cols: u16, rows: u16) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut payload = cols.to_le_bytes().to_vec();
+    payload.extend_from_slice(&rows.to_le_bytes());
+    let answer = ctl.request(op::PTY, &payload, &[]).await?;
+    if answer.errno != 0 {
+        return Err(std::io::Error::from_raw_os_error(answer.errno));
+    }
+    let mut fds = answer.fds.into_iter();
+    let (Some(master), Some(slave)) = (fds.next(), fds.next()) else {
+        return Err(std::io::Error::other("the sandbox's init sent no terminal"));
+    };
+    // Only terminals: an answer from inside the sandbox is not trusted further than that.
+    for fd in [&master, &slave] {
+        // SAFETY: isatty(3) on a descriptor we own.
+        if unsafe { libc::isatty(fd.as_raw_fd()) } != 1 {
+            return Err(std::io::Error::other("the sandbox's init sent no terminal"));
+        }
+    }
+    Ok((master, slave))
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ` on its master): its foreground job gets
+/// SIGWINCH.
+pub fn resize(master: &impl AsRawFd, cols: u16, rows: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from a live stack value.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// What to run.
@@ -46,7 +93,8 @@ pub struct Spec {
 /// Why a command did not start.
 #[derive(Debug)]
 pub struct NotStarted {
-    /// `chdir`, `exec`, `fork`, `dup`, or `request` (the init did not take it).
+    /// `chdir`, `exec`, `fork`, `dup`, `tty` (a terminal that could not become the controlling
+    /// one), or `request` (the init did not take it).
     pub stage: String,
     pub error: std::io::Error,
 }
@@ -89,7 +137,8 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         error,
     };
     let null = null().map_err(request_err)?;
-    let (stdin_r, stdin_w) = if spec.stdin {
+    let terminal = matches!(spec.output, Output::Terminal(_));
+    let (stdin_r, stdin_w) = if spec.stdin && !terminal {
         let (r, w) = pipe_pair().map_err(request_err)?;
         (Some(r), Some(w))
     } else {
@@ -99,6 +148,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     let mut flags: u32 = 0;
     let mut keep_out = None;
     let mut keep_err = None;
+    let mut tty_in = None;
     let (out_w, err_w, log, exit_file, limit, logged) = match spec.output {
         Output::Combined => {
             let (r, w) = pipe_pair().map_err(request_err)?;
@@ -125,12 +175,19 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
             limit,
             true,
         ),
+        Output::Terminal(slave) => {
+            flags |= F_TTY;
+            let out = slave.try_clone().map_err(request_err)?;
+            let err = slave.try_clone().map_err(request_err)?;
+            tty_in = Some(slave);
+            (Some(out), Some(err), None, None, 0, false)
+        }
     };
     if logged {
-        flags |= 1;
+        flags |= F_LOG;
     }
     let slots: [Option<&OwnedFd>; 7] = [
-        stdin_r.as_ref(),
+        stdin_r.as_ref().or(tty_in.as_ref()),
         out_w.as_ref(),
         err_w.as_ref(),
         Some(&events_w),
@@ -159,7 +216,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     // Only the command's ends stay open in the sandbox: EOFs come when it is done.
     drop(fds);
     drop((
-        stdin_r, out_w, err_w, events_w, log, exit_file, spec.fd3, null,
+        stdin_r, tty_in, out_w, err_w, events_w, log, exit_file, spec.fd3, null,
     ));
     let mut events = pipe::Receiver::from_owned_fd(events_r).map_err(request_err)?;
     let (exit_tx, exit) = watch::channel(None);

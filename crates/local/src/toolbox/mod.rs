@@ -4,8 +4,11 @@
 pub mod exec;
 pub mod files;
 pub mod git;
+pub mod interpreter;
 pub mod logs;
+pub mod pty;
 pub mod sessions;
+pub mod system;
 pub mod transfer;
 
 use crate::confine::{Resolved, Root};
@@ -47,6 +50,9 @@ pub fn router(state: Shared) -> Router {
             post(transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(sessions::routes())
+        .merge(pty::routes())
+        .merge(interpreter::routes())
+        .merge(system::routes())
         .merge(git::routes())
         .with_state(state)
 }
@@ -60,6 +66,10 @@ pub struct Sbx {
     pub limits: Limits,
     /// How its container is started (limits, volumes, network).
     pub start: crate::container::Start,
+    /// The sandbox's env as created, before the daemon's env changes (`POST /env`).
+    pub record_env: forge_wire::StringMap,
+    /// Names the daemon's env changes removed from every command's environment.
+    unset: std::collections::BTreeSet<String>,
 }
 
 impl FromRequestParts<Shared> for Sbx {
@@ -89,16 +99,25 @@ impl FromRequestParts<Shared> for Sbx {
         // Any toolbox call is activity (the auto-stop timer counts from the last one).
         state.store.touch(&id).await;
         let dir = state.store.sandbox_dir(&id);
+        // The daemon's env changes, while the container they were made for runs.
+        let init = state.runtime.running(&id).map(|r| (r.pid, r.start));
+        let overlay = system::read_overlay(&state.store.state_dir(&id), init);
+        let (env, unset) = match overlay {
+            Some(o) => (o.apply(&rec.sandbox.env), o.unset),
+            None => (rec.sandbox.env.clone(), Default::default()),
+        };
         Ok(Sbx {
             state: state.clone(),
             root: Root::new(dir.join("root"), state.runtime.layout()),
             penv: ProcEnv {
                 sandbox_id: id.clone(),
                 dir,
-                env: rec.sandbox.env.clone(),
+                env,
             },
             limits: limits_of(&rec.sandbox),
             start: crate::api::start_spec(state, &rec.sandbox),
+            record_env: rec.sandbox.env,
+            unset,
             id,
         })
     }
@@ -126,7 +145,15 @@ impl Sbx {
 
     /// The whole environment of a command run in `cwd` (as the command sees it).
     pub fn env(&self, cwd: &str, extra: &forge_wire::StringMap) -> Vec<String> {
-        crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra)
+        let mut env = crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra);
+        if !self.unset.is_empty() {
+            // Removed by `POST /env` (the request's own envs still win).
+            env.retain(|kv| {
+                let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+                !self.unset.contains(name) || extra.contains_key(name)
+            });
+        }
+        env
     }
 
     /// Starts a command in the sandbox (its container started first if needed).

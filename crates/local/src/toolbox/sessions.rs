@@ -180,15 +180,23 @@ struct SavedCommand {
     monitor: i32,
 }
 
-/// Every live session of every sandbox, by (sandbox id, session id).
+/// Every live session of every sandbox, by (sandbox id, session id), and the toolbox's other
+/// per-sandbox processes and readings: PTY sessions, interpreter contexts, CPU samples.
 #[derive(Default)]
 pub struct Sessions {
     map: tokio::sync::Mutex<HashMap<(String, String), Arc<Session>>>,
+    pub ptys: super::pty::Ptys,
+    pub interpreters: super::interpreter::Contexts,
+    pub cpu: super::system::CpuSamples,
 }
 
 impl Sessions {
-    /// Kills and forgets every session of a sandbox.
+    /// Kills and forgets every session, PTY session and interpreter context of a sandbox (it
+    /// stops or is deleted).
     pub async fn drop_sandbox(&self, sandbox: &str) {
+        self.ptys.drop_sandbox(sandbox).await;
+        self.interpreters.drop_sandbox(sandbox).await;
+        self.cpu.forget(sandbox);
         let mut map = self.map.lock().await;
         let keys: Vec<_> = map.keys().filter(|(s, _)| s == sandbox).cloned().collect();
         for k in keys {

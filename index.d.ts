@@ -599,7 +599,7 @@ export interface DetectedPackageManager {
  *
  * A small folder (at most 400 entries, a fraction of a millisecond) and a files map are
  * answered on the calling thread with an already-resolved promise; larger folders are walked
- * on the libuv thread pool.
+ * on the runtime's blocking pool.
  */
 export declare function detectFramework(input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
 

@@ -1,7 +1,7 @@
 // Shared helpers of the Node tests: the addon, a private FORGE_HOME, and scripted HTTP servers
 // (real sockets on 127.0.0.1) for answers the embedded backend never gives (429, 5xx, garbage).
 import { createRequire } from 'node:module'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import http from 'node:http'
@@ -40,4 +40,29 @@ export async function deadPort() {
   const { port } = s.address()
   await new Promise((resolve) => s.close(resolve))
   return port
+}
+
+/**
+ * Waits until `check()` (sync or async) is true, polling every 50 ms. No bound of its own:
+ * the test's timeout is the bound, so a busy machine makes a test slower, never wrong. Pass
+ * the test's `t.signal`: a test that ended (timed out, failed) stops its waits with it.
+ */
+export async function until(check, signal) {
+  while (!(await check())) {
+    signal?.throwIfAborted()
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** This machine's processes whose command line contains `text` (the embedded backend's
+ * sandbox processes are this machine's). */
+export function processesMentioning(text) {
+  const out = []
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
+      if (cmd.includes(text)) out.push(`${pid}: ${cmd}`)
+    } catch {}
+  }
+  return out
 }

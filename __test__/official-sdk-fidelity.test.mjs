@@ -22,7 +22,7 @@ after(async () => {
   await backend.stop()
 })
 
-test('a sandbox is a Daytona sandbox from inside', { timeout: 120_000 }, async () => {
+test('a sandbox is a Daytona sandbox from inside', { timeout: 120_000 }, async (t) => {
   const sandbox = await daytona.create({ public: false }, { timeout: 60 })
   try {
     const raw = await (await fetch(`${backend.apiUrl}/sandbox/${sandbox.id}`, { headers: { authorization: `Bearer ${backend.apiKey}` } })).json()
@@ -56,7 +56,9 @@ test('a sandbox is a Daytona sandbox from inside', { timeout: 120_000 }, async (
     await sandbox.process.executeSessionCommand('web', { command: 'node /home/daytona/web/web.js', runAsync: true })
     const link = await sandbox.getPreviewLink(3000)
     let body = ''
-    for (let i = 0; i < 200 && body !== 'uploaded through the file API\n'; i++) {
+    // Until the server answers (the test's timeout bounds the wait).
+    while (body !== 'uploaded through the file API\n') {
+      t.signal.throwIfAborted()
       const res = await fetch(link.url, { headers: { 'x-daytona-preview-token': link.token } }).catch(() => null)
       body = res && res.status === 200 ? await res.text() : ''
       if (!body) await new Promise((r) => setTimeout(r, 50))

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, processesMentioning, until } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('pipeline')
@@ -87,16 +87,6 @@ async function fetchPreview(r, path = '/') {
 }
 
 /** No process of this sandbox is left (the backend runs them on this machine). */
-function processesMentioning(text) {
-  const out = []
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
-      if (cmd.includes(text)) out.push(`${pid}: ${cmd}`)
-    } catch {}
-  }
-  return out
-}
 
 test('zero-dependency Node app: verified preview, timings, progress, no token anywhere', { timeout: 120_000 }, async () => {
   const events = []
@@ -200,7 +190,7 @@ test('a wrong git token fails at clone with a typed error that does not echo it'
   await assert.rejects(daytona.getSandbox(err.sandboxId), { code: 'DAYTONA_NOT_FOUND' })
 })
 
-test('aborting during install kills the install inside the sandbox and deletes it', { timeout: 60_000 }, async () => {
+test('aborting during install kills the install inside the sandbox and deletes it', { timeout: 60_000 }, async (t) => {
   const marker = `forge-abort-${process.pid}-${Date.now()}`
   const ac = new AbortController()
   let sandboxId
@@ -211,20 +201,16 @@ test('aborting during install kills the install inside the sandbox and deletes i
     signal: ac.signal,
     onProgress: (e) => {
       if (e.step === 'create' && e.status === 'finished') sandboxId = e.message.split(' ')[1]
-      if (e.step === 'install' && e.status === 'started') setTimeout(() => ac.abort(), 300)
+      // Abort once the install runs (it sleeps for two minutes), however long that takes.
+      if (e.step === 'install' && e.status === 'started') until(() => processesMentioning(marker).length > 0, t.signal).then(() => ac.abort(), () => {})
     },
   })
   await assert.rejects(p, { name: 'AbortError', code: 'DAYTONA_ABORTED' })
   assert.ok(sandboxId)
-  // Cleanup runs before the promise settles (or within the abort grace): poll briefly.
-  for (let i = 0; i < 50 && processesMentioning(marker).length; i++) await new Promise((r) => setTimeout(r, 100))
-  assert.deepEqual(processesMentioning(marker), [])
-  for (let i = 0; i < 50; i++) {
-    const h = await daytona.checkHealth({ sandboxId })
-    if (h.state === null) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  assert.equal((await daytona.checkHealth({ sandboxId })).state, null)
+  // The install is killed and the sandbox deleted (before the promise settles, or within the
+  // abort grace): wait for both states.
+  await until(() => processesMentioning(marker).length === 0, t.signal)
+  await until(async () => (await daytona.checkHealth({ sandboxId })).state === null, t.signal)
 })
 
 test('a throwing onProgress callback rejects with DAYTONA_CALLBACK_ERROR and cleans up', { timeout: 60_000 }, async () => {

@@ -5,7 +5,7 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, until } from './helpers.mjs'
 
 privateHome('process')
 const { Daytona, SessionLogStream } = addon()
@@ -45,7 +45,7 @@ async function startAsync(sessionId, command) {
   return cmd.cmdId
 }
 
-test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds', async () => {
+test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds', { timeout: 120_000 }, async (t) => {
   const p = sandbox.process
   await p.executeCommand('mkdir -p workspace/project')
   const r = await p.exec('pwd; echo "to err" >&2; echo $NODE_ENV; exit 4', {
@@ -66,15 +66,11 @@ test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds'
   const marker = `forge-exec-abort-${process.pid}-${Date.now()}`
   const ac = new AbortController()
   const running = p.exec(`sleep 30 # ${marker}`, {}, ac.signal)
-  await sleep(500)
+  const left = async () => (await p.executeCommand(`ps -eo args | grep -c "[s]leep 30 # ${marker}" || true`)).result.trim()
+  await until(async () => (await left()) !== '0', t.signal) // it runs
   ac.abort()
   await assert.rejects(running, { code: 'DAYTONA_ABORTED' })
-  let left = '1'
-  for (let i = 0; i < 100 && left !== '0'; i++) {
-    await sleep(50)
-    left = (await p.executeCommand(`ps -eo args | grep -c "[s]leep 30 # ${marker}" || true`)).result.trim()
-  }
-  assert.equal(left, '0')
+  await until(async () => (await left()) === '0', t.signal) // and is killed
 })
 
 // TypeScript (the default language) runs through tsx / ts-node, or node's type stripping
@@ -120,7 +116,7 @@ test('codeRun: TypeScript, argv, env, exit code; timeout in milliseconds', async
   }
 })
 
-test('sessions: sync and async commands, cwd per command, status, logs, list, kill, delete', async () => {
+test('sessions: sync and async commands, cwd per command, status, logs, list, kill, delete', { timeout: 120_000 }, async (t) => {
   const p = sandbox.process
   const sid = 'dev-server-session'
   await p.createSession(sid)
@@ -144,7 +140,7 @@ test('sessions: sync and async commands, cwd per command, status, logs, list, ki
   let status = await p.getSessionCommandStatus(sid, bg.cmdId)
   assert.equal(status.isRunning, true)
   assert.equal(status.exitCode, undefined)
-  for (let i = 0; i < 100 && !(await p.getSessionCommandLogs(sid, bg.cmdId)).stdout; i++) await sleep(50)
+  await until(async () => (await p.getSessionCommandLogs(sid, bg.cmdId)).stdout, t.signal)
   assert.deepEqual(await p.getSessionCommandLogs(sid, bg.cmdId), { stdout: 'started\n', stderr: '' })
 
   const info = await p.getSession(sid)

@@ -1,5 +1,11 @@
 // Makes a fresh clone usable: installs the npm devDependencies when they are missing and
 // builds the native addon (cargo is incremental, so this is quick when nothing changed).
+//
+//   node scripts/ensure-built.mjs            the test build (`[profile.test-addon]`: optimised,
+//                                            no fat LTO, incremental), what `npm test` loads
+//   node scripts/ensure-built.mjs --release  the release build (fat LTO), for `npm run bench`,
+//                                            the demo and packaging
+// Both write the same daytona.linux-x64-gnu.node (and regenerate index.d.ts / index.js).
 import { execSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -11,4 +17,5 @@ const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' })
 if (!existsSync(join(root, 'node_modules', '@napi-rs', 'cli'))) {
   run(existsSync(join(root, 'package-lock.json')) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund')
 }
-if (!process.env.FORGE_SKIP_BUILD) run('npx napi build --platform --release')
+const profile = process.argv.includes('--release') ? '--release' : '--profile test-addon'
+if (!process.env.FORGE_SKIP_BUILD) run(`npx napi build --platform ${profile}`)

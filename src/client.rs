@@ -2,10 +2,10 @@
 //! local backend (`{ backend: 'local' }`), with the same code.
 
 use crate::dto::{CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery};
-use crate::error::Failure;
+use crate::error::Rejection;
 use crate::local;
+use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::Sandbox;
-use crate::task::{fast_promise, Pending};
 use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, ListQuery, WorkspaceClass};
 use forge_wire::{SandboxState, SandboxVolume};
 use napi::bindgen_prelude::*;
@@ -30,7 +30,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// The client, starting the embedded backend first when this is a local client.
-    pub(crate) async fn client(&self) -> std::result::Result<Client, Failure> {
+    pub(crate) async fn client(&self) -> std::result::Result<Client, Rejection> {
         match &self.backend {
             Backend::Remote(c) => Ok(c.clone()),
             Backend::Local(timeout) => self
@@ -44,7 +44,7 @@ impl Inner {
                     if let Some(t) = timeout {
                         config = config.with_request_timeout(*t);
                     }
-                    Client::new(config).map_err(crate::error::IntoFailure::into_failure)
+                    Client::new(config).map_err(crate::error::IntoRejection::into_rejection)
                 })
                 .await
                 .cloned(),
@@ -67,11 +67,11 @@ pub struct Daytona {
     pub(crate) inner: Arc<Inner>,
 }
 
-fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Failure> {
+fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Rejection> {
     match options.backend.as_deref() {
         Some("local") => Ok(true),
         Some("remote") => Ok(false),
-        Some(other) => Err(Failure::invalid(format!(
+        Some(other) => Err(Rejection::invalid(format!(
             "backend must be 'local' or 'remote', got '{other}'"
         ))),
         None => Ok(options.api_key.is_none()
@@ -81,10 +81,10 @@ fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Failure> {
     }
 }
 
-fn build(options: DaytonaOptions) -> std::result::Result<Inner, Failure> {
+fn build(options: DaytonaOptions) -> std::result::Result<Inner, Rejection> {
     let timeout = options
         .request_timeout_ms
-        .map(|ms| Duration::from_millis(ms as u64));
+        .map(|ms| Duration::from_millis(u64::from(ms)));
     let backend = if wants_local(&options)? {
         Backend::Local(timeout)
     } else {
@@ -107,7 +107,7 @@ fn build(options: DaytonaOptions) -> std::result::Result<Inner, Failure> {
         if let Some(t) = timeout {
             config = config.with_request_timeout(t);
         }
-        Backend::Remote(Client::new(config).map_err(crate::error::IntoFailure::into_failure)?)
+        Backend::Remote(Client::new(config).map_err(crate::error::IntoRejection::into_rejection)?)
     };
     Ok(Inner {
         backend,
@@ -115,9 +115,13 @@ fn build(options: DaytonaOptions) -> std::result::Result<Inner, Failure> {
     })
 }
 
-pub(crate) fn create_params(o: CreateSandboxOptions) -> std::result::Result<CreateParams, Failure> {
+pub(crate) fn create_params(
+    o: CreateSandboxOptions,
+) -> std::result::Result<CreateParams, Rejection> {
     let workspace_class = match o.workspace_class.as_deref() {
-        Some(c) => Some(WorkspaceClass::parse(c).map_err(crate::error::IntoFailure::into_failure)?),
+        Some(c) => {
+            Some(WorkspaceClass::parse(c).map_err(crate::error::IntoRejection::into_rejection)?)
+        }
         None => None,
     };
     let resources = (o.cpu.is_some() || o.memory.is_some() || o.disk.is_some()).then_some(
@@ -161,7 +165,7 @@ pub(crate) fn create_params(o: CreateSandboxOptions) -> std::result::Result<Crea
     })
 }
 
-fn list_query(q: Option<ListSandboxesQuery>) -> std::result::Result<ListQuery, Failure> {
+fn list_query(q: Option<ListSandboxesQuery>) -> std::result::Result<ListQuery, Rejection> {
     let q = q.unwrap_or_default();
     let states = q
         .states
@@ -171,7 +175,7 @@ fn list_query(q: Option<ListSandboxesQuery>) -> std::result::Result<ListQuery, F
             serde_json::from_value::<SandboxState>(serde_json::Value::String(s.clone()))
                 .ok()
                 .filter(|st| *st != SandboxState::Unknown || s == "unknown")
-                .ok_or_else(|| Failure::invalid(format!("unknown sandbox state '{s}'")))
+                .ok_or_else(|| Rejection::invalid(format!("unknown sandbox state '{s}'")))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(ListQuery {
@@ -210,15 +214,15 @@ impl Daytona {
         let options = options.unwrap_or_default();
         let timeout = options.timeout;
         let params = create_params(options);
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let params = params?;
             let client = inner.client().await?;
             let mut opts = CallOptions::new().with_cancel(cancel);
             if let Some(t) = timeout.filter(|t| *t > 0) {
-                opts = opts.with_timeout(Duration::from_secs(t as u64));
+                opts = opts.with_timeout(Duration::from_secs(u64::from(t)));
             }
             let sb = client.create(&params, &opts).await.map_err(into)?;
-            Ok::<_, Failure>(Sandbox::new(inner, client, sb))
+            Ok::<_, Rejection>(Sandbox::new(inner, client, sb))
         })
     }
 
@@ -227,10 +231,10 @@ impl Daytona {
     #[napi(ts_return_type = "Promise<Sandbox>")]
     pub fn get_sandbox(&self, env: &Env, id: String) -> Result<Pending<Sandbox>> {
         let inner = self.inner.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let client = inner.client().await?;
             let sb = client.get(&id).await.map_err(into)?;
-            Ok::<_, Failure>(Sandbox::new(inner, client, sb))
+            Ok::<_, Rejection>(Sandbox::new(inner, client, sb))
         })
     }
 
@@ -249,14 +253,14 @@ impl Daytona {
     ) -> Result<Pending<Vec<Sandbox>>> {
         let inner = self.inner.clone();
         let query = list_query(query);
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let query = query?;
             let client = inner.client().await?;
             let all = client
                 .list_all(&query, &CallOptions::new())
                 .await
                 .map_err(into)?;
-            Ok::<_, Failure>(
+            Ok::<_, Rejection>(
                 all.into_iter()
                     .map(|sb| Sandbox::new(inner.clone(), client.clone(), sb))
                     .collect(),
@@ -268,12 +272,12 @@ impl Daytona {
     #[napi(ts_return_type = "Promise<string>")]
     pub fn api_url(&self, env: &Env) -> Result<Pending<String>> {
         let inner = self.inner.clone();
-        fast_promise(env, None, move |_| async move {
-            Ok::<_, Failure>(inner.client().await?.api_url().to_owned())
+        spawn_promise(env, None, move |_| async move {
+            Ok::<_, Rejection>(inner.client().await?.api_url().to_owned())
         })
     }
 }
 
-pub(crate) fn into(e: forge_daytona::Error) -> Failure {
-    crate::error::IntoFailure::into_failure(e)
+pub(crate) fn into(e: forge_daytona::Error) -> Rejection {
+    crate::error::IntoRejection::into_rejection(e)
 }

@@ -4,22 +4,22 @@
 //! once, downloads `forge_detect::candidate_paths` in one bulk call and runs
 //! `forge_detect::detect_snapshot`.
 //!
-//! The answer crosses the boundary as the core's serde JSON turned into a JS object by
-//! `JSON.parse` (one call) instead of one napi call per field: that is 10x cheaper for an
-//! object of this size, and keeps detection in the microseconds. The `#[napi(object)]` structs
-//! below are therefore only the TypeScript description of that JSON (same names, same
-//! nullability; `__test__/detect.test.mjs` checks the shape).
+//! The answer crosses the boundary as [`Json`] (the core's serde JSON, one `JSON.parse`). The
+//! `#[napi(object)]` structs below are therefore only the TypeScript description of that JSON
+//! (same names, same nullability; `__test__/detect.test.mjs` checks the shape).
 
 use std::collections::HashMap;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::{Failure, IntoFailure};
+use crate::error::{Code, IntoRejection, Rejection};
+use crate::json::Json;
+use crate::promise::{spawn_promise, Pending};
 
-impl IntoFailure for forge_detect::DetectError {
-    fn into_failure(self) -> Failure {
-        Failure::new(self.code(), self.to_string())
+impl IntoRejection for forge_detect::DetectError {
+    fn into_rejection(self) -> Rejection {
+        Rejection::new(self.code(), self.to_string())
     }
 }
 
@@ -133,11 +133,11 @@ pub struct FrameworkDetection {
 
 pub(crate) fn core_options(
     o: Option<DetectFrameworkOptions>,
-) -> std::result::Result<forge_detect::DetectOptions, Failure> {
+) -> std::result::Result<forge_detect::DetectOptions, Rejection> {
     let o = o.unwrap_or_default();
     let port = match o.port {
         Some(p) => Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
-            Failure::invalid(format!("port must be between 1 and 65535, got {p}"))
+            Rejection::invalid(format!("port must be between 1 and 65535, got {p}"))
         })?),
         None => None,
     };
@@ -155,52 +155,14 @@ enum Input {
 
 fn run(
     input: Input,
-    opts: std::result::Result<forge_detect::DetectOptions, Failure>,
-) -> std::result::Result<forge_detect::Detection, Failure> {
+    opts: std::result::Result<forge_detect::DetectOptions, Rejection>,
+) -> std::result::Result<forge_detect::Detection, Rejection> {
     let opts = opts?;
     let d = match input {
         Input::Folder(path) => forge_detect::detect_dir(path, &opts),
         Input::Files(files) => forge_detect::detect_files(files, &opts),
     };
-    d.map_err(IntoFailure::into_failure)
-}
-
-/// The answer as a JS object: serde JSON, then one `JSON.parse`. Also for the sandbox form
-/// of `detectFramework` (listing + bulk download + `forge_detect::detect_snapshot`).
-pub(crate) fn to_js(env: &Env, d: &forge_detect::Detection) -> Result<Unknown<'static>> {
-    let text = serde_json::to_string(d).map_err(|e| Error::from_reason(e.to_string()))?;
-    let json: Object<'static> = env.get_global()?.get_named_property("JSON")?;
-    let parse: Function<'static, String, Unknown<'static>> = json.get_named_property("parse")?;
-    parse.call(text)
-}
-
-/// Detection off the JS thread.
-pub struct DetectTask {
-    input: Option<Input>,
-    opts: Option<std::result::Result<forge_detect::DetectOptions, Failure>>,
-}
-
-/// The outcome carried from the thread pool back to JS (the failure becomes a typed JS
-/// error in `resolve`, where an `Env` exists).
-pub struct DetectOutcome(std::result::Result<forge_detect::Detection, Failure>);
-
-impl Task for DetectTask {
-    type Output = DetectOutcome;
-    type JsValue = Unknown<'static>;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        Ok(DetectOutcome(match (self.input.take(), self.opts.take()) {
-            (Some(i), Some(o)) => run(i, o),
-            _ => Err(Failure::invalid("detection already ran")),
-        }))
-    }
-
-    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        match output.0 {
-            Ok(d) => to_js(&env, &d),
-            Err(f) => Err(f.into_js(&env)),
-        }
-    }
+    d.map_err(IntoRejection::into_rejection)
 }
 
 /// Detects the framework, package manager, install and dev commands of a repository.
@@ -215,7 +177,7 @@ impl Task for DetectTask {
 ///
 /// A small folder (at most 400 entries, a fraction of a millisecond) and a files map are
 /// answered on the calling thread with an already-resolved promise; larger folders are walked
-/// on the libuv thread pool.
+/// on the runtime's blocking pool.
 #[napi(ts_return_type = "Promise<FrameworkDetection>")]
 pub fn detect_framework(
     env: Env,
@@ -225,7 +187,7 @@ pub fn detect_framework(
         HashMap<String, String>,
     >,
     options: Option<DetectFrameworkOptions>,
-) -> Result<Unknown<'static>> {
+) -> Result<Pending<Json<forge_detect::Detection>>> {
     let input = match input {
         Either3::A(path) => Either::A(path),
         Either3::B(sandbox) => {
@@ -234,12 +196,7 @@ pub fn detect_framework(
                 .as_ref()
                 .and_then(|o| o.path.clone())
                 .unwrap_or_else(|| ".".to_owned());
-            let block = sandbox.detect_framework(&env, path, options, None)?;
-            // SAFETY: the promise value is created in this env, on this thread.
-            return unsafe {
-                let raw = AsyncBlock::to_napi_value(env.raw(), block)?;
-                Ok(Unknown::from_raw_unchecked(env.raw(), raw))
-            };
+            return sandbox.detect_framework(&env, path, options, None);
         }
         Either3::C(files) => Either::B(files),
     };
@@ -267,18 +224,22 @@ pub fn detect_framework(
         }
         (Either::B(files), Err(_)) => Input::Files(files),
     };
-    // Failures (and big folders) go through the task, which rejects with a typed error.
-    let promise = env.spawn(DetectTask {
-        input: Some(input),
-        opts: Some(opts),
-    })?;
-    Ok(promise.promise_object().to_unknown())
+    // Failures (and big folders) go through the runtime, which rejects with a typed error.
+    spawn_promise(&env, None, move |_| async move {
+        let d = tokio::task::spawn_blocking(move || run(input, opts))
+            .await
+            .map_err(|e| Rejection::of(Code::Internal, e.to_string()))??;
+        Json::of(&d)
+    })
 }
 
-/// An already-resolved promise of the answer.
-pub(crate) fn resolved(env: &Env, d: &forge_detect::Detection) -> Result<Unknown<'static>> {
-    let value = to_js(env, d)?;
-    Ok(PromiseRaw::resolve(env, value)?.to_unknown())
+/// An already-resolved promise of the answer (`Json::of` fails only on a bug).
+fn resolved(
+    env: &Env,
+    d: &forge_detect::Detection,
+) -> Result<Pending<Json<forge_detect::Detection>>> {
+    let json = Json::of(d).map_err(|f| f.into_js(env))?;
+    crate::promise::resolved(env, json)
 }
 
 /// Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds).
@@ -287,9 +248,8 @@ pub fn detect_framework_sync(
     env: Env,
     files: HashMap<String, String>,
     options: Option<DetectFrameworkOptions>,
-) -> Result<Unknown<'static>> {
-    match run(Input::Files(files), core_options(options)) {
-        Ok(d) => to_js(&env, &d),
-        Err(f) => Err(f.into_js(&env)),
-    }
+) -> Result<Json<forge_detect::Detection>> {
+    run(Input::Files(files), core_options(options))
+        .and_then(|d| Json::of(&d))
+        .map_err(|f| f.into_js(&env))
 }

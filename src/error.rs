@@ -7,9 +7,10 @@
 
 use napi::bindgen_prelude::*;
 
-/// A core error, flattened to what JS sees.
+/// What a call rejects with: a core error (or one of the binding's own, [`Code`]) flattened to
+/// what JS sees.
 #[derive(Debug, Clone)]
-pub(crate) struct Failure {
+pub(crate) struct Rejection {
     pub code: String,
     pub message: String,
     pub status: Option<u16>,
@@ -18,6 +19,33 @@ pub(crate) struct Failure {
     pub server_code: Option<String>,
     /// Extra properties of a pipeline failure (`step`, `logTail`, `reason`, ...).
     pub details: Vec<(&'static str, Detail)>,
+}
+
+/// The codes the binding itself gives (the core crates' codes come from their error enums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// The call was cancelled through its `AbortSignal`.
+    Aborted,
+    /// Bad arguments from JS.
+    InvalidArgument,
+    /// A user callback threw or its promise rejected.
+    CallbackError,
+    /// The embedded backend could not be started.
+    LocalBackend,
+    /// A bug of ours (a result that could not be serialised, a task that panicked).
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Aborted => "DAYTONA_ABORTED",
+            Code::InvalidArgument => "DAYTONA_INVALID_ARGUMENT",
+            Code::CallbackError => "DAYTONA_CALLBACK_ERROR",
+            Code::LocalBackend => "DAYTONA_LOCAL_BACKEND",
+            Code::Internal => "DAYTONA_INTERNAL",
+        }
+    }
 }
 
 /// The value of one extra error property.
@@ -29,9 +57,9 @@ pub(crate) enum Detail {
     Lines(Vec<String>),
 }
 
-impl Failure {
+impl Rejection {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Failure {
+        Rejection {
             code: code.to_owned(),
             message: message.into(),
             status: None,
@@ -41,14 +69,19 @@ impl Failure {
         }
     }
 
+    /// One of the binding's own failures.
+    pub fn of(code: Code, message: impl Into<String>) -> Self {
+        Rejection::new(code.as_str(), message)
+    }
+
     /// The call was cancelled through its `AbortSignal`.
     pub fn aborted() -> Self {
-        Failure::new("DAYTONA_ABORTED", "The operation was aborted")
+        Rejection::of(Code::Aborted, "The operation was aborted")
     }
 
     /// Bad arguments from JS.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Failure::new("DAYTONA_INVALID_ARGUMENT", message)
+        Rejection::of(Code::InvalidArgument, message)
     }
 
     /// Builds the JS error object. Its `name` is `DaytonaError` (or `AbortError` for aborts,
@@ -61,7 +94,7 @@ impl Failure {
     }
 
     fn build(self, env: &Env) -> Result<Error> {
-        let name = if self.code == "DAYTONA_ABORTED" {
+        let name = if self.code == Code::Aborted.as_str() {
             "AbortError"
         } else {
             "DaytonaError"
@@ -71,7 +104,7 @@ impl Failure {
         obj.set_named_property("code", self.code)?;
         obj.set_named_property("retryable", self.retryable)?;
         match self.status {
-            Some(s) => obj.set_named_property("status", s as u32)?,
+            Some(s) => obj.set_named_property("status", u32::from(s))?,
             None => obj.set_named_property("status", Null)?,
         }
         if let Some(sc) = self.server_code {
@@ -89,20 +122,20 @@ impl Failure {
     }
 }
 
-/// Converts a core error into a [`Failure`]. Implemented once per core crate.
-pub(crate) trait IntoFailure {
-    fn into_failure(self) -> Failure;
+/// Converts a core error into a [`Rejection`]. Implemented once per core crate.
+pub(crate) trait IntoRejection {
+    fn into_rejection(self) -> Rejection;
 }
 
-impl IntoFailure for Failure {
-    fn into_failure(self) -> Failure {
+impl IntoRejection for Rejection {
+    fn into_rejection(self) -> Rejection {
         self
     }
 }
 
-impl IntoFailure for forge_daytona::Error {
-    fn into_failure(self) -> Failure {
-        Failure {
+impl IntoRejection for forge_daytona::Error {
+    fn into_rejection(self) -> Rejection {
+        Rejection {
             code: self.code().to_owned(),
             status: self.status(),
             retryable: self.retryable(),
@@ -113,11 +146,11 @@ impl IntoFailure for forge_daytona::Error {
     }
 }
 
-impl IntoFailure for forge_preview::PreviewError {
-    fn into_failure(self) -> Failure {
+impl IntoRejection for forge_preview::PreviewError {
+    fn into_rejection(self) -> Rejection {
         match self {
-            forge_preview::PreviewError::Daytona(e) => e.into_failure(),
-            forge_preview::PreviewError::Detect(e) => e.into_failure(),
+            forge_preview::PreviewError::Daytona(e) => e.into_rejection(),
+            forge_preview::PreviewError::Detect(e) => e.into_rejection(),
             forge_preview::PreviewError::Step(f) => step_failure(*f),
         }
     }
@@ -125,32 +158,38 @@ impl IntoFailure for forge_preview::PreviewError {
 
 /// A failed pipeline step: the underlying error's code, status and retryability when the
 /// control plane failed, plus `step`, `sandboxId`, `logTail`, `reason`, `excerpt`, `exitCode`
-/// / `status` and `kept`.
-fn step_failure(f: forge_preview::pipeline::StepFailure) -> Failure {
+/// (a failed install) or `status` (verification's last HTTP status), and `kept`.
+fn step_failure(f: forge_preview::pipeline::StepFailure) -> Rejection {
+    use forge_preview::pipeline::StepError;
     let retryable = f.retryable();
-    let mut out = match f.source {
-        Some(src) => src.into_failure(),
-        None => Failure::new(f.code, String::new()),
+    let code = f.code();
+    let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];
+    let mut out = match f.error {
+        StepError::Source(src) => src.into_rejection(),
+        StepError::InstallFailed { exit_code } => {
+            d.push(("exitCode", Detail::Num(f64::from(exit_code))));
+            Rejection::new(code, String::new())
+        }
+        StepError::NoDevCommand => Rejection::new(code, String::new()),
+        StepError::VerifyFailed {
+            reason,
+            http_status,
+        } => {
+            d.push(("reason", Detail::Str(reason.code().to_owned())));
+            let mut out = Rejection::new(code, String::new());
+            out.status = http_status;
+            out
+        }
     };
-    out.code = f.code.to_owned();
+    code.clone_into(&mut out.code);
     out.retryable = retryable;
     out.message = format!("{} step failed: {}", f.step, f.message);
-    let mut d = vec![("step", Detail::Str(f.step.as_str().to_owned()))];
     if let Some(id) = f.sandbox_id {
         d.push(("sandboxId", Detail::Str(id)));
     }
     d.push(("logTail", Detail::Lines(f.log_tail)));
-    if let Some(r) = f.reason {
-        d.push(("reason", Detail::Str(r)));
-    }
     if let Some(x) = f.excerpt {
         d.push(("excerpt", Detail::Str(x)));
-    }
-    if let Some(s) = f.status {
-        match f.step {
-            forge_preview::pipeline::Step::Install => d.push(("exitCode", Detail::Num(s as f64))),
-            _ => out.status = u16::try_from(s).ok().or(out.status),
-        }
     }
     d.push(("kept", Detail::Bool(f.kept)));
     out.details = d;

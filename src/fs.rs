@@ -7,10 +7,10 @@
 //! streamed from disk, and `downloadFile(path, localPath)` streams to disk.
 
 use crate::client::into;
-use crate::error::{Failure, IntoFailure};
+use crate::error::{IntoRejection, Rejection};
 use crate::process::toolbox_call;
+use crate::promise::Pending;
 use crate::sandbox::SandboxCore;
-use crate::task::Pending;
 use crate::toolbox_dto::{
     DownloadedFile, FileInfo, FileMatch, FilePermissions, FileUpload, ItemError, LocalFile,
     ReplaceResult,
@@ -146,7 +146,11 @@ fn joined(dir: &str, name: &str) -> String {
 
 /// Joins per-path failures into one rejection: the first failure's code and status, every
 /// failed path in the message.
-fn first_failure(total: usize, failed: Vec<(String, Failure)>) -> std::result::Result<(), Failure> {
+#[allow(clippy::needless_pass_by_value)] // the failures end here
+fn first_failure(
+    total: usize,
+    failed: Vec<(String, Rejection)>,
+) -> std::result::Result<(), Rejection> {
     let Some((_, first)) = failed.first() else {
         return Ok(());
     };
@@ -155,7 +159,7 @@ fn first_failure(total: usize, failed: Vec<(String, Failure)>) -> std::result::R
         .map(|(p, f)| format!("{p}: {}", f.message))
         .collect::<Vec<_>>()
         .join("; ");
-    Err(Failure {
+    Err(Rejection {
         message: format!("{} of {total} paths failed: {list}", failed.len()),
         ..first.clone()
     })
@@ -243,7 +247,7 @@ impl SandboxFs {
                 (Some(c), None) => content_source(c),
                 (None, Some(p)) => UploadSource::File(PathBuf::from(p)),
                 _ => {
-                    bad = Some(Failure::invalid(format!(
+                    bad = Some(Rejection::invalid(format!(
                         "files[{i}] needs exactly one of `content` and `localPath`"
                     )));
                     break;
@@ -279,18 +283,15 @@ impl SandboxFs {
     ) -> Result<Pending<Either<JsBytes, ()>>> {
         toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             let opts = CallOptions::new().with_cancel(cancel);
-            match local_path {
-                Some(local) => {
-                    tb.fs()
-                        .download_to_file(&path, std::path::Path::new(&local), &opts)
-                        .await
-                        .map_err(into)?;
-                    Ok(Either::B(()))
-                }
-                None => {
-                    let body = tb.fs().download_body(&path, &opts).await.map_err(into)?;
-                    Ok(Either::A(body.into()))
-                }
+            if let Some(local) = local_path {
+                tb.fs()
+                    .download_to_file(&path, std::path::Path::new(&local), &opts)
+                    .await
+                    .map_err(into)?;
+                Ok(Either::B(()))
+            } else {
+                let body = tb.fs().download_body(&path, &opts).await.map_err(into)?;
+                Ok(Either::A(body.into()))
             }
         })
     }
@@ -328,7 +329,7 @@ impl SandboxFs {
                 .map(|d| DownloadedFile {
                     path: d.path,
                     content: d.content.map(JsBytes::from),
-                    error: d.error.map(|e| ItemError::from(e.into_failure())),
+                    error: d.error.map(|e| ItemError::from(e.into_rejection())),
                 })
                 .collect())
         })
@@ -350,7 +351,7 @@ impl SandboxFs {
             let results = tb.fs().delete_many(&paths).await;
             let failed = results
                 .into_iter()
-                .filter_map(|r| r.error.map(|e| (r.path, e.into_failure())))
+                .filter_map(|r| r.error.map(|e| (r.path, e.into_rejection())))
                 .collect();
             first_failure(paths.len(), failed)
         })

@@ -6,8 +6,9 @@
 //! `git remote -v` holds the token, and no error message does.
 
 use crate::client::into;
-use crate::error::Failure;
-use crate::process::toolbox_promise;
+use crate::error::Rejection;
+use crate::process::toolbox_call;
+use crate::promise::Pending;
 use crate::sandbox::SandboxCore;
 use crate::toolbox_dto::{
     GitAuthor, GitBranches, GitCommitResult, GitFileStatus, GitRemote, GitStatus,
@@ -107,7 +108,7 @@ impl SandboxGit {
         username: Option<String>,
         password: Option<String>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let (depth, commit_id) = match depth_or_commit {
             Some(Either::A(d)) => (Some(d).filter(|d| *d > 0), None),
             Some(Either::B(c)) => (None, Some(c).filter(|c| !c.is_empty())),
@@ -122,7 +123,7 @@ impl SandboxGit {
             username,
             password,
         };
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             tb.git()
                 .clone_repo(&p, &CallOptions::new().with_cancel(cancel))
                 .await
@@ -133,8 +134,8 @@ impl SandboxGit {
     /// `{ currentBranch, ahead, behind, fileStatus: [{ name, status, staging, worktree }] }`;
     /// `fileStatus` is empty when the tree is clean.
     #[napi(ts_return_type = "Promise<GitStatus>")]
-    pub fn status(&self, env: &Env, path: String) -> Result<AsyncBlock<GitStatus>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn status(&self, env: &Env, path: String) -> Result<Pending<GitStatus>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let s = tb.git().status(&path).await.map_err(into)?;
             Ok(status_dto(s))
         })
@@ -142,8 +143,8 @@ impl SandboxGit {
 
     /// `{ branches, current }` (local branches).
     #[napi(ts_return_type = "Promise<GitBranches>")]
-    pub fn branches(&self, env: &Env, path: String) -> Result<AsyncBlock<GitBranches>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn branches(&self, env: &Env, path: String) -> Result<Pending<GitBranches>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let b = tb.git().branches(&path).await.map_err(into)?;
             Ok(GitBranches {
                 branches: b.branches,
@@ -154,37 +155,32 @@ impl SandboxGit {
 
     /// Creates a branch at HEAD (without switching to it).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn create_branch(&self, env: &Env, path: String, name: String) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn create_branch(&self, env: &Env, path: String, name: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.git().create_branch(&path, &name).await.map_err(into)
         })
     }
 
     /// Switches to a branch.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn checkout_branch(
-        &self,
-        env: &Env,
-        path: String,
-        branch: String,
-    ) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn checkout_branch(&self, env: &Env, path: String, branch: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.git().checkout_branch(&path, &branch).await.map_err(into)
         })
     }
 
     /// Deletes a local branch.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete_branch(&self, env: &Env, path: String, name: String) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn delete_branch(&self, env: &Env, path: String, name: String) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.git().delete_branch(&path, &name).await.map_err(into)
         })
     }
 
     /// Stages files (`['.']` stages everything).
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn add(&self, env: &Env, path: String, files: Vec<String>) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn add(&self, env: &Env, path: String, files: Vec<String>) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.git().add(&path, &files).await.map_err(into)
         })
     }
@@ -204,14 +200,16 @@ impl SandboxGit {
         >,
         email: Option<String>,
         allow_empty: Option<bool>,
-    ) -> Result<AsyncBlock<GitCommitResult>> {
+    ) -> Result<Pending<GitCommitResult>> {
         let (name, email) = match author {
             Either::A(a) => (a.name, a.email),
             Either::B(name) => (name, email.unwrap_or_default()),
         };
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             if name.trim().is_empty() || email.trim().is_empty() {
-                return Err(Failure::invalid("a commit needs an author name and email"));
+                return Err(Rejection::invalid(
+                    "a commit needs an author name and email",
+                ));
             }
             let sha = tb
                 .git()
@@ -231,8 +229,8 @@ impl SandboxGit {
         path: String,
         message: Option<String>,
         author: Option<GitAuthor>,
-    ) -> Result<AsyncBlock<GitCommitResult>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    ) -> Result<Pending<GitCommitResult>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let who = author.as_ref().map(|a| (a.name.as_str(), a.email.as_str()));
             let sha = tb
                 .git()
@@ -253,9 +251,9 @@ impl SandboxGit {
         name: String,
         url: String,
         options: Option<AddRemoteOptions>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let o = options.unwrap_or_default();
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.git()
                 .add_remote(
                     &path,
@@ -271,8 +269,8 @@ impl SandboxGit {
 
     /// `[{ name, url }]`.
     #[napi(ts_return_type = "Promise<Array<GitRemote>>")]
-    pub fn list_remotes(&self, env: &Env, path: String) -> Result<AsyncBlock<Vec<GitRemote>>> {
-        toolbox_promise(env, &self.core, None, move |tb, _| async move {
+    pub fn list_remotes(&self, env: &Env, path: String) -> Result<Pending<Vec<GitRemote>>> {
+        toolbox_call(env, &self.core, None, move |tb, _| async move {
             let r = tb.git().remotes(&path).await.map_err(into)?;
             Ok(r.into_iter()
                 .map(|r| GitRemote {
@@ -293,9 +291,9 @@ impl SandboxGit {
         username: Option<String>,
         password: Option<String>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let c = creds(username, password);
-        toolbox_promise(env, &self.core, signal, move |tb, cancel| async move {
+        toolbox_call(env, &self.core, signal, move |tb, cancel| async move {
             tb.git()
                 .fetch(
                     &path,
@@ -320,7 +318,7 @@ impl SandboxGit {
         username: Option<String>,
         password: Option<String>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let s = Sync {
             push: false,
             path,
@@ -343,7 +341,7 @@ impl SandboxGit {
         username: Option<String>,
         password: Option<String>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<()>> {
+    ) -> Result<Pending<()>> {
         let s = Sync {
             push: true,
             path,
@@ -365,8 +363,8 @@ struct Sync {
 }
 
 impl SandboxGit {
-    fn sync(&self, env: &Env, s: Sync, signal: Option<Object>) -> Result<AsyncBlock<()>> {
-        toolbox_promise(env, &self.core, signal, move |tb, _| async move {
+    fn sync(&self, env: &Env, s: Sync, signal: Option<Object>) -> Result<Pending<()>> {
+        toolbox_call(env, &self.core, signal, move |tb, _| async move {
             let git = tb.git();
             let (branch, remote) = (s.branch.as_deref(), s.remote.as_deref());
             let r = if s.push {

@@ -3,18 +3,20 @@
 // Under `cargo test` napi-derive registers nothing, so exported items look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod callback;
 mod client;
 mod detect;
 mod dto;
 mod error;
 mod fs;
 mod git;
+mod json;
 mod local;
+mod logs;
 mod pipeline;
 mod process;
+mod promise;
 mod sandbox;
-mod session;
-mod task;
 mod toolbox_dto;
 
 pub use client::Daytona;

@@ -4,7 +4,7 @@
 //! it). Its sandboxes keep running after that (a `next dev` restart finds them and their
 //! previews again), unless `FORGE_STOP_SANDBOXES_ON_EXIT=1`.
 
-use crate::error::Failure;
+use crate::error::{Code, Rejection};
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::{FnArgs, Function, Object, Unknown};
 use napi::Env;
@@ -28,7 +28,7 @@ pub(crate) fn register_exit_hook(env: &Env) -> napi::Result<()> {
         return Ok(());
     }
     // A natural exit runs env cleanup hooks; `process.exit()` does not, but emits 'exit'.
-    env.add_env_cleanup_hook((), |_| stop())?;
+    env.add_env_cleanup_hook((), |()| stop())?;
     let process: Object = env.get_global()?.get_named_property("process")?;
     let on: EventOn = process.get_named_property("on")?;
     let on_exit = env.create_function_from_closure::<(), (), _>("forgeLocalBackendExit", |_| {
@@ -47,12 +47,12 @@ fn stop() {
 }
 
 /// Starts the backend if needed; returns its API URL and key.
-pub(crate) async fn ensure_started() -> Result<(String, String), Failure> {
+pub(crate) async fn ensure_started() -> Result<(String, String), Rejection> {
     ADDRESS
         .get_or_try_init(|| async {
             let b = forge_local::LocalBackend::start(forge_local::LocalConfig::from_env())
                 .await
-                .map_err(|e| Failure::new("DAYTONA_LOCAL_BACKEND", e.to_string()))?;
+                .map_err(|e| Rejection::of(Code::LocalBackend, e.to_string()))?;
             let address = (b.api_url(), b.api_key().to_owned());
             if let Ok(mut h) = HANDLE.lock() {
                 *h = Some(b);

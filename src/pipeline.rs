@@ -7,99 +7,23 @@
 //! in, one `JSON.parse` out); the `#[napi(object)]` structs below are the TypeScript description
 //! of that JSON.
 
+use crate::callback::JsCallback;
 use crate::client::{create_params, Daytona};
 use crate::dto::CreateSandboxOptions;
-use crate::error::{Failure, IntoFailure};
-use crate::task::promise;
+use crate::error::{IntoRejection, Rejection};
+use crate::json::Json;
+use crate::promise::{signal_of, spawn_promise, Pending};
 use forge_daytona::{CallOptions, CancellationToken};
 use forge_preview::pipeline::{self as core, PreviewRequest, Progress};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
 use napi_derive::napi;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A value that reaches JS as the object `JSON.parse` makes of it.
-pub struct Json(String);
-
-impl Json {
-    fn of<T: Serialize>(v: &T) -> std::result::Result<Json, Failure> {
-        serde_json::to_string(v)
-            .map(Json)
-            .map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))
-    }
-}
-
-impl TypeName for Json {
-    fn type_name() -> &'static str {
-        "Object"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ToNapiValue for Json {
-    unsafe fn to_napi_value(raw: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-        let env = Env::from_raw(raw);
-        let json: Object = env.get_global()?.get_named_property("JSON")?;
-        let parse: Function<String, Unknown> = json.get_named_property("parse")?;
-        Ok(parse.call(val.0)?.raw())
-    }
-}
-
-/// Removes quoted parts of a serde message: they may echo the input (a token given as the wrong
-/// type must not end up in an error).
-fn without_values(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut quoted = false;
-    for c in msg.chars() {
-        match c {
-            '"' | '`' => {
-                quoted = !quoted;
-                if !quoted {
-                    out.push_str("<value>");
-                }
-            }
-            _ if !quoted => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Reads a JS input object as a core input through `JSON.stringify` (functions and the
-/// `AbortSignal` drop out on the way).
-fn parse<T: DeserializeOwned>(env: &Env, obj: &Object, what: &str) -> Result<T> {
-    let json: Object = env.get_global()?.get_named_property("JSON")?;
-    let stringify: Function<Object, String> = json.get_named_property("stringify")?;
-    let text = stringify.call(*obj).map_err(|_| {
-        Failure::invalid(format!("{what} must be a JSON-serialisable object")).into_js(env)
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::invalid(format!(
-            "invalid {what}: {}",
-            without_values(&e.to_string())
-        ))
-        .into_js(env)
-    })
-}
-
-/// `options.signal`, when it is there.
-fn signal_of<'a>(obj: Option<&Object<'a>>) -> Result<Option<Object<'a>>> {
-    let Some(obj) = obj else { return Ok(None) };
-    let v: Option<Unknown> = obj.get("signal")?;
-    match v {
-        Some(v) if v.get_type()? == ValueType::Object => Ok(Some(unsafe { v.cast()? })),
-        _ => Ok(None),
-    }
-}
-
 /// A progress callback: `(event: PreviewProgress) => unknown`.
-type ProgressCallback = ThreadsafeFunction<Json, UnknownReturnValue, Json, Status, false>;
+type ProgressCallback = JsCallback<Json<Progress>>;
 
 fn call_options(cancel: CancellationToken) -> CallOptions {
     CallOptions::new().with_cancel(cancel)
@@ -153,13 +77,14 @@ impl PreviewOptionsJson {
     }
 }
 
-/// Delivers progress events to the JS callback in order, off the pipeline's path. A callback
-/// that throws cancels the pipeline (which then cleans up) and its error is what the call
-/// rejects with.
+/// Delivers progress events to the JS callback in order, off the pipeline's path (each event
+/// waits for the callback, and its promise, before the next; the pipeline never waits). A
+/// callback that throws or rejects cancels the pipeline (which then cleans up) and its error is
+/// what the call rejects with.
 struct ProgressPump {
     tx: tokio::sync::mpsc::UnboundedSender<Progress>,
     task: tokio::task::JoinHandle<()>,
-    error: Arc<Mutex<Option<Failure>>>,
+    error: Arc<Mutex<Option<Rejection>>>,
 }
 
 impl ProgressPump {
@@ -171,16 +96,7 @@ impl ProgressPump {
             while let Some(p) = rx.recv().await {
                 let Some(cb) = &cb else { continue };
                 let Ok(json) = Json::of(&p) else { continue };
-                if let Err(e) = cb.call_async_catch(json).await {
-                    let reason = if e.reason.is_empty() {
-                        "(no message)".to_owned()
-                    } else {
-                        e.reason.clone()
-                    };
-                    let mut f = Failure::new(
-                        "DAYTONA_CALLBACK_ERROR",
-                        format!("the onProgress callback threw: {reason}"),
-                    );
+                if let Err(mut f) = cb.call("onProgress", json).await {
                     f.details = vec![(
                         "step",
                         crate::error::Detail::Str(p.step.as_str().to_owned()),
@@ -199,7 +115,7 @@ impl ProgressPump {
     }
 
     /// Waits until every event was delivered; the callback's error, if it threw.
-    async fn finish(self) -> Option<Failure> {
+    async fn finish(self) -> Option<Rejection> {
         drop(self.tx);
         let _ = self.task.await;
         self.error.lock().ok().and_then(|mut e| e.take())
@@ -230,7 +146,11 @@ impl Daytona {
         ts_args_type = "options: CloneAndPreviewOptions",
         ts_return_type = "Promise<PreviewResult>"
     )]
-    pub fn clone_and_preview(&self, env: Env, options: Object) -> Result<AsyncBlock<Json>> {
+    pub fn clone_and_preview(
+        &self,
+        env: Env,
+        options: Object,
+    ) -> Result<Pending<Json<core::PreviewResult>>> {
         let signal = signal_of(Some(&options))?;
         let on_progress: Option<ProgressCallback> = match options.get::<Unknown>("onProgress")? {
             Some(v) if v.get_type()? == ValueType::Function => {
@@ -240,20 +160,20 @@ impl Daytona {
             Some(v)
                 if v.get_type()? != ValueType::Undefined && v.get_type()? != ValueType::Null =>
             {
-                return Err(Failure::invalid("onProgress must be a function").into_js(&env))
+                return Err(Rejection::invalid("onProgress must be a function").into_js(&env))
             }
             _ => None,
         };
         // SAFETY: `options` is a live object of this call.
         let create = unsafe { CreateSandboxOptions::from_napi_value(env.raw(), options.raw())? };
         let create = create_params(create).map_err(|f| f.into_js(&env))?;
-        let json: PreviewOptionsJson = parse(&env, &options, "cloneAndPreview options")?;
+        let json: PreviewOptionsJson = Json::read(&env, &options, "cloneAndPreview options")?;
         if json.repo_url.trim().is_empty() {
-            return Err(Failure::invalid("repoUrl is required").into_js(&env));
+            return Err(Rejection::invalid("repoUrl is required").into_js(&env));
         }
         let req = json.into_request();
         let inner = self.inner.clone();
-        promise(&env, signal, move |cancel| async move {
+        spawn_promise(&env, signal, move |cancel| async move {
             let client = inner.client().await?;
             let child = cancel.child_token();
             let pump = ProgressPump::start(on_progress, child.clone());
@@ -268,7 +188,7 @@ impl Daytona {
             match (r, cb_error) {
                 (Ok(v), _) => Json::of(&v),
                 (Err(_), Some(cb)) => Err(cb),
-                (Err(e), None) => Err(e.into_failure()),
+                (Err(e), None) => Err(e.into_rejection()),
             }
         })
     }
@@ -285,13 +205,13 @@ impl Daytona {
         env: Env,
         options: Option<CreateSandboxOptions>,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
+    ) -> Result<Pending<Json<core::Created>>> {
         let params = create_params(options.unwrap_or_default()).map_err(|f| f.into_js(&env))?;
         let inner = self.inner.clone();
-        promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
+        spawn_promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
             let client = inner.client().await?;
             let r = core::create_sandbox(&client, &params, &call_options(cancel)).await;
-            Json::of(&r.map_err(IntoFailure::into_failure)?)
+            Json::of(&r.map_err(IntoRejection::into_rejection)?)
         })
     }
 
@@ -306,8 +226,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::CloneInput = parse(&env, &input, "cloneRepository input")?;
+    ) -> Result<Pending<Json<core::Cloned>>> {
+        let input: core::CloneInput = Json::read(&env, &input, "cloneRepository input")?;
         self.step(env, opts, move |client, call| async move {
             core::clone_repository(&client, &input, &call).await
         })
@@ -325,8 +245,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::DetectInput = parse(&env, &input, "detectFramework input")?;
+    ) -> Result<Pending<Json<forge_detect::Detection>>> {
+        let input: core::DetectInput = Json::read(&env, &input, "detectFramework input")?;
         self.step(env, opts, move |client, call| async move {
             core::detect_framework(&client, &input, &call).await
         })
@@ -344,8 +264,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::InstallInput = parse(&env, &input, "installDependencies input")?;
+    ) -> Result<Pending<Json<core::Installed>>> {
+        let input: core::InstallInput = Json::read(&env, &input, "installDependencies input")?;
         self.step(env, opts, move |client, call| async move {
             core::install_dependencies(&client, &input, &call).await
         })
@@ -362,8 +282,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::StartInput = parse(&env, &input, "startDevServer input")?;
+    ) -> Result<Pending<Json<core::Started>>> {
+        let input: core::StartInput = Json::read(&env, &input, "startDevServer input")?;
         self.step(env, opts, move |client, call| async move {
             core::start_dev_server(&client, &input, &call).await
         })
@@ -381,8 +301,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::VerifyInput = parse(&env, &input, "verifyPreview input")?;
+    ) -> Result<Pending<Json<core::Verified>>> {
+        let input: core::VerifyInput = Json::read(&env, &input, "verifyPreview input")?;
         self.step(env, opts, move |client, call| async move {
             core::verify_preview(&client, &input, &call).await
         })
@@ -399,8 +319,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::HealthInput = parse(&env, &input, "checkHealth input")?;
+    ) -> Result<Pending<Json<core::Health>>> {
+        let input: core::HealthInput = Json::read(&env, &input, "checkHealth input")?;
         self.step(env, opts, move |client, call| async move {
             core::check_health(&client, &input, &call).await
         })
@@ -417,8 +337,8 @@ impl Daytona {
         env: Env,
         input: Object,
         opts: Option<Object>,
-    ) -> Result<AsyncBlock<Json>> {
-        let input: core::RestartInput = parse(&env, &input, "restartPreview input")?;
+    ) -> Result<Pending<Json<core::Restarted>>> {
+        let input: core::RestartInput = Json::read(&env, &input, "restartPreview input")?;
         self.step(env, opts, move |client, call| async move {
             core::restart_preview(&client, &input, &call).await
         })
@@ -427,20 +347,20 @@ impl Daytona {
 
 impl Daytona {
     /// Runs one step with the client and the call's cancellation.
-    fn step<T, F, Fut>(&self, env: Env, opts: Option<Object>, work: F) -> Result<AsyncBlock<Json>>
+    fn step<T, F, Fut>(&self, env: Env, opts: Option<Object>, work: F) -> Result<Pending<Json<T>>>
     where
-        T: Serialize,
+        T: Serialize + 'static,
         F: FnOnce(forge_daytona::Client, CallOptions) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = std::result::Result<T, forge_preview::PreviewError>>
             + Send
             + 'static,
     {
         let inner = self.inner.clone();
-        promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
+        spawn_promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
             let client = inner.client().await?;
             let v = work(client, call_options(cancel))
                 .await
-                .map_err(IntoFailure::into_failure)?;
+                .map_err(IntoRejection::into_rejection)?;
             Json::of(&v)
         })
     }

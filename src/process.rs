@@ -6,10 +6,10 @@
 
 use crate::client::into;
 use crate::dto::ExecuteResponse;
-use crate::error::Failure;
+use crate::error::{Code, Rejection};
+use crate::logs::{stream_to_callbacks, LogCallback, SessionLogStream};
+use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
-use crate::session::{stream_to_callbacks, LogCallback, SessionLogStream};
-use crate::task::{fast_promise, Pending};
 use crate::toolbox_dto::{
     CodeRunParams, CodeRunResult, ExecOptions, ExecResult, SessionCommandLogs,
     SessionCommandStatus, SessionExecuteRequest, SessionExecuteResponse, SessionInfo,
@@ -23,8 +23,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs `work` with the sandbox's toolbox as a promise (see [`fast_promise`]): the one shape
-/// of every `fs` / `process` method.
+/// Runs `work` with the sandbox's toolbox as a promise (see [`spawn_promise`]): the one shape
+/// of every `fs` / `git` / `process` method.
 pub(crate) fn toolbox_call<T, F, Fut>(
     env: &Env,
     core: &Arc<SandboxCore>,
@@ -34,25 +34,9 @@ pub(crate) fn toolbox_call<T, F, Fut>(
 where
     T: ToNapiValue + Send + 'static,
     F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Rejection>> + Send + 'static,
 {
-    fast_promise(env, signal, with_toolbox(core, work))
-}
-
-/// [`toolbox_call`] as an `AsyncBlock` (napi-rs's own promise bridge), for the methods that
-/// still return one.
-pub(crate) fn toolbox_promise<T, F, Fut>(
-    env: &Env,
-    core: &Arc<SandboxCore>,
-    signal: Option<Object>,
-    work: F,
-) -> Result<AsyncBlock<T>>
-where
-    T: ToNapiValue + Send + 'static,
-    F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
-{
-    crate::task::promise(env, signal, with_toolbox(core, work))
+    spawn_promise(env, signal, with_toolbox(core, work))
 }
 
 /// `work` given the sandbox's toolbox (resolved once per handle).
@@ -61,11 +45,11 @@ fn with_toolbox<T, F, Fut>(
     work: F,
 ) -> impl FnOnce(
     CancellationToken,
-) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Failure>> + Send>>
+) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<T, Rejection>> + Send>>
 where
     T: Send + 'static,
     F: FnOnce(Toolbox, CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, Rejection>> + Send + 'static,
 {
     let core = core.clone();
     move |cancel| {
@@ -133,14 +117,14 @@ impl SandboxProcess {
         // With a signal the command is sent killable, so that aborting also stops it inside
         // the sandbox; without one it goes as it is (no wrapper cost).
         let killable = signal.is_some();
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let tb = core.toolbox().await?;
             let o = CoreExecOptions {
                 cwd,
                 env: env_vars.unwrap_or_default().into_iter().collect(),
                 timeout: timeout
                     .filter(|t| *t > 0)
-                    .map(|t| Duration::from_secs(t as u64)),
+                    .map(|t| Duration::from_secs(u64::from(t))),
             };
             let call = CallOptions::new().with_cancel(cancel);
             let process = tb.process();
@@ -150,7 +134,7 @@ impl SandboxProcess {
                 process.execute(&command, &o, &call).await
             }
             .map_err(into)?;
-            Ok::<_, Failure>(ExecuteResponse {
+            Ok::<_, Rejection>(ExecuteResponse {
                 exit_code: r.exit_code,
                 result: r.result,
             })
@@ -185,7 +169,7 @@ impl SandboxProcess {
             });
             let r = run
                 .await
-                .map_err(|e| Failure::new("DAYTONA_INTERNAL", format!("exec task failed: {e}")))?
+                .map_err(|e| Rejection::of(Code::Internal, format!("exec task failed: {e}")))?
                 .map_err(into)?;
             Ok(ExecResult {
                 stdout: r.stdout,

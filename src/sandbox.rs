@@ -3,11 +3,12 @@
 
 use crate::client::{into, Inner};
 use crate::dto::{PreviewLink, SandboxInfo};
-use crate::error::Failure;
+use crate::error::Rejection;
 use crate::fs::SandboxFs;
 use crate::git::SandboxGit;
+use crate::json::Json;
 use crate::process::SandboxProcess;
-use crate::task::{fast_promise, Pending};
+use crate::promise::{spawn_promise, Pending};
 use forge_daytona::{CallOptions, Client, Toolbox};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -28,7 +29,7 @@ pub(crate) struct SandboxCore {
 
 impl SandboxCore {
     /// The sandbox's toolbox, resolved once per handle.
-    pub(crate) async fn toolbox(&self) -> std::result::Result<Toolbox, Failure> {
+    pub(crate) async fn toolbox(&self) -> std::result::Result<Toolbox, Rejection> {
         if let Some(tb) = self.toolbox.get() {
             // Every toolbox call comes here: no copy of the sandbox record once resolved.
             return Ok(tb.clone());
@@ -74,7 +75,7 @@ impl Sandbox {
 fn lifecycle_opts(timeout: Option<u32>, cancel: forge_daytona::CancellationToken) -> CallOptions {
     let mut opts = CallOptions::new().with_cancel(cancel);
     if let Some(t) = timeout.filter(|t| *t > 0) {
-        opts = opts.with_timeout(Duration::from_secs(t as u64));
+        opts = opts.with_timeout(Duration::from_secs(u64::from(t)));
     }
     opts
 }
@@ -147,11 +148,11 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<SandboxInfo>")]
     pub fn refresh(&self, env: &Env) -> Result<Pending<SandboxInfo>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let sb = core.client.get(&core.id).await.map_err(into)?;
             let info = SandboxInfo::from(&sb);
             core.set(sb);
-            Ok::<_, Failure>(info)
+            Ok::<_, Rejection>(info)
         })
     }
 
@@ -165,14 +166,14 @@ impl Sandbox {
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
                 .start(&core.id, &lifecycle_opts(timeout, cancel))
                 .await
                 .map_err(into)?;
             core.set(sb);
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -186,14 +187,14 @@ impl Sandbox {
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
                 .stop(&core.id, false, &lifecycle_opts(timeout, cancel))
                 .await
                 .map_err(into)?;
             core.set(sb);
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -201,14 +202,14 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn archive(&self, env: &Env) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let sb = core
                 .client
                 .archive(&core.id, &CallOptions::new())
                 .await
                 .map_err(into)?;
             core.set(sb);
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -216,12 +217,12 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn delete(&self, env: &Env) -> Result<Pending<()>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             core.client
                 .delete(&core.id, false, &CallOptions::new())
                 .await
                 .map_err(into)?;
-            Ok::<_, Failure>(())
+            Ok::<_, Rejection>(())
         })
     }
 
@@ -230,17 +231,17 @@ impl Sandbox {
     #[napi(ts_return_type = "Promise<PreviewLink>")]
     pub fn get_preview_url(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
         let core = self.core.clone();
-        fast_promise(env, None, move |_| async move {
+        spawn_promise(env, None, move |_| async move {
             let port16 = u16::try_from(port)
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| Failure::invalid(format!("port must be 1-65535, got {port}")))?;
+                .ok_or_else(|| Rejection::invalid(format!("port must be 1-65535, got {port}")))?;
             let p = core
                 .client
                 .preview_url(&core.id, port16)
                 .await
                 .map_err(into)?;
-            Ok::<_, Failure>(PreviewLink {
+            Ok::<_, Rejection>(PreviewLink {
                 sandbox_id: p.sandbox_id,
                 port,
                 url: p.url,
@@ -260,17 +261,17 @@ impl Sandbox {
         path: String,
         options: Option<crate::detect::DetectFrameworkOptions>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
-    ) -> Result<AsyncBlock<serde_json::Value>> {
+    ) -> Result<Pending<Json<forge_detect::Detection>>> {
         let core = self.core.clone();
         let opts = crate::detect::core_options(options);
-        crate::task::promise(env, signal, move |cancel| async move {
+        spawn_promise(env, signal, move |cancel| async move {
             let opts = opts?;
             let tb = core.toolbox().await?;
             let call = CallOptions::new().with_cancel(cancel);
             let d = forge_preview::detect_in_sandbox(&tb, &path, &opts, &call)
                 .await
-                .map_err(crate::error::IntoFailure::into_failure)?;
-            serde_json::to_value(&d).map_err(|e| Failure::new("DAYTONA_INTERNAL", e.to_string()))
+                .map_err(crate::error::IntoRejection::into_rejection)?;
+            Json::of(&d)
         })
     }
 

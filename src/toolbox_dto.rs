@@ -1,7 +1,7 @@
 //! Plain-object DTOs of `sandbox.fs`, `sandbox.git` and the session half of `sandbox.process`.
 //! Everything here is JSON-serialisable except the file contents the guide returns as Buffers.
 
-use crate::error::Failure;
+use crate::error::Rejection;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -66,8 +66,8 @@ pub struct ItemError {
     pub server_code: Option<String>,
 }
 
-impl From<Failure> for ItemError {
-    fn from(f: Failure) -> Self {
+impl From<Rejection> for ItemError {
+    fn from(f: Rejection) -> Self {
         ItemError {
             code: f.code,
             message: f.message,

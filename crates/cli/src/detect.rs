@@ -121,7 +121,7 @@ fn human(d: &Detection) -> String {
         );
     }
     for a in &d.apps {
-        let name = a.framework.as_ref().map(|f| f.name.as_str()).unwrap_or("?");
+        let name = a.framework.as_ref().map_or("?", |f| f.name.as_str());
         let _ = writeln!(
             o,
             "  app       {:<28} {:<24} {}",

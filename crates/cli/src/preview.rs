@@ -163,7 +163,7 @@ fn error_json(e: &PreviewError) -> serde_json::Value {
     if let PreviewError::Step(f) = e {
         v["step"] = f.step.as_str().into();
         v["sandboxId"] = f.sandbox_id.clone().into();
-        v["reason"] = f.reason.clone().into();
+        v["reason"] = f.reason().map(|r| r.code()).into();
         v["excerpt"] = f.excerpt.clone().into();
         v["logTail"] = f.log_tail.clone().into();
         v["kept"] = f.kept.into();
@@ -216,7 +216,7 @@ async fn preview(args: Args) -> ExitCode {
         let quiet = args.json;
         move |e: Progress| {
             if !quiet {
-                p.event(&e)
+                p.event(&e);
             }
         }
     };
@@ -252,13 +252,12 @@ async fn preview(args: Args) -> ExitCode {
             r.preview_url,
             r.token
                 .as_ref()
-                .map(|_| "  (private: send the preview token, see --json)")
-                .unwrap_or(""),
+                .map_or("", |_| "  (private: send the preview token, see --json)"),
             r.framework.as_deref().unwrap_or("?"),
             r.port,
             t.total,
-            t.install,
-            t.verify
+            t.of(Step::Install),
+            t.of(Step::Verify)
         );
     }
     let Some(backend) = backend else {

@@ -93,7 +93,7 @@ fn reset_peak() -> u64 {
 /// (clock ticks of 10 ms, the Linux default).
 fn cpu() -> (f64, f64) {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<f64> = rest
         .split_whitespace()
         .map(|x| x.parse().unwrap_or(0.0))
@@ -111,7 +111,7 @@ fn mib_s(bytes: u64, d: Duration) -> f64 {
 fn make_file(path: &Path, mib: u64) -> Res<()> {
     let mut block = vec![0u8; MIB as usize];
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    for b in block.iter_mut() {
+    for b in &mut block {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -122,7 +122,9 @@ fn make_file(path: &Path, mib: u64) -> Res<()> {
         block[..8].copy_from_slice(&i.to_le_bytes());
         f.write_all(&block)?;
     }
-    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    f.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()?;
     Ok(())
 }
 
@@ -158,28 +160,27 @@ fn curl(args: &[&str]) -> Res<Duration> {
 }
 
 async fn run(mib: u64, work: &Path) -> Res<()> {
-    let (url, key, _child) = match (
+    let (url, key, _child) = if let (Ok(u), Ok(k)) = (
         std::env::var("DAYTONA_API_URL"),
         std::env::var("DAYTONA_API_KEY"),
     ) {
-        (Ok(u), Ok(k)) => (u, k, None),
-        _ => {
-            let home = work.join("home");
-            std::fs::create_dir_all(&home)?;
-            let mut c = Command::new(std::env::current_exe()?)
-                .arg("--serve")
-                .arg(&home)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()?;
-            let mut lines = std::io::BufReader::new(c.stdout.take().ok_or("no stdout")?).lines();
-            let u = lines.next().ok_or("backend ended")??;
-            let k = lines.next().ok_or("backend ended")??;
-            (u, k, Some(Child(c)))
-        }
+        (u, k, None)
+    } else {
+        let home = work.join("home");
+        std::fs::create_dir_all(&home)?;
+        let mut c = Command::new(std::env::current_exe()?)
+            .arg("--serve")
+            .arg(&home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut lines = std::io::BufReader::new(c.stdout.take().ok_or("no stdout")?).lines();
+        let u = lines.next().ok_or("backend ended")??;
+        let k = lines.next().ok_or("backend ended")??;
+        (u, k, Some(Child(c)))
     };
     let client = Client::new(DaytonaConfig::new().with_api_key(&key).with_api_url(&url))?;
-    let opts = CallOptions::new().with_timeout(Duration::from_secs(1800));
+    let opts = CallOptions::new().with_timeout(Duration::from_mins(30));
     let sandbox = client.create(&CreateParams::default(), &opts).await?;
     let tb = client.toolbox(&sandbox).await?;
     let fs = tb.fs();
@@ -299,7 +300,7 @@ async fn run(mib: u64, work: &Path) -> Res<()> {
             theirs.as_secs_f64(),
             cpu.1,
             100.0 * theirs.as_secs_f64() / ours.as_secs_f64(),
-        )
+        );
     };
     println!("{mib} MiB, one run (ratio = curl time / client time):");
     row("upload", up, curl_up, up_rss, (up_cpu, curl_up_cpu));

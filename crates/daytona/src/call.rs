@@ -65,7 +65,7 @@ impl Deadline {
     }
 
     pub(crate) fn timeout_error(&self, what: &str) -> Error {
-        let secs = self.timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0);
+        let secs = self.timeout.map_or(0.0, |t| t.as_secs_f64());
         Error::Timeout {
             message: format!("{what} did not finish within {secs} s"),
             api: None,
@@ -81,8 +81,25 @@ impl Deadline {
         }
     }
 
+    /// Waits for `condition` within this deadline: past it `DAYTONA_TIMEOUT` (naming `what`),
+    /// cancelled `DAYTONA_ABORTED`.
+    pub(crate) async fn wait<C>(&self, what: &str, condition: C) -> Result<C::Output>
+    where
+        C: crate::wait::Condition<Error = Error>,
+    {
+        use crate::wait::WaitError;
+        match crate::wait::await_condition(self.at, self.cancel.as_ref(), condition).await {
+            Ok(v) => Ok(v),
+            Err(WaitError::TimedOut) => Err(self.timeout_error(what)),
+            Err(WaitError::Cancelled) => Err(Error::Aborted),
+            Err(WaitError::Failed(e)) => Err(e),
+        }
+    }
+
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+        self.cancel
+            .as_ref()
+            .is_some_and(tokio_util::sync::CancellationToken::is_cancelled)
     }
 
     /// Runs `fut` until it ends, the deadline passes (`DAYTONA_TIMEOUT`) or the call is
@@ -106,8 +123,8 @@ impl Deadline {
         };
         tokio::select! {
             biased;
-            _ = cancelled => Err(Error::Aborted),
-            _ = expired => Err(self.timeout_error(what)),
+            () = cancelled => Err(Error::Aborted),
+            () = expired => Err(self.timeout_error(what)),
             r = fut => r,
         }
     }

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::http::{Req, Transport};
 use crate::retry::RetryClass;
 use crate::toolbox::Toolbox;
+use crate::wait::{self, Backoff, Condition};
 use forge_wire::{
     CreateBuildInfo, CreateSandbox, ListSandboxesResponse, PortPreviewUrl, Sandbox, SandboxState,
     SandboxVolume, StringMap, ToolboxProxyUrl,
@@ -14,7 +15,7 @@ use reqwest::Method;
 use std::time::Duration;
 
 /// Default wait of create / start / stop / delete(wait), as in the SDK.
-pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// The label the SDK adds to every create; `process.code_run` reads it.
 pub const LANGUAGE_LABEL: &str = "code-toolbox-language";
@@ -360,10 +361,11 @@ impl Client {
     }
 
     pub async fn get_with(&self, id_or_name: &str, opts: &CallOptions) -> Result<Sandbox> {
-        self.get_in(id_or_name, &self.plain_deadline(opts)).await
+        self.get_within(id_or_name, &self.plain_deadline(opts))
+            .await
     }
 
-    async fn get_in(&self, id: &str, deadline: &Deadline) -> Result<Sandbox> {
+    async fn get_within(&self, id: &str, deadline: &Deadline) -> Result<Sandbox> {
         let url = self
             .transport
             .api(&format!("/sandbox/{}", seg(require_id(id)?)));
@@ -374,10 +376,10 @@ impl Client {
 
     /// One page of `GET /sandbox`.
     pub async fn list(&self, query: &ListQuery, opts: &CallOptions) -> Result<ListPage> {
-        self.list_in(query, &self.plain_deadline(opts)).await
+        self.list_within(query, &self.plain_deadline(opts)).await
     }
 
-    async fn list_in(&self, query: &ListQuery, deadline: &Deadline) -> Result<ListPage> {
+    async fn list_within(&self, query: &ListQuery, deadline: &Deadline) -> Result<ListPage> {
         let mut req = Req::new(
             Method::GET,
             self.transport.api("/sandbox"),
@@ -409,7 +411,7 @@ impl Client {
         let mut all = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
-            let page = self.list_in(&q, &deadline).await?;
+            let page = self.list_within(&q, &deadline).await?;
             all.extend(page.items);
             match page.next_cursor {
                 // A server repeating a cursor would loop forever.
@@ -458,7 +460,7 @@ impl Client {
         self.transport
             .empty(Req::new(Method::POST, url, "archive sandbox"), &deadline)
             .await?;
-        self.get_in(id, &deadline).await
+        self.get_within(id, &deadline).await
     }
 
     /// `DELETE /sandbox/{id}`; with `wait`, polls until it is gone (404 counts as gone).
@@ -471,16 +473,15 @@ impl Client {
             .empty(Req::new(Method::DELETE, url, "delete sandbox"), &deadline)
             .await?;
         if wait {
-            let mut interval = PollInterval::new();
-            loop {
-                match self.get_in(id, &deadline).await {
-                    Err(Error::NotFound(_)) => return Ok(()),
-                    Ok(s) if s.state == SandboxState::Destroyed => return Ok(()),
-                    Ok(_) | Err(Error::Connection(_) | Error::Server(_)) => {}
-                    Err(e) => return Err(e),
+            let gone = wait::from_fn(Backoff::LIFECYCLE, || async {
+                match self.get_within(id, &deadline).await {
+                    Err(Error::NotFound(_)) => Ok(Some(())),
+                    Ok(s) if s.state == SandboxState::Destroyed => Ok(Some(())),
+                    Ok(_) | Err(Error::Connection(_) | Error::Server(_)) => Ok(None),
+                    Err(e) => Err(e),
                 }
-                deadline.sleep("delete sandbox", interval.next()).await?;
-            }
+            });
+            deadline.wait("delete sandbox", gone).await?;
         }
         Ok(())
     }
@@ -534,24 +535,23 @@ impl Client {
     /// The toolbox of a sandbox: `toolboxProxyUrl + "/" + id`, asking the API when the JSON
     /// lacks `toolboxProxyUrl`.
     pub async fn toolbox(&self, sandbox: &Sandbox) -> Result<Toolbox> {
-        let base = match sandbox
+        let base = if let Some(u) = sandbox
             .toolbox_proxy_url
             .as_deref()
             .filter(|u| !u.is_empty())
         {
-            Some(u) => u.to_string(),
-            None => {
-                let url = self.transport.api(&format!(
-                    "/sandbox/{}/toolbox-proxy-url",
-                    seg(require_id(&sandbox.id)?)
-                ));
-                let deadline = self.plain_deadline(&CallOptions::default());
-                let r: ToolboxProxyUrl = self
-                    .transport
-                    .json(Req::new(Method::GET, url, "toolbox proxy url"), &deadline)
-                    .await?;
-                r.url
-            }
+            u.to_string()
+        } else {
+            let url = self.transport.api(&format!(
+                "/sandbox/{}/toolbox-proxy-url",
+                seg(require_id(&sandbox.id)?)
+            ));
+            let deadline = self.plain_deadline(&CallOptions::default());
+            let r: ToolboxProxyUrl = self
+                .transport
+                .json(Req::new(Method::GET, url, "toolbox proxy url"), &deadline)
+                .await?;
+            r.url
         };
         let sep = if base.ends_with('/') { "" } else { "/" };
         Ok(Toolbox::new(
@@ -578,45 +578,81 @@ impl Client {
             .await
     }
 
-    /// Polls `GET /sandbox/{id}` until the state is one of `targets`: 100 ms for 5 s, then
-    /// ×1.1 per poll up to 1 s (the SDK's polling mode). `error` / `build_failed` end the
-    /// wait at once with the server's reason.
+    /// Polls `GET /sandbox/{id}` until the state is one of `targets` ([`Backoff::LIFECYCLE`]).
+    /// `error` / `build_failed` end the wait at once with the server's reason.
     pub(crate) async fn wait_for(
         &self,
-        mut sandbox: Sandbox,
+        sandbox: Sandbox,
         targets: &[SandboxState],
         deadline: &Deadline,
         what: &str,
     ) -> Result<Sandbox> {
-        let tolerant = !targets.contains(&SandboxState::Started);
-        let mut interval = PollInterval::new();
-        loop {
-            if targets.contains(&sandbox.state) {
-                return Ok(sandbox);
-            }
-            if sandbox.state.is_failed() {
-                return Err(Error::SandboxFailed {
-                    id: sandbox.id.clone(),
-                    state: sandbox.state.to_string(),
-                    reason: crate::error::scrub(
-                        sandbox.error_reason.as_deref().unwrap_or("no reason given"),
-                        self.transport.secrets(),
-                    ),
-                });
-            }
-            if deadline.is_cancelled() {
-                return Err(Error::Aborted);
-            }
-            deadline.sleep(what, interval.next()).await?;
-            match self.get_in(&sandbox.id, deadline).await {
-                Ok(s) => sandbox = s,
-                Err(Error::NotFound(_)) if targets.contains(&SandboxState::Destroyed) => {
-                    sandbox.state = SandboxState::Destroyed;
+        let reaches = Reaches {
+            client: self,
+            deadline,
+            targets,
+            tolerant: !targets.contains(&SandboxState::Started),
+            sandbox,
+            fresh: true,
+        };
+        deadline.wait(what, reaches).await
+    }
+}
+
+/// The condition "the sandbox is in one of `targets`", checked on `sandbox` as given first,
+/// then on a fresh `GET` each time.
+struct Reaches<'a> {
+    client: &'a Client,
+    deadline: &'a Deadline,
+    targets: &'a [SandboxState],
+    /// Connection and server errors are passed over (stop and delete: the sandbox may be
+    /// going away), not while starting.
+    tolerant: bool,
+    sandbox: Sandbox,
+    /// `sandbox` is what the server just answered: check it before asking again.
+    fresh: bool,
+}
+
+impl Condition for Reaches<'_> {
+    type Output = Sandbox;
+    type Error = Error;
+
+    async fn check(&mut self) -> Result<Option<Sandbox>> {
+        if !std::mem::take(&mut self.fresh) {
+            match self
+                .client
+                .get_within(&self.sandbox.id, self.deadline)
+                .await
+            {
+                Ok(s) => self.sandbox = s,
+                Err(Error::NotFound(_)) if self.targets.contains(&SandboxState::Destroyed) => {
+                    self.sandbox.state = SandboxState::Destroyed;
                 }
-                Err(Error::Connection(_) | Error::Server(_)) if tolerant => {}
+                Err(Error::Connection(_) | Error::Server(_)) if self.tolerant => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
+        if self.targets.contains(&self.sandbox.state) {
+            return Ok(Some(self.sandbox.clone()));
+        }
+        if self.sandbox.state.is_failed() {
+            return Err(Error::SandboxFailed {
+                id: self.sandbox.id.clone(),
+                state: self.sandbox.state.to_string(),
+                reason: crate::error::scrub(
+                    self.sandbox
+                        .error_reason
+                        .as_deref()
+                        .unwrap_or("no reason given"),
+                    self.client.transport.secrets(),
+                ),
+            });
+        }
+        Ok(None)
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::LIFECYCLE
     }
 }
 
@@ -625,28 +661,6 @@ async fn joined<T>(handle: &mut tokio::task::JoinHandle<Result<T>>) -> Result<T>
     match handle.await {
         Ok(r) => r,
         Err(e) => Err(Error::Connection(format!("request task ended: {e}"))),
-    }
-}
-
-/// 100 ms for the first 5 s, then ×1.1 per poll, capped at 1 s.
-pub(crate) struct PollInterval {
-    started: std::time::Instant,
-    current: Duration,
-}
-
-impl PollInterval {
-    pub(crate) fn new() -> Self {
-        PollInterval {
-            started: std::time::Instant::now(),
-            current: Duration::from_millis(100),
-        }
-    }
-    pub(crate) fn next(&mut self) -> Duration {
-        let d = self.current;
-        if self.started.elapsed() >= Duration::from_secs(5) {
-            self.current = self.current.mul_f64(1.1).min(Duration::from_secs(1));
-        }
-        d
     }
 }
 
@@ -683,11 +697,5 @@ mod tests {
             bad.to_wire(None).unwrap_err().code(),
             "DAYTONA_INVALID_ARGUMENT"
         );
-    }
-
-    #[test]
-    fn poll_interval_starts_at_100ms() {
-        let mut p = PollInterval::new();
-        assert_eq!(p.next(), Duration::from_millis(100));
     }
 }

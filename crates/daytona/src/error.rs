@@ -167,14 +167,13 @@ impl Error {
         secrets: &[String],
     ) -> Error {
         let parsed = forge_wire::ErrorBody::parse(body);
-        let (message, code, source) = match parsed {
-            Some(b) => (b.message, b.code, b.source),
-            None => {
-                // Scrubbed before it is cut, so no prefix of a secret is left.
-                let text = scrub(&String::from_utf8_lossy(body), secrets);
-                let text: String = text.trim().chars().take(500).collect();
-                (text, None, None)
-            }
+        let (message, code, source) = if let Some(b) = parsed {
+            (b.message, b.code, b.source)
+        } else {
+            // Scrubbed before it is cut, so no prefix of a secret is left.
+            let text = scrub(&String::from_utf8_lossy(body), secrets);
+            let text: String = text.trim().chars().take(500).collect();
+            (text, None, None)
         };
         // Bulk upload answers `{"errors": [...], "files": [...]}`.
         let message = if message.is_empty() {
@@ -183,11 +182,7 @@ impl Error {
                 .and_then(|v| {
                     let list = v.get("errors")?.as_array()?.iter();
                     let texts: Vec<String> = list
-                        .map(|e| {
-                            e.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| e.to_string())
-                        })
+                        .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned))
                         .collect();
                     (!texts.is_empty()).then(|| texts.join(", "))
                 })

@@ -4,7 +4,7 @@
 use crate::call::Deadline;
 use crate::config::{Auth, ResolvedConfig, SOURCE_LABEL};
 use crate::error::{scrub, Error, Result};
-use crate::retry::{Failure, RetryClass};
+use crate::retry::{RetryClass, TryError};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -75,6 +75,7 @@ impl Req {
             what,
         }
     }
+    #[allow(clippy::needless_pass_by_value)] // takes numbers and strings alike
     pub(crate) fn query(mut self, k: &str, v: impl ToString) -> Req {
         self.query.push((k.to_string(), v.to_string()));
         self
@@ -150,7 +151,7 @@ impl Transport {
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_mins(1))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {e}")))?;
@@ -199,7 +200,7 @@ impl Transport {
         &self,
         req: &mut Req,
         deadline: &Deadline,
-    ) -> Result<reqwest::Response, Failure> {
+    ) -> Result<reqwest::Response, TryError> {
         let mut rb = self
             .inner
             .http
@@ -217,7 +218,7 @@ impl Transport {
             ReqBody::Multipart(form) => match form.take() {
                 Some(f) => rb.multipart(f),
                 None => {
-                    return Err(Failure::Fatal(Error::InvalidArgument(
+                    return Err(TryError::Fatal(Error::InvalidArgument(
                         "a streamed body cannot be sent twice".into(),
                     )))
                 }
@@ -226,13 +227,13 @@ impl Transport {
         let secrets = self.all_secrets(req);
         let sent = deadline.run(req.what, async { Ok(rb.send().await) }).await;
         let resp = match sent {
-            Err(e) => return Err(Failure::Fatal(e)),
+            Err(e) => return Err(TryError::Fatal(e)),
             Ok(Err(e)) => {
                 let err = Error::Connection(transport_message(&e, &secrets));
                 return Err(if e.is_connect() {
-                    Failure::Connect(err)
+                    TryError::Connect(err)
                 } else {
-                    Failure::AfterSend(err)
+                    TryError::AfterSend(err)
                 });
             }
             Ok(Ok(r)) => r,
@@ -247,9 +248,9 @@ impl Transport {
                 Ok(resp.bytes().await.unwrap_or_default())
             })
             .await
-            .map_err(Failure::Fatal)?;
+            .map_err(TryError::Fatal)?;
         let err = Error::from_response(status.as_u16(), &body, retry_after, &secrets);
-        Err(Failure::Status {
+        Err(TryError::Status {
             err,
             status: status.as_u16(),
             retry_after,

@@ -43,6 +43,7 @@ pub mod retry;
 pub mod shell;
 pub mod snapshots;
 pub mod toolbox;
+pub mod wait;
 
 pub use call::{CallOptions, CancellationToken};
 pub use client::{

@@ -12,7 +12,7 @@
 //! `user:password@`. The variable is read once, at the first request.
 
 use crate::error::scrub;
-use crate::retry::Failure;
+use crate::retry::TryError;
 use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -21,9 +21,7 @@ use std::time::Instant;
 pub(crate) fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
-        std::env::var("FORGE_LOG")
-            .map(|v| v.trim().eq_ignore_ascii_case("debug"))
-            .unwrap_or(false)
+        std::env::var("FORGE_LOG").is_ok_and(|v| v.trim().eq_ignore_ascii_case("debug"))
     })
 }
 
@@ -82,13 +80,13 @@ impl Attempt {
     /// Logs the outcome and hands it back unchanged.
     pub(crate) fn finish(
         self,
-        result: Result<reqwest::Response, Failure>,
-    ) -> Result<reqwest::Response, Failure> {
+        result: Result<reqwest::Response, TryError>,
+    ) -> Result<reqwest::Response, TryError> {
         if let Some((method, target, t0)) = self.started {
             let outcome = match &result {
                 Ok(r) => r.status().as_u16().to_string(),
-                Err(Failure::Status { status, .. }) => status.to_string(),
-                Err(Failure::Fatal(e) | Failure::Connect(e) | Failure::AfterSend(e)) => {
+                Err(TryError::Status { status, .. }) => status.to_string(),
+                Err(TryError::Fatal(e) | TryError::Connect(e) | TryError::AfterSend(e)) => {
                     e.code().to_string()
                 }
             };

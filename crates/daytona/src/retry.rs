@@ -42,7 +42,7 @@ impl RetryClass {
 
 /// Why a try failed.
 #[derive(Debug)]
-pub(crate) enum Failure {
+pub(crate) enum TryError {
     /// Never retried (deadline, cancel, bad input).
     Fatal(Error),
     /// The connection could not be made: the request was not sent.
@@ -57,11 +57,11 @@ pub(crate) enum Failure {
     },
 }
 
-impl Failure {
+impl TryError {
     pub(crate) fn into_error(self) -> Error {
         match self {
-            Failure::Fatal(e) | Failure::Connect(e) | Failure::AfterSend(e) => e,
-            Failure::Status { err, .. } => err,
+            TryError::Fatal(e) | TryError::Connect(e) | TryError::AfterSend(e) => e,
+            TryError::Status { err, .. } => err,
         }
     }
 }
@@ -70,7 +70,7 @@ impl Failure {
 /// tries made so far.
 pub(crate) fn next_delay(
     policy: &RetryConfig,
-    failure: &Failure,
+    failure: &TryError,
     class: RetryClass,
     tries: u32,
     replayable: bool,
@@ -79,11 +79,11 @@ pub(crate) fn next_delay(
         return None;
     }
     let server_wait = match failure {
-        Failure::Fatal(_) => return None,
-        Failure::Connect(_) => None,
-        Failure::AfterSend(_) if class == RetryClass::Idempotent => None,
-        Failure::AfterSend(_) => return None,
-        Failure::Status {
+        TryError::Fatal(_) => return None,
+        TryError::Connect(_) => None,
+        TryError::AfterSend(_) if class == RetryClass::Idempotent => None,
+        TryError::AfterSend(_) => return None,
+        TryError::Status {
             status,
             retry_after,
             ..
@@ -152,8 +152,8 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
 
-    fn status(s: u16, ra: Option<Duration>) -> Failure {
-        Failure::Status {
+    fn status(s: u16, ra: Option<Duration>) -> TryError {
+        TryError::Status {
             err: Error::Server(ApiError::default()),
             status: s,
             retry_after: ra,
@@ -163,8 +163,8 @@ mod tests {
     #[test]
     fn classes_decide() {
         let p = RetryConfig::default();
-        let c = || Failure::Connect(Error::Connection("x".into()));
-        let a = || Failure::AfterSend(Error::Connection("x".into()));
+        let c = || TryError::Connect(Error::Connection("x".into()));
+        let a = || TryError::AfterSend(Error::Connection("x".into()));
         assert!(next_delay(&p, &c(), RetryClass::Once, 1, true).is_some());
         assert!(next_delay(&p, &a(), RetryClass::Once, 1, true).is_none());
         assert!(next_delay(&p, &a(), RetryClass::Post, 1, true).is_none());
@@ -195,7 +195,7 @@ mod tests {
         };
         for tries in 1..30 {
             let d = backoff(&p, tries);
-            assert!(d <= Duration::from_millis(1000));
+            assert!(d <= Duration::from_secs(1));
             assert!(d <= Duration::from_millis(100u64 << (tries - 1).min(20)));
         }
     }

@@ -39,7 +39,7 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<Snapshot> {
         require("snapshot name", name)?;
-        let deadline = opts.deadline(Some(std::time::Duration::from_secs(600)));
+        let deadline = opts.deadline(Some(std::time::Duration::from_mins(10)));
         let body = CreateSnapshot {
             name: name.to_string(),
             image_name: match source {
@@ -56,33 +56,21 @@ impl Client {
             ..Default::default()
         };
         let url = self.transport.api("/snapshots");
-        let mut snap: Snapshot = self
+        let snap: Snapshot = self
             .transport
             .json(
                 Req::new(Method::POST, url, "create snapshot").json(&body)?,
                 &deadline,
             )
             .await?;
-        let mut interval = crate::client::PollInterval::new();
-        loop {
-            match snap.state {
-                SnapshotState::Active => return Ok(snap),
-                SnapshotState::Error | SnapshotState::BuildFailed => {
-                    return Err(Error::Server(crate::error::ApiError {
-                        status: 400,
-                        message: format!(
-                            "snapshot {name} failed: {}",
-                            snap.error_reason.unwrap_or_default()
-                        ),
-                        code: Some("SNAPSHOT_FAILED".into()),
-                        source: None,
-                    }))
-                }
-                _ => {}
-            }
-            deadline.sleep("create snapshot", interval.next()).await?;
-            snap = self.snapshot(&snap.id, opts).await?;
+        if let Some(done) = settled(name, snap.clone())? {
+            return Ok(done);
         }
+        let id = snap.id.as_str();
+        let condition = crate::wait::from_fn(crate::wait::Backoff::LIFECYCLE, move || async move {
+            settled(name, self.snapshot(id, opts).await?)
+        });
+        deadline.wait("create snapshot", condition).await
     }
 
     /// `GET /snapshots/{id or name}`.
@@ -260,5 +248,24 @@ impl Client {
 
     fn deadline(&self, opts: &CallOptions) -> crate::call::Deadline {
         opts.deadline(self.transport.default_timeout())
+    }
+}
+
+/// A snapshot that is active (`Some`), still building (`None`) or failed (the error).
+fn settled(name: &str, snap: Snapshot) -> Result<Option<Snapshot>> {
+    match snap.state {
+        SnapshotState::Active => Ok(Some(snap)),
+        SnapshotState::Error | SnapshotState::BuildFailed => {
+            Err(Error::Server(crate::error::ApiError {
+                status: 400,
+                message: format!(
+                    "snapshot {name} failed: {}",
+                    snap.error_reason.unwrap_or_default()
+                ),
+                code: Some("SNAPSHOT_FAILED".into()),
+                source: None,
+            }))
+        }
+        _ => Ok(None),
     }
 }

@@ -3,7 +3,7 @@
 //! answers 502 or garbage. Every call must end with success or a typed error within its
 //! deadline, and no create or execute may run twice for one call (counted in the backend).
 
-mod common;
+use crate::common;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -62,7 +62,8 @@ impl Proxy {
         let url = format!(
             "{}{}",
             self.backend,
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+            uri.path_and_query()
+                .map_or("/", axum::http::uri::PathAndQuery::as_str)
         );
         let mut rb = self.http.request(method, url).body(body);
         for (k, v) in headers {
@@ -136,7 +137,7 @@ async fn handle(
     match p.forward(method, &uri, &headers, body).await {
         Some((status, h, bytes)) => {
             let mut r = (status, bytes).into_response();
-            for (k, v) in h.iter() {
+            for (k, v) in &h {
                 r.headers_mut().insert(k.clone(), v.clone());
             }
             r

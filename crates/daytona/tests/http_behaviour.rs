@@ -1,7 +1,7 @@
 //! Error mapping, retries, deadlines and cancellation against a scripted HTTP server on
 //! 127.0.0.1 that counts the requests it gets.
 
-mod common;
+use crate::common;
 
 use common::{bounded, json, raw, sandbox_json, Scripted};
 use forge_daytona::{CallOptions, CancellationToken, CreateParams, Error, RetryConfig};
@@ -196,7 +196,7 @@ async fn deadline_covers_retries_and_cancel_aborts() {
         // A server that never answers: the deadline ends the call.
         let srv = Scripted::start_async(std::sync::Arc::new(|_, _| {
             Box::pin(async {
-                tokio::time::sleep(Duration::from_secs(600)).await;
+                tokio::time::sleep(Duration::from_mins(10)).await;
                 json(200, j!({}))
             })
         }))
@@ -225,7 +225,10 @@ async fn malformed_answers_are_bad_response() {
         let srv = Scripted::start(|_, _| json(200, j!({"items": "nope"}))).await;
         let e = srv
             .client("k")
-            .list(&Default::default(), &CallOptions::default())
+            .list(
+                &forge_daytona::ListQuery::default(),
+                &CallOptions::default(),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.code(), "DAYTONA_BAD_RESPONSE");
@@ -348,7 +351,7 @@ async fn toolbox_calls_take_a_deadline_and_a_cancel_token() {
     bounded(async {
         let srv = Scripted::start_async(std::sync::Arc::new(|_, _| {
             Box::pin(async {
-                tokio::time::sleep(Duration::from_secs(600)).await;
+                tokio::time::sleep(Duration::from_mins(10)).await;
                 json(200, j!({}))
             })
         }))

@@ -1,7 +1,7 @@
 //! The client against the embedded backend over real HTTP: lifecycle, listing, exec, unknown
 //! ids, keys.
 
-mod common;
+use crate::common;
 
 use common::{bounded, Backend};
 use forge_daytona::wire::SandboxState;
@@ -9,7 +9,7 @@ use forge_daytona::{CallOptions, CreateParams, ExecOptions, ListQuery, Workspace
 use std::time::Duration;
 
 fn opts() -> CallOptions {
-    CallOptions::new().with_timeout(Duration::from_secs(60))
+    CallOptions::new().with_timeout(Duration::from_mins(1))
 }
 
 #[tokio::test]

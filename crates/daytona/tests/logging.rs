@@ -39,7 +39,7 @@ async fn child_makes_requests() {
             .unwrap(),
     )
     .unwrap();
-    let opts = CallOptions::new().with_timeout(Duration::from_secs(60));
+    let opts = CallOptions::new().with_timeout(Duration::from_mins(1));
     let sb = client
         .create(&CreateParams::default(), &opts)
         .await
@@ -105,7 +105,7 @@ fn debug_log_has_one_line_per_request_and_no_secret() {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["child_makes_requests", "--exact", "--nocapture"])
+        .args(["logging::child_makes_requests", "--exact", "--nocapture"])
         .env(CHILD, "1")
         .env("FORGE_LOG", "debug")
         .output()

@@ -2,7 +2,7 @@
 //! a user may print never contain the API key, the JWT or a git password, including errors of
 //! real failing calls (wrong key, wrong git password, unreachable hosts, bad URLs).
 
-mod common;
+use crate::common;
 
 use common::bounded;
 use forge_daytona::{
@@ -27,7 +27,7 @@ fn assert_error_clean(what: &str, e: &Error) {
 }
 
 fn opts() -> CallOptions {
-    CallOptions::new().with_timeout(Duration::from_secs(60))
+    CallOptions::new().with_timeout(Duration::from_mins(1))
 }
 
 #[test]
@@ -127,7 +127,10 @@ async fn errors_of_failing_calls_without_secrets() {
         };
         let good = client(KEY, &backend.api_url());
         let wrong = client(&format!("{KEY}-wrong"), &backend.api_url());
-        let e = wrong.list(&Default::default(), &opts()).await.unwrap_err();
+        let e = wrong
+            .list(&forge_daytona::ListQuery::default(), &opts())
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "DAYTONA_AUTH");
         assert_error_clean("wrong key", &e);
         let e = wrong

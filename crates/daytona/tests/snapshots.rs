@@ -1,9 +1,7 @@
 //! The client's snapshots, volumes, fork, pause and network settings against the embedded
 //! backend.
 
-mod common;
-
-use common::{bounded, Backend};
+use crate::common::{bounded, Backend};
 use forge_daytona::{CallOptions, CreateParams, ExecOptions, SnapshotSource};
 use forge_wire::{SandboxState, SnapshotState};
 

@@ -1,13 +1,13 @@
 //! `fs` against the embedded backend over real HTTP.
 
-mod common;
+use crate::common;
 
 use common::{bounded, Backend};
 use forge_daytona::{CallOptions, CreateParams, Permissions, UploadItem, UploadSource};
 use std::time::Duration;
 
 fn opts() -> CallOptions {
-    CallOptions::new().with_timeout(Duration::from_secs(60))
+    CallOptions::new().with_timeout(Duration::from_mins(1))
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn files_round_trip() {
             .await;
         assert!(results[0].error.is_none());
         assert_eq!(
-            results[1].error.as_ref().map(|e| e.code()),
+            results[1].error.as_ref().map(forge_daytona::Error::code),
             Some("DAYTONA_NOT_FOUND")
         );
         assert!(fs.create_folder("x", "75a").await.is_err());
@@ -159,7 +159,7 @@ async fn large_file_streams_both_ways() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("big.bin");
         let data: Vec<u8> = (0..24 * 1024 * 1024u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
         std::fs::write(&src, &data).unwrap();
         fs.upload_file(UploadSource::File(src), "big.bin", &opts())
@@ -214,11 +214,11 @@ async fn a_body_not_yet_taken_holds_back_other_downloads() {
     .await;
 }
 
-/// Not a test: `FORGE_TRANSFER_MIB=512 cargo test --release -p forge-daytona --test toolbox_fs
-/// -- --ignored --nocapture transfer_figures` prints throughput of a streamed upload and
+/// Not a test: `FORGE_TRANSFER_MIB=512 cargo test --release -p forge-daytona --test main --
+/// --ignored --nocapture toolbox_fs::transfer_figures` prints throughput of a streamed upload and
 /// download through the client (the benchmark in bench/ compares with curl).
 #[tokio::test]
-#[ignore]
+#[ignore = "slow: run by hand"]
 async fn transfer_figures() {
     let mib: usize = std::env::var("FORGE_TRANSFER_MIB")
         .ok()
@@ -237,7 +237,7 @@ async fn transfer_figures() {
         use std::io::Write;
         let mut f = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
         let block: Vec<u8> = (0..1024 * 1024u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
         for _ in 0..mib {
             f.write_all(&block).unwrap();

@@ -1,7 +1,7 @@
 //! git against the embedded backend and a real git smart-HTTP server behind basic auth
 //! (forge-testkit), both on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use common::{bounded, Backend};
 use forge_daytona::{

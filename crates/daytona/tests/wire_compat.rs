@@ -1,9 +1,10 @@
 //! We speak like the official SDK: drive our client through the operations recorded from
-//! `@daytonaio/sdk@0.218.0` (`shared/reference/official-sdk-wire/official-sdk-wire.jsonl`)
+//! `@daytonaio/sdk@0.218.0` (`tests/data/official-sdk-wire.jsonl`, a copy of
+//! `shared/reference/official-sdk-wire/`)
 //! against a recording server on 127.0.0.1, then compare method, path, query keys, body keys
 //! (multipart part names in order) and the `authorization` / `x-daytona-*` headers.
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocketUpgrade};
@@ -56,9 +57,10 @@ fn body_keys(body: &Value) -> Vec<String> {
     }
 }
 
+/// The official SDK's recorded traffic, vendored with the tests (a copy of the project's
+/// shared reference recording) so that the test runs on a clone with nothing beside it.
 fn recording_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/official-sdk-wire/official-sdk-wire.jsonl")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/official-sdk-wire.jsonl")
 }
 
 /// Operations we deliberately do not replicate, with why.
@@ -70,8 +72,8 @@ fn skipped(op: &str, path: &str) -> bool {
 }
 
 fn official() -> Vec<(String, Shape)> {
-    let text = std::fs::read_to_string(recording_path())
-        .expect("official-sdk-wire.jsonl next to the repo");
+    let text =
+        std::fs::read_to_string(recording_path()).expect("tests/data/official-sdk-wire.jsonl");
     let mut out = Vec::new();
     for line in text.lines() {
         let r: Value = serde_json::from_str(line).unwrap();
@@ -462,7 +464,7 @@ async fn drive(client: &Client, jwt_client: &Client) {
 
     client.preview_url(&s.id, 3000).await.unwrap();
     let signed = client
-        .signed_preview_url(&s.id, 3000, Some(std::time::Duration::from_secs(120)))
+        .signed_preview_url(&s.id, 3000, Some(std::time::Duration::from_mins(2)))
         .await
         .unwrap();
     assert!(!format!("{signed:?}").contains("abcdefgh12345678"));

@@ -7,18 +7,22 @@ fn main() {
     let path = args.next().unwrap_or_else(|| ".".into());
     let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(200);
     let opts = forge_detect::DetectOptions::default();
-    let files: Option<Vec<(String, String)>> = path.ends_with(".json").then(|| {
-        let v: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap_or_default()).unwrap_or_default();
-        v["files"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, c)| (k.clone(), c.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let files: Option<Vec<(String, String)>> = std::path::Path::new(&path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        .then(|| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap_or_default())
+                    .unwrap_or_default();
+            v["files"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, c)| (k.clone(), c.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = std::time::Instant::now();

@@ -279,7 +279,7 @@ pub(crate) fn plan(
             if let Some((name, value, b, words)) = adopt {
                 let (kept, port) = strip_host_port(&words[1..]);
                 // Only adopt a script that runs the dev server (not `vite build`, `next start`).
-                let first_arg = kept.first().map(String::as_str).unwrap_or("");
+                let first_arg = kept.first().map_or("", String::as_str);
                 let expected = args.split_whitespace().next().unwrap_or("");
                 let is_dev = b != bin
                     || first_arg == expected
@@ -465,7 +465,7 @@ mod tests {
     fn strip_keeps_other_flags_and_reads_the_port() {
         let w: Vec<String> = ["dev", "--turbo", "-p", "4000", "--host"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         assert_eq!(
             strip_host_port(&w),
@@ -473,7 +473,7 @@ mod tests {
         );
         let w: Vec<String> = ["--port=3001", "--mode", "ssr"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         assert_eq!(
             strip_host_port(&w),

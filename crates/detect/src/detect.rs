@@ -119,7 +119,7 @@ pub fn detect_snapshot(snap: &Snapshot, opts: &DetectOptions) -> Result<Detectio
     let allowed: Vec<String> = if opts.allowed_hosts.is_empty() {
         DEFAULT_ALLOWED_HOSTS
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     } else {
         opts.allowed_hosts.clone()
@@ -158,37 +158,34 @@ pub fn detect_snapshot(snap: &Snapshot, opts: &DetectOptions) -> Result<Detectio
         }
     }
     let mut pick_evidence = None;
-    let mut top = match &root_dir {
-        Some(dir) => {
-            let in_mono = mono.as_ref().is_some_and(|m| {
-                m.packages.contains(dir) && m.tools.iter().any(|t| t != "folders")
-            });
-            let mut a = analyze(&ctx, dir, in_mono.then_some(""));
-            a.evidence
-                .insert(0, format!("root {} chosen by the caller", display(dir)));
-            a
-        }
-        None => {
-            let root_app = analyze(&ctx, "", None);
-            if apps.is_empty() {
-                root_app
-            } else {
-                let mut cands: Vec<&Detection> = apps.iter().collect();
-                if root_app.framework.is_some() {
-                    cands.push(&root_app);
-                }
-                let best = cands
-                    .iter()
-                    .max_by(|a, b| score(a).cmp(&score(b)).then(b.root.cmp(&a.root)))
-                    .map(|d| (*d).clone());
-                let best = best.unwrap_or(root_app);
-                pick_evidence = Some(format!(
-                    "picked {} among {} apps: the rule prefers app frameworks over build tools over servers over tooling, then apps/* and names like web/app/frontend/site over docs/storybook/api/examples, then an app with a dev script, then the shallowest path",
-                    best.root,
-                    apps.len()
-                ));
-                best
+    let mut top = if let Some(dir) = &root_dir {
+        let in_mono = mono
+            .as_ref()
+            .is_some_and(|m| m.packages.contains(dir) && m.tools.iter().any(|t| t != "folders"));
+        let mut a = analyze(&ctx, dir, in_mono.then_some(""));
+        a.evidence
+            .insert(0, format!("root {} chosen by the caller", display(dir)));
+        a
+    } else {
+        let root_app = analyze(&ctx, "", None);
+        if apps.is_empty() {
+            root_app
+        } else {
+            let mut cands: Vec<&Detection> = apps.iter().collect();
+            if root_app.framework.is_some() {
+                cands.push(&root_app);
             }
+            let best = cands
+                .iter()
+                .max_by(|a, b| score(a).cmp(&score(b)).then(b.root.cmp(&a.root)))
+                .map(|d| (*d).clone());
+            let best = best.unwrap_or(root_app);
+            pick_evidence = Some(format!(
+                "picked {} among {} apps: the rule prefers app frameworks over build tools over servers over tooling, then apps/* and names like web/app/frontend/site over docs/storybook/api/examples, then an app with a dev script, then the shallowest path",
+                best.root,
+                apps.len()
+            ));
+            best
         }
     };
     if let Some(e) = pick_evidence {
@@ -207,8 +204,7 @@ fn score(d: &Detection) -> (u8, i32, bool, i32) {
         .framework
         .as_ref()
         .and_then(|f| crate::frameworks::by_id(&f.id))
-        .map(|f| f.kind as u8)
-        .unwrap_or(0);
+        .map_or(0, |f| f.kind as u8);
     let segs: Vec<&str> = if d.root == "." {
         vec![]
     } else {
@@ -217,8 +213,8 @@ fn score(d: &Detection) -> (u8, i32, bool, i32) {
     let mut pref = 0;
     match segs.first() {
         None => pref += 1,
-        Some(&"apps") | Some(&"sites") => pref += 2,
-        Some(&"packages") | Some(&"libs") | Some(&"examples") | Some(&"tooling") => pref -= 1,
+        Some(&"apps" | &"sites") => pref += 2,
+        Some(&"packages" | &"libs" | &"examples" | &"tooling") => pref -= 1,
         _ => {}
     }
     if let Some(last) = segs.last() {

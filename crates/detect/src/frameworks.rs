@@ -92,7 +92,7 @@ pub struct Framework {
     pub note: Option<&'static str>,
 }
 
-use Cond::*;
+use Cond::{Dep, File, FileContains, ServerScript};
 
 const VITE_FLAGS: &str = "--host {host} --port {port} --strictPort";
 /// Vite (6.0.9+) adds this to `server.allowedHosts`, so the preview host is not answered

@@ -63,7 +63,7 @@ pub(crate) fn matches(pkg: &Pkg) -> Vec<Match> {
             match eval(c, pkg) {
                 Some((s, f)) => {
                     by_file |= f;
-                    signals.push(s)
+                    signals.push(s);
                 }
                 None => continue 'fw,
             }
@@ -92,6 +92,7 @@ pub(crate) fn matches(pkg: &Pkg) -> Vec<Match> {
 
 /// Applies precedence: `supersedes`, then kind, then signal count, then (with a warning)
 /// table order.
+#[allow(clippy::needless_pass_by_value)] // the matches are consumed by the caller's choice
 pub(crate) fn choose(all: Vec<Match>) -> Choice {
     let ids: Vec<&'static str> = all.iter().map(|m| m.fw.id).collect();
     let mut left: Vec<Match> = all

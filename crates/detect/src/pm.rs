@@ -175,7 +175,7 @@ pub(crate) fn detect(
     let berry = name == "yarn"
         && version
             .as_deref()
-            .is_some_and(|v| v == "berry" || !v.starts_with("1"));
+            .is_some_and(|v| v == "berry" || !v.starts_with('1'));
     let locked = lockfile.is_some();
     let install = match (name.as_str(), locked) {
         ("npm", true) => "npm ci".to_string(),

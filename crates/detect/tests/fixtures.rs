@@ -19,7 +19,7 @@ fn fixtures_dir() -> PathBuf {
 fn load() -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = std::fs::read_dir(fixtures_dir())
         .expect("fixtures folder")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .map(|e| {
             let name = e.path().file_stem().unwrap().to_string_lossy().to_string();
@@ -91,7 +91,7 @@ fn check(name: &str, d: &Value, expect: &Value, errors: &mut Vec<String>) {
                         .find(|a| a["root"] == *root);
                     eq(
                         &format!("apps[{root}].port"),
-                        app.map(|a| &a["port"]).unwrap_or(&Value::Null),
+                        app.map_or(&Value::Null, |a| &a["port"]),
                         port,
                     );
                 }

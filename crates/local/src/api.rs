@@ -275,18 +275,18 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
         public: req.public.unwrap_or(false),
         network_block_all: req.network_block_all.unwrap_or(false),
         target: req.target.clone().unwrap_or_else(|| "local".into()),
-        cpu: cpu as f64,
-        gpu: req.gpu.unwrap_or(0) as f64,
-        memory: memory as f64,
-        disk: disk as f64,
+        cpu: f64::from(cpu),
+        gpu: f64::from(req.gpu.unwrap_or(0)),
+        memory: f64::from(memory),
+        disk: f64::from(disk),
         state: SandboxState::Started,
         desired_state: Some("started".into()),
         error_reason: None,
         recoverable: Some(false),
-        auto_stop_interval: Some(req.auto_stop_interval.unwrap_or(15) as f64),
-        auto_archive_interval: Some(auto_archive as f64),
-        auto_delete_interval: Some(req.auto_delete_interval.unwrap_or(-1) as f64),
-        auto_pause_interval: Some(req.auto_pause_interval.unwrap_or(0).max(0) as f64),
+        auto_stop_interval: Some(f64::from(req.auto_stop_interval.unwrap_or(15))),
+        auto_archive_interval: Some(f64::from(auto_archive)),
+        auto_delete_interval: Some(f64::from(req.auto_delete_interval.unwrap_or(-1))),
+        auto_pause_interval: Some(f64::from(req.auto_pause_interval.unwrap_or(0).max(0))),
         auto_destroy_at: req
             .ttl_minutes
             .filter(|t| *t > 0)
@@ -309,7 +309,7 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
         .insert(Record {
             sandbox,
             preview_token: random_token(32),
-            previews: Default::default(),
+            previews: std::collections::BTreeMap::default(),
             parent: None,
             stopped_at: None,
         })
@@ -760,7 +760,7 @@ async fn network_settings(
         .network_block_all
         .unwrap_or(rec.sandbox.network_block_all);
     if block != rec.sandbox.network_block_all {
-        state.runtime.set_network(&rec.sandbox.id, !block).await?;
+        state.runtime.set_network(&rec.sandbox.id, !block)?;
     }
     let rec = state
         .store
@@ -886,7 +886,7 @@ async fn set_interval(
                     } else {
                         (minutes as u32).min(MAX_AUTO_ARCHIVE)
                     };
-                    s.auto_archive_interval = Some(m as f64)
+                    s.auto_archive_interval = Some(f64::from(m));
                 }
                 "autodelete" => s.auto_delete_interval = Some(minutes as f64),
                 _ => return Err(Failure::bad_request("interval must not be negative")),
@@ -918,17 +918,17 @@ async fn resize(
             if [body.cpu, body.memory, body.disk].contains(&Some(0)) {
                 return Err(Failure::bad_request("resources must be at least 1"));
             }
-            if body.disk.is_some_and(|d| (d as f64) < s.disk) {
+            if body.disk.is_some_and(|d| f64::from(d) < s.disk) {
                 return Err(Failure::bad_request("disk size can only be increased"));
             }
             if let Some(c) = body.cpu {
-                s.cpu = c as f64;
+                s.cpu = f64::from(c);
             }
             if let Some(m) = body.memory {
-                s.memory = m as f64;
+                s.memory = f64::from(m);
             }
             if let Some(d) = body.disk {
-                s.disk = d as f64;
+                s.disk = f64::from(d);
             }
             Ok(())
         })

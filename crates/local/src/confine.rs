@@ -133,9 +133,8 @@ impl Root {
             logical.extend(resolved.iter());
             logical.push(&part);
             let (candidate, _) = self.place(&logical.to_string_lossy())?;
-            let is_link = std::fs::symlink_metadata(&candidate)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false);
+            let is_link =
+                std::fs::symlink_metadata(&candidate).is_ok_and(|m| m.file_type().is_symlink());
             if !is_link || (is_last && !follow_last) {
                 resolved.push(part);
                 continue;

@@ -96,7 +96,9 @@ impl Failure {
     /// Maps a file-system error on `shown` (the sandbox path, never the host path) to the
     /// daemon's file codes.
     pub fn from_io(err: &std::io::Error, shown: &str) -> Failure {
-        use std::io::ErrorKind::*;
+        use std::io::ErrorKind::{
+            AlreadyExists, InvalidFilename, IsADirectory, NotADirectory, NotFound, PermissionDenied,
+        };
         match err.kind() {
             NotFound => {
                 Failure::not_found(format!("file not found: {shown}")).with_code("FILE_NOT_FOUND")
@@ -183,6 +185,7 @@ async fn take_failure(res: Response) -> Result<(Failure, Response), Response> {
     Ok((f, Response::from_parts(parts, axum::body::Body::empty())))
 }
 
+#[allow(clippy::needless_pass_by_value)] // built for this one response
 fn json_response(mut res: Response, body: serde_json::Value) -> Response {
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     res.headers_mut().insert(
@@ -242,8 +245,7 @@ pub async fn render_toolbox(req: Request, next: Next) -> Response {
 pub fn original_path(req: &Request) -> String {
     req.extensions()
         .get::<axum::extract::OriginalUri>()
-        .map(|u| u.path().to_string())
-        .unwrap_or_else(|| req.uri().path().to_string())
+        .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string())
 }
 
 /// `/toolbox/<id>/files/info` → `/files/info`.

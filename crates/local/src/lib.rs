@@ -103,7 +103,7 @@ impl Default for LocalConfig {
             max_commands: 256,
             spare_sandboxes: 128,
             session_log_limit: 64 * 1024 * 1024,
-            lifecycle_minute: std::time::Duration::from_secs(60),
+            lifecycle_minute: std::time::Duration::from_mins(1),
         }
     }
 }
@@ -183,7 +183,7 @@ pub(crate) struct AppState {
     pub config: LocalConfig,
     pub store: store::Store,
     pub runtime: container::Runtime,
-    pub sessions: toolbox::sessions::Sessions,
+    pub sessions: toolbox::process_sessions::Sessions,
     pub previews: preview::Previews,
     /// Sandbox events for the SDKs (Socket.IO).
     pub events: events::Events,
@@ -328,7 +328,7 @@ impl LocalBackend {
             config,
             store,
             runtime,
-            sessions: toolbox::sessions::Sessions::default(),
+            sessions: toolbox::process_sessions::Sessions::default(),
             previews: preview::Previews::default(),
             events,
             snapshots,

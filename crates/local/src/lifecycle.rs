@@ -27,8 +27,7 @@ fn seconds(t: &str) -> Option<f64> {
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// What a sandbox's timers ask for now.

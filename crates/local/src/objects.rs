@@ -45,7 +45,9 @@ impl<T: Named + Clone + Serialize + DeserializeOwned> Objects<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, T>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The object with this id, else this name.

@@ -201,8 +201,8 @@ async fn remove(State(state): State<Shared>, Path(id): Path<String>) -> Result<R
     Ok(StatusCode::OK.into_response())
 }
 
-async fn set_active(state: Shared, id: String, active: bool) -> Result<Json<Snapshot>, Failure> {
-    let mut s = objects(&state).get(&id).ok_or_else(|| not_found(&id))?;
+fn set_active(state: &Shared, id: &str, active: bool) -> Result<Json<Snapshot>, Failure> {
+    let mut s = objects(state).get(id).ok_or_else(|| not_found(id))?;
     match (s.state, active) {
         (SnapshotState::Active | SnapshotState::Inactive, _) => {
             s.state = if active {
@@ -211,7 +211,7 @@ async fn set_active(state: Shared, id: String, active: bool) -> Result<Json<Snap
                 SnapshotState::Inactive
             };
             s.updated_at = now_rfc3339();
-            persist(&state, &s)?;
+            persist(state, &s)?;
             Ok(Json(s))
         }
         (other, _) => Err(Failure::bad_request(format!(
@@ -225,14 +225,14 @@ async fn activate(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Snapshot>, Failure> {
-    set_active(state, id, true).await
+    set_active(&state, &id, true)
 }
 
 async fn deactivate(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Snapshot>, Failure> {
-    set_active(state, id, false).await
+    set_active(&state, &id, false)
 }
 
 async fn build_logs_url(
@@ -438,7 +438,7 @@ where
                     let host = root.join(dir.trim_start_matches('/'));
                     std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
                     let _ = state.runtime.give(&host);
-                    cwd = dir.clone();
+                    cwd.clone_from(&dir);
                     setup.workdir = Some(dir);
                 }
                 "RUN" => {
@@ -505,7 +505,7 @@ pub fn own_entries(state: &Shared, root: &std::path::Path) -> Vec<PathBuf> {
         .iter()
         .map(|m| m.at().trim_start_matches('/').to_string())
         .chain(layout.links.iter().map(|(n, _)| n.clone()))
-        .chain(["tmp", "run"].iter().map(|s| s.to_string()))
+        .chain(["tmp", "run"].iter().map(std::string::ToString::to_string))
         .collect();
     std::fs::read_dir(root)
         .map(|rd| {
@@ -562,7 +562,7 @@ mod tests {
             vec![
                 ("FROM".to_string(), "python:3.12".to_string()),
                 ("ENV".into(), "A=1 B=\"two words\"".into()),
-                ("RUN".into(), "pip install      requests".into()),
+                ("RUN".into(), "pip install  requests".into()),
                 ("WORKDIR".into(), "app".into()),
                 ("ENV".into(), "C 3".into()),
             ]

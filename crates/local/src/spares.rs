@@ -123,7 +123,9 @@ impl Spares {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A ready folder for a new sandbox, if there is one. An empty pool grows.
@@ -178,12 +180,18 @@ impl Spares {
             let coming = st.trash.iter().filter(|(_, reusable)| *reusable).count();
             let short = self.max > 0 && !st.failing && st.ready.len() + coming < st.target;
             if st.trash.is_empty() && !short {
-                st = self.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                st = self
+                    .wake
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             }
             let quiet = st.last_activity.elapsed();
             if quiet < QUIET {
-                st = match self.wake.wait_timeout(st, QUIET - quiet) {
+                st = match self
+                    .wake
+                    .wait_timeout(st, QUIET.checked_sub(quiet).unwrap())
+                {
                     Ok((g, _)) => g,
                     Err(p) => p.into_inner().0,
                 };
@@ -223,12 +231,13 @@ impl Spares {
                 Ok(Some(path))
             }
             Job::Recycle { from, path } => {
-                match scrub(&from, &self.skeleton).and_then(|()| std::fs::rename(&from, &path)) {
-                    Ok(()) => Ok(Some(path)),
-                    Err(_) => {
-                        let _ = force_remove(&from);
-                        Ok(None)
-                    }
+                if let Ok(()) =
+                    scrub(&from, &self.skeleton).and_then(|()| std::fs::rename(&from, &path))
+                {
+                    Ok(Some(path))
+                } else {
+                    let _ = force_remove(&from);
+                    Ok(None)
                 }
             }
             Job::Remove(from) => {

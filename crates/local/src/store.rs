@@ -104,7 +104,7 @@ impl Store {
         Ok(Store {
             dir,
             records: Mutex::new(records),
-            pending: Default::default(),
+            pending: std::sync::Mutex::default(),
             spares,
             skeleton,
             max: config.max_sandboxes,
@@ -182,9 +182,10 @@ impl Store {
         let place = move || -> Result<(), Failure> {
             // A spare is renamed into place (one rename, no new inodes); without one the
             // folders are made here (if the rename fails, too).
-            let placed = spare.is_some_and(|sp| match std::fs::rename(&sp, &sandbox_dir) {
-                Ok(()) => true,
-                Err(_) => {
+            let placed = spare.is_some_and(|sp| {
+                if let Ok(()) = std::fs::rename(&sp, &sandbox_dir) {
+                    true
+                } else {
                     let _ = force_remove(&sp);
                     false
                 }
@@ -311,7 +312,7 @@ impl Drop for Reservation<'_> {
 fn lock_pending(
     m: &std::sync::Mutex<HashSet<String>>,
 ) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn encode(rec: &Record) -> Result<Vec<u8>, Failure> {

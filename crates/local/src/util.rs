@@ -95,7 +95,7 @@ pub fn query_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str
 
 /// A query flag: `true`/`1` are true, anything else (or absent) false.
 pub fn query_flag(pairs: &[(String, String)], key: &str) -> bool {
-    matches!(query_get(pairs, key), Some("true") | Some("1"))
+    matches!(query_get(pairs, key), Some("true" | "1"))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! wrapper reads: figures, axes, lines, ticks, savefig); where the sandbox has the real one,
 //! a real figure is checked too.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Concurrent creates: the store does its disk work outside its lock, so these check that the
 //! name, limit and persistence guarantees still hold when many creates overlap.
 
-mod common;
+use crate::common;
 
 use forge_local::{LocalBackend, LocalConfig};
 use serde_json::{json, Value};

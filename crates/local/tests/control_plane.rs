@@ -1,6 +1,6 @@
 //! The control plane over real HTTP: lifecycle, persistence, paging, auth and error shapes.
 
-mod common;
+use crate::common;
 
 use forge_local::{LocalBackend, LocalConfig};
 use reqwest::Method;
@@ -9,6 +9,14 @@ use serde_json::json;
 #[tokio::test]
 async fn lifecycle_and_persistence_across_restart() {
     let env = common::start().await;
+    let (s, vol) = env
+        .json(
+            reqwest::Method::POST,
+            &env.api("/volumes"),
+            Some(json!({"name": "v1"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{vol}");
     let v = env
         .create(json!({
             "name": "life",

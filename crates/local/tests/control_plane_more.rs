@@ -2,7 +2,7 @@
 //! sandbox, built from a Dockerfile), volumes, fork, pause and resume, network block-all,
 //! the sandboxes' timers, and "not supported" answers.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::{json, Value};

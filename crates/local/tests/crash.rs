@@ -49,7 +49,7 @@ impl Proc {
     fn start(home: &Path) -> Proc {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
-                "child_backend",
+                "crash::child_backend",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
@@ -69,7 +69,7 @@ impl Proc {
             }
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_mins(1))
             .expect("the backend process printed its address");
         Proc { child, addr }
     }
@@ -128,16 +128,13 @@ fn procs_with_marker(marker: &str) -> Vec<i32> {
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|p| *p != me)
         .filter(|p| {
-            let zombie = std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .map(|s| {
-                    s.rsplit_once(')')
-                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-                })
-                .unwrap_or(true);
+            let zombie = std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            });
             !zombie
                 && std::fs::read(format!("/proc/{p}/cmdline"))
-                    .map(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
-                    .unwrap_or(false)
+                    .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
         })
         .collect()
 }
@@ -199,7 +196,7 @@ async fn scenario() {
     let mut first = Proc::start(home.path());
     let api = Api {
         http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_mins(1))
             .build()
             .unwrap(),
         addr: first.addr.clone(),

@@ -2,7 +2,7 @@
 //! code-run, session input as a line echoed into the log, list sort / order / filters, and
 //! integers where the API has integers.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! `process/execute` and `process/code-run` over real HTTP with real processes.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::json;

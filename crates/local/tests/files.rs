@@ -1,7 +1,7 @@
 //! File routes over real HTTP: everyday use, multipart transfer, and confinement attacks
 //! (`../`, absolute paths, planted symlinks) on every file endpoint.
 
-mod common;
+use crate::common;
 
 use common::upload;
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Git routes against a real smart-HTTP server (testkit: `git http-backend` behind basic auth).
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::json;

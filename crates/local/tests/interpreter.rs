@@ -2,7 +2,7 @@
 //! it: Python in the sandbox keeping its state between executions, stdout / stderr streamed
 //! (subprocesses too), errors with name, value and the user's traceback, contexts, timeouts.
 
-mod common;
+use crate::common;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -35,7 +35,7 @@ async fn run(env: &common::Env, id: &str, request: Value) -> Run {
         .await
         .unwrap();
     let mut out = Run::default();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(2);
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
@@ -238,10 +238,12 @@ async fn a_timeout_interrupts_the_code() {
     assert_eq!(r.controls, ["completed"]);
 
     // ^C: the code stops, the worker and its state stay; the close says timeout (4008).
+    // The timeouts leave the code seconds to reach its loop (print, install its handler)
+    // on a loaded machine: the loops never end, so only the timeout can end them.
     let r = run(
         &env,
         &id,
-        json!({"code": "import time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.05)", "timeout": 1}),
+        json!({"code": "import time\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.05)", "timeout": 5}),
     )
     .await;
     assert_eq!(r.stdout, "started\n");
@@ -254,7 +256,7 @@ async fn a_timeout_interrupts_the_code() {
     let r = run(
         &env,
         &id,
-        json!({"code": "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)", "timeout": 1}),
+        json!({"code": "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)", "timeout": 5}),
     )
     .await;
     assert!(r.controls.is_empty(), "{r:?}");

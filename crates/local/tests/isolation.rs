@@ -5,7 +5,7 @@
 //! sandbox was before containers), where it must succeed — so each test is shown to catch
 //! the hole it is about.
 
-mod common;
+use crate::common;
 
 use forge_local::Policy;
 use reqwest::Method;
@@ -297,8 +297,7 @@ fn procs_with_cmdline(needle: &str) -> Vec<i32> {
         .filter(|p| *p != me)
         .filter(|p| {
             std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(needle))
-                .unwrap_or(false)
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! Limits, host checks and crash safety.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::json;
@@ -137,9 +137,11 @@ async fn a_cut_upload_leaves_no_file() {
 #[tokio::test]
 async fn memory_is_limited_and_an_oom_kill_is_reported() {
     let env = common::start().await;
-    if env.backend.isolation().limits.starts_with("none") {
-        panic!("cgroups are needed here: {:?}", env.backend.isolation());
-    }
+    assert!(
+        !env.backend.isolation().limits.starts_with("none"),
+        "cgroups are needed here: {:?}",
+        env.backend.isolation()
+    );
     let v = env.create(json!({"memory": 1, "cpu": 1})).await;
     let id = v["id"].as_str().unwrap();
     let (s, v) = env

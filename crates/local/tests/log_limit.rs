@@ -1,7 +1,7 @@
 //! The session log bound: kept by the command's monitor in the sandbox, which punches out
 //! the oldest part of the log file.
 
-mod common;
+use crate::common;
 
 use reqwest::Method;
 use serde_json::json;

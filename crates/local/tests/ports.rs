@@ -3,7 +3,7 @@
 //! sandbox, loopback connects inside a sandbox, in-use per sandbox, restarts, WebSocket and
 //! chunked bodies through the preview, `fetch` and curl on the preview URL, cleanup on delete.
 
-mod common;
+use crate::common;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// A dev server stand-in with no npm packages: `node server.js PORT NAME [HOST] [retry]`.
 /// `/` names the sandbox and the port the server believes it has, `/stream` answers in chunks,
 /// an upgrade gets a hand-made WebSocket echo (text frames under 126 bytes).
-const SERVER_JS: &str = r#"
+const SERVER_JS: &str = r"
 const http = require('http');
 const crypto = require('crypto');
 const [port, name, host, mode] = [+process.argv[2], process.argv[3], process.argv[4] || undefined, process.argv[5]];
@@ -52,7 +52,7 @@ function start(p) {
   s.listen(p, host, () => console.log('Local: http://localhost:' + s.address().port + ' ' + JSON.stringify(s.address())));
 }
 start(port);
-"#;
+";
 
 /// A sandbox with `server.js` in its home.
 async fn sandbox(env: &common::Env, public: bool) -> String {

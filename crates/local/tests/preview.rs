@@ -1,6 +1,6 @@
 //! The preview proxy: token enforcement, 502 when nothing listens, streaming, WebSocket pass-through.
 
-mod common;
+use crate::common;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;

@@ -3,7 +3,7 @@
 //! foreground job, exit codes in control messages and close frames, kill, lazy start,
 //! create-connect with envs in a subprotocol.
 
-mod common;
+use crate::common;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -59,7 +59,7 @@ struct Seen {
 
 /// Reads until `done(seen)` holds or the socket closes (bounded: 60 s without it is a failure).
 async fn read_until(ws: &mut Ws, seen: &mut Seen, done: impl Fn(&Seen) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
     while !done(seen) {
         let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
@@ -71,11 +71,9 @@ async fn read_until(ws: &mut Ws, seen: &mut Seen, done: impl Fn(&Seen) -> bool) 
                 seen.controls.push(v);
             }
             Some(Ok(Message::Close(frame))) => {
-                seen.close = Some(
-                    frame
-                        .map(|f| (u16::from(f.code), f.reason.to_string()))
-                        .unwrap_or((1005, String::new())),
-                );
+                seen.close = Some(frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                }));
                 return;
             }
             Some(Ok(_)) => {}
@@ -411,7 +409,7 @@ async fn create_connect_takes_envs_from_the_subprotocol() {
         .insert("Authorization", "Bearer test-key".parse().unwrap());
     match tokio_tungstenite::connect_async(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-            assert_eq!(res.status().as_u16(), 409)
+            assert_eq!(res.status().as_u16(), 409);
         }
         other => panic!("expected 409, got {:?}", other.map(|r| r.1.status())),
     }

@@ -1,6 +1,6 @@
 //! Sessions over real HTTP and WebSocket: sync/async commands, kept state, stdin, live logs.
 
-mod common;
+use crate::common;
 
 use futures_util::StreamExt;
 use reqwest::Method;
@@ -30,7 +30,7 @@ async fn run(env: &common::Env, id: &str, sid: &str, body: Value) -> (u16, Value
 }
 
 async fn wait_exit(env: &common::Env, id: &str, sid: &str, cid: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let (_, v) = env
             .json(
@@ -274,7 +274,7 @@ async fn websocket_streams_every_line_once_in_order() {
     .unwrap();
     let mut raw = Vec::new();
     let mut close_code = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while let Ok(Some(msg)) = tokio::time::timeout_at(deadline.into(), ws.next()).await {
         match msg.unwrap() {
             Message::Binary(b) => raw.extend_from_slice(&b),

@@ -3,7 +3,7 @@
 //! limits), `POST /git/credentials` (used by later git operations, never written into the
 //! sandbox), `POST /init`, and LSP / computer use answering "not supported".
 
-mod common;
+use crate::common;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -54,7 +54,7 @@ async fn interpreter_stdout(env: &common::Env, id: &str, code: &str) -> String {
         .await
         .unwrap();
     let mut out = String::new();
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_mins(1), ws.next()).await {
         match msg {
             Message::Text(t) => {
                 let v: Value = serde_json::from_str(&t).unwrap();

@@ -12,12 +12,12 @@ use forge_local::{LocalBackend, LocalConfig};
 use forge_preview::{verify_preview, DevProcess, VerifyOptions};
 use std::time::{Duration, Instant};
 
-const SERVER_JS: &str = r#"
+const SERVER_JS: &str = r"
 const [port, delay] = process.argv.slice(2).map(Number);
 setTimeout(() => process.exit(0), 60000);
 setTimeout(() => require('http').createServer((q, s) => s.end('<h1>ok</h1>'))
   .listen(port, '127.0.0.1', () => console.log(`  ➜  Local:   http://localhost:${port}/`)), delay);
-"#;
+";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -417,21 +417,18 @@ fn page_text(html: &str) -> String {
             .iter()
             .filter_map(|t| find_ci(rest, t).map(|i| (i, *t)))
             .min_by_key(|(i, _)| *i);
-        match lower_skip {
-            Some((i, tag)) => {
-                out.push_str(&strip_tags(&rest[..i]));
-                out.push(' ');
-                let close = format!("</{}", &tag[1..]);
-                rest = match find_ci(&rest[i..], &close) {
-                    Some(c) => &rest[i + c..],
-                    None => "",
-                };
-                rest = rest.find('>').map_or("", |e| &rest[e + 1..]);
-            }
-            None => {
-                out.push_str(&strip_tags(rest));
-                break;
-            }
+        if let Some((i, tag)) = lower_skip {
+            out.push_str(&strip_tags(&rest[..i]));
+            out.push(' ');
+            let close = format!("</{}", &tag[1..]);
+            rest = match find_ci(&rest[i..], &close) {
+                Some(c) => &rest[i + c..],
+                None => "",
+            };
+            rest = rest.find('>').map_or("", |e| &rest[e + 1..]);
+        } else {
+            out.push_str(&strip_tags(rest));
+            break;
         }
     }
     decode_entities(&out)
@@ -493,15 +490,12 @@ fn decode_entities(s: &str) -> String {
                 char::from_u32(code)
             }
         });
-        match (entity, decoded) {
-            (Some(e), Some(c)) => {
-                out.push(c);
-                rest = &rest[e.len() + 2..];
-            }
-            _ => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+        if let (Some(e), Some(c)) = (entity, decoded) {
+            out.push(c);
+            rest = &rest[e.len() + 2..];
+        } else {
+            out.push('&');
+            rest = &rest[1..];
         }
     }
     out.push_str(rest);

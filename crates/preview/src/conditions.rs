@@ -1,15 +1,18 @@
-//! Readiness conditions, each usable on its own and composed by [`crate::verify_preview`]
-//! (kube-runtime's `await_condition` is the model: a condition is a check, waiting is a
-//! separate loop with a deadline):
+//! Readiness conditions of a preview, as values of [`forge_daytona::wait::Condition`] (waited
+//! for by [`forge_daytona::wait::await_condition`], composed by [`crate::verify_preview`]):
 //!
-//! - [`port_listening`]: the port is open inside the sandbox (toolbox `GET /port/{p}/in-use`);
-//! - [`crate::announced_port`]: the dev server's log printed its URL;
-//! - [`crate::Prober::probe`]: HTTP through the preview URL answers with the app.
+//! - [`PortListening`]: the port is open inside the sandbox (toolbox `GET /port/{p}/in-use`);
+//! - [`HttpAnswers`]: HTTP through the preview URL answers with the app, `times` in a row;
+//! - the dev process alive and the port its log announced: [`crate::verify`]'s dev log.
 //!
-//! [`await_condition`] polls any of them with the readiness [`Backoff`].
+//! `PortListening.and(HttpAnswers)` is the readiness of one port: the HTTP probe is not sent
+//! while nothing listens.
 
+use crate::classify::{Probe, Reason};
+use crate::probe::Prober;
+use crate::PreviewError;
+use forge_daytona::wait::{Condition, Pace};
 use forge_daytona::Toolbox;
-use std::future::Future;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -33,91 +36,180 @@ pub async fn port_listening(toolbox: &Toolbox, port: u16) -> Option<bool> {
     }
 }
 
-/// Readiness polling intervals: 100 → 250 → 500 → 1000 ms, then 1000 ms, each ±20 % jitter
-/// (Playwright's `webServer` schedule, reference §5), so that many waiters do not poll in step.
-#[derive(Debug, Clone, Default)]
-pub struct Backoff {
-    step: usize,
+/// Why a preview will not serve: waiting on is pointless.
+#[derive(Debug)]
+pub enum NotServing {
+    /// The dev process exited, with this code.
+    Exited(i32),
+    /// The preview answered with something that is not the app (a classified failure).
+    Refused(Probe),
+    /// The control plane failed (the preview link of a new port could not be fetched).
+    Control(PreviewError),
 }
 
-impl Backoff {
-    const STEPS_MS: [u64; 4] = [100, 250, 500, 1000];
-
-    pub fn new() -> Backoff {
-        Backoff::default()
-    }
-
-    /// The next interval.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = Self::STEPS_MS[self.step.min(Self::STEPS_MS.len() - 1)];
-        self.step += 1;
-        jitter(Duration::from_millis(base))
-    }
-
-    /// Back to the first, shortest interval.
-    pub fn reset(&mut self) {
-        self.step = 0;
-    }
+/// Something listens on `port` inside the sandbox. Holds once seen (or when it cannot be
+/// told); [`PortListening::forget`] asks again.
+#[derive(Debug, Clone)]
+pub struct PortListening {
+    toolbox: Toolbox,
+    port: u16,
+    seen: bool,
 }
 
-/// `d` × a uniform factor in [0.8, 1.2].
-pub fn jitter(d: Duration) -> Duration {
-    d.mul_f64(0.8 + 0.4 * fastrand::f64())
-}
-
-/// Polls `check` until it returns `Some` (the condition holds: its value is returned) or
-/// `deadline` passes (`None`). Checks run one at a time, [`Backoff`] apart; a check still
-/// running at the deadline is dropped. Nothing is spawned: dropping the future stops it.
-pub async fn await_condition<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let until = Instant::now() + deadline;
-    let mut backoff = Backoff::new();
-    loop {
-        match tokio::time::timeout_at(until, check()).await {
-            Ok(Some(v)) => return Some(v),
-            Ok(None) => {}
-            Err(_) => return None,
+impl PortListening {
+    #[must_use]
+    pub fn new(toolbox: Toolbox, port: u16) -> Self {
+        PortListening {
+            toolbox,
+            port,
+            seen: false,
         }
-        let next = Instant::now() + backoff.next_delay();
-        if next >= until {
-            return None;
-        }
-        tokio::time::sleep_until(next).await;
+    }
+
+    /// Checks `port` from now on.
+    pub fn retarget(&mut self, port: u16) {
+        self.port = port;
+        self.seen = false;
+    }
+
+    /// Counts the port as listening without asking (the server's log said so).
+    pub fn assume(&mut self) {
+        self.seen = true;
+    }
+
+    /// Asks again at the next check (an HTTP probe found nothing listening).
+    pub fn forget(&mut self) {
+        self.seen = false;
+    }
+
+    /// Whether the last check found it listening.
+    #[must_use]
+    pub fn seen(&self) -> bool {
+        self.seen
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Condition for PortListening {
+    type Output = ();
+    type Error = NotServing;
 
-    #[test]
-    fn backoff_grows_to_a_second_with_jitter() {
-        let mut b = Backoff::new();
-        for base in [100u64, 250, 500, 1000, 1000, 1000] {
-            let d = b.next_delay().as_secs_f64() * 1000.0;
-            assert!(
-                d >= base as f64 * 0.8 - 1e-6 && d <= base as f64 * 1.2 + 1e-6,
-                "{d} vs {base}"
-            );
+    async fn check(&mut self) -> Result<Option<()>, NotServing> {
+        if !self.seen {
+            // Open, or cannot be told: on to whatever comes next.
+            self.seen = port_listening(&self.toolbox, self.port).await != Some(false);
         }
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(120));
+        Ok(self.seen.then_some(()))
+    }
+}
+
+/// How [`HttpAnswers`] probes.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// OK answers needed in a row (at least 1).
+    pub times: u32,
+    /// Per-request timeout until the first OK.
+    pub request_timeout: Duration,
+    /// Per-request timeout once the server has answered OK.
+    pub warm_request_timeout: Duration,
+    /// The wait between an OK and the probe that confirms it.
+    pub confirm_interval: Duration,
+    /// Also request the page's module entry.
+    pub check_entry_module: bool,
+}
+
+/// HTTP through the preview URL answers with the app `times` in a row. A pending answer
+/// (nothing listening, compiling) is not yet; any other failure is [`NotServing::Refused`].
+/// Keeps what a report needs: probes sent, the first OK, the last answer.
+#[derive(Debug, Clone)]
+pub struct HttpAnswers {
+    prober: Prober,
+    url: String,
+    policy: HttpPolicy,
+    /// When the wait began (the first OK is timed from it).
+    started: Instant,
+    /// No request runs past this.
+    until: Instant,
+    oks: u32,
+    /// HTTP probes sent (entry-module requests not counted).
+    pub attempts: u32,
+    /// When the first OK came, from `started`.
+    pub first_ok: Option<Duration>,
+    /// The last answer.
+    pub last: Option<Probe>,
+}
+
+impl HttpAnswers {
+    #[must_use]
+    pub fn new(
+        prober: Prober,
+        url: String,
+        policy: HttpPolicy,
+        started: Instant,
+        until: Instant,
+    ) -> Self {
+        HttpAnswers {
+            prober,
+            url,
+            policy,
+            started,
+            until,
+            oks: 0,
+            attempts: 0,
+            first_ok: None,
+            last: None,
+        }
     }
 
-    #[tokio::test]
-    async fn await_condition_returns_the_value_or_none() {
-        let mut n = 0;
-        let got = await_condition(Duration::from_secs(10), || {
-            n += 1;
-            let v = (n == 3).then_some(n);
-            async move { v }
-        })
-        .await;
-        assert_eq!(got, Some(3));
-        let never = await_condition(Duration::from_millis(300), || async { None::<()> }).await;
-        assert_eq!(never, None);
+    /// Probes `url` with `prober` from now on (counters kept, the OK streak restarted).
+    pub fn retarget(&mut self, prober: Prober, url: String) {
+        self.prober = prober;
+        self.url = url;
+        self.oks = 0;
+    }
+}
+
+impl Condition for HttpAnswers {
+    type Output = Probe;
+    type Error = NotServing;
+
+    async fn check(&mut self) -> Result<Option<Probe>, NotServing> {
+        let timeout = if self.first_ok.is_some() {
+            self.policy
+                .request_timeout
+                .min(self.policy.warm_request_timeout)
+        } else {
+            self.policy.request_timeout
+        };
+        let timeout = timeout.min(self.until.saturating_duration_since(Instant::now()));
+        if timeout.is_zero() {
+            return Ok(None);
+        }
+        self.attempts += 1;
+        let probe = self
+            .prober
+            .probe(&self.url, timeout, self.policy.check_entry_module)
+            .await;
+        match probe.reason {
+            Reason::Ok => {
+                self.first_ok.get_or_insert_with(|| self.started.elapsed());
+                self.oks += 1;
+                self.last = Some(probe.clone());
+                Ok((self.oks >= self.policy.times.max(1)).then_some(probe))
+            }
+            r if r.is_pending() => {
+                self.oks = 0;
+                self.last = Some(probe);
+                Ok(None)
+            }
+            _ => Err(NotServing::Refused(probe)),
+        }
+    }
+
+    fn pace(&mut self) -> Pace {
+        if self.oks > 0 {
+            Pace::After(self.policy.confirm_interval)
+        } else {
+            Pace::Backoff
+        }
     }
 }

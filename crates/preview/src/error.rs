@@ -20,7 +20,7 @@ impl PreviewError {
         match self {
             PreviewError::Daytona(e) => e.code(),
             PreviewError::Detect(e) => e.code(),
-            PreviewError::Step(f) => f.code,
+            PreviewError::Step(f) => f.code(),
         }
     }
 }

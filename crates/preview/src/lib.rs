@@ -18,7 +18,9 @@ pub use classify::{
     classify, classify_entry_module, entry_module, Answer, Outcome, Probe, Reason, TransportError,
     ALLOWED_HOSTS_HINT,
 };
-pub use conditions::{await_condition, jitter, port_listening, Backoff, PORT_CHECK_RANGE};
+pub use conditions::{
+    port_listening, HttpAnswers, HttpPolicy, NotServing, PortListening, PORT_CHECK_RANGE,
+};
 pub use error::PreviewError;
 pub use logport::{announced_port, port_from_log, Announcement};
 pub use probe::{Prober, BODY_LIMIT, PROBE_USER_AGENT};

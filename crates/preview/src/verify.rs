@@ -4,15 +4,17 @@
 //! Each round: has the dev process exited (stop, with its last log lines)? Did its log
 //! announce another port than the one asked for (switch to that port's preview link)? Is the
 //! port listening inside the sandbox (skip the HTTP probe while it is not)? Then one HTTP
-//! probe, classified. Pending answers wait a [`Backoff`] interval (cut short when the log
-//! announces the server or the process ends); an OK waits only `confirm_interval` before the
-//! confirming probe, so a server that is already up is verified in about 100 ms.
+//! probe, classified. One [`await_condition`] drives the rounds: pending answers wait a
+//! [`forge_daytona::wait::Backoff::READINESS`] interval (cut short when the log announces the
+//! server or the process ends); an OK waits only `confirm_interval` before the confirming
+//! probe, so a server that is already up is verified in about 100 ms.
 
 use crate::classify::{Probe, Reason};
-use crate::conditions::{port_listening, Backoff};
+use crate::conditions::{HttpAnswers, HttpPolicy, NotServing, PortListening};
 use crate::logport::{announced_port, Announcement};
 use crate::probe::Prober;
 use crate::{strip_ansi, PreviewError};
+use forge_daytona::wait::{await_condition, And, Condition, Pace, WaitError};
 use forge_daytona::{CallOptions, Client, LogStream, Process, Toolbox};
 use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -58,7 +60,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             port: 3000,
             path: "/".into(),
-            deadline: Duration::from_secs(60),
+            deadline: Duration::from_mins(1),
             request_timeout: Duration::from_secs(30),
             oks_required: 2,
             check_entry_module: true,
@@ -141,151 +143,192 @@ pub async fn verify_preview_with(
     }
     let started = Instant::now();
     let until = started + opts.deadline;
-    let mut port = opts.port;
-    let link = client.preview_url(sandbox_id, port).await?;
-    let mut prober = prober.clone().with_token(Some(&link.token));
-    let mut link_url = link.url;
-    let mut log = LogWatch::open(toolbox.process(), dev, opts.deadline).await;
-    let mut run = Run {
+    let link = client.preview_url(sandbox_id, opts.port).await?;
+    let prober = prober.clone().with_token(Some(&link.token));
+    let http = HttpAnswers::new(
+        prober.clone(),
+        join_path(&link.url, &opts.path),
+        HttpPolicy {
+            times: opts.oks_required,
+            request_timeout: opts.request_timeout,
+            warm_request_timeout: WARM_REQUEST_TIMEOUT,
+            confirm_interval: opts.confirm_interval,
+            check_entry_module: opts.check_entry_module,
+        },
         started,
-        attempts: 0,
-        first_ok: None,
-        tail_lines: opts.log_tail_lines,
+        until,
+    );
+    let mut serving = Serving {
+        client,
+        sandbox_id,
+        path: &opts.path,
+        prober,
+        port: opts.port,
+        link_url: link.url,
+        log: LogWatch::open(toolbox.process(), dev, opts.deadline).await,
+        ready: PortListening::new(toolbox.clone(), opts.port).and(http),
+        restart: false,
     };
-    let mut backoff = Backoff::new();
-    let mut oks = 0u32;
-    let mut listening = false;
-    let mut last: Option<Probe> = None;
-    loop {
-        log.refresh().await;
-        if let Some(code) = log.exit_code().await {
-            let excerpt =
-                format!("the dev process exited with code {code} before the preview worked");
-            return Ok(run.report(
-                &link_url,
-                port,
-                Reason::ProcessExited,
-                last.as_ref(),
-                Some(excerpt),
-                &log,
-            ));
+    let outcome = await_condition(Some(until), None, &mut serving).await;
+    let (reason, excerpt, probe) = match outcome {
+        Ok(probe) => (Reason::Ok, None, Some(probe)),
+        Err(WaitError::TimedOut | WaitError::Cancelled) => (Reason::Timeout, None, None),
+        Err(WaitError::Failed(NotServing::Exited(code))) => (
+            Reason::ProcessExited,
+            Some(format!(
+                "the dev process exited with code {code} before the preview worked"
+            )),
+            None,
+        ),
+        Err(WaitError::Failed(NotServing::Refused(probe))) => {
+            (probe.reason, probe.excerpt.clone(), Some(probe))
         }
-        if let Some(a) = log.announcement() {
-            if a.strong && a.port == port {
-                // Servers print their "Local:" line once they listen: no need to ask.
-                listening = true;
-            }
-            let moved = a.port != port
-                && (a.strong
-                    || last
-                        .as_ref()
-                        .is_some_and(|p| p.reason == Reason::NotListening));
-            if moved {
-                tracing::debug!(from = port, to = a.port, "the log announced another port");
-                port = a.port;
-                let link = client.preview_url(sandbox_id, port).await?;
-                prober = prober.with_token(Some(&link.token));
-                link_url = link.url;
-                oks = 0;
-                listening = false;
-                backoff.reset();
-            }
+        Err(WaitError::Failed(NotServing::Control(e))) => return Err(e),
+    };
+    Ok(serving.report(started, reason, probe, excerpt, opts.log_tail_lines))
+}
+
+/// The preview serves the app: the dev process has not exited, and the port it serves on (the
+/// one asked for, or the one its log announced) listens and answers over HTTP twice in a row.
+struct Serving<'a> {
+    client: &'a Client,
+    sandbox_id: &'a str,
+    path: &'a str,
+    prober: Prober,
+    port: u16,
+    link_url: String,
+    log: LogWatch,
+    ready: And<PortListening, HttpAnswers>,
+    /// The port moved: check the new one at once, with the backoff started again.
+    restart: bool,
+}
+
+impl Serving<'_> {
+    /// The last answer: a synthetic `NOT_LISTENING` while the port check says so.
+    fn last(&self) -> Option<Probe> {
+        if !self.ready.0.seen() && self.ready.1.attempts == 0 {
+            return Some(Probe {
+                reason: Reason::NotListening,
+                status: None,
+                excerpt: Some(format!(
+                    "nothing listens on port {} in the sandbox",
+                    self.port
+                )),
+                entry_module: None,
+            });
         }
-        if Instant::now() >= until {
-            return Ok(run.report(&link_url, port, Reason::Timeout, last.as_ref(), None, &log));
-        }
-        if !listening {
-            match port_listening(toolbox, port).await {
-                Some(false) => {
-                    last = Some(Probe {
-                        reason: Reason::NotListening,
-                        status: None,
-                        excerpt: Some(format!("nothing listens on port {port} in the sandbox")),
-                        entry_module: None,
-                    });
-                    log.sleep(backoff.next_delay(), until).await;
-                    continue;
-                }
-                // Open, or cannot be told: on to HTTP.
-                _ => listening = true,
-            }
-        }
-        let timeout = if run.first_ok.is_some() {
-            opts.request_timeout.min(WARM_REQUEST_TIMEOUT)
-        } else {
-            opts.request_timeout
-        };
-        let timeout = timeout.min(until.saturating_duration_since(Instant::now()));
-        if timeout.is_zero() {
-            continue;
-        }
-        run.attempts += 1;
-        let url = join_path(&link_url, &opts.path);
-        let probe = prober.probe(&url, timeout, opts.check_entry_module).await;
-        match probe.reason {
-            Reason::Ok => {
-                run.first_ok.get_or_insert_with(|| started.elapsed());
-                oks += 1;
-                if oks >= opts.oks_required.max(1) {
-                    return Ok(run.report(&link_url, port, Reason::Ok, Some(&probe), None, &log));
-                }
-                last = Some(probe);
-                sleep_until_or(opts.confirm_interval, until).await;
-            }
-            r if r.is_pending() => {
-                oks = 0;
-                if r == Reason::NotListening {
-                    // It may have gone away: ask the port check again next round.
-                    listening = false;
-                }
-                last = Some(probe);
-                log.sleep(backoff.next_delay(), until).await;
-            }
-            r => {
-                let excerpt = probe.excerpt.clone();
-                return Ok(run.report(&link_url, port, r, Some(&probe), excerpt, &log));
-            }
-        }
+        self.ready.1.last.clone()
     }
-}
 
-/// Counters of one verification.
-struct Run {
-    started: Instant,
-    attempts: u32,
-    first_ok: Option<Duration>,
-    tail_lines: usize,
-}
-
-impl Run {
     fn report(
         &self,
-        url: &str,
-        port: u16,
+        started: Instant,
         reason: Reason,
-        last: Option<&Probe>,
+        probe: Option<Probe>,
         excerpt: Option<String>,
-        log: &LogWatch,
+        tail_lines: usize,
     ) -> VerifyReport {
         let timed_out = reason == Reason::Timeout;
+        let last = probe.or_else(|| self.last());
+        let http = &self.ready.1;
         VerifyReport {
             ok: reason == Reason::Ok,
-            url: url.to_owned(),
-            port,
-            status: last.and_then(|p| p.status),
+            url: self.link_url.clone(),
+            port: self.port,
+            status: last.as_ref().and_then(|p| p.status),
             reason,
-            last_probe: last.map(|p| p.reason).filter(|_| timed_out),
-            attempts: self.attempts,
-            elapsed_ms: self.started.elapsed().as_millis() as u64,
-            time_to_first_ok_ms: self.first_ok.map(|d| d.as_millis() as u64),
-            log_tail: log.tail(self.tail_lines),
-            excerpt: excerpt.or_else(|| {
-                timed_out
-                    .then(|| last.and_then(|p| p.excerpt.clone()))
-                    .flatten()
-            }),
+            last_probe: last.as_ref().map(|p| p.reason).filter(|_| timed_out),
+            attempts: http.attempts,
+            elapsed_ms: millis(started.elapsed()),
+            time_to_first_ok_ms: http.first_ok.map(millis),
+            log_tail: self.log.tail(tail_lines),
+            excerpt: excerpt.or_else(|| timed_out.then(|| last.and_then(|p| p.excerpt)).flatten()),
         }
     }
+
+    /// Follows the port the log announced: a strong announcement (the server's "Local:" line)
+    /// of the port asked for means it listens; another port is followed when announced
+    /// strongly, or when nothing listens on the one asked for.
+    async fn follow_announcement(&mut self) -> Result<(), NotServing> {
+        let Some(a) = self.log.announcement() else {
+            return Ok(());
+        };
+        if a.strong && a.port == self.port {
+            self.ready.0.assume();
+        }
+        let not_listening = self
+            .last()
+            .is_some_and(|p| p.reason == Reason::NotListening);
+        if a.port == self.port || !(a.strong || not_listening) {
+            return Ok(());
+        }
+        tracing::debug!(
+            from = self.port,
+            to = a.port,
+            "the log announced another port"
+        );
+        self.port = a.port;
+        let link = self
+            .client
+            .preview_url(self.sandbox_id, a.port)
+            .await
+            .map_err(|e| NotServing::Control(e.into()))?;
+        self.prober = self.prober.clone().with_token(Some(&link.token));
+        self.ready.0.retarget(a.port);
+        self.ready
+            .1
+            .retarget(self.prober.clone(), join_path(&link.url, self.path));
+        self.link_url = link.url;
+        self.restart = true;
+        Ok(())
+    }
+}
+
+impl Condition for Serving<'_> {
+    type Output = Probe;
+    type Error = NotServing;
+
+    async fn check(&mut self) -> Result<Option<Probe>, NotServing> {
+        self.log.refresh().await;
+        if let Some(code) = self.log.exit_code().await {
+            return Err(NotServing::Exited(code));
+        }
+        self.follow_announcement().await?;
+        if self.restart {
+            return Ok(None);
+        }
+        let r = self.ready.check().await;
+        if let Err(NotServing::Refused(_)) | Ok(Some(_)) = &r {
+            return r.map(|o| o.map(|((), probe)| probe));
+        }
+        if self
+            .ready
+            .1
+            .last
+            .as_ref()
+            .is_some_and(|p| p.reason == Reason::NotListening)
+            && self.ready.0.seen()
+        {
+            // It may have gone away: ask the port check again next round.
+            self.ready.0.forget();
+        }
+        r.map(|o| o.map(|((), probe)| probe))
+    }
+
+    fn pace(&mut self) -> Pace {
+        if std::mem::take(&mut self.restart) {
+            return Pace::Restart;
+        }
+        self.ready.pace()
+    }
+
+    fn changed(&mut self) -> impl std::future::Future<Output = ()> + Send {
+        self.log.changed()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `base` + `path`, with one `/` between them.
@@ -303,10 +346,6 @@ fn join_path(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
-}
-
-async fn sleep_until_or(d: Duration, until: Instant) {
-    tokio::time::sleep_until((Instant::now() + d).min(until)).await;
 }
 
 /// The dev process's log and exit: live over the log WebSocket when it opens (wakes the
@@ -379,7 +418,7 @@ impl LogWatch {
             loop {
                 match stream.next().now_or_never() {
                     Some(Some(Ok(chunk))) => fresh.push_str(&chunk.data),
-                    Some(Some(Err(_))) | Some(None) => {
+                    Some(Some(Err(_)) | None) => {
                         self.ended = true;
                         break;
                     }
@@ -429,37 +468,24 @@ impl LogWatch {
         self.announced
     }
 
-    /// Sleeps `d` (not past `until`), waking early when the log announces the server, prints
-    /// a ready line, or ends.
-    async fn sleep(&mut self, d: Duration, until: Instant) {
-        let wake = (Instant::now() + d).min(until);
-        let Some(stream) = self.stream.as_mut().filter(|_| !self.ended) else {
-            tokio::time::sleep_until(wake).await;
-            return;
-        };
-        let before = self.announced;
-        let mut fresh = String::new();
+    /// Resolves when the log announces the server, prints a ready line, or ends; never when
+    /// there is no live stream. What it reads is kept at once, so that being dropped (the
+    /// interval ended first) loses nothing.
+    async fn changed(&mut self) {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake) => break,
-                chunk = stream.next() => match chunk {
-                    Some(Ok(c)) => {
-                        let hint = READY_HINTS.iter().any(|h| c.data.contains(h));
-                        fresh.push_str(&c.data);
-                        let announced = announced_port(&fresh).is_some();
-                        if hint || (announced && before.is_none()) {
-                            break;
-                        }
-                    }
-                    _ => {
-                        self.ended = true;
-                        break;
-                    }
-                }
+            let Some(stream) = self.stream.as_mut().filter(|_| !self.ended) else {
+                return std::future::pending().await;
+            };
+            let before = self.announced;
+            let Some(Ok(c)) = stream.next().await else {
+                self.ended = true;
+                return;
+            };
+            let hint = READY_HINTS.iter().any(|h| c.data.contains(h));
+            self.push(&c.data);
+            if hint || (self.announced.is_some() && before.is_none()) {
+                return;
             }
-        }
-        if !fresh.is_empty() {
-            self.push(&fresh);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Every probe classification against a scripted HTTP server on 127.0.0.1, through the real
 //! prober (reqwest, redirects off, the Daytona headers).
 
-mod common;
+use crate::common;
 
 use common::{bounded, canned, closed_port, serve, Canned};
 use forge_preview::{Probe, Prober, Reason};

@@ -1,7 +1,7 @@
 //! `verify_preview` end to end on the embedded backend: real sandboxes, real dev-server
 //! processes started in a session, the real preview proxy and log WebSocket.
 
-mod common;
+use crate::common;
 
 use common::bounded;
 use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, Toolbox, UploadItem};
@@ -193,7 +193,7 @@ async fn a_dev_process_that_exits_at_once_stops_verification_with_its_log() {
         let dev = e
             .start("echo 'Error: Cannot find module \"vite\"' >&2; echo 'npm ERR! code 1'; exit 3")
             .await;
-        let r = e.verify(Some(&dev), port, Duration::from_secs(60)).await;
+        let r = e.verify(Some(&dev), port, Duration::from_mins(1)).await;
         e.stop().await;
         assert!(!r.ok);
         assert_eq!(r.reason, Reason::ProcessExited, "{r:?}");

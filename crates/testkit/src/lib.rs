@@ -266,8 +266,7 @@ pub fn add_commit(
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
+            .map_or(0, |d| d.as_nanos())
     ));
     std::fs::create_dir_all(&work)?;
     let result = (|| {
@@ -275,9 +274,8 @@ pub fn add_commit(
         git(&work, &["init", "-q"])?;
         git(&work, &["remote", "add", "origin", &bare_s])?;
         git(&work, &["fetch", "-q", "origin"])?;
-        let has_branch = git(&work, &["ls-remote", "--heads", "origin", branch])
-            .map(|s| !s.is_empty())
-            .unwrap_or(false);
+        let has_branch =
+            git(&work, &["ls-remote", "--heads", "origin", branch]).is_ok_and(|s| !s.is_empty());
         let has_head = !git(&work, &["ls-remote", "origin"])?.is_empty();
         if has_branch {
             git(

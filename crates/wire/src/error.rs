@@ -42,11 +42,7 @@ impl ErrorBody {
         if let Some(serde_json::Value::Array(items)) = obj.get("message") {
             let joined = items
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                })
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                 .collect::<Vec<_>>()
                 .join(", ");
             obj.insert("message".into(), serde_json::Value::String(joined));

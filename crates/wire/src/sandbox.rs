@@ -40,7 +40,11 @@ pub enum SandboxState {
 impl SandboxState {
     /// The wire spelling (`started`, `build_failed`, ...).
     pub fn as_str(self) -> &'static str {
-        use SandboxState::*;
+        use SandboxState::{
+            Archived, Archiving, BuildFailed, BuildingSnapshot, Creating, Destroyed, Destroying,
+            Error, Forking, Paused, Pausing, PendingBuild, PullingSnapshot, Resizing, Restoring,
+            Resuming, Snapshotting, Started, Starting, Stopped, Stopping, Unknown,
+        };
         match self {
             Creating => "creating",
             Restoring => "restoring",
@@ -297,6 +301,8 @@ fn whole<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+// serde's `serialize_with` hands the field by reference: `&Option<f64>` is its signature.
+#[allow(clippy::ref_option)]
 fn whole_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => whole(v, s),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Default deadline of uploads and downloads (the SDK's 30 min).
-pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_mins(30);
 
 /// Read and write size of streamed transfers: large enough for throughput, small enough that
 /// memory stays flat.
@@ -626,6 +626,7 @@ async fn read_sized_part(
     }))
 }
 
+#[allow(clippy::needless_pass_by_value)] // a `map_err` function
 fn cut_off(e: reqwest::Error) -> Error {
     Error::BadResponse {
         message: format!(
@@ -770,6 +771,7 @@ fn part_error(data: &[u8], secrets: &[String]) -> Error {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // a `map_err` function
 fn multipart_error(e: multer::Error) -> Error {
     Error::BadResponse {
         message: format!("download answer cut off or malformed: {e}"),

@@ -77,8 +77,8 @@ pub fn split_credentials(raw: &str) -> Result<(String, Option<String>, Option<St
     let user = Some(decode(u.username())).filter(|s| !s.is_empty());
     let pass = u.password().map(decode);
     u.set_username("")
-        .and_then(|_| u.set_password(None))
-        .map_err(|_| {
+        .and_then(|()| u.set_password(None))
+        .map_err(|()| {
             Error::InvalidArgument("cannot remove credentials from the clone URL".into())
         })?;
     // A lone token in the user slot (`https://TOKEN@github.com/...`) is a password.
@@ -268,7 +268,7 @@ impl Git {
         remote: Option<&str>,
     ) -> Result<()> {
         require_path(path)?;
-        let body = self.sync_body(path, creds, branch, remote);
+        let body = Self::sync_body(path, creds, branch, remote);
         self.post("/git/push", "git push", &body, creds.password.as_ref())
             .await
     }
@@ -282,13 +282,12 @@ impl Git {
         remote: Option<&str>,
     ) -> Result<()> {
         require_path(path)?;
-        let body = self.sync_body(path, creds, branch, remote);
+        let body = Self::sync_body(path, creds, branch, remote);
         self.post("/git/pull", "git pull", &body, creds.password.as_ref())
             .await
     }
 
     fn sync_body(
-        &self,
         path: &str,
         creds: &GitCredentials,
         branch: Option<&str>,
@@ -403,7 +402,7 @@ impl Git {
                 status: 0,
                 message: format!(
                     "git {} failed (exit {}): {message}",
-                    args.first().map(String::as_str).unwrap_or(""),
+                    args.first().map_or("", String::as_str),
                     r.exit_code
                 ),
                 code: Some(code.into()),

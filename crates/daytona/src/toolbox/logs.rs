@@ -265,18 +265,23 @@ pub(crate) async fn open(
     }
     let deadline = opts.deadline(None);
     let connector = tls_connector()?;
-    let connect = async {
+    // Boxed here, at its source: the TLS + WebSocket handshake future is ~21 KB, and inline it
+    // made every caller's future (the verifier, the pipeline, each test) that much larger.
+    let connect = Box::pin(async {
         tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
             .await
             .map_err(|e| ws_error(e, &secrets))
-    };
+    });
     let t0 = std::time::Instant::now();
     let opened = deadline.run("open log stream", connect).await;
     crate::log::websocket(
         url,
         &secrets,
         t0,
-        opened.as_ref().map(|_| ()).map_err(|e| e.code()),
+        opened
+            .as_ref()
+            .map(|_| ())
+            .map_err(super::super::error::Error::code),
     );
     let (mut ws, _) = opened?;
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -302,7 +307,7 @@ pub(crate) async fn open(
             Ok(true)
         };
         let outcome = tokio::select! {
-            _ = stop_task.cancelled() => Ok(false),
+            () = stop_task.cancelled() => Ok(false),
             r = deadline.run("log stream", pump) => r,
         };
         match outcome {

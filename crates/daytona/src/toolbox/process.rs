@@ -161,11 +161,11 @@ impl Process {
 
     /// `POST /process/session`.
     pub async fn create_session(&self, session_id: &str) -> Result<()> {
-        self.create_session_in(session_id, &self.tb.default_deadline())
+        self.create_session_within(session_id, &self.tb.default_deadline())
             .await
     }
 
-    async fn create_session_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
+    async fn create_session_within(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
         require("session id", session_id)?;
         let req = self
             .tb
@@ -203,13 +203,13 @@ impl Process {
 
     /// `DELETE /process/session/{id}`: kills whatever still runs in it.
     pub async fn delete_session(&self, session_id: &str) -> Result<()> {
-        self.delete_session_in(session_id, &self.tb.default_deadline())
+        self.delete_session_within(session_id, &self.tb.default_deadline())
             .await
     }
 
-    async fn delete_session_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
+    async fn delete_session_within(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
         require("session id", session_id)?;
-        if let Err(e) = self.kill_wrapped_in(session_id, deadline).await {
+        if let Err(e) = self.kill_wrapped_within(session_id, deadline).await {
             tracing::debug!(error = %e, "could not kill the session's background commands");
         }
         let req = self
@@ -242,11 +242,11 @@ impl Process {
         } else {
             command.to_string()
         };
-        self.session_exec_in(session_id, &command, run_async, &self.tb.deadline(opts))
+        self.session_exec_within(session_id, &command, run_async, &self.tb.deadline(opts))
             .await
     }
 
-    async fn session_exec_in(
+    async fn session_exec_within(
         &self,
         session_id: &str,
         command: &str,
@@ -288,11 +288,11 @@ impl Process {
         session_id: &str,
         command_id: &str,
     ) -> Result<SessionCommand> {
-        self.command_in(session_id, command_id, &self.tb.default_deadline())
+        self.command_within(session_id, command_id, &self.tb.default_deadline())
             .await
     }
 
-    async fn command_in(
+    async fn command_within(
         &self,
         session_id: &str,
         command_id: &str,
@@ -313,11 +313,11 @@ impl Process {
         session_id: &str,
         command_id: &str,
     ) -> Result<SessionCommandLogsResponse> {
-        self.logs_in(session_id, command_id, &self.tb.default_deadline())
+        self.logs_within(session_id, command_id, &self.tb.default_deadline())
             .await
     }
 
-    async fn logs_in(
+    async fn logs_within(
         &self,
         session_id: &str,
         command_id: &str,
@@ -395,7 +395,9 @@ impl Process {
     /// A command that has already ended is `DAYTONA_GONE`.
     pub async fn kill_session_command(&self, session_id: &str, command_id: &str) -> Result<()> {
         let deadline = self.tb.default_deadline();
-        let cmd = self.command_in(session_id, command_id, &deadline).await?;
+        let cmd = self
+            .command_within(session_id, command_id, &deadline)
+            .await?;
         if cmd.exit_code.is_some() {
             return Err(already_completed(command_id));
         }
@@ -425,7 +427,9 @@ impl Process {
         command_id: &str,
     ) -> Result<()> {
         let deadline = self.tb.default_deadline();
-        let cmd = self.command_in(session_id, command_id, &deadline).await?;
+        let cmd = self
+            .command_within(session_id, command_id, &deadline)
+            .await?;
         if cmd.exit_code.is_some() {
             return Err(already_completed(command_id));
         }
@@ -435,21 +439,24 @@ impl Process {
                  cannot be killed alone; delete its session instead"
             )));
         };
-        match self.run_kill_script(&[token], &deadline).await?.first() {
-            Some(KillOutcome::Killed | KillOutcome::Gone) => Ok(()),
-            _ => {
-                let again = self.command_in(session_id, command_id, &deadline).await?;
-                if again.exit_code.is_some() {
-                    Err(already_completed(command_id))
-                } else {
-                    Err(Error::BadResponse {
-                        message: format!(
-                            "command {command_id} runs but recorded no process group id \
-                             (is `setsid` missing in the sandbox?)"
-                        ),
-                        status: None,
-                    })
-                }
+        if let Some(KillOutcome::Killed | KillOutcome::Gone) =
+            self.run_kill_script(&[token], &deadline).await?.first()
+        {
+            Ok(())
+        } else {
+            let again = self
+                .command_within(session_id, command_id, &deadline)
+                .await?;
+            if again.exit_code.is_some() {
+                Err(already_completed(command_id))
+            } else {
+                Err(Error::BadResponse {
+                    message: format!(
+                        "command {command_id} runs but recorded no process group id \
+                         (is `setsid` missing in the sandbox?)"
+                    ),
+                    status: None,
+                })
             }
         }
     }
@@ -474,7 +481,7 @@ impl Process {
 
     /// Kills the still running wrapped commands of a session, before the session is deleted:
     /// they left the session's process group, so deleting it would not stop them.
-    async fn kill_wrapped_in(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
+    async fn kill_wrapped_within(&self, session_id: &str, deadline: &Deadline) -> Result<()> {
         let req = self.tb.req(
             Method::GET,
             &format!("/process/session/{}", seg(session_id)),
@@ -511,11 +518,11 @@ impl Process {
             _ => opts.clone(),
         };
         let deadline = self.tb.deadline(&opts);
-        let spawned = self.spawn_in(command, o, &deadline).await?;
+        let spawned = self.spawn_within(command, o, &deadline).await?;
         let result = async {
-            let exit_code = spawned.wait_in(&deadline).await?;
+            let exit_code = spawned.wait_within(&deadline).await?;
             let logs = self
-                .logs_in(&spawned.session_id, &spawned.cmd_id, &deadline)
+                .logs_within(&spawned.session_id, &spawned.cmd_id, &deadline)
                 .await?;
             Ok(ExecResult {
                 stdout: logs.stdout,
@@ -538,10 +545,10 @@ impl Process {
         o: &ExecOptions,
         opts: &CallOptions,
     ) -> Result<Spawned> {
-        self.spawn_in(command, o, &self.tb.deadline(opts)).await
+        self.spawn_within(command, o, &self.tb.deadline(opts)).await
     }
 
-    async fn spawn_in(
+    async fn spawn_within(
         &self,
         command: &str,
         o: &ExecOptions,
@@ -558,14 +565,14 @@ impl Process {
         script.push_str(&format!("sh -c {}", quote(command)?));
         let script = killable::wrap(&script, &killable::new_token())?;
         let session_id = format!("forge-exec-{:016x}", rand::random::<u64>());
-        self.create_session_in(&session_id, deadline).await?;
+        self.create_session_within(&session_id, deadline).await?;
         let mut spawned = Spawned {
             process: self.clone(),
             session_id,
             cmd_id: String::new(),
         };
         match self
-            .session_exec_in(&spawned.session_id, &script, true, deadline)
+            .session_exec_within(&spawned.session_id, &script, true, deadline)
             .await
         {
             Ok(r) => {
@@ -612,24 +619,20 @@ impl Spawned {
             .await
     }
 
-    /// Waits for the exit code (polling 50 ms, growing to 500 ms).
+    /// Waits for the exit code ([`crate::wait::Backoff::COMMAND`]).
     pub async fn wait(&self, opts: &CallOptions) -> Result<i32> {
-        self.wait_in(&self.process.tb.deadline(opts)).await
+        self.wait_within(&self.process.tb.deadline(opts)).await
     }
 
-    async fn wait_in(&self, deadline: &Deadline) -> Result<i32> {
-        let mut interval = Duration::from_millis(50);
-        loop {
+    async fn wait_within(&self, deadline: &Deadline) -> Result<i32> {
+        let exited = crate::wait::from_fn(crate::wait::Backoff::COMMAND, || async {
             let c = self
                 .process
-                .command_in(&self.session_id, &self.cmd_id, deadline)
+                .command_within(&self.session_id, &self.cmd_id, deadline)
                 .await?;
-            if let Some(code) = c.exit_code {
-                return Ok(code);
-            }
-            deadline.sleep("exec", interval).await?;
-            interval = (interval * 3 / 2).min(Duration::from_millis(500));
-        }
+            Ok(c.exit_code)
+        });
+        deadline.wait("exec", exited).await
     }
 
     /// Deletes the session, killing the command if it still runs. Best effort, with its own
@@ -640,7 +643,7 @@ impl Spawned {
             .deadline(None);
         if let Err(e) = self
             .process
-            .delete_session_in(&self.session_id, &cleanup)
+            .delete_session_within(&self.session_id, &cleanup)
             .await
         {
             tracing::debug!(error = %e, "could not delete the exec session");

@@ -53,7 +53,7 @@ impl Backend {
 
     /// A new sandbox's toolbox.
     pub async fn toolbox(&self) -> forge_daytona::Toolbox {
-        let opts = forge_daytona::CallOptions::new().with_timeout(Duration::from_secs(60));
+        let opts = forge_daytona::CallOptions::new().with_timeout(Duration::from_mins(1));
         let s = self
             .client
             .create(&forge_daytona::CreateParams::default(), &opts)
@@ -194,6 +194,7 @@ impl Drop for Scripted {
 }
 
 /// A JSON answer.
+#[allow(clippy::needless_pass_by_value)] // called with `json!(...)`
 pub fn json(status: u16, v: serde_json::Value) -> Response {
     (
         StatusCode::from_u16(status).unwrap(),
@@ -222,8 +223,12 @@ pub fn sandbox_json(id: &str, state: &str, toolbox: &str) -> serde_json::Value {
 }
 
 /// Bounds a test body in time.
-pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(120), f)
-        .await
-        .expect("test took longer than 120 s")
+pub fn bounded<'a, T>(f: impl Future<Output = T> + 'a) -> impl Future<Output = T> + 'a {
+    // Boxed: a whole test body is a large future.
+    let f = Box::pin(f);
+    async move {
+        tokio::time::timeout(Duration::from_mins(2), f)
+            .await
+            .expect("test took longer than 120 s")
+    }
 }

@@ -72,7 +72,7 @@ impl Ctl {
         frame.extend_from_slice(&((payload.len() + 1) as u32).to_le_bytes());
         frame.push(op);
         frame.extend_from_slice(payload);
-        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let raw: Vec<RawFd> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
         let mut sent = 0;
         while sent < frame.len() {
             let attach: &[RawFd] = if sent == 0 { &raw } else { &[] };
@@ -152,26 +152,33 @@ fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<usize> {
     let mut control = vec![0u8; space as usize];
     // SAFETY: an all-zero msghdr is valid; every pointer set below outlives the call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
     if !fds.is_empty() {
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
         msg.msg_controllen = space as usize;
         // SAFETY: the control buffer holds one cmsghdr with room for `fds` (CMSG_SPACE above).
         unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
+            let c = libc::CMSG_FIRSTHDR(&raw const msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
             (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as usize;
+            // Bytewise: the control buffer gives no alignment promise for the fds.
             std::ptr::copy_nonoverlapping(
-                fds.as_ptr(),
-                libc::CMSG_DATA(c) as *mut RawFd,
-                fds.len(),
+                fds.as_ptr().cast::<u8>(),
+                libc::CMSG_DATA(c),
+                std::mem::size_of_val(fds),
             );
         }
     }
     // SAFETY: msg points at live buffers; MSG_NOSIGNAL turns a dead peer into EPIPE.
-    let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+    let n = unsafe {
+        libc::sendmsg(
+            sock,
+            &raw const msg,
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -180,7 +187,7 @@ fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<usize> {
 
 fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
         iov_len: buf.len(),
     };
     // SAFETY: pure arithmetic.
@@ -188,29 +195,37 @@ fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>
     let mut control = vec![0u8; space as usize];
     // SAFETY: as in send_with_fds.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
     msg.msg_controllen = space as usize;
     // SAFETY: msg points at live buffers.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT) };
+    let n = unsafe {
+        libc::recvmsg(
+            sock,
+            &raw mut msg,
+            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
     let mut fds = Vec::new();
     // SAFETY: walking the control messages the kernel wrote into `control`.
     unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
                 let count =
                     ((*c).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
-                let data = libc::CMSG_DATA(c) as *const RawFd;
+                // Read with `read_unaligned` below: the cast promises no alignment.
+                #[allow(clippy::cast_ptr_alignment)]
+                let data = libc::CMSG_DATA(c).cast::<RawFd>();
                 for i in 0..count {
                     fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
                 }
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            c = libc::CMSG_NXTHDR(&raw const msg, c);
         }
     }
     Ok((n as usize, fds))

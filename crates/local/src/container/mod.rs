@@ -573,8 +573,7 @@ impl Runtime {
                 async move {
                     ctl.request(op::SIGNAL_ALL, &sig.to_le_bytes(), &[])
                         .await
-                        .map(|a| a.value)
-                        .unwrap_or(0)
+                        .map_or(0, |a| a.value)
                 }
             };
             if all(libc::SIGTERM).await > 0 {
@@ -672,7 +671,7 @@ impl Runtime {
 
     /// Detaches (`false`) or attaches again a running sandbox's network (its monitor stops or
     /// starts the network tool). A sandbox not running gets it at its next start.
-    pub async fn set_network(&self, id: &str, on: bool) -> Result<(), Failure> {
+    pub fn set_network(&self, id: &str, on: bool) -> Result<(), Failure> {
         let Some(running) = self.running(id) else {
             return Ok(());
         };
@@ -745,20 +744,19 @@ impl Runtime {
             .lock()
             .ok()
             .and_then(|g| g.as_ref().and_then(|f| f.try_clone().ok()));
-        let fd = match cached {
-            Some(fd) => fd,
-            None => {
-                let Ok(answer) = running.ctl.request(op::NETLINK, &[], &[]).await else {
-                    return Vec::new();
-                };
-                let Some(fd) = answer.fds.into_iter().next() else {
-                    return Vec::new();
-                };
-                if let (Ok(mut g), Ok(copy)) = (running.netlink.lock(), fd.try_clone()) {
-                    *g = Some(copy);
-                }
-                fd
+        let fd = if let Some(fd) = cached {
+            fd
+        } else {
+            let Ok(answer) = running.ctl.request(op::NETLINK, &[], &[]).await else {
+                return Vec::new();
+            };
+            let Some(fd) = answer.fds.into_iter().next() else {
+                return Vec::new();
+            };
+            if let (Ok(mut g), Ok(copy)) = (running.netlink.lock(), fd.try_clone()) {
+                *g = Some(copy);
             }
+            fd
         };
         tokio::task::spawn_blocking(move || crate::ports::listening_ports(&fd))
             .await
@@ -794,7 +792,7 @@ impl Runtime {
 fn socket_stream(fd: OwnedFd) -> Option<std::net::TcpStream> {
     // SAFETY: fstat into a zeroed stat on a descriptor we own.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0
+    if unsafe { libc::fstat(fd.as_raw_fd(), &raw mut st) } != 0
         || (st.st_mode & libc::S_IFMT) != libc::S_IFSOCK
     {
         return None;
@@ -886,7 +884,7 @@ async fn kill_init(pid: i32, start: u64) -> bool {
             revents: 0,
         };
         // SAFETY: poll(2) on one pollfd we own, 10 s at most.
-        unsafe { libc::poll(&mut p, 1, 10_000) > 0 }
+        unsafe { libc::poll(&raw mut p, 1, 10_000) > 0 }
     })
     .await
     .unwrap_or(false)

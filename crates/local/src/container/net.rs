@@ -68,7 +68,7 @@ impl Network {
             }
             if let Some(full) = crate::procs::which(tool.program, path) {
                 let mut argv = vec![full.to_string_lossy().into_owned()];
-                argv.extend(tool.args.iter().map(|a| a.to_string()));
+                argv.extend(tool.args.iter().map(std::string::ToString::to_string));
                 return Network {
                     argv: Some(argv),
                     nameservers: vec![tool.nameserver.to_string()],

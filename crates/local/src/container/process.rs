@@ -299,7 +299,11 @@ async fn read_line(
 impl Child {
     /// Waits for the exit code (`KILLED` when the monitor was killed first).
     pub async fn wait(&mut self) -> i32 {
-        let code = self.exit.wait_for(|c| c.is_some()).await.map(|c| *c);
+        let code = self
+            .exit
+            .wait_for(std::option::Option::is_some)
+            .await
+            .map(|c| *c);
         code.ok().flatten().unwrap_or(KILLED)
     }
 

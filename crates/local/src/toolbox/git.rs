@@ -14,7 +14,7 @@
 //! `git credential-store` reading that in-memory copy, which answers only for the matching
 //! protocol and host.
 
-use super::exec::KillOnDrop;
+use super::process::KillOnDrop;
 use super::{Sbx, Spawn};
 use crate::confine::Resolved;
 use crate::container::process::{Output, Spec};
@@ -33,7 +33,7 @@ use forge_wire::{
 use std::time::Duration;
 
 /// Longest a single git command may run.
-const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+const GIT_TIMEOUT: Duration = Duration::from_mins(10);
 
 /// The credential helper: prints the credentials git was given on its fd 3.
 const HELPER: &str = "!f() { test \"$1\" = get || return 0; cat /dev/fd/3; }; f";
@@ -375,11 +375,11 @@ async fn git(
     };
     let mut argv: Vec<String> = ["git", "-c", "credential.helper=", "-c"]
         .iter()
-        .map(|a| a.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     argv.push(format!("credential.helper={helper}"));
     argv.extend(["-c".to_string(), "core.askPass=".to_string()]);
-    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(args.iter().map(std::string::ToString::to_string));
     let dir = sbx.cmd_path(cwd);
     let spec = Spec {
         argv,
@@ -415,14 +415,11 @@ async fn git(
         let code = child.wait().await;
         (code, o, e)
     };
-    let (code, stdout, stderr) = match tokio::time::timeout(GIT_TIMEOUT, collect).await {
-        Ok(x) => x,
-        Err(_) => {
-            return Err(
-                Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
-                    .with_code("PROCESS_EXECUTION_TIMEOUT"),
-            );
-        }
+    let Ok((code, stdout, stderr)) = tokio::time::timeout(GIT_TIMEOUT, collect).await else {
+        return Err(
+            Failure::new(StatusCode::REQUEST_TIMEOUT, format!("{op} timed out"))
+                .with_code("PROCESS_EXECUTION_TIMEOUT"),
+        );
     };
     guard.disarm();
     if code == 0 {

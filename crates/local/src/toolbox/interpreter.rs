@@ -52,7 +52,7 @@ const PYTHON: &str = "python";
 const DEFAULT: &str = "default";
 
 /// An execution's timeout when the request names none.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+const DEFAULT_TIMEOUT: Duration = Duration::from_mins(10);
 
 /// How long interrupted code may take to stop before its worker is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
@@ -102,7 +102,7 @@ impl Context {
         let killer = self
             .killer
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         if let Some(k) = killer {
             let _ = k.kill(libc::SIGKILL).await;
@@ -187,7 +187,10 @@ impl Context {
         }
         let killer = child.killer();
         let exit = child.exit_watch();
-        *self.killer.lock().unwrap_or_else(|p| p.into_inner()) = Some(killer.clone());
+        *self
+            .killer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(killer.clone());
         self.alive.store(true, Ordering::Relaxed);
         let alive = self.alive.clone();
         tokio::spawn(async move {
@@ -360,7 +363,7 @@ async fn read_request(socket: &mut WebSocket) -> Result<InterpreterExecuteReques
         match socket.recv().await {
             Some(Ok(Message::Text(t))) => break t.as_bytes().to_vec(),
             Some(Ok(Message::Binary(b))) => break b.to_vec(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             _ => return Err((1002, "failed to read first message".into())),
         }
     };
@@ -419,51 +422,48 @@ async fn run(mut socket: WebSocket, sbx: Sbx) {
             }
         };
         tokio::select! {
-            chunk = worker.chunks.recv() => match chunk {
-                Some(chunk) => {
-                    let last = chunk.kind == "control";
-                    if client {
-                        let text = serde_json::to_string(&chunk).unwrap_or_default();
-                        client = socket.send(Message::Text(text.into())).await.is_ok();
-                    }
-                    if last {
-                        break if interrupted { INTERPRETER_TIMEOUT_CLOSE } else { 1000 };
-                    }
+            chunk = worker.chunks.recv() => if let Some(chunk) = chunk {
+                let last = chunk.kind == "control";
+                if client {
+                    let text = serde_json::to_string(&chunk).unwrap_or_default();
+                    client = socket.send(Message::Text(text.into())).await.is_ok();
                 }
-                None => {
-                    // The worker died mid-execution (killed, or the code ended the process).
-                    if interrupted {
-                        break INTERPRETER_TIMEOUT_CLOSE;
-                    }
-                    let code = worker.exit.clone().wait_for(|c| c.is_some()).await.map(|c| (*c).unwrap_or(-1)).unwrap_or(-1);
-                    let chunk = InterpreterChunk {
-                        kind: "error".into(),
-                        name: "WorkerProcessError".into(),
-                        value: format!("the interpreter process exited (code {code}); its state is lost"),
-                        ..Default::default()
-                    };
-                    if client {
-                        let text = serde_json::to_string(&chunk).unwrap_or_default();
-                        let _ = socket.send(Message::Text(text.into())).await;
-                    }
-                    break 1001;
+                if last {
+                    break if interrupted { INTERPRETER_TIMEOUT_CLOSE } else { 1000 };
                 }
+            } else {
+                // The worker died mid-execution (killed, or the code ended the process).
+                if interrupted {
+                    break INTERPRETER_TIMEOUT_CLOSE;
+                }
+                let code = worker.exit.clone().wait_for(std::option::Option::is_some).await.map_or(-1, |c| (*c).unwrap_or(-1));
+                let chunk = InterpreterChunk {
+                    kind: "error".into(),
+                    name: "WorkerProcessError".into(),
+                    value: format!("the interpreter process exited (code {code}); its state is lost"),
+                    ..Default::default()
+                };
+                if client {
+                    let text = serde_json::to_string(&chunk).unwrap_or_default();
+                    let _ = socket.send(Message::Text(text.into())).await;
+                }
+                break 1001;
             },
-            _ = wait => {
-                if !interrupted {
+            () = wait => {
+                if interrupted {
+                    // It did not stop: the worker goes (the next execution starts a new one).
+                    let _ = worker.killer.kill(libc::SIGKILL).await;
+                    deadline = None;
+                } else {
                     // ^C to the code; a little while to stop.
                     interrupted = true;
                     let _ = worker.killer.kill(libc::SIGINT).await;
                     deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
-                } else {
-                    // It did not stop: the worker goes (the next execution starts a new one).
-                    let _ = worker.killer.kill(libc::SIGKILL).await;
-                    deadline = None;
                 }
             }
             msg = socket.recv(), if client => {
                 // The client may leave; the execution still runs to its end, as the daemon's.
-                if matches!(msg, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
+                if matches!(msg, None | Some(Err(_) | Ok(Message::Close(_)))) {
                     client = false;
                 }
             }

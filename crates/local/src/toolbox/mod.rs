@@ -1,19 +1,29 @@
 //! The toolbox under `/toolbox/{id}/…`: the Daytona daemon's routes (toolbox.json) served on
 //! the sandbox's confined root.
 
-pub mod exec;
-pub mod files;
+// One file per area, named as in the client (crates/daytona/src/toolbox) and the binding
+// (src/): fs (+ its transfers), git, process (+ its sessions), logs.
+// Pedantic lints fs.rs and fs_transfer.rs still raise are allowed here, not fixed in them,
+// while their bodies change on another branch (issue 14); fix them there.
+#[allow(
+    clippy::unnested_or_patterns,
+    clippy::ref_option,
+    clippy::redundant_closure_for_method_calls
+)]
+pub mod fs;
+#[allow(clippy::ignored_unit_patterns)]
+pub mod fs_transfer;
 pub mod git;
 pub mod interpreter;
 pub mod logs;
+pub mod process;
+pub mod process_sessions;
 pub mod pty;
-pub mod sessions;
 pub mod system;
-pub mod transfer;
 
 use crate::confine::{Resolved, Root};
 use crate::container::cgroup::Limits;
-use crate::container::process::{self, Child, NotStarted, Spec};
+use crate::container::process::{self as container_process, Child, NotStarted, Spec};
 use crate::container::Running;
 use crate::error::Failure;
 use crate::procs::ProcEnv;
@@ -33,23 +43,23 @@ pub fn router(state: Shared) -> Router {
         .route("/port/{port}/in-use", get(port_in_use))
         .route("/port", get(ports))
         .route("/version", get(version))
-        .route("/process/execute", post(exec::execute))
-        .route("/process/code-run", post(exec::code_run))
-        .route("/files", get(files::list).delete(files::delete))
-        .route("/files/info", get(files::info))
-        .route("/files/folder", post(files::create_folder))
-        .route("/files/find", get(files::find))
-        .route("/files/search", get(files::search))
-        .route("/files/replace", post(files::replace))
-        .route("/files/permissions", post(files::permissions))
-        .route("/files/move", post(files::move_files))
-        .route("/files/download", get(transfer::download))
-        .route("/files/bulk-download", post(transfer::bulk_download))
+        .route("/process/execute", post(process::execute))
+        .route("/process/code-run", post(process::code_run))
+        .route("/files", get(fs::list).delete(fs::delete))
+        .route("/files/info", get(fs::info))
+        .route("/files/folder", post(fs::create_folder))
+        .route("/files/find", get(fs::find))
+        .route("/files/search", get(fs::search))
+        .route("/files/replace", post(fs::replace))
+        .route("/files/permissions", post(fs::permissions))
+        .route("/files/move", post(fs::move_files))
+        .route("/files/download", get(fs_transfer::download))
+        .route("/files/bulk-download", post(fs_transfer::bulk_download))
         .route(
             "/files/bulk-upload",
-            post(transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
+            post(fs_transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .merge(sessions::routes())
+        .merge(process_sessions::routes())
         .merge(pty::routes())
         .merge(interpreter::routes())
         .merge(system::routes())
@@ -104,7 +114,10 @@ impl FromRequestParts<Shared> for Sbx {
         let overlay = system::read_overlay(&state.store.state_dir(&id), init);
         let (env, unset) = match overlay {
             Some(o) => (o.apply(&rec.sandbox.env), o.unset),
-            None => (rec.sandbox.env.clone(), Default::default()),
+            None => (
+                rec.sandbox.env.clone(),
+                std::collections::BTreeSet::default(),
+            ),
         };
         Ok(Sbx {
             state: state.clone(),
@@ -159,7 +172,7 @@ impl Sbx {
     /// Starts a command in the sandbox (its container started first if needed).
     pub async fn spawn(&self, spec: Spec) -> Result<Child, Spawn> {
         let running = self.running().await.map_err(Spawn::Sandbox)?;
-        process::spawn(&running.ctl, spec)
+        container_process::spawn(&running.ctl, spec)
             .await
             .map_err(Spawn::Command)
     }

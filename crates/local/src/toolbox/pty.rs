@@ -103,7 +103,10 @@ pub struct Pty {
 
 impl Pty {
     fn wire(&self) -> PtySessionInfo {
-        let info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+        let info = self
+            .info
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         PtySessionInfo {
             id: self.id.clone(),
             cwd: info.cwd.clone(),
@@ -117,7 +120,10 @@ impl Pty {
     }
 
     fn set_active(&self, active: bool) {
-        self.info.lock().unwrap_or_else(|p| p.into_inner()).active = active;
+        self.info
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .active = active;
     }
 
     fn exited(&self) -> Option<i32> {
@@ -137,7 +143,10 @@ impl Pty {
             ));
         }
         let (cwd, envs, cols, rows) = {
-            let info = self.info.lock().unwrap_or_else(|p| p.into_inner());
+            let info = self
+                .info
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (info.cwd.clone(), info.envs.clone(), info.cols, info.rows)
         };
         let slot = crate::procs::command_slot(&sbx.state.commands)?;
@@ -150,7 +159,7 @@ impl Pty {
                 Failure::internal(format!("cannot open a terminal in the sandbox: {e}"))
             })?;
         let spec = Spec {
-            argv: SHELL.iter().map(|a| a.to_string()).collect(),
+            argv: SHELL.iter().map(std::string::ToString::to_string).collect(),
             env: sbx.env(&dir, &envs),
             cwd: dir,
             stdin: false,
@@ -217,7 +226,7 @@ impl Pty {
                 let n = unsafe {
                     libc::write(
                         fd.as_raw_fd(),
-                        data[done..].as_ptr() as *const libc::c_void,
+                        data[done..].as_ptr().cast::<libc::c_void>(),
                         data.len() - done,
                     )
                 };
@@ -229,7 +238,7 @@ impl Pty {
             }) {
                 Ok(Ok(n)) => done += n,
                 Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
+                Err(_would_block) => {}
             }
         }
         Ok(())
@@ -261,7 +270,7 @@ async fn pump(pty: &Pty, master: &AsyncFd<OwnedFd>, mut child: process::Child) -
                 // After the exit: a short quiet spell ends it, and the grace in any case.
                 Some(at) => {
                     let quiet = tokio::time::Instant::now() + Duration::from_millis(200);
-                    tokio::time::sleep_until(quiet.min(at + DRAIN_GRACE)).await
+                    tokio::time::sleep_until(quiet.min(at + DRAIN_GRACE)).await;
                 }
                 None => std::future::pending().await,
             }
@@ -274,11 +283,11 @@ async fn pump(pty: &Pty, master: &AsyncFd<OwnedFd>, mut child: process::Child) -
                     let _ = pty.events.send(Event::Output(bytes::Bytes::copy_from_slice(&buf[..n])));
                 }
             },
-            changed = exit.wait_for(|c| c.is_some()), if exited_at.is_none() => {
+            changed = exit.wait_for(std::option::Option::is_some), if exited_at.is_none() => {
                 let _ = changed;
                 exited_at = Some(tokio::time::Instant::now());
             }
-            _ = idle => break,
+            () = idle => break,
         }
     }
     child.wait().await
@@ -293,7 +302,7 @@ async fn read_some(master: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result
             let n = unsafe {
                 libc::read(
                     fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.as_mut_ptr().cast::<libc::c_void>(),
                     buf.len(),
                 )
             };
@@ -304,7 +313,7 @@ async fn read_some(master: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> std::io::Result
             }
         }) {
             Ok(r) => return r,
-            Err(_would_block) => continue,
+            Err(_would_block) => {}
         }
     }
 }
@@ -448,7 +457,7 @@ fn settings(
         ));
     }
     let mut envs = envs.unwrap_or_default();
-    super::exec::check_env(&envs)?;
+    super::process::check_env(&envs)?;
     envs.entry("TERM".into())
         .or_insert_with(|| "xterm-256color".into());
     let cwd = cwd
@@ -548,7 +557,10 @@ async fn resize(
             .map_err(|e| Failure::internal(format!("cannot resize the terminal: {e}")))?;
     }
     {
-        let mut info = pty.info.lock().unwrap_or_else(|e| e.into_inner());
+        let mut info = pty
+            .info
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         info.cols = req.cols;
         info.rows = req.rows;
     }
@@ -617,7 +629,7 @@ async fn connect(
         if let Err(e) = pty.start(&sbx).await {
             return refuse(socket, e.message).await;
         }
-        attach(socket, pty, exit_control).await
+        attach(socket, pty, exit_control).await;
     }))
 }
 
@@ -661,7 +673,7 @@ async fn create_connect(
                     socket,
                     format!("Failed to start PTY session: {}", e.message),
                 )
-                .await
+                .await;
             }
         }
     }))
@@ -764,7 +776,7 @@ async fn attach(mut socket: WebSocket, pty: Arc<Pty>, exit_control: bool) {
                         return unavailable(socket).await;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
         }

@@ -120,7 +120,7 @@ async fn update_env(
     JsonBody(req): JsonBody<UpdateEnvRequest>,
 ) -> Result<Json<serde_json::Value>, Failure> {
     if let Some(set) = &req.set {
-        super::exec::check_env(set)?;
+        super::process::check_env(set)?;
     }
     let running = sbx.running().await?;
     let init = (running.pid, running.start);
@@ -183,7 +183,10 @@ impl CpuSamples {
             return 0.0;
         };
         let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fresh = Sample {
             at: now,
             cpu_us: now_us,
@@ -211,7 +214,7 @@ impl CpuSamples {
     pub fn forget(&self, id: &str) {
         self.last
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id);
     }
 }
@@ -236,8 +239,7 @@ async fn metrics(sbx: Sbx) -> Json<SystemMetrics> {
     let now = std::time::SystemTime::now();
     let unix = now
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_secs() as i64);
     let disk_total = sbx.limits.disk_gib.max(1) * GIB;
     Json(SystemMetrics {
         timestamp: humantime::format_rfc3339_seconds(now).to_string(),
@@ -312,6 +314,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp)] // exactly zero: no window yet, nothing computed
     fn cpu_percent_needs_a_window() {
         let s = CpuSamples::default();
         assert_eq!(s.percent("x", Some(1_000_000), 2), 0.0);

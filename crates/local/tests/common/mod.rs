@@ -32,7 +32,7 @@ pub async fn start_with(change: impl FnOnce(&mut LocalConfig)) -> Env {
         backend,
         home,
         http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_mins(1))
             .build()
             .unwrap(),
     }
@@ -168,8 +168,7 @@ pub fn procs_with_env(needle: &str) -> Vec<i32> {
         .filter(|p| *p != me)
         .filter(|p| {
             std::fs::read(format!("/proc/{p}/environ"))
-                .map(|e| e.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
-                .unwrap_or(false)
+                .is_ok_and(|e| e.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
         })
         .collect()
 }

@@ -1,12 +1,11 @@
-//! How a pipeline step fails: which step, a stable code, and the evidence (the tail of the
-//! relevant log, the verification reason and excerpt) so that the caller can show the user
-//! why without a second round trip.
+//! How a pipeline step fails: which step, a typed error with a stable code, and the evidence
+//! (the tail of the relevant log, the verification excerpt).
 
-use crate::PreviewError;
+use crate::{PreviewError, Reason};
 use serde::Serialize;
 
 /// The steps of the pipeline, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Step {
     Create,
@@ -39,47 +38,101 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// A failed step. `code` is the step's own code (`PREVIEW_INSTALL_FAILED`, …) or, when the
-/// control plane failed underneath, that error's code (`DAYTONA_NOT_FOUND`, …) so that
-/// retry decisions keep working.
+/// What went wrong in a step: the step's own failures, or the error underneath.
+#[derive(Debug)]
+pub enum StepError {
+    /// The control plane, detection or the transport failed underneath (its code is kept,
+    /// so that retry decisions keep working).
+    Source(Box<PreviewError>),
+    /// The install command exited with a non-zero code.
+    InstallFailed { exit_code: i32 },
+    /// Detection found no way to start the app.
+    NoDevCommand,
+    /// The preview did not answer like a working app.
+    VerifyFailed {
+        reason: Reason,
+        /// The HTTP status of the last probe that got an answer.
+        http_status: Option<u16>,
+    },
+}
+
+impl StepError {
+    /// The stable code: the step's own (`PREVIEW_INSTALL_FAILED`, `PREVIEW_NO_DEV_COMMAND`,
+    /// `PREVIEW_VERIFY_FAILED`) or the underlying error's (`DAYTONA_NOT_FOUND`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            StepError::Source(e) => e.code(),
+            StepError::InstallFailed { .. } => "PREVIEW_INSTALL_FAILED",
+            StepError::NoDevCommand => "PREVIEW_NO_DEV_COMMAND",
+            StepError::VerifyFailed { .. } => "PREVIEW_VERIFY_FAILED",
+        }
+    }
+}
+
+/// A failed step: which, why ([`StepError`]), and the evidence (the log tail, the framework's
+/// error text) so that the caller can show the user why without a second round trip.
 #[derive(Debug)]
 pub struct StepFailure {
     pub step: Step,
-    pub code: &'static str,
+    pub error: StepError,
     pub message: String,
     pub sandbox_id: Option<String>,
     /// The last lines of the log that explains the failure (install output, dev server output).
     pub log_tail: Vec<String>,
-    /// Verification's reason code (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, …).
-    pub reason: Option<String>,
-    /// HTTP status of the last probe, or the exit code of a failed command.
-    pub status: Option<i64>,
     /// The framework's error text, when verification saw one.
     pub excerpt: Option<String>,
     /// Whether the sandbox was kept (`keepOnFailure`) rather than deleted.
     pub kept: bool,
-    pub source: Option<Box<PreviewError>>,
 }
 
 impl StepFailure {
-    pub(crate) fn new(step: Step, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(step: Step, error: StepError, message: impl Into<String>) -> Self {
         StepFailure {
             step,
-            code,
+            error,
             message: message.into(),
             sandbox_id: None,
             log_tail: Vec::new(),
-            reason: None,
-            status: None,
             excerpt: None,
             kept: false,
-            source: None,
+        }
+    }
+
+    /// In sandbox `id`.
+    pub(crate) fn in_sandbox(mut self, id: &str) -> Self {
+        self.sandbox_id = Some(id.to_owned());
+        self
+    }
+
+    /// As a [`PreviewError`].
+    pub(crate) fn into_error(self) -> PreviewError {
+        PreviewError::Step(Box::new(self))
+    }
+
+    /// See [`StepError::code`].
+    pub fn code(&self) -> &'static str {
+        self.error.code()
+    }
+
+    /// Verification's reason, when verification failed.
+    pub fn reason(&self) -> Option<Reason> {
+        match self.error {
+            StepError::VerifyFailed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The error underneath, when there was one.
+    pub fn source(&self) -> Option<&PreviewError> {
+        match &self.error {
+            StepError::Source(e) => Some(e),
+            _ => None,
         }
     }
 
     /// Whether retrying the whole step may help (the underlying transport said so).
     pub fn retryable(&self) -> bool {
-        matches!(self.source.as_deref(), Some(PreviewError::Daytona(e)) if e.retryable())
+        matches!(self.source(), Some(PreviewError::Daytona(e)) if e.retryable())
     }
 }
 
@@ -106,10 +159,10 @@ impl<T, E: Into<PreviewError>> AtStep<T> for Result<T, E> {
         self.map_err(|e| match e.into() {
             PreviewError::Step(f) => PreviewError::Step(f),
             other => {
-                let mut f = StepFailure::new(step, other.code(), other.to_string());
+                let message = other.to_string();
+                let mut f = StepFailure::new(step, StepError::Source(Box::new(other)), message);
                 f.sandbox_id = (!sandbox.is_empty()).then(|| sandbox.to_owned());
-                f.source = Some(Box::new(other));
-                PreviewError::Step(Box::new(f))
+                f.into_error()
             }
         })
     }

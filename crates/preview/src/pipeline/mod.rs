@@ -2,18 +2,22 @@
 //! step timed and reported, with no fixed sleep anywhere. On failure the error names the step
 //! and carries the relevant log tail, and the sandbox is deleted unless the caller keeps it.
 //!
-//! The steps are also public on their own ([`steps`]) with JSON-serialisable input and output.
+//! The steps are also public on their own ([`steps`], one file each) with JSON-serialisable
+//! input and output.
 
 mod failure;
 pub mod steps;
 
-pub use failure::{tail_lines, Step, StepFailure};
-pub use steps::{
-    check_health, clone_repository, create_sandbox, detect_framework, fill_start,
-    install_dependencies, node_options, restart_preview, start_dev_server, verify_input_of,
-    verify_preview, CloneInput, Cloned, Created, DetectInput, Health, HealthInput, InstallInput,
-    Installed, RestartInput, Restarted, StartInput, Started, Verified, VerifyInput, DEFAULT_PATH,
-};
+pub use failure::{tail_lines, Step, StepError, StepFailure};
+pub use steps::clone::{clone_repository, upload_list, CloneInput, Cloned};
+pub use steps::create::{create_sandbox, Created};
+pub use steps::detect::{detect_framework, DetectInput};
+pub use steps::health::{check_health, Health, HealthInput};
+pub use steps::install::{install_dependencies, InstallInput, Installed};
+pub use steps::restart::{restart_preview, RestartInput, Restarted};
+pub use steps::start::{fill_start, start_dev_server, StartInput, Started};
+pub use steps::verify::{verify_preview, Verified, VerifyInput};
+pub use steps::{node_options, DEFAULT_PATH};
 
 use crate::PreviewError;
 use failure::AtStep;
@@ -67,17 +71,20 @@ pub enum ProgressStatus {
     Failed,
 }
 
-/// Milliseconds per step.
+/// Milliseconds per step (JSON: `{ create, clone, detect, install, start, verify, total }`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
-    pub create: u64,
-    pub clone: u64,
-    pub detect: u64,
-    pub install: u64,
-    pub start: u64,
-    pub verify: u64,
+    #[serde(flatten)]
+    pub steps: BTreeMap<Step, u64>,
     pub total: u64,
+}
+
+impl Timings {
+    /// The milliseconds `step` took (0 when it did not run).
+    pub fn of(&self, step: Step) -> u64 {
+        self.steps.get(&step).copied().unwrap_or_default()
+    }
 }
 
 /// One finished step, for the record.
@@ -165,16 +172,7 @@ impl Run<'_> {
                     elapsed_ms: took,
                     message,
                 });
-                let slot = match step {
-                    Step::Create => &mut self.timings.create,
-                    Step::Clone => &mut self.timings.clone,
-                    Step::Detect => &mut self.timings.detect,
-                    Step::Install => &mut self.timings.install,
-                    Step::Start => &mut self.timings.start,
-                    Step::Verify => &mut self.timings.verify,
-                    Step::Cleanup => &mut self.timings.total,
-                };
-                *slot = took;
+                self.timings.steps.insert(step, took);
             }
             Err(e) => self.emit(
                 step,
@@ -188,7 +186,7 @@ impl Run<'_> {
 }
 
 /// How long deleting a failed sandbox may take; it runs even after an abort.
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
+const CLEANUP_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Runs the whole pipeline. `progress` is called (synchronously, keep it cheap) at the start
 /// and end of every step. Cancelling `call.cancel` stops the current step (killing a running
@@ -209,7 +207,7 @@ pub async fn clone_and_preview(
     let (created, sandbox) = run
         .step(
             Step::Create,
-            steps::create_inner(client, create, call),
+            steps::create::run(client, create, call),
             |c| format!("sandbox {} {}", c.0.sandbox_id, c.0.state),
         )
         .await?;
@@ -272,9 +270,9 @@ async fn after_create(
         match &req.upload_from {
             Some(folder) => {
                 let path = clone.path.as_deref().unwrap_or(DEFAULT_PATH);
-                steps::upload_in(&tb, sid, folder, path, call).await
+                steps::clone::upload(&tb, sid, folder, path, call).await
             }
-            None => steps::clone_in(&tb, &clone, call).await,
+            None => steps::clone::run(&tb, &clone, call).await,
         }
     };
     let (cloned, domain) = tokio::join!(
@@ -287,7 +285,7 @@ async fn after_create(
             },
             c.path
         )),
-        steps::preview_domain(client, sid)
+        steps::detect::preview_domain(client, sid)
     );
     let cloned = cloned?;
     let detect_input = DetectInput {
@@ -300,33 +298,35 @@ async fn after_create(
     let detection = run
         .step(
             Step::Detect,
-            steps::detect_in(client, &tb, &detect_input, call),
+            steps::detect::run(client, &tb, &detect_input, call),
             |d| match &d.framework {
                 Some(f) => format!(
                     "{} in {} (port {})",
                     f.name,
                     d.root,
-                    d.port.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                    d.port.map_or_else(|| "?".into(), |p| p.to_string())
                 ),
                 None => "no framework recognised".into(),
             },
         )
         .await?;
-    let install = InstallInput {
+    let install = steps::install::Params {
         sandbox_id: sid.clone(),
-        path: Some(cloned.path.clone()),
-        install_root: Some(detection.install_root.clone()),
+        path: cloned.path.clone(),
+        install_root: detection.install_root.clone(),
         command: req
             .install_command
             .clone()
             .or_else(|| detection.install_command.clone()),
         memory_gib: Some(created.memory_gib),
-        timeout_ms: req.install_timeout.map(|d| d.as_millis() as u64),
-        env_vars: Some(req.env_vars.clone()),
+        timeout: req
+            .install_timeout
+            .unwrap_or(steps::install::DEFAULT_INSTALL_TIMEOUT),
+        env_vars: req.env_vars.clone(),
     };
     run.step(
         Step::Install,
-        steps::install_in(&tb, &install, call),
+        steps::install::run(&tb, &install, call),
         |i| match &i.command {
             Some(c) => format!("`{c}` done"),
             None => "nothing to install".into(),
@@ -344,15 +344,15 @@ async fn after_create(
     };
     fill_start(&mut start, &detection);
     let started = run
-        .step(Step::Start, steps::start_in(&tb, &start, call), |s| {
+        .step(Step::Start, steps::start::run(&tb, &start, call), |s| {
             format!("`{}` on port {}", s.command, s.port)
         })
         .await?;
-    let verify = verify_input_of(&started, req.verify_timeout.map(|d| d.as_millis() as u64));
+    let verify = steps::verify::Params::after(&started, req.verify_timeout);
     let verified = run
         .step(
             Step::Verify,
-            steps::verify_in(client, &tb, &verify, call),
+            steps::verify::run(client, &tb, &verify, call),
             |v| {
                 format!(
                     "{} answered {}",
@@ -376,4 +376,47 @@ async fn after_create(
         steps: Vec::new(),
         verify: verified.report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_are_keyed_by_step_and_read_as_before() {
+        let mut t = Timings::default();
+        t.steps.insert(Step::Install, 7);
+        t.steps.insert(Step::Create, 3);
+        t.total = 12;
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!({ "create": 3, "install": 7, "total": 12 })
+        );
+        assert_eq!(t.of(Step::Verify), 0);
+    }
+
+    #[test]
+    fn step_errors_carry_their_codes_and_one_meaning_each() {
+        let install = StepFailure::new(
+            Step::Install,
+            StepError::InstallFailed { exit_code: 2 },
+            "npm ci exited with code 2",
+        );
+        assert_eq!(install.code(), "PREVIEW_INSTALL_FAILED");
+        assert_eq!(install.reason(), None);
+        let verify = StepFailure::new(
+            Step::Verify,
+            StepError::VerifyFailed {
+                reason: crate::Reason::FrameworkError,
+                http_status: Some(500),
+            },
+            "overlay",
+        );
+        assert_eq!(verify.code(), "PREVIEW_VERIFY_FAILED");
+        assert_eq!(verify.reason(), Some(crate::Reason::FrameworkError));
+        let under = Err::<(), _>(forge_daytona::Error::Aborted)
+            .at(Step::Clone, "sbx")
+            .unwrap_err();
+        assert_eq!(under.code(), "DAYTONA_ABORTED");
+    }
 }

@@ -110,8 +110,14 @@ pub async fn closed_port() -> u16 {
 }
 
 /// Runs `f` with an upper bound, so that no test hangs.
-pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(90), f)
-        .await
-        .expect("test ran past its 90 s bound")
+pub fn bounded<'a, F: std::future::Future + 'a>(
+    f: F,
+) -> impl std::future::Future<Output = F::Output> + 'a {
+    // Boxed: a whole test body is a large future.
+    let f = Box::pin(f);
+    async move {
+        tokio::time::timeout(Duration::from_secs(90), f)
+            .await
+            .expect("test ran past its 90 s bound")
+    }
 }

@@ -1,71 +1,28 @@
-//! Live session-command logs in JS: user callbacks and an async iterator over the client's
+//! Live session-command logs in JS (named `logs` as in the client's and the backend's
+//! toolbox): user callbacks and an async iterator over the client's
 //! [`LogStream`](forge_daytona::LogStream).
 //!
 //! Both are pull-based: the next chunk is read from the (bounded) stream only after the
 //! previous one was handed over — the callback returned (and its promise settled) or the
 //! iterator's `next()` was called again — so a slow consumer slows the socket down and
-//! nothing is dropped. A callback that throws never reaches `uncaughtException`: the call goes
-//! through `call_async_catch`, and the exception ends the stream as a typed rejection.
+//! nothing is dropped. A callback that throws ends the stream as a typed rejection (see
+//! [`JsCallback`]).
 
+use crate::callback::JsCallback;
 use crate::client::into;
-use crate::error::Failure;
+use crate::error::Rejection;
 use crate::process::toolbox_call;
+use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::SandboxCore;
-use crate::task::Pending;
 use crate::toolbox_dto::{LogChunk, LogIteratorResult};
 use forge_daytona::{CallOptions, CancellationToken, LogStream, LogStreamKind};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, UnknownReturnValue};
 use napi_derive::napi;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// What a log callback returned: a promise to wait for before the next chunk, or anything
-/// else (ignored).
-pub struct CallbackReturn(Option<Promise<UnknownReturnValue>>);
-
-impl FromNapiValue for CallbackReturn {
-    unsafe fn from_napi_value(
-        env: napi::sys::napi_env,
-        value: napi::sys::napi_value,
-    ) -> Result<Self> {
-        let mut is_promise = false;
-        // SAFETY: `env` and `value` come from napi-rs for this very call.
-        let status = unsafe { napi::sys::napi_is_promise(env, value, &mut is_promise) };
-        if status != napi::sys::Status::napi_ok || !is_promise {
-            return Ok(CallbackReturn(None));
-        }
-        // SAFETY: as above; `value` is a promise.
-        unsafe { Promise::from_napi_value(env, value) }.map(|p| CallbackReturn(Some(p)))
-    }
-}
-
 /// A user callback receiving one piece of text (`(chunk: string) => unknown`).
-pub type LogCallback = ThreadsafeFunction<String, CallbackReturn, String, Status, false>;
-
-fn callback_error(which: &str, e: napi::Error) -> Failure {
-    let reason = if e.reason.is_empty() {
-        "(no message)".to_owned()
-    } else {
-        e.reason.clone()
-    };
-    Failure::new(
-        "DAYTONA_CALLBACK_ERROR",
-        format!("the {which} callback threw: {reason}"),
-    )
-}
-
-/// Calls `cb` with `data` and waits for it (and for the promise it returned, if any).
-async fn deliver(cb: &LogCallback, which: &str, data: String) -> std::result::Result<(), Failure> {
-    let ret = cb
-        .call_async_catch(data)
-        .await
-        .map_err(|e| callback_error(which, e))?;
-    if let Some(p) = ret.0 {
-        p.await.map_err(|e| callback_error(which, e))?;
-    }
-    Ok(())
-}
+pub type LogCallback = JsCallback<String>;
 
 /// Feeds the stream to the callbacks until the command exits (the stream ends). A stream
 /// without a callback is read and dropped.
@@ -73,7 +30,7 @@ pub(crate) async fn stream_to_callbacks(
     mut stream: LogStream,
     on_stdout: Option<LogCallback>,
     on_stderr: Option<LogCallback>,
-) -> std::result::Result<(), Failure> {
+) -> std::result::Result<(), Rejection> {
     while let Some(chunk) = stream.next_chunk().await {
         let chunk = chunk.map_err(into)?;
         let (cb, which) = match chunk.stream {
@@ -81,7 +38,7 @@ pub(crate) async fn stream_to_callbacks(
             LogStreamKind::Stderr => (&on_stderr, "onStderr"),
         };
         if let Some(cb) = cb {
-            deliver(cb, which, chunk.data).await?;
+            cb.call(which, chunk.data).await?;
         }
     }
     Ok(())
@@ -160,7 +117,7 @@ impl SessionLogStream {
                 let opts = CallOptions::new();
                 let open = process.stream_session_command_logs(&sid, &cid, &opts);
                 let opened = tokio::select! {
-                    _ = closed.cancelled() => None,
+                    () = closed.cancelled() => None,
                     s = open => Some(s),
                 };
                 match opened {
@@ -176,7 +133,7 @@ impl SessionLogStream {
                 return Ok(DONE);
             };
             let next = tokio::select! {
-                _ = closed.cancelled() => None,
+                () = closed.cancelled() => None,
                 c = stream.next_chunk() => c,
             };
             match next {
@@ -206,6 +163,7 @@ impl SessionLogStream {
 
     /// `for await` support: the stream is its own iterator.
     #[napi(well_known_symbol = "asyncIterator", ts_return_type = "this")]
+    #[allow(clippy::unused_self)] // napi-rs methods take `&self`
     pub fn async_iterator<'a>(&self, this: This<'a>) -> Object<'a> {
         this.object
     }
@@ -214,8 +172,8 @@ impl SessionLogStream {
 /// Resolves `{ done: true }` after the stream is dropped (waits for an in-flight `next()`,
 /// which the cancelled token ends at once).
 fn close_promise(env: &Env, state: Arc<Mutex<IterState>>) -> Result<Pending<LogIteratorResult>> {
-    crate::task::fast_promise(env, None, move |_| async move {
+    spawn_promise(env, None, move |_| async move {
         *state.lock().await = IterState::Done;
-        Ok::<_, Failure>(DONE)
+        Ok::<_, Rejection>(DONE)
     })
 }

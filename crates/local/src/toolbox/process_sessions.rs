@@ -51,9 +51,11 @@ set +a
 exit $__forge_rc
 "#;
 
-/// How long output may keep arriving after the shell exited (from background children
-/// holding the pipes) before a sync answer is sent anyway.
+/// How long the output may stay quiet, after the shell exited and while something (a
+/// background child) still holds its pipes, before a sync answer is sent anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// The longest a sync answer waits for output after the shell exited.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// One command of a session.
 pub struct Cmd {
@@ -85,16 +87,21 @@ impl Cmd {
     /// Waits until the command exited and its output was drained (bounded grace).
     async fn finished(&self) {
         let mut rx = self.exit.clone();
-        let _ = rx.wait_for(|c| c.is_some()).await;
+        let _ = rx.wait_for(std::option::Option::is_some).await;
         let mut tick = self.log.subscribe();
-        let _ = tokio::time::timeout(DRAIN_GRACE, async {
+        // Until every writer is done (the state we want), or the output has been quiet for
+        // DRAIN_GRACE (a background child holds the pipes): the grace restarts with each
+        // write, so a slow machine still draining the shell's own output is waited for. A
+        // background child that never stops writing is cut off at DRAIN_LIMIT.
+        let drained = async {
             while !self.log.writers_done() {
-                if tick.changed().await.is_err() {
-                    break;
+                match tokio::time::timeout(DRAIN_GRACE, tick.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => break,
                 }
             }
-        })
-        .await;
+        };
+        let _ = tokio::time::timeout(DRAIN_LIMIT, drained).await;
     }
 }
 
@@ -563,7 +570,7 @@ fn restored_command(
             let mut len = 0;
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let now = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+                let now = std::fs::metadata(&log).map_or(0, |m| m.len());
                 if now != len {
                     len = now;
                     tick_tx.send_modify(|t| *t += 1);
@@ -829,9 +836,9 @@ async fn stream_ws(mut socket: WebSocket, cmd: Arc<Cmd>, follow: bool) {
             Next::End => break,
             Next::Wait => {
                 tokio::select! {
-                    _ = f.wait() => {}
+                    () = f.wait() => {}
                     msg = socket.recv() => match msg {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                        None | Some(Err(_) | Ok(Message::Close(_))) => return,
                         Some(Ok(_)) => {}
                     }
                 }

@@ -236,8 +236,7 @@ async fn node_version() -> (u32, u32) {
 
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 /// Runs `program args` for the sandbox (`fd3` as its fd 3) and answers like the daemon's

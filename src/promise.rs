@@ -1,10 +1,17 @@
-//! Running core futures as JS promises, with `AbortSignal` support and typed rejections.
+//! The one way core work becomes a JS promise: [`spawn_promise`], with `AbortSignal` support
+//! and typed rejections.
+//!
+//! Why this and not napi-rs's `AsyncBlock`: that makes a threadsafe function per call (a libuv
+//! handle, an async resource and two cleanup hooks, made and torn down each time) and spawns two
+//! tasks; a profile of a call that does no I/O at all showed that round trip costing more CPU
+//! than the HTTP request of a typical call. Here each JS thread has one threadsafe function that
+//! every call settles through ([`settle`]), and the work is one task that catches its own panics.
 //!
 //! napi-rs's own `AbortSignal` adapter replaces `signal.onabort` and ignores an already-aborted
 //! signal, so we read `signal.aborted` and use `addEventListener('abort', ..., {once: true})`
 //! ourselves: the user's handlers stay intact and a pre-aborted signal rejects at once.
 
-use crate::error::{Failure, IntoFailure};
+use crate::error::{IntoRejection, Rejection};
 use napi::bindgen_prelude::*;
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
@@ -45,26 +52,57 @@ pub(crate) fn token_for(env: &Env, signal: Option<Object>) -> Result<Cancellatio
 /// How long an aborted call may take to clean up inside the sandbox before it rejects.
 const ABORT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Runs `work` (given the cancellation token) as a promise. A core error rejects with a
-/// typed JS error; an abort rejects with `code: 'DAYTONA_ABORTED'` once the work has cleaned
-/// up (or after [`ABORT_GRACE`]).
-pub(crate) fn promise<T, E, F, Fut>(
+/// Runs `work` (given the cancellation token) on the runtime and returns its promise. A core
+/// error rejects with a typed JS error; an abort rejects with `code: 'DAYTONA_ABORTED'` once
+/// the work has cleaned up (or after [`ABORT_GRACE`]). The future is built on the runtime, not
+/// here (see [`deferred`]).
+pub(crate) fn spawn_promise<T, E, F, Fut>(
     env: &Env,
     signal: Option<Object>,
     work: F,
-) -> Result<AsyncBlock<T>>
+) -> Result<Pending<T>>
 where
     T: ToNapiValue + Send + 'static,
-    E: IntoFailure + Send + 'static,
+    E: IntoRejection + Send + 'static,
     F: FnOnce(CancellationToken) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
 {
     let token = token_for(env, signal)?;
-    let guarded = abortable(token.clone(), deferred(work, token));
-    AsyncBlockBuilder::build_with_map(env, async move { Ok(guarded.await) }, |env, r| match r {
-        Ok(v) => Ok(v),
-        Err(f) => Err(f.into_js(&env)),
-    })
+    settle::spawn(env, abortable(token.clone(), deferred(work, token)))
+}
+
+/// An already-resolved promise of `value`, for an answer computed on the calling thread in
+/// microseconds (detection of a files map or a small folder), where the round trip through the
+/// runtime and back would cost more than the work. Same type as [`spawn_promise`]'s.
+pub(crate) fn resolved<T: ToNapiValue>(env: &Env, value: T) -> Result<Pending<T>> {
+    let raw = env.raw();
+    let mut deferred = std::ptr::null_mut();
+    let mut promise = std::ptr::null_mut();
+    // SAFETY: called from a napi method, on the JS thread of `env`; `deferred` is settled
+    // once, here, before anyone else sees the promise.
+    unsafe {
+        check_status!(napi::sys::napi_create_promise(
+            raw,
+            &raw mut deferred,
+            &raw mut promise
+        ))?;
+        let v = T::to_napi_value(raw, value)?;
+        check_status!(napi::sys::napi_resolve_deferred(raw, deferred, v))?;
+    }
+    Ok(Pending::new(promise))
+}
+
+/// `options.signal`, when it is an object (anything else is no signal).
+pub(crate) fn signal_of<'a>(options: Option<&Object<'a>>) -> Result<Option<Object<'a>>> {
+    let Some(options) = options else {
+        return Ok(None);
+    };
+    let v: Option<Unknown> = options.get("signal")?;
+    match v {
+        // SAFETY: the value's type was checked to be an object just before.
+        Some(v) if v.get_type()? == ValueType::Object => Ok(Some(unsafe { v.cast()? })),
+        _ => Ok(None),
+    }
 }
 
 /// `work`'s future, made (and boxed) on the runtime at the first poll rather than here.
@@ -84,41 +122,24 @@ where
 
 /// `fut` raced against the abort `token`: an abort lets the work clean up (it watches the
 /// same token) for up to [`ABORT_GRACE`], then ends the call with `DAYTONA_ABORTED`.
-async fn abortable<T, E: IntoFailure>(
+async fn abortable<T, E: IntoRejection>(
     token: CancellationToken,
     fut: impl Future<Output = std::result::Result<T, E>>,
-) -> std::result::Result<T, Failure> {
+) -> std::result::Result<T, Rejection> {
     tokio::pin!(fut);
     tokio::select! {
         biased;
-        r = &mut fut => r.map_err(IntoFailure::into_failure),
-        _ = token.cancelled() => {
+        r = &mut fut => r.map_err(IntoRejection::into_rejection),
+        () = token.cancelled() => {
             // The core watches the same token: give it a moment to undo what it started
             // (kill the command, delete its session) before the promise rejects.
             let _ = tokio::time::timeout(ABORT_GRACE, &mut fut).await;
-            Err(Failure::aborted())
+            Err(Rejection::aborted())
         }
     }
 }
 
-/// [`promise`] through the per-thread settle channel ([`settle`]): the same behaviour
-/// (typed rejections, `AbortSignal`), a cheaper round trip. Use it for every new method.
-pub(crate) fn fast_promise<T, E, F, Fut>(
-    env: &Env,
-    signal: Option<Object>,
-    work: F,
-) -> Result<Pending<T>>
-where
-    T: ToNapiValue + Send + 'static,
-    E: IntoFailure + Send + 'static,
-    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
-    Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
-{
-    let token = token_for(env, signal)?;
-    settle::spawn(env, abortable(token.clone(), deferred(work, token)))
-}
-
-/// The promise of a call started with [`fast_promise`], resolving to a `T`.
+/// The promise of a call started with [`spawn_promise`], resolving to a `T`.
 pub struct Pending<T> {
     promise: napi::sys::napi_value,
     _result: std::marker::PhantomData<fn() -> T>,
@@ -143,6 +164,8 @@ impl<T> TypeName for Pending<T> {
 }
 
 impl<T> ToNapiValue for Pending<T> {
+    /// SAFETY (for callers): `promise` was made by `napi_create_promise` in this env, on this
+    /// thread, during the same call that returns it.
     unsafe fn to_napi_value(_env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
         Ok(val.promise)
     }
@@ -150,18 +173,14 @@ impl<T> ToNapiValue for Pending<T> {
 
 /// Settling promises from the Tokio threads, cheaply.
 ///
-/// napi-rs's `AsyncBlock` makes a threadsafe function per call (a libuv handle, an async
-/// resource and two cleanup hooks, made and torn down each time) and spawns two tasks (the
-/// work, and one that watches it for panics). A profile of a call that does no I/O at all
-/// showed that round trip costing more CPU than the HTTP request of a typical call. Here
-/// each JS thread has one threadsafe function, made on first use, that every call settles
+/// Each JS thread has one threadsafe function, made on first use, that every call settles
 /// through; the work is one task that catches its own panics. The threadsafe function keeps
 /// the event loop alive only while calls are pending (ref'd on the first, unref'd after the
 /// last), as the per-call ones did. When the environment is torn down, a cleanup hook (run
 /// before Node finalizes the threadsafe function) closes the channel, and results that come
 /// later are dropped instead of being sent to a freed function.
 mod settle {
-    use crate::error::Failure;
+    use crate::error::Rejection;
     use napi::bindgen_prelude::*;
     use napi::sys;
     use std::cell::RefCell;
@@ -203,7 +222,10 @@ mod settle {
     impl Channel {
         fn send(&self, settle: Settle) {
             let item = Box::into_raw(Box::new(settle));
-            let tsfn = self.tsfn.read().unwrap_or_else(|p| p.into_inner());
+            let tsfn = self
+                .tsfn
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let queued = match *tsfn {
                 // SAFETY: the read guard keeps the teardown hook from closing the function
                 // while this call runs.
@@ -251,10 +273,14 @@ mod settle {
                 return Ok(l.channel.clone());
             }
             let mut name = std::ptr::null_mut();
+            // SAFETY: `begin` runs on the JS thread of `env` (inside a napi call); the C string
+            // is static and 12 bytes long.
             check_status!(unsafe {
-                sys::napi_create_string_utf8(env, c"forge-settle".as_ptr(), 12, &mut name)
+                sys::napi_create_string_utf8(env, c"forge-settle".as_ptr(), 12, &raw mut name)
             })?;
             let mut tsfn = std::ptr::null_mut();
+            // SAFETY: as above; no JS function and no context: `deliver` gets each item as its
+            // `data` and finalizes nothing of ours.
             check_status!(unsafe {
                 sys::napi_create_threadsafe_function(
                     env,
@@ -267,19 +293,22 @@ mod settle {
                     None,
                     std::ptr::null_mut(),
                     Some(deliver),
-                    &mut tsfn,
+                    &raw mut tsfn,
                 )
             })?;
             let channel = Arc::new(Channel {
                 tsfn: RwLock::new(Some(RawTsfn(tsfn))),
             });
             let hook = Arc::into_raw(channel.clone());
+            // SAFETY: as above; `hook` is an `Arc` reference leaked for the hook, taken back
+            // by `teardown` (or just below when the hook is not registered).
             let added = unsafe {
                 sys::napi_add_env_cleanup_hook(env, Some(teardown), hook.cast_mut().cast())
             };
             if added != sys::Status::napi_ok {
                 // SAFETY: the hook was not registered, so this reference is still ours.
                 drop(unsafe { Arc::from_raw(hook) });
+                // SAFETY: the function was made just above and nothing else holds it.
                 unsafe {
                     sys::napi_release_threadsafe_function(
                         tsfn,
@@ -305,6 +334,9 @@ mod settle {
             if let Some(l) = cell.borrow_mut().as_mut().filter(|l| l.env == env) {
                 l.pending = l.pending.saturating_sub(1);
                 if l.pending == 0 {
+                    // SAFETY: `end` runs in `deliver`, on the JS thread of `env`, and the
+                    // function is alive (its environment's teardown hook has not run: it would
+                    // have cleared `LOCAL`).
                     unsafe { sys::napi_unref_threadsafe_function(env, l.tsfn) };
                 }
             }
@@ -335,6 +367,8 @@ mod settle {
                 Error::new(Status::GenericFailure, "panic while converting a result"),
             ))
         });
+        // SAFETY: on the JS thread with a live env; `deferred` came from `napi_create_promise`
+        // in `spawn` and is settled exactly once (each `Settle` is delivered once).
         unsafe {
             match outcome {
                 Ok(v) => sys::napi_resolve_deferred(env, deferred, v),
@@ -347,7 +381,10 @@ mod settle {
     unsafe extern "C" fn teardown(arg: *mut c_void) {
         // SAFETY: `arg` is the reference `begin` leaked for this hook.
         let channel = unsafe { Arc::from_raw(arg.cast_const().cast::<Channel>()) };
-        *channel.tsfn.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *channel
+            .tsfn
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let _ = LOCAL.try_with(|cell| {
             let mut local = cell.borrow_mut();
             if local
@@ -383,15 +420,19 @@ mod settle {
     pub(super) fn spawn<T, W>(env: &Env, work: W) -> Result<super::Pending<T>>
     where
         T: ToNapiValue + Send + 'static,
-        W: Future<Output = std::result::Result<T, Failure>> + Send + 'static,
+        W: Future<Output = std::result::Result<T, Rejection>> + Send + 'static,
     {
         let raw_env = env.raw();
         let mut deferred = std::ptr::null_mut();
         let mut promise = std::ptr::null_mut();
-        check_status!(unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) })?;
+        // SAFETY: `spawn` is called from a napi method, on the JS thread of `env`.
+        check_status!(unsafe {
+            sys::napi_create_promise(raw_env, &raw mut deferred, &raw mut promise)
+        })?;
         let channel = match begin(raw_env) {
             Ok(c) => c,
             Err(e) => {
+                // SAFETY: as above; the deferred has not been handed to anyone else.
                 unsafe { sys::napi_reject_deferred(raw_env, deferred, error_value(raw_env, e)) };
                 return Ok(super::Pending::new(promise));
             }

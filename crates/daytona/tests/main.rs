@@ -1,0 +1,14 @@
+//! forge-daytona's integration tests, one test binary: each file beside this one is a module
+//! (one link of the crate and its dependencies instead of one per file).
+
+mod chaos;
+mod common;
+mod http_behaviour;
+mod lifecycle;
+mod logging;
+mod secrets;
+mod snapshots;
+mod toolbox_fs;
+mod toolbox_git;
+mod toolbox_process;
+mod wire_compat;

@@ -1,0 +1,5 @@
+//! forge-detect's integration tests, one test binary: each file beside this one is a module
+//! (one link of the crate and its dependencies instead of one per file).
+
+mod bad_input;
+mod fixtures;

@@ -1,0 +1,124 @@
+//! Step 5, `start`: the dev server, in its own session, listening on the detected port.
+
+use super::{detect, join, memory_of, ms, toolbox, with_node_options, DEFAULT_PATH};
+use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
+use crate::PreviewError;
+use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
+use forge_detect::Detection;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// What to start. `command`, `root`, `port` and `env` come from detection; when `command` is
+/// absent the step detects first.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartInput {
+    pub sandbox_id: String,
+    pub path: Option<String>,
+    /// Repository-relative app folder (detection's `root`).
+    pub root: Option<String>,
+    pub command: Option<String>,
+    pub port: Option<u16>,
+    /// Detection's `env` plus the caller's; the caller's win.
+    pub env_vars: Option<BTreeMap<String, String>>,
+    pub memory_gib: Option<f64>,
+    /// Framework id from detection (chooses the verification deadline later).
+    pub framework: Option<String>,
+}
+
+/// The running dev server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    pub sandbox_id: String,
+    /// The session the dev server runs in (for logs, health checks and restarts).
+    pub session_id: String,
+    pub command_id: String,
+    pub command: String,
+    pub port: u16,
+    pub framework: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Starts the dev server in its own session and returns at once; [`verify_preview`] waits for
+/// it. Fails with `PREVIEW_NO_DEV_COMMAND` when detection found no way to start the app.
+pub async fn start_dev_server(
+    client: &Client,
+    input: &StartInput,
+    call: &CallOptions,
+) -> Result<Started, PreviewError> {
+    let tb = toolbox(client, &input.sandbox_id, Step::Start).await?;
+    let mut input = input.clone();
+    if input.command.is_none() {
+        let mut di = detect::input_of(&input.sandbox_id, input.path.as_ref());
+        di.port = input.port;
+        let d = detect::run(client, &tb, &di, call).await?;
+        fill_start(&mut input, &d);
+    }
+    input.memory_gib = memory_of(client, &input.sandbox_id, input.memory_gib).await;
+    run(&tb, &input, call).await
+}
+
+/// Copies detection's answer into a start request, keeping what the caller set.
+pub fn fill_start(input: &mut StartInput, d: &Detection) {
+    input.command = input.command.take().or_else(|| d.dev_command.clone());
+    input.root = input.root.take().or_else(|| Some(d.root.clone()));
+    input.port = input.port.or(d.port);
+    let mut env = d.env.clone();
+    env.extend(input.env_vars.take().unwrap_or_default());
+    input.env_vars = Some(env);
+    input.framework = input
+        .framework
+        .take()
+        .or_else(|| d.framework.as_ref().map(|f| f.id.clone()));
+}
+
+/// The step inside the pipeline, with the sandbox's toolbox.
+pub(crate) async fn run(
+    tb: &Toolbox,
+    input: &StartInput,
+    call: &CallOptions,
+) -> Result<Started, PreviewError> {
+    let t = Instant::now();
+    let sid = &input.sandbox_id;
+    let Some(command) = input.command.clone() else {
+        return Err(StepFailure::new(
+            Step::Start,
+            StepError::NoDevCommand,
+            "no way to start this repository was found (no dev/start script or known framework); pass `command`",
+        )
+        .in_sandbox(sid)
+        .into_error());
+    };
+    let port = input.port.unwrap_or(3000);
+    let base = input
+        .path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+    let cwd = join(&base, input.root.as_deref().unwrap_or("."));
+    let mut env = with_node_options(
+        &input.env_vars.clone().unwrap_or_default(),
+        input.memory_gib,
+    );
+    env.entry("PORT".into()).or_insert_with(|| port.to_string());
+    let opts = ExecOptions {
+        cwd: Some(cwd),
+        env: env.into_iter().collect(),
+        timeout: None,
+    };
+    let spawned = tb
+        .process()
+        .spawn(&command, &opts, call)
+        .await
+        .at(Step::Start, sid)?;
+    Ok(Started {
+        sandbox_id: sid.clone(),
+        session_id: spawned.session_id.clone(),
+        command_id: spawned.cmd_id.clone(),
+        command,
+        port,
+        framework: input.framework.clone(),
+        elapsed_ms: ms(t.elapsed()),
+    })
+}

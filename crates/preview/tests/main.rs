@@ -1,0 +1,8 @@
+//! forge-preview's integration tests, one test binary: each file beside this one is a module
+//! (one link of the crate and its dependencies instead of one per file).
+
+mod classify_http;
+mod common;
+mod logport;
+mod remote_detect;
+mod verify_local;

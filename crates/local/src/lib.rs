@@ -18,6 +18,7 @@ mod auth;
 mod confine;
 pub mod container;
 mod error;
+pub mod glob;
 mod ports;
 mod preview;
 mod procs;
@@ -240,6 +241,7 @@ impl LocalBackend {
                  can reach this backend; every request still needs the API key"
             );
         }
+        util::raise_fd_limit();
         tokio::fs::create_dir_all(&home)
             .await
             .map_err(|source| LocalError::Home {
@@ -318,12 +320,7 @@ impl LocalBackend {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(util::nodelay(listener), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("local backend server failed: {e}");
-            }
+            util::serve(listener, app, shutdown).await;
         });
         Ok(LocalBackend {
             addr,

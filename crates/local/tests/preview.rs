@@ -2,7 +2,6 @@
 
 mod common;
 
-use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;

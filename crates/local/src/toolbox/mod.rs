@@ -133,27 +133,32 @@ impl Sbx {
     }
 
     /// Makes a folder and its missing parents (given to the sandbox's user), as `mkdir -p`
-    /// in the sandbox would.
-    pub async fn mkdirs(&self, dir: &Resolved) -> Result<(), Failure> {
-        dir.writable()?;
-        let mut missing = Vec::new();
-        let mut at = dir.host.clone();
-        while !at.exists() && at.starts_with(self.root.host()) && at != self.root.host() {
-            missing.push(at.clone());
-            if !at.pop() {
-                break;
+    /// in the sandbox would, and answers it pinned.
+    pub async fn mkdirs(&self, path: &str) -> Result<Resolved, Failure> {
+        let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
+        files::blocking(move || {
+            let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
+            let dir = root.make_dirs(&path, &give)?;
+            if !dir.is_dir() {
+                return Err(Failure::conflict(format!(
+                    "{} exists and is not a directory",
+                    dir.shown
+                )));
             }
-        }
-        for d in missing.iter().rev() {
-            match tokio::fs::create_dir(d).await {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    return Err(Failure::from_io(&e, &dir.shown))
-                }
-                _ => {}
-            }
-            let _ = self.state.runtime.give(d);
-        }
-        Ok(())
+            Ok(dir)
+        })
+        .await
+    }
+
+    /// Resolves a path to create (its missing parent folders made, given to the sandbox's
+    /// user), pinned; the last component is not followed.
+    pub async fn for_create(&self, path: &str) -> Result<Resolved, Failure> {
+        let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
+        files::blocking(move || {
+            let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
+            root.resolve_for_create(&path, &give)
+        })
+        .await
     }
 
     /// The sandbox's code language label (`code-toolbox-language`).

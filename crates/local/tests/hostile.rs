@@ -450,3 +450,109 @@ while time.time() < end:
         "nothing was created in the host folder"
     );
 }
+
+/// How many processes of sandbox `id` run `sleep <n>`.
+async fn sleeps(env: &common::Env, id: &str, n: u32) -> usize {
+    // `[x]` keeps the pattern from matching this grep's own command line.
+    let digits = n.to_string();
+    let (last, head) = (&digits[digits.len() - 1..], &digits[..digits.len() - 1]);
+    let out = sh(
+        env,
+        id,
+        &format!(
+            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep {head}[{last}]' || true"
+        ),
+    )
+    .await;
+    out.trim().parse().unwrap_or(0)
+}
+
+/// Waits (bounded) until `want(count)` holds for `sleep <n>` processes of the sandbox.
+async fn wait_sleeps(env: &common::Env, id: &str, n: u32, want: impl Fn(usize) -> bool) -> bool {
+    for _ in 0..600 {
+        if want(sleeps(env, id, n).await) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn session_exec(env: &common::Env, id: &str, sid: &str, command: &str) -> String {
+    let (s, v) = env
+        .json(
+            Method::POST,
+            &env.tb(id, &format!("/process/session/{sid}/exec")),
+            Some(json!({"command": command, "runAsync": true})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    v["cmdId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_killed_command_takes_its_wrapped_and_detached_children_with_it() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    for sid in ["k", "d"] {
+        let (s, v) = env
+            .json(
+                Method::POST,
+                &env.tb(&id, "/process/session"),
+                Some(json!({"sessionId": sid})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    // killSessionCommand: a `timeout`-wrapped child (its own process group) ...
+    let wrapped = session_exec(&env, &id, "k", "timeout 300 sleep 1234").await;
+    // ... and one that detached (`setsid`, output elsewhere) from a command that has exited.
+    let detached = session_exec(
+        &env,
+        &id,
+        "k",
+        "setsid sleep 2345 > /dev/null 2>&1 < /dev/null &",
+    )
+    .await;
+    assert!(wait_sleeps(&env, &id, 1234, |n| n == 1).await);
+    assert!(wait_sleeps(&env, &id, 2345, |n| n == 1).await);
+    for cmd in [&wrapped, &detached] {
+        let res = env
+            .req(
+                Method::DELETE,
+                &env.tb(&id, &format!("/process/session/k/command/{cmd}")),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204, "{cmd}");
+    }
+    assert!(
+        wait_sleeps(&env, &id, 1234, |n| n == 0).await,
+        "the timeout-wrapped child outlived killSessionCommand"
+    );
+    assert!(
+        wait_sleeps(&env, &id, 2345, |n| n == 0).await,
+        "the setsid child outlived killSessionCommand"
+    );
+
+    // deleteSession: a `nohup … &` child of a command that has exited.
+    session_exec(&env, &id, "d", "nohup sleep 3456 > /dev/null 2>&1 &").await;
+    session_exec(&env, &id, "d", "setsid timeout 300 sleep 4567").await;
+    assert!(wait_sleeps(&env, &id, 3456, |n| n == 1).await);
+    assert!(wait_sleeps(&env, &id, 4567, |n| n == 1).await);
+    let res = env
+        .req(Method::DELETE, &env.tb(&id, "/process/session/d"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    assert!(
+        wait_sleeps(&env, &id, 3456, |n| n == 0).await,
+        "the nohup child outlived deleteSession"
+    );
+    assert!(
+        wait_sleeps(&env, &id, 4567, |n| n == 0).await,
+        "the setsid+timeout child outlived deleteSession"
+    );
+}

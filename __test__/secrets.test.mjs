@@ -360,11 +360,11 @@ async function child() {
 // ---------------------------------------------------------------------------------------------
 // The parent: backends, git server, the child, and the checks of everything it left behind.
 
-/** `forge local --json --key <key>` with its output captured. */
+/** `forge local --json` keyed by `FORGE_LOCAL_KEY` (never argv), with its output captured. */
 async function startBackend(key, home) {
-  const child = spawn(forgeBin(), ['local', '--json', '--home', home, '--key', key], {
+  const child = spawn(forgeBin(), ['local', '--json', '--home', home], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORGE_LOG: 'debug', RUST_LOG: 'debug', DAYTONA_API_KEY: key },
+    env: { ...process.env, FORGE_LOG: 'debug', RUST_LOG: 'debug', DAYTONA_API_KEY: key, FORGE_LOCAL_KEY: key },
   })
   let out = ''
   let err = ''

@@ -429,9 +429,16 @@ impl Root {
     }
 
     /// Resolves `input` for creating it: its missing parent folders are made (given to the
-    /// sandbox's user by `give`), its last component is left as it is (not followed).
-    pub fn resolve_for_create(&self, input: &str, give: Give<'_>) -> Result<Resolved, Failure> {
-        self.walk(input, false, Create::Parents, Some(give))
+    /// sandbox's user by `give`); a symlink as the last component is followed when
+    /// `follow_last` (a write through a link lands where the link points, as `>` does inside),
+    /// else left to be replaced (a rename's destination).
+    pub fn resolve_for_create(
+        &self,
+        input: &str,
+        follow_last: bool,
+        give: Give<'_>,
+    ) -> Result<Resolved, Failure> {
+        self.walk(input, follow_last, Create::Parents, Some(give))
     }
 
     /// Makes the folder `input` and its missing parents, as `mkdir -p` in the sandbox would.
@@ -818,7 +825,7 @@ mod tests {
         assert_eq!(r.shown, "/home/daytona/b.txt");
         assert!(r.file_type().is_none());
         assert!(!r.read_only);
-        let r = root.resolve_for_create("a/b.txt", &no_give).unwrap();
+        let r = root.resolve_for_create("a/b.txt", true, &no_give).unwrap();
         assert_eq!(r.shown, "/home/daytona/a/b.txt");
         assert!(root.host().join("home/daytona/a").is_dir());
     }

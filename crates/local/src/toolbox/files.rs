@@ -513,7 +513,7 @@ pub async fn move_files(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response,
     blocking(move || {
         let src = root.resolve_nofollow(&source)?;
         let give = |fd: std::os::fd::BorrowedFd<'_>| runtime.runtime.give_fd(fd);
-        let dst = root.resolve_for_create(&destination, &give)?;
+        let dst = root.resolve_for_create(&destination, false, &give)?;
         if src.shown == "/" || dst.shown == "/" {
             return Err(Failure::bad_request("cannot move the sandbox root"));
         }

@@ -150,13 +150,13 @@ impl Sbx {
         .await
     }
 
-    /// Resolves a path to create (its missing parent folders made, given to the sandbox's
-    /// user), pinned; the last component is not followed.
+    /// Resolves a path to write (its missing parent folders made, given to the sandbox's
+    /// user), pinned; a symlink as the last component is followed, as a write inside would.
     pub async fn for_create(&self, path: &str) -> Result<Resolved, Failure> {
         let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
         files::blocking(move || {
             let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
-            root.resolve_for_create(&path, &give)
+            root.resolve_for_create(&path, true, &give)
         })
         .await
     }

@@ -501,7 +501,9 @@ function parentTests() {
         for (const repo of ['workspace/repo', 'workspace/repo2']) {
           const gitDir = join(dir, 'root', 'home', 'daytona', repo)
           if (!existsSync(join(gitDir, '.git'))) continue
-          const config = execFileSync('git', ['-C', gitDir, 'config', '--list', '--show-origin'], {
+          // The repository is the sandbox user's: as root, git reads its config only when told
+          // the folder is safe (else it silently lists nothing of it).
+          const config = execFileSync('git', ['-c', 'safe.directory=*', '-C', gitDir, 'config', '--list', '--show-origin'], {
             encoding: 'utf8',
             env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: join(dir, 'root', 'home', 'daytona') },
           })

@@ -584,6 +584,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_walk_stops_once_its_request_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("root/home/daytona");
+        std::fs::create_dir_all(&home).unwrap();
+        for i in 0..10 {
+            std::fs::write(home.join(format!("f{i}")), "x").unwrap();
+        }
+        let layout = crate::container::layout::Layout::for_this_machine(&dir.path().join("etc"));
+        let root = crate::confine::Root::new(dir.path().join("root"), Arc::new(layout));
+        let p = root.resolve("/home/daytona").unwrap();
+        let cancel = Cancel::default();
+        let mut guard = Some(CancelOnDrop(cancel.clone()));
+        let mut budget = Budget { cancel, visited: 0 };
+        let mut seen = 0;
+        let finished = walk(p.dir().unwrap(), &p.shown, 1, &mut budget, &mut |_, _| {
+            seen += 1;
+            if seen == 3 {
+                guard.take(); // the handler's future is dropped: the client went away
+            }
+            true
+        });
+        assert!(!finished);
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
     fn go_time_form() {
         assert_eq!(
             go_time("2026-11-27T15:09:21.258000000Z"),

@@ -50,7 +50,10 @@ pub use client::{
     Client, CreateParams, ListPage, ListQuery, PreviewUrl, Resources, WorkspaceClass,
     DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
 };
-pub use config::{Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, SOURCE_LABEL};
+pub use config::{
+    Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT, SOURCE_LABEL,
+};
 pub use error::{ApiError, Error, Result};
 /// The wire types, re-exported.
 pub use forge_wire as wire;

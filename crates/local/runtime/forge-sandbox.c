@@ -735,11 +735,23 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
   static struct stream so, se;
   so.fd = out[0], so.marker = 1, so.len = 0;
   se.fd = err[0], se.marker = 2, se.len = 0;
-  int code = -1, exited = 0;
+  /* The monitor stays until the command *and everything it started* are gone (it is their
+   * subreaper): a `setsid`, `nohup … &` or double-forked child whose output went elsewhere is
+   * still in the monitor's tree, so killing the command (its tree) ends it too. `D` on the
+   * events pipe says the command exited and its output is drained, before that. */
+  int code = -1, exited = 0, drained = 0, children = 1;
   for (;;) {
     struct pollfd p[3] = {{.fd = sfd, .events = POLLIN}, {.fd = so.fd, .events = POLLIN},
                           {.fd = se.fd, .events = POLLIN}};
-    if (exited && so.fd < 0 && se.fd < 0) break;
+    if (exited && so.fd < 0 && se.fd < 0 && !drained) {
+      drained = 1;
+      if (ls.events >= 0) {
+        fcntl(ls.events, F_SETFL, fcntl(ls.events, F_GETFL) & ~O_NONBLOCK);
+        dprintf(ls.events, "D\n");
+        fcntl(ls.events, F_SETFL, fcntl(ls.events, F_GETFL) | O_NONBLOCK);
+      }
+    }
+    if (drained && !children) break;
     if (poll(p, 3, -1) < 0 && errno != EINTR) break;
     if (p[1].revents) pump(&ls, &so);
     if (p[2].revents) pump(&ls, &se);
@@ -764,6 +776,7 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
           }
         }
       }
+      if (w < 0 && errno == ECHILD) children = 0;
     }
   }
   _exit(0);

@@ -19,6 +19,7 @@ mod confine;
 pub mod container;
 mod error;
 mod events;
+pub mod glob;
 mod lifecycle;
 mod listing;
 mod objects;
@@ -46,7 +47,9 @@ pub struct LocalConfig {
     /// Where sandboxes and their records live. `None`: `$FORGE_HOME`, else the user's data dir
     /// (`$XDG_DATA_HOME/forge`, else `~/.local/share/forge`).
     pub home: Option<PathBuf>,
-    /// The API key every request must carry. `None`: a random one is generated.
+    /// `FORGE_LOCAL_KEY`: the API key every request must carry. `None`: a random one is
+    /// generated. (Read from the environment or a file, never a command line: `ps` shows
+    /// those to every user of the machine.)
     pub api_key: Option<String>,
     /// Address to bind. `None`: 127.0.0.1 on a free port. A non-loopback address is refused
     /// (`LOCAL_NOT_LOOPBACK`) unless `allow_remote`, and then warned about on stderr.
@@ -125,6 +128,7 @@ impl LocalConfig {
         let d = LocalConfig::default();
         LocalConfig {
             home: var("FORGE_HOME").map(PathBuf::from),
+            api_key: var("FORGE_LOCAL_KEY").map(|k| k.trim().to_string()),
             allow_remote: var("FORGE_ALLOW_REMOTE").is_some_and(|v| v == "1"),
             isolation: Policy::parse(var("FORGE_ISOLATION").as_deref()),
             host_ports: var("FORGE_SANDBOX_HOST_PORTS")
@@ -254,6 +258,7 @@ impl LocalBackend {
                  can reach this backend; every request still needs the API key"
             );
         }
+        util::raise_fd_limit();
         tokio::fs::create_dir_all(&home)
             .await
             .map_err(|source| LocalError::Home {
@@ -346,12 +351,7 @@ impl LocalBackend {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(util::nodelay(listener), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("local backend server failed: {e}");
-            }
+            util::serve(listener, app, shutdown).await;
         });
         Ok(LocalBackend {
             addr,

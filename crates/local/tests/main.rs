@@ -11,6 +11,7 @@ mod daemon_semantics;
 mod exec;
 mod files;
 mod git;
+mod hostile;
 mod interpreter;
 mod isolation;
 mod limits;

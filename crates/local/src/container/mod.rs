@@ -786,6 +786,22 @@ impl Runtime {
         }
         std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
     }
+
+    /// [`Runtime::give`] of a place opened by the file routes (an `O_PATH` descriptor: no
+    /// name is looked up again).
+    pub fn give_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+        if self.uid == ids().0 {
+            return Ok(());
+        }
+        rustix::fs::chownat(
+            fd,
+            c"",
+            Some(rustix::fs::Uid::from_raw(self.uid)),
+            Some(rustix::fs::Gid::from_raw(self.gid)),
+            rustix::fs::AtFlags::EMPTY_PATH | rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(Into::into)
+    }
 }
 
 /// A socket's descriptor as a std TCP stream (refused for anything but a socket).

@@ -1,6 +1,9 @@
 //! A command started in a sandbox: its pipes, and what its monitor reports on the events
 //! pipe (`P <pid>` once started, `F <stage> <errno>` when it could not start, `t` whenever
-//! its log grew, `E <code>` when it exited).
+//! its log grew, `E <code>` when it exited, `D` once its output is drained). The monitor itself
+//! ends only when everything the command started is gone too (it is their subreaper), so a
+//! kill of the command's tree reaches a `setsid` or `nohup … &` child whose output went
+//! elsewhere.
 
 use super::ctl::{op, spawn_payload, Ctl};
 use std::fs::File;
@@ -114,6 +117,7 @@ pub struct Child {
     pub stderr: Option<pipe::Receiver>,
     exit: watch::Receiver<Option<i32>>,
     ticks: watch::Receiver<u64>,
+    drained: watch::Receiver<bool>,
     ctl: Ctl,
 }
 
@@ -221,6 +225,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     let mut events = pipe::Receiver::from_owned_fd(events_r).map_err(request_err)?;
     let (exit_tx, exit) = watch::channel(None);
     let (tick_tx, ticks) = watch::channel(0u64);
+    let (drained_tx, drained) = watch::channel(false);
     // The first word: started, or why not.
     let mut pending = Vec::new();
     let started = read_line(&mut events, &mut pending, &tick_tx).await;
@@ -247,6 +252,9 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
             if let Some(c) = line.strip_prefix("E ") {
                 code = c.trim().parse().ok();
                 exit_tx.send_replace(code);
+            } else if line == "D" {
+                tick_tx.send_modify(|t| *t += 1);
+                drained_tx.send_replace(true);
             }
         }
         // EOF: the monitor is gone (its last tick is in). Killed before it said: as SIGKILL.
@@ -254,6 +262,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         if code.is_none() {
             exit_tx.send_replace(Some(KILLED));
         }
+        drained_tx.send_replace(true);
     });
     let receiver = |fd: Option<OwnedFd>| fd.and_then(|f| pipe::Receiver::from_owned_fd(f).ok());
     Ok(Child {
@@ -263,6 +272,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         stderr: receiver(keep_err),
         exit,
         ticks,
+        drained,
         ctl: ctl.clone(),
     })
 }
@@ -315,6 +325,12 @@ impl Child {
     /// A receiver that changes whenever the log grew, and once more when the monitor ends.
     pub fn ticks(&self) -> watch::Receiver<u64> {
         self.ticks.clone()
+    }
+
+    /// A receiver that turns true once the command exited and all its output is in (before
+    /// the monitor ends, which waits for the command's whole tree).
+    pub fn drained(&self) -> watch::Receiver<bool> {
+        self.drained.clone()
     }
 
     /// A handle that signals this command's tree.

@@ -442,7 +442,7 @@ async fn git(
 /// The repository folder named by a request (must exist).
 fn repo(sbx: &Sbx, path: &str) -> Result<Resolved, Failure> {
     let p = sbx.root.resolve(path)?;
-    if !p.host.is_dir() {
+    if !p.is_dir() {
         return Err(
             Failure::not_found(format!("repository {} not found", p.shown))
                 .with_code("GIT_REPO_NOT_FOUND"),
@@ -475,8 +475,7 @@ async fn clone(sbx: Sbx, JsonBody(req): JsonBody<GitCloneRequest>) -> Result<Res
     if dest.shown == "/" {
         return Err(Failure::bad_request("cannot clone into the sandbox root"));
     }
-    let parent = sbx.root.resolve(&format!("{}/..", dest.shown))?;
-    sbx.mkdirs(&parent).await?;
+    let parent = sbx.mkdirs(&format!("{}/..", dest.shown)).await?;
     let dest_s = sbx.cmd_path(&dest);
     let depth_s = req.depth.filter(|d| *d > 0).map(|d| d.to_string());
     let mut args: Vec<&str> = vec!["clone"];
@@ -885,11 +884,7 @@ struct InitRequest {
 }
 
 async fn init(sbx: Sbx, JsonBody(req): JsonBody<InitRequest>) -> Result<Response, Failure> {
-    let dir = sbx.root.resolve(&req.path)?;
-    sbx.mkdirs(&dir).await?;
-    tokio::fs::create_dir_all(&dir.host)
-        .await
-        .map_err(|e| Failure::from_io(&e, &dir.shown))?;
+    let dir = sbx.mkdirs(&req.path).await?;
     let mut args = vec!["init", "-q"];
     if req.bare == Some(true) {
         args.push("--bare");

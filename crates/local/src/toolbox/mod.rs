@@ -3,15 +3,7 @@
 
 // One file per area, named as in the client (crates/daytona/src/toolbox) and the binding
 // (src/): fs (+ its transfers), git, process (+ its sessions), logs.
-// Pedantic lints fs.rs and fs_transfer.rs still raise are allowed here, not fixed in them,
-// while their bodies change on another branch (issue 14); fix them there.
-#[allow(
-    clippy::unnested_or_patterns,
-    clippy::ref_option,
-    clippy::redundant_closure_for_method_calls
-)]
 pub mod fs;
-#[allow(clippy::ignored_unit_patterns)]
 pub mod fs_transfer;
 pub mod git;
 pub mod interpreter;
@@ -178,27 +170,32 @@ impl Sbx {
     }
 
     /// Makes a folder and its missing parents (given to the sandbox's user), as `mkdir -p`
-    /// in the sandbox would.
-    pub async fn mkdirs(&self, dir: &Resolved) -> Result<(), Failure> {
-        dir.writable()?;
-        let mut missing = Vec::new();
-        let mut at = dir.host.clone();
-        while !at.exists() && at.starts_with(self.root.host()) && at != self.root.host() {
-            missing.push(at.clone());
-            if !at.pop() {
-                break;
+    /// in the sandbox would, and answers it pinned.
+    pub async fn mkdirs(&self, path: &str) -> Result<Resolved, Failure> {
+        let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
+        fs::blocking(move || {
+            let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
+            let dir = root.make_dirs(&path, &give)?;
+            if !dir.is_dir() {
+                return Err(Failure::conflict(format!(
+                    "{} exists and is not a directory",
+                    dir.shown
+                )));
             }
-        }
-        for d in missing.iter().rev() {
-            match tokio::fs::create_dir(d).await {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    return Err(Failure::from_io(&e, &dir.shown))
-                }
-                _ => {}
-            }
-            let _ = self.state.runtime.give(d);
-        }
-        Ok(())
+            Ok(dir)
+        })
+        .await
+    }
+
+    /// Resolves a path to write (its missing parent folders made, given to the sandbox's
+    /// user), pinned; a symlink as the last component is followed, as a write inside would.
+    pub async fn for_create(&self, path: &str) -> Result<Resolved, Failure> {
+        let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
+        fs::blocking(move || {
+            let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
+            root.resolve_for_create(&path, true, &give)
+        })
+        .await
     }
 }
 

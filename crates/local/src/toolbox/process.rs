@@ -186,14 +186,19 @@ async fn typescript_runner(sbx: &Sbx, code: &str) -> Result<(String, Vec<String>
         }
     }
     if node_version().await >= (22, 6) {
-        let file = sbx.root.resolve(&format!(
-            "/tmp/forge-code-{}.ts",
-            crate::util::random_token(12)
-        ))?;
-        tokio::fs::write(&file.host, code)
-            .await
-            .map_err(|e| Failure::from_io(&e, &file.shown))?;
-        let _ = sbx.state.runtime.give(&file.host);
+        let file = sbx
+            .for_create(&format!(
+                "/tmp/forge-code-{}.ts",
+                crate::util::random_token(12)
+            ))
+            .await?;
+        {
+            use std::io::Write;
+            let mut f = file.create_new(0o644)?;
+            f.write_all(code.as_bytes())
+                .map_err(|e| Failure::from_io(&e, &file.shown))?;
+            let _ = sbx.state.runtime.give_fd(std::os::fd::AsFd::as_fd(&f));
+        }
         return Ok((
             "node".to_string(),
             vec![

@@ -152,17 +152,14 @@ impl Session {
         }
     }
 
-    /// Kills every command of the session that still runs, with its tree.
+    /// Kills the tree of every command of the session: one that exited may have left a child
+    /// running (`setsid`, `nohup … &`), still in its monitor's tree. A command whose monitor
+    /// is gone is answered "no such command" by the init, and nothing else is signalled.
     async fn kill_all(&self) {
         let running: Vec<Killer> = self
             .commands
             .lock()
-            .map(|c| {
-                c.iter()
-                    .filter(|c| c.exit_code().is_none())
-                    .map(|c| c.killer.clone())
-                    .collect()
-            })
+            .map(|c| c.iter().map(|c| c.killer.clone()).collect())
             .unwrap_or_default();
         for k in running {
             let _ = k.kill(libc::SIGKILL).await;
@@ -513,6 +510,7 @@ async fn spawn(
     };
     let exit = child.exit_watch();
     let ticks = child.ticks();
+    let mut drained = child.drained();
     let (done_tx, done) = tokio::sync::watch::channel(false);
     let cmd = Arc::new(Cmd {
         id,
@@ -537,9 +535,10 @@ async fn spawn(
         // The command's view of the session is the session's now.
         let _ = tokio::fs::rename(&state_path, &session_state).await;
         drop(slot);
-        // Done once the monitor is gone (its last tick): every byte of output is in the log.
-        let mut ticks = ticks;
-        while ticks.changed().await.is_ok() {}
+        // Done once the monitor says the output is drained (or is gone): every byte of output
+        // is in the log. (The monitor itself stays while a background child of the command
+        // lives, so that killing the command still reaches it.)
+        let _ = drained.wait_for(|d| *d).await;
         done_tx.send_replace(true);
     });
     Ok(cmd)
@@ -659,7 +658,8 @@ async fn command(sbx: Sbx, Path(p): Params) -> Result<Json<SessionCommand>, Fail
 }
 
 /// `DELETE …/command/{id}` (an extension: Daytona has no such route): kills the command's
-/// whole process group.
+/// whole tree (everything it started, `setsid` and `nohup … &` children included: they stay
+/// in its monitor's tree).
 async fn kill_command(sbx: Sbx, Path(p): Params) -> Result<Response, Failure> {
     let cmd = find_cmd(&sbx, &p).await?;
     let killed = cmd.killer.kill(libc::SIGKILL).await.unwrap_or(0);

@@ -550,7 +550,10 @@ export interface DaytonaOptions {
    * `'local'` when env `FORGE_BACKEND=local` is set, else `'remote'`.
    */
   backend?: string
-  /** Per-request timeout in milliseconds for control-plane calls (default: none). */
+  /**
+   * Per-request timeout in milliseconds for calls without their own (default 600 000: ten
+   * minutes; a command run with a `timeout` gets that timeout and a minute more).
+   */
   requestTimeoutMs?: number
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { addon, privateHome, processesMentioning, until } from './helpers.mjs'
-import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { createRepo, reachableFromSandboxes, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('abort')
 const { Daytona } = addon()
@@ -19,7 +19,13 @@ const ABORTED = { name: 'AbortError', code: 'DAYTONA_ABORTED' }
 
 let sandbox
 let git
+// A git server that accepts connections and never answers: a clone from it hangs until killed.
+const held = []
+const silent = createServer((c) => held.push(c))
 test.before(async () => {
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r))
+  // Before the backend starts (first call below): its sandboxes reach the allowed ports only.
+  reachableFromSandboxes(silent.address().port)
   const repos = mkdtempSync(join(tmpdir(), 'forge-abort-repos-'))
   createRepo(repos, 'app.git', 'main', {
     'package.json': JSON.stringify({ name: 'slow', private: true, scripts: { dev: 'node server.js' } }),
@@ -33,22 +39,24 @@ test.before(async () => {
 test.after(async () => {
   await sandbox?.delete()
   await git?.close()
+  for (const c of held) c.destroy()
+  silent.close()
 })
 
 /** Waits until no process mentions `marker`. */
-async function gone(marker) {
-  await until(() => processesMentioning(marker).length === 0)
+async function gone(marker, signal) {
+  await until(() => processesMentioning(marker).length === 0, signal)
   return processesMentioning(marker)
 }
 
-test('executeCommand: aborting kills the command inside the sandbox', { timeout: 30_000 }, async () => {
+test('executeCommand: aborting kills the command inside the sandbox', { timeout: 30_000 }, async (t) => {
   const marker = `forge-exec-abort-${process.pid}`
   const ac = new AbortController()
   const p = sandbox.process.executeCommand(`sleep 60; echo ${marker}`, undefined, undefined, undefined, ac.signal)
-  await until(() => processesMentioning(marker).length > 0) // the command started
+  await until(() => processesMentioning(marker).length > 0, t.signal) // the command started
   ac.abort()
   await assert.rejects(p, ABORTED)
-  assert.deepEqual(await gone(marker), [])
+  assert.deepEqual(await gone(marker, t.signal), [])
   // The sandbox still works afterwards.
   assert.equal((await sandbox.process.executeCommand('echo ok')).result.trim(), 'ok')
 })
@@ -60,27 +68,22 @@ test('an already-aborted signal rejects at once and runs nothing', async () => {
   assert.equal(r.result.trim(), 'no')
 })
 
-test('git.clone: aborting kills the clone inside the sandbox (embedded backend)', { timeout: 30_000 }, async () => {
-  // A git server that accepts connections and never answers: the clone hangs until killed.
-  const held = []
-  const silent = createServer((c) => held.push(c))
-  await new Promise((r) => silent.listen(0, '127.0.0.1', r))
+test('git.clone: aborting kills the clone inside the sandbox (embedded backend)', { timeout: 30_000 }, async (t) => {
   const marker = `forge-clone-abort-${process.pid}`
-  try {
-    const ac = new AbortController()
-    const url = `http://127.0.0.1:${silent.address().port}/${marker}.git`
-    const p = sandbox.git.clone(url, 'hang', undefined, undefined, undefined, undefined, ac.signal)
-    await until(() => processesMentioning(marker).length > 0) // git clone started
-    ac.abort()
-    await assert.rejects(p, ABORTED)
-    assert.deepEqual(await gone(marker), [])
-  } finally {
-    for (const c of held) c.destroy()
-    silent.close()
-  }
+  const ac = new AbortController()
+  const url = `http://127.0.0.1:${silent.address().port}/${marker}.git`
+  const p = sandbox.git.clone(url, 'hang', undefined, undefined, undefined, undefined, ac.signal)
+  // The clone ends only by the abort: one that fails on its own fails the test here.
+  let early
+  p.catch((e) => { early = e })
+  await until(() => early || processesMentioning(marker).length > 0, t.signal) // git clone started
+  assert.equal(early, undefined)
+  ac.abort()
+  await assert.rejects(p, ABORTED)
+  assert.deepEqual(await gone(marker, t.signal), [])
 })
 
-test('create: aborting leaves no sandbox behind', { timeout: 30_000 }, async () => {
+test('create: aborting leaves no sandbox behind', { timeout: 30_000 }, async (t) => {
   const before = (await daytona.listSandboxes()).length
   const ac = new AbortController()
   const p = daytona.create({ labels: { purpose: 'abort-test' } }, ac.signal)
@@ -92,10 +95,10 @@ test('create: aborting leaves no sandbox behind', { timeout: 30_000 }, async () 
     },
     (e) => assert.equal(e.code, 'DAYTONA_ABORTED'),
   )
-  await until(async () => (await daytona.listSandboxes()).length === before)
+  await until(async () => (await daytona.listSandboxes()).length === before, t.signal)
 })
 
-test('verifyPreview: aborting ends the wait', { timeout: 120_000 }, async () => {
+test('verifyPreview: aborting ends the wait', { timeout: 120_000 }, async (t) => {
   const created = await daytona.createSandbox()
   try {
     await daytona.cloneRepository({ sandboxId: created.sandboxId, repoUrl: git.url('app.git'), token: TOKEN })
@@ -106,7 +109,7 @@ test('verifyPreview: aborting ends the wait', { timeout: 120_000 }, async () => 
     // while verification polls it, however long getting there took.
     const ac = new AbortController()
     const verified = daytona.verifyPreview({ sandboxId: created.sandboxId, port: 3000, sessionId: started.sessionId, commandId: started.commandId, timeoutMs: 600_000 }, { signal: ac.signal })
-    await until(() => processesMentioning(marker).length > 0)
+    await until(() => processesMentioning(marker).length > 0, t.signal)
     ac.abort()
     await assert.rejects(verified, ABORTED)
   } finally {
@@ -114,7 +117,7 @@ test('verifyPreview: aborting ends the wait', { timeout: 120_000 }, async () => 
   }
 })
 
-test('cloneAndPreview: aborting while verifying deletes the sandbox and its dev server', { timeout: 60_000 }, async () => {
+test('cloneAndPreview: aborting while verifying deletes the sandbox and its dev server', { timeout: 60_000 }, async (t) => {
   const ac = new AbortController()
   let sandboxId
   const p = daytona.cloneAndPreview({
@@ -130,8 +133,8 @@ test('cloneAndPreview: aborting while verifying deletes the sandbox and its dev 
     },
   })
   await assert.rejects(p, ABORTED)
-  await until(async () => (await daytona.checkHealth({ sandboxId })).state === null)
-  assert.deepEqual(await gone(sandboxId), [])
+  await until(async () => (await daytona.checkHealth({ sandboxId })).state === null, t.signal)
+  assert.deepEqual(await gone(sandboxId, t.signal), [])
 })
 
 test('session log stream: aborting the follow rejects, the command keeps its own life', { timeout: 30_000 }, async () => {

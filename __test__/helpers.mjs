@@ -44,10 +44,14 @@ export async function deadPort() {
 
 /**
  * Waits until `check()` (sync or async) is true, polling every 50 ms. No bound of its own:
- * the test's timeout is the bound, so a busy machine makes a test slower, never wrong.
+ * the test's timeout is the bound, so a busy machine makes a test slower, never wrong. Pass
+ * the test's `t.signal`: a test that ended (timed out, failed) stops its waits with it.
  */
-export async function until(check) {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 50))
+export async function until(check, signal) {
+  while (!(await check())) {
+    signal?.throwIfAborted()
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 /** This machine's processes whose command line contains `text` (the embedded backend's

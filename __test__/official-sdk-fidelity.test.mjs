@@ -8,7 +8,6 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
 
-process.env.DAYTONA_USE_DEPRECATED_POLLING = 'true'
 const { Daytona } = await import('@daytonaio/sdk')
 
 let backend
@@ -23,7 +22,7 @@ after(async () => {
   await backend.stop()
 })
 
-test('a sandbox is a Daytona sandbox from inside', { timeout: 120_000 }, async () => {
+test('a sandbox is a Daytona sandbox from inside', { timeout: 120_000 }, async (t) => {
   const sandbox = await daytona.create({ public: false }, { timeout: 60 })
   try {
     const raw = await (await fetch(`${backend.apiUrl}/sandbox/${sandbox.id}`, { headers: { authorization: `Bearer ${backend.apiKey}` } })).json()
@@ -59,6 +58,7 @@ test('a sandbox is a Daytona sandbox from inside', { timeout: 120_000 }, async (
     let body = ''
     // Until the server answers (the test's timeout bounds the wait).
     while (body !== 'uploaded through the file API\n') {
+      t.signal.throwIfAborted()
       const res = await fetch(link.url, { headers: { 'x-daytona-preview-token': link.token } }).catch(() => null)
       body = res && res.status === 200 ? await res.text() : ''
       if (!body) await new Promise((r) => setTimeout(r, 50))

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startForgeLocal, createRepo, addCommit, revParse, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
-process.env.DAYTONA_USE_DEPRECATED_POLLING = 'true'
 const sdk = await import('@daytonaio/sdk')
 const { Daytona } = sdk
 

@@ -4,7 +4,6 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
 
-process.env.DAYTONA_USE_DEPRECATED_POLLING = 'true'
 const { Daytona, DaytonaNotFoundError, DaytonaAuthenticationError } = await import('@daytonaio/sdk')
 
 let backend
@@ -80,4 +79,64 @@ test('create, get, list, executeCommand, getPreviewLink, stop, start, archive, d
 test('a wrong key is an authentication error', async () => {
   const bad = new Daytona({ apiKey: 'wrong', apiUrl: backend.apiUrl })
   await assert.rejects(bad.get('anything'), DaytonaAuthenticationError)
+})
+
+test('sandbox events: with default settings a script waits on events and exits by itself', { timeout: 120_000 }, async () => {
+  const { spawn } = await import('node:child_process')
+  const script = `
+    const { Daytona } = await import('@daytonaio/sdk')
+    const d = new Daytona({ apiKey: process.env.K, apiUrl: process.env.U })
+    const s = await d.create()
+    console.log('created', s.state)
+    await s.stop()
+    console.log('stopped', s.state)
+    await s.start()
+    console.log('started', s.state)
+    await s.delete()
+    console.log('deleted')
+  `
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, K: backend.apiKey, U: backend.apiUrl, DAYTONA_USE_DEPRECATED_POLLING: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  // It must end on its own: nothing kills it but the test's own timeout.
+  const code = await new Promise((resolve) => child.once('exit', resolve))
+  assert.equal(code, 0, out)
+  assert.match(out, /created started\nstopped stopped\nstarted started\ndeleted\n/)
+})
+
+test('sandbox events: the Socket.IO gateway wants the API key', { timeout: 30_000 }, async () => {
+  const { io } = await import('socket.io-client')
+  const url = new URL(backend.apiUrl)
+  const attempt = (token) =>
+    new Promise((resolve) => {
+      const socket = io(url.origin, { path: `${url.pathname}/socket.io/`, transports: ['websocket'], auth: { token }, reconnection: false })
+      socket.once('connect', () => {
+        socket.disconnect()
+        resolve('connected')
+      })
+      socket.once('connect_error', (e) => {
+        socket.disconnect()
+        resolve(`refused: ${e.message}`)
+      })
+    })
+  assert.equal(await attempt(backend.apiKey), 'connected')
+  assert.match(await attempt(`${backend.apiKey}-wrong`), /^refused/)
+  // A state change reaches a listener.
+  const { io: io2 } = await import('socket.io-client')
+  const socket = io2(url.origin, { path: `${url.pathname}/socket.io/`, transports: ['websocket'], auth: { token: backend.apiKey } })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  const events = []
+  socket.on('sandbox.state.updated', (e) => events.push(`${e.oldState}->${e.newState}`))
+  socket.on('sandbox.created', (e) => events.push(`created ${e.state}`))
+  const s = await daytona.create()
+  await s.stop()
+  await s.delete()
+  for (let i = 0; i < 100 && events.length < 3; i++) await new Promise((r) => setTimeout(r, 20))
+  socket.disconnect()
+  assert.deepEqual(events, ['created started', 'started->stopped', 'stopped->destroyed'])
 })

@@ -190,7 +190,7 @@ test('a wrong git token fails at clone with a typed error that does not echo it'
   await assert.rejects(daytona.getSandbox(err.sandboxId), { code: 'DAYTONA_NOT_FOUND' })
 })
 
-test('aborting during install kills the install inside the sandbox and deletes it', { timeout: 60_000 }, async () => {
+test('aborting during install kills the install inside the sandbox and deletes it', { timeout: 60_000 }, async (t) => {
   const marker = `forge-abort-${process.pid}-${Date.now()}`
   const ac = new AbortController()
   let sandboxId
@@ -202,15 +202,15 @@ test('aborting during install kills the install inside the sandbox and deletes i
     onProgress: (e) => {
       if (e.step === 'create' && e.status === 'finished') sandboxId = e.message.split(' ')[1]
       // Abort once the install runs (it sleeps for two minutes), however long that takes.
-      if (e.step === 'install' && e.status === 'started') until(() => processesMentioning(marker).length > 0).then(() => ac.abort())
+      if (e.step === 'install' && e.status === 'started') until(() => processesMentioning(marker).length > 0, t.signal).then(() => ac.abort(), () => {})
     },
   })
   await assert.rejects(p, { name: 'AbortError', code: 'DAYTONA_ABORTED' })
   assert.ok(sandboxId)
   // The install is killed and the sandbox deleted (before the promise settles, or within the
   // abort grace): wait for both states.
-  await until(() => processesMentioning(marker).length === 0)
-  await until(async () => (await daytona.checkHealth({ sandboxId })).state === null)
+  await until(() => processesMentioning(marker).length === 0, t.signal)
+  await until(async () => (await daytona.checkHealth({ sandboxId })).state === null, t.signal)
 })
 
 test('a throwing onProgress callback rejects with DAYTONA_CALLBACK_ERROR and cleans up', { timeout: 60_000 }, async () => {

@@ -45,7 +45,7 @@ async function startAsync(sessionId, command) {
   return cmd.cmdId
 }
 
-test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds', { timeout: 120_000 }, async () => {
+test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds', { timeout: 120_000 }, async (t) => {
   const p = sandbox.process
   await p.executeCommand('mkdir -p workspace/project')
   const r = await p.exec('pwd; echo "to err" >&2; echo $NODE_ENV; exit 4', {
@@ -67,10 +67,10 @@ test('exec: stdout and stderr separate, exit code, cwd, env; timeout in seconds'
   const ac = new AbortController()
   const running = p.exec(`sleep 30 # ${marker}`, {}, ac.signal)
   const left = async () => (await p.executeCommand(`ps -eo args | grep -c "[s]leep 30 # ${marker}" || true`)).result.trim()
-  await until(async () => (await left()) !== '0') // it runs
+  await until(async () => (await left()) !== '0', t.signal) // it runs
   ac.abort()
   await assert.rejects(running, { code: 'DAYTONA_ABORTED' })
-  await until(async () => (await left()) === '0') // and is killed
+  await until(async () => (await left()) === '0', t.signal) // and is killed
 })
 
 // TypeScript (the default language) runs through tsx / ts-node, or node's type stripping
@@ -116,7 +116,7 @@ test('codeRun: TypeScript, argv, env, exit code; timeout in milliseconds', async
   }
 })
 
-test('sessions: sync and async commands, cwd per command, status, logs, list, kill, delete', { timeout: 120_000 }, async () => {
+test('sessions: sync and async commands, cwd per command, status, logs, list, kill, delete', { timeout: 120_000 }, async (t) => {
   const p = sandbox.process
   const sid = 'dev-server-session'
   await p.createSession(sid)
@@ -140,7 +140,7 @@ test('sessions: sync and async commands, cwd per command, status, logs, list, ki
   let status = await p.getSessionCommandStatus(sid, bg.cmdId)
   assert.equal(status.isRunning, true)
   assert.equal(status.exitCode, undefined)
-  await until(async () => (await p.getSessionCommandLogs(sid, bg.cmdId)).stdout)
+  await until(async () => (await p.getSessionCommandLogs(sid, bg.cmdId)).stdout, t.signal)
   assert.deepEqual(await p.getSessionCommandLogs(sid, bg.cmdId), { stdout: 'started\n', stderr: '' })
 
   const info = await p.getSession(sid)

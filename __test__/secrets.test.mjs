@@ -360,11 +360,11 @@ async function child() {
 // ---------------------------------------------------------------------------------------------
 // The parent: backends, git server, the child, and the checks of everything it left behind.
 
-/** `forge local --json --key <key>` with its output captured. */
+/** `forge local --json` keyed by `FORGE_LOCAL_KEY` (never argv), with its output captured. */
 async function startBackend(key, home) {
-  const child = spawn(forgeBin(), ['local', '--json', '--home', home, '--key', key], {
+  const child = spawn(forgeBin(), ['local', '--json', '--home', home], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORGE_LOG: 'debug', RUST_LOG: 'debug', DAYTONA_API_KEY: key },
+    env: { ...process.env, FORGE_LOG: 'debug', RUST_LOG: 'debug', DAYTONA_API_KEY: key, FORGE_LOCAL_KEY: key },
   })
   let out = ''
   let err = ''
@@ -501,7 +501,9 @@ function parentTests() {
         for (const repo of ['workspace/repo', 'workspace/repo2']) {
           const gitDir = join(dir, 'root', 'home', 'daytona', repo)
           if (!existsSync(join(gitDir, '.git'))) continue
-          const config = execFileSync('git', ['-C', gitDir, 'config', '--list', '--show-origin'], {
+          // The repository is the sandbox user's: as root, git reads its config only when told
+          // the folder is safe (else it silently lists nothing of it).
+          const config = execFileSync('git', ['-c', 'safe.directory=*', '-C', gitDir, 'config', '--list', '--show-origin'], {
             encoding: 'utf8',
             env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: join(dir, 'root', 'home', 'daytona') },
           })

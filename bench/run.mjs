@@ -35,7 +35,7 @@ async function startBackend() {
 }
 
 function runClient(lib, backend, mode = 'ops', only = null) {
-  const env = { ...process.env, DAYTONA_API_URL: backend.apiUrl, DAYTONA_API_KEY: backend.apiKey, DAYTONA_USE_DEPRECATED_POLLING: 'true' }
+  const env = { ...process.env, DAYTONA_API_URL: backend.apiUrl, DAYTONA_API_KEY: backend.apiKey }
   if (only) env.BENCH_ONLY = only
   const out = execFileSync(process.execPath, [join(root, 'bench', 'client.mjs'), lib, mode], { cwd: root, env, maxBuffer: 1 << 26 })
   return JSON.parse(out.toString().trim().split('\n').pop())

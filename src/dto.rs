@@ -26,7 +26,8 @@ pub struct DaytonaOptions {
     /// first use, one per process, stopped at exit); `'remote'` talks to `apiUrl`. Default:
     /// `'local'` when env `FORGE_BACKEND=local` is set, else `'remote'`.
     pub backend: Option<String>,
-    /// Per-request timeout in milliseconds for control-plane calls (default: none).
+    /// Per-request timeout in milliseconds for calls without their own (default 600 000: ten
+    /// minutes; a command run with a `timeout` gets that timeout and a minute more).
     pub request_timeout_ms: Option<u32>,
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of fuzz/ for a bounded time (not part of CI; issue 8).
+# Runs every cargo-fuzz target of fuzz/ for a bounded time (not part of CI; issues 8, 14:
+# detect_package_json, detect_files, log_demux, glob_match, download_multipart).
 #   bench/fuzz/run.sh                 # 60 s per target
 #   FUZZ_SECONDS=300 bench/fuzz/run.sh log_demux
 # Needs the nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz

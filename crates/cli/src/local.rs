@@ -1,4 +1,4 @@
-//! `forge local [--port N] [--home DIR] [--key K] [--json]`: runs the embedded backend in the
+//! `forge local [--port N] [--home DIR] [--key-file FILE] [--json]`: runs the embedded backend in the
 //! foreground until SIGINT / SIGTERM, then shuts it down cleanly (every sandbox process is
 //! killed; records and files are kept for the next start).
 //!
@@ -11,6 +11,10 @@
 //!
 //! or, with `--json`, one line `{"apiUrl":…,"apiKey":…,"toolboxUrl":…,"home":…,"pid":…}` that
 //! a test can read before it starts talking to the backend.
+//!
+//! The API key comes from `FORGE_LOCAL_KEY` or `--key-file` (its first line), else a random
+//! one is made. `--key K` still works but warns: a command line is visible to every user of
+//! the machine (`ps`, `/proc/<pid>/cmdline`).
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -25,8 +29,13 @@ pub struct Args {
     /// Folder holding sandboxes and their records (default: $FORGE_HOME, else the user's data dir).
     #[arg(long)]
     home: Option<PathBuf>,
-    /// API key clients must send (default: a random one).
-    #[arg(long)]
+    /// File whose first line is the API key clients must send (default: $FORGE_LOCAL_KEY, else
+    /// a random one).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The API key itself (deprecated: every user of this machine sees it in `ps`; use
+    /// FORGE_LOCAL_KEY or --key-file).
+    #[arg(long, hide = true)]
     key: Option<String>,
     /// Print one JSON line instead of shell exports.
     #[arg(long)]
@@ -37,11 +46,39 @@ pub fn run(args: Args) -> ExitCode {
     crate::block_on("local", serve(args))
 }
 
+/// The key: `--key-file`, else `--key` (with a warning), else `FORGE_LOCAL_KEY` (in `env`).
+fn key_of(args: &Args, env: Option<String>) -> Result<Option<String>, String> {
+    if let Some(file) = &args.key_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read --key-file {}: {e}", file.display()))?;
+        let key = text.lines().next().unwrap_or("").trim().to_string();
+        if key.is_empty() {
+            return Err(format!("--key-file {} holds no key", file.display()));
+        }
+        return Ok(Some(key));
+    }
+    if let Some(k) = &args.key {
+        eprintln!(
+            "forge local: WARNING: --key puts the API key on the command line, where every user \
+             of this machine can read it (ps); use FORGE_LOCAL_KEY or --key-file instead"
+        );
+        return Ok(Some(k.clone()));
+    }
+    Ok(env)
+}
+
 async fn serve(args: Args) -> ExitCode {
     let env = forge_local::LocalConfig::from_env();
+    let api_key = match key_of(&args, env.api_key.clone()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("forge local: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = forge_local::LocalConfig {
         home: args.home.or(env.home.clone()),
-        api_key: args.key.or(env.api_key.clone()),
+        api_key,
         bind: Some(SocketAddr::from((
             Ipv4Addr::LOCALHOST,
             args.port.unwrap_or(0),

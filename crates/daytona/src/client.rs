@@ -242,7 +242,7 @@ impl std::fmt::Debug for SignedPreviewUrl {
 /// The Daytona client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct Client {
-    transport: Transport,
+    pub(crate) transport: Transport,
 }
 
 impl std::fmt::Debug for Client {
@@ -580,7 +580,7 @@ impl Client {
 
     /// Polls `GET /sandbox/{id}` until the state is one of `targets` ([`Backoff::LIFECYCLE`]).
     /// `error` / `build_failed` end the wait at once with the server's reason.
-    async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         sandbox: Sandbox,
         targets: &[SandboxState],

@@ -13,6 +13,13 @@ pub const DEFAULT_API_URL: &str = "https://app.daytona.io/api";
 /// wire we replicate.
 pub const SOURCE_LABEL: &str = "sdk-typescript";
 
+/// Deadline of a plain request when neither the call nor the config gives one: long enough
+/// for a slow control-plane call, short enough that a server that never answers is noticed.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_mins(10);
+
+/// Most bytes of one JSON answer read into memory (a sandbox list, a command's output).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How failed requests are retried (issue 8). `max_attempts` counts the first try, so `1`
 /// disables retries. Backoff is exponential with full jitter:
 /// `sleep = random(0, min(max_backoff, initial_backoff * 2^retry))`, or the server's
@@ -92,9 +99,16 @@ pub struct DaytonaConfig {
     pub organization_id: Option<String>,
     pub api_url: Option<String>,
     pub target: Option<String>,
-    /// Deadline of one plain request when the call gives none (the SDK's `requestTimeoutMs`,
-    /// default 24 h). Lifecycle waits have their own 60 s default.
+    /// Deadline of one plain request when the call gives none (the SDK's `requestTimeoutMs`).
+    /// `None`: [`DEFAULT_REQUEST_TIMEOUT`] (the official SDK's 24 h let a silent server hold a
+    /// call, and what waits on it, for a day). Lifecycle waits have their own 60 s default,
+    /// transfers 30 min, and a command run with a timeout gets that timeout and a minute more.
     pub request_timeout: Option<Duration>,
+    /// Largest answer body read into memory (JSON answers, error bodies are cut at 64 KiB).
+    /// `None`: [`DEFAULT_MAX_RESPONSE_BYTES`]. Past it a call fails with
+    /// `DAYTONA_RESPONSE_TOO_LARGE` instead of growing without bound. File downloads stream
+    /// and are not counted here.
+    pub max_response_bytes: Option<u64>,
     pub retry: RetryConfig,
     /// Appended to the User-Agent (e.g. the napi binding's name and version).
     pub user_agent_suffix: Option<String>,
@@ -110,6 +124,7 @@ impl std::fmt::Debug for DaytonaConfig {
             .field("api_url", &self.api_url.as_deref().map(|u| scrub(u, &[])))
             .field("target", &self.target)
             .field("request_timeout", &self.request_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
             .finish()
     }
@@ -159,6 +174,10 @@ impl DaytonaConfig {
     }
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+    pub fn with_max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_response_bytes = Some(limit);
         self
     }
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
@@ -229,7 +248,10 @@ impl DaytonaConfig {
             auth,
             api_url: api_url.as_str().trim_end_matches('/').to_string(),
             target: non_empty(self.target),
-            request_timeout: self.request_timeout,
+            request_timeout: Some(self.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT)),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             retry: self.retry,
             user_agent_suffix: self.user_agent_suffix,
         })
@@ -245,6 +267,8 @@ pub struct ResolvedConfig {
     pub api_url: String,
     pub target: Option<String>,
     pub request_timeout: Option<Duration>,
+    /// See [`DaytonaConfig::max_response_bytes`].
+    pub max_response_bytes: u64,
     pub retry: RetryConfig,
     pub user_agent_suffix: Option<String>,
 }

@@ -79,6 +79,10 @@ pub enum Error {
         state: String,
         reason: String,
     },
+    /// An answer body larger than the client reads into memory (a server, or a wrong
+    /// `apiUrl`, sending more than any Daytona answer is).
+    #[error("the answer to {what} is larger than {limit} bytes, the most this client reads")]
+    ResponseTooLarge { what: String, limit: u64 },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("aborted")]
@@ -104,6 +108,7 @@ impl Error {
             Error::Connection(_) => "DAYTONA_CONNECTION",
             Error::BadResponse { .. } => "DAYTONA_BAD_RESPONSE",
             Error::SandboxFailed { .. } => "DAYTONA_SANDBOX_FAILED",
+            Error::ResponseTooLarge { .. } => "DAYTONA_RESPONSE_TOO_LARGE",
             Error::InvalidArgument(_) => "DAYTONA_INVALID_ARGUMENT",
             Error::Aborted => "DAYTONA_ABORTED",
         }

@@ -245,7 +245,8 @@ impl Transport {
         let retry_after = crate::retry::retry_after(resp.headers());
         let body = deadline
             .run(req.what, async {
-                Ok(resp.bytes().await.unwrap_or_default())
+                // An error body is only quoted: its head is enough.
+                Ok(read_capped(resp, MAX_ERROR_BODY).await.0)
             })
             .await
             .map_err(TryError::Fatal)?;
@@ -309,11 +310,19 @@ impl Transport {
             }
             let resp = self.send_counting(req, deadline, &mut tries).await?;
             let status = resp.status();
+            let limit = self.inner.cfg.max_response_bytes;
             let body = deadline
                 .run(what, async {
-                    resp.bytes()
-                        .await
-                        .map_err(|e| Error::Connection(transport_message(&e, &secrets)))
+                    match read_capped(resp, limit).await {
+                        (_, Some(Err(e))) => {
+                            Err(Error::Connection(transport_message(&e, &secrets)))
+                        }
+                        (_, Some(Ok(()))) => Err(Error::ResponseTooLarge {
+                            what: what.to_string(),
+                            limit,
+                        }),
+                        (bytes, None) => Ok(bytes),
+                    }
                 })
                 .await;
             match body.and_then(|b| parse(status, b)) {
@@ -368,6 +377,37 @@ impl Req {
             accept: self.accept,
             secrets: self.secrets.clone(),
             what: self.what,
+        }
+    }
+}
+
+/// Most bytes of an error answer read (its message is what matters).
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// Reads an answer body, at most `limit` bytes of it: the bytes, and `None` when the whole
+/// body was read, `Some(Ok(()))` when it is larger than `limit` (the rest is not read: the
+/// connection is dropped), `Some(Err)` when reading failed. A `Content-Length` past the limit
+/// is refused before any byte is read.
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> (Bytes, Option<std::result::Result<(), reqwest::Error>>) {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return (Bytes::new(), Some(Ok(())));
+    }
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() as u64 + chunk.len() as u64 > limit {
+                    let room = (limit as usize).saturating_sub(buf.len());
+                    buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                    return (buf.freeze(), Some(Ok(())));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (buf.freeze(), None),
+            Err(e) => return (buf.freeze(), Some(Err(e))),
         }
     }
 }

@@ -41,6 +41,7 @@ mod http;
 mod log;
 pub mod retry;
 pub mod shell;
+pub mod snapshots;
 pub mod toolbox;
 pub mod wait;
 
@@ -49,12 +50,16 @@ pub use client::{
     Client, CreateParams, ListPage, ListQuery, PreviewUrl, Resources, WorkspaceClass,
     DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
 };
-pub use config::{Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, SOURCE_LABEL};
+pub use config::{
+    Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT, SOURCE_LABEL,
+};
 pub use error::{ApiError, Error, Result};
 /// The wire types, re-exported.
 pub use forge_wire as wire;
 pub use http::user_agent;
 pub use log::{log_enabled, log_request};
+pub use snapshots::SnapshotSource;
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};
 pub use toolbox::git::{CloneParams, Git, GitCredentials};
 pub use toolbox::logs::{Demuxer, LogChunk, LogStream, LogStreamKind};

@@ -155,7 +155,7 @@ pub trait Condition: Send {
         Self: Sized,
         B: Condition<Error = Self::Error>,
     {
-        And(self, other)
+        And(self, other, Part::First)
     }
 
     /// Holds when `self` holds, or else when `other` does.
@@ -186,28 +186,37 @@ impl<C: Condition> Condition for &mut C {
     }
 }
 
-/// Both conditions, in order (see [`Condition::and`]). The fields are the two conditions,
-/// so that a composite can retarget them between checks.
+/// Both conditions, in order (see [`Condition::and`]). The first two fields are the two
+/// conditions, so that a composite can retarget them between checks.
 #[derive(Debug, Clone)]
-pub struct And<A, B>(pub A, pub B);
+pub struct And<A, B>(pub A, pub B, Part);
+
+/// Which part of an [`And`] did not hold at the last check (its pace is the one that counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    First,
+    Second,
+}
 
 impl<A: Condition, B: Condition<Error = A::Error>> Condition for And<A, B> {
     type Output = (A::Output, B::Output);
     type Error = A::Error;
 
     async fn check(&mut self) -> Result<Option<Self::Output>, Self::Error> {
+        self.2 = Part::First;
         let Some(a) = self.0.check().await? else {
             return Ok(None);
         };
+        self.2 = Part::Second;
         Ok(self.1.check().await?.map(|b| (a, b)))
     }
     fn backoff(&self) -> Backoff {
         self.0.backoff()
     }
     fn pace(&mut self) -> Pace {
-        match self.1.pace() {
-            Pace::Backoff => self.0.pace(),
-            p => p,
+        match self.2 {
+            Part::First => self.0.pace(),
+            Part::Second => self.1.pace(),
         }
     }
 }
@@ -422,5 +431,31 @@ mod tests {
         assert_eq!(no().and(yes()).check().await, Ok(None));
         assert_eq!(no().or(yes()).check().await, Ok(Some(1)));
         assert_eq!(no().or(no()).check().await, Ok(None));
+    }
+
+    /// Never holds, and asks to be checked again soon.
+    struct Soon;
+
+    impl Condition for Soon {
+        type Output = i32;
+        type Error = ();
+        async fn check(&mut self) -> Result<Option<i32>, ()> {
+            Ok(None)
+        }
+        fn pace(&mut self) -> Pace {
+            Pace::After(Duration::from_millis(1))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_and_is_paced_by_the_part_that_did_not_hold() {
+        let yes = || from_fn(Backoff::READINESS, || async { Ok::<_, ()>(Some(1)) });
+        let no = || from_fn(Backoff::READINESS, || async { Ok::<Option<i32>, ()>(None) });
+        let mut first_fails = no().and(Soon);
+        assert_eq!(first_fails.check().await, Ok(None));
+        assert_eq!(first_fails.pace(), Pace::Backoff);
+        let mut second_fails = yes().and(Soon);
+        assert_eq!(second_fails.check().await, Ok(None));
+        assert_eq!(second_fails.pace(), Pace::After(Duration::from_millis(1)));
     }
 }

@@ -533,3 +533,68 @@ async fn an_aborted_or_timed_out_create_deletes_what_it_made() {
     })
     .await;
 }
+
+/// A body of `total` bytes streamed in 1 MiB pieces, with no Content-Length (the client cannot
+/// tell its size before reading it).
+fn endless_json(total: usize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let piece = vec![b' '; 1024 * 1024];
+    let pieces = (0..total / piece.len())
+        .map(move |_| Ok::<_, std::io::Error>(axum::body::Bytes::from(piece.clone())));
+    (
+        [("content-type", "application/json")],
+        axum::body::Body::from_stream(futures_util::stream::iter(pieces)),
+    )
+        .into_response()
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_a_typed_error() {
+    bounded(async {
+        // 100 MiB of whitespace: more than the default cap (64 MiB), streamed.
+        let srv = Scripted::start(|_, _| endless_json(100 * 1024 * 1024)).await;
+        let e = srv
+            .client_with("k", RetryConfig::none())
+            .get("x")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_RESPONSE_TOO_LARGE", "{e}");
+        assert!(e.to_string().contains("67108864"), "{e}");
+        assert!(!e.retryable());
+
+        // A Content-Length past a configured cap is refused before the body is read.
+        let srv = Scripted::start(|_, _| json(200, sandbox_json("a", "started", "http://x"))).await;
+        let client = forge_daytona::Client::from_resolved(
+            forge_daytona::DaytonaConfig::new()
+                .with_api_key("k")
+                .with_api_url(format!("{}/api", srv.url))
+                .with_retry(RetryConfig::none())
+                .with_max_response_bytes(64)
+                .validate()
+                .unwrap(),
+        )
+        .unwrap();
+        let e = client.get("a").await.unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_RESPONSE_TOO_LARGE", "{e}");
+    })
+    .await;
+}
+
+#[test]
+fn the_default_request_timeout_is_minutes_not_a_day() {
+    let c = forge_daytona::DaytonaConfig::new()
+        .with_api_key("k")
+        .validate()
+        .unwrap();
+    assert_eq!(
+        c.request_timeout,
+        Some(forge_daytona::DEFAULT_REQUEST_TIMEOUT)
+    );
+    assert!(forge_daytona::DEFAULT_REQUEST_TIMEOUT <= Duration::from_mins(10));
+    let c = forge_daytona::DaytonaConfig::new()
+        .with_api_key("k")
+        .with_request_timeout(Duration::from_secs(5))
+        .validate()
+        .unwrap();
+    assert_eq!(c.request_timeout, Some(Duration::from_secs(5)));
+}

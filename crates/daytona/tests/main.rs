@@ -7,6 +7,7 @@ mod http_behaviour;
 mod lifecycle;
 mod logging;
 mod secrets;
+mod snapshots;
 mod toolbox_fs;
 mod toolbox_git;
 mod toolbox_process;

@@ -21,11 +21,13 @@
  * toolchain read-only, its own /proc, /dev, /tmp), drops every capability, becomes uid 1000
  * and then serves the backend on the control socket it inherited (--ctl-fd, a listening unix
  * socket whose path is in the backend's private folder, not in the sandbox): it starts
- * commands, signals them, and hands out sockets made inside the sandbox's network namespace
- * (connections to the sandbox's own ports for previews, a sock_diag socket to list them).
+ * commands, signals them, hands out sockets made inside the sandbox's network namespace
+ * (connections to the sandbox's own ports for previews, a sock_diag socket to list them), and
+ * pseudo-terminals made in the sandbox's own devpts (for the toolbox's PTY sessions).
  *
  * Each command has a monitor of its own (a fork of the init, inside the sandbox): it starts
- * the command in its own process group, is the subreaper of everything the command starts,
+ * the command in its own process group (or, for a terminal, its own session with the pty as
+ * its controlling terminal), is the subreaper of everything the command starts,
  * reports the exit code on an events pipe (and into an exit file, read again by a backend
  * started later), and, for session commands, writes the command's output into the log file
  * in the daemon's marked format (`\1\1\1` stdout line, `\2\2\2` stderr line), keeping at most
@@ -59,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -84,6 +87,9 @@
 #endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
 #define MAX_ITEMS 64
@@ -220,6 +226,7 @@ struct options {
   gid_t gid;
   int ctl_fd;
   int namespaces; /* 0: an unconfined sandbox (host mode), see run_host_init */
+  int network;    /* 0: start without the network tool (SIGUSR1 starts it, SIGUSR2 stops it) */
   const char *mounts[MAX_ITEMS];
   int n_mounts;
   const char *cgroups[MAX_ITEMS];
@@ -234,6 +241,7 @@ static void parse(int argc, char **argv, struct options *o) {
   memset(o, 0, sizeof *o);
   o->ctl_fd = -1;
   o->namespaces = 1;
+  o->network = 1;
   o->workdir = "/home/daytona";
   o->hostname = "sandbox";
   for (int i = 2; i < argc; i++) {
@@ -247,6 +255,7 @@ static void parse(int argc, char **argv, struct options *o) {
     else if (!strcmp(k, "--workdir")) o->workdir = v;
     else if (!strcmp(k, "--ctl-fd")) o->ctl_fd = atoi(v);
     else if (!strcmp(k, "--namespaces")) o->namespaces = atoi(v);
+    else if (!strcmp(k, "--network")) o->network = atoi(v);
     else if (!strcmp(k, "--mount") && o->n_mounts < MAX_ITEMS) o->mounts[o->n_mounts++] = v;
     else if (!strcmp(k, "--cgroup") && o->n_cgroups < MAX_ITEMS) o->cgroups[o->n_cgroups++] = v;
     else if (!strcmp(k, "--forward") && o->n_forwards < MAX_ITEMS) o->forwards[o->n_forwards++] = atoi(v);
@@ -639,10 +648,15 @@ static void exec_on_path(char **argv, char **envp) {
   errno = saved;
 }
 
-enum { F_LOG = 1 };
+/* F_LOG: output into the log file. F_TTY: fds 0-2 are a pty's slave, which becomes the
+ * command's controlling terminal (the command leads a session of its own, as a login shell on
+ * a terminal does: job control, ^C to its foreground job, SIGWINCH on resize, SIGHUP when the
+ * terminal goes away). */
+enum { F_LOG = 1, F_TTY = 2 };
 
-/* The monitor of one command. fds: 0 stdin, 1 stdout, 2 stderr (ignored with F_LOG),
- * 3 events, 4 exit file (or -1), 5 log file (F_LOG), 6 extra (the command's fd 3, or -1). */
+/* The monitor of one command. fds: 0 stdin, 1 stdout, 2 stderr (ignored with F_LOG; the pty's
+ * slave with F_TTY), 3 events, 4 exit file (or -1), 5 log file (F_LOG), 6 extra (the command's
+ * fd 3, or -1). */
 static void run_monitor(uint32_t flags, long long limit, const char *cwd, char **argv, char **envp,
                         int *fds) {
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -662,7 +676,8 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int s = 1; s < 32; s++) signal(s, SIG_DFL);
-    setpgid(0, 0);
+    if (flags & F_TTY) setsid();
+    else setpgid(0, 0);
     int in = fds[0], o1 = (flags & F_LOG) ? out[1] : fds[1], o2 = (flags & F_LOG) ? err[1] : fds[2];
     int extra = fds[6];
     /* Above every fd we may dup from, then into place. */
@@ -672,6 +687,12 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
     if (dup2(hi[0], 0) < 0 || dup2(hi[1], 1) < 0 || dup2(hi[2], 2) < 0) goto fail_dup;
     if (hi[3] >= 0 && dup2(hi[3], 3) < 0) goto fail_dup;
     syscall(SYS_close_range, hi[3] >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* Only a terminal of the sandbox's own devpts gets here (see serve_pty): never one of
+     * this machine. */
+    if ((flags & F_TTY) && ioctl(0, TIOCSCTTY, 0) < 0) {
+      dprintf(ep[1], "tty %d", errno);
+      _exit(127);
+    }
     if (chdir(cwd) < 0) {
       dprintf(ep[1], "chdir %d", errno);
       _exit(127);
@@ -714,11 +735,23 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
   static struct stream so, se;
   so.fd = out[0], so.marker = 1, so.len = 0;
   se.fd = err[0], se.marker = 2, se.len = 0;
-  int code = -1, exited = 0;
+  /* The monitor stays until the command *and everything it started* are gone (it is their
+   * subreaper): a `setsid`, `nohup … &` or double-forked child whose output went elsewhere is
+   * still in the monitor's tree, so killing the command (its tree) ends it too. `D` on the
+   * events pipe says the command exited and its output is drained, before that. */
+  int code = -1, exited = 0, drained = 0, children = 1;
   for (;;) {
     struct pollfd p[3] = {{.fd = sfd, .events = POLLIN}, {.fd = so.fd, .events = POLLIN},
                           {.fd = se.fd, .events = POLLIN}};
-    if (exited && so.fd < 0 && se.fd < 0) break;
+    if (exited && so.fd < 0 && se.fd < 0 && !drained) {
+      drained = 1;
+      if (ls.events >= 0) {
+        fcntl(ls.events, F_SETFL, fcntl(ls.events, F_GETFL) & ~O_NONBLOCK);
+        dprintf(ls.events, "D\n");
+        fcntl(ls.events, F_SETFL, fcntl(ls.events, F_GETFL) | O_NONBLOCK);
+      }
+    }
+    if (drained && !children) break;
     if (poll(p, 3, -1) < 0 && errno != EINTR) break;
     if (p[1].revents) pump(&ls, &so);
     if (p[2].revents) pump(&ls, &se);
@@ -743,6 +776,7 @@ static void run_monitor(uint32_t flags, long long limit, const char *cwd, char *
           }
         }
       }
+      if (w < 0 && errno == ECHILD) children = 0;
     }
   }
   _exit(0);
@@ -805,6 +839,50 @@ static void serve_spawn(int sock, char *payload, size_t len, int *fds, int nfds)
   }
   if (n_monitors < (int)(sizeof monitors / sizeof *monitors)) monitors[n_monitors++] = m;
   reply(sock, 0, (int)m, NULL, NULL, 0);
+}
+
+/* A pseudo-terminal of the sandbox: opened through the sandbox's own /dev/ptmx (its devpts
+ * instance, mounted by make_dev; /dev is read-only, so the name cannot be swapped), so the
+ * terminal belongs to the sandbox and nothing of this machine's devpts is used. Payload:
+ * u16 cols, u16 rows (the initial window size). Answers the pty's number with the master and
+ * the slave attached: the backend keeps the master (input, output, resizes) and gives the
+ * slave back with a SPAWN of F_TTY, whose command makes it its controlling terminal. */
+static void serve_pty(int sock, const char *payload, size_t len) {
+  uint16_t size[2] = {80, 24};
+  if (len >= 4) memcpy(size, payload, 4);
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) {
+    reply(sock, errno, 0, "ptmx", NULL, 0);
+    return;
+  }
+  int unlock = 0, ptn = -1;
+  struct winsize ws = {.ws_col = size[0], .ws_row = size[1]};
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &ptn) < 0 ||
+      ioctl(master, TIOCSWINSZ, &ws) < 0) {
+    int err = errno;
+    close(master);
+    reply(sock, err, 0, "pty setup", NULL, 0);
+    return;
+  }
+  /* The slave through the master itself: no path lookup in /dev/pts, no race on its name. */
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0 && (errno == EINVAL || errno == ENOTTY)) {
+    char name[64];
+    snprintf(name, sizeof name, "/dev/pts/%d", ptn);
+    slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+  }
+  struct stat st;
+  if (slave < 0 || fstat(slave, &st) < 0 || !S_ISCHR(st.st_mode)) {
+    int err = slave < 0 ? errno : ENOTTY;
+    if (slave >= 0) close(slave);
+    close(master);
+    reply(sock, err, 0, "pty slave", NULL, 0);
+    return;
+  }
+  int both[2] = {master, slave};
+  reply(sock, 0, ptn, NULL, both, 2);
+  close(master);
+  close(slave);
 }
 
 /* Signals everything in the tree of monitor `m` (the command and whatever it started, which
@@ -942,6 +1020,9 @@ static void serve(int sock) {
     }
     break;
   }
+  case 'T': /* a pseudo-terminal of the sandbox: u16 cols, u16 rows */
+    serve_pty(sock, payload, plen);
+    break;
   case 'P': /* ping */
     reply(sock, 0, (int)getpid(), NULL, NULL, 0);
     break;
@@ -1209,7 +1290,7 @@ mapped:;
     }
   }
   int net_ready = -1;
-  pid_t net = start_net(&o, init, exitp[0], &net_ready);
+  pid_t net = o.network ? start_net(&o, init, exitp[0], &net_ready) : 0;
   if (net < 0) {
     kill(init, SIGKILL);
     die("network: %s", strerror(errno));
@@ -1256,6 +1337,8 @@ mapped:;
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGUSR1);
+  sigaddset(&mask, SIGUSR2);
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int code = 0;
@@ -1269,6 +1352,14 @@ mapped:;
     if (p[0].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
+        /* The backend attaches (USR1) or detaches (USR2) the sandbox's network. */
+        if (si.ssi_signo == SIGUSR1 && net <= 0 && o.n_net > 0) {
+          int r = -1;
+          net = start_net(&o, init, exitp[0], &r);
+          if (r >= 0) close(r);
+        } else if (si.ssi_signo == SIGUSR2 && net > 0) {
+          kill(net, SIGKILL);
+        }
       }
       pid_t w;
       int status;
@@ -1278,6 +1369,7 @@ mapped:;
           code = exit_code(status);
           done = 1;
         }
+        if (w == net) net = 0;
       }
       if (done) break;
     }

@@ -29,6 +29,48 @@ pub fn router(state: Shared) -> Router {
         .route("/sandbox/{id}/last-activity", post(last_activity))
         .route("/sandbox/{id}/toolbox-proxy-url", get(toolbox_proxy_url))
         .route("/sandbox/{id}/ports/{port}/preview-url", get(preview_url))
+        .route("/sandbox/{id}/pause", post(pause))
+        .route("/sandbox/{id}/recover", post(recover))
+        .route("/sandbox/{id}/fork", post(fork))
+        .route("/sandbox/{id}/snapshot", post(snapshot))
+        .route("/sandbox/{id}/network-settings", post(network_settings))
+        .route("/sandbox/{id}/public/{public}", post(set_public))
+        .route("/sandbox/{id}/autopause/{interval}", post(set_interval))
+        .route("/sandbox/{id}/ttl/{minutes}", post(set_ttl))
+        .route(
+            "/sandbox/{id}/ssh-access",
+            post(not_supported).delete(not_supported),
+        )
+        .route("/sandbox/ssh-access/validate", get(not_supported))
+        .route("/sandbox/{id}/secrets", axum::routing::put(not_supported))
+        .route("/sandbox/{id}/signing-key", get(not_supported))
+        .route("/sandbox/{id}/signing-key/rotate", post(not_supported))
+        .route("/sandbox/{id}/telemetry/{kind}", get(not_supported))
+        .route("/sandbox/{id}/build-logs-url", get(not_supported))
+        .route("/secret", get(not_supported).post(not_supported))
+        .route("/secret/paginated", get(not_supported))
+        .route(
+            "/secret/{sid}",
+            get(not_supported)
+                .patch(not_supported)
+                .delete(not_supported),
+        )
+        .route("/warm-pools", get(not_supported).post(not_supported))
+        .route(
+            "/warm-pools/{wid}",
+            axum::routing::patch(not_supported).delete(not_supported),
+        )
+        .route("/object-storage/push-access", get(not_supported))
+        .route(
+            "/sandbox/{id}/ports/{port}/signed-preview-url",
+            get(not_supported),
+        )
+        .route(
+            "/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire",
+            post(not_supported),
+        )
+        .merge(crate::snapshots::routes())
+        .merge(crate::volumes::routes())
         .with_state(state)
 }
 
@@ -42,15 +84,36 @@ fn render(state: &Shared, rec: &Record) -> Sandbox {
 
 /// Starts the sandbox's container in the background, so its first command finds it up (a
 /// command that comes sooner waits for the same start).
-fn start_soon(state: &Shared, rec: &Record) {
+pub(crate) fn start_soon(state: &Shared, rec: &Record) {
     let state = state.clone();
     let id = rec.sandbox.id.clone();
-    let limits = crate::toolbox::limits_of(&rec.sandbox);
+    let spec = start_spec(&state, &rec.sandbox);
     tokio::spawn(async move {
-        if let Err(e) = state.runtime.ensure(&id, limits).await {
+        if let Err(e) = state.runtime.ensure(&id, &spec).await {
             tracing::warn!("{}", e.message);
         }
     });
+}
+
+/// How a sandbox's container is started: its limits, its volumes, its network.
+pub(crate) fn start_spec(state: &Shared, s: &Sandbox) -> crate::container::Start {
+    let mounts = s
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| {
+            let mut host = crate::volumes::data(state, &v.volume_id);
+            if let Some(sub) = v.subpath.as_deref().filter(|p| !p.is_empty()) {
+                host = host.join(sub.trim_start_matches('/'));
+            }
+            (host, v.mount_path.clone())
+        })
+        .collect();
+    crate::container::Start {
+        limits: crate::toolbox::limits_of(s),
+        mounts,
+        network: !s.network_block_all,
+    }
 }
 
 /// `FROM <image>` of a one-line Dockerfile (what the SDK sends for an image string).
@@ -70,6 +133,42 @@ async fn create(
     State(state): State<Shared>,
     JsonBody(req): JsonBody<CreateSandbox>,
 ) -> Result<Json<Sandbox>, Failure> {
+    let rec = create_sandbox(&state, req).await?;
+    let shown = render(&state, &rec);
+    state.events.created(&shown);
+    Ok(Json(shown))
+}
+
+/// Largest `autoArchiveInterval` (minutes): 30 days, what the API makes of 0.
+const MAX_AUTO_ARCHIVE: u32 = 30 * 24 * 60;
+
+/// A mount path for a volume: absolute, normalised, not `/` and not under the machine's
+/// read-only mounts or the sandbox's kernel file systems.
+fn volume_mount_path(state: &Shared, path: &str) -> Result<String, Failure> {
+    if !path.starts_with('/') {
+        return Err(Failure::bad_request(format!(
+            "volume mountPath must be absolute: {path}"
+        )));
+    }
+    let at = crate::container::layout::absolute(path);
+    let layout = state.runtime.layout();
+    let clash = at == "/"
+        || layout.mounts.iter().any(|m| {
+            at == m.at() || at.starts_with(&format!("{}/", m.at())) || m.at().starts_with(&at)
+        })
+        || layout.links.iter().any(|(n, _)| at == format!("/{n}"));
+    if clash {
+        return Err(Failure::bad_request(format!(
+            "volume mountPath {path} is not allowed (it is / or under the sandbox's system folders)"
+        )));
+    }
+    Ok(at)
+}
+
+/// Creates a sandbox: validates the request (an unknown snapshot or volume is a 404, options
+/// this backend cannot honour are refused, never ignored), writes its folder and record, puts
+/// a snapshot's files in place, and starts its container in the background.
+pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record, Failure> {
     let has_resources = req.cpu.is_some() || req.memory.is_some() || req.disk.is_some();
     if req.snapshot.is_some() && req.build_info.is_some() {
         return Err(Failure::bad_request(
@@ -80,6 +179,57 @@ async fn create(
         return Err(Failure::bad_request(
             "Cannot specify Sandbox resources when using a snapshot",
         ));
+    }
+    for (what, value) in [
+        ("networkAllowList", &req.network_allow_list),
+        ("domainAllowList", &req.domain_allow_list),
+    ] {
+        if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+            return Err(Failure::bad_request(format!(
+                "{what} is not supported by the embedded backend (its user-mode network cannot filter by address); use networkBlockAll, or Daytona"
+            )));
+        }
+    }
+    if req.linked_sandbox.is_some() {
+        return Err(Failure::bad_request(
+            "linkedSandbox is not supported by the embedded backend",
+        ));
+    }
+    let snapshot = match req.snapshot.as_deref().filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(name) => {
+            let snap = state
+                .snapshots
+                .get(name)
+                .ok_or_else(|| crate::snapshots::not_found(name))?;
+            if snap.state != forge_wire::SnapshotState::Active {
+                return Err(Failure::bad_request(format!(
+                    "Snapshot {name} is not active (state {:?})",
+                    snap.state
+                )));
+            }
+            Some(snap)
+        }
+    };
+    let mut volumes = Vec::new();
+    for v in req.volumes.clone().unwrap_or_default() {
+        let vol = state
+            .volumes
+            .get(&v.volume_id)
+            .ok_or_else(|| crate::volumes::not_found(&v.volume_id))?;
+        let mount_path = volume_mount_path(state, &v.mount_path)?;
+        if let Some(sub) = v.subpath.as_deref() {
+            if sub.split('/').any(|c| c == "..") {
+                return Err(Failure::bad_request(format!(
+                    "invalid volume subpath {sub}"
+                )));
+            }
+        }
+        volumes.push(forge_wire::SandboxVolume {
+            volume_id: vol.id,
+            mount_path,
+            subpath: v.subpath,
+        });
     }
     let now = now_rfc3339();
     let id = new_uuid();
@@ -95,29 +245,54 @@ async fn create(
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| id.clone());
+    // A snapshot's environment first, the request's over it.
+    let mut env = snapshot
+        .as_ref()
+        .map(|s| crate::snapshots::setup(state, &s.id).env)
+        .unwrap_or_default();
+    env.extend(req.env.clone());
+    let (cpu, memory, disk) = match &snapshot {
+        Some(s) => (s.cpu.max(1), s.mem.max(1), s.disk.max(1)),
+        None => (
+            req.cpu.unwrap_or(1),
+            req.memory.unwrap_or(1),
+            req.disk.unwrap_or(3),
+        ),
+    };
+    let auto_archive = match req.auto_archive_interval {
+        None => 10080,
+        Some(0) => MAX_AUTO_ARCHIVE,
+        Some(m) => m.min(MAX_AUTO_ARCHIVE),
+    };
     let sandbox = Sandbox {
         id: id.clone(),
         organization_id: "local".into(),
         name,
-        snapshot: req.snapshot.clone(),
+        snapshot: snapshot.as_ref().map(|s| s.name.clone()),
         user: req.user.clone().unwrap_or_else(|| "daytona".into()),
-        env: req.env.clone(),
+        env,
         labels: req.labels.clone(),
         public: req.public.unwrap_or(false),
         network_block_all: req.network_block_all.unwrap_or(false),
         target: req.target.clone().unwrap_or_else(|| "local".into()),
-        cpu: f64::from(req.cpu.unwrap_or(1)),
+        cpu: f64::from(cpu),
         gpu: f64::from(req.gpu.unwrap_or(0)),
-        memory: f64::from(req.memory.unwrap_or(1)),
-        disk: f64::from(req.disk.unwrap_or(3)),
+        memory: f64::from(memory),
+        disk: f64::from(disk),
         state: SandboxState::Started,
         desired_state: Some("started".into()),
         error_reason: None,
         recoverable: Some(false),
         auto_stop_interval: Some(f64::from(req.auto_stop_interval.unwrap_or(15))),
-        auto_archive_interval: Some(f64::from(req.auto_archive_interval.unwrap_or(10080))),
+        auto_archive_interval: Some(f64::from(auto_archive)),
         auto_delete_interval: Some(f64::from(req.auto_delete_interval.unwrap_or(-1))),
-        volumes: Some(req.volumes.clone().unwrap_or_default()),
+        auto_pause_interval: Some(f64::from(req.auto_pause_interval.unwrap_or(0).max(0))),
+        auto_destroy_at: req
+            .ttl_minutes
+            .filter(|t| *t > 0)
+            .map(|t| crate::lifecycle::after_minutes(t as f64)),
+        network_allow_list: None,
+        volumes: Some(volumes),
         build_info,
         created_at: Some(now.clone()),
         updated_at: Some(now.clone()),
@@ -135,10 +310,50 @@ async fn create(
             sandbox,
             preview_token: random_token(32),
             previews: std::collections::BTreeMap::default(),
+            parent: None,
+            stopped_at: None,
         })
         .await?;
-    start_soon(&state, &rec);
-    Ok(Json(render(&state, &rec)))
+    if let Some(s) = &snapshot {
+        if let Err(e) = crate::snapshots::place_files(state, &s.id, &id).await {
+            let _ = state.store.remove(&id, false).await;
+            return Err(e);
+        }
+        let mut used = s.clone();
+        used.last_used_at = Some(now_rfc3339());
+        let _ = state.snapshots.put(used);
+    }
+    start_soon(state, &rec);
+    Ok(rec)
+}
+
+/// A sandbox the backend makes for its own work (a snapshot build), labelled so.
+pub async fn create_internal(
+    state: &Shared,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Result<Record, Failure> {
+    let req = CreateSandbox {
+        name: Some(name.to_string()),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        cpu: Some(2),
+        memory: Some(2),
+        disk: Some(10),
+        ..Default::default()
+    };
+    create_sandbox(state, req).await
+}
+
+/// Deletes a sandbox (its container stopped, its folder moved out); unknown ids are ignored.
+pub async fn delete_internal(state: &Shared, id: &str) {
+    state.sessions.drop_sandbox(id).await;
+    let nothing_left = state.runtime.stop(id, true).await;
+    state.previews.drop_sandbox(id).await;
+    state.runtime.disk.forget(id);
+    let _ = state.store.remove(id, nothing_left).await;
 }
 
 /// `GET /sandbox/{id}`, with what the sandbox uses (`usage`, an extension).
@@ -152,9 +367,8 @@ async fn get_one(
     Ok(Json(s))
 }
 
-/// `GET /sandbox`: cursor paging (`cursor`, `limit` 1–200, default 100) with the `labels`
-/// (JSON object string), `states` (repeated or comma-separated), `id` and `name` (prefix)
-/// filters. The cursor is the id of the last item of the previous page.
+/// `GET /sandbox`: cursor paging (`cursor`, `limit` 1–200, default 100), the API's filters and
+/// sort (see [`crate::listing`]). The cursor is the id of the last item of the previous page.
 async fn list(
     State(state): State<Shared>,
     RawQuery(query): RawQuery,
@@ -168,34 +382,18 @@ async fn list(
             .filter(|n| (1..=200).contains(n))
             .ok_or_else(|| Failure::bad_request("limit must be an integer between 1 and 200"))?,
     };
-    let labels: StringMap = match query_get(&q, "labels") {
-        None | Some("") => StringMap::new(),
-        Some(v) => serde_json::from_str(v)
-            .map_err(|_| Failure::bad_request("labels must be a JSON object of strings"))?,
-    };
-    let states: Vec<String> = q
-        .iter()
-        .filter(|(k, _)| k == "states" || k == "states[]")
-        .flat_map(|(_, v)| v.split(',').map(str::trim).map(str::to_string))
-        .filter(|s| !s.is_empty())
-        .collect();
-    let id_prefix = query_get(&q, "id").unwrap_or("");
-    let name_prefix = query_get(&q, "name").unwrap_or("");
     let cursor = query_get(&q, "cursor").filter(|c| !c.is_empty());
-
-    let matching: Vec<Record> = state
+    let filters = crate::listing::filters(&q)?;
+    let mut matching: Vec<Record> = state
         .store
         .all()
         .await
         .into_iter()
-        .filter(|r| {
-            labels
-                .iter()
-                .all(|(k, v)| r.sandbox.labels.get(k) == Some(v))
-        })
-        .filter(|r| states.is_empty() || states.iter().any(|s| s == r.sandbox.state.as_str()))
-        .filter(|r| r.sandbox.id.starts_with(id_prefix) && r.sandbox.name.starts_with(name_prefix))
+        .filter(|r| filters.iter().all(|f| f(r)))
+        // The backend's own (snapshot builds) are not the caller's.
+        .filter(|r| !r.sandbox.labels.contains_key("forge.snapshot.build"))
         .collect();
+    crate::listing::sort(&q, &mut matching)?;
     let start = match cursor {
         None => 0,
         Some(c) => matching
@@ -225,12 +423,26 @@ async fn start(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
+    let (old, rec) = start_sandbox(&state, &id).await?;
+    Ok(Json(announce(&state, old, &rec)))
+}
+
+/// Starts a stopped, archived or errored sandbox (a new preview token, as Daytona does), or
+/// resumes a paused one (its processes thawed, the same token). Returns its old state too.
+pub async fn start_sandbox(state: &Shared, id: &str) -> Result<(SandboxState, Record), Failure> {
+    let old = state_of(state, id).await?;
+    if old == SandboxState::Paused {
+        state.runtime.freeze(id, false).await?;
+    }
     let rec = state
         .store
-        .update(&id, |rec| {
+        .update(id, |rec| {
             match rec.sandbox.state {
                 SandboxState::Started => return Ok(()),
-                SandboxState::Stopped | SandboxState::Archived | SandboxState::Error => {}
+                SandboxState::Paused => {}
+                SandboxState::Stopped | SandboxState::Archived | SandboxState::Error => {
+                    rec.preview_token = random_token(32);
+                }
                 other => {
                     return Err(Failure::conflict(format!(
                         "Sandbox is in state {other} and cannot be started"
@@ -240,13 +452,12 @@ async fn start(
             rec.sandbox.state = SandboxState::Started;
             rec.sandbox.desired_state = Some("started".into());
             rec.sandbox.last_activity_at = Some(now_rfc3339());
-            // A new preview token on every start, as Daytona does.
-            rec.preview_token = random_token(32);
+            rec.stopped_at = None;
             Ok(())
         })
         .await?;
-    start_soon(&state, &rec);
-    Ok(Json(render(&state, &rec)))
+    start_soon(state, &rec);
+    Ok((old, rec))
 }
 
 async fn stop(
@@ -255,9 +466,20 @@ async fn stop(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Sandbox>, Failure> {
     let force = query_flag(&query_pairs(query.as_deref()), "force");
-    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let old = state_of(&state, &id).await?;
+    let rec = stop_sandbox(&state, &id, force).await?;
+    Ok(Json(announce(&state, old, &rec)))
+}
+
+/// Stops a sandbox: SIGTERM to its processes (up to 2 s; `force`: SIGKILL at once), its
+/// container ended, its sessions dropped.
+pub async fn stop_sandbox(state: &Shared, id: &str, force: bool) -> Result<Record, Failure> {
+    let rec = state.store.get(id).await.ok_or_else(|| not_found(id))?;
     match rec.sandbox.state {
-        SandboxState::Started | SandboxState::Stopped | SandboxState::Error => {}
+        SandboxState::Started
+        | SandboxState::Stopped
+        | SandboxState::Error
+        | SandboxState::Paused => {}
         other => {
             return Err(Failure::conflict(format!(
                 "Sandbox is in state {other} and cannot be stopped"
@@ -265,26 +487,81 @@ async fn stop(
         }
     }
     let sid = rec.sandbox.id.clone();
+    if rec.sandbox.state == SandboxState::Paused {
+        // Frozen processes cannot take a SIGTERM: thawed first, killed at once.
+        let _ = state.runtime.freeze(&sid, false).await;
+    }
     state.sessions.drop_sandbox(&sid).await;
-    state.runtime.stop(&sid, force).await;
-    let rec = state
+    state
+        .runtime
+        .stop(&sid, force || rec.sandbox.state == SandboxState::Paused)
+        .await;
+    let old = rec.sandbox.state;
+    state
         .store
         .update(&sid, |rec| {
             rec.sandbox.state = SandboxState::Stopped;
             rec.sandbox.desired_state = Some("stopped".into());
+            if old != SandboxState::Stopped || rec.stopped_at.is_none() {
+                rec.stopped_at = Some(now_rfc3339());
+            }
             Ok(())
         })
+        .await
+}
+
+async fn pause(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Sandbox>, Failure> {
+    let old = state_of(&state, &id).await?;
+    let rec = pause_sandbox(&state, &id).await?;
+    Ok(Json(announce(&state, old, &rec)))
+}
+
+/// Pauses a started sandbox: every process of it frozen (its cgroup's freezer), its files and
+/// memory kept; `start` resumes it.
+pub async fn pause_sandbox(state: &Shared, id: &str) -> Result<Record, Failure> {
+    let rec = state.store.get(id).await.ok_or_else(|| not_found(id))?;
+    match rec.sandbox.state {
+        SandboxState::Started => {}
+        SandboxState::Paused => return Ok(rec),
+        other => {
+            return Err(Failure::conflict(format!(
+                "Sandbox is in state {other} and cannot be paused"
+            )))
+        }
+    }
+    let sid = rec.sandbox.id.clone();
+    state
+        .runtime
+        .ensure(&sid, &start_spec(state, &rec.sandbox))
         .await?;
-    Ok(Json(render(&state, &rec)))
+    state.runtime.freeze(&sid, true).await?;
+    state
+        .store
+        .update(&sid, |rec| {
+            rec.sandbox.state = SandboxState::Paused;
+            rec.sandbox.desired_state = Some("paused".into());
+            Ok(())
+        })
+        .await
 }
 
 async fn archive(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
-    let rec = state
+    let old = state_of(&state, &id).await?;
+    let rec = archive_sandbox(&state, &id).await?;
+    Ok(Json(announce(&state, old, &rec)))
+}
+
+/// Archives a stopped sandbox (its files kept).
+pub async fn archive_sandbox(state: &Shared, id: &str) -> Result<Record, Failure> {
+    state
         .store
-        .update(&id, |rec| match rec.sandbox.state {
+        .update(id, |rec| match rec.sandbox.state {
             SandboxState::Stopped | SandboxState::Archived => {
                 rec.sandbox.state = SandboxState::Archived;
                 rec.sandbox.desired_state = Some("archived".into());
@@ -294,24 +571,275 @@ async fn archive(
                 "Sandbox must be stopped before it can be archived (state: {other})"
             ))),
         })
-        .await?;
-    Ok(Json(render(&state, &rec)))
+        .await
 }
 
 async fn delete(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
-    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    Ok(Json(delete_sandbox(&state, &id).await?))
+}
+
+/// Deletes a sandbox: its container stopped, its folder moved out, its previews closed.
+pub async fn delete_sandbox(state: &Shared, id: &str) -> Result<Sandbox, Failure> {
+    let rec = state.store.get(id).await.ok_or_else(|| not_found(id))?;
     let sid = rec.sandbox.id.clone();
-    state.sessions.drop_sandbox(&sid).await;
-    let nothing_left = state.runtime.stop(&sid, true).await;
-    state.previews.drop_sandbox(&sid).await;
-    state.store.remove(&sid, nothing_left).await?;
-    let mut gone = render(&state, &rec);
+    if rec.sandbox.state == SandboxState::Paused {
+        let _ = state.runtime.freeze(&sid, false).await;
+    }
+    delete_internal(state, &sid).await;
+    let mut gone = render(state, &rec);
     gone.state = SandboxState::Destroyed;
     gone.desired_state = Some("destroyed".into());
-    Ok(Json(gone))
+    state.events.state(&gone, rec.sandbox.state);
+    Ok(gone)
+}
+
+/// `POST /sandbox/{id}/recover`: a sandbox in `error` is started again.
+async fn recover(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Sandbox>, Failure> {
+    let old = state_of(&state, &id).await?;
+    if old != SandboxState::Error {
+        return Err(Failure::bad_request(format!(
+            "Sandbox is in state {old} and cannot be recovered (only errored sandboxes can)"
+        )));
+    }
+    let (old, rec) = start_sandbox(&state, &id).await?;
+    Ok(Json(announce(&state, old, &rec)))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct NameBody {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /sandbox/{id}/fork`: a new sandbox with a copy of this one's files (blocks shared
+/// where the file system can), its resources, env and labels, started.
+async fn fork(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Option<axum::Json<NameBody>>,
+) -> Result<Json<Sandbox>, Failure> {
+    let src = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let s = &src.sandbox;
+    let req = CreateSandbox {
+        name: body.and_then(|b| b.0.name).filter(|n| !n.trim().is_empty()),
+        env: s.env.clone(),
+        labels: s.labels.clone(),
+        public: Some(s.public),
+        cpu: Some(s.cpu as u32),
+        memory: Some(s.memory as u32),
+        disk: Some(s.disk as u32),
+        network_block_all: Some(s.network_block_all),
+        volumes: s.volumes.clone(),
+        ..Default::default()
+    };
+    let rec = create_sandbox(&state, req).await?;
+    let new_id = rec.sandbox.id.clone();
+    let copied = {
+        let (from, to) = (
+            state.store.sandbox_dir(&src.sandbox.id).join("root"),
+            state.store.sandbox_dir(&new_id).join("root"),
+        );
+        let entries: Vec<_> = crate::snapshots::own_entries(&state, &from);
+        tokio::task::spawn_blocking(move || {
+            for e in entries {
+                crate::objects::copy_tree(&e, &to.join(e.file_name().unwrap_or_default()))?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+    };
+    if let Err(e) = copied {
+        let _ = delete_sandbox(&state, &new_id).await;
+        return Err(Failure::internal(format!(
+            "cannot copy the sandbox's files: {e}"
+        )));
+    }
+    let rec = state
+        .store
+        .update(&new_id, |r| {
+            r.parent = Some(src.sandbox.id.clone());
+            Ok(())
+        })
+        .await?;
+    let shown = render(&state, &rec);
+    state.events.created(&shown);
+    Ok(Json(shown))
+}
+
+/// `POST /sandbox/{id}/snapshot {name}`: a snapshot of this sandbox's files.
+async fn snapshot(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NameBody>,
+) -> Result<Json<Sandbox>, Failure> {
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let name = body
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| Failure::bad_request("name is required"))?;
+    let now = now_rfc3339();
+    let snap = forge_wire::Snapshot {
+        id: new_uuid(),
+        organization_id: "local".into(),
+        name: name.clone(),
+        state: forge_wire::SnapshotState::Snapshotting,
+        cpu: rec.sandbox.cpu as u32,
+        gpu: rec.sandbox.gpu as u32,
+        mem: rec.sandbox.memory as u32,
+        disk: rec.sandbox.disk as u32,
+        created_at: now.clone(),
+        updated_at: now,
+        reference: Some(name.clone()),
+        source_sandbox_id: Some(rec.sandbox.id.clone()),
+        ..Default::default()
+    };
+    let added = state
+        .snapshots
+        .insert_new(snap.clone())
+        .map_err(|e| Failure::internal(format!("cannot write snapshot record: {e}")))?;
+    if !added {
+        return Err(Failure::conflict(format!(
+            "Snapshot with name {name} already exists"
+        )));
+    }
+    let kept = crate::snapshots::keep_files(&state, &rec.sandbox.id, &snap.id).await;
+    let mut done = snap;
+    done.updated_at = now_rfc3339();
+    match kept {
+        Ok(()) => done.state = forge_wire::SnapshotState::Active,
+        Err(e) => {
+            done.state = forge_wire::SnapshotState::Error;
+            done.error_reason = Some(e);
+        }
+    }
+    let _ = state.snapshots.put(done.clone());
+    if let Some(reason) = done.error_reason {
+        return Err(Failure::internal(reason));
+    }
+    Ok(Json(render(&state, &rec)))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkBody {
+    #[serde(default)]
+    network_block_all: Option<bool>,
+    #[serde(default)]
+    network_allow_list: Option<String>,
+    #[serde(default)]
+    domain_allow_list: Option<String>,
+}
+
+/// `POST /sandbox/{id}/network-settings`: `networkBlockAll` is enforced (a running sandbox's
+/// network is detached or attached again at once); allow lists are refused (400) — this
+/// backend's user-mode network cannot filter by address.
+async fn network_settings(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NetworkBody>,
+) -> Result<Json<Sandbox>, Failure> {
+    for (what, value) in [
+        ("networkAllowList", &body.network_allow_list),
+        ("domainAllowList", &body.domain_allow_list),
+    ] {
+        if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+            return Err(Failure::bad_request(format!(
+                "{what} is not supported by the embedded backend (its user-mode network cannot filter by address); use networkBlockAll, or Daytona"
+            )));
+        }
+    }
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let block = body
+        .network_block_all
+        .unwrap_or(rec.sandbox.network_block_all);
+    if block != rec.sandbox.network_block_all {
+        state.runtime.set_network(&rec.sandbox.id, !block)?;
+    }
+    let rec = state
+        .store
+        .update(&id, |r| {
+            r.sandbox.network_block_all = block;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+/// `POST /sandbox/{id}/public/{isPublic}`.
+async fn set_public(
+    State(state): State<Shared>,
+    Path((id, public)): Path<(String, String)>,
+) -> Result<Json<Sandbox>, Failure> {
+    let public = match public.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(Failure::bad_request("isPublic must be true or false")),
+    };
+    let rec = state
+        .store
+        .update(&id, |r| {
+            r.sandbox.public = public;
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+/// `POST /sandbox/{id}/ttl/{minutes}`: deleted that many minutes from now (0: no TTL).
+async fn set_ttl(
+    State(state): State<Shared>,
+    Path((id, minutes)): Path<(String, String)>,
+) -> Result<Json<Sandbox>, Failure> {
+    let minutes: f64 = minutes
+        .parse()
+        .ok()
+        .filter(|m: &f64| *m >= 0.0)
+        .ok_or_else(|| Failure::bad_request("ttl must be a non-negative number of minutes"))?;
+    let rec = state
+        .store
+        .update(&id, |r| {
+            r.sandbox.auto_destroy_at =
+                (minutes > 0.0).then(|| crate::lifecycle::after_minutes(minutes));
+            Ok(())
+        })
+        .await?;
+    Ok(Json(render(&state, &rec)))
+}
+
+/// Routes the official SDKs call that mean nothing on one machine: Daytona's 400 with a
+/// message, never a 200 (ssh access, secrets, warm pools, object storage, signing keys,
+/// telemetry).
+async fn not_supported(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> Failure {
+    Failure::bad_request(format!(
+        "{} is not supported by the embedded backend (forge local): use Daytona for it",
+        uri.path()
+    ))
+    .with_code("NOT_SUPPORTED")
+}
+
+/// The state a sandbox is in now (404 when unknown).
+async fn state_of(state: &Shared, id: &str) -> Result<SandboxState, Failure> {
+    Ok(state
+        .store
+        .get(id)
+        .await
+        .ok_or_else(|| not_found(id))?
+        .sandbox
+        .state)
+}
+
+/// The sandbox as the wire shows it, its state change (from `old`) sent to event listeners.
+fn announce(state: &Shared, old: SandboxState, rec: &Record) -> Sandbox {
+    let shown = render(state, rec);
+    state.events.state(&shown, old);
+    shown
 }
 
 #[derive(serde::Deserialize)]
@@ -334,8 +862,8 @@ async fn set_labels(
     Ok(Json(serde_json::json!({ "labels": rec.sandbox.labels })).into_response())
 }
 
-/// `POST /sandbox/{id}/autostop|autoarchive|autodelete/{minutes}`: recorded (the local
-/// backend never stops, archives or deletes a sandbox on its own).
+/// `POST /sandbox/{id}/autostop|autopause|autoarchive|autodelete/{minutes}`, enforced by the
+/// sandboxes' timers (`crate::lifecycle`); an auto-archive interval of 0 is the maximum.
 async fn set_interval(
     State(state): State<Shared>,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
@@ -351,7 +879,15 @@ async fn set_interval(
             let s = &mut rec.sandbox;
             match kind.as_str() {
                 "autostop" if minutes >= 0 => s.auto_stop_interval = Some(minutes as f64),
-                "autoarchive" if minutes >= 0 => s.auto_archive_interval = Some(minutes as f64),
+                "autopause" if minutes >= 0 => s.auto_pause_interval = Some(minutes as f64),
+                "autoarchive" if minutes >= 0 => {
+                    let m = if minutes == 0 {
+                        MAX_AUTO_ARCHIVE
+                    } else {
+                        (minutes as u32).min(MAX_AUTO_ARCHIVE)
+                    };
+                    s.auto_archive_interval = Some(f64::from(m));
+                }
                 "autodelete" => s.auto_delete_interval = Some(minutes as f64),
                 _ => return Err(Failure::bad_request("interval must not be negative")),
             }
@@ -368,7 +904,8 @@ struct ResizeBody {
     disk: Option<u32>,
 }
 
-/// `POST /sandbox/{id}/resize`: recorded (no limits are enforced here); disk only grows.
+/// `POST /sandbox/{id}/resize`: the new limits apply from the sandbox's next start; disk only
+/// grows.
 async fn resize(
     State(state): State<Shared>,
     Path(id): Path<String>,

@@ -1,20 +1,22 @@
-//! Authentication: every request carries `Authorization: Bearer <api key>`. Toolbox requests
-//! may instead carry the sandbox's preview token (`X-Daytona-Preview-Token` header or the
-//! `DAYTONA_SANDBOX_AUTH_KEY` query parameter), as the Daytona proxy accepts (wire §2.3).
+//! Authentication: every API and toolbox request carries `Authorization: Bearer <api key>`
+//! (the scheme in any case, as RFC 9110 says). A sandbox's preview token is *not* accepted
+//! here: it opens that sandbox's preview and nothing else (a page served by a preview, or a
+//! sandbox that reads its own token, must not reach the toolbox: `/toolbox/{id}/process/execute`
+//! with a preview token would be a shell on the sandbox for whoever holds a preview link).
 
-use crate::error::{original_path, Failure};
-use crate::util::{query_get, query_pairs, same_secret};
+use crate::error::Failure;
+use crate::util::{bearer, same_secret};
 use crate::Shared;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use forge_wire::headers;
 
 /// True when the Host header names this machine's loopback (or is absent). Any other name
-/// means a page on another site reached us through DNS rebinding: refused.
-fn loopback_host(req: &Request, allow_remote: bool) -> bool {
-    let Some(host) = req.headers().get(header::HOST) else {
+/// means a page on another site reached us through DNS rebinding: refused. The API and every
+/// preview listener ask the same.
+pub fn loopback_host(headers: &HeaderMap, allow_remote: bool) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
         return true;
     };
     let Ok(host) = host.to_str() else {
@@ -34,58 +36,20 @@ fn loopback_host(req: &Request, allow_remote: bool) -> bool {
         || (allow_remote && name.parse::<std::net::IpAddr>().is_ok())
 }
 
+/// The answer to a request whose `Host` is not this machine's loopback.
+pub fn host_refused() -> Failure {
+    Failure::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "host not allowed: use 127.0.0.1 or localhost",
+    )
+}
+
 pub async fn require_key(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    if !loopback_host(&req, state.config.allow_remote) {
-        return Failure::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "host not allowed: use 127.0.0.1 or localhost",
-        )
-        .into_response();
+    if !loopback_host(req.headers(), state.config.allow_remote) {
+        return host_refused().into_response();
     }
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    if bearer.is_some_and(|b| same_secret(b, &state.api_key)) {
-        return next.run(req).await;
-    }
-    let token_claim = preview_claim(&req);
-    if preview_token_ok(&state, token_claim).await {
+    if bearer(req.headers()).is_some_and(|b| same_secret(b, &state.api_key)) {
         return next.run(req).await;
     }
     Failure::unauthorized().into_response()
-}
-
-/// The (sandbox id, preview token) a toolbox request presents, if any.
-fn preview_claim(req: &Request) -> Option<(String, String)> {
-    let path = original_path(req);
-    let rest = path.strip_prefix("/toolbox/")?;
-    let id = rest.split('/').next().unwrap_or("").to_string();
-    let from_header = req
-        .headers()
-        .get(headers::PREVIEW_TOKEN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let from_query = query_get(
-        &query_pairs(req.uri().query()),
-        headers::PREVIEW_TOKEN_QUERY,
-    )
-    .map(str::to_string);
-    Some((id, from_header.or(from_query)?))
-}
-
-/// True when the claimed token is the preview token of the sandbox the request addresses.
-async fn preview_token_ok(state: &Shared, claim: Option<(String, String)>) -> bool {
-    let Some((id, token)) = claim else {
-        return false;
-    };
-    match state.store.get(&id).await {
-        Some(rec) => same_secret(&token, &rec.preview_token),
-        None => false,
-    }
 }

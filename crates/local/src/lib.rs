@@ -18,13 +18,20 @@ mod auth;
 mod confine;
 pub mod container;
 mod error;
+mod events;
+pub mod glob;
+mod lifecycle;
+mod listing;
+mod objects;
 mod ports;
 mod preview;
 mod procs;
+mod snapshots;
 mod spares;
 mod store;
 mod toolbox;
 mod util;
+mod volumes;
 
 pub use container::{Isolation, Policy};
 pub use error::LocalError;
@@ -40,7 +47,9 @@ pub struct LocalConfig {
     /// Where sandboxes and their records live. `None`: `$FORGE_HOME`, else the user's data dir
     /// (`$XDG_DATA_HOME/forge`, else `~/.local/share/forge`).
     pub home: Option<PathBuf>,
-    /// The API key every request must carry. `None`: a random one is generated.
+    /// `FORGE_LOCAL_KEY`: the API key every request must carry. `None`: a random one is
+    /// generated. (Read from the environment or a file, never a command line: `ps` shows
+    /// those to every user of the machine.)
     pub api_key: Option<String>,
     /// Address to bind. `None`: 127.0.0.1 on a free port. A non-loopback address is refused
     /// (`LOCAL_NOT_LOOPBACK`) unless `allow_remote`, and then warned about on stderr.
@@ -75,6 +84,9 @@ pub struct LocalConfig {
     pub spare_sandboxes: usize,
     /// `FORGE_SESSION_LOG_LIMIT`: bytes kept of one session command's log (64 MiB).
     pub session_log_limit: u64,
+    /// How long a minute of the sandboxes' timers (auto-stop, -pause, -archive, -delete) is:
+    /// 60 s. Tests shorten it to see the timers act.
+    pub lifecycle_minute: std::time::Duration,
 }
 
 impl Default for LocalConfig {
@@ -94,6 +106,7 @@ impl Default for LocalConfig {
             max_commands: 256,
             spare_sandboxes: 128,
             session_log_limit: 64 * 1024 * 1024,
+            lifecycle_minute: std::time::Duration::from_mins(1),
         }
     }
 }
@@ -115,6 +128,7 @@ impl LocalConfig {
         let d = LocalConfig::default();
         LocalConfig {
             home: var("FORGE_HOME").map(PathBuf::from),
+            api_key: var("FORGE_LOCAL_KEY").map(|k| k.trim().to_string()),
             allow_remote: var("FORGE_ALLOW_REMOTE").is_some_and(|v| v == "1"),
             isolation: Policy::parse(var("FORGE_ISOLATION").as_deref()),
             host_ports: var("FORGE_SANDBOX_HOST_PORTS")
@@ -175,6 +189,10 @@ pub(crate) struct AppState {
     pub runtime: container::Runtime,
     pub sessions: toolbox::process_sessions::Sessions,
     pub previews: preview::Previews,
+    /// Sandbox events for the SDKs (Socket.IO).
+    pub events: events::Events,
+    pub snapshots: objects::Objects<forge_wire::Snapshot>,
+    pub volumes: objects::Objects<forge_wire::Volume>,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
 }
@@ -240,6 +258,7 @@ impl LocalBackend {
                  can reach this backend; every request still needs the API key"
             );
         }
+        util::raise_fd_limit();
         tokio::fs::create_dir_all(&home)
             .await
             .map_err(|source| LocalError::Home {
@@ -300,6 +319,13 @@ impl LocalBackend {
             .clone()
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| format!("forge_{}", util::random_token(40)));
+        let (events_layer, events) = events::Events::new(api_key.clone());
+        let home_err = |source| LocalError::Home {
+            path: home.clone(),
+            source,
+        };
+        let snapshots = objects::Objects::open(home.join("snapshots")).map_err(home_err)?;
+        let volumes = objects::Objects::open(home.join("volumes")).map_err(home_err)?;
         let state: Shared = Arc::new(AppState {
             api_key: api_key.clone(),
             base_url: format!("http://{addr}"),
@@ -309,21 +335,23 @@ impl LocalBackend {
             runtime,
             sessions: toolbox::process_sessions::Sessions::default(),
             previews: preview::Previews::default(),
+            events,
+            snapshots,
+            volumes,
         });
         state.sessions.restore(&state).await;
+        tokio::spawn(lifecycle::run(
+            Arc::downgrade(&state),
+            state.config.lifecycle_minute,
+        ));
         state.previews.restore(&state).await;
-        let app = router(state.clone());
+        let app = router(state.clone()).layer(events_layer);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(util::nodelay(listener), app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("local backend server failed: {e}");
-            }
+            util::serve(listener, app, shutdown).await;
         });
         Ok(LocalBackend {
             addr,

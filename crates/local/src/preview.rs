@@ -5,19 +5,31 @@
 //! `X-Daytona-Preview-Token`, query `DAYTONA_SANDBOX_AUTH_KEY`, the cookie
 //! `daytona-sandbox-auth-<id>` set after a query token, or `Authorization: Bearer <api key>`),
 //! else 307 to an auth URL; nothing listening answers 502; bodies stream both ways (chunked
-//! responses included) and upgrades (WebSocket HMR) are passed through. The token headers and
-//! query parameter are stripped before forwarding. The listener of a sandbox port lives until
-//! the sandbox is deleted or the backend stops, so the URL stays the same across stop/start.
+//! responses included) and upgrades (WebSocket HMR) are passed through. The listener of a
+//! sandbox port lives until the sandbox is deleted or the backend stops, so the URL stays the
+//! same across stop/start.
+//!
+//! Every preview shares the host `127.0.0.1` and browsers do not separate cookies by port, so
+//! a browser sends sandbox A's cookie to sandbox B's preview too. What keeps a preview's auth
+//! to its own sandbox:
+//! - nothing of the proxy's auth reaches a dev server: every `daytona-sandbox-auth-*` cookie,
+//!   the token header, the token query key (in any percent-encoding) and an API-key bearer
+//!   (any case of the scheme) are stripped before forwarding, so B's server never sees A's
+//!   token;
+//! - a listener honours only its own sandbox's cookie, and only from a request its own pages
+//!   or the user made (`Sec-Fetch-Site` absent, `same-origin` or `none`, and no foreign
+//!   `Origin`): a page of B's preview (same site as A's) cannot use A's cookie to act on A;
+//! - the `Host` must be this machine's loopback, as for the API (no DNS rebinding).
 //!
 //! Each sandbox has its own network: the listener of (sandbox, P) reaches port P of that
 //! sandbox's loopback through a connection its init makes inside (`container::Runtime::connect`),
 //! so nothing else on this machine that listens on P can answer for it.
 
-use crate::util::{query_pairs, same_secret};
+use crate::util::{bearer, query_pairs, same_secret};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use forge_wire::headers;
 use hyper_util::rt::TokioIo;
@@ -92,7 +104,7 @@ impl Previews {
         });
         let app = axum::Router::new().fallback(proxy).with_state(ctx);
         let task = tokio::spawn(async move {
-            let _ = axum::serve(crate::util::nodelay(listener), app).await;
+            crate::util::serve(listener, app, std::future::pending()).await;
         });
         map.insert(key, Listener { addr, task });
         Ok(format!("http://{addr}"))
@@ -138,8 +150,44 @@ fn plain(status: StatusCode, text: String) -> Response {
         .into_response()
 }
 
+/// The prefix of every preview cookie (`daytona-sandbox-auth-<sandbox id>`).
+const COOKIE_PREFIX: &str = "daytona-sandbox-auth-";
+
 fn cookie_name(sandbox: &str) -> String {
-    format!("daytona-sandbox-auth-{sandbox}")
+    format!("{COOKIE_PREFIX}{sandbox}")
+}
+
+/// The cookie pairs of a request, across every `Cookie` header.
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+}
+
+/// Whether a browser says this request came from this very origin, or from the user (typed,
+/// bookmarked): only then is the cookie honoured. A request made by a page of another
+/// preview is `same-site` (all previews are on 127.0.0.1) and carries that page's `Origin`.
+fn own_request(headers: &HeaderMap) -> bool {
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if matches!(site.as_deref(), Some(s) if s != "same-origin" && s != "none") {
+        return false;
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            origin.strip_prefix("http://") == Some(host)
+        }
+    }
 }
 
 /// The token a request presents, and whether it came in the query (then a cookie is set).
@@ -155,28 +203,28 @@ fn presented_token(req: &Request, sandbox: &str) -> (Option<String>, bool) {
     if let Some((_, t)) = q.iter().find(|(k, _)| k == headers::PREVIEW_TOKEN_QUERY) {
         return (Some(t.clone()), true);
     }
+    if !own_request(req.headers()) {
+        return (None, false);
+    }
     let name = cookie_name(sandbox);
-    let from_cookie = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
+    let from_cookie = cookies(req.headers())
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string());
     (from_cookie, false)
 }
 
-/// The URI without the token query parameter.
+/// The URI without the token query parameter, however its name is percent-encoded.
 fn strip_token_query(uri: &Uri) -> Uri {
     let Some(query) = uri.query() else {
         return uri.clone();
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|kv| kv.split('=').next() != Some(headers::PREVIEW_TOKEN_QUERY))
-        .collect();
+    let is_token = |kv: &str| {
+        let key = kv.split('=').next().unwrap_or("");
+        form_urlencoded::parse(key.as_bytes())
+            .next()
+            .is_some_and(|(k, _)| k == headers::PREVIEW_TOKEN_QUERY)
+    };
+    let kept: Vec<&str> = query.split('&').filter(|kv| !is_token(kv)).collect();
     let pq = if kept.is_empty() {
         uri.path().to_string()
     } else {
@@ -185,10 +233,31 @@ fn strip_token_query(uri: &Uri) -> Uri {
     pq.parse().unwrap_or_else(|_| uri.clone())
 }
 
+/// Removes every preview cookie (of any sandbox) from the request's `Cookie` headers, keeping
+/// the dev server's own cookies.
+fn strip_preview_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<String> = cookies(headers)
+        .filter(|(k, _)| !k.starts_with(COOKIE_PREFIX))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+}
+
 async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     let Some(state) = ctx.state.upgrade() else {
         return plain(StatusCode::BAD_GATEWAY, "backend stopped".into());
     };
+    if !crate::auth::loopback_host(req.headers(), state.config.allow_remote) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "host not allowed: use 127.0.0.1 or localhost".into(),
+        );
+    }
     let Some(rec) = state.store.get(&ctx.sandbox).await else {
         return plain(
             StatusCode::NOT_FOUND,
@@ -201,12 +270,7 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
             format!("sandbox {} is {}", ctx.sandbox, rec.sandbox.state),
         );
     }
-    let bearer_ok = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|k| same_secret(k.trim(), &state.api_key));
+    let bearer_ok = bearer(req.headers()).is_some_and(|k| same_secret(k, &state.api_key));
     let (token, from_query) = presented_token(&req, &ctx.sandbox);
     let token_ok = token
         .as_deref()
@@ -227,7 +291,7 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     // this machine or in another sandbox is never reached.
     let upstream = match state
         .runtime
-        .ensure(&ctx.sandbox, crate::toolbox::limits_of(&rec.sandbox))
+        .ensure(&ctx.sandbox, &crate::api::start_spec(&state, &rec.sandbox))
         .await
     {
         Ok(_) => state.runtime.connect(&ctx.sandbox, ctx.port).await,
@@ -235,8 +299,9 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     };
     drop(state);
 
-    // Strip what was for the proxy.
+    // Strip what was for the proxy: no token or key of any sandbox reaches a dev server.
     req.headers_mut().remove(headers::PREVIEW_TOKEN);
+    strip_preview_cookies(req.headers_mut());
     req.headers_mut().remove(headers::SKIP_PREVIEW_WARNING);
     if bearer_ok {
         req.headers_mut().remove(header::AUTHORIZATION);
@@ -296,4 +361,57 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_query_key_is_stripped_in_every_spelling() {
+        for q in [
+            "DAYTONA_SANDBOX_AUTH_KEY=t",
+            "DAYTONA%5FSANDBOX%5FAUTH%5FKEY=t",
+            "%44AYTONA_SANDBOX_AUTH_KEY=t",
+        ] {
+            let uri: Uri = format!("/p?a=1&{q}&b=2").parse().unwrap();
+            assert_eq!(strip_token_query(&uri).to_string(), "/p?a=1&b=2", "{q}");
+        }
+    }
+
+    #[test]
+    fn every_preview_cookie_is_stripped_and_others_kept() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            "a=1; daytona-sandbox-auth-A=x".parse().unwrap(),
+        );
+        h.append(
+            header::COOKIE,
+            "daytona-sandbox-auth-B=y; b=2".parse().unwrap(),
+        );
+        strip_preview_cookies(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "daytona-sandbox-auth-A=x".parse().unwrap());
+        strip_preview_cookies(&mut h);
+        assert!(h.get(header::COOKIE).is_none());
+    }
+
+    #[test]
+    fn a_cookie_counts_only_for_the_previews_own_pages() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "127.0.0.1:4000".parse().unwrap());
+        assert!(own_request(&h), "no browser headers: curl, fetch");
+        h.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert!(own_request(&h));
+        h.insert("sec-fetch-site", "same-site".parse().unwrap());
+        assert!(!own_request(&h), "a page of another preview");
+        h.insert("sec-fetch-site", "none".parse().unwrap());
+        h.insert(header::ORIGIN, "http://127.0.0.1:4001".parse().unwrap());
+        assert!(!own_request(&h));
+        h.insert(header::ORIGIN, "http://127.0.0.1:4000".parse().unwrap());
+        assert!(own_request(&h));
+    }
 }

@@ -30,6 +30,12 @@ pub struct Record {
     /// on the same ones, so preview URLs outlive it.
     #[serde(default)]
     pub previews: BTreeMap<u16, u16>,
+    /// The sandbox this one was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// When it was last stopped (its auto-archive and auto-delete count from then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<String>,
 }
 
 /// The sandboxes of one backend home.
@@ -213,6 +219,14 @@ impl Store {
         let _pending = reservation.release();
         records.insert(id, rec.clone());
         Ok(rec)
+    }
+
+    /// Notes activity on a sandbox (its auto-stop counts from the last): in memory, persisted
+    /// with its next change.
+    pub async fn touch(&self, id: &str) {
+        if let Some(r) = self.records.lock().await.get_mut(id) {
+            r.sandbox.last_activity_at = Some(crate::error::now_rfc3339());
+        }
     }
 
     /// Applies `change` to a record and persists it. 404 when unknown.

@@ -9,6 +9,14 @@ use serde_json::json;
 #[tokio::test]
 async fn lifecycle_and_persistence_across_restart() {
     let env = common::start().await;
+    let (s, vol) = env
+        .json(
+            reqwest::Method::POST,
+            &env.api("/volumes"),
+            Some(json!({"name": "v1"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{vol}");
     let v = env
         .create(json!({
             "name": "life",
@@ -337,15 +345,14 @@ async fn missing_or_wrong_key_is_401_in_both_shapes() {
         .as_str()
         .unwrap()
         .starts_with("http://127.0.0.1:"));
+    // A preview token opens the preview only, never the toolbox (issue 14).
     let res = http
         .get(env.tb(&id, "/work-dir"))
         .header("X-Daytona-Preview-Token", token)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let v: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(v["dir"], "/home/daytona");
+    assert_eq!(res.status().as_u16(), 401);
 }
 
 #[tokio::test]
@@ -427,7 +434,7 @@ async fn debug_output_holds_no_key() {
 }
 
 #[tokio::test]
-async fn a_preview_token_opens_only_its_own_sandbox() {
+async fn a_preview_token_opens_no_toolbox_or_api_route() {
     let env = common::start().await;
     let a = env.sandbox().await;
     let b = env.sandbox().await;
@@ -455,7 +462,11 @@ async fn a_preview_token_opens_only_its_own_sandbox() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.status().as_u16(),
+        401,
+        "not even its own sandbox's toolbox"
+    );
     // and never the control plane
     let res = http
         .get(env.api("/sandbox"))

@@ -592,3 +592,38 @@ async fn the_machines_files_are_served_as_the_sandbox_sees_them() {
     assert_eq!(s, 403);
     assert!(std::path::Path::new("/usr/bin/env").exists());
 }
+
+#[tokio::test]
+async fn an_upload_through_a_symlink_writes_where_it_points() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let home = env.root(&id).join("home/daytona");
+    std::fs::create_dir_all(home.join("sub")).unwrap();
+    // A dangling link, as `ln -s sub/target.txt lnk` inside would make.
+    std::os::unix::fs::symlink("sub/target.txt", home.join("lnk")).unwrap();
+    let (s, v) = common::upload(&env, &id, &[("/home/daytona/lnk", b"through".to_vec())]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(home.join("sub/target.txt")).unwrap(),
+        "through"
+    );
+    assert!(std::fs::symlink_metadata(home.join("lnk"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A move's destination link is replaced, not followed.
+    std::fs::write(home.join("a.txt"), "a").unwrap();
+    let (s, _) = env
+        .json(
+            reqwest::Method::POST,
+            &env.tb(&id, "/files/move?source=a.txt&destination=lnk"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(std::fs::read_to_string(home.join("lnk")).unwrap(), "a");
+    assert_eq!(
+        std::fs::read_to_string(home.join("sub/target.txt")).unwrap(),
+        "through"
+    );
+}

@@ -1,17 +1,24 @@
 //! forge-local's integration tests, one test binary: each file beside this one is a module
 //! (one link of the crate and its dependencies instead of one per file).
 
+mod code_run_charts;
 mod common;
 mod concurrency;
 mod control_plane;
+mod control_plane_more;
 mod crash;
+mod daemon_semantics;
 mod exec;
 mod files;
 mod git;
+mod hostile;
+mod interpreter;
 mod isolation;
 mod limits;
 mod log_limit;
 mod ports;
 mod preview;
+mod pty;
 mod remote_bind;
 mod sessions;
+mod toolbox_system;

@@ -172,7 +172,8 @@ async fn input_reaches_the_command_and_delete_kills_what_is_left() {
             None,
         )
         .await;
-    assert_eq!(logs["stdout"], "got hello\n");
+    // The input is echoed into the log (the daemon's echo), then the command's answer.
+    assert_eq!(logs["stdout"], "hello\ngot hello\n");
     let (s, v) = env
         .json(
             Method::POST,

@@ -125,9 +125,10 @@ pub struct HttpAnswers {
     prober: Prober,
     url: String,
     policy: HttpPolicy,
+    /// When the wait began (the first OK is timed from it).
+    started: Instant,
     /// No request runs past this.
     until: Instant,
-    started: Instant,
     oks: u32,
     /// HTTP probes sent (entry-module requests not counted).
     pub attempts: u32,
@@ -139,13 +140,19 @@ pub struct HttpAnswers {
 
 impl HttpAnswers {
     #[must_use]
-    pub fn new(prober: Prober, url: String, policy: HttpPolicy, until: Instant) -> Self {
+    pub fn new(
+        prober: Prober,
+        url: String,
+        policy: HttpPolicy,
+        started: Instant,
+        until: Instant,
+    ) -> Self {
         HttpAnswers {
             prober,
             url,
             policy,
+            started,
             until,
-            started: Instant::now(),
             oks: 0,
             attempts: 0,
             first_ok: None,

@@ -155,6 +155,7 @@ pub async fn verify_preview_with(
             confirm_interval: opts.confirm_interval,
             check_entry_module: opts.check_entry_module,
         },
+        started,
         until,
     );
     let mut serving = Serving {

@@ -100,3 +100,85 @@ async fn sandbox_detection_matches_local_detection() {
         .unwrap();
     backend.shutdown().await;
 }
+
+/// This process's peak resident memory (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn a_huge_sparse_package_json_is_skipped_not_downloaded() {
+    let (_home, backend, client) = setup().await;
+    let sandbox = client
+        .create(&CreateParams::default(), &CallOptions::new())
+        .await
+        .unwrap();
+    let tb = client.toolbox(&sandbox).await.unwrap();
+    let items = [
+        ("package.json", PACKAGE_JSON),
+        ("vite.config.ts", VITE_CONFIG),
+        ("package-lock.json", "{\"lockfileVersion\": 3}"),
+    ]
+    .iter()
+    .map(|(p, c)| UploadItem {
+        source: (*c).into(),
+        destination: format!("workspace/shop/{p}"),
+    })
+    .collect();
+    tb.fs().upload(items, &CallOptions::new()).await.unwrap();
+    // A hostile repository's 1 GiB package.json (sparse: no disk used) and server.js.
+    let made = tb
+        .process()
+        .execute(
+            "mkdir -p workspace/shop/packages/big && cd workspace/shop && \
+             truncate -s 1G packages/big/package.json && truncate -s 1G server.js",
+            &forge_daytona::ExecOptions::default(),
+            &CallOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(made.exit_code, 0, "{}", made.result);
+    let before = peak_rss();
+    let d = forge_preview::detect_in_sandbox(
+        &tb,
+        "workspace/shop",
+        &DetectOptions::default(),
+        &CallOptions::new(),
+    )
+    .await
+    .unwrap();
+    let grew = peak_rss().saturating_sub(before);
+    assert_eq!(
+        d.framework.as_ref().map(|f| f.id.as_str()),
+        Some("vite-react")
+    );
+    let codes: Vec<(&str, &str)> = d
+        .warnings
+        .iter()
+        .map(|w| (w.code, w.message.as_str()))
+        .collect();
+    assert!(
+        codes.iter().any(|(c, m)| *c == "PACKAGE_JSON_TOO_LARGE"
+            && m.contains("packages/big/package.json")),
+        "{codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .any(|(c, m)| *c == "FILE_TOO_LARGE" && m.contains("server.js")),
+        "{codes:?}"
+    );
+    // Neither file was fetched: the peak memory of this process did not grow by anything
+    // near their size.
+    assert!(
+        grew < 256 * 1024 * 1024,
+        "detection grew this process's peak memory by {grew} bytes"
+    );
+    backend.shutdown().await;
+}

@@ -11,12 +11,16 @@ pub mod fs;
 pub mod git;
 pub mod process;
 pub mod sandbox;
+pub mod snapshot;
+pub mod toolbox;
 
 pub use error::*;
 pub use fs::*;
 pub use git::*;
 pub use process::*;
 pub use sandbox::*;
+pub use snapshot::*;
+pub use toolbox::*;
 
 /// The wire level we implement: the `X-Daytona-SDK-Version` we send. The daemon switches its
 /// log and session formats on this header (JSON with split stdout/stderr from 0.167.0 on).

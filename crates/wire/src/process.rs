@@ -48,6 +48,17 @@ pub struct CodeRunResponse {
     pub exit_code: i32,
     #[serde(default)]
     pub result: String,
+    /// Charts of matplotlib figures the code showed (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<CodeRunArtifacts>,
+}
+
+/// `CodeRunArtifacts`: each chart as the daemon describes it (`Chart`: `type`, `title`,
+/// `png`, `x_label`, `y_label`, ticks, scales, `elements`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CodeRunArtifacts {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<serde_json::Value>,
 }
 
 /// `POST /process/session`.

@@ -159,6 +159,15 @@ pub struct CreateSandbox {
     pub network_block_all: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_allow_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_allow_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_pause_interval: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_minutes: Option<i64>,
+    /// Not supported by the embedded backend (refused, never ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_sandbox: Option<String>,
 }
 
 /// `Sandbox` (and `SandboxListItem`, a subset: the fields a list item lacks default).
@@ -184,13 +193,13 @@ pub struct Sandbox {
     pub network_block_all: bool,
     #[serde(default)]
     pub target: String,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub cpu: f64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub gpu: f64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub memory: f64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "whole")]
     pub disk: f64,
     #[serde(default)]
     pub state: SandboxState,
@@ -200,12 +209,34 @@ pub struct Sandbox {
     pub error_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recoverable: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
     pub auto_stop_interval: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
     pub auto_archive_interval: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
     pub auto_delete_interval: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_opt"
+    )]
+    pub auto_pause_interval: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_destroy_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_allow_list: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<SandboxVolume>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,6 +289,25 @@ pub struct PortPreviewUrl {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolboxProxyUrl {
     pub url: String,
+}
+
+/// A whole number as a JSON integer (`1`, not `1.0`): the API's schema has integers there,
+/// and strict clients (the Python SDK's `StrictInt` models) refuse `1.0`.
+fn whole<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+// serde's `serialize_with` hands the field by reference: `&Option<f64>` is its signature.
+#[allow(clippy::ref_option)]
+fn whole_opt<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => whole(v, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// How the embedded backend (`forge local`) isolates a sandbox, in its JSON.

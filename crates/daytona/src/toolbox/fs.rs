@@ -718,6 +718,31 @@ impl std::fmt::Debug for Body {
 
 /// A share of [`READING`] for a body of `len` bytes (a body larger than the whole budget
 /// waits for all of it, so it still goes alone).
+/// What [`Fs::download_many`] does with an answer once it has it, on bytes held in memory
+/// and cut into `piece`-byte chunks as the network would: for the fuzz target
+/// `download_multipart` (bench/fuzz), which must find no input that panics it.
+#[doc(hidden)]
+pub async fn parse_download_answer(
+    body: &[u8],
+    piece: usize,
+    boundary: &str,
+    paths: &[String],
+) -> Result<Vec<DownloadResult>> {
+    let chunks: Vec<std::result::Result<Bytes, std::io::Error>> = body
+        .chunks(piece.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let mp = multer::Multipart::new(futures_util::stream::iter(chunks), boundary.to_string());
+    collect_parts(mp, paths, &[]).await
+}
+
+/// The one-part fast path's reading of an answer's head (`(body offset, length)`): for the
+/// same fuzz target.
+#[doc(hidden)]
+pub fn parse_single_part_head(head: &[u8], boundary: &str) -> Option<(usize, usize)> {
+    single_part(head, boundary).map(|p| (p.body_at, p.len))
+}
+
 async fn reading_budget(len: usize) -> Option<tokio::sync::SemaphorePermit<'static>> {
     let units = len.div_ceil(BUDGET_UNIT).clamp(1, BUDGET_UNITS);
     READING.acquire_many(units as u32).await.ok()

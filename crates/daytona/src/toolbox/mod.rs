@@ -89,6 +89,32 @@ impl Toolbox {
         opts.deadline(self.transport.default_timeout())
     }
 
+    /// The deadline of a command run with its own `timeout`: the call's, else the config's
+    /// default or the command's timeout and a minute more, whichever is longer (a 20-minute
+    /// install is not cut by a 10-minute request default).
+    pub(crate) fn command_deadline(
+        &self,
+        opts: &CallOptions,
+        command_timeout: Option<std::time::Duration>,
+    ) -> Deadline {
+        let default = self.transport.default_timeout();
+        let for_command = command_timeout.map(|t| t + std::time::Duration::from_mins(1));
+        let effective = match (default, for_command) {
+            (Some(d), Some(c)) => Some(d.max(c)),
+            (d, None) => d,
+            (None, c) => c,
+        };
+        let opts = if opts.timeout.is_some() {
+            opts.clone()
+        } else {
+            match effective {
+                Some(t) => opts.clone().with_timeout(t),
+                None => opts.clone(),
+            }
+        };
+        opts.deadline(default)
+    }
+
     pub(crate) fn transport(&self) -> &Transport {
         &self.transport
     }

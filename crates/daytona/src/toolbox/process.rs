@@ -95,7 +95,8 @@ impl Process {
             .req(Method::POST, "/process/execute", "execute")
             .json(&body)?
             .class(RetryClass::Once);
-        self.tb.transport().json(req, &self.tb.deadline(opts)).await
+        let deadline = self.tb.command_deadline(opts, o.timeout);
+        self.tb.transport().json(req, &deadline).await
     }
 
     /// [`execute`](Self::execute) for a caller that can cancel (`opts.cancel`): the command is
@@ -156,7 +157,8 @@ impl Process {
             .req(Method::POST, "/process/code-run", "code run")
             .json(&body)?
             .class(RetryClass::Once);
-        self.tb.transport().json(req, &self.tb.deadline(opts)).await
+        let deadline = self.tb.command_deadline(opts, p.timeout);
+        self.tb.transport().json(req, &deadline).await
     }
 
     /// `POST /process/session`.

@@ -40,7 +40,7 @@ pub enum Cgroups {
 }
 
 /// What a v1 controller limits, and which of its files say so.
-const V1_CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
+const V1_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "freezer"];
 
 impl Cgroups {
     /// Finds the cgroups this backend may use, for the home whose tag is `tag`, and makes its
@@ -181,6 +181,48 @@ impl Cgroups {
         }
     }
 
+    /// Freezes or thaws every process of the sandbox, and waits until the kernel says so.
+    pub fn freeze(&self, id: &str, frozen: bool) -> std::io::Result<()> {
+        for (controller, dir) in self.dirs(id) {
+            let (file, value, done) = match controller {
+                "" => ("cgroup.freeze", if frozen { "1" } else { "0" }, None),
+                "freezer" => (
+                    "freezer.state",
+                    if frozen { "FROZEN" } else { "THAWED" },
+                    Some(if frozen { "FROZEN" } else { "THAWED" }),
+                ),
+                _ => continue,
+            };
+            std::fs::write(dir.join(file), value)?;
+            for _ in 0..500 {
+                let now = match done {
+                    Some(_) => std::fs::read_to_string(dir.join("freezer.state"))?,
+                    None => std::fs::read_to_string(dir.join("cgroup.events"))?
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("frozen ").map(|v| {
+                                if v.trim() == "1" {
+                                    "FROZEN".to_string()
+                                } else {
+                                    "THAWED".to_string()
+                                }
+                            })
+                        })
+                        .unwrap_or_default(),
+                };
+                let want = if frozen { "FROZEN" } else { "THAWED" };
+                if now.trim() == want {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            return Err(std::io::Error::other(
+                "the kernel did not freeze the sandbox in time",
+            ));
+        }
+        Err(std::io::Error::other("no freezer controller here"))
+    }
+
     /// Removes the sandbox's (empty) cgroups.
     pub fn remove(&self, id: &str) {
         for (_, dir) in self.dirs(id) {
@@ -239,6 +281,22 @@ impl Cgroups {
                 .trim()
                 .parse()
                 .ok()
+        })
+    }
+
+    /// Bytes of the sandbox's memory that are page cache (v2 `file`, v1 `cache` of
+    /// `memory.stat`).
+    pub fn memory_cache_bytes(&self, id: &str) -> Option<u64> {
+        self.dirs(id).iter().find_map(|(controller, dir)| {
+            let key = match *controller {
+                "" => "file ",
+                "memory" => "cache ",
+                _ => return None,
+            };
+            std::fs::read_to_string(dir.join("memory.stat"))
+                .ok()?
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
         })
     }
 

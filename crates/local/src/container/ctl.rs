@@ -37,6 +37,9 @@ pub mod op {
     pub const SIGNAL_ALL: u8 = b'A';
     pub const CONNECT: u8 = b'C';
     pub const NETLINK: u8 = b'N';
+    /// A pseudo-terminal of the sandbox's own devpts: u16 cols, u16 rows; answers the
+    /// master and the slave.
+    pub const PTY: u8 = b'T';
     pub const PING: u8 = b'P';
 }
 

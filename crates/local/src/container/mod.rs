@@ -87,6 +87,16 @@ pub struct Settings {
     pub cgroup_root: Option<PathBuf>,
 }
 
+/// How to start one sandbox's container.
+#[derive(Clone, Debug)]
+pub struct Start {
+    pub limits: Limits,
+    /// Host folders mounted read-write at sandbox paths (volumes).
+    pub mounts: Vec<(PathBuf, String)>,
+    /// Whether it reaches the network (false: `networkBlockAll`, a loopback only).
+    pub network: bool,
+}
+
 /// A sandbox whose container runs.
 pub struct Running {
     /// The init's pid on this machine, and its start time (the pair names it for good).
@@ -311,7 +321,16 @@ impl Runtime {
                 .map_err(|e| e.to_string())?
         };
         made.map_err(|e| format!("cannot make the probe sandbox: {e}"))?;
-        let started = self.launch(&dir, "probe", None).await;
+        let probe = Start {
+            limits: Limits {
+                cpu: 1,
+                memory_gib: 1,
+                disk_gib: 1,
+            },
+            mounts: Vec::new(),
+            network: true,
+        };
+        let started = self.launch(&dir, "probe", None, &probe).await;
         let result = match started {
             Ok(running) => {
                 let ping = running.ctl.request(op::PING, &[], &[]).await;
@@ -337,7 +356,8 @@ impl Runtime {
 
     /// The sandbox's container, started if it is not running (one start at a time per
     /// sandbox; concurrent callers wait for it).
-    pub async fn ensure(&self, id: &str, limits: Limits) -> Result<Arc<Running>, Failure> {
+    pub async fn ensure(&self, id: &str, start: &Start) -> Result<Arc<Running>, Failure> {
+        let limits = start.limits;
         if let Some(r) = self.running(id) {
             return Ok(r);
         }
@@ -363,8 +383,32 @@ impl Runtime {
         } else {
             Vec::new()
         };
+        // Volumes' mount points are folders of the sandbox's root, made here.
+        let root = self.dir(id).join("root");
+        for (host, at) in &start.mounts {
+            let point = root.join(at.trim_start_matches('/'));
+            // A volume's subpath made here is the sandbox user's, as if it had made it.
+            let mut made = Vec::new();
+            let mut up = host.clone();
+            while !up.exists() {
+                made.push(up.clone());
+                if !up.pop() {
+                    break;
+                }
+            }
+            let created =
+                std::fs::create_dir_all(host).and_then(|()| std::fs::create_dir_all(&point));
+            if let Err(e) = created {
+                return Err(Failure::internal(format!(
+                    "cannot mount a volume at {at}: {e}"
+                )));
+            }
+            for d in made {
+                let _ = self.give(&d);
+            }
+        }
         let running = self
-            .launch(&self.dir(id), id, Some(&cgroups))
+            .launch(&self.dir(id), id, Some(&cgroups), start)
             .await
             .map_err(|e| Failure::internal(format!("cannot start sandbox {id}: {e}")))?;
         let record = format!("{} {}\n", running.pid, running.start);
@@ -381,6 +425,7 @@ impl Runtime {
         dir: &Path,
         name: &str,
         cgroups: Option<&[PathBuf]>,
+        start: &Start,
     ) -> Result<Arc<Running>, String> {
         let sock = dir.join("run").join("ctl.sock");
         let listener =
@@ -406,10 +451,17 @@ impl Runtime {
             for m in self.layout.mount_args() {
                 args.extend(["--mount".into(), m]);
             }
+            for (host, at) in &start.mounts {
+                args.extend(["--mount".into(), format!("rw:{}:{at}", host.display())]);
+            }
             for p in &self.host_ports {
                 args.extend(["--forward".into(), p.to_string()]);
             }
             args.extend(self.network.args());
+            args.extend([
+                "--network".into(),
+                if start.network { "1" } else { "0" }.into(),
+            ]);
         }
         for c in cgroups.unwrap_or_default() {
             args.extend(["--cgroup".into(), c.to_string_lossy().into_owned()]);
@@ -602,6 +654,38 @@ impl Runtime {
         }
     }
 
+    /// Freezes (`true`) or thaws every process of a running sandbox (its cgroup's freezer):
+    /// pause and resume.
+    pub async fn freeze(&self, id: &str, frozen: bool) -> Result<(), Failure> {
+        if !self.cgroups.available() {
+            return Err(Failure::bad_request(
+                "pause needs cgroups, which this backend does not have here",
+            ));
+        }
+        let (cg, id2) = (self.cgroups.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || cg.freeze(&id2, frozen))
+            .await
+            .map_err(|e| Failure::internal(e.to_string()))?
+            .map_err(|e| Failure::internal(format!("cannot freeze the sandbox: {e}")))
+    }
+
+    /// Detaches (`false`) or attaches again a running sandbox's network (its monitor stops or
+    /// starts the network tool). A sandbox not running gets it at its next start.
+    pub fn set_network(&self, id: &str, on: bool) -> Result<(), Failure> {
+        let Some(running) = self.running(id) else {
+            return Ok(());
+        };
+        let Some(monitor) = parent_of(running.pid) else {
+            return Ok(());
+        };
+        let sig = if on { libc::SIGUSR1 } else { libc::SIGUSR2 };
+        // SAFETY: kill(2) to the container's monitor (the init's parent, a process of ours).
+        unsafe {
+            libc::kill(monitor, sig);
+        }
+        Ok(())
+    }
+
     /// SIGKILL to every running container's init, without waiting (for `Drop`).
     pub fn kill_all_now(&self) {
         let all: Vec<(String, Arc<Running>)> = self
@@ -702,6 +786,22 @@ impl Runtime {
         }
         std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
     }
+
+    /// [`Runtime::give`] of a place opened by the file routes (an `O_PATH` descriptor: no
+    /// name is looked up again).
+    pub fn give_fd(&self, fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+        if self.uid == ids().0 {
+            return Ok(());
+        }
+        rustix::fs::chownat(
+            fd,
+            c"",
+            Some(rustix::fs::Uid::from_raw(self.uid)),
+            Some(rustix::fs::Gid::from_raw(self.gid)),
+            rustix::fs::AtFlags::EMPTY_PATH | rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(Into::into)
+    }
 }
 
 /// A socket's descriptor as a std TCP stream (refused for anything but a socket).
@@ -751,6 +851,13 @@ pub fn make_skeleton(
         }
     }
     Ok(())
+}
+
+/// A process's parent (field 4 of `/proc/<pid>/stat`).
+fn parent_of(pid: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A process's start time (field 22 of `/proc/<pid>/stat`), if it exists.

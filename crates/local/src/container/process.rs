@@ -1,10 +1,13 @@
 //! A command started in a sandbox: its pipes, and what its monitor reports on the events
 //! pipe (`P <pid>` once started, `F <stage> <errno>` when it could not start, `t` whenever
-//! its log grew, `E <code>` when it exited).
+//! its log grew, `E <code>` when it exited, `D` once its output is drained). The monitor itself
+//! ends only when everything the command started is gone too (it is their subreaper), so a
+//! kill of the command's tree reaches a `setsid` or `nohup … &` child whose output went
+//! elsewhere.
 
 use super::ctl::{op, spawn_payload, Ctl};
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
@@ -26,6 +29,53 @@ pub enum Output {
         exit_file: File,
         limit: u64,
     },
+    /// A terminal: the slave of a pty made by [`open_pty`] is the command's stdin, stdout and
+    /// stderr and its controlling terminal (the command leads a session of its own).
+    Terminal(OwnedFd),
+}
+
+/// SPAWN flags (see `run_monitor` in the runtime).
+const F_LOG: u32 = 1;
+const F_TTY: u32 = 2;
+
+/// A pseudo-terminal made in the sandbox's own devpts, `cols` × `rows`: (master, slave). The
+/// master stays with the backend (input, output, [`resize`]); the slave goes to the command
+/// with [`Output::Terminal`].
+pub async fn open_pty(ctl: &Ctl, cols: u16, rows: u16) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut payload = cols.to_le_bytes().to_vec();
+    payload.extend_from_slice(&rows.to_le_bytes());
+    let answer = ctl.request(op::PTY, &payload, &[]).await?;
+    if answer.errno != 0 {
+        return Err(std::io::Error::from_raw_os_error(answer.errno));
+    }
+    let mut fds = answer.fds.into_iter();
+    let (Some(master), Some(slave)) = (fds.next(), fds.next()) else {
+        return Err(std::io::Error::other("the sandbox's init sent no terminal"));
+    };
+    // Only terminals: an answer from inside the sandbox is not trusted further than that.
+    for fd in [&master, &slave] {
+        // SAFETY: isatty(3) on a descriptor we own.
+        if unsafe { libc::isatty(fd.as_raw_fd()) } != 1 {
+            return Err(std::io::Error::other("the sandbox's init sent no terminal"));
+        }
+    }
+    Ok((master, slave))
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ` on its master): its foreground job gets
+/// SIGWINCH.
+pub fn resize(master: &impl AsRawFd, cols: u16, rows: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize from a live stack value.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// What to run.
@@ -46,7 +96,8 @@ pub struct Spec {
 /// Why a command did not start.
 #[derive(Debug)]
 pub struct NotStarted {
-    /// `chdir`, `exec`, `fork`, `dup`, or `request` (the init did not take it).
+    /// `chdir`, `exec`, `fork`, `dup`, `tty` (a terminal that could not become the controlling
+    /// one), or `request` (the init did not take it).
     pub stage: String,
     pub error: std::io::Error,
 }
@@ -66,6 +117,7 @@ pub struct Child {
     pub stderr: Option<pipe::Receiver>,
     exit: watch::Receiver<Option<i32>>,
     ticks: watch::Receiver<u64>,
+    drained: watch::Receiver<bool>,
     ctl: Ctl,
 }
 
@@ -89,7 +141,8 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         error,
     };
     let null = null().map_err(request_err)?;
-    let (stdin_r, stdin_w) = if spec.stdin {
+    let terminal = matches!(spec.output, Output::Terminal(_));
+    let (stdin_r, stdin_w) = if spec.stdin && !terminal {
         let (r, w) = pipe_pair().map_err(request_err)?;
         (Some(r), Some(w))
     } else {
@@ -99,6 +152,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     let mut flags: u32 = 0;
     let mut keep_out = None;
     let mut keep_err = None;
+    let mut tty_in = None;
     let (out_w, err_w, log, exit_file, limit, logged) = match spec.output {
         Output::Combined => {
             let (r, w) = pipe_pair().map_err(request_err)?;
@@ -125,12 +179,19 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
             limit,
             true,
         ),
+        Output::Terminal(slave) => {
+            flags |= F_TTY;
+            let out = slave.try_clone().map_err(request_err)?;
+            let err = slave.try_clone().map_err(request_err)?;
+            tty_in = Some(slave);
+            (Some(out), Some(err), None, None, 0, false)
+        }
     };
     if logged {
-        flags |= 1;
+        flags |= F_LOG;
     }
     let slots: [Option<&OwnedFd>; 7] = [
-        stdin_r.as_ref(),
+        stdin_r.as_ref().or(tty_in.as_ref()),
         out_w.as_ref(),
         err_w.as_ref(),
         Some(&events_w),
@@ -159,11 +220,12 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     // Only the command's ends stay open in the sandbox: EOFs come when it is done.
     drop(fds);
     drop((
-        stdin_r, out_w, err_w, events_w, log, exit_file, spec.fd3, null,
+        stdin_r, tty_in, out_w, err_w, events_w, log, exit_file, spec.fd3, null,
     ));
     let mut events = pipe::Receiver::from_owned_fd(events_r).map_err(request_err)?;
     let (exit_tx, exit) = watch::channel(None);
     let (tick_tx, ticks) = watch::channel(0u64);
+    let (drained_tx, drained) = watch::channel(false);
     // The first word: started, or why not.
     let mut pending = Vec::new();
     let started = read_line(&mut events, &mut pending, &tick_tx).await;
@@ -190,6 +252,9 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
             if let Some(c) = line.strip_prefix("E ") {
                 code = c.trim().parse().ok();
                 exit_tx.send_replace(code);
+            } else if line == "D" {
+                tick_tx.send_modify(|t| *t += 1);
+                drained_tx.send_replace(true);
             }
         }
         // EOF: the monitor is gone (its last tick is in). Killed before it said: as SIGKILL.
@@ -197,6 +262,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         if code.is_none() {
             exit_tx.send_replace(Some(KILLED));
         }
+        drained_tx.send_replace(true);
     });
     let receiver = |fd: Option<OwnedFd>| fd.and_then(|f| pipe::Receiver::from_owned_fd(f).ok());
     Ok(Child {
@@ -206,6 +272,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         stderr: receiver(keep_err),
         exit,
         ticks,
+        drained,
         ctl: ctl.clone(),
     })
 }
@@ -258,6 +325,12 @@ impl Child {
     /// A receiver that changes whenever the log grew, and once more when the monitor ends.
     pub fn ticks(&self) -> watch::Receiver<u64> {
         self.ticks.clone()
+    }
+
+    /// A receiver that turns true once the command exited and all its output is in (before
+    /// the monitor ends, which waits for the command's whole tree).
+    pub fn drained(&self) -> watch::Receiver<bool> {
+        self.drained.clone()
     }
 
     /// A handle that signals this command's tree.

@@ -1,38 +1,52 @@
-//! File-system routes (daytona-wire.md §5), every path confined to the sandbox root
-//! ([`crate::confine`]). Paths in answers are the sandbox's view (`/home/daytona/...`), never
-//! host paths.
+//! File-system routes (daytona-wire.md §5), every path confined to the sandbox root and
+//! pinned by descriptors ([`crate::confine`]): what a route checked is what it uses, whatever
+//! the sandbox renames meanwhile. Only regular files and folders are read or written (a FIFO
+//! or a device is refused, never opened). Paths in answers are the sandbox's view
+//! (`/home/daytona/...`), never host paths.
 
 use super::Sbx;
-use crate::confine::Resolved;
+use crate::confine::{self, Dir, Resolved};
 use crate::error::Failure;
+use crate::glob::Glob;
 use crate::util::{query_flag, query_get, query_pairs, JsonBody};
 use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use forge_wire::{FileInfo, Match, ReplaceRequest, ReplaceResult, SearchFilesResponse};
-use std::fs::Metadata;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use rustix::fs::{FileType, Stat};
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Most matches `files/find` returns, and most files `files/search` lists.
 const MAX_RESULTS: usize = 10_000;
 
+/// Most entries one `find` or `search` looks at: a walk over a huge tree ends.
+const MAX_VISITED: usize = 1_000_000;
+
+/// Deepest folder nesting a walk descends into (each level holds a descriptor).
+const MAX_DEPTH: usize = 128;
+
+/// Largest file `files/replace` rewrites (it holds the file's text in memory).
+const MAX_REPLACE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Longest line `files/find` reads whole; longer lines are matched on their first part.
+const MAX_LINE: u64 = 64 * 1024;
+
 /// The required `path` query parameter, resolved (following a final symlink).
-fn path_param(sbx: &Sbx, query: &Option<String>, key: &str) -> Result<Resolved, Failure> {
-    let q = query_pairs(query.as_deref());
+fn path_param(sbx: &Sbx, query: Option<&str>, key: &str) -> Result<Resolved, Failure> {
+    let q = query_pairs(query);
     let p = query_get(&q, key).ok_or_else(|| Failure::bad_request(format!("{key} is required")))?;
     sbx.root.resolve(p)
 }
 
-fn nofollow_param(sbx: &Sbx, query: &Option<String>, key: &str) -> Result<Resolved, Failure> {
-    let q = query_pairs(query.as_deref());
-    let p = query_get(&q, key).ok_or_else(|| Failure::bad_request(format!("{key} is required")))?;
-    sbx.root.resolve_nofollow(p)
+fn required<'a>(q: &'a [(String, String)], key: &str) -> Result<&'a str, Failure> {
+    query_get(q, key).ok_or_else(|| Failure::bad_request(format!("{key} is required")))
 }
 
 /// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(f)
@@ -40,19 +54,39 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Failure::internal(format!("file worker failed: {e}")))?
 }
 
+/// Set when the request that started a walk is gone (its handler future dropped), so the
+/// blocking walk stops instead of burning a thread for an answer no one reads.
+#[derive(Clone, Default)]
+struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Sets its [`Cancel`] when dropped (held by the handler's future).
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0 .0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// `FileInfo` from (l)stat data.
-pub fn file_info(name: String, path: Option<String>, meta: &Metadata) -> FileInfo {
-    let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+pub fn file_info(name: String, path: Option<String>, st: &Stat) -> FileInfo {
+    let modified = confine::modified(st);
     let rfc = humantime::format_rfc3339_nanos(modified).to_string();
     FileInfo {
         name,
         path,
-        is_dir: meta.is_dir(),
-        size: meta.len(),
-        mode: mode_string(meta),
-        permissions: format!("{:04o}", meta.mode() & 0o7777),
-        owner: names::user(meta.uid()),
-        group: names::group(meta.gid()),
+        is_dir: confine::file_type(st) == FileType::Directory,
+        size: st.st_size as u64,
+        mode: mode_string(st),
+        permissions: format!("{:04o}", st.st_mode & 0o7777),
+        owner: names::user(st.st_uid),
+        group: names::group(st.st_gid),
         mod_time: go_time(&rfc),
         modified_at: humantime::format_rfc3339_seconds(modified).to_string(),
     }
@@ -76,16 +110,13 @@ fn go_time(rfc: &str) -> String {
 }
 
 /// Go's `os.FileMode.String()`: `drwxr-xr-x`, `-rw-r--r--`, `Lrwxrwxrwx`.
-fn mode_string(meta: &Metadata) -> String {
-    let ft = meta.file_type();
-    let kind = if ft.is_symlink() {
-        'L'
-    } else if ft.is_dir() {
-        'd'
-    } else {
-        '-'
+fn mode_string(st: &Stat) -> String {
+    let kind = match confine::file_type(st) {
+        FileType::Symlink => 'L',
+        FileType::Directory => 'd',
+        _ => '-',
     };
-    let m = meta.mode();
+    let m = st.st_mode;
     let mut s = String::with_capacity(10);
     s.push(kind);
     for (bit, ch) in [
@@ -107,12 +138,17 @@ fn mode_string(meta: &Metadata) -> String {
 /// Most entries one listing returns.
 const MAX_LISTED: usize = 100_000;
 
+/// `sandbox path/name`.
+fn child_path(base: &str, name: &std::ffi::OsStr) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), name.to_string_lossy())
+}
+
 /// `GET /files?path=&depth=`: the entries of a folder (symlinks described, not followed);
 /// with `depth` > 1, the entries of its subfolders too, down to that depth, each with its
 /// `path`.
 pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileInfo>>, Failure> {
     let q = query_pairs(query.as_deref());
-    let dir = sbx.root.resolve(query_get(&q, "path").unwrap_or("."))?;
+    let path = query_get(&q, "path").unwrap_or(".").to_string();
     let depth = match query_get(&q, "depth") {
         None | Some("") => 1,
         Some(d) => d
@@ -121,82 +157,74 @@ pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileIn
             .filter(|d| *d >= 1)
             .ok_or_else(|| Failure::bad_request("depth must be an integer of at least 1"))?,
     };
+    let root = sbx.root.clone();
     let items = blocking(move || {
-        let meta = std::fs::metadata(&dir.host).map_err(|e| Failure::from_io(&e, &dir.shown))?;
-        if dir.read_only && !crate::confine::others_may_read(&meta) {
-            return Err(Failure::from_io(
-                &std::io::ErrorKind::PermissionDenied.into(),
-                &dir.shown,
-            ));
-        }
-        if !meta.is_dir() {
-            return Err(Failure::bad_request(format!(
-                "{} is not a directory",
-                dir.shown
-            )));
-        }
+        let dir = root.resolve(&path)?;
+        dir.readable()?;
+        let handle = dir.dir()?;
         let mut out = Vec::new();
-        list_into(&dir, &dir.host, depth, &mut out);
+        list_into(handle, &dir.shown, depth.min(MAX_DEPTH), &mut out);
         Ok(out)
     })
     .await?;
     Ok(Json(items))
 }
 
-fn list_into(base: &Resolved, dir: &Path, depth: usize, out: &mut Vec<FileInfo>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+fn list_into(dir: &Dir, shown: &str, depth: usize, out: &mut Vec<FileInfo>) {
+    let Ok(entries) = confine::entries(dir, MAX_LISTED) else {
         return;
     };
-    let mut entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for e in entries {
         if out.len() >= MAX_LISTED {
             return;
         }
-        let Ok(meta) = entry.metadata() else { continue };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        out.push(file_info(name, Some(base.shown_of(&entry.path())), &meta));
-        if depth > 1 && meta.is_dir() {
-            list_into(base, &entry.path(), depth - 1, out);
+        let path = child_path(shown, &e.name);
+        out.push(file_info(
+            e.name.to_string_lossy().into_owned(),
+            Some(path.clone()),
+            &e.stat,
+        ));
+        if depth > 1 && e.file_type() == FileType::Directory {
+            if let Ok(sub) = e.open_dir(dir) {
+                list_into(&sub, &path, depth - 1, out);
+            }
         }
     }
 }
 
 /// `GET /files/info?path=`.
 pub async fn info(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<FileInfo>, Failure> {
-    let p = path_param(&sbx, &query, "path")?;
-    let meta = tokio::fs::metadata(&p.host)
-        .await
-        .map_err(|e| Failure::from_io(&e, &p.shown))?;
-    let name = p.host.file_name().map(|n| n.to_string_lossy().into_owned());
-    Ok(Json(file_info(
-        name.unwrap_or_else(|| "/".into()),
-        Some(p.shown.clone()),
-        &meta,
-    )))
+    let p = path_param(&sbx, query.as_deref(), "path")?;
+    let st = *p.stat()?;
+    Ok(Json(file_info(p.name(), Some(p.shown.clone()), &st)))
 }
 
 /// `DELETE /files?path=&recursive=`: a folder needs `recursive=true`; a symlink is removed,
 /// never what it points to; the root itself cannot be deleted.
 pub async fn delete(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
-    let p = nofollow_param(&sbx, &query, "path")?;
-    let recursive = query_flag(&query_pairs(query.as_deref()), "recursive");
-    if p.shown == "/" {
-        return Err(Failure::bad_request("cannot delete the sandbox root"));
-    }
-    p.writable()?;
+    let q = query_pairs(query.as_deref());
+    let path = required(&q, "path")?.to_string();
+    let recursive = query_flag(&q, "recursive");
+    let root = sbx.root.clone();
     blocking(move || {
-        let meta =
-            std::fs::symlink_metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
-        let res = if meta.is_dir() {
+        let p = root.resolve_nofollow(&path)?;
+        if p.shown == "/" {
+            return Err(Failure::bad_request("cannot delete the sandbox root"));
+        }
+        p.writable()?;
+        let st = *p.stat()?;
+        let (dir, name) = p.at()?;
+        let res = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             if !recursive {
                 return Err(Failure::bad_request(
                     "cannot delete directory without recursive flag",
                 ));
             }
-            std::fs::remove_dir_all(&p.host)
+            // std's remove_dir_all opens every level with O_NOFOLLOW from the folder above
+            // (no path race); it starts from the pinned parent through its /proc link.
+            std::fs::remove_dir_all(confine::proc_path(dir, Some(name)))
         } else {
-            std::fs::remove_file(&p.host)
+            rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty()).map_err(Into::into)
         };
         res.map_err(|e| Failure::from_io(&e, &p.shown))
     })
@@ -214,32 +242,58 @@ fn parse_mode(mode: &str) -> Result<u32, Failure> {
 
 /// `POST /files/folder?path=&mode=`: creates the folder and its parents.
 pub async fn create_folder(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
-    let p = path_param(&sbx, &query, "path")?;
     let q = query_pairs(query.as_deref());
+    let path = required(&q, "path")?.to_string();
     let mode = parse_mode(query_get(&q, "mode").unwrap_or("755"))?;
-    sbx.mkdirs(&p).await?;
+    let p = sbx.mkdirs(&path).await?;
     blocking(move || {
-        std::fs::set_permissions(&p.host, std::fs::Permissions::from_mode(mode))
+        std::fs::set_permissions(p.proc_path()?, std::fs::Permissions::from_mode(mode))
             .map_err(|e| Failure::from_io(&e, &p.shown))
     })
     .await?;
     Ok(StatusCode::CREATED.into_response())
 }
 
-/// Walks `dir` recursively without following symlinks, calling `visit` on every file.
-/// `visit` returns false to stop.
-fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &std::fs::DirEntry) -> bool) -> bool {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+/// A walk's bounds: the request still there, not too many entries looked at.
+struct Budget {
+    cancel: Cancel,
+    visited: usize,
+}
+
+impl Budget {
+    fn go_on(&mut self) -> bool {
+        self.visited += 1;
+        self.visited <= MAX_VISITED && !self.cancel.is_set()
+    }
+}
+
+/// Walks `dir` recursively without following symlinks (every folder opened from the one
+/// above it), calling `visit` with each entry and its sandbox path; `visit` returns false to
+/// stop, and so does the budget.
+fn walk(
+    dir: &Dir,
+    shown: &str,
+    depth: usize,
+    budget: &mut Budget,
+    visit: &mut dyn FnMut(&confine::Entry, &str) -> bool,
+) -> bool {
+    let Ok(entries) = confine::entries(dir, MAX_VISITED) else {
         return true;
     };
-    for entry in rd.flatten() {
-        let Ok(ft) = entry.file_type() else { continue };
-        let path = entry.path();
-        if !visit(&path, &entry) {
+    for e in entries {
+        if !budget.go_on() {
             return false;
         }
-        if ft.is_dir() && !walk(&path, visit) {
+        let path = child_path(shown, &e.name);
+        if !visit(&e, &path) {
             return false;
+        }
+        if e.file_type() == FileType::Directory && depth < MAX_DEPTH {
+            if let Ok(sub) = e.open_dir(dir) {
+                if !walk(&sub, &path, depth + 1, budget, visit) {
+                    return false;
+                }
+            }
         }
     }
     true
@@ -248,65 +302,68 @@ fn walk(dir: &Path, visit: &mut dyn FnMut(&Path, &std::fs::DirEntry) -> bool) ->
 /// `GET /files/find?path=&pattern=`: lines containing `pattern` (plain substring) in the
 /// text files under `path`.
 pub async fn find(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<Match>>, Failure> {
-    let p = path_param(&sbx, &query, "path")?;
     let q = query_pairs(query.as_deref());
-    let pattern = query_get(&q, "pattern")
-        .ok_or_else(|| Failure::bad_request("pattern is required"))?
-        .to_string();
+    let path = required(&q, "path")?.to_string();
+    let pattern = required(&q, "pattern")?.to_string();
+    let root = sbx.root.clone();
+    let cancel = Cancel::default();
+    let _guard = CancelOnDrop(cancel.clone());
     let found = blocking(move || {
+        let p = root.resolve(&path)?;
+        p.readable()?;
         let mut out = Vec::new();
-        let meta = std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
-        if meta.is_file() {
-            grep_file(&p, &p.host, &pattern, &mut out);
-        } else {
-            walk(&p.host, &mut |path, entry| {
-                if entry.file_type().is_ok_and(|t| t.is_file()) {
-                    grep_file(&p, path, &pattern, &mut out);
-                }
-                out.len() < MAX_RESULTS
-            });
+        if !p.is_dir() {
+            let file = p.open_read()?;
+            grep_file(file, &p.shown, &pattern, &mut out);
+            return Ok(out);
         }
+        let read_only = p.read_only;
+        let mut budget = Budget { cancel, visited: 0 };
+        walk(p.dir()?, &p.shown, 1, &mut budget, &mut |entry, shown| {
+            let others_read = entry.stat.st_mode & 0o004 != 0;
+            if !read_only || others_read {
+                if let Some(f) = entry.open_regular() {
+                    grep_file(f, shown, &pattern, &mut out);
+                }
+            }
+            out.len() < MAX_RESULTS
+        });
         Ok(out)
     })
     .await?;
     Ok(Json(found))
 }
 
-fn grep_file(base: &Resolved, file: &Path, pattern: &str, out: &mut Vec<Match>) {
-    use std::io::BufRead;
-    let Ok(f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(file)
-    else {
-        return;
-    };
-    if base.read_only
-        && !f
-            .metadata()
-            .is_ok_and(|m| crate::confine::others_may_read(&m))
-    {
-        return;
-    }
+fn grep_file(f: std::fs::File, shown: &str, pattern: &str, out: &mut Vec<Match>) {
+    use std::io::{BufRead, Read};
     let mut reader = std::io::BufReader::new(f);
     if reader.fill_buf().is_ok_and(|head| head.contains(&0)) {
         return; // binary
     }
-    let shown = base.shown_of(file);
     let mut line = Vec::new();
     let mut n = 0u64;
     while out.len() < MAX_RESULTS {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
+        match (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
+        }
+        if !line.ends_with(b"\n") && line.len() as u64 == MAX_LINE {
+            // The rest of an overlong line: skipped, not counted as more lines.
+            let mut rest = Vec::new();
+            while let Ok(k) = (&mut reader).take(MAX_LINE).read_until(b'\n', &mut rest) {
+                if k == 0 || rest.ends_with(b"\n") {
+                    break;
+                }
+                rest.clear();
+            }
         }
         n += 1;
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
         if text.contains(pattern) {
             out.push(Match {
-                file: shown.clone(),
+                file: shown.to_string(),
                 line: n,
                 content: text.to_string(),
             });
@@ -315,24 +372,28 @@ fn grep_file(base: &Resolved, file: &Path, pattern: &str, out: &mut Vec<Match>) 
 }
 
 /// `GET /files/search?path=&pattern=`: files and folders under `path` whose base name
-/// matches the glob `pattern` (`*`, `?`, `[...]`).
+/// matches the glob `pattern` (`*`, `?`, `[...]`; see [`crate::glob`] for its caps). The walk
+/// stops when the request goes away.
 pub async fn search(
     sbx: Sbx,
     RawQuery(query): RawQuery,
 ) -> Result<Json<SearchFilesResponse>, Failure> {
-    let p = path_param(&sbx, &query, "path")?;
     let q = query_pairs(query.as_deref());
-    let pattern = query_get(&q, "pattern")
-        .ok_or_else(|| Failure::bad_request("pattern is required"))?
-        .to_string();
+    let path = required(&q, "path")?.to_string();
+    let glob = Glob::new(required(&q, "pattern")?).map_err(|e| {
+        Failure::bad_request(format!("invalid pattern: {e}")).with_code("INVALID_PATTERN")
+    })?;
+    let root = sbx.root.clone();
+    let cancel = Cancel::default();
+    let _guard = CancelOnDrop(cancel.clone());
     let files = blocking(move || {
-        std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
-        let pat: Vec<char> = pattern.chars().collect();
+        let p = root.resolve(&path)?;
+        p.readable()?;
         let mut out = Vec::new();
-        walk(&p.host, &mut |path, entry| {
-            let name: Vec<char> = entry.file_name().to_string_lossy().chars().collect();
-            if glob_match(&pat, &name) {
-                out.push(p.shown_of(path));
+        let mut budget = Budget { cancel, visited: 0 };
+        walk(p.dir()?, &p.shown, 1, &mut budget, &mut |entry, shown| {
+            if glob.matches(&entry.name.to_string_lossy()) {
+                out.push(shown.to_string());
             }
             out.len() < MAX_RESULTS
         });
@@ -340,42 +401,6 @@ pub async fn search(
     })
     .await?;
     Ok(Json(SearchFilesResponse { files }))
-}
-
-/// Shell-style glob on one name (Go's `filepath.Match` subset: `*`, `?`, `[a-z]`, `[!x]`).
-pub fn glob_match(pat: &[char], name: &[char]) -> bool {
-    match pat.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|i| glob_match(&pat[1..], &name[i..])),
-        Some('?') => !name.is_empty() && glob_match(&pat[1..], &name[1..]),
-        Some('[') => {
-            let Some(close) = pat.iter().skip(1).position(|c| *c == ']').map(|i| i + 1) else {
-                return name.first() == Some(&'[') && glob_match(&pat[1..], &name[1..]);
-            };
-            let Some(c) = name.first() else { return false };
-            let mut class = &pat[1..close];
-            let negate = matches!(class.first(), Some('!') | Some('^'));
-            if negate {
-                class = &class[1..];
-            }
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == '-' {
-                    hit |= class[i] <= *c && *c <= class[i + 2];
-                    i += 3;
-                } else {
-                    hit |= class[i] == *c;
-                    i += 1;
-                }
-            }
-            hit != negate && glob_match(&pat[close + 1..], &name[1..])
-        }
-        Some('\\') if pat.len() > 1 => {
-            name.first() == Some(&pat[1]) && glob_match(&pat[2..], &name[1..])
-        }
-        Some(p) => name.first() == Some(p) && glob_match(&pat[1..], &name[1..]),
-    }
 }
 
 /// `POST /files/replace`: literal replace in each file; one result per file.
@@ -410,28 +435,33 @@ fn replace_in(p: &Resolved, pattern: &str, new_value: &str) -> Result<(), Failur
     if pattern.is_empty() {
         return Err(Failure::bad_request("pattern must not be empty"));
     }
+    let file = p.open_read()?;
+    let size = p.stat()?.st_size as u64;
+    if size > MAX_REPLACE_BYTES {
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} is too large to replace in: {size} bytes (at most {MAX_REPLACE_BYTES})",
+                p.shown
+            ),
+        )
+        .with_code("FILE_TOO_LARGE"));
+    }
     let mut text = String::new();
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p.host)
-        .and_then(|mut f| f.read_to_string(&mut text))
+    file.take(MAX_REPLACE_BYTES)
+        .read_to_string(&mut text)
         .map_err(|e| Failure::from_io(&e, &p.shown))?;
     let replaced = text.replace(pattern, new_value);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p.host)
-        .and_then(|mut f| f.write_all(replaced.as_bytes()))
+    p.open_truncate()?
+        .write_all(replaced.as_bytes())
         .map_err(|e| Failure::from_io(&e, &p.shown))
 }
 
 /// `POST /files/permissions?path=&mode=&owner=&group=`. Owner/group `daytona` is the
 /// sandbox's user.
 pub async fn permissions(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
-    let p = path_param(&sbx, &query, "path")?;
     let q = query_pairs(query.as_deref());
+    let path = required(&q, "path")?.to_string();
     let mode = query_get(&q, "mode")
         .filter(|m| !m.is_empty())
         .map(parse_mode)
@@ -444,19 +474,27 @@ pub async fn permissions(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response
         .filter(|g| !g.is_empty())
         .map(|g| names::gid_of(g).ok_or_else(|| Failure::bad_request(format!("unknown group {g}"))))
         .transpose()?;
-    p.writable()?;
+    let root = sbx.root.clone();
     blocking(move || {
-        std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
+        let p = root.resolve(&path)?;
+        p.writable()?;
+        let st = *p.stat()?;
         if let Some(m) = mode {
-            std::fs::set_permissions(&p.host, std::fs::Permissions::from_mode(m))
+            // Through the pinned inode's /proc link (fchmod needs an fd opened for I/O).
+            std::fs::set_permissions(p.proc_path()?, std::fs::Permissions::from_mode(m))
                 .map_err(|e| Failure::from_io(&e, &p.shown))?;
         }
-        let meta = std::fs::metadata(&p.host).map_err(|e| Failure::from_io(&e, &p.shown))?;
-        let owner = owner.filter(|o| *o != meta.uid());
-        let group = group.filter(|g| *g != meta.gid());
+        let owner = owner.filter(|o| *o != st.st_uid);
+        let group = group.filter(|g| *g != st.st_gid);
         if owner.is_some() || group.is_some() {
-            std::os::unix::fs::chown(&p.host, owner, group)
-                .map_err(|e| Failure::from_io(&e, &p.shown))?;
+            rustix::fs::chownat(
+                p.fd()?,
+                c"",
+                owner.map(rustix::fs::Uid::from_raw),
+                group.map(rustix::fs::Gid::from_raw),
+                rustix::fs::AtFlags::EMPTY_PATH,
+            )
+            .map_err(|e| Failure::from_io(&e.into(), &p.shown))?;
         }
         Ok(())
     })
@@ -464,20 +502,28 @@ pub async fn permissions(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response
     Ok(StatusCode::OK.into_response())
 }
 
-/// `POST /files/move?source=&destination=`: a rename inside the sandbox.
+/// `POST /files/move?source=&destination=`: a rename inside the sandbox (`renameat` between
+/// the two pinned folders).
 pub async fn move_files(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
-    let src = nofollow_param(&sbx, &query, "source")?;
-    let dst = nofollow_param(&sbx, &query, "destination")?;
-    if src.shown == "/" || dst.shown == "/" {
-        return Err(Failure::bad_request("cannot move the sandbox root"));
-    }
-    src.writable()?;
-    dst.writable()?;
-    let parent = sbx.root.resolve(&format!("{}/..", dst.shown))?;
-    sbx.mkdirs(&parent).await?;
+    let q = query_pairs(query.as_deref());
+    let source = required(&q, "source")?.to_string();
+    let destination = required(&q, "destination")?.to_string();
+    let root = sbx.root.clone();
+    let runtime = sbx.state.clone();
     blocking(move || {
-        std::fs::symlink_metadata(&src.host).map_err(|e| Failure::from_io(&e, &src.shown))?;
-        std::fs::rename(&src.host, &dst.host).map_err(|e| Failure::from_io(&e, &dst.shown))
+        let src = root.resolve_nofollow(&source)?;
+        let give = |fd: std::os::fd::BorrowedFd<'_>| runtime.runtime.give_fd(fd);
+        let dst = root.resolve_for_create(&destination, false, &give)?;
+        if src.shown == "/" || dst.shown == "/" {
+            return Err(Failure::bad_request("cannot move the sandbox root"));
+        }
+        src.writable()?;
+        dst.writable()?;
+        src.stat()?;
+        let (from, from_name) = src.at()?;
+        let (to, to_name) = dst.at()?;
+        rustix::fs::renameat(from, from_name, to, to_name)
+            .map_err(|e| Failure::from_io(&e.into(), &dst.shown))
     })
     .await?;
     Ok(StatusCode::OK.into_response())
@@ -537,21 +583,30 @@ mod names {
 mod tests {
     use super::*;
 
-    fn m(p: &str, n: &str) -> bool {
-        glob_match(
-            &p.chars().collect::<Vec<_>>(),
-            &n.chars().collect::<Vec<_>>(),
-        )
-    }
-
     #[test]
-    fn globs() {
-        assert!(m("*.txt", "a.txt"));
-        assert!(!m("*.txt", "a.txt.bak"));
-        assert!(m("a?c", "abc"));
-        assert!(m("[a-c]x", "bx"));
-        assert!(!m("[!a-c]x", "bx"));
-        assert!(m("*", ""));
+    fn a_walk_stops_once_its_request_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("root/home/daytona");
+        std::fs::create_dir_all(&home).unwrap();
+        for i in 0..10 {
+            std::fs::write(home.join(format!("f{i}")), "x").unwrap();
+        }
+        let layout = crate::container::layout::Layout::for_this_machine(&dir.path().join("etc"));
+        let root = crate::confine::Root::new(dir.path().join("root"), Arc::new(layout));
+        let p = root.resolve("/home/daytona").unwrap();
+        let cancel = Cancel::default();
+        let mut guard = Some(CancelOnDrop(cancel.clone()));
+        let mut budget = Budget { cancel, visited: 0 };
+        let mut seen = 0;
+        let finished = walk(p.dir().unwrap(), &p.shown, 1, &mut budget, &mut |_, _| {
+            seen += 1;
+            if seen == 3 {
+                guard.take(); // the handler's future is dropped: the client went away
+            }
+            true
+        });
+        assert!(!finished);
+        assert_eq!(seen, 3);
     }
 
     #[test]

@@ -12,25 +12,59 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use forge_wire::{BulkUploadResponse, FilesDownloadRequest, UploadedFileResult, DOWNLOAD_BOUNDARY};
+use rustix::fs::{Mode, OFlags};
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Read and write size for file transfers.
 const CHUNK: usize = 1024 * 1024;
 
-/// Opens a file for reading without following a final symlink (the path was resolved
-/// already; a link appearing since then is refused rather than followed).
-async fn open_read(p: &Resolved) -> std::io::Result<tokio::fs::File> {
-    let file = tokio::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p.host)
-        .await?;
-    // This machine's files (under /usr, /etc) as the sandbox's user may read them.
-    if p.read_only && !crate::confine::others_may_read(&file.metadata().await?) {
-        return Err(std::io::ErrorKind::PermissionDenied.into());
+/// Longest text field of an upload form (a `files[i].path`): a path, not a file. Longer ones
+/// are refused as soon as they pass the cap, never buffered whole.
+const MAX_TEXT_FIELD: usize = 16 * 1024;
+
+/// Most paths an upload form may announce before their files come.
+const MAX_PENDING_PATHS: usize = 1024;
+
+/// Most paths one bulk download may ask for.
+const MAX_DOWNLOAD_PATHS: usize = 10_000;
+
+/// Resolves and opens a regular file for reading, off the async threads (see
+/// [`Resolved::open_read`]: a FIFO or a device is refused, never opened).
+async fn open_read(sbx: &Sbx, path: &str) -> Result<(Resolved, tokio::fs::File), Failure> {
+    let (root, path) = (sbx.root.clone(), path.to_string());
+    let (p, file) = super::fs::blocking(move || {
+        let p = root.resolve(&path)?;
+        let file = p.open_read()?;
+        Ok((p, file))
+    })
+    .await?;
+    Ok((p, tokio::fs::File::from_std(file)))
+}
+
+/// Reads a text field, refusing it past `cap` bytes (the rest of the form is not read).
+async fn text_field(
+    field: &mut axum::extract::multipart::Field<'_>,
+    name: &str,
+    cap: usize,
+) -> Result<String, String> {
+    let mut buf = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > cap {
+                    return Err(format!(
+                        "{name}: field too large (more than {cap} bytes): a path is expected"
+                    ));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
     }
-    Ok(file)
+    String::from_utf8(buf).map_err(|_| format!("{name}: not UTF-8 text"))
 }
 
 /// `POST /files/bulk-upload`: parts `files[i].path` (text) then `files[i].file` (bytes),
@@ -50,12 +84,18 @@ pub async fn bulk_upload(sbx: Sbx, mut form: Multipart) -> Response {
         };
         let name = field.name().unwrap_or("").to_string();
         if let Some(index) = name.strip_suffix(".path") {
-            match field.text().await {
+            if paths.len() >= MAX_PENDING_PATHS && !paths.contains_key(index) {
+                errors.push(format!(
+                    "{name}: too many paths without their files (at most {MAX_PENDING_PATHS})"
+                ));
+                break;
+            }
+            match text_field(&mut field, &name, MAX_TEXT_FIELD).await {
                 Ok(p) => {
                     paths.insert(index.to_string(), p);
                 }
                 Err(e) => {
-                    errors.push(format!("{name}: {e}"));
+                    errors.push(e);
                     break;
                 }
             }
@@ -97,13 +137,17 @@ async fn write_field(
     dest: &str,
     field: &mut axum::extract::multipart::Field<'_>,
 ) -> Result<u64, Failure> {
-    let p = sbx.root.resolve(dest)?;
+    let p = sbx.for_create(dest).await?;
     if p.shown == "/" {
         return Err(Failure::bad_request("cannot write to the sandbox root"));
     }
     p.writable()?;
-    let parent = sbx.root.resolve(&format!("{}/..", p.shown))?;
-    sbx.mkdirs(&parent).await?;
+    if p.is_dir() {
+        return Err(
+            Failure::bad_request(format!("path points to a directory: {}", p.shown))
+                .with_code("INVALID_FILE_PATH"),
+        );
+    }
     // Written to a temp file in the sandbox's private state folder (same file system as its
     // root), renamed into place when complete: a crash or a cut connection never leaves a
     // partial file under the requested name, nor a temp file the sandbox sees; a start after
@@ -112,7 +156,8 @@ async fn write_field(
     tokio::fs::create_dir_all(&uploads)
         .await
         .map_err(|e| Failure::from_io(&e, &p.shown))?;
-    let tmp = uploads.join(format!("forge-upload-{}", crate::util::random_token(16)));
+    let tmp_name = format!("forge-upload-{}", crate::util::random_token(16));
+    let tmp = uploads.join(&tmp_name);
     // The sandbox's disk: what is left of it is what this upload may write.
     let limit = sbx.limits.disk_gib * 1024 * 1024 * 1024;
     let used = {
@@ -132,16 +177,30 @@ async fn write_field(
     }
     let result = match result {
         Ok(bytes) => {
-            // Overwriting keeps the existing file's permissions; a new file is the sandbox
-            // user's, as one it wrote itself.
-            if let Ok(meta) = tokio::fs::metadata(&p.host).await {
-                let _ = tokio::fs::set_permissions(&tmp, meta.permissions()).await;
-            }
-            let _ = sbx.state.runtime.give(&tmp);
-            tokio::fs::rename(&tmp, &p.host)
-                .await
-                .map(|_| bytes)
-                .map_err(|e| Failure::from_io(&e, &p.shown))
+            let state = sbx.state.clone();
+            let tmp = tmp.clone();
+            super::fs::blocking(move || {
+                // Overwriting keeps the existing file's permissions; a new file is the
+                // sandbox user's, as one it wrote itself.
+                if p.file_type() == Some(rustix::fs::FileType::RegularFile) {
+                    let mode = p.stat()?.st_mode & 0o7777;
+                    let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode));
+                }
+                let _ = state.runtime.give(&tmp);
+                let uploads = rustix::fs::open(
+                    tmp.parent().unwrap_or(&tmp),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Failure::from_io(&e.into(), &p.shown))?;
+                // Into the pinned folder, under the last name (a link there is replaced,
+                // never followed).
+                let (dir, name) = p.at()?;
+                rustix::fs::renameat(&uploads, tmp_name.as_str(), dir, name)
+                    .map(|()| bytes)
+                    .map_err(|e| Failure::from_io(&e.into(), &p.shown))
+            })
+            .await
         }
         Err(f) => Err(f),
     };
@@ -196,27 +255,13 @@ async fn write_to(
 /// `GET /files/download?path=`: the raw bytes, streamed.
 pub async fn download(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response, Failure> {
     let q = query_pairs(query.as_deref());
-    let p = sbx
-        .root
-        .resolve(query_get(&q, "path").ok_or_else(|| Failure::bad_request("path is required"))?)?;
-    let file = open_read(&p)
-        .await
-        .map_err(|e| Failure::from_io(&e, &p.shown))?;
+    let path = query_get(&q, "path").ok_or_else(|| Failure::bad_request("path is required"))?;
+    let (p, file) = open_read(&sbx, path).await?;
     let meta = file
         .metadata()
         .await
         .map_err(|e| Failure::from_io(&e, &p.shown))?;
-    if meta.is_dir() {
-        return Err(
-            Failure::bad_request(format!("path points to a directory: {}", p.shown))
-                .with_code("INVALID_FILE_PATH"),
-        );
-    }
-    let name = p
-        .host
-        .file_name()
-        .map(|n| n.to_string_lossy().replace('"', "%22"))
-        .unwrap_or_default();
+    let name = p.name().replace('"', "%22");
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -240,6 +285,15 @@ pub async fn bulk_download(
     body: Result<JsonBody<FilesDownloadRequest>, Failure>,
 ) -> Response {
     let paths = match body {
+        Ok(JsonBody(req)) if req.paths.len() > MAX_DOWNLOAD_PATHS => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": format!("too many paths: {} (at most {MAX_DOWNLOAD_PATHS})", req.paths.len())
+                })),
+            )
+                .into_response()
+        }
         Ok(JsonBody(req)) if !req.paths.is_empty() => req.paths,
         _ => {
             return (
@@ -282,18 +336,11 @@ async fn send_part(
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> bool {
     let quoted = path.replace('"', "%22").replace(['\r', '\n'], "");
-    let opened = match sbx.root.resolve(path) {
+    let opened = match open_read(sbx, path).await {
         Err(f) => Err(f),
-        Ok(p) => match open_read(&p).await {
+        Ok((_, file)) => match file.metadata().await {
             Err(e) => Err(Failure::from_io(&e, path)),
-            Ok(file) => match file.metadata().await {
-                Err(e) => Err(Failure::from_io(&e, path)),
-                Ok(m) if m.is_dir() => Err(Failure::bad_request(format!(
-                    "path points to a directory: {path}"
-                ))
-                .with_code("INVALID_FILE_PATH")),
-                Ok(m) => Ok((file, m.len())),
-            },
+            Ok(m) => Ok((file, m.len())),
         },
     };
     let (mut file, len) = match opened {

@@ -6,6 +6,13 @@
 //! in the URL has been moved out of it. The stored remote URL therefore never holds a token,
 //! and every error text has the secrets scrubbed. Each git runs with the sandbox's `HOME`, no
 //! terminal prompt, killed with its tree when the request goes away, bounded in time.
+//!
+//! `POST /git/credentials` (the SDK's `dangerouslyAuthenticate`) keeps credentials for a
+//! host in the sandbox's private state folder (`<sandbox>/state/git-credentials`, mode 0600,
+//! never in the sandbox, where the daemon writes its `~/.git-credentials`); a later git
+//! operation without credentials of its own gets them the same way, on fd 3, through
+//! `git credential-store` reading that in-memory copy, which answers only for the matching
+//! protocol and host.
 
 use super::process::KillOnDrop;
 use super::{Sbx, Spawn};
@@ -31,6 +38,15 @@ const GIT_TIMEOUT: Duration = Duration::from_mins(10);
 /// The credential helper: prints the credentials git was given on its fd 3.
 const HELPER: &str = "!f() { test \"$1\" = get || return 0; cat /dev/fd/3; }; f";
 
+/// The credential helper for stored credentials: `git credential-store` reading the
+/// in-memory copy on fd 3 (`https://user:pass@host` lines), which answers only for a matching
+/// protocol and host, and never writes back.
+const STORE_HELPER: &str =
+    "!f() { test \"$1\" = get || return 0; git credential-store --file=/dev/fd/3 get; }; f";
+
+/// The file, in the sandbox's state folder, with the credentials of `POST /git/credentials`.
+const STORED_CREDENTIALS: &str = "git-credentials";
+
 pub fn routes() -> Router<crate::Shared> {
     Router::new()
         .route("/git/clone", post(clone))
@@ -51,6 +67,113 @@ pub fn routes() -> Router<crate::Shared> {
         .route("/git/restore", post(restore))
         .route("/git/config", get(get_config).post(set_config))
         .route("/git/config/user", post(configure_user))
+        .route("/git/credentials", post(authenticate))
+}
+
+/// Percent-encodes everything but unreserved characters (for user info in a URL).
+fn pct_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The stored credentials of a sandbox: `(protocol://host, line)` pairs (see
+/// [`STORED_CREDENTIALS`]).
+fn stored_lines(state_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(state_dir.join(STORED_CREDENTIALS))
+        .map(|t| {
+            t.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The passwords in stored credential lines (to scrub them from any error text).
+fn stored_passwords(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| split_userinfo(l).2)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// `POST /git/credentials`: keeps the credentials for later git operations of this sandbox
+/// against `protocol://host` (default `https://github.com`), replacing any for that host.
+async fn authenticate(
+    sbx: Sbx,
+    JsonBody(req): JsonBody<forge_wire::GitAuthenticateRequest>,
+) -> Result<Response, Failure> {
+    if req.username.is_empty() || req.password.is_empty() {
+        return Err(Failure::bad_request("username and password are required"));
+    }
+    let host = req
+        .host
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "github.com".into());
+    let protocol = req
+        .protocol
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "https".into());
+    let host_ok = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    if !host_ok {
+        return Err(Failure::bad_request(format!("invalid host {host:?}")));
+    }
+    if !protocol
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c == '+' || c == '-')
+    {
+        return Err(Failure::bad_request(format!(
+            "invalid protocol {protocol:?}"
+        )));
+    }
+    let prefix = format!("{protocol}://");
+    let line = format!(
+        "{prefix}{}:{}@{host}",
+        pct_encode(&req.username),
+        pct_encode(&req.password)
+    );
+    let state_dir = sbx.state.store.state_dir(&sbx.id);
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = LOCK.lock().await;
+    let saved = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut lines: Vec<String> = stored_lines(&state_dir)
+            .into_iter()
+            .filter(|l| {
+                let (clean, _, _) = split_userinfo(l);
+                clean != format!("{prefix}{host}")
+            })
+            .collect();
+        lines.push(line);
+        std::fs::create_dir_all(&state_dir)?;
+        let tmp = state_dir.join(format!("{STORED_CREDENTIALS}.tmp"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all((lines.join("\n") + "\n").as_bytes())?;
+        drop(f);
+        std::fs::rename(&tmp, state_dir.join(STORED_CREDENTIALS))
+    })
+    .await
+    .map_err(|e| Failure::internal(e.to_string()))?;
+    saved.map_err(|e| Failure::internal(format!("cannot store the credentials: {}", e.kind())))?;
+    Ok(empty_ok())
 }
 
 #[derive(Clone, Default)]
@@ -193,6 +316,11 @@ fn classify(op: &str, stderr: &str, creds: Option<&Creds>) -> Failure {
 
 /// An in-memory file holding `username=…` / `password=…` for the credential helper.
 fn credentials_file(c: &Creds) -> std::io::Result<std::os::fd::OwnedFd> {
+    memory_file(format!("username={}\npassword={}\n", c.username, c.password).as_bytes())
+}
+
+/// An in-memory file (never on disk) holding `content`, its offset at the start.
+pub(crate) fn memory_file(content: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: memfd_create(2) with a NUL-terminated name; the fd is owned right away.
     let fd = unsafe { libc::memfd_create(c"forge-git-credentials".as_ptr(), libc::MFD_CLOEXEC) };
@@ -201,10 +329,9 @@ fn credentials_file(c: &Creds) -> std::io::Result<std::os::fd::OwnedFd> {
     }
     // SAFETY: a fresh descriptor that nothing else owns.
     let file = unsafe { std::fs::File::from_raw_fd(fd) };
-    std::io::Write::write_all(
-        &mut &file,
-        format!("username={}\npassword={}\n", c.username, c.password).as_bytes(),
-    )?;
+    std::io::Write::write_all(&mut &file, content)?;
+    // Read from the start by whoever gets this descriptor itself (not only by path).
+    std::io::Seek::seek(&mut &file, std::io::SeekFrom::Start(0))?;
     Ok(file.into())
 }
 
@@ -227,21 +354,30 @@ async fn git(
     for (k, v) in extra_env {
         env.insert(k.to_string(), v.to_string());
     }
-    let fd3 = match creds {
-        Some(c) => Some(
-            credentials_file(c)
-                .map_err(|e| Failure::internal(format!("cannot pass the credentials: {e}")))?,
+    // Credentials of the request, else those stored for the sandbox (for a matching host).
+    let stored = if creds.is_none() {
+        let dir = sbx.state.store.state_dir(&sbx.id);
+        tokio::task::spawn_blocking(move || stored_lines(&dir))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let pass_err =
+        |e: std::io::Error| Failure::internal(format!("cannot pass the credentials: {e}"));
+    let (fd3, helper) = match creds {
+        Some(c) => (Some(credentials_file(c).map_err(pass_err)?), HELPER),
+        None if !stored.is_empty() => (
+            Some(memory_file((stored.join("\n") + "\n").as_bytes()).map_err(pass_err)?),
+            STORE_HELPER,
         ),
-        None => None,
+        None => (None, ""),
     };
     let mut argv: Vec<String> = ["git", "-c", "credential.helper=", "-c"]
         .iter()
         .map(std::string::ToString::to_string)
         .collect();
-    argv.push(format!(
-        "credential.helper={}",
-        if creds.is_some() { HELPER } else { "" }
-    ));
+    argv.push(format!("credential.helper={helper}"));
     argv.extend(["-c".to_string(), "core.askPass=".to_string()]);
     argv.extend(args.iter().map(std::string::ToString::to_string));
     let dir = sbx.cmd_path(cwd);
@@ -295,7 +431,10 @@ async fn git(
         }
         // Show sandbox paths, not where the sandbox lives on this machine.
         let root = sbx.root.host().to_string_lossy().into_owned();
-        let text = text.replace(&root, "");
+        let mut text = text.replace(&root, "");
+        for secret in stored_passwords(&stored) {
+            text = text.replace(&secret, "***");
+        }
         Err(classify(op, &text, creds))
     }
 }
@@ -303,7 +442,7 @@ async fn git(
 /// The repository folder named by a request (must exist).
 fn repo(sbx: &Sbx, path: &str) -> Result<Resolved, Failure> {
     let p = sbx.root.resolve(path)?;
-    if !p.host.is_dir() {
+    if !p.is_dir() {
         return Err(
             Failure::not_found(format!("repository {} not found", p.shown))
                 .with_code("GIT_REPO_NOT_FOUND"),
@@ -336,8 +475,7 @@ async fn clone(sbx: Sbx, JsonBody(req): JsonBody<GitCloneRequest>) -> Result<Res
     if dest.shown == "/" {
         return Err(Failure::bad_request("cannot clone into the sandbox root"));
     }
-    let parent = sbx.root.resolve(&format!("{}/..", dest.shown))?;
-    sbx.mkdirs(&parent).await?;
+    let parent = sbx.mkdirs(&format!("{}/..", dest.shown)).await?;
     let dest_s = sbx.cmd_path(&dest);
     let depth_s = req.depth.filter(|d| *d > 0).map(|d| d.to_string());
     let mut args: Vec<&str> = vec!["clone"];
@@ -746,11 +884,7 @@ struct InitRequest {
 }
 
 async fn init(sbx: Sbx, JsonBody(req): JsonBody<InitRequest>) -> Result<Response, Failure> {
-    let dir = sbx.root.resolve(&req.path)?;
-    sbx.mkdirs(&dir).await?;
-    tokio::fs::create_dir_all(&dir.host)
-        .await
-        .map_err(|e| Failure::from_io(&e, &dir.shown))?;
+    let dir = sbx.mkdirs(&req.path).await?;
     let mut args = vec!["init", "-q"];
     if req.bare == Some(true) {
         args.push("--bare");

@@ -3,20 +3,15 @@
 
 // One file per area, named as in the client (crates/daytona/src/toolbox) and the binding
 // (src/): fs (+ its transfers), git, process (+ its sessions), logs.
-// Pedantic lints fs.rs and fs_transfer.rs still raise are allowed here, not fixed in them,
-// while their bodies change on another branch (issue 14); fix them there.
-#[allow(
-    clippy::unnested_or_patterns,
-    clippy::ref_option,
-    clippy::redundant_closure_for_method_calls
-)]
 pub mod fs;
-#[allow(clippy::ignored_unit_patterns)]
 pub mod fs_transfer;
 pub mod git;
+pub mod interpreter;
 pub mod logs;
 pub mod process;
 pub mod process_sessions;
+pub mod pty;
+pub mod system;
 
 use crate::confine::{Resolved, Root};
 use crate::container::cgroup::Limits;
@@ -57,6 +52,9 @@ pub fn router(state: Shared) -> Router {
             post(fs_transfer::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .merge(process_sessions::routes())
+        .merge(pty::routes())
+        .merge(interpreter::routes())
+        .merge(system::routes())
         .merge(git::routes())
         .with_state(state)
 }
@@ -68,6 +66,12 @@ pub struct Sbx {
     pub root: Root,
     pub penv: ProcEnv,
     pub limits: Limits,
+    /// How its container is started (limits, volumes, network).
+    pub start: crate::container::Start,
+    /// The sandbox's env as created, before the daemon's env changes (`POST /env`).
+    pub record_env: forge_wire::StringMap,
+    /// Names the daemon's env changes removed from every command's environment.
+    unset: std::collections::BTreeSet<String>,
 }
 
 impl FromRequestParts<Shared> for Sbx {
@@ -94,16 +98,31 @@ impl FromRequestParts<Shared> for Sbx {
             )));
         }
         let id = rec.sandbox.id.clone();
+        // Any toolbox call is activity (the auto-stop timer counts from the last one).
+        state.store.touch(&id).await;
         let dir = state.store.sandbox_dir(&id);
+        // The daemon's env changes, while the container they were made for runs.
+        let init = state.runtime.running(&id).map(|r| (r.pid, r.start));
+        let overlay = system::read_overlay(&state.store.state_dir(&id), init);
+        let (env, unset) = match overlay {
+            Some(o) => (o.apply(&rec.sandbox.env), o.unset),
+            None => (
+                rec.sandbox.env.clone(),
+                std::collections::BTreeSet::default(),
+            ),
+        };
         Ok(Sbx {
             state: state.clone(),
             root: Root::new(dir.join("root"), state.runtime.layout()),
             penv: ProcEnv {
                 sandbox_id: id.clone(),
                 dir,
-                env: rec.sandbox.env.clone(),
+                env,
             },
             limits: limits_of(&rec.sandbox),
+            start: crate::api::start_spec(state, &rec.sandbox),
+            record_env: rec.sandbox.env,
+            unset,
             id,
         })
     }
@@ -121,7 +140,7 @@ pub fn limits_of(s: &forge_wire::Sandbox) -> Limits {
 impl Sbx {
     /// The sandbox's container, started if it is not running.
     pub async fn running(&self) -> Result<Arc<Running>, Failure> {
-        self.state.runtime.ensure(&self.id, self.limits).await
+        self.state.runtime.ensure(&self.id, &self.start).await
     }
 
     /// A path as this sandbox's commands see it.
@@ -131,7 +150,15 @@ impl Sbx {
 
     /// The whole environment of a command run in `cwd` (as the command sees it).
     pub fn env(&self, cwd: &str, extra: &forge_wire::StringMap) -> Vec<String> {
-        crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra)
+        let mut env = crate::procs::command_env(&self.state.runtime, &self.penv, cwd, extra);
+        if !self.unset.is_empty() {
+            // Removed by `POST /env` (the request's own envs still win).
+            env.retain(|kv| {
+                let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+                !self.unset.contains(name) || extra.contains_key(name)
+            });
+        }
+        env
     }
 
     /// Starts a command in the sandbox (its container started first if needed).
@@ -143,33 +170,32 @@ impl Sbx {
     }
 
     /// Makes a folder and its missing parents (given to the sandbox's user), as `mkdir -p`
-    /// in the sandbox would.
-    pub async fn mkdirs(&self, dir: &Resolved) -> Result<(), Failure> {
-        dir.writable()?;
-        let mut missing = Vec::new();
-        let mut at = dir.host.clone();
-        while !at.exists() && at.starts_with(self.root.host()) && at != self.root.host() {
-            missing.push(at.clone());
-            if !at.pop() {
-                break;
+    /// in the sandbox would, and answers it pinned.
+    pub async fn mkdirs(&self, path: &str) -> Result<Resolved, Failure> {
+        let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
+        fs::blocking(move || {
+            let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
+            let dir = root.make_dirs(&path, &give)?;
+            if !dir.is_dir() {
+                return Err(Failure::conflict(format!(
+                    "{} exists and is not a directory",
+                    dir.shown
+                )));
             }
-        }
-        for d in missing.iter().rev() {
-            match tokio::fs::create_dir(d).await {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                    return Err(Failure::from_io(&e, &dir.shown))
-                }
-                _ => {}
-            }
-            let _ = self.state.runtime.give(d);
-        }
-        Ok(())
+            Ok(dir)
+        })
+        .await
     }
 
-    /// The sandbox's code language label (`code-toolbox-language`).
-    pub async fn label(&self, key: &str) -> Option<String> {
-        let rec = self.state.store.get(&self.id).await?;
-        rec.sandbox.labels.get(key).cloned()
+    /// Resolves a path to write (its missing parent folders made, given to the sandbox's
+    /// user), pinned; a symlink as the last component is followed, as a write inside would.
+    pub async fn for_create(&self, path: &str) -> Result<Resolved, Failure> {
+        let (root, state, path) = (self.root.clone(), self.state.clone(), path.to_string());
+        fs::blocking(move || {
+            let give = |fd: std::os::fd::BorrowedFd<'_>| state.runtime.give_fd(fd);
+            root.resolve_for_create(&path, true, &give)
+        })
+        .await
     }
 }
 

@@ -3,6 +3,10 @@
 //! Like the daemon: `bash -c` in the requested cwd (never created: a missing one is exit code
 //! -1 and the chdir error), stdout and stderr written to one pipe (so `result` keeps their
 //! interleaving), and a timeout (seconds) that kills the command's whole tree and answers 408.
+//!
+//! Python code that imports matplotlib runs under a small wrapper (`charts.py`, the code on its
+//! fd 3) that turns every figure the code shows into a chart in `artifacts.charts`, as the
+//! daemon's code-run does.
 
 use super::{Sbx, Spawn};
 use crate::container::process::{Output, Spec};
@@ -12,7 +16,10 @@ use crate::store::WORK_DIR;
 use crate::util::JsonBody;
 use axum::http::StatusCode;
 use axum::Json;
-use forge_wire::{CodeRunRequest, ExecuteRequest, ExecuteResponse, StringMap};
+use forge_wire::{
+    CodeRunArtifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse, StringMap,
+};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -23,14 +30,86 @@ const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 /// still hold the pipe.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// The wrapper Python code that uses matplotlib runs under (see the module docs).
+const CHARTS: &str = include_str!("charts.py");
+
+/// The daemon's artifact lines in a code-run's output.
+const ARTIFACT_MARKER: &str = "dtn_artifact_k39fd2:";
+
+/// Whether Python code imports matplotlib (outside comments), as the daemon decides to look
+/// for charts.
+fn uses_matplotlib(code: &str) -> bool {
+    code.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        line.contains("matplotlib")
+            && (line.contains("import")
+                || line.contains("sys.modules")
+                || line.contains("load_module"))
+    })
+}
+
+/// Takes the artifact lines out of a code-run's output: the output without them, and the
+/// charts they carry.
+fn take_artifacts(output: &str) -> (String, Vec<serde_json::Value>) {
+    let mut charts = Vec::new();
+    let mut kept = Vec::new();
+    for line in output.split('\n') {
+        match line.strip_prefix(ARTIFACT_MARKER) {
+            Some(payload) => {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(payload.trim()) {
+                    if v["type"] == "chart" && v["value"].is_object() {
+                        charts.push(v["value"].clone());
+                    }
+                }
+            }
+            None => kept.push(line),
+        }
+    }
+    (kept.join("\n"), charts)
+}
+
 pub async fn execute(
     sbx: Sbx,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> Result<Json<ExecuteResponse>, Failure> {
-    let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
+    if req.command.trim().is_empty() {
+        return Err(Failure::bad_request("command is required"));
+    }
     let envs = req.envs.unwrap_or_default();
+    check_env(&envs)?;
+    let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
     let args = vec!["-c".to_string(), req.command];
-    run(&sbx, "bash", &args, &sbx.cmd_path(&cwd), &envs, req.timeout).await
+    let out = run(
+        &sbx,
+        "bash",
+        &args,
+        &sbx.cmd_path(&cwd),
+        &envs,
+        req.timeout,
+        None,
+    )
+    .await?;
+    Ok(Json(ExecuteResponse {
+        exit_code: out.exit_code,
+        result: out.result,
+    }))
+}
+
+/// Refuses environment names a shell could not set, as the daemon does (400).
+pub fn check_env(envs: &StringMap) -> Result<(), Failure> {
+    for k in envs.keys() {
+        let mut chars = k.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(Failure::bad_request(format!(
+                "invalid environment variable name {k:?}: letters, digits and _ only, not starting with a digit"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `POST /process/code-run`: JavaScript / TypeScript on this machine's node (TypeScript through
@@ -39,18 +118,19 @@ pub async fn execute(
 pub async fn code_run(
     sbx: Sbx,
     JsonBody(req): JsonBody<CodeRunRequest>,
-) -> Result<Json<ExecuteResponse>, Failure> {
-    let language = if req.language.is_empty() {
-        sbx.label("code-toolbox-language")
-            .await
-            .unwrap_or_else(|| "python".into())
-    } else {
-        req.language.clone()
-    };
+) -> Result<Json<CodeRunResponse>, Failure> {
+    if req.language.trim().is_empty() {
+        return Err(Failure::bad_request(
+            "language is required: javascript, typescript or python",
+        ));
+    }
+    let language = req.language.clone();
     let argv = req.argv.clone().unwrap_or_default();
+    let charts = matches!(language.as_str(), "python" | "py") && uses_matplotlib(&req.code);
     let (program, mut args) = match language.as_str() {
         "javascript" | "js" => ("node".to_string(), vec!["-e".into(), req.code.clone()]),
         "typescript" | "ts" => typescript_runner(&sbx, &req.code).await?,
+        "python" | "py" if charts => ("python3".to_string(), vec!["-c".into(), CHARTS.into()]),
         "python" | "py" => ("python3".to_string(), vec!["-c".into(), req.code.clone()]),
         other => {
             return Err(Failure::bad_request(format!(
@@ -76,7 +156,24 @@ pub async fn code_run(
             envs.entry(k.into()).or_insert_with(|| v.into());
         }
     }
-    run(&sbx, &program, &args, &cwd, &envs, req.timeout).await
+    // The wrapped code reaches its wrapper as an in-memory file on fd 3.
+    let fd3 = if charts {
+        Some(
+            super::git::memory_file(req.code.as_bytes())
+                .map_err(|e| Failure::internal(format!("cannot pass the code: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let mut out = run(&sbx, &program, &args, &cwd, &envs, req.timeout, fd3).await?;
+    if charts {
+        let (result, found) = take_artifacts(&out.result);
+        out.result = result;
+        if !found.is_empty() {
+            out.artifacts = Some(CodeRunArtifacts { charts: found });
+        }
+    }
+    Ok(Json(out))
 }
 
 /// Picks how to run TypeScript here: `tsx` / `ts-node` when on PATH; node's own type
@@ -89,14 +186,19 @@ async fn typescript_runner(sbx: &Sbx, code: &str) -> Result<(String, Vec<String>
         }
     }
     if node_version().await >= (22, 6) {
-        let file = sbx.root.resolve(&format!(
-            "/tmp/forge-code-{}.ts",
-            crate::util::random_token(12)
-        ))?;
-        tokio::fs::write(&file.host, code)
-            .await
-            .map_err(|e| Failure::from_io(&e, &file.shown))?;
-        let _ = sbx.state.runtime.give(&file.host);
+        let file = sbx
+            .for_create(&format!(
+                "/tmp/forge-code-{}.ts",
+                crate::util::random_token(12)
+            ))
+            .await?;
+        {
+            use std::io::Write;
+            let mut f = file.create_new(0o644)?;
+            f.write_all(code.as_bytes())
+                .map_err(|e| Failure::from_io(&e, &file.shown))?;
+            let _ = sbx.state.runtime.give_fd(std::os::fd::AsFd::as_fd(&f));
+        }
         return Ok((
             "node".to_string(),
             vec![
@@ -142,7 +244,8 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
-/// Runs `program args` for the sandbox and answers like the daemon's execute.
+/// Runs `program args` for the sandbox (`fd3` as its fd 3) and answers like the daemon's
+/// execute.
 async fn run(
     sbx: &Sbx,
     program: &str,
@@ -150,13 +253,15 @@ async fn run(
     cwd: &str,
     envs: &StringMap,
     timeout: Option<u64>,
-) -> Result<Json<ExecuteResponse>, Failure> {
+    fd3: Option<OwnedFd>,
+) -> Result<CodeRunResponse, Failure> {
     let _slot = procs::command_slot(&sbx.state.commands)?;
-    match run_combined(sbx, program, args, cwd, envs, timeout).await? {
-        Outcome::Exited { code, output } => Ok(Json(ExecuteResponse {
+    match run_combined(sbx, program, args, cwd, envs, timeout, fd3).await? {
+        Outcome::Exited { code, output } => Ok(CodeRunResponse {
             exit_code: code,
             result: output,
-        })),
+            artifacts: None,
+        }),
         Outcome::TimedOut => Err(Failure::new(
             StatusCode::REQUEST_TIMEOUT,
             format!(
@@ -166,10 +271,11 @@ async fn run(
         )
         .with_code("PROCESS_EXECUTION_TIMEOUT")),
         // The daemon answers a command that cannot start with 200 and exit code -1.
-        Outcome::NotStarted(why) => Ok(Json(ExecuteResponse {
+        Outcome::NotStarted(why) => Ok(CodeRunResponse {
             exit_code: -1,
             result: why,
-        })),
+            artifacts: None,
+        }),
     }
 }
 
@@ -187,6 +293,7 @@ pub async fn run_combined(
     cwd: &str,
     envs: &StringMap,
     timeout: Option<u64>,
+    fd3: Option<OwnedFd>,
 ) -> Result<Outcome, Failure> {
     let mut argv = vec![program.to_string()];
     argv.extend(args.iter().cloned());
@@ -196,7 +303,7 @@ pub async fn run_combined(
         env: sbx.env(cwd, envs),
         stdin: false,
         output: Output::Combined,
-        fd3: None,
+        fd3,
     };
     let mut child = match sbx.spawn(spec).await {
         Ok(c) => c,
@@ -272,5 +379,26 @@ impl Drop for KillOnDrop {
                 let _ = k.kill(libc::SIGKILL).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matplotlib_is_found_as_the_daemon_finds_it() {
+        assert!(uses_matplotlib("import matplotlib.pyplot as plt"));
+        assert!(uses_matplotlib("x = 1\nfrom matplotlib import pyplot"));
+        assert!(!uses_matplotlib("# import matplotlib\nprint(1)"));
+        assert!(!uses_matplotlib("print('matplotlib')"));
+    }
+
+    #[test]
+    fn artifact_lines_become_charts() {
+        let out = "a\ndtn_artifact_k39fd2:{\"type\":\"chart\",\"value\":{\"type\":\"line\"}}\nb\ndtn_artifact_k39fd2:not json\n";
+        let (rest, charts) = take_artifacts(out);
+        assert_eq!(rest, "a\nb\n");
+        assert_eq!(charts, vec![serde_json::json!({"type": "line"})]);
     }
 }

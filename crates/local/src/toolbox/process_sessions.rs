@@ -65,6 +65,10 @@ pub struct Cmd {
     monitor: i32,
     killer: Killer,
     log: Arc<LogStore>,
+    /// The log file, for the echo of input sent to the command.
+    log_path: PathBuf,
+    /// Input sent to the command is echoed into its log (unless `suppressInputEcho`).
+    echo: bool,
     exit: tokio::sync::watch::Receiver<Option<i32>>,
     stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
 }
@@ -148,17 +152,14 @@ impl Session {
         }
     }
 
-    /// Kills every command of the session that still runs, with its tree.
+    /// Kills the tree of every command of the session: one that exited may have left a child
+    /// running (`setsid`, `nohup … &`), still in its monitor's tree. A command whose monitor
+    /// is gone is answered "no such command" by the init, and nothing else is signalled.
     async fn kill_all(&self) {
         let running: Vec<Killer> = self
             .commands
             .lock()
-            .map(|c| {
-                c.iter()
-                    .filter(|c| c.exit_code().is_none())
-                    .map(|c| c.killer.clone())
-                    .collect()
-            })
+            .map(|c| c.iter().map(|c| c.killer.clone()).collect())
             .unwrap_or_default();
         for k in running {
             let _ = k.kill(libc::SIGKILL).await;
@@ -183,15 +184,23 @@ struct SavedCommand {
     monitor: i32,
 }
 
-/// Every live session of every sandbox, by (sandbox id, session id).
+/// Every live session of every sandbox, by (sandbox id, session id), and the toolbox's other
+/// per-sandbox processes and readings: PTY sessions, interpreter contexts, CPU samples.
 #[derive(Default)]
 pub struct Sessions {
     map: tokio::sync::Mutex<HashMap<(String, String), Arc<Session>>>,
+    pub ptys: super::pty::Ptys,
+    pub interpreters: super::interpreter::Contexts,
+    pub cpu: super::system::CpuSamples,
 }
 
 impl Sessions {
-    /// Kills and forgets every session of a sandbox.
+    /// Kills and forgets every session, PTY session and interpreter context of a sandbox (it
+    /// stops or is deleted).
     pub async fn drop_sandbox(&self, sandbox: &str) {
+        self.ptys.drop_sandbox(sandbox).await;
+        self.interpreters.drop_sandbox(sandbox).await;
+        self.cpu.forget(sandbox);
         let mut map = self.map.lock().await;
         let keys: Vec<_> = map.keys().filter(|(s, _)| s == sandbox).cloned().collect();
         for k in keys {
@@ -418,7 +427,8 @@ async fn exec(
         return Err(Failure::bad_request("command is required"));
     }
     let run_async = req.run_async.or(req.legacy_async).unwrap_or(false);
-    let cmd = spawn(&sbx, &session, &req.command).await?;
+    let echo = !req.suppress_input_echo.unwrap_or(false);
+    let cmd = spawn(&sbx, &session, &req.command, echo).await?;
     if run_async {
         return Ok((
             StatusCode::ACCEPTED,
@@ -448,7 +458,12 @@ async fn exec(
 }
 
 /// Starts one command of a session (see the module docs) and returns at once.
-async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<Cmd>, Failure> {
+async fn spawn(
+    sbx: &Sbx,
+    session: &Arc<Session>,
+    command: &str,
+    echo: bool,
+) -> Result<Arc<Cmd>, Failure> {
     let slot = procs::command_slot(&sbx.state.commands)?;
     let id = new_uuid();
     let cwd = sbx.cmd_path(&sbx.root.resolve(WORK_DIR)?);
@@ -495,13 +510,16 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
     };
     let exit = child.exit_watch();
     let ticks = child.ticks();
+    let mut drained = child.drained();
     let (done_tx, done) = tokio::sync::watch::channel(false);
     let cmd = Arc::new(Cmd {
         id,
         command: command.to_string(),
         monitor: child.monitor,
         killer: child.killer(),
-        log: Arc::new(LogStore::open(log_path, ticks.clone(), done)),
+        log: Arc::new(LogStore::open(log_path.clone(), ticks.clone(), done)),
+        log_path,
+        echo,
         exit,
         stdin: tokio::sync::Mutex::new(child.stdin.take()),
     });
@@ -517,9 +535,10 @@ async fn spawn(sbx: &Sbx, session: &Arc<Session>, command: &str) -> Result<Arc<C
         // The command's view of the session is the session's now.
         let _ = tokio::fs::rename(&state_path, &session_state).await;
         drop(slot);
-        // Done once the monitor is gone (its last tick): every byte of output is in the log.
-        let mut ticks = ticks;
-        while ticks.changed().await.is_ok() {}
+        // Done once the monitor says the output is drained (or is gone): every byte of output
+        // is in the log. (The monitor itself stays while a background child of the command
+        // lives, so that killing the command still reaches it.)
+        let _ = drained.wait_for(|d| *d).await;
         done_tx.send_replace(true);
     });
     Ok(cmd)
@@ -573,7 +592,9 @@ fn restored_command(
         id: saved.id,
         command: saved.command,
         monitor: saved.monitor,
-        log: Arc::new(LogStore::open(log_path, ticks, done)),
+        log: Arc::new(LogStore::open(log_path.clone(), ticks, done)),
+        log_path,
+        echo: true,
         exit,
         stdin: tokio::sync::Mutex::new(None),
     })
@@ -637,7 +658,8 @@ async fn command(sbx: Sbx, Path(p): Params) -> Result<Json<SessionCommand>, Fail
 }
 
 /// `DELETE …/command/{id}` (an extension: Daytona has no such route): kills the command's
-/// whole process group.
+/// whole tree (everything it started, `setsid` and `nohup … &` children included: they stay
+/// in its monitor's tree).
 async fn kill_command(sbx: Sbx, Path(p): Params) -> Result<Response, Failure> {
     let cmd = find_cmd(&sbx, &p).await?;
     let killed = cmd.killer.kill(libc::SIGKILL).await.unwrap_or(0);
@@ -663,11 +685,33 @@ async fn input(
     if cmd.exit_code().is_some() {
         return Err(gone());
     }
+    // As the daemon: the input is a line (a newline is added when missing), echoed into the
+    // command's log as output unless the command was started with `suppressInputEcho`.
+    let mut line = req.data.clone();
+    if !line.ends_with('\n') {
+        line.push('\n');
+    }
+    if cmd.stdin.lock().await.is_none() {
+        return Err(gone());
+    }
+    if cmd.echo {
+        let mut marked = forge_wire::STDOUT_MARKER.to_vec();
+        marked.extend_from_slice(line.as_bytes());
+        let path = cmd.log_path.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(&marked))
+        })
+        .await;
+    }
+    // Sent after its echo, so the log shows the input before what the command answers.
     let mut stdin = cmd.stdin.lock().await;
     let pipe = stdin.as_mut().ok_or_else(gone)?;
-    pipe.write_all(req.data.as_bytes())
-        .await
-        .map_err(|_| gone())?;
+    pipe.write_all(line.as_bytes()).await.map_err(|_| gone())?;
+    drop(stdin);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

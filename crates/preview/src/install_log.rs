@@ -120,7 +120,9 @@ mod tests {
         let t = tail(npm, 2);
         assert_eq!(t, ["npm error", "npm error While resolving: app@1.0.0"]);
         let pnpm = "Progress: resolved 1, reused 0\n ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with \"frozen-lockfile\"\n";
-        assert!(first_error(pnpm).unwrap().contains("ERR_PNPM_OUTDATED_LOCKFILE"));
+        assert!(first_error(pnpm)
+            .unwrap()
+            .contains("ERR_PNPM_OUTDATED_LOCKFILE"));
         let yarn = "yarn install v1.22.22\n[1/4] Resolving packages...\nerror Couldn't find any versions for \"nope\"\ninfo Visit https://yarnpkg.com\n";
         assert_eq!(
             first_error(yarn).as_deref(),

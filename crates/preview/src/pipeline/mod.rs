@@ -327,7 +327,7 @@ async fn after_create(
         package_manager: None,
         prepare_command: None,
     }
-    .from_detection(&detection);
+    .with_detection(&detection);
     run.step(
         Step::Install,
         steps::install::run(&tb, &install, call),

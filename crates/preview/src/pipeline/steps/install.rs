@@ -86,7 +86,7 @@ pub(crate) struct Params {
 
 impl Params {
     /// The install a detection calls for (the caller's `command` and env kept).
-    pub fn from_detection(mut self, d: &Detection) -> Self {
+    pub fn with_detection(mut self, d: &Detection) -> Self {
         if self.command.is_none() {
             self.command.clone_from(&d.install_command);
             self.install_root.clone_from(&d.install_root);
@@ -115,7 +115,7 @@ impl From<InstallInput> for Params {
             prepare_command: None,
         };
         match &i.detection {
-            Some(d) => p.from_detection(d),
+            Some(d) => p.with_detection(d),
             None => p,
         }
     }
@@ -235,7 +235,9 @@ pub(crate) async fn run(
                 notes,
             ));
         }
-        notes.push(format!("built the app's workspace dependencies with `{prepare}`"));
+        notes.push(format!(
+            "built the app's workspace dependencies with `{prepare}`"
+        ));
         log.push_str(&built.output);
     }
     Ok(Installed {

@@ -100,7 +100,7 @@ pub(crate) async fn ensure(
     );
     let opts = ExecOptions {
         cwd: Some(cwd.to_owned()),
-        env: Default::default(),
+        env: std::collections::BTreeMap::default(),
         timeout: Some(FETCH_TIMEOUT),
     };
     let fetched = tb
@@ -172,7 +172,7 @@ async fn probe(
     );
     let opts = ExecOptions {
         cwd: Some(cwd.to_owned()),
-        env: Default::default(),
+        env: std::collections::BTreeMap::default(),
         timeout: Some(Duration::from_mins(1)),
     };
     let r = tb

@@ -290,7 +290,7 @@ impl Daytona {
     }
 
     /// Step 6: waits until the preview answers like a working app. Rejects with
-    /// `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`,
+    /// `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
     /// `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
     #[napi(
         ts_args_type = "input: VerifyPreviewInput, opts?: StepOptions",
@@ -471,8 +471,8 @@ pub struct VerifyReport {
     #[napi(ts_type = "number | null")]
     pub status: Option<u32>,
     /// `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
-    /// `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`,
-    /// `TIMEOUT`.
+    /// `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED` (under a watcher that keeps running),
+    /// `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`, `TIMEOUT`.
     pub reason: String,
     pub attempts: u32,
     pub elapsed_ms: f64,

@@ -6,6 +6,7 @@
 mod ansi;
 mod classify;
 mod conditions;
+pub mod crash_log;
 mod error;
 pub mod install_log;
 mod logport;

@@ -5,11 +5,12 @@ use super::{
 };
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
+use forge_daytona::wait::{await_condition, from_fn, Backoff};
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
 use forge_detect::{Detection, PackageManagerInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What to start. `detection` (detectFramework's answer, e.g. from an earlier Inngest step)
 /// supplies `command`, `root`, `port`, `env` and the package manager; the other fields
@@ -86,6 +87,34 @@ pub fn fill_start(input: &mut StartInput, d: &Detection) {
         .or_else(|| Some(d.package_manager.clone()));
 }
 
+/// How long a port that is in use may take to be released (a dev server just stopped by a
+/// restart) before the start fails.
+const PORT_RELEASE_GRACE: Duration = Duration::from_secs(5);
+
+/// Fails with `PREVIEW_PORT_IN_USE` when something already listens on `port` in the sandbox
+/// (after [`PORT_RELEASE_GRACE`]): whatever answers there would be taken for the dev server.
+/// Ports the toolbox cannot check pass.
+async fn port_free(tb: &Toolbox, sid: &str, port: u16) -> Result<(), PreviewError> {
+    let free = from_fn(Backoff::READINESS, || async {
+        Ok::<_, std::convert::Infallible>(
+            (crate::port_listening(tb, port).await != Some(true)).then_some(()),
+        )
+    });
+    let until = tokio::time::Instant::now() + PORT_RELEASE_GRACE;
+    match await_condition(Some(until), None, free).await {
+        Ok(()) => Ok(()),
+        Err(_) => Err(StepFailure::new(
+            Step::Start,
+            StepError::PortInUse { port },
+            format!(
+                "something in the sandbox already listens on port {port}, before the dev server started: its answers would be taken for the app's. Stop it, or start the app on another port (`port`)"
+            ),
+        )
+        .in_sandbox(sid)
+        .into_error()),
+    }
+}
+
 /// The step inside the pipeline, with the sandbox's toolbox.
 pub(crate) async fn run(
     tb: &Toolbox,
@@ -104,6 +133,7 @@ pub(crate) async fn run(
         .into_error());
     };
     let port = input.port.unwrap_or(3000);
+    port_free(tb, sid, port).await?;
     let base = input
         .path
         .clone()

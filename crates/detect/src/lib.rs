@@ -36,6 +36,7 @@ mod manifest;
 mod matcher;
 mod package;
 mod pm;
+pub mod rules_doc;
 mod snapshot;
 mod source;
 mod workspaces;

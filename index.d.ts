@@ -88,7 +88,7 @@ export declare class Daytona {
   startDevServer(input: StartDevServerInput, opts?: StepOptions): Promise<StartedDevServer>
   /**
    * Step 6: waits until the preview answers like a working app. Rejects with
-   * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`,
+   * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
    * `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
    */
   verifyPreview(input: VerifyPreviewInput, opts?: StepOptions): Promise<VerifiedPreview>
@@ -1153,8 +1153,8 @@ export interface VerifyReport {
   status?: number | null
   /**
    * `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
-   * `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`,
-   * `TIMEOUT`.
+   * `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED` (under a watcher that keeps running),
+   * `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`, `TIMEOUT`.
    */
   reason: string
   attempts: number

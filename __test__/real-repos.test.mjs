@@ -114,6 +114,19 @@ test.before(async () => {
     'tools/package.json': pkg({ name: 'tools', scripts: { start: 'node index.js' } }),
     'tools/index.js': "console.log('not the app')\n",
   }
+  // A classic Remix v2 app (remix.config.js, `remix dev` running remix-serve), no Vite.
+  const remixVersion = '2.15.2'
+  repos.remixClassic = {
+    'package.json': pkg({
+      name: 'remix-classic-app', type: 'module',
+      scripts: { dev: 'remix dev', build: 'remix build', start: 'remix-serve ./build/index.js' },
+      dependencies: { '@remix-run/node': remixVersion, '@remix-run/react': remixVersion, '@remix-run/serve': remixVersion, isbot: '4.4.0', react: '18.3.1', 'react-dom': '18.3.1' },
+      devDependencies: { '@remix-run/dev': remixVersion },
+    }),
+    'remix.config.js': "/** @type {import('@remix-run/dev').AppConfig} */\nexport default { ignoredRouteFiles: ['**/.*'] }\n",
+    'app/root.jsx': "import { Links, Meta, Outlet, Scripts, LiveReload } from '@remix-run/react'\nexport default function App() {\n  return (<html lang=\"en\"><head><Meta /><Links /></head><body><Outlet /><Scripts /><LiveReload /></body></html>)\n}\n",
+    'app/routes/_index.jsx': 'export default function Index() {\n  return <h1>remix classic compiler</h1>\n}\n',
+  }
   for (const [name, files] of Object.entries(repos)) createRepo(root, `${name}.git`, 'main', files)
   git = await startGitHttp(root, null, TOKEN)
 })
@@ -198,4 +211,10 @@ test('a webpack 4 app on Node 20: OpenSSL legacy provider on, bundle served', { 
   } finally {
     await (await daytona.getSandbox(r.sandboxId)).delete()
   }
+})
+
+test('a classic Remix app (remix.config.js, remix dev): detected as remix-classic, served by remix-serve', { timeout: 600_000 }, async () => {
+  const { r, page } = await preview('remixClassic')
+  assert.equal(r.framework, 'remix-classic')
+  assert.match(page, /remix classic compiler/)
 })

@@ -427,6 +427,69 @@ pub static FRAMEWORKS: &[Framework] = &[
         build: Some("parcel build {entry}"),
         ..fw("parcel", "Parcel", Kind::BuildTool, bin("parcel", "{entry}", "--host {host} --port {port}"), 1234)
     },
+    // From Vercel's and Netlify's framework tables, with each CLI's documented host/port flags.
+    Framework {
+        every: &[Dep("blitz")],
+        supersedes: &["nextjs"],
+        version_of: &["blitz"],
+        build: Some("blitz build"),
+        ..fw("blitzjs", "Blitz.js", Kind::Framework, bin("blitz", "dev", "-H {host} -p {port}"), 3000)
+    },
+    Framework {
+        every: &[Dep("hexo")],
+        version_of: &["hexo"],
+        build: Some("hexo generate"),
+        note: Some("`hexo server` comes from the hexo-server package (Hexo's starter has it)"),
+        ..fw("hexo", "Hexo", Kind::Framework, bin("hexo", "server", "-i {host} -p {port}"), 4000)
+    },
+    Framework {
+        every: &[Dep("gridsome")],
+        version_of: &["gridsome"],
+        build: Some("gridsome build"),
+        ..fw("gridsome", "Gridsome", Kind::Framework, bin("gridsome", "develop", "--host {host} --port {port}"), 8080)
+    },
+    Framework {
+        some: &[Dep("umi"), Dep("@umijs/max")],
+        version_of: &["umi", "@umijs/max"],
+        env: SERVER_ENV,
+        build: Some("umi build"),
+        ..fw("umijs", "UmiJS", Kind::Framework, Dev::Bin { bin: "umi", alt_bins: &["max"], args: "dev", flags: "" }, 8000)
+    },
+    Framework {
+        every: &[Dep("@stencil/core")],
+        version_of: &["@stencil/core"],
+        build: Some("stencil build"),
+        note: Some("Stencil's dev server listens on all interfaces by default"),
+        ..fw("stencil", "Stencil", Kind::Framework, bin("stencil", "build --dev --watch --serve", "--port {port}"), 3333)
+    },
+    Framework {
+        every: &[Dep("sanity")],
+        supersedes: &["vite", "vite-*"],
+        version_of: &["sanity"],
+        build: Some("sanity build"),
+        ..fw("sanity", "Sanity Studio", Kind::Framework, bin("sanity", "dev", "--host {host} --port {port}"), 3333)
+    },
+    Framework {
+        some: &[Dep("@quasar/app-vite"), Dep("@quasar/app-webpack"), Dep("@quasar/app")],
+        supersedes: &["vite", "vite-*", "vue-cli"],
+        version_of: &["quasar", "@quasar/app-vite", "@quasar/app-webpack"],
+        env: VITE_ENV,
+        build: Some("quasar build"),
+        ..fw("quasar", "Quasar", Kind::Framework, bin("quasar", "dev", "--hostname {host} --port {port}"), 9000)
+    },
+    Framework {
+        every: &[Dep("wmr")],
+        supersedes: &["vite-preact"],
+        version_of: &["wmr"],
+        build: Some("wmr build"),
+        ..fw("wmr", "WMR", Kind::Framework, bin("wmr", "", "--host {host} --port {port}"), 8080)
+    },
+    Framework {
+        every: &[Dep("polymer-cli")],
+        version_of: &["polymer-cli"],
+        build: Some("polymer build"),
+        ..fw("polymer", "Polymer", Kind::Framework, bin("polymer", "serve", "--hostname {host} --port {port}"), 8081)
+    },
     Framework {
         every: &[Dep("@11ty/eleventy")],
         version_of: &["@11ty/eleventy"],

@@ -88,7 +88,7 @@ export declare class Daytona {
   startDevServer(input: StartDevServerInput, opts?: StepOptions): Promise<StartedDevServer>
   /**
    * Step 6: waits until the preview answers like a working app. Rejects with
-   * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`,
+   * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
    * `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
    */
   verifyPreview(input: VerifyPreviewInput, opts?: StepOptions): Promise<VerifiedPreview>
@@ -575,6 +575,11 @@ export interface DetectedMonorepo {
   tools: Array<string>
   /** Every package folder. */
   packages: Array<string>
+  /**
+   * The folder the root package.json's scripts run the app in (`yarn --cwd website
+   * start`), when the root is no app itself.
+   */
+  entry?: string | null
 }
 
 /** Package manager and how it was found. */
@@ -587,6 +592,12 @@ export interface DetectedPackageManager {
   source: string
   /** The lockfile found, relative to the repository root. */
   lockfile?: string | null
+  /**
+   * The npm package that runs this package manager where the sandbox has none or another
+   * major (`pnpm@10.2.0`, `pnpm@9` from the lockfile's format, `yarn@1`,
+   * `@yarnpkg/cli-dist@4`); `null` for npm. The pipeline installs it when needed.
+   */
+  fetchSpec?: string | null
 }
 
 /**
@@ -742,6 +753,16 @@ export interface FrameworkDetection {
   installCommand?: string | null
   /** Folder to install in (the lockfile's folder, the monorepo root), repository-relative. */
   installRoot: string
+  /**
+   * Env for the install: download-only postinstalls (Cypress, Playwright, Puppeteer,
+   * Electron, …) switched off by their documented variables; the evidence says why.
+   */
+  installEnv: Record<string, string>
+  /**
+   * Run in `installRoot` after the install: builds the workspace packages the app depends
+   * on (through the repository's turbo, pnpm's filter, or each package's build script).
+   */
+  prepareCommand?: string | null
   /** Run in `root` with `env`; listens on 0.0.0.0:`port`. */
   devCommand?: string | null
   buildCommand?: string | null
@@ -814,12 +835,15 @@ export interface GitStatus {
 }
 
 /**
- * `installDependencies`'s input; `command` and `installRoot` from detection (detected again
- * when `command` is absent).
+ * `installDependencies`'s input. Pass `detection` (detectFramework's answer, e.g. an earlier
+ * step's result) and everything comes from it: the command and folder, the install env, the
+ * package manager to make available, the workspace dependencies to build. The other fields
+ * override it; with neither `command` nor `detection` the step detects again.
  */
 export interface InstallDependenciesInput {
   sandboxId: string
   path?: string
+  detection?: FrameworkDetection
   installRoot?: string
   command?: string
   memoryGib?: number
@@ -833,7 +857,14 @@ export interface InstalledDependencies {
   command?: string | null
   exitCode: number
   elapsedMs: number
+  /** The install log's last lines, without the package managers' notices. */
   logTail: Array<string>
+  /**
+   * What the step did beyond the command, and why: the package manager it installed into
+   * the sandbox, the retry it made (`--legacy-peer-deps` on ERESOLVE), the workspace
+   * dependencies it built.
+   */
+  notes: Array<string>
 }
 
 /**
@@ -1048,12 +1079,16 @@ export interface SessionInfo {
 }
 
 /**
- * `startDevServer`'s input; `command`, `root`, `port`, `envVars` from detection (detected
- * again when `command` is absent).
+ * `startDevServer`'s input. Pass `detection` and the command, folder, port, env and package
+ * manager come from it; the other fields override it. With neither `command` nor
+ * `detection` the step detects again.
  */
 export interface StartDevServerInput {
   sandboxId: string
   path?: string
+  detection?: FrameworkDetection
+  /** The package manager the dev command runs through (`detection.packageManager`). */
+  packageManager?: DetectedPackageManager
   root?: string
   command?: string
   port?: number
@@ -1118,8 +1153,8 @@ export interface VerifyReport {
   status?: number | null
   /**
    * `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
-   * `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`,
-   * `TIMEOUT`.
+   * `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED` (under a watcher that keeps running),
+   * `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`, `TIMEOUT`.
    */
   reason: string
   attempts: number

@@ -67,6 +67,11 @@ pub struct DetectedPackageManager {
     /// The lockfile found, relative to the repository root.
     #[napi(ts_type = "string | null")]
     pub lockfile: Option<String>,
+    /// The npm package that runs this package manager where the sandbox has none or another
+    /// major (`pnpm@10.2.0`, `pnpm@9` from the lockfile's format, `yarn@1`,
+    /// `@yarnpkg/cli-dist@4`); `null` for npm. The pipeline installs it when needed.
+    #[napi(ts_type = "string | null")]
+    pub fetch_spec: Option<String>,
 }
 
 /// The monorepo around the app.
@@ -78,6 +83,10 @@ pub struct DetectedMonorepo {
     pub tools: Vec<String>,
     /// Every package folder.
     pub packages: Vec<String>,
+    /// The folder the root package.json's scripts run the app in (`yarn --cwd website
+    /// start`), when the root is no app itself.
+    #[napi(ts_type = "string | null")]
+    pub entry: Option<String>,
 }
 
 /// Something skipped or guessed; the answer is still given.
@@ -107,6 +116,13 @@ pub struct FrameworkDetection {
     pub install_command: Option<String>,
     /// Folder to install in (the lockfile's folder, the monorepo root), repository-relative.
     pub install_root: String,
+    /// Env for the install: download-only postinstalls (Cypress, Playwright, Puppeteer,
+    /// Electron, …) switched off by their documented variables; the evidence says why.
+    pub install_env: HashMap<String, String>,
+    /// Run in `installRoot` after the install: builds the workspace packages the app depends
+    /// on (through the repository's turbo, pnpm's filter, or each package's build script).
+    #[napi(ts_type = "string | null")]
+    pub prepare_command: Option<String>,
     /// Run in `root` with `env`; listens on 0.0.0.0:`port`.
     #[napi(ts_type = "string | null")]
     pub dev_command: Option<String>,

@@ -171,6 +171,10 @@ fn step_failure(f: forge_preview::pipeline::StepFailure) -> Rejection {
             Rejection::new(code, String::new())
         }
         StepError::NoDevCommand => Rejection::new(code, String::new()),
+        StepError::PortInUse { port } => {
+            d.push(("port", Detail::Num(f64::from(port))));
+            Rejection::new(code, String::new())
+        }
         StepError::VerifyFailed {
             reason,
             http_status,

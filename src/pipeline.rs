@@ -290,7 +290,7 @@ impl Daytona {
     }
 
     /// Step 6: waits until the preview answers like a working app. Rejects with
-    /// `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`,
+    /// `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
     /// `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
     #[napi(
         ts_args_type = "input: VerifyPreviewInput, opts?: StepOptions",
@@ -471,8 +471,8 @@ pub struct VerifyReport {
     #[napi(ts_type = "number | null")]
     pub status: Option<u32>,
     /// `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
-    /// `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`,
-    /// `TIMEOUT`.
+    /// `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED` (under a watcher that keeps running),
+    /// `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`, `TIMEOUT`.
     pub reason: String,
     pub attempts: u32,
     pub elapsed_ms: f64,
@@ -554,13 +554,17 @@ pub struct DetectFrameworkInput {
     pub allowed_hosts: Option<Vec<String>>,
 }
 
-/// `installDependencies`'s input; `command` and `installRoot` from detection (detected again
-/// when `command` is absent).
+/// `installDependencies`'s input. Pass `detection` (detectFramework's answer, e.g. an earlier
+/// step's result) and everything comes from it: the command and folder, the install env, the
+/// package manager to make available, the workspace dependencies to build. The other fields
+/// override it; with neither `command` nor `detection` the step detects again.
 #[napi(object, object_to_js = false)]
 #[allow(dead_code)]
 pub struct InstallDependenciesInput {
     pub sandbox_id: String,
     pub path: Option<String>,
+    #[napi(ts_type = "FrameworkDetection")]
+    pub detection: Option<serde_json::Value>,
     pub install_root: Option<String>,
     pub command: Option<String>,
     pub memory_gib: Option<f64>,
@@ -577,16 +581,27 @@ pub struct InstalledDependencies {
     pub command: Option<String>,
     pub exit_code: i32,
     pub elapsed_ms: f64,
+    /// The install log's last lines, without the package managers' notices.
     pub log_tail: Vec<String>,
+    /// What the step did beyond the command, and why: the package manager it installed into
+    /// the sandbox, the retry it made (`--legacy-peer-deps` on ERESOLVE), the workspace
+    /// dependencies it built.
+    pub notes: Vec<String>,
 }
 
-/// `startDevServer`'s input; `command`, `root`, `port`, `envVars` from detection (detected
-/// again when `command` is absent).
+/// `startDevServer`'s input. Pass `detection` and the command, folder, port, env and package
+/// manager come from it; the other fields override it. With neither `command` nor
+/// `detection` the step detects again.
 #[napi(object, object_to_js = false)]
 #[allow(dead_code)]
 pub struct StartDevServerInput {
     pub sandbox_id: String,
     pub path: Option<String>,
+    #[napi(ts_type = "FrameworkDetection")]
+    pub detection: Option<serde_json::Value>,
+    /// The package manager the dev command runs through (`detection.packageManager`).
+    #[napi(ts_type = "DetectedPackageManager")]
+    pub package_manager: Option<serde_json::Value>,
     pub root: Option<String>,
     pub command: Option<String>,
     pub port: Option<u32>,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Warning;
-use crate::frameworks::{Dev, Framework, DEP_ENV};
+use crate::frameworks::{Dev, Framework};
 use crate::manifest::major;
 use crate::package::Pkg;
 use crate::pm::PackageManagerInfo;
@@ -92,6 +92,34 @@ pub(crate) fn script_words(script: &str) -> Vec<String> {
         return Vec::new();
     }
     words
+}
+
+/// A script's `&&`-joined steps before its last one, and the last one: `yarn gen && vite`
+/// → (`yarn gen`, `vite`). A script with other operators (`||`, `;`, `|`, `&`) is returned
+/// whole, for [`script_words`] to refuse.
+pub(crate) fn pre_steps(script: &str) -> (Option<String>, &str) {
+    let mut quote: Option<char> = None;
+    let mut cut = None;
+    let bytes = script.as_bytes();
+    for (i, c) in script.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '&') if bytes.get(i + 1) == Some(&b'&') => cut = Some(i),
+            _ => {}
+        }
+    }
+    let Some(at) = cut else {
+        return (None, script);
+    };
+    let (pre, last) = (script[..at].trim(), script[at + 2..].trim());
+    let others =
+        |s: &str| s.contains("||") || s.contains(';') || s.contains('|') || s.contains(" & ");
+    if pre.is_empty() || others(pre) || others(last) {
+        return (None, script);
+    }
+    (Some(pre.to_string()), last)
 }
 
 fn split_words(s: &str) -> Vec<String> {
@@ -191,7 +219,7 @@ pub(crate) fn code_port(text: &str) -> Option<(u16, bool)> {
 }
 
 /// `npx` / `pnpm exec` / `yarn` / `bunx`: runs a binary of the installed dependencies.
-fn exec_prefix(pm: &PackageManagerInfo) -> &'static str {
+pub(crate) fn exec_prefix(pm: &PackageManagerInfo) -> &'static str {
     match pm.name.as_str() {
         "pnpm" => "pnpm exec",
         "yarn" => "yarn",
@@ -264,19 +292,21 @@ pub(crate) fn plan(
         } => {
             let mut used_bin = bin;
             let mut used_args = args.to_string();
+            let mut before: Option<String> = None;
             let adopt = DEV_SCRIPTS
                 .iter()
                 .filter_map(|n| pkg.manifest.scripts.get(*n).map(|v| (*n, v)))
                 .chain(pkg.manifest.scripts.iter().map(|(n, v)| (n.as_str(), v)))
                 .find_map(|(name, value)| {
-                    let words = script_words(value);
+                    let (pre, last) = pre_steps(value);
+                    let words = script_words(last);
                     let first = words.first()?;
                     let b = std::iter::once(&bin)
                         .chain(alt_bins)
                         .find(|b| *b == first)?;
-                    Some((name, value, *b, words))
+                    Some((name, value, *b, words, pre))
                 });
-            if let Some((name, value, b, words)) = adopt {
+            if let Some((name, value, b, words, pre)) = adopt {
                 let (kept, port) = strip_host_port(&words[1..]);
                 // Only adopt a script that runs the dev server (not `vite build`, `next start`).
                 let first_arg = kept.first().map_or("", String::as_str);
@@ -303,6 +333,12 @@ pub(crate) fn plan(
                     }
                     used_args = kept.join(" ");
                     evidence.push(format!("kept the arguments of script {name}: `{value}`"));
+                    if let Some(p) = &pre {
+                        evidence.push(format!(
+                            "kept the steps script {name} runs before the dev server: `{p}`"
+                        ));
+                    }
+                    before = pre;
                     if let Some(p) = port {
                         pinned = Some((p, format!("script {name} pins port {p}")));
                     }
@@ -324,10 +360,11 @@ pub(crate) fn plan(
                     pinned = Some((p, format!("angular.json pins serve port {p}")));
                 }
             }
-            command = Some(format!(
-                "{} {used_bin} {used_args} {flags}",
-                exec_prefix(pm)
-            ));
+            let run = format!("{} {used_bin} {used_args} {flags}", exec_prefix(pm));
+            command = Some(match before {
+                Some(pre) => format!("{pre} && {run}"),
+                None => run,
+            });
         }
         Dev::Script { scripts } => {
             let script = scripts
@@ -417,17 +454,11 @@ pub(crate) fn plan(
         ("entry", entry),
     ];
     let command = command.map(|c| fill(&c, &vars));
-    let mut env: BTreeMap<String, String> = fw
+    let env: BTreeMap<String, String> = fw
         .env
         .iter()
         .map(|(k, v)| (k.to_string(), fill(v, &vars)))
         .collect();
-    for (dep, k, v, why) in DEP_ENV {
-        if pkg.manifest.has_dep(dep) {
-            env.insert(k.to_string(), v.to_string());
-            evidence.push(format!("{k}={v}: {why}"));
-        }
-    }
     if let Some(note) = fw.note {
         evidence.push(note.to_string());
     }
@@ -459,6 +490,24 @@ mod tests {
         );
         assert!(script_words("npm run build && vite").is_empty());
         assert!(script_words("concurrently \"vite\" \"node s.js\"").is_empty());
+    }
+
+    #[test]
+    fn pre_steps_are_split_off_the_last_step() {
+        assert_eq!(
+            pre_steps("yarn build:css && docusaurus start"),
+            (Some("yarn build:css".to_string()), "docusaurus start")
+        );
+        assert_eq!(
+            pre_steps("npm run a && npm run b && vite --port 3000"),
+            (
+                Some("npm run a && npm run b".to_string()),
+                "vite --port 3000"
+            )
+        );
+        assert_eq!(pre_steps("vite"), (None, "vite"));
+        assert_eq!(pre_steps("a || b && vite").0, None);
+        assert_eq!(pre_steps("echo '&&' && vite").1, "vite");
     }
 
     #[test]

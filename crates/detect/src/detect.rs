@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::command::{self, Settings};
+use crate::dep_env::{self, Phase};
 use crate::error::{DetectError, Warning};
 use crate::frameworks::Kind;
 use crate::listing::join;
@@ -32,7 +33,7 @@ pub struct DetectOptions {
 }
 
 /// The framework found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FrameworkInfo {
     /// Stable id from the frameworks table (`nextjs`, `vite-react`, `sveltekit`, …).
@@ -43,7 +44,7 @@ pub struct FrameworkInfo {
 }
 
 /// The answer for one app folder (and, at the top level, the whole repository).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detection {
     /// `null` when nothing was recognised.
@@ -59,6 +60,12 @@ pub struct Detection {
     pub install_command: Option<String>,
     /// Where to run the install (the lockfile's folder, the monorepo root).
     pub install_root: String,
+    /// Env for the install: download-only postinstalls a preview never uses, switched off by
+    /// their documented variables (see the evidence for each).
+    pub install_env: BTreeMap<String, String>,
+    /// Run in `installRoot` after the install: builds the workspace packages the app imports
+    /// (a monorepo app whose dependencies ship built files); `null` when nothing needs it.
+    pub prepare_command: Option<String>,
     /// Run in `root`, with `env`; listens on 0.0.0.0:`port`.
     pub dev_command: Option<String>,
     pub build_command: Option<String>,
@@ -145,48 +152,80 @@ pub fn detect_snapshot(snap: &Snapshot, opts: &DetectOptions) -> Result<Detectio
         None => None,
     };
 
-    let root_pm = pm::detect(snap, "", &|d| ctx.manifest(d));
-    let mono = workspaces::detect(snap, "", ctx.manifests.get(""), &root_pm.info.name);
+    let root_pm = pm::detect(snap, "", false, &|d| ctx.manifest(d));
+    let mut mono = workspaces::detect(snap, "", ctx.manifests.get(""), &root_pm.info.name);
+    let root_app = analyze(&ctx, "", None, false);
+    if mono.is_none() && !is_app(&root_app) {
+        // A root that is no app and declares no workspaces: its apps are in subfolders.
+        mono = ctx
+            .manifests
+            .get("")
+            .and_then(|m| workspaces::folders(snap, m));
+    }
+    let declared = mono
+        .as_ref()
+        .is_some_and(|m| m.tools.iter().any(|t| t != "folders"));
+    let entry = mono.as_ref().and_then(|m| m.entry.clone());
+    // Apps under a root package.json that declares no workspaces install on their own (the
+    // root's lockfile is the root package's); under a root without one, lockfiles above
+    // still count.
+    let own = !declared && ctx.manifests.contains_key("");
     let mut apps: Vec<Detection> = Vec::new();
     if let Some(m) = &mono {
-        let declared = m.tools.iter().any(|t| t != "folders");
         for dir in &m.packages {
-            let a = analyze(&ctx, dir, declared.then_some(""));
+            let a = analyze(&ctx, dir, declared.then_some(""), own);
             if a.framework.is_some() {
                 apps.push(a);
             }
         }
     }
+    if let Some(m) = mono.as_ref().filter(|_| declared) {
+        for a in &mut apps {
+            add_prepare(&ctx, m, a);
+        }
+    }
     let mut pick_evidence = None;
     let mut top = if let Some(dir) = &root_dir {
-        let in_mono = mono
-            .as_ref()
-            .is_some_and(|m| m.packages.contains(dir) && m.tools.iter().any(|t| t != "folders"));
-        let mut a = analyze(&ctx, dir, in_mono.then_some(""));
+        let in_mono = mono.as_ref().is_some_and(|m| m.packages.contains(dir));
+        let mut a = analyze(
+            &ctx,
+            dir,
+            (in_mono && declared).then_some(""),
+            in_mono && own,
+        );
         a.evidence
             .insert(0, format!("root {} chosen by the caller", display(dir)));
+        if let Some(m) = mono.as_ref().filter(|_| in_mono && declared) {
+            add_prepare(&ctx, m, &mut a);
+        }
         a
+    } else if apps.is_empty() {
+        root_app
     } else {
-        let root_app = analyze(&ctx, "", None);
-        if apps.is_empty() {
-            root_app
+        let mut cands: Vec<&Detection> = apps.iter().collect();
+        if root_app.framework.is_some() {
+            cands.push(&root_app);
+        }
+        let key = |d: &Detection| (entry.as_deref() == Some(d.root.as_str()), score(d));
+        let best = cands
+            .iter()
+            .max_by(|a, b| key(a).cmp(&key(b)).then(b.root.cmp(&a.root)))
+            .map(|d| (*d).clone());
+        let best = best.unwrap_or(root_app);
+        pick_evidence = Some(if entry.as_deref() == Some(best.root.as_str()) {
+            format!(
+                "picked {} among {} apps: the root package.json's scripts run the app there",
+                best.root,
+                apps.len()
+            )
         } else {
-            let mut cands: Vec<&Detection> = apps.iter().collect();
-            if root_app.framework.is_some() {
-                cands.push(&root_app);
-            }
-            let best = cands
-                .iter()
-                .max_by(|a, b| score(a).cmp(&score(b)).then(b.root.cmp(&a.root)))
-                .map(|d| (*d).clone());
-            let best = best.unwrap_or(root_app);
-            pick_evidence = Some(format!(
+            format!(
                 "picked {} among {} apps: the rule prefers app frameworks over build tools over servers over tooling, then apps/* and names like web/app/frontend/site over docs/storybook/api/examples, then an app with a dev script, then the shallowest path",
                 best.root,
                 apps.len()
-            ));
-            best
-        }
+            )
+        });
+        best
     };
     if let Some(e) = pick_evidence {
         top.evidence.insert(0, e);
@@ -196,6 +235,30 @@ pub fn detect_snapshot(snap: &Snapshot, opts: &DetectOptions) -> Result<Detectio
     top.monorepo = mono;
     top.apps = apps;
     Ok(top)
+}
+
+/// Fills `prepareCommand` of an app of a declared monorepo.
+fn add_prepare(ctx: &Ctx, mono: &MonorepoInfo, app: &mut Detection) {
+    let dir = if app.root == "." {
+        ""
+    } else {
+        app.root.as_str()
+    };
+    let exec = command::exec_prefix(&app.package_manager);
+    if let Some((cmd, why)) =
+        workspaces::prepare(&ctx.manifests, mono, dir, &app.package_manager.name, exec)
+    {
+        app.evidence.push(why);
+        app.prepare_command = Some(cmd);
+    }
+}
+
+/// An answer that is an app: a framework above the plain-Node / static fallbacks.
+fn is_app(d: &Detection) -> bool {
+    d.framework
+        .as_ref()
+        .and_then(|f| crate::frameworks::by_id(&f.id))
+        .is_some_and(|f| f.kind > Kind::Runtime)
 }
 
 /// The stated top-level pick rule, as a sortable key.
@@ -252,8 +315,9 @@ fn score(d: &Detection) -> (u8, i32, bool, i32) {
 }
 
 /// The full answer for one folder. `ws_root` is the monorepo root when the folder is one of
-/// its packages.
-fn analyze(ctx: &Ctx, dir: &str, ws_root: Option<&str>) -> Detection {
+/// its packages; `own` says the folder installs on its own (an app in a subfolder of a
+/// repository that declares no workspaces).
+fn analyze(ctx: &Ctx, dir: &str, ws_root: Option<&str>, own: bool) -> Detection {
     let has_manifest = ctx.manifests.contains_key(dir);
     let mut manifest = ctx.manifest(dir).unwrap_or_default();
     let mut evidence = Vec::new();
@@ -271,7 +335,7 @@ fn analyze(ctx: &Ctx, dir: &str, ws_root: Option<&str>) -> Detection {
         manifest,
         snap: ctx.snap,
     };
-    let pm = pm::detect(ctx.snap, dir, &|d| ctx.manifest(d));
+    let pm = pm::detect(ctx.snap, dir, own, &|d| ctx.manifest(d));
     let choice = matcher::choose(matcher::matches(&pkg));
     let mut warnings = pm.warnings;
     warnings.extend(choice.warnings);
@@ -286,6 +350,8 @@ fn analyze(ctx: &Ctx, dir: &str, ws_root: Option<&str>) -> Detection {
                 .filter(|_| pm.install_root == dir)
                 .unwrap_or(&pm.install_root),
         ),
+        install_env: BTreeMap::new(),
+        prepare_command: None,
         dev_command: None,
         build_command: None,
         port: None,
@@ -354,6 +420,14 @@ fn analyze(ctx: &Ctx, dir: &str, ws_root: Option<&str>) -> Detection {
         out.port = plan.port;
         out.env = plan.env;
         out.evidence.extend(plan.evidence);
+        let root_manifest = ws_root.and_then(|r| ctx.manifests.get(r));
+        let mut dev_of = vec![&pkg.manifest];
+        dev_of.extend(root_manifest);
+        let (dev_env, why) = dep_env::for_phase(Phase::Dev, &dev_of);
+        for (k, v) in dev_env {
+            out.env.entry(k).or_insert(v);
+        }
+        out.evidence.extend(why);
         out.warnings.extend(plan.warnings);
         if fw.id == "static" {
             out.install_command = None;
@@ -365,6 +439,28 @@ fn analyze(ctx: &Ctx, dir: &str, ws_root: Option<&str>) -> Detection {
         ));
     }
     out.evidence.extend(pm.evidence);
+    if out.install_command.is_some() {
+        // The install covers the install root's package and, in a monorepo, every workspace.
+        let install_dir = if out.install_root == "." {
+            ""
+        } else {
+            out.install_root.as_str()
+        };
+        let covered: Vec<&Manifest> = ctx
+            .manifests
+            .iter()
+            .filter(|(d, _)| {
+                d.as_str() == install_dir
+                    || d.as_str() == dir
+                    || (ws_root.is_some()
+                        && (install_dir.is_empty() || d.starts_with(&format!("{install_dir}/"))))
+            })
+            .map(|(_, m)| m)
+            .collect();
+        let (env, why) = dep_env::for_phase(Phase::Install, &covered);
+        out.install_env = env;
+        out.evidence.extend(why);
+    }
     out.evidence
         .push(format!("install: `{}` in {}", pm.install, out.install_root));
     out.node_version = node_version(ctx, dir, &mut out.evidence);

@@ -3,7 +3,7 @@
 //! package.json, a non-UTF-8 config, a walk cut short) becomes a [`Warning`] on the result,
 //! so one bad file never hides the answer for the rest of the repository.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why detection could not produce an answer at all.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +40,10 @@ impl DetectError {
 }
 
 /// Something about the input that was skipped or guessed; the answer is still given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     /// Stable code, e.g. `PACKAGE_JSON_INVALID`, `SEVERAL_LOCKFILES`, `WALK_TRUNCATED`.
-    pub code: &'static str,
+    pub code: String,
     /// What happened, for people.
     pub message: String,
 }
@@ -51,7 +51,7 @@ pub struct Warning {
 impl Warning {
     pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Warning {
-            code,
+            code: code.to_owned(),
             message: message.into(),
         }
     }

@@ -193,7 +193,9 @@ pub static FRAMEWORKS: &[Framework] = &[
     },
     Framework {
         every: &[Dep("@remix-run/dev")],
-        supersedes: &["express"],
+        some: &[File("remix.config.*"), Dep("@remix-run/react")],
+        // A classic app may have Vite (and React) for its tests: remix.config.js decides.
+        supersedes: &["vite", "vite-*", "express"],
         version_of: &["@remix-run/dev"],
         env: &[("PORT", "{port}")],
         build: Some("remix build"),
@@ -406,10 +408,87 @@ pub static FRAMEWORKS: &[Framework] = &[
         ..fw("preact-cli", "Preact CLI", Kind::Framework, bin("preact", "watch", "--host {host} --port {port}"), 8080)
     },
     Framework {
+        every: &[Dep("webpack-dev-server"), Cond::DepMajorBelow("webpack-dev-server", 4)],
+        version_of: &["webpack"],
+        build: Some("webpack --mode production"),
+        note: Some("webpack-dev-server 3 checks the Host header: --disable-host-check lets the preview host through"),
+        ..fw("webpack-dev-server-3", "webpack (dev server 3)", Kind::BuildTool, Dev::Bin { bin: "webpack-dev-server", alt_bins: &["webpack"], args: "", flags: "--host {host} --port {port} --disable-host-check" }, 8080)
+    },
+    Framework {
+        every: &[Dep("webpack-dev-server")],
+        none: &[Cond::DepMajorBelow("webpack-dev-server", 4)],
+        version_of: &["webpack"],
+        build: Some("webpack --mode production"),
+        ..fw("webpack", "webpack (dev server)", Kind::BuildTool, Dev::Bin { bin: "webpack", alt_bins: &["webpack-dev-server"], args: "serve", flags: "--host {host} --port {port} --allowed-hosts all" }, 8080)
+    },
+    Framework {
         some: &[Dep("parcel"), Dep("parcel-bundler")],
         version_of: &["parcel", "parcel-bundler"],
         build: Some("parcel build {entry}"),
         ..fw("parcel", "Parcel", Kind::BuildTool, bin("parcel", "{entry}", "--host {host} --port {port}"), 1234)
+    },
+    // From Vercel's and Netlify's framework tables, with each CLI's documented host/port flags.
+    Framework {
+        every: &[Dep("blitz")],
+        supersedes: &["nextjs"],
+        version_of: &["blitz"],
+        build: Some("blitz build"),
+        ..fw("blitzjs", "Blitz.js", Kind::Framework, bin("blitz", "dev", "-H {host} -p {port}"), 3000)
+    },
+    Framework {
+        every: &[Dep("hexo")],
+        version_of: &["hexo"],
+        build: Some("hexo generate"),
+        note: Some("`hexo server` comes from the hexo-server package (Hexo's starter has it)"),
+        ..fw("hexo", "Hexo", Kind::Framework, bin("hexo", "server", "-i {host} -p {port}"), 4000)
+    },
+    Framework {
+        every: &[Dep("gridsome")],
+        version_of: &["gridsome"],
+        build: Some("gridsome build"),
+        ..fw("gridsome", "Gridsome", Kind::Framework, bin("gridsome", "develop", "--host {host} --port {port}"), 8080)
+    },
+    Framework {
+        some: &[Dep("umi"), Dep("@umijs/max")],
+        version_of: &["umi", "@umijs/max"],
+        env: SERVER_ENV,
+        build: Some("umi build"),
+        ..fw("umijs", "UmiJS", Kind::Framework, Dev::Bin { bin: "umi", alt_bins: &["max"], args: "dev", flags: "" }, 8000)
+    },
+    Framework {
+        every: &[Dep("@stencil/core")],
+        version_of: &["@stencil/core"],
+        build: Some("stencil build"),
+        note: Some("Stencil's dev server listens on all interfaces by default"),
+        ..fw("stencil", "Stencil", Kind::Framework, bin("stencil", "build --dev --watch --serve", "--port {port}"), 3333)
+    },
+    Framework {
+        every: &[Dep("sanity")],
+        supersedes: &["vite", "vite-*"],
+        version_of: &["sanity"],
+        build: Some("sanity build"),
+        ..fw("sanity", "Sanity Studio", Kind::Framework, bin("sanity", "dev", "--host {host} --port {port}"), 3333)
+    },
+    Framework {
+        some: &[Dep("@quasar/app-vite"), Dep("@quasar/app-webpack"), Dep("@quasar/app")],
+        supersedes: &["vite", "vite-*", "vue-cli"],
+        version_of: &["quasar", "@quasar/app-vite", "@quasar/app-webpack"],
+        env: VITE_ENV,
+        build: Some("quasar build"),
+        ..fw("quasar", "Quasar", Kind::Framework, bin("quasar", "dev", "--hostname {host} --port {port}"), 9000)
+    },
+    Framework {
+        every: &[Dep("wmr")],
+        supersedes: &["vite-preact"],
+        version_of: &["wmr"],
+        build: Some("wmr build"),
+        ..fw("wmr", "WMR", Kind::Framework, bin("wmr", "", "--host {host} --port {port}"), 8080)
+    },
+    Framework {
+        every: &[Dep("polymer-cli")],
+        version_of: &["polymer-cli"],
+        build: Some("polymer build"),
+        ..fw("polymer", "Polymer", Kind::Framework, bin("polymer", "serve", "--hostname {host} --port {port}"), 8081)
     },
     Framework {
         every: &[Dep("@11ty/eleventy")],
@@ -500,22 +579,6 @@ pub static FRAMEWORKS: &[Framework] = &[
         none: &[Cond::File("package.json")],
         ..fw("static", "Static HTML", Kind::Runtime, Dev::Static, 8080)
     },
-];
-
-/// Env added when a dependency is present, whatever the framework (data, like the table).
-pub static DEP_ENV: &[(&str, &str, &str, &str)] = &[
-    (
-        "@t3-oss/env-nextjs",
-        "SKIP_ENV_VALIDATION",
-        "1",
-        "T3 env validation is skipped so the app starts without its secrets",
-    ),
-    (
-        "@t3-oss/env-core",
-        "SKIP_ENV_VALIDATION",
-        "1",
-        "T3 env validation is skipped so the app starts without its secrets",
-    ),
 ];
 
 /// Looks a framework up by id.

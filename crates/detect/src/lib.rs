@@ -25,15 +25,18 @@
 //! ```
 
 mod command;
+pub mod dep_env;
 mod detect;
 mod error;
 pub mod frameworks;
 mod listing;
 mod local;
+mod lockfiles;
 mod manifest;
 mod matcher;
 mod package;
 mod pm;
+pub mod rules_doc;
 mod snapshot;
 mod source;
 mod workspaces;

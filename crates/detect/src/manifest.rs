@@ -16,6 +16,8 @@ pub struct Manifest {
     pub name: Option<String>,
     /// dependencies + devDependencies (+ peer and optional), name → version range.
     pub deps: BTreeMap<String, String>,
+    /// dependencies + devDependencies + optionalDependencies: what a lockfile must lock.
+    pub direct: BTreeMap<String, String>,
     pub scripts: BTreeMap<String, String>,
     /// The corepack `packageManager` field, e.g. `pnpm@9.12.0`.
     pub package_manager: Option<String>,
@@ -72,15 +74,12 @@ impl Manifest {
                 })
                 .unwrap_or_default()
         };
-        let mut deps = BTreeMap::new();
-        for key in [
-            "peerDependencies",
-            "optionalDependencies",
-            "devDependencies",
-            "dependencies",
-        ] {
-            deps.extend(str_map(key));
+        let mut direct = BTreeMap::new();
+        for key in ["optionalDependencies", "devDependencies", "dependencies"] {
+            direct.extend(str_map(key));
         }
+        let mut deps = str_map("peerDependencies");
+        deps.extend(direct.clone());
         let workspaces = match obj.get("workspaces") {
             Some(Value::Array(a)) => strings(a),
             Some(Value::Object(o)) => o
@@ -94,6 +93,7 @@ impl Manifest {
         Manifest {
             name: get_str("name"),
             deps,
+            direct,
             scripts: str_map("scripts"),
             package_manager: get_str("packageManager"),
             engines: str_map("engines"),
@@ -102,10 +102,6 @@ impl Manifest {
             source: get_str("source"),
             has_turbo_key: obj.contains_key("turbo"),
         }
-    }
-
-    pub fn has_dep(&self, name: &str) -> bool {
-        self.deps.contains_key(name)
     }
 }
 

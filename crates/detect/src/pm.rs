@@ -2,8 +2,9 @@
 //! 1. the corepack `packageManager` field of the package, else of the nearest package.json
 //!    above it (up to the repository root);
 //! 2. lockfiles, in the package folder and then each folder above it up to the root; the
-//!    first folder holding any wins. Several in one folder: bun > pnpm > yarn > npm (a stray
-//!    package-lock.json is the usual accident), with a `SEVERAL_LOCKFILES` warning;
+//!    first folder holding any wins. Several in one folder: the one that agrees with
+//!    package.json (see [`crate::lockfiles`]), then bun > pnpm > yarn > npm, with a
+//!    `SEVERAL_LOCKFILES` warning saying which agreed;
 //! 3. `engines.pnpm` / `engines.yarn` / `engines.bun`;
 //! 4. npm (never yarn for a repository without a lockfile).
 //!
@@ -11,16 +12,22 @@
 //! yarn.lock. Install: `npm ci` only with a package-lock.json (else `npm install`),
 //! `pnpm install --frozen-lockfile`, `yarn install --frozen-lockfile` (Classic) or
 //! `--immutable` (Berry), `bun install --frozen-lockfile`; plain `install` without a lockfile.
+//!
+//! Sandboxes (the embedded backend's, Daytona's `node` images) often have npm only, or another
+//! major of pnpm than the repository pins: [`PackageManagerInfo::fetch_spec`] names the npm
+//! package that runs the wanted one, so the pipeline can run it through `npx` when the sandbox
+//! lacks it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Warning;
 use crate::listing::{join, split_parent};
+use crate::lockfiles::{self, LOCKFILES};
 use crate::manifest::Manifest;
 use crate::snapshot::Snapshot;
 
 /// Which package manager, which version, and how we know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageManagerInfo {
     /// `npm`, `pnpm`, `yarn` or `bun`.
@@ -32,17 +39,11 @@ pub struct PackageManagerInfo {
     pub source: String,
     /// The lockfile found (repository-relative), if any.
     pub lockfile: Option<String>,
+    /// The npm package (with a version) that runs this package manager where the sandbox has
+    /// none or another major: `pnpm@10.2.0`, `pnpm@9` (from the lockfile's format),
+    /// `yarn@1`, `@yarnpkg/cli-dist@4` (Berry), `bun@1.2.0`; `null` for npm.
+    pub fetch_spec: Option<String>,
 }
-
-/// Lockfiles in preference order (bun > pnpm > yarn > npm).
-const LOCKFILES: &[(&str, &str)] = &[
-    ("bun.lock", "bun"),
-    ("bun.lockb", "bun"),
-    ("pnpm-lock.yaml", "pnpm"),
-    ("yarn.lock", "yarn"),
-    ("package-lock.json", "npm"),
-    ("npm-shrinkwrap.json", "npm"),
-];
 
 pub(crate) struct PmAnswer {
     pub info: PackageManagerInfo,
@@ -64,14 +65,21 @@ pub(crate) fn ancestors(dir: &str) -> Vec<String> {
     out
 }
 
+/// The answer for the package in `dir`. `own` keeps the search in `dir` (an app in a subfolder
+/// of a repository that is not a monorepo installs on its own, whatever the root holds).
 pub(crate) fn detect(
     snap: &Snapshot,
     dir: &str,
+    own: bool,
     manifest_of: &dyn Fn(&str) -> Option<Manifest>,
 ) -> PmAnswer {
     let mut evidence = Vec::new();
     let mut warnings = Vec::new();
-    let dirs = ancestors(dir);
+    let dirs = if own {
+        vec![dir.to_string()]
+    } else {
+        ancestors(dir)
+    };
 
     let field = dirs.iter().find_map(|d| {
         manifest_of(d)
@@ -81,10 +89,10 @@ pub(crate) fn detect(
     let lock = dirs.iter().find_map(|d| {
         let found: Vec<(&str, &str)> = LOCKFILES
             .iter()
-            .copied()
-            .filter(|(f, _)| snap.listing.has_file(&join(d, f)))
+            .filter(|l| snap.listing.has_file(&join(d, l.file)))
+            .map(|l| (l.file, l.manager))
             .collect();
-        (!found.is_empty()).then(|| (d.clone(), found))
+        (!found.is_empty()).then(|| (d.clone(), order_by_agreement(snap, d, found, manifest_of)))
     });
 
     let mut name = "npm".to_string();
@@ -109,19 +117,11 @@ pub(crate) fn detect(
         }
     }
     let mut lockfile = None;
-    if let Some((d, found)) = &lock {
-        if found.len() > 1 {
-            let list: Vec<&str> = found.iter().map(|(f, _)| *f).collect();
-            warnings.push(Warning::new(
-                "SEVERAL_LOCKFILES",
-                format!(
-                    "{} holds several lockfiles ({}); the rule bun > pnpm > yarn > npm picks {}",
-                    if d.is_empty() { "the root" } else { d },
-                    list.join(", "),
-                    found[0].0
-                ),
-            ));
+    if let Some((d, ranked)) = &lock {
+        if let Some(why) = several_why(d, ranked) {
+            warnings.push(Warning::new("SEVERAL_LOCKFILES", why));
         }
+        let found: Vec<(&str, &str)> = ranked.iter().map(|(f, m, _)| (*f, *m)).collect();
         // With a field, the lockfile of that manager is the one that counts.
         let pick = if source == "packageManager" {
             found.iter().find(|(_, m)| *m == name).copied()
@@ -184,6 +184,7 @@ pub(crate) fn detect(
         (n, true) => format!("{n} install --frozen-lockfile"),
         (n, false) => format!("{n} install"),
     };
+    let fetch_spec = fetch_spec(&name, version.as_deref(), lockfile.as_deref(), snap);
     let install_root = match (&lock, &field) {
         (Some((d, _)), _) => d.clone(),
         (None, Some((d, _))) => d.clone(),
@@ -195,10 +196,107 @@ pub(crate) fn detect(
             version,
             source: source.to_string(),
             lockfile,
+            fetch_spec,
         },
         install,
         install_root,
         evidence,
         warnings,
+    }
+}
+
+/// A lockfile found, its manager, and its agreement with package.json.
+type Ranked = (&'static str, &'static str, lockfiles::Agreement);
+
+/// Several lockfiles in `dir`: each with its agreement, best first (agreement, then the
+/// priority order of [`LOCKFILES`]).
+fn order_by_agreement(
+    snap: &Snapshot,
+    dir: &str,
+    found: Vec<(&'static str, &'static str)>,
+    manifest_of: &dyn Fn(&str) -> Option<Manifest>,
+) -> Vec<Ranked> {
+    if found.len() < 2 {
+        return found
+            .into_iter()
+            .map(|(f, m)| (f, m, lockfiles::Agreement::Unknown))
+            .collect();
+    }
+    let manifest = manifest_of(dir).unwrap_or_default();
+    let mut out: Vec<_> = found
+        .into_iter()
+        .map(|(f, m)| {
+            let format = LOCKFILES
+                .iter()
+                .find(|l| l.file == f)
+                .map_or(lockfiles::Format::Opaque, |l| l.format);
+            let a = snap
+                .bytes(&join(dir, f))
+                .map_or(lockfiles::Agreement::Unknown, |b| {
+                    lockfiles::agreement(
+                        format,
+                        &String::from_utf8_lossy(&b.bytes),
+                        b.truncated,
+                        &manifest,
+                    )
+                });
+            (f, m, a)
+        })
+        .collect();
+    // Stable: equal agreement keeps the priority order.
+    out.sort_by_key(|(_, _, a)| a.rank());
+    out
+}
+
+/// The `SEVERAL_LOCKFILES` message: every lockfile's agreement and the pick.
+fn several_why(dir: &str, found: &[Ranked]) -> Option<String> {
+    if found.len() < 2 {
+        return None;
+    }
+    let each: Vec<String> = found.iter().map(|(f, _, a)| a.describe(f)).collect();
+    let decided = if found[0].2.rank() < found[1].2.rank() {
+        "agreement with package.json"
+    } else {
+        "the rule bun > pnpm > yarn > npm"
+    };
+    Some(format!(
+        "{} holds several lockfiles ({}); {decided} picks {}",
+        if dir.is_empty() { "the root" } else { dir },
+        each.join("; "),
+        found[0].0
+    ))
+}
+
+/// See [`PackageManagerInfo::fetch_spec`].
+fn fetch_spec(
+    name: &str,
+    version: Option<&str>,
+    lockfile: Option<&str>,
+    snap: &Snapshot,
+) -> Option<String> {
+    let exact = version.filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+    let from_lock = || {
+        lockfile
+            .and_then(|l| snap.text(l))
+            .and_then(|t| lockfiles::reader_version(name, &t))
+    };
+    match name {
+        "pnpm" => Some(format!(
+            "pnpm@{}",
+            exact.or_else(from_lock).unwrap_or("latest")
+        )),
+        "yarn" => {
+            let classic = version.is_none_or(|v| v == "1" || v.starts_with("1."));
+            if classic {
+                Some(format!("yarn@{}", exact.unwrap_or("1")))
+            } else {
+                Some(format!(
+                    "@yarnpkg/cli-dist@{}",
+                    exact.or_else(from_lock).unwrap_or("4")
+                ))
+            }
+        }
+        "bun" => Some(format!("bun@{}", exact.unwrap_or("latest"))),
+        _ => None,
     }
 }

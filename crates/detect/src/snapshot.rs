@@ -27,8 +27,6 @@ const PACKAGE_FILES: &[(&str, usize)] = &[
     ("project.json", SMALL),
     (".nvmrc", 1024),
     (".node-version", 1024),
-    // Only the header tells Yarn 1 from Berry (`__metadata`).
-    ("yarn.lock", 1024),
     ("angular.json", 256 * 1024),
 ];
 
@@ -54,6 +52,22 @@ pub fn candidate_paths(listing: &Listing) -> Vec<Candidate> {
         package_dirs.insert(0, "");
     }
     for dir in package_dirs {
+        // Lockfiles: the header (Yarn 1 or Berry, the format's version); all of them when
+        // several compete, for their agreement with package.json.
+        let locks: Vec<String> = crate::lockfiles::LOCKFILES
+            .iter()
+            .map(|l| join(dir, l.file))
+            .filter(|p| listing.has_file(p))
+            .collect();
+        let cap = if locks.len() > 1 {
+            crate::lockfiles::COMPARE_BYTES
+        } else {
+            crate::lockfiles::HEADER_BYTES
+        };
+        out.extend(locks.into_iter().map(|path| Candidate {
+            path,
+            max_bytes: cap,
+        }));
         for (name, cap) in PACKAGE_FILES {
             let p = join(dir, name);
             if listing.has_file(&p) {

@@ -26,7 +26,7 @@ fn detect_local(d: &std::path::Path) -> forge_detect::Detection {
 }
 
 fn codes(d: &forge_detect::Detection) -> Vec<&str> {
-    d.warnings.iter().map(|w| w.code).collect()
+    d.warnings.iter().map(|w| w.code.as_str()).collect()
 }
 
 #[cfg(unix)]

@@ -63,6 +63,7 @@ fn check(name: &str, d: &Value, expect: &Value, errors: &mut Vec<String>) {
             "pm" => eq(key, &d["packageManager"]["name"], want),
             "pmVersion" => eq(key, &d["packageManager"]["version"], want),
             "pmSource" => eq(key, &d["packageManager"]["source"], want),
+            "pmFetch" => eq(key, &d["packageManager"]["fetchSpec"], want),
             "tools" => eq(key, &d["monorepo"]["tools"], want),
             "env" => {
                 for (k, v) in want.as_object().unwrap() {

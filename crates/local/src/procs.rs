@@ -29,7 +29,7 @@ pub fn command_env(rt: &Runtime, penv: &ProcEnv, cwd: &str, extra: &StringMap) -
     if rt.confined() {
         env.push(("PATH".into(), CONTAINER_PATH.into()));
         for (k, v) in std::env::vars() {
-            if passed_to_containers(&k) {
+            if passed_to_containers(&k, &v) {
                 env.push((k, v));
             }
         }
@@ -81,10 +81,22 @@ pub fn valid_var(k: &str, v: &str) -> bool {
     !k.is_empty() && !k.contains('=') && !k.contains('\0') && !v.contains('\0')
 }
 
-/// Variables of this machine a container gets: the locale, the time zone and the proxy
-/// settings (a sandbox needs the same way out as this machine); nothing that names a path
-/// here, nothing secret.
-fn passed_to_containers(name: &str) -> bool {
+/// Variables of this machine a container gets: the locale, the time zone, the proxy settings
+/// and the CA bundles that go with them (a sandbox needs the same way out as this machine: a
+/// proxy that re-signs TLS is only trusted through its CA). Nothing secret; a path only when
+/// it is under `/etc` or `/usr`, which containers see as this machine has them.
+fn passed_to_containers(name: &str, value: &str) -> bool {
+    const CA_BUNDLES: [&str; 6] = [
+        "NODE_EXTRA_CA_CERTS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "CURL_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+        "REQUESTS_CA_BUNDLE",
+    ];
+    if CA_BUNDLES.contains(&name) {
+        return (value.starts_with("/etc/") || value.starts_with("/usr/")) && !value.contains("..");
+    }
     const EXACT: [&str; 9] = [
         "LANG",
         "LANGUAGE",

@@ -50,6 +50,13 @@ pub enum Reason {
     SandboxNotFound,
     /// The dev process exited before the preview worked. Terminal (verification only).
     ProcessExited,
+    /// The app crashed under a watcher that keeps running (nodemon, `node --watch`, Nx): the
+    /// log says so, or shows an error and went quiet while nothing listens. Terminal
+    /// (verification only), with the error and where it was thrown in the excerpt.
+    Crashed,
+    /// Something else already listened on the port before the dev server started: its
+    /// answers would not be the app's. Terminal (start only).
+    PortInUse,
     /// The overall deadline passed while still pending. Terminal (verification only).
     Timeout,
 }
@@ -70,6 +77,8 @@ impl Reason {
             Reason::SandboxNotStarted => "SANDBOX_NOT_STARTED",
             Reason::SandboxNotFound => "SANDBOX_NOT_FOUND",
             Reason::ProcessExited => "PROCESS_EXITED",
+            Reason::Crashed => "CRASHED",
+            Reason::PortInUse => "PORT_IN_USE",
             Reason::Timeout => "TIMEOUT",
         }
     }

@@ -41,6 +41,8 @@ pub async fn port_listening(toolbox: &Toolbox, port: u16) -> Option<bool> {
 pub enum NotServing {
     /// The dev process exited, with this code.
     Exited(i32),
+    /// The app crashed under a watcher (see [`crate::crash_log`]); the excerpt.
+    Crashed(String),
     /// The preview answered with something that is not the app (a classified failure).
     Refused(Probe),
     /// The control plane failed (the preview link of a new port could not be fetched).

@@ -6,7 +6,9 @@
 mod ansi;
 mod classify;
 mod conditions;
+pub mod crash_log;
 mod error;
+pub mod install_log;
 mod logport;
 pub mod pipeline;
 mod probe;

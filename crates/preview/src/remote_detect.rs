@@ -93,7 +93,7 @@ pub async fn detect_in_sandbox(
             snapshot.insert(path, Vec::new(), true);
         } else {
             warnings.push(Warning {
-                code: "FILE_TOO_LARGE",
+                code: "FILE_TOO_LARGE".into(),
                 message: format!(
                     "{path} is {size} bytes, more than the {cap} bytes detection reads: not downloaded"
                 ),

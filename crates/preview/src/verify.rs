@@ -11,6 +11,7 @@
 
 use crate::classify::{Probe, Reason};
 use crate::conditions::{HttpAnswers, HttpPolicy, NotServing, PortListening};
+use crate::crash_log;
 use crate::logport::{announced_port, Announcement};
 use crate::probe::Prober;
 use crate::{strip_ansi, PreviewError};
@@ -78,6 +79,21 @@ const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 const LOG_KEEP_BYTES: usize = 64 * 1024;
 /// Log lines that suggest the server just became ready: probe now instead of sleeping on.
 const READY_HINTS: [&str; 5] = ["ready", "Ready", "compiled", "Compiled", "listening"];
+/// How long the log must stay quiet after an error, while nothing listens, before the error is
+/// taken for a crash (a watcher's own "app crashed" line needs no wait). Long enough for a
+/// server that prints a warning's stack and goes on starting.
+const CRASH_QUIET: Duration = Duration::from_secs(10);
+/// Page excerpts that say nothing a developer can act on: the log's error is shown instead.
+const GENERIC_PAGE_TEXTS: &[&str] = &[
+    "Internal Server Error",
+    "500",
+    "500 Internal Server Error",
+    "500 Server Error",
+    "Error",
+    "Server Error",
+    "Internal Error",
+    "500 Internal Error",
+];
 
 /// The outcome of a verification: plain data, JSON in camelCase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,12 +192,30 @@ pub async fn verify_preview_with(
         Err(WaitError::Failed(NotServing::Exited(code))) => (
             Reason::ProcessExited,
             Some(format!(
-                "the dev process exited with code {code} before the preview worked"
+                "the dev process exited with code {code} before the preview worked{}",
+                serving
+                    .log
+                    .first_error()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             )),
             None,
         ),
+        Err(WaitError::Failed(NotServing::Crashed(excerpt))) => {
+            (Reason::Crashed, Some(excerpt), None)
+        }
         Err(WaitError::Failed(NotServing::Refused(probe))) => {
-            (probe.reason, probe.excerpt.clone(), Some(probe))
+            let excerpt = match (&probe.excerpt, serving.log.first_error()) {
+                // A framework's error page that says only "Internal Server Error": the dev
+                // server's log has the real message.
+                (page, Some(logged))
+                    if probe.reason == Reason::FrameworkError && says_nothing(page.as_deref()) =>
+                {
+                    Some(logged)
+                }
+                (page, _) => page.clone(),
+            };
+            (probe.reason, excerpt, Some(probe))
         }
         Err(WaitError::Failed(NotServing::Control(e))) => return Err(e),
     };
@@ -298,8 +332,27 @@ impl Condition for Serving<'_> {
             return Ok(None);
         }
         let r = self.ready.check().await;
+        if let Ok(Some(_)) = &r {
+            // Verified only while the dev process runs: an answer after it ended (or from
+            // something else on its port) is not its server's.
+            if let Some(code) = self.log.exited_now().await {
+                return Err(NotServing::Exited(code));
+            }
+        }
         if let Err(NotServing::Refused(_)) | Ok(Some(_)) = &r {
             return r.map(|o| o.map(|((), probe)| probe));
+        }
+        if !self.ready.0.seen()
+            || self
+                .ready
+                .1
+                .last
+                .as_ref()
+                .is_some_and(|p| p.reason == Reason::NotListening)
+        {
+            if let Some(crash) = self.log.crash() {
+                return Err(NotServing::Crashed(crash.excerpt));
+            }
         }
         if self
             .ready
@@ -331,6 +384,14 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Whether a page excerpt says nothing a developer can act on.
+fn says_nothing(excerpt: Option<&str>) -> bool {
+    excerpt.is_none_or(|e| {
+        let e = e.trim();
+        e.is_empty() || GENERIC_PAGE_TEXTS.iter().any(|g| e.eq_ignore_ascii_case(g))
+    })
+}
+
 /// `base` + `path`, with one `/` between them.
 fn join_path(base: &str, path: &str) -> String {
     let path = path.trim();
@@ -359,6 +420,10 @@ struct LogWatch {
     ended: bool,
     text: String,
     announced: Option<Announcement>,
+    /// When the log last grew.
+    last_output: Instant,
+    /// The log's length when it was last polled (polling mode reads it whole).
+    polled_len: usize,
 }
 
 impl LogWatch {
@@ -386,6 +451,8 @@ impl LogWatch {
             ended: false,
             text: String::new(),
             announced: None,
+            last_output: Instant::now(),
+            polled_len: 0,
         }
     }
 
@@ -393,6 +460,9 @@ impl LogWatch {
         // Only the new text (from the start of the line it continues) can hold a new
         // announcement; a weak one (a bare URL) never replaces a strong one.
         let from = self.text.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        if !data.is_empty() {
+            self.last_output = Instant::now();
+        }
         self.text.push_str(data);
         if let Some(a) = announced_port(&self.text[from..]) {
             if a.strong || !self.announced.is_some_and(|b| b.strong) {
@@ -435,14 +505,17 @@ impl LogWatch {
             .get_session_command_logs(&dev.session_id, &dev.command_id)
             .await
         {
-            self.text.clear();
-            self.announced = None;
             let all = if logs.stdout.is_empty() && logs.stderr.is_empty() {
                 logs.output
             } else {
                 format!("{}{}", logs.stdout, logs.stderr)
             };
-            self.push(&all);
+            if all.len() != self.polled_len {
+                self.polled_len = all.len();
+                self.text.clear();
+                self.announced = None;
+                self.push(&all);
+            }
         }
     }
 
@@ -466,6 +539,28 @@ impl LogWatch {
 
     fn announcement(&self) -> Option<Announcement> {
         self.announced
+    }
+
+    /// The exit code if the dev process has ended, asked now (not from the stream).
+    async fn exited_now(&self) -> Option<i32> {
+        let dev = self.dev.as_ref()?;
+        self.process
+            .get_session_command(&dev.session_id, &dev.command_id)
+            .await
+            .ok()?
+            .exit_code
+    }
+
+    /// The first error the log shows (see [`crate::crash_log::first_error`]).
+    fn first_error(&self) -> Option<String> {
+        crash_log::first_error(&self.text)
+    }
+
+    /// A crash the log shows: a watcher's "app crashed" line at once, an error only once the
+    /// log has been quiet for [`CRASH_QUIET`].
+    fn crash(&self) -> Option<crash_log::Crash> {
+        let c = crash_log::crash(&self.text)?;
+        (c.watcher.is_some() || self.last_output.elapsed() >= CRASH_QUIET).then_some(c)
     }
 
     /// Resolves when the log announces the server, prints a ready line, or ends; never when

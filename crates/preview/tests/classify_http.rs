@@ -338,6 +338,8 @@ fn reasons_serialise_as_their_codes() {
         Reason::SandboxNotStarted,
         Reason::SandboxNotFound,
         Reason::ProcessExited,
+        Reason::Crashed,
+        Reason::PortInUse,
         Reason::Timeout,
     ] {
         assert_eq!(

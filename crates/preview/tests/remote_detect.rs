@@ -161,7 +161,7 @@ async fn a_huge_sparse_package_json_is_skipped_not_downloaded() {
     let codes: Vec<(&str, &str)> = d
         .warnings
         .iter()
-        .map(|w| (w.code, w.message.as_str()))
+        .map(|w| (w.code.as_str(), w.message.as_str()))
         .collect();
     assert!(
         codes.iter().any(|(c, m)| *c == "PACKAGE_JSON_TOO_LARGE"

@@ -218,6 +218,148 @@ async fn a_dev_process_that_exits_at_once_stops_verification_with_its_log() {
     .await;
 }
 
+/// An app that throws as it starts, under `node --watch` (which then waits for a change).
+const CRASHING_JS: &str = "console.log('starting');\nrequire('./missing-routes');\n";
+
+#[tokio::test]
+async fn an_app_that_crashes_under_a_watcher_is_reported_as_the_crash_with_its_error() {
+    bounded(async {
+        let e = env().await;
+        e.tb.fs()
+            .upload(
+                vec![UploadItem {
+                    source: CRASHING_JS.into(),
+                    destination: "crash.js".into(),
+                }],
+                &CallOptions::new(),
+            )
+            .await
+            .unwrap();
+        let port = free_port();
+        let dev = e.start("node --watch crash.js").await;
+        let r = e.verify(Some(&dev), port, Duration::from_mins(1)).await;
+        // The watcher still runs: only the log can tell.
+        let cmd =
+            e.tb.process()
+                .get_session_command("dev", &dev.command_id)
+                .await
+                .unwrap();
+        e.stop().await;
+        assert_eq!(cmd.exit_code, None, "node --watch was still running");
+        assert!(!r.ok);
+        assert_eq!(r.reason, Reason::Crashed, "{r:?}");
+        let excerpt = r.excerpt.as_deref().unwrap();
+        assert!(
+            excerpt.contains("Cannot find module './missing-routes'")
+                && excerpt.contains("crash.js:2"),
+            "{excerpt}"
+        );
+        assert_eq!(serde_json::to_value(&r).unwrap()["reason"], "CRASHED");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_error_then_silence_while_nothing_listens_is_a_crash() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        // No watcher line: the error, then a process that stays alive and never listens.
+        let dev = e
+            .start("node -e \"console.error(new Error('database unreachable').stack); setInterval(() => {}, 1000)\"")
+            .await;
+        let r = e.verify(Some(&dev), port, Duration::from_mins(1)).await;
+        e.stop().await;
+        assert_eq!(r.reason, Reason::Crashed, "{r:?}");
+        assert!(
+            r.excerpt.as_deref().unwrap().starts_with("Error: database unreachable"),
+            "{r:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_left_behind_by_a_dev_command_that_exited_is_never_verified() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        // The command starts a server in the background (holding the command's output open)
+        // and exits once it answers: whatever answers on the port afterwards is not a running
+        // dev process's.
+        let dev = e
+            .start(&format!(
+                "(node server.js {port} 0 &); until curl -sf http://127.0.0.1:{port}/ >/dev/null; do sleep 0.1; done; exit 0"
+            ))
+            .await;
+        loop {
+            let c = e
+                .tb
+                .process()
+                .get_session_command("dev", &dev.command_id)
+                .await
+                .unwrap();
+            if c.exit_code.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let r = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        e.stop().await;
+        assert!(!r.ok, "{r:?}");
+        assert_eq!(r.reason, Reason::ProcessExited, "{r:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_decoy_listening_before_the_start_is_refused_and_never_verified() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        // A decoy in another session (as an install script could leave one), listening first.
+        e.tb.process().create_session("decoy").await.unwrap();
+        e.tb.process()
+            .execute_session_command(
+                "decoy",
+                &format!("node server.js {port} 0"),
+                true,
+                &CallOptions::new(),
+            )
+            .await
+            .unwrap();
+        let decoy = e.verify(None, port, Duration::from_secs(30)).await;
+        assert!(decoy.ok, "the decoy answers: {decoy:?}");
+        let input = forge_preview::pipeline::StartInput {
+            sandbox_id: e.id.clone(),
+            path: Some(e.tb.work_dir().await.unwrap()),
+            command: Some(format!("node server.js {port} 0")),
+            port: Some(port),
+            ..Default::default()
+        };
+        let err = forge_preview::pipeline::start_dev_server(&e.client, &input, &CallOptions::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "PREVIEW_PORT_IN_USE", "{err}");
+        assert!(err.to_string().contains(&format!("port {port}")), "{err}");
+
+        // With the decoy gone the same start works, and what is verified is its server.
+        e.tb.process().delete_session("decoy").await.unwrap();
+        let started =
+            forge_preview::pipeline::start_dev_server(&e.client, &input, &CallOptions::new())
+                .await
+                .unwrap();
+        let dev = DevProcess {
+            session_id: started.session_id.clone(),
+            command_id: started.command_id.clone(),
+        };
+        let r = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        let _ = e.tb.process().delete_session(&started.session_id).await;
+        assert!(r.ok, "{r:?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_port_the_log_announces_wins_over_the_requested_one() {
     bounded(async {

@@ -48,6 +48,8 @@ pub enum StepError {
     InstallFailed { exit_code: i32 },
     /// Detection found no way to start the app.
     NoDevCommand,
+    /// Something already listened on the dev server's port in the sandbox before it started.
+    PortInUse { port: u16 },
     /// The preview did not answer like a working app.
     VerifyFailed {
         reason: Reason,
@@ -64,6 +66,7 @@ impl StepError {
             StepError::Source(e) => e.code(),
             StepError::InstallFailed { .. } => "PREVIEW_INSTALL_FAILED",
             StepError::NoDevCommand => "PREVIEW_NO_DEV_COMMAND",
+            StepError::PortInUse { .. } => "PREVIEW_PORT_IN_USE",
             StepError::VerifyFailed { .. } => "PREVIEW_VERIFY_FAILED",
         }
     }

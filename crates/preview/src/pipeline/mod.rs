@@ -323,13 +323,23 @@ async fn after_create(
             .install_timeout
             .unwrap_or(steps::install::DEFAULT_INSTALL_TIMEOUT),
         env_vars: req.env_vars.clone(),
-    };
+        install_env: BTreeMap::new(),
+        package_manager: None,
+        prepare_command: None,
+    }
+    .with_detection(&detection);
     run.step(
         Step::Install,
         steps::install::run(&tb, &install, call),
-        |i| match &i.command {
-            Some(c) => format!("`{c}` done"),
-            None => "nothing to install".into(),
+        |i| {
+            let mut m = match &i.command {
+                Some(c) => format!("`{c}` done"),
+                None => "nothing to install".into(),
+            };
+            for n in &i.notes {
+                m.push_str(&format!("; {n}"));
+            }
+            m
         },
     )
     .await?;

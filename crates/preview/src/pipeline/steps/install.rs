@@ -1,11 +1,14 @@
 //! Step 4, `install`: the dependencies, with the detected command, killed after a timeout.
 
 use super::{
-    detect, join, memory_of, ms, toolbox, with_node_options, DEFAULT_PATH, LOG_TAIL_LINES,
+    detect, join, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
+    LOG_TAIL_LINES,
 };
-use crate::pipeline::failure::{tail_lines, AtStep, Step, StepError, StepFailure};
+use crate::install_log;
+use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
+use forge_detect::{Detection, PackageManagerInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,13 +25,33 @@ const QUIET_INSTALL_ENV: &[(&str, &str)] = &[
     ("CI", "true"),
 ];
 
-/// What to install. `command` and `installRoot` come from detection; when `command` is absent
+/// A retry that makes an install succeed where a developer's would: when the log of a failed
+/// install of `manager` holds `marker`, the same command runs once more with `flag`.
+struct Retry {
+    manager: &'static str,
+    marker: &'static str,
+    flag: &'static str,
+    why: &'static str,
+}
+
+const RETRIES: &[Retry] = &[Retry {
+    manager: "npm",
+    marker: "ERESOLVE",
+    flag: "--legacy-peer-deps",
+    why: "npm 7+ refuses the project's peer-dependency conflicts (ERESOLVE); npm 6 and most developers' installs accept them",
+}];
+
+/// What to install. `detection` (detectFramework's answer, e.g. from an earlier Inngest step)
+/// supplies everything; the other fields override it. Without either `command` or `detection`
 /// the step detects first.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallInput {
     pub sandbox_id: String,
     pub path: Option<String>,
+    /// Detection's answer: install command and root, install env, the package manager to make
+    /// available, the workspace dependencies to build.
+    pub detection: Option<Box<Detection>>,
     /// Repository-relative folder to run the install in (detection's `installRoot`).
     pub install_root: Option<String>,
     pub command: Option<String>,
@@ -51,12 +74,33 @@ pub(crate) struct Params {
     pub command: Option<String>,
     pub memory_gib: Option<f64>,
     pub timeout: Duration,
+    /// The caller's env (wins over `install_env`).
     pub env_vars: BTreeMap<String, String>,
+    /// Detection's `installEnv`.
+    pub install_env: BTreeMap<String, String>,
+    /// Made available in the sandbox first when it is not npm.
+    pub package_manager: Option<PackageManagerInfo>,
+    /// Detection's `prepareCommand`, run after the install.
+    pub prepare_command: Option<String>,
+}
+
+impl Params {
+    /// The install a detection calls for (the caller's `command` and env kept).
+    pub fn with_detection(mut self, d: &Detection) -> Self {
+        if self.command.is_none() {
+            self.command.clone_from(&d.install_command);
+            self.install_root.clone_from(&d.install_root);
+        }
+        self.install_env.clone_from(&d.install_env);
+        self.package_manager = Some(d.package_manager.clone());
+        self.prepare_command.clone_from(&d.prepare_command);
+        self
+    }
 }
 
 impl From<InstallInput> for Params {
     fn from(i: InstallInput) -> Self {
-        Params {
+        let p = Params {
             sandbox_id: i.sandbox_id,
             path: i.path.unwrap_or_else(|| DEFAULT_PATH.to_owned()),
             install_root: i.install_root.unwrap_or_else(|| ".".to_owned()),
@@ -66,6 +110,13 @@ impl From<InstallInput> for Params {
                 .timeout_ms
                 .map_or(DEFAULT_INSTALL_TIMEOUT, Duration::from_millis),
             env_vars: i.env_vars.unwrap_or_default(),
+            install_env: BTreeMap::new(),
+            package_manager: None,
+            prepare_command: None,
+        };
+        match &i.detection {
+            Some(d) => p.with_detection(d),
+            None => p,
         }
     }
 }
@@ -80,10 +131,17 @@ pub struct Installed {
     pub exit_code: i32,
     pub elapsed_ms: u64,
     pub log_tail: Vec<String>,
+    /// What the step did beyond the command, and why: the package manager it installed, the
+    /// retry it made, the workspace dependencies it built.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
-/// Installs dependencies with the detected command, killed after the timeout. A non-zero exit
-/// fails with `PREVIEW_INSTALL_FAILED` and the tail of the install log.
+/// Installs dependencies with the detected command, killed after the timeout: the package
+/// manager made available first, download-only postinstalls off, one retry where a known
+/// failure has a known cure (npm's ERESOLVE: `--legacy-peer-deps`), then the app's workspace
+/// dependencies built. A non-zero exit fails with `PREVIEW_INSTALL_FAILED`, the install's first
+/// real error in the message and the tail of its log.
 pub async fn install_dependencies(
     client: &Client,
     input: &InstallInput,
@@ -91,7 +149,7 @@ pub async fn install_dependencies(
 ) -> Result<Installed, PreviewError> {
     let tb = toolbox(client, &input.sandbox_id, Step::Install).await?;
     let mut input = input.clone();
-    if input.command.is_none() {
+    if input.command.is_none() && input.detection.is_none() {
         let d = detect::run(
             client,
             &tb,
@@ -99,8 +157,7 @@ pub async fn install_dependencies(
             call,
         )
         .await?;
-        input.command = d.install_command;
-        input.install_root = Some(d.install_root);
+        input.detection = Some(Box::new(d));
     }
     input.memory_gib = memory_of(client, &input.sandbox_id, input.memory_gib).await;
     run(&tb, &Params::from(input), call).await
@@ -121,38 +178,110 @@ pub(crate) async fn run(
             exit_code: 0,
             elapsed_ms: 0,
             log_tail: Vec::new(),
+            notes: Vec::new(),
         });
     };
     let cwd = join(&params.path, &params.install_root);
-    let mut env = with_node_options(&params.env_vars, params.memory_gib);
+    let mut notes = Vec::new();
+    let mut env = params.install_env.clone();
+    env.extend(with_node_options(&params.env_vars, params.memory_gib));
     for (k, v) in QUIET_INSTALL_ENV {
         env.entry((*k).to_owned())
             .or_insert_with(|| (*v).to_owned());
+    }
+    if let Some(pm) = &params.package_manager {
+        let ready = package_manager::ensure(tb, sid, Step::Install, pm, &cwd, call).await?;
+        if let Some(path) = ready.path {
+            env.entry("PATH".to_owned()).or_insert(path);
+        }
+        notes.extend(ready.note);
     }
     let opts = ExecOptions {
         cwd: Some(cwd),
         env: env.into_iter().collect(),
         timeout: None,
     };
+    let deadline = Instant::now() + params.timeout;
+    let mut ran = command.clone();
+    let mut outcome = run_one(tb, sid, &ran, &opts, deadline, call).await?;
+    if outcome.exit_code != 0 {
+        let manager = params
+            .package_manager
+            .as_ref()
+            .map_or("npm", |p| p.name.as_str());
+        if let Some(r) = RETRIES.iter().find(|r| {
+            r.manager == manager && outcome.output.contains(r.marker) && !ran.contains(r.flag)
+        }) {
+            notes.push(format!(
+                "`{ran}` failed with {}: retried with {} ({})",
+                r.marker, r.flag, r.why
+            ));
+            ran = format!("{ran} {}", r.flag);
+            outcome = run_one(tb, sid, &ran, &opts, deadline, call).await?;
+        }
+    }
+    if outcome.exit_code != 0 {
+        return Err(failed(sid, &ran, "", &outcome, notes));
+    }
+    let mut log = outcome.output;
+    if let Some(prepare) = &params.prepare_command {
+        let built = run_one(tb, sid, prepare, &opts, deadline, call).await?;
+        if built.exit_code != 0 {
+            return Err(failed(
+                sid,
+                prepare,
+                "building the app's workspace dependencies: ",
+                &built,
+                notes,
+            ));
+        }
+        notes.push(format!(
+            "built the app's workspace dependencies with `{prepare}`"
+        ));
+        log.push_str(&built.output);
+    }
+    Ok(Installed {
+        sandbox_id: sid.clone(),
+        command: Some(ran),
+        exit_code: 0,
+        elapsed_ms: ms(t.elapsed()),
+        log_tail: install_log::tail(&log, LOG_TAIL_LINES),
+        notes,
+    })
+}
+
+/// One command's end: its exit code and its whole output.
+struct Outcome {
+    exit_code: i32,
+    output: String,
+}
+
+/// Runs `command` in its own session until it exits or `deadline` passes (then it is killed
+/// with its session and the step fails with the transport's timeout).
+async fn run_one(
+    tb: &Toolbox,
+    sid: &str,
+    command: &str,
+    opts: &ExecOptions,
+    deadline: Instant,
+    call: &CallOptions,
+) -> Result<Outcome, PreviewError> {
     let spawned = tb
         .process()
-        .spawn(&command, &opts, call)
+        .spawn(command, opts, call)
         .await
         .at(Step::Install, sid)?;
+    let left = deadline.saturating_duration_since(Instant::now());
     let wait_opts = CallOptions {
-        timeout: Some(
-            call.timeout
-                .map_or(params.timeout, |c| c.min(params.timeout)),
-        ),
+        timeout: Some(call.timeout.map_or(left, |c| c.min(left))),
         cancel: call.cancel.clone(),
     };
     let waited = spawned.wait(&wait_opts).await;
     let output = spawned.output().await.map(|o| o.output).unwrap_or_default();
-    // Deleting the session kills the install if it still runs (timeout, abort).
+    // Deleting the session kills the command if it still runs (timeout, abort).
     spawned.kill().await;
-    let log_tail = tail_lines(&output, LOG_TAIL_LINES);
-    let exit_code = match waited {
-        Ok(code) => code,
+    match waited {
+        Ok(exit_code) => Ok(Outcome { exit_code, output }),
         Err(e) => {
             let message = e.to_string();
             let mut f = StepFailure::new(
@@ -161,25 +290,29 @@ pub(crate) async fn run(
                 message,
             )
             .in_sandbox(sid);
-            f.log_tail = log_tail;
-            return Err(f.into_error());
+            f.log_tail = install_log::tail(&output, LOG_TAIL_LINES);
+            Err(f.into_error())
         }
-    };
-    if exit_code != 0 {
-        let mut f = StepFailure::new(
-            Step::Install,
-            StepError::InstallFailed { exit_code },
-            format!("`{command}` exited with code {exit_code}"),
-        )
-        .in_sandbox(sid);
-        f.log_tail = log_tail;
-        return Err(f.into_error());
     }
-    Ok(Installed {
-        sandbox_id: sid.clone(),
-        command: Some(command),
-        exit_code,
-        elapsed_ms: ms(t.elapsed()),
-        log_tail,
-    })
+}
+
+/// `PREVIEW_INSTALL_FAILED` for `command`, its first real error in the message.
+fn failed(sid: &str, command: &str, what: &str, o: &Outcome, notes: Vec<String>) -> PreviewError {
+    let first = install_log::first_error(&o.output)
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    let mut message = format!("{what}`{command}` exited with code {}{first}", o.exit_code);
+    for n in notes {
+        message.push_str(&format!(" ({n})"));
+    }
+    let mut f = StepFailure::new(
+        Step::Install,
+        StepError::InstallFailed {
+            exit_code: o.exit_code,
+        },
+        message,
+    )
+    .in_sandbox(sid);
+    f.log_tail = install_log::tail(&o.output, LOG_TAIL_LINES);
+    f.into_error()
 }

@@ -1,21 +1,28 @@
 //! Step 5, `start`: the dev server, in its own session, listening on the detected port.
 
-use super::{detect, join, memory_of, ms, toolbox, with_node_options, DEFAULT_PATH};
+use super::{
+    detect, join, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
+};
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
+use forge_daytona::wait::{await_condition, from_fn, Backoff};
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
-use forge_detect::Detection;
+use forge_detect::{Detection, PackageManagerInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// What to start. `command`, `root`, `port` and `env` come from detection; when `command` is
-/// absent the step detects first.
+/// What to start. `detection` (detectFramework's answer, e.g. from an earlier Inngest step)
+/// supplies `command`, `root`, `port`, `env` and the package manager; the other fields
+/// override it. Without either `command` or `detection` the step detects first.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartInput {
     pub sandbox_id: String,
     pub path: Option<String>,
+    pub detection: Option<Box<Detection>>,
+    /// The package manager the dev command runs through (made available when it is not npm).
+    pub package_manager: Option<PackageManagerInfo>,
     /// Repository-relative app folder (detection's `root`).
     pub root: Option<String>,
     pub command: Option<String>,
@@ -50,7 +57,9 @@ pub async fn start_dev_server(
 ) -> Result<Started, PreviewError> {
     let tb = toolbox(client, &input.sandbox_id, Step::Start).await?;
     let mut input = input.clone();
-    if input.command.is_none() {
+    if let Some(d) = input.detection.take() {
+        fill_start(&mut input, &d);
+    } else if input.command.is_none() {
         let mut di = detect::input_of(&input.sandbox_id, input.path.as_ref());
         di.port = input.port;
         let d = detect::run(client, &tb, &di, call).await?;
@@ -72,6 +81,38 @@ pub fn fill_start(input: &mut StartInput, d: &Detection) {
         .framework
         .take()
         .or_else(|| d.framework.as_ref().map(|f| f.id.clone()));
+    input.package_manager = input
+        .package_manager
+        .take()
+        .or_else(|| Some(d.package_manager.clone()));
+}
+
+/// How long a port that is in use may take to be released (a dev server just stopped by a
+/// restart) before the start fails.
+const PORT_RELEASE_GRACE: Duration = Duration::from_secs(5);
+
+/// Fails with `PREVIEW_PORT_IN_USE` when something already listens on `port` in the sandbox
+/// (after [`PORT_RELEASE_GRACE`]): whatever answers there would be taken for the dev server.
+/// Ports the toolbox cannot check pass.
+async fn port_free(tb: &Toolbox, sid: &str, port: u16) -> Result<(), PreviewError> {
+    let free = from_fn(Backoff::READINESS, || async {
+        Ok::<_, std::convert::Infallible>(
+            (crate::port_listening(tb, port).await != Some(true)).then_some(()),
+        )
+    });
+    let until = tokio::time::Instant::now() + PORT_RELEASE_GRACE;
+    match await_condition(Some(until), None, free).await {
+        Ok(()) => Ok(()),
+        Err(_) => Err(StepFailure::new(
+            Step::Start,
+            StepError::PortInUse { port },
+            format!(
+                "something in the sandbox already listens on port {port}, before the dev server started: its answers would be taken for the app's. Stop it, or start the app on another port (`port`)"
+            ),
+        )
+        .in_sandbox(sid)
+        .into_error()),
+    }
 }
 
 /// The step inside the pipeline, with the sandbox's toolbox.
@@ -92,6 +133,7 @@ pub(crate) async fn run(
         .into_error());
     };
     let port = input.port.unwrap_or(3000);
+    port_free(tb, sid, port).await?;
     let base = input
         .path
         .clone()
@@ -102,6 +144,12 @@ pub(crate) async fn run(
         input.memory_gib,
     );
     env.entry("PORT".into()).or_insert_with(|| port.to_string());
+    if let Some(pm) = &input.package_manager {
+        let ready = package_manager::ensure(tb, sid, Step::Start, pm, &cwd, call).await?;
+        if let Some(path) = ready.path {
+            env.entry("PATH".into()).or_insert(path);
+        }
+    }
     let opts = ExecOptions {
         cwd: Some(cwd),
         env: env.into_iter().collect(),

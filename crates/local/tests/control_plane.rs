@@ -503,6 +503,10 @@ async fn a_deleted_sandboxs_folder_is_reused_empty_or_removed() {
     )
     .await;
     assert_eq!(s, 200);
+    // Its container is up (create answers while it may still be starting): the delete below
+    // stops a running sandbox, as a user's would.
+    let (s, v) = env.exec(&a, json!({"command": "true"})).await;
+    assert_eq!(s, 200, "{v}");
     let ino = std::fs::metadata(env.root(&a)).unwrap().ino();
     let (s, _) = env
         .json(Method::DELETE, &env.api(&format!("/sandbox/{a}")), None)

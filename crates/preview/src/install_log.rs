@@ -2,10 +2,9 @@
 //! (update offers, funding, deprecations, peer warnings) to the first line that says what went
 //! wrong. The rules are data: [`NOISE`] lines are skipped, [`ERROR_MARKERS`] start an error.
 
-/// Line prefixes that are never the error (after trimming): npm's and yarn's notices and
-/// warnings, progress, funding, update offers.
+/// Line prefixes that are never the error (after trimming), besides [`NOTICES`]: npm's and
+/// yarn's warnings, progress, funding.
 const NOISE: &[&str] = &[
-    "npm notice",
     "npm warn",
     "npm WARN",
     "npm http",
@@ -32,13 +31,6 @@ const NOISE: &[&str] = &[
     "found 0 vulnerabilities",
     "run `npm fund`",
     "packages are looking for funding",
-    "New major version of npm",
-    "New minor version of npm",
-    "New patch version of npm",
-    "To update run:",
-    "Changelog:",
-    "Update available",
-    "Run `npm install -g",
 ];
 
 /// Where an error starts, most specific first: `(marker, lines to keep from it)`. npm prints
@@ -66,9 +58,28 @@ fn clean(text: &str) -> String {
     crate::ansi::strip_ansi(&text.replace(['\u{1}', '\u{2}'], "")).into_owned()
 }
 
+/// Package managers' notices that can end any log, a dev server's too (`npm run dev` prints
+/// npm's update offer when the server stops): never what a developer needs to read.
+const NOTICES: &[&str] = &[
+    "npm notice",
+    "New major version of npm",
+    "New minor version of npm",
+    "New patch version of npm",
+    "To update run:",
+    "Changelog:",
+    "Update available",
+    "Run `npm install -g",
+];
+
+/// Whether a line is a package manager's notice (see [`NOTICES`]).
+pub fn is_notice(line: &str) -> bool {
+    let l = line.trim_start();
+    NOTICES.iter().any(|n| l.starts_with(n))
+}
+
 fn is_noise(line: &str) -> bool {
     let l = line.trim_start();
-    l.is_empty() || NOISE.iter().any(|n| l.starts_with(n))
+    l.is_empty() || is_notice(l) || NOISE.iter().any(|n| l.starts_with(n))
 }
 
 /// The first real error of an install log: the line with the most specific marker (npm's
@@ -129,5 +140,10 @@ mod tests {
             Some("error Couldn't find any versions for \"nope\"")
         );
         assert_eq!(first_error("added 3 packages\n"), None);
+        // A dev server's log tail drops the same notices (verify.rs).
+        assert!(is_notice(
+            "npm notice New major version of npm available! 10.8.2 -> 11.6.0"
+        ));
+        assert!(!is_notice("  VITE v6.0.0  ready in 300 ms"));
     }
 }

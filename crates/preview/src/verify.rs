@@ -590,7 +590,7 @@ impl LogWatch {
         let lines: Vec<&str> = plain
             .split(['\n', '\r'])
             .map(str::trim_end)
-            .filter(|l| !l.is_empty())
+            .filter(|l| !l.is_empty() && !crate::install_log::is_notice(l))
             .collect();
         lines[lines.len().saturating_sub(n)..]
             .iter()

@@ -1359,6 +1359,10 @@ mapped:;
           if (r >= 0) close(r);
         } else if (si.ssi_signo == SIGUSR2 && net > 0) {
           kill(net, SIGKILL);
+          /* Reaped now: a USR1 right behind this one (blocked, then unblocked at once)
+             starts a new tool instead of finding the old one still counted. */
+          waitpid(net, NULL, 0);
+          net = 0;
         }
       }
       pid_t w;

@@ -113,6 +113,7 @@ pub(crate) fn start_spec(state: &Shared, s: &Sandbox) -> crate::container::Start
         limits: crate::toolbox::limits_of(s),
         mounts,
         network: !s.network_block_all,
+        allow: allowed(s),
     }
 }
 
@@ -180,16 +181,8 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             "Cannot specify Sandbox resources when using a snapshot",
         ));
     }
-    for (what, value) in [
-        ("networkAllowList", &req.network_allow_list),
-        ("domainAllowList", &req.domain_allow_list),
-    ] {
-        if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
-            return Err(Failure::bad_request(format!(
-                "{what} is not supported by the embedded backend (its user-mode network cannot filter by address); use networkBlockAll, or Daytona"
-            )));
-        }
-    }
+    refuse_domain_allow_list(req.domain_allow_list.as_deref())?;
+    let allow_list = allow_list(req.network_allow_list.as_deref())?;
     if req.linked_sandbox.is_some() {
         return Err(Failure::bad_request(
             "linkedSandbox is not supported by the embedded backend",
@@ -291,7 +284,7 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             .ttl_minutes
             .filter(|t| *t > 0)
             .map(|t| crate::lifecycle::after_minutes(t as f64)),
-        network_allow_list: None,
+        network_allow_list: allow_list,
         volumes: Some(volumes),
         build_info,
         created_at: Some(now.clone()),
@@ -737,38 +730,77 @@ struct NetworkBody {
     domain_allow_list: Option<String>,
 }
 
-/// `POST /sandbox/{id}/network-settings`: `networkBlockAll` is enforced (a running sandbox's
-/// network is detached or attached again at once); allow lists are refused (400) — this
-/// backend's user-mode network cannot filter by address.
+/// `domainAllowList` needs a filtering resolver or proxy, which this backend does not have.
+fn refuse_domain_allow_list(list: Option<&str>) -> Result<(), Failure> {
+    if list.is_some_and(|v| !v.trim().is_empty()) {
+        return Err(Failure::bad_request(
+            "domainAllowList is not supported by the embedded backend (it filters by address: use networkAllowList or networkBlockAll, or Daytona)",
+        ));
+    }
+    Ok(())
+}
+
+/// A `networkAllowList` checked and normalised (`None`: no list).
+fn allow_list(list: Option<&str>) -> Result<Option<String>, Failure> {
+    let Some(list) = list.filter(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = crate::container::net::parse_allow_list(list).map_err(Failure::bad_request)?;
+    Ok(Some(
+        parsed
+            .iter()
+            .map(|(a, l)| format!("{a}/{l}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    ))
+}
+
+/// The parsed allow list a sandbox has (empty: none).
+pub(crate) fn allowed(s: &Sandbox) -> Vec<(std::net::Ipv4Addr, u8)> {
+    s.network_allow_list
+        .as_deref()
+        .and_then(|l| crate::container::net::parse_allow_list(l).ok())
+        .unwrap_or_default()
+}
+
+/// `POST /sandbox/{id}/network-settings`: `networkBlockAll` and `networkAllowList` are
+/// enforced at once on a running sandbox (its network detached or attached again; its routes
+/// narrowed to the listed addresses in its own network namespace), at its next start
+/// otherwise. An empty `networkAllowList` lifts the list.
 async fn network_settings(
     State(state): State<Shared>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NetworkBody>,
 ) -> Result<Json<Sandbox>, Failure> {
-    for (what, value) in [
-        ("networkAllowList", &body.network_allow_list),
-        ("domainAllowList", &body.domain_allow_list),
-    ] {
-        if value.as_deref().is_some_and(|v| !v.trim().is_empty()) {
-            return Err(Failure::bad_request(format!(
-                "{what} is not supported by the embedded backend (its user-mode network cannot filter by address); use networkBlockAll, or Daytona"
-            )));
-        }
-    }
+    refuse_domain_allow_list(body.domain_allow_list.as_deref())?;
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
-    let block = body
-        .network_block_all
-        .unwrap_or(rec.sandbox.network_block_all);
-    if block != rec.sandbox.network_block_all {
+    let list = match &body.network_allow_list {
+        Some(l) => allow_list(Some(l))?,
+        None => rec.sandbox.network_allow_list.clone(),
+    };
+    let (was_blocked, before) = (
+        rec.sandbox.network_block_all,
+        rec.sandbox.network_allow_list.clone(),
+    );
+    let block = body.network_block_all.unwrap_or(was_blocked);
+    if block != was_blocked {
         state.runtime.set_network(&rec.sandbox.id, !block)?;
     }
     let rec = state
         .store
         .update(&id, |r| {
             r.sandbox.network_block_all = block;
+            r.sandbox.network_allow_list.clone_from(&list);
             Ok(())
         })
         .await?;
+    // Attached again, the network tool routes everything: the list goes back on.
+    if !block && (list != before || (was_blocked && list.is_some())) {
+        state
+            .runtime
+            .set_allow_list(&rec.sandbox.id, &allowed(&rec.sandbox))
+            .await?;
+    }
     Ok(Json(render(&state, &rec)))
 }
 

@@ -322,14 +322,75 @@ async fn fork_pause_resume_and_network_block() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(out, "200", "the network is attached again");
-    let (s, v) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{blocked}/network-settings")),
-            Some(json!({"networkAllowList": "10.0.0.0/8"})),
-        )
-        .await;
+
+    // networkAllowList: only the listed addresses are reachable (the resolver still answers),
+    // changed and lifted on the running sandbox, and in place before a new one runs anything;
+    // the sandbox's user cannot route around it.
+    let code = "curl -s -m 20 -o /dev/null -w %{http_code} https://registry.npmjs.org/; true";
+    let registry = sh(
+        &env,
+        &blocked,
+        "getent hosts registry.npmjs.org | cut -d' ' -f1",
+    )
+    .await
+    .1
+    .trim()
+    .to_string();
+    assert!(!registry.is_empty());
+    let set = |id: String, list: String| {
+        let env = &env;
+        async move {
+            env.json(
+                Method::POST,
+                &env.api(&format!("/sandbox/{id}/network-settings")),
+                Some(json!({ "networkAllowList": list })),
+            )
+            .await
+        }
+    };
+    let (s, v) = set(blocked.clone(), "198.51.100.7/24".into()).await;
+    assert_eq!(
+        (s, v["networkAllowList"].as_str()),
+        (200, Some("198.51.100.0/24")),
+        "{v}"
+    );
+    assert_eq!(sh(&env, &blocked, code).await.1, "000");
+    let escape = "ip route replace default via 10.0.2.2 dev tap0 2>/dev/null; ip route add 0.0.0.0/1 via 10.0.2.2 2>/dev/null; curl -s -m 20 -o /dev/null -w %{http_code} https://registry.npmjs.org/; true";
+    assert_eq!(
+        sh(&env, &blocked, escape).await.1,
+        "000",
+        "the sandbox changed its routes"
+    );
+    let (s, v) = set(blocked.clone(), format!("198.51.100.0/24,{registry}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(sh(&env, &blocked, code).await.1, "200");
+    let (s, v) = set(blocked.clone(), String::new()).await;
+    assert_eq!((s, v.get("networkAllowList")), (200, None), "lifted: {v}");
+    assert_eq!(sh(&env, &blocked, code).await.1, "200");
+    let (s, v) = set(blocked.clone(), "example.com".into()).await;
     assert_eq!(s, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("example.com"),
+        "{v}"
+    );
+    let listed = env
+        .create(json!({"networkAllowList": "198.51.100.0/24"}))
+        .await;
+    assert_eq!(listed["networkAllowList"], "198.51.100.0/24");
+    let listed = listed["id"].as_str().unwrap().to_string();
+    assert_eq!(sh(&env, &listed, code).await.1, "000");
+    // Blocked and unblocked again, the list goes back on with the network.
+    for block in [true, false] {
+        let (s, v) = env
+            .json(
+                Method::POST,
+                &env.api(&format!("/sandbox/{listed}/network-settings")),
+                Some(json!({"networkBlockAll": block})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_eq!(sh(&env, &listed, code).await.1, "000");
 
     // Not supported here: a 400 with a message, never a 200.
     let (s, v) = env

@@ -95,6 +95,8 @@ pub struct Start {
     pub mounts: Vec<(PathBuf, String)>,
     /// Whether it reaches the network (false: `networkBlockAll`, a loopback only).
     pub network: bool,
+    /// `networkAllowList`: the only addresses it reaches (empty: all).
+    pub allow: Vec<(std::net::Ipv4Addr, u8)>,
 }
 
 /// A sandbox whose container runs.
@@ -329,6 +331,7 @@ impl Runtime {
             },
             mounts: Vec::new(),
             network: true,
+            allow: Vec::new(),
         };
         let started = self.launch(&dir, "probe", None, &probe).await;
         let result = match started {
@@ -411,6 +414,13 @@ impl Runtime {
             .launch(&self.dir(id), id, Some(&cgroups), start)
             .await
             .map_err(|e| Failure::internal(format!("cannot start sandbox {id}: {e}")))?;
+        if start.network && !start.allow.is_empty() {
+            // Before anything runs in it (commands wait on this start): fail closed.
+            if let Err(e) = self.route_only(running.pid, &start.allow).await {
+                let _ = kill_init(running.pid, running.start).await;
+                return Err(e);
+            }
+        }
         let record = format!("{} {}\n", running.pid, running.start);
         let _ = std::fs::write(self.dir(id).join("run").join("init"), record);
         if let Ok(mut map) = self.running.lock() {
@@ -686,6 +696,49 @@ impl Runtime {
         Ok(())
     }
 
+    /// Applies a `networkAllowList` to a running sandbox (empty: lifts it); a sandbox not
+    /// running gets it at its next start. Waits for the network tool to have configured the
+    /// sandbox's device (just attached again after `networkBlockAll`).
+    pub async fn set_allow_list(
+        &self,
+        id: &str,
+        allow: &[(std::net::Ipv4Addr, u8)],
+    ) -> Result<(), Failure> {
+        match self.running(id) {
+            Some(r) => self.route_only(r.pid, allow).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Routes only `allow` (all when empty) out of the network namespace of init `pid`, with
+    /// iproute2's `ip` joined to the sandbox's namespaces. The sandbox's user has no
+    /// capability there, so it cannot change them back.
+    async fn route_only(
+        &self,
+        pid: i32,
+        allow: &[(std::net::Ipv4Addr, u8)],
+    ) -> Result<(), Failure> {
+        let Some(ip) = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.exists())
+        else {
+            return Err(Failure::bad_request(
+                "networkAllowList needs iproute2's `ip` on this machine (apt-get install iproute2)",
+            ));
+        };
+        if !self.namespaces {
+            return Err(Failure::bad_request(
+                "networkAllowList needs sandboxes in their own network namespace (containers), which this backend does not have here",
+            ));
+        }
+        let (ip, commands) = (ip.to_path_buf(), net::allow_commands(allow));
+        tokio::task::spawn_blocking(move || in_netns_route(&ip, pid, &commands))
+            .await
+            .map_err(|e| Failure::internal(e.to_string()))?
+            .map_err(|e| Failure::internal(format!("cannot apply networkAllowList: {e}")))
+    }
+
     /// SIGKILL to every running container's init, without waiting (for `Drop`).
     pub fn kill_all_now(&self) {
         let all: Vec<(String, Arc<Running>)> = self
@@ -904,4 +957,68 @@ async fn kill_init(pid: i32, start: u64) -> bool {
     })
     .await
     .unwrap_or(false)
+}
+
+/// Runs `ip` inside the network namespace of init `pid` (through its user namespace when this
+/// process is not root): waits (5 s at most) until the network tool has routed the device,
+/// then runs `commands` as one `ip -batch`.
+fn in_netns_route(ip: &Path, pid: i32, commands: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let open = |ns: &str| {
+        std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
+            .map_err(|e| format!("the sandbox's {ns} namespace: {e}"))
+    };
+    let (user, netns) = (open("user")?, open("net")?);
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let run = |args: &[&str], input: Option<&str>| -> Result<String, String> {
+        let mut cmd = std::process::Command::new(ip);
+        cmd.args(args)
+            .env_clear()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let (u, n) = (user.as_raw_fd(), netns.as_raw_fd());
+        // SAFETY: only setns(2) between fork and exec (async-signal-safe), on descriptors
+        // that stay open in the parent until the child has exec'd.
+        unsafe {
+            cmd.pre_exec(move || {
+                if !root && libc::setns(u, libc::CLONE_NEWUSER) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::setns(n, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("ip: {e}"))?;
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("ip: {e}"))?;
+        }
+        let out = child.wait_with_output().map_err(|e| format!("ip: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let routed = run(
+            &["-4", "route", "show", "dev", net::DEVICE, "scope", "global"],
+            None,
+        );
+        if routed.is_ok_and(|r| !r.trim().is_empty()) {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err("the sandbox's network was not configured within 5 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run(&["-4", "-batch", "-"], Some(commands)).map(|_| ())
 }

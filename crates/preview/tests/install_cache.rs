@@ -2,8 +2,7 @@
 //! project and scope restores `node_modules` instead of running the command (no network: the
 //! "install" is a command that makes a tiny `node_modules`).
 
-use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, UploadItem};
-use forge_local::{LocalBackend, LocalConfig};
+use forge_daytona::{CallOptions, Client, CreateParams, UploadItem};
 use forge_preview::pipeline::{install_dependencies, InstallInput, Installed};
 
 /// Makes a `node_modules` whose `stamp` is different on every run.
@@ -62,20 +61,7 @@ async fn stamp(client: &Client, id: &str) -> String {
 
 #[tokio::test]
 async fn a_second_install_of_the_same_project_is_restored_from_the_cache() {
-    let home = tempfile::tempdir().unwrap();
-    let backend = LocalBackend::start(LocalConfig {
-        home: Some(home.path().to_path_buf()),
-        stop_sandboxes_on_exit: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::new(
-        DaytonaConfig::new()
-            .with_api_key(backend.api_key())
-            .with_api_url(backend.api_url()),
-    )
-    .unwrap();
+    let (_home, backend, client) = crate::common::local_backend().await;
 
     let a = sandbox_with_project(&client).await;
     let first = install(&client, &a, None).await;

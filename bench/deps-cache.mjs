@@ -80,7 +80,7 @@ function lockfile(files) {
 
 async function preview(daytona, repoUrl) {
   const t0 = Date.now()
-  const r = await daytona.cloneAndPreview({ repoUrl, token: TOKEN, public: true, workspaceClass: 'medium' })
+  const r = await daytona.cloneAndPreview({ repoUrl, token: TOKEN, public: true })
   const wall = Date.now() - t0
   const install = r.steps.find((s) => s.step === 'install')?.message ?? ''
   await daytona.getSandbox(r.sandboxId).then((s) => s.delete())

@@ -57,6 +57,15 @@ const KEY_FILES: &[&str] = &[
     "pnpm-workspace.yaml",
     ".pnpmfile.cjs",
 ];
+/// Lockfiles: one of them at the project's top is required (else nothing is cached).
+const LOCKFILES: &[&str] = &[
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lock",
+    "bun.lockb",
+];
 /// Most entries of the project looked at for the key (past it: not cached).
 const MAX_PROJECT_ENTRIES: usize = 200_000;
 /// Largest key file read.
@@ -350,6 +359,13 @@ fn key_of(
     }
     if !files.iter().any(|(p, _)| p == b"package.json") {
         return Ok(Err("the project has no package.json".into()));
+    }
+    // Without a lockfile the registry decides what an install gets, not the project.
+    if !files
+        .iter()
+        .any(|(p, _)| LOCKFILES.iter().any(|l| p == l.as_bytes()))
+    {
+        return Ok(Err("the project has no lockfile".into()));
     }
     files.sort();
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);

@@ -243,6 +243,17 @@ async fn another_lockfile_or_scope_is_another_key() {
     .await;
     let (_, v) = cache(&env, &d, "restore", "repo-a").await;
     assert_eq!(v["outcome"], "skipped", "{v}");
+    // No lockfile: the registry decides what an install gets, so nothing is cached.
+    let e = env.sandbox().await;
+    project(&env, &e, "lock-1").await;
+    sh(&env, &e, &format!("rm {PROJECT}/package-lock.json")).await;
+    node_modules(&env, &e, "/nonexistent").await;
+    let (_, v) = cache(&env, &e, "store", "repo-a").await;
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("skipped"), Some("the project has no lockfile")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -42,21 +42,6 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::{Instant, SystemTime};
 
-/// Files under the project that decide what an install puts in `node_modules`.
-const KEY_FILES: &[&str] = &[
-    "package.json",
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    "yarn.lock",
-    "pnpm-lock.yaml",
-    "bun.lock",
-    "bun.lockb",
-    ".npmrc",
-    ".yarnrc",
-    ".yarnrc.yml",
-    "pnpm-workspace.yaml",
-    ".pnpmfile.cjs",
-];
 /// Lockfiles: one of them at the project's top is required (else nothing is cached).
 const LOCKFILES: &[&str] = &[
     "package-lock.json",
@@ -65,6 +50,16 @@ const LOCKFILES: &[&str] = &[
     "pnpm-lock.yaml",
     "bun.lock",
     "bun.lockb",
+];
+/// With the lockfiles, the files under the project that decide what an install puts in
+/// `node_modules`.
+const MANIFESTS: &[&str] = &[
+    "package.json",
+    ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",
+    "pnpm-workspace.yaml",
+    ".pnpmfile.cjs",
 ];
 /// Most entries of the project looked at for the key (past it: not cached).
 const MAX_PROJECT_ENTRIES: usize = 200_000;
@@ -338,7 +333,7 @@ fn key_of(
                         stack.push((path, d));
                     }
                 }
-                FileType::RegularFile if KEY_FILES.iter().any(|k| name == *k) => {
+                FileType::RegularFile if LOCKFILES.iter().chain(MANIFESTS).any(|k| name == *k) => {
                     let Some((mut f, st)) = open_file(dir.as_fd(), name) else {
                         continue;
                     };

@@ -343,12 +343,21 @@ async fn after_create(
         Step::Install,
         steps::install::run(client, &tb, &install, call),
         |i| {
+            let restored = i
+                .notes
+                .iter()
+                .any(|n| n.starts_with(steps::install::RESTORED));
             let mut m = match &i.command {
+                // The command did not run: the notes say where node_modules came from.
+                Some(_) if restored => String::new(),
                 Some(c) => format!("`{c}` done"),
                 None => "nothing to install".into(),
             };
             for n in &i.notes {
-                m.push_str(&format!("; {n}"));
+                if !m.is_empty() {
+                    m.push_str("; ");
+                }
+                m.push_str(n);
             }
             m
         },

@@ -234,6 +234,10 @@ fn short(key: Option<&String>) -> &str {
     key.map_or("?", |k| &k[..k.len().min(12)])
 }
 
+/// How a note of [`Installed::notes`] starts when `node_modules` came from the embedded
+/// backend's dependency cache instead of the install command.
+pub const RESTORED: &str = "dependencies restored from cache";
+
 /// The step inside the pipeline, with the sandbox's toolbox.
 pub(crate) async fn run(
     client: &Client,
@@ -284,7 +288,7 @@ pub(crate) async fn run(
     if let Some(r) = &restore {
         if restored {
             notes.push(format!(
-                "dependencies restored from cache (key {}, {} entries, {} MB, {} ms{})",
+                "{RESTORED} (key {}, {} entries, {} MB, {} ms{})",
                 short(r.key.as_ref()),
                 r.entries,
                 r.bytes / 1_000_000,

@@ -421,6 +421,12 @@ export interface CloneAndPreviewOptions {
   installTimeoutMs?: number
   /** Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus). */
   verifyTimeoutMs?: number
+  /**
+   * `false`: never restore or store `node_modules` in the embedded backend's dependency
+   * cache (on by default there: a second preview of the same repository and lockfile
+   * skips its install; Daytona has no such cache and ignores this).
+   */
+  dependencyCache?: boolean
   image?: string
   snapshot?: string
   workspaceClass?: string
@@ -849,6 +855,14 @@ export interface InstallDependenciesInput {
   memoryGib?: number
   timeoutMs?: number
   envVars?: Record<string, string>
+  /** `false`: never use the embedded backend's dependency cache. */
+  dependencyCache?: boolean
+  /**
+   * What the project is (its repository URL, without credentials): with it, the embedded
+   * backend restores a cached `node_modules` of the same scope and lockfile instead of
+   * installing, and keeps what this install made.
+   */
+  cacheScope?: string
 }
 
 /** `installDependencies`'s answer. */

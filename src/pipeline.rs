@@ -49,6 +49,7 @@ struct PreviewOptionsJson {
     install_timeout_ms: Option<u64>,
     verify_timeout_ms: Option<u64>,
     env_vars: Option<BTreeMap<String, String>>,
+    dependency_cache: Option<bool>,
 }
 
 impl PreviewOptionsJson {
@@ -73,6 +74,7 @@ impl PreviewOptionsJson {
             env_vars: self.env_vars.unwrap_or_default(),
             install_timeout: self.install_timeout_ms.map(Duration::from_millis),
             verify_timeout: self.verify_timeout_ms.map(Duration::from_millis),
+            dependency_cache: self.dependency_cache,
         }
     }
 }
@@ -404,6 +406,10 @@ pub struct CloneAndPreviewOptions {
     pub install_timeout_ms: Option<u32>,
     /// Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus).
     pub verify_timeout_ms: Option<u32>,
+    /// `false`: never restore or store `node_modules` in the embedded backend's dependency
+    /// cache (on by default there: a second preview of the same repository and lockfile
+    /// skips its install; Daytona has no such cache and ignores this).
+    pub dependency_cache: Option<bool>,
     pub image: Option<String>,
     pub snapshot: Option<String>,
     pub workspace_class: Option<String>,
@@ -570,6 +576,12 @@ pub struct InstallDependenciesInput {
     pub memory_gib: Option<f64>,
     pub timeout_ms: Option<u32>,
     pub env_vars: Option<HashMap<String, String>>,
+    /// `false`: never use the embedded backend's dependency cache.
+    pub dependency_cache: Option<bool>,
+    /// What the project is (its repository URL, without credentials): with it, the embedded
+    /// backend restores a cached `node_modules` of the same scope and lockfile instead of
+    /// installing, and keeps what this install made.
+    pub cache_scope: Option<String>,
 }
 
 /// `installDependencies`'s answer.

@@ -38,6 +38,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod http;
+mod local;
 mod log;
 pub mod retry;
 pub mod shell;

@@ -71,6 +71,7 @@ pub fn router(state: Shared) -> Router {
         )
         .merge(crate::snapshots::routes())
         .merge(crate::volumes::routes())
+        .merge(crate::deps_cache::routes())
         .with_state(state)
 }
 

@@ -17,6 +17,7 @@ mod api;
 mod auth;
 mod confine;
 pub mod container;
+mod deps_cache;
 mod error;
 mod events;
 pub mod glob;
@@ -87,6 +88,12 @@ pub struct LocalConfig {
     /// How long a minute of the sandboxes' timers (auto-stop, -pause, -archive, -delete) is:
     /// 60 s. Tests shorten it to see the timers act.
     pub lifecycle_minute: std::time::Duration,
+    /// `FORGE_DEPENDENCY_CACHE=off`: no dependency cache (`POST
+    /// /api/forge/sandboxes/{id}/dependencies` answers `skipped`). On by default.
+    pub dependency_cache: bool,
+    /// `FORGE_DEPENDENCY_CACHE_MAX_BYTES`: bytes of installed `node_modules` the cache keeps
+    /// (least recently used evicted first; 8 GiB).
+    pub dependency_cache_max_bytes: u64,
 }
 
 impl Default for LocalConfig {
@@ -107,6 +114,8 @@ impl Default for LocalConfig {
             spare_sandboxes: 128,
             session_log_limit: 64 * 1024 * 1024,
             lifecycle_minute: std::time::Duration::from_mins(1),
+            dependency_cache: true,
+            dependency_cache_max_bytes: 8 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -160,6 +169,17 @@ impl LocalConfig {
                 d.session_log_limit,
             )
             .max(1024),
+            dependency_cache: !var("FORGE_DEPENDENCY_CACHE").is_some_and(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "off" | "0" | "false" | "no"
+                )
+            }),
+            dependency_cache_max_bytes: parse(
+                "FORGE_DEPENDENCY_CACHE_MAX_BYTES",
+                var("FORGE_DEPENDENCY_CACHE_MAX_BYTES"),
+                d.dependency_cache_max_bytes,
+            ),
             ..d
         }
     }
@@ -195,6 +215,8 @@ pub(crate) struct AppState {
     pub volumes: objects::Objects<forge_wire::Volume>,
     /// Commands (execute, code-run, session commands) running at once, all sandboxes.
     pub commands: Arc<tokio::sync::Semaphore>,
+    /// Installed `node_modules` trees, for second previews.
+    pub deps: deps_cache::Cache,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -326,6 +348,12 @@ impl LocalBackend {
         };
         let snapshots = objects::Objects::open(home.join("snapshots")).map_err(home_err)?;
         let volumes = objects::Objects::open(home.join("volumes")).map_err(home_err)?;
+        let deps = deps_cache::Cache::open(
+            &home,
+            config.dependency_cache,
+            config.dependency_cache_max_bytes,
+        )
+        .map_err(home_err)?;
         let state: Shared = Arc::new(AppState {
             api_key: api_key.clone(),
             base_url: format!("http://{addr}"),
@@ -338,6 +366,7 @@ impl LocalBackend {
             events,
             snapshots,
             volumes,
+            deps,
         });
         state.sessions.restore(&state).await;
         tokio::spawn(lifecycle::run(

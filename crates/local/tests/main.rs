@@ -8,6 +8,7 @@ mod control_plane;
 mod control_plane_more;
 mod crash;
 mod daemon_semantics;
+mod deps_cache;
 mod exec;
 mod files;
 mod git;

@@ -3,6 +3,7 @@
 
 mod classify_http;
 mod common;
+mod install_cache;
 mod logport;
 mod remote_detect;
 mod verify_local;

@@ -1,9 +1,9 @@
 //! Detection of a repository inside a sandbox of the embedded backend, over real HTTP: the
 //! answer must equal the local detection of the same files, and pruned folders are not read.
 
-use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, UploadItem};
+use crate::common::local_backend as setup;
+use forge_daytona::{CallOptions, CreateParams, UploadItem};
 use forge_detect::DetectOptions;
-use forge_local::{LocalBackend, LocalConfig};
 
 const PACKAGE_JSON: &str = r#"{
   "name": "shop",
@@ -13,24 +13,6 @@ const PACKAGE_JSON: &str = r#"{
   "devDependencies": { "vite": "^5.4.0", "@vitejs/plugin-react": "^4.3.0" }
 }"#;
 const VITE_CONFIG: &str = "import { defineConfig } from 'vite'\nexport default defineConfig({ server: { port: 4321 } })\n";
-
-async fn setup() -> (tempfile::TempDir, LocalBackend, Client) {
-    let home = tempfile::tempdir().unwrap();
-    let backend = LocalBackend::start(LocalConfig {
-        home: Some(home.path().to_path_buf()),
-        stop_sandboxes_on_exit: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::new(
-        DaytonaConfig::new()
-            .with_api_key(backend.api_key())
-            .with_api_url(backend.api_url()),
-    )
-    .unwrap();
-    (home, backend, client)
-}
 
 #[tokio::test]
 async fn sandbox_detection_matches_local_detection() {

@@ -6,6 +6,7 @@
 //! Optional fields are skipped when `None` so that what we send matches the official SDK, which
 //! drops `undefined` fields.
 
+pub mod dependencies;
 pub mod error;
 pub mod fs;
 pub mod git;
@@ -14,6 +15,7 @@ pub mod sandbox;
 pub mod snapshot;
 pub mod toolbox;
 
+pub use dependencies::*;
 pub use error::*;
 pub use fs::*;
 pub use git::*;

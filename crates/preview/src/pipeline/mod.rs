@@ -47,6 +47,9 @@ pub struct PreviewRequest {
     pub env_vars: BTreeMap<String, String>,
     pub install_timeout: Option<Duration>,
     pub verify_timeout: Option<Duration>,
+    /// `Some(false)`: never use the embedded backend's dependency cache (a second preview of
+    /// the same repository and lockfile restores `node_modules` instead of installing).
+    pub dependency_cache: Option<bool>,
 }
 
 /// What happens, as it happens.
@@ -326,18 +329,35 @@ async fn after_create(
         install_env: BTreeMap::new(),
         package_manager: None,
         prepare_command: None,
+        cache_scope: if req.dependency_cache == Some(false) {
+            None
+        } else {
+            match &req.upload_from {
+                Some(folder) => Some(format!("folder:{}", folder.display())),
+                None => steps::install::scope_of(&req.clone.repo_url),
+            }
+        },
     }
     .with_detection(&detection);
     run.step(
         Step::Install,
-        steps::install::run(&tb, &install, call),
+        steps::install::run(client, &tb, &install, call),
         |i| {
+            let restored = i
+                .notes
+                .iter()
+                .any(|n| n.starts_with(steps::install::RESTORED));
             let mut m = match &i.command {
+                // The command did not run: the notes say where node_modules came from.
+                Some(_) if restored => String::new(),
                 Some(c) => format!("`{c}` done"),
                 None => "nothing to install".into(),
             };
             for n in &i.notes {
-                m.push_str(&format!("; {n}"));
+                if !m.is_empty() {
+                    m.push_str("; ");
+                }
+                m.push_str(n);
             }
             m
         },

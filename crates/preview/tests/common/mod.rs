@@ -121,3 +121,26 @@ pub fn bounded<'a, F: std::future::Future + 'a>(
             .expect("test ran past its 90 s bound")
     }
 }
+
+/// The embedded backend on a temp home (its sandboxes stopped when it goes) and a client of it.
+pub async fn local_backend() -> (
+    tempfile::TempDir,
+    forge_local::LocalBackend,
+    forge_daytona::Client,
+) {
+    let home = tempfile::tempdir().unwrap();
+    let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
+        home: Some(home.path().to_path_buf()),
+        stop_sandboxes_on_exit: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = forge_daytona::Client::new(
+        forge_daytona::DaytonaConfig::new()
+            .with_api_key(backend.api_key())
+            .with_api_url(backend.api_url()),
+    )
+    .unwrap();
+    (home, backend, client)
+}

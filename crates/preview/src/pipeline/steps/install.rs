@@ -7,6 +7,7 @@ use super::{
 use crate::install_log;
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
+use forge_daytona::wire::{DependencyCacheAction, DependencyCacheOutcome, DependencyCacheRequest};
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
 use forge_detect::{Detection, PackageManagerInfo};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,12 @@ pub struct InstallInput {
     /// Defaults to [`DEFAULT_INSTALL_TIMEOUT`].
     pub timeout_ms: Option<u64>,
     pub env_vars: Option<BTreeMap<String, String>>,
+    /// `false`: never use the embedded backend's dependency cache. Default: used when
+    /// `cacheScope` is given and the backend has one (Daytona has none: ignored there).
+    pub dependency_cache: Option<bool>,
+    /// What the project is (its repository URL, without credentials): cached
+    /// `node_modules` are shared only between installs of the same scope.
+    pub cache_scope: Option<String>,
 }
 
 /// The install as the step runs it: the input with its defaults applied.
@@ -82,6 +89,8 @@ pub(crate) struct Params {
     pub package_manager: Option<PackageManagerInfo>,
     /// Detection's `prepareCommand`, run after the install.
     pub prepare_command: Option<String>,
+    /// The dependency cache's scope (see [`InstallInput::cache_scope`]); `None`: no cache.
+    pub cache_scope: Option<String>,
 }
 
 impl Params {
@@ -113,6 +122,7 @@ impl From<InstallInput> for Params {
             install_env: BTreeMap::new(),
             package_manager: None,
             prepare_command: None,
+            cache_scope: i.cache_scope.filter(|_| i.dependency_cache != Some(false)),
         };
         match &i.detection {
             Some(d) => p.with_detection(d),
@@ -160,11 +170,77 @@ pub async fn install_dependencies(
         input.detection = Some(Box::new(d));
     }
     input.memory_gib = memory_of(client, &input.sandbox_id, input.memory_gib).await;
-    run(&tb, &Params::from(input), call).await
+    run(client, &tb, &Params::from(input), call).await
 }
+
+/// The repository URL as a dependency-cache scope: no credentials, no query or fragment.
+pub(crate) fn scope_of(repo_url: &str) -> Option<String> {
+    let url = repo_url.trim();
+    if url.is_empty() {
+        return None;
+    }
+    Some(match url::Url::parse(url) {
+        Ok(mut u) if u.has_host() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    })
+}
+
+/// The embedded backend's dependency cache, around an install: `None` when the backend has
+/// none (Daytona answers 404), is off, or cannot answer: the install runs as usual.
+async fn dependency_cache(
+    client: &Client,
+    params: &Params,
+    action: DependencyCacheAction,
+    path: &str,
+    command: &str,
+    env: &BTreeMap<String, String>,
+    call: &CallOptions,
+) -> Option<forge_daytona::wire::DependencyCacheResponse> {
+    let scope = params.cache_scope.clone()?;
+    let manager = params
+        .package_manager
+        .as_ref()
+        .map_or("npm", |p| p.name.as_str());
+    let req = DependencyCacheRequest {
+        action: Some(action),
+        path: path.to_owned(),
+        manager: manager.to_owned(),
+        command: command.to_owned(),
+        // What changes what is installed (the heap size and PATH do not).
+        env: env
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "NODE_OPTIONS" | "PATH"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        scope: Some(scope),
+    };
+    let opts = CallOptions {
+        timeout: Some(Duration::from_mins(5)),
+        cancel: call.cancel.clone(),
+    };
+    client
+        .local_dependencies(&params.sandbox_id, &req, &opts)
+        .await
+        .ok()
+}
+
+fn short(key: Option<&String>) -> &str {
+    key.map_or("?", |k| &k[..k.len().min(12)])
+}
+
+/// How a note of [`Installed::notes`] starts when `node_modules` came from the embedded
+/// backend's dependency cache instead of the install command.
+pub const RESTORED: &str = "dependencies restored from cache";
 
 /// The step inside the pipeline, with the sandbox's toolbox.
 pub(crate) async fn run(
+    client: &Client,
     tb: &Toolbox,
     params: &Params,
     call: &CallOptions,
@@ -196,14 +272,46 @@ pub(crate) async fn run(
         }
         notes.extend(ready.note);
     }
+    let restore = dependency_cache(
+        client,
+        params,
+        DependencyCacheAction::Restore,
+        &cwd,
+        &command,
+        &env,
+        call,
+    )
+    .await;
+    let restored = restore
+        .as_ref()
+        .is_some_and(|r| r.outcome == DependencyCacheOutcome::Restored);
+    if let Some(r) = &restore {
+        if restored {
+            notes.push(format!(
+                "{RESTORED} (key {}, {} entries, {} MB, {} ms{})",
+                short(r.key.as_ref()),
+                r.entries,
+                r.bytes / 1_000_000,
+                r.elapsed_ms,
+                if r.linked { ", hard links" } else { "" }
+            ));
+        }
+    }
     let opts = ExecOptions {
-        cwd: Some(cwd),
-        env: env.into_iter().collect(),
+        cwd: Some(cwd.clone()),
+        env: env.clone().into_iter().collect(),
         timeout: None,
     };
     let deadline = Instant::now() + params.timeout;
     let mut ran = command.clone();
-    let mut outcome = run_one(tb, sid, &ran, &opts, deadline, call).await?;
+    let mut outcome = if restored {
+        Outcome {
+            exit_code: 0,
+            output: String::new(),
+        }
+    } else {
+        run_one(tb, sid, &ran, &opts, deadline, call).await?
+    };
     if outcome.exit_code != 0 {
         let manager = params
             .package_manager
@@ -222,6 +330,32 @@ pub(crate) async fn run(
     }
     if outcome.exit_code != 0 {
         return Err(failed(sid, &ran, "", &outcome, notes));
+    }
+    // Kept for the next install of the same project (only what this install made).
+    if restore.is_some() && !restored {
+        if let Some(r) = dependency_cache(
+            client,
+            params,
+            DependencyCacheAction::Store,
+            &cwd,
+            &command,
+            &env,
+            call,
+        )
+        .await
+        {
+            notes.push(match r.outcome {
+                DependencyCacheOutcome::Stored => format!(
+                    "dependencies stored in the cache (key {}, {} ms)",
+                    short(r.key.as_ref()),
+                    r.elapsed_ms
+                ),
+                _ => format!(
+                    "dependencies not cached: {}",
+                    r.reason.as_deref().unwrap_or("skipped")
+                ),
+            });
+        }
     }
     let mut log = outcome.output;
     if let Some(prepare) = &params.prepare_command {
@@ -315,4 +449,22 @@ fn failed(sid: &str, command: &str, what: &str, o: &Outcome, notes: Vec<String>)
     .in_sandbox(sid);
     f.log_tail = install_log::tail(&o.output, LOG_TAIL_LINES);
     f.into_error()
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::scope_of;
+
+    #[test]
+    fn a_cache_scope_has_no_credentials() {
+        assert_eq!(
+            scope_of("https://x-access-token:ghp_secret@github.com/o/r.git?x=1#f").as_deref(),
+            Some("https://github.com/o/r.git")
+        );
+        assert_eq!(
+            scope_of("git@github.com:o/r.git").as_deref(),
+            Some("git@github.com:o/r.git")
+        );
+        assert_eq!(scope_of("  "), None);
+    }
 }

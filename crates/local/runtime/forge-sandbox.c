@@ -226,7 +226,7 @@ struct options {
   gid_t gid;
   int ctl_fd;
   int namespaces; /* 0: an unconfined sandbox (host mode), see run_host_init */
-  int network;    /* 0: start without the network tool (SIGUSR1 starts it, SIGUSR2 stops it) */
+  int network;    /* 0: start without the network tool (SIGRTMIN with 1 starts it, 0 stops it) */
   const char *mounts[MAX_ITEMS];
   int n_mounts;
   const char *cgroups[MAX_ITEMS];
@@ -1328,19 +1328,22 @@ mapped:;
   int lfds[MAX_FDS], nl = 0;
   if (o.namespaces) recv_with_fds(fwd[0], &one, 1, lfds, &nl);
   close(fwd[0]);
+  /* The backend sets the network with SIGRTMIN carrying 1 (attach) or 0 (detach): a
+     real-time signal is queued in order, so a detach and an attach sent in a row are seen in
+     that order (two standard signals pending together are read lowest number first). Blocked
+     before `ready`, so that none sent right after it takes its default action. */
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGRTMIN);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   dprintf(1, "ready\n");
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   dup2(null, 0);
   dup2(null, 1);
   dup2(null, 2);
   /* Wait for the init, relaying forwarded connections meanwhile. */
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGCHLD);
-  sigaddset(&mask, SIGUSR1);
-  sigaddset(&mask, SIGUSR2);
-  sigprocmask(SIG_BLOCK, &mask, NULL);
-  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int code = 0;
   for (;;) {
     struct pollfd p[MAX_FDS + 1];
@@ -1352,15 +1355,15 @@ mapped:;
     if (p[0].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
-        /* The backend attaches (USR1) or detaches (USR2) the sandbox's network. */
-        if (si.ssi_signo == SIGUSR1 && net <= 0 && o.n_net > 0) {
+        /* The backend attaches (1) or detaches (0) the sandbox's network. */
+        if ((int)si.ssi_signo == SIGRTMIN && si.ssi_int == 1 && net <= 0 && o.n_net > 0) {
           int r = -1;
           net = start_net(&o, init, exitp[0], &r);
           if (r >= 0) close(r);
-        } else if (si.ssi_signo == SIGUSR2 && net > 0) {
+        } else if ((int)si.ssi_signo == SIGRTMIN && si.ssi_int == 0 && net > 0) {
           kill(net, SIGKILL);
-          /* Reaped now: a USR1 right behind this one (blocked, then unblocked at once)
-             starts a new tool instead of finding the old one still counted. */
+          /* Reaped now: an attach right behind this detach starts a new tool instead of
+             finding the old one still counted. */
           waitpid(net, NULL, 0);
           net = 0;
         }

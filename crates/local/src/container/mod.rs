@@ -688,10 +688,18 @@ impl Runtime {
         let Some(monitor) = parent_of(running.pid) else {
             return Ok(());
         };
-        let sig = if on { libc::SIGUSR1 } else { libc::SIGUSR2 };
-        // SAFETY: kill(2) to the container's monitor (the init's parent, a process of ours).
-        unsafe {
-            libc::kill(monitor, sig);
+        // One queued real-time signal carrying the wanted state: a detach and an attach sent
+        // in a row reach the monitor in that order (see the runtime's signal loop).
+        let value = libc::sigval {
+            sival_ptr: usize::from(on) as *mut libc::c_void,
+        };
+        // SAFETY: sigqueue(3) to the container's monitor (the init's parent, a process of ours).
+        let sent = unsafe { libc::sigqueue(monitor, libc::SIGRTMIN(), value) };
+        if sent != 0 {
+            return Err(Failure::internal(format!(
+                "cannot reach the sandbox's monitor: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         Ok(())
     }

@@ -432,11 +432,13 @@ async fn run(mut socket: WebSocket, sbx: Sbx) {
                     break if interrupted { INTERPRETER_TIMEOUT_CLOSE } else { 1000 };
                 }
             } else {
-                // The worker died mid-execution (killed, or the code ended the process).
+                // The worker died mid-execution (killed, or the code ended the process). Its
+                // exit is awaited before the answer, so that the next execution never finds
+                // it still counted alive (its output closes before it is reaped).
+                let code = worker.exit.clone().wait_for(std::option::Option::is_some).await.map_or(-1, |c| (*c).unwrap_or(-1));
                 if interrupted {
                     break INTERPRETER_TIMEOUT_CLOSE;
                 }
-                let code = worker.exit.clone().wait_for(std::option::Option::is_some).await.map_or(-1, |c| (*c).unwrap_or(-1));
                 let chunk = InterpreterChunk {
                     kind: "error".into(),
                     name: "WorkerProcessError".into(),

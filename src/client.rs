@@ -268,6 +268,18 @@ impl Daytona {
         })
     }
 
+    /// Snapshots: `create`, `get`, `list`, `delete` (the official SDK's `daytona.snapshot`).
+    #[napi(getter)]
+    pub fn snapshot(&self) -> crate::snapshots::SnapshotService {
+        crate::snapshots::SnapshotService::new(self.inner.clone())
+    }
+
+    /// Volumes: `create`, `get`, `list`, `delete` (the official SDK's `daytona.volume`).
+    #[napi(getter)]
+    pub fn volume(&self) -> crate::snapshots::VolumeService {
+        crate::snapshots::VolumeService::new(self.inner.clone())
+    }
+
     /// The control-plane URL in use (for the embedded backend: once it has started).
     #[napi(ts_return_type = "Promise<string>")]
     pub fn api_url(&self, env: &Env) -> Result<Pending<String>> {

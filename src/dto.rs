@@ -169,3 +169,33 @@ pub struct PreviewLink {
     pub url: String,
     pub token: String,
 }
+
+/// A signed preview link (`sandbox.getSignedPreviewUrl`): `url` opens the port's preview with
+/// no header or cookie (a link to share, an iframe) until `expiresInSeconds` pass or
+/// `sandbox.expireSignedPreviewUrl(port, token)` ends it.
+#[napi(object)]
+#[derive(Clone, Default)]
+pub struct SignedPreviewLink {
+    pub sandbox_id: String,
+    pub port: u32,
+    /// The token inside `url`, for `expireSignedPreviewUrl`.
+    pub token: String,
+    pub url: String,
+}
+
+/// Options of `sandbox.fork`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct ForkSandboxParams {
+    /// Name of the new sandbox (default: generated).
+    pub name: Option<String>,
+}
+
+/// Settings of `sandbox.updateNetworkSettings`.
+#[napi(object, object_to_js = false)]
+#[derive(Clone, Copy)]
+pub struct NetworkSettings {
+    /// `true` blocks every outbound connection of the sandbox (the internet, allowed host
+    /// ports); `false` restores them. Its previews keep working.
+    pub network_block_all: bool,
+}

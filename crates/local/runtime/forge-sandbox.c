@@ -1342,17 +1342,28 @@ mapped:;
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int code = 0;
+  /* Blocked (networkBlockAll): relayed host ports are refused too, not only the internet. */
+  int blocked = !o.network;
   for (;;) {
     struct pollfd p[MAX_FDS + 1];
     p[0].fd = sfd, p[0].events = POLLIN;
     for (int i = 0; i < nl; i++) p[i + 1].fd = lfds[i], p[i + 1].events = POLLIN;
     if (poll(p, (nfds_t)nl + 1, -1) < 0 && errno != EINTR) break;
-    for (int i = 0; i < nl; i++)
-      if (p[i + 1].revents) forward_one(lfds[i]);
+    for (int i = 0; i < nl; i++) {
+      if (!p[i + 1].revents) continue;
+      if (!blocked) {
+        forward_one(lfds[i]);
+        continue;
+      }
+      int c = accept4(lfds[i], NULL, NULL, SOCK_CLOEXEC);
+      if (c >= 0) close(c);
+    }
     if (p[0].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
         /* The backend attaches (USR1) or detaches (USR2) the sandbox's network. */
+        if (si.ssi_signo == SIGUSR1) blocked = 0;
+        if (si.ssi_signo == SIGUSR2) blocked = 1;
         if (si.ssi_signo == SIGUSR1 && net <= 0 && o.n_net > 0) {
           int r = -1;
           net = start_net(&o, init, exitp[0], &r);

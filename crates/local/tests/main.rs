@@ -21,4 +21,5 @@ mod preview;
 mod pty;
 mod remote_bind;
 mod sessions;
+mod signed_preview;
 mod toolbox_system;

@@ -54,6 +54,41 @@ const LOOKUP: OFlags = OFlags::PATH.union(OFlags::NOFOLLOW).union(OFlags::CLOEXE
 pub struct Root {
     host: PathBuf,
     layout: Arc<Layout>,
+    volumes: Vec<Volume>,
+}
+
+/// A volume mounted read-write into the sandbox: its data folder on this machine (the
+/// backend's own), the folder inside it that is mounted (`subpath`, the volume's content:
+/// walked without following links), and where the sandbox sees it.
+#[derive(Clone, Debug)]
+pub struct Volume {
+    pub data: PathBuf,
+    pub subpath: Option<String>,
+    /// Absolute, normalised (see [`absolute`]).
+    pub at: String,
+}
+
+impl Volume {
+    /// The mounted folder, pinned: the data folder, then each `subpath` component looked up
+    /// from it as a folder and never a link (`..` refused), so content of the volume cannot
+    /// point the mount elsewhere.
+    fn open(&self) -> std::io::Result<Dir> {
+        let mut fd = rustix::fs::open(
+            &self.data,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        for part in self.subpath.iter().flat_map(|s| s.split('/')) {
+            match part {
+                "" | "." => {}
+                ".." => return Err(std::io::ErrorKind::InvalidInput.into()),
+                name => {
+                    fd = rustix::fs::openat(&fd, name, LOOKUP | OFlags::DIRECTORY, Mode::empty())?;
+                }
+            }
+        }
+        Ok(Dir::one(fd))
+    }
 }
 
 /// A folder of the walk: one descriptor, or several for stacked read-only layers (the first
@@ -408,7 +443,23 @@ pub type Give<'a> = &'a dyn Fn(BorrowedFd<'_>) -> std::io::Result<()>;
 
 impl Root {
     pub fn new(host: PathBuf, layout: Arc<Layout>) -> Root {
-        Root { host, layout }
+        Root {
+            host,
+            layout,
+            volumes: Vec::new(),
+        }
+    }
+
+    /// The same root with the sandbox's volumes mounted (a later one over an earlier one at
+    /// the same place, as mounts stack).
+    pub fn with_volumes(mut self, volumes: Vec<Volume>) -> Root {
+        self.volumes = volumes;
+        self
+    }
+
+    /// The volume mounted exactly at `logical`.
+    fn volume_at(&self, logical: &str) -> Option<&Volume> {
+        self.volumes.iter().rev().find(|v| v.at == logical)
     }
 
     /// The host folder of the sandbox's `/` (for messages only: never opened by path but
@@ -496,6 +547,19 @@ impl Root {
             let is_last = pending.is_empty();
             let logical = logical_of(&stack, Some(&part));
             let top = stack.last().expect("the root is never popped");
+            if let Some(volume) = self.volume_at(&logical) {
+                // A volume's mount point: its folder on this machine, writable.
+                let dir = volume.open().map_err(|e| Failure::from_io(&e, &logical))?;
+                let stat = rustix::fs::fstat(&*dir.layers[0])
+                    .map_err(|e| Failure::from_io(&e.into(), &logical))?;
+                stack.push(Level {
+                    name: part,
+                    dir,
+                    stat,
+                    read_only: false,
+                });
+                continue;
+            }
             match self.layout.source_of(&logical) {
                 Source::Special(kind) => {
                     return Err(invalid(format!(
@@ -669,7 +733,8 @@ impl Root {
     }
 
     fn is_mount_point(&self, shown: &str) -> bool {
-        matches!(self.layout.source_of(shown), Source::ReadOnly(_, rest) if rest.is_empty())
+        self.volume_at(shown).is_some()
+            || matches!(self.layout.source_of(shown), Source::ReadOnly(_, rest) if rest.is_empty())
     }
 
     fn under_read_only(&self, shown: &str) -> bool {

@@ -23,3 +23,4 @@ mod remote_bind;
 mod sessions;
 mod signed_preview;
 mod toolbox_system;
+mod volume_files;

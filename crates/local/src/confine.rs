@@ -547,40 +547,31 @@ impl Root {
             let is_last = pending.is_empty();
             let logical = logical_of(&stack, Some(&part));
             let top = stack.last().expect("the root is never popped");
-            if let Some(volume) = self.volume_at(&logical) {
-                // A volume's mount point: its folder on this machine, writable.
-                let dir = volume.open().map_err(|e| Failure::from_io(&e, &logical))?;
+            // A mount point: a volume's folder on this machine (writable), or this machine's
+            // folder (read-only).
+            let mount = match (self.volume_at(&logical), self.layout.source_of(&logical)) {
+                (Some(volume), _) => Some((volume.open(), false)),
+                (None, Source::Special(kind)) => {
+                    return Err(invalid(format!(
+                        "{logical} is on the sandbox's own {kind} file system, which the file API does not serve"
+                    )))
+                }
+                (None, Source::ReadOnly(layers, rest)) if rest.is_empty() => {
+                    Some((Dir::open_host(&layers), true))
+                }
+                _ => None,
+            };
+            if let Some((dir, read_only)) = mount {
+                let dir = dir.map_err(|e| Failure::from_io(&e, &logical))?;
                 let stat = rustix::fs::fstat(&*dir.layers[0])
                     .map_err(|e| Failure::from_io(&e.into(), &logical))?;
                 stack.push(Level {
                     name: part,
                     dir,
                     stat,
-                    read_only: false,
+                    read_only,
                 });
                 continue;
-            }
-            match self.layout.source_of(&logical) {
-                Source::Special(kind) => {
-                    return Err(invalid(format!(
-                        "{logical} is on the sandbox's own {kind} file system, which the file API does not serve"
-                    )))
-                }
-                Source::ReadOnly(layers, rest) if rest.is_empty() => {
-                    // A mount point: the folder is this machine's, read-only.
-                    let dir = Dir::open_host(&layers)
-                        .map_err(|e| Failure::from_io(&e, &logical))?;
-                    let stat = rustix::fs::fstat(&*dir.layers[0])
-                        .map_err(|e| Failure::from_io(&e.into(), &logical))?;
-                    stack.push(Level {
-                        name: part,
-                        dir,
-                        stat,
-                        read_only: true,
-                    });
-                    continue;
-                }
-                _ => {}
             }
             let read_only = top.read_only;
             let found = top

@@ -73,9 +73,9 @@ test('volumes: create, get, list; two sandboxes mounting one share its files; de
   const a = await daytona.create({ volumes: mount })
   const b = await daytona.create({ volumes: mount })
   try {
-    // Through commands: the embedded backend's file routes do not see volume mounts yet.
-    await sh(a, 'echo written by a > /home/daytona/shared/note.txt')
-    assert.equal(await sh(b, 'cat /home/daytona/shared/note.txt'), 'written by a')
+    await a.fs.uploadFile(Buffer.from('uploaded by a\n'), '/home/daytona/shared/note.txt')
+    assert.equal((await b.fs.downloadFile('/home/daytona/shared/note.txt')).toString(), 'uploaded by a\n')
+    assert.equal(await sh(b, 'cat /home/daytona/shared/note.txt'), 'uploaded by a')
     await sh(b, 'echo written by b > /home/daytona/shared/back.txt')
     assert.equal(await sh(a, 'cat /home/daytona/shared/back.txt'), 'written by b')
   } finally {

@@ -35,6 +35,10 @@ export declare class Daytona {
   get(id: string): Promise<Sandbox>
   /** Lists sandboxes (every page), optionally filtered by labels and states. */
   listSandboxes(query?: ListSandboxesQuery | undefined | null): Promise<Array<Sandbox>>
+  /** Snapshots: `create`, `get`, `list`, `delete` (the official SDK's `daytona.snapshot`). */
+  get snapshot(): SnapshotService
+  /** Volumes: `create`, `get`, `list`, `delete` (the official SDK's `daytona.volume`). */
+  get volume(): VolumeService
   /** The control-plane URL in use (for the embedded backend: once it has started). */
   apiUrl(): Promise<string>
   /**
@@ -144,6 +148,28 @@ export declare class Sandbox {
    * `stopped` (`timeout` in seconds, default 60).
    */
   stop(timeout?: number | undefined | null, signal?: AbortSignal): Promise<void>
+  /**
+   * Pauses the sandbox: every process frozen, memory kept (`state` becomes `paused`);
+   * `start()` resumes it. Waits until it is paused (`timeout` in seconds, default 60).
+   */
+  pause(timeout?: number | undefined | null, signal?: AbortSignal): Promise<void>
+  /**
+   * Forks the sandbox: a new sandbox with a copy of its files, started (`timeout` in
+   * seconds, default 60). The two are independent from then on.
+   */
+  fork(params?: ForkSandboxParams | undefined | null, timeout?: number | undefined | null, signal?: AbortSignal): Promise<Sandbox>
+  /**
+   * Saves the sandbox's files as a snapshot named `name`, to start new sandboxes from
+   * (`daytona.create({ snapshot: name })`); waits until it is `active` (`timeout` in
+   * seconds, default 60).
+   */
+  createSnapshot(name: string, timeout?: number | undefined | null, signal?: AbortSignal): Promise<void>
+  /**
+   * Blocks (`{ networkBlockAll: true }`) or restores (`false`) the sandbox's outbound
+   * network, or limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`), at once,
+   * while it runs.
+   */
+  updateNetworkSettings(settings: NetworkSettings): Promise<void>
   /** Archives a stopped sandbox (files kept in cold storage). */
   archive(): Promise<void>
   /** Deletes the sandbox, its processes and its files. */
@@ -153,6 +179,14 @@ export declare class Sandbox {
    * (`X-Daytona-Preview-Token` header).
    */
   getPreviewUrl(port: number): Promise<PreviewLink>
+  /**
+   * A signed preview URL of a port: opens the preview with no header or cookie (a link to
+   * share, an iframe) for `expiresInSeconds` (1 to 86 400, default 60), or until
+   * `expireSignedPreviewUrl(port, token)`. It opens that port of this sandbox only.
+   */
+  getSignedPreviewUrl(port: number, expiresInSeconds?: number | undefined | null): Promise<SignedPreviewLink>
+  /** Ends a signed preview URL of a port at once (its `token`, from `getSignedPreviewUrl`). */
+  expireSignedPreviewUrl(port: number, token: string): Promise<void>
   /**
    * Detects the framework, package manager and commands of a repository folder inside the
    * sandbox (absolute, or relative to the work dir, e.g. `workspace/project`), in two round
@@ -378,6 +412,45 @@ export declare class SessionLogStream {
   [globalThis.Symbol.asyncIterator](): this
 }
 
+/**
+ * Snapshots (`daytona.snapshot`): images made ready to start sandboxes from
+ * (`daytona.create({ snapshot: name })`).
+ */
+export declare class SnapshotService {
+  /**
+   * Creates a snapshot from an image name or a Dockerfile and waits until it is `active`
+   * (rejects with the build's reason when it failed).
+   */
+  create(params: CreateSnapshotParams, options?: CreateSnapshotOptions | undefined | null, signal?: AbortSignal): Promise<Snapshot>
+  /** Gets a snapshot by id or name (`DAYTONA_NOT_FOUND` when there is none). */
+  get(idOrName: string): Promise<Snapshot>
+  /** Lists snapshots, one page (`{ items, total, page, totalPages }`). */
+  list(query?: ListSnapshotsQuery | undefined | null): Promise<PaginatedSnapshots>
+  /** Deletes a snapshot (given as the object `get`/`list` returned, its id or its name). */
+  delete(snapshot: Snapshot | string): Promise<void>
+}
+
+/**
+ * Volumes (`daytona.volume`): folders that outlive sandboxes and are shared by every sandbox
+ * that mounts them (`daytona.create({ volumes: [{ volumeId, mountPath }] })`).
+ */
+export declare class VolumeService {
+  /** Creates a volume. */
+  create(name: string): Promise<Volume>
+  /**
+   * Gets a volume by name; with `create: true` a missing one is created (as the official
+   * SDK's `get(name, true)`), else `DAYTONA_NOT_FOUND`.
+   */
+  get(name: string, create?: boolean | undefined | null): Promise<Volume>
+  /** Lists every volume. */
+  list(): Promise<Array<Volume>>
+  /**
+   * Deletes a volume (given as the object `get`/`list` returned, or its id). Refused while
+   * a sandbox mounts it.
+   */
+  delete(volume: Volume | string): Promise<void>
+}
+
 /** Options of `git.addRemote`. */
 export interface AddRemoteOptions {
   /** Fetch the remote right after adding it. */
@@ -521,6 +594,13 @@ export interface CreateSandboxOptions {
   language?: string
   /** Region, overriding the client's `target`. */
   target?: string
+  /** No outbound network at all (previews still work). */
+  networkBlockAll?: boolean
+  /**
+   * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (all others are
+   * unreachable; its resolver stays reachable).
+   */
+  networkAllowList?: string
   /** Minutes of inactivity before auto-stop (0 disables). */
   autoStopInterval?: number
   /** Minutes stopped before auto-archive. */
@@ -529,6 +609,27 @@ export interface CreateSandboxOptions {
   autoDeleteInterval?: number
   /** Seconds to wait for the sandbox to start (default 60; 0 waits forever). */
   timeout?: number
+}
+
+/** Options of `daytona.snapshot.create`. */
+export interface CreateSnapshotOptions {
+  /** Seconds to wait until it is `active` (default 600; 0 waits forever). */
+  timeout?: number
+}
+
+/**
+ * What `daytona.snapshot.create` makes a snapshot from: `image` (an image name) or
+ * `dockerfile` (its steps are run to build it).
+ */
+export interface CreateSnapshotParams {
+  name: string
+  /**
+   * An image name, e.g. `node:22-bookworm` (the official SDK's `Image` objects are not
+   * accepted: pass their Dockerfile as `dockerfile`).
+   */
+  image?: string
+  /** A Dockerfile (`FROM`, `RUN`, `ENV`, `WORKDIR`, ...), built by running its steps. */
+  dockerfile?: string
 }
 
 /**
@@ -743,6 +844,12 @@ export interface FileUpload {
   path: string
 }
 
+/** Options of `sandbox.fork`. */
+export interface ForkSandboxParams {
+  /** Name of the new sandbox (default: generated). */
+  name?: string
+}
+
 /** How to install and start a repository (or one app of it) for a preview. */
 export interface FrameworkDetection {
   /** `null` when nothing was recognised. */
@@ -903,6 +1010,14 @@ export interface ListSandboxesQuery {
   limit?: number
 }
 
+/** Paging of `daytona.snapshot.list`. */
+export interface ListSnapshotsQuery {
+  /** From 1 (default 1). */
+  page?: number
+  /** Per page, 1-200 (default 100). */
+  limit?: number
+}
+
 /** An upload source read from a local file, streamed from disk: `{ localPath }`. */
 export interface LocalFile {
   localPath: string
@@ -920,6 +1035,28 @@ export interface LogChunk {
 export interface LogIteratorResult {
   done: boolean
   value?: LogChunk
+}
+
+/** Settings of `sandbox.updateNetworkSettings`. */
+export interface NetworkSettings {
+  /**
+   * `true` blocks every outbound connection of the sandbox (the internet, allowed host
+   * ports); `false` restores them. Its previews keep working.
+   */
+  networkBlockAll?: boolean
+  /**
+   * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (`''`: all again).
+   * On the embedded backend its routes are narrowed to them; its resolver stays reachable.
+   */
+  networkAllowList?: string
+}
+
+/** One page of `daytona.snapshot.list()`. */
+export interface PaginatedSnapshots {
+  items: Array<Snapshot>
+  total: number
+  page: number
+  totalPages: number
 }
 
 /**
@@ -1093,6 +1230,48 @@ export interface SessionInfo {
 }
 
 /**
+ * A signed preview link (`sandbox.getSignedPreviewUrl`): `url` opens the port's preview with
+ * no header or cookie (a link to share, an iframe) until `expiresInSeconds` pass or
+ * `sandbox.expireSignedPreviewUrl(port, token)` ends it.
+ */
+export interface SignedPreviewLink {
+  sandboxId: string
+  port: number
+  /** The token inside `url`, for `expireSignedPreviewUrl`. */
+  token: string
+  url: string
+}
+
+/** A snapshot, as Daytona's API gives it (`SnapshotDto`). */
+export interface Snapshot {
+  id: string
+  organizationId: string
+  general: boolean
+  name: string
+  /** The image it was made from (absent for a Dockerfile build or a sandbox's snapshot). */
+  imageName?: string
+  /** `pending`, `building`, `active`, `inactive`, `error`, `build_failed`, `removing`, ... */
+  state: string
+  /** Size in GB, when known. */
+  size?: number | null
+  entrypoint?: Array<string> | null
+  cpu: number
+  gpu: number
+  /** Memory in GiB. */
+  mem: number
+  /** Disk in GiB. */
+  disk: number
+  errorReason?: string | null
+  createdAt: string
+  updatedAt: string
+  lastUsedAt?: string | null
+  /** The Dockerfile it was built from (`dockerfileContent`), when it was built. */
+  buildInfo?: { dockerfileContent?: string, contextHashes?: Array<string>, createdAt: string, updatedAt: string, snapshotRef: string }
+  /** The sandbox it was taken from (`sandbox.createSnapshot`). */
+  sourceSandboxId?: string
+}
+
+/**
  * `startDevServer`'s input. Pass `detection` and the command, folder, port, env and package
  * manager come from it; the other fields override it. With neither `command` nor
  * `detection` the step detects again.
@@ -1176,6 +1355,22 @@ export interface VerifyReport {
   timeToFirstOkMs?: number | null
   logTail: Array<string>
   excerpt?: string | null
+}
+
+/**
+ * A volume, as Daytona's API gives it (`VolumeDto`). Mount it with
+ * `daytona.create({ volumes: [{ volumeId: volume.id, mountPath }] })`.
+ */
+export interface Volume {
+  id: string
+  name: string
+  organizationId: string
+  /** `ready`, `pending_create`, `creating`, `deleting`, `error`, ... */
+  state: string
+  createdAt: string
+  updatedAt: string
+  lastUsedAt?: string | null
+  errorReason?: string | null
 }
 
 /** A volume to mount (`{volumeId, mountPath, subpath?}`). */

@@ -841,5 +841,7 @@ module.exports.SandboxFs = nativeBinding.SandboxFs
 module.exports.SandboxGit = nativeBinding.SandboxGit
 module.exports.SandboxProcess = nativeBinding.SandboxProcess
 module.exports.SessionLogStream = nativeBinding.SessionLogStream
+module.exports.SnapshotService = nativeBinding.SnapshotService
+module.exports.VolumeService = nativeBinding.VolumeService
 module.exports.detectFramework = nativeBinding.detectFramework
 module.exports.detectFrameworkSync = nativeBinding.detectFrameworkSync

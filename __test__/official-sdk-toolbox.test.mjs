@@ -155,3 +155,25 @@ test('sessions: sync and async commands, streamed logs with callbacks', { timeou
   await proc.deleteSession('dev')
   assert.deepEqual(await proc.listSessions(), [])
 })
+
+test('getSignedPreviewUrl opens the preview without a header; expireSignedPreviewUrl ends it', { timeout: 60_000 }, async (t) => {
+  const server = "require('http').createServer((q, s) => s.end('signed ' + q.url)).listen(3100)"
+  await sandbox.fs.uploadFile(Buffer.from(server), '/home/daytona/signed.js')
+  await sandbox.process.createSession('signed')
+  await sandbox.process.executeSessionCommand('signed', { command: 'node /home/daytona/signed.js', runAsync: true })
+  const link = await sandbox.getSignedPreviewUrl(3100, 120)
+  assert.equal(link.sandboxId, sandbox.id)
+  assert.equal(link.port, 3100)
+  assert.ok(link.url.includes(link.token), link.url)
+  let body = ''
+  // Until the server answers (the test's timeout bounds the wait).
+  while (body !== 'signed /') {
+    t.signal.throwIfAborted()
+    const res = await fetch(link.url).catch(() => null)
+    body = res && res.status === 200 ? await res.text() : ''
+    if (!body) await new Promise((r) => setTimeout(r, 50))
+  }
+  await sandbox.expireSignedPreviewUrl(3100, link.token)
+  assert.equal((await fetch(link.url, { redirect: 'manual' })).status, 401)
+  await sandbox.process.deleteSession('signed')
+})

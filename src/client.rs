@@ -151,6 +151,8 @@ pub(crate) fn create_params(
         auto_archive_interval: o.auto_archive_interval,
         auto_delete_interval: o.auto_delete_interval,
         target: o.target,
+        network_block_all: o.network_block_all,
+        network_allow_list: o.network_allow_list,
         volumes: o
             .volumes
             .unwrap_or_default()
@@ -266,6 +268,18 @@ impl Daytona {
                     .collect(),
             )
         })
+    }
+
+    /// Snapshots: `create`, `get`, `list`, `delete` (the official SDK's `daytona.snapshot`).
+    #[napi(getter)]
+    pub fn snapshot(&self) -> crate::snapshots::SnapshotService {
+        crate::snapshots::SnapshotService::new(self.inner.clone())
+    }
+
+    /// Volumes: `create`, `get`, `list`, `delete` (the official SDK's `daytona.volume`).
+    #[napi(getter)]
+    pub fn volume(&self) -> crate::snapshots::VolumeService {
+        crate::snapshots::VolumeService::new(self.inner.clone())
     }
 
     /// The control-plane URL in use (for the embedded backend: once it has started).

@@ -73,6 +73,11 @@ pub struct CreateSandboxOptions {
     pub language: Option<String>,
     /// Region, overriding the client's `target`.
     pub target: Option<String>,
+    /// No outbound network at all (previews still work).
+    pub network_block_all: Option<bool>,
+    /// Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (all others are
+    /// unreachable; its resolver stays reachable).
+    pub network_allow_list: Option<String>,
     /// Minutes of inactivity before auto-stop (0 disables).
     pub auto_stop_interval: Option<u32>,
     /// Minutes stopped before auto-archive.
@@ -168,4 +173,37 @@ pub struct PreviewLink {
     pub port: u32,
     pub url: String,
     pub token: String,
+}
+
+/// A signed preview link (`sandbox.getSignedPreviewUrl`): `url` opens the port's preview with
+/// no header or cookie (a link to share, an iframe) until `expiresInSeconds` pass or
+/// `sandbox.expireSignedPreviewUrl(port, token)` ends it.
+#[napi(object)]
+#[derive(Clone, Default)]
+pub struct SignedPreviewLink {
+    pub sandbox_id: String,
+    pub port: u32,
+    /// The token inside `url`, for `expireSignedPreviewUrl`.
+    pub token: String,
+    pub url: String,
+}
+
+/// Options of `sandbox.fork`.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct ForkSandboxParams {
+    /// Name of the new sandbox (default: generated).
+    pub name: Option<String>,
+}
+
+/// Settings of `sandbox.updateNetworkSettings`.
+#[napi(object, object_to_js = false)]
+#[derive(Clone)]
+pub struct NetworkSettings {
+    /// `true` blocks every outbound connection of the sandbox (the internet, allowed host
+    /// ports); `false` restores them. Its previews keep working.
+    pub network_block_all: Option<bool>,
+    /// Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (`''`: all again).
+    /// On the embedded backend its routes are narrowed to them; its resolver stays reachable.
+    pub network_allow_list: Option<String>,
 }

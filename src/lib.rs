@@ -17,6 +17,7 @@ mod pipeline;
 mod process;
 mod promise;
 mod sandbox;
+mod snapshots;
 mod toolbox_dto;
 
 pub use client::Daytona;

@@ -2,7 +2,7 @@
 //! `JSON.stringify(sandbox)` gives its plain data (`toJSON()`), never the handle.
 
 use crate::client::{into, Inner};
-use crate::dto::{PreviewLink, SandboxInfo};
+use crate::dto::{ForkSandboxParams, NetworkSettings, PreviewLink, SandboxInfo, SignedPreviewLink};
 use crate::error::Rejection;
 use crate::fs::SandboxFs;
 use crate::git::SandboxGit;
@@ -20,7 +20,6 @@ use tokio::sync::OnceCell;
 /// What a sandbox handle and its sub-objects (`process`, `fs`, `git`) share.
 pub(crate) struct SandboxCore {
     pub id: String,
-    #[allow(dead_code)]
     pub inner: Arc<Inner>,
     pub client: Client,
     data: Mutex<forge_wire::Sandbox>,
@@ -78,6 +77,40 @@ fn lifecycle_opts(timeout: Option<u32>, cancel: forge_daytona::CancellationToken
         opts = opts.with_timeout(Duration::from_secs(u64::from(t)));
     }
     opts
+}
+
+impl Sandbox {
+    /// A lifecycle call (`op` on the client, the id and the call's options) whose answer is the
+    /// sandbox's new record, as a promise; `timeout` in seconds, `signal` aborts the wait.
+    fn lifecycle<F, Fut>(
+        &self,
+        env: &Env,
+        timeout: Option<u32>,
+        signal: Option<Object>,
+        op: F,
+    ) -> Result<Pending<()>>
+    where
+        F: FnOnce(Client, String, CallOptions) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = forge_daytona::Result<forge_wire::Sandbox>> + Send,
+    {
+        let core = self.core.clone();
+        spawn_promise(env, signal, move |cancel| async move {
+            let opts = lifecycle_opts(timeout, cancel);
+            let sb = op(core.client.clone(), core.id.clone(), opts)
+                .await
+                .map_err(into)?;
+            core.set(sb);
+            Ok::<_, Rejection>(())
+        })
+    }
+}
+
+/// A port number from JS (1-65535).
+fn port_arg(port: u32) -> std::result::Result<u16, Rejection> {
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Rejection::invalid(format!("port must be 1-65535, got {port}")))
 }
 
 #[napi]
@@ -165,15 +198,8 @@ impl Sandbox {
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<Pending<()>> {
-        let core = self.core.clone();
-        spawn_promise(env, signal, move |cancel| async move {
-            let sb = core
-                .client
-                .start(&core.id, &lifecycle_opts(timeout, cancel))
-                .await
-                .map_err(into)?;
-            core.set(sb);
-            Ok::<_, Rejection>(())
+        self.lifecycle(env, timeout, signal, |c, id, o| async move {
+            c.start(&id, &o).await
         })
     }
 
@@ -186,14 +212,101 @@ impl Sandbox {
         timeout: Option<u32>,
         #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
     ) -> Result<Pending<()>> {
+        self.lifecycle(env, timeout, signal, |c, id, o| async move {
+            c.stop(&id, false, &o).await
+        })
+    }
+
+    /// Pauses the sandbox: every process frozen, memory kept (`state` becomes `paused`);
+    /// `start()` resumes it. Waits until it is paused (`timeout` in seconds, default 60).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn pause(
+        &self,
+        env: &Env,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<Pending<()>> {
+        self.lifecycle(env, timeout, signal, |c, id, o| async move {
+            c.pause(&id, &o).await
+        })
+    }
+
+    /// Forks the sandbox: a new sandbox with a copy of its files, started (`timeout` in
+    /// seconds, default 60). The two are independent from then on.
+    #[napi(ts_return_type = "Promise<Sandbox>")]
+    pub fn fork(
+        &self,
+        env: &Env,
+        params: Option<ForkSandboxParams>,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<Pending<Sandbox>> {
         let core = self.core.clone();
+        let name = params.unwrap_or_default().name;
         spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
-                .stop(&core.id, false, &lifecycle_opts(timeout, cancel))
+                .fork(&core.id, name.as_deref(), &lifecycle_opts(timeout, cancel))
                 .await
                 .map_err(into)?;
-            core.set(sb);
+            Ok::<_, Rejection>(Sandbox::new(core.inner.clone(), core.client.clone(), sb))
+        })
+    }
+
+    /// Saves the sandbox's files as a snapshot named `name`, to start new sandboxes from
+    /// (`daytona.create({ snapshot: name })`); waits until it is `active` (`timeout` in
+    /// seconds, default 60).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn create_snapshot(
+        &self,
+        env: &Env,
+        name: String,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<Pending<()>> {
+        let core = self.core.clone();
+        spawn_promise(env, signal, move |cancel| async move {
+            core.client
+                .snapshot_sandbox(&core.id, &name, &lifecycle_opts(timeout, cancel))
+                .await
+                .map_err(into)?;
+            Ok::<_, Rejection>(())
+        })
+    }
+
+    /// Blocks (`{ networkBlockAll: true }`) or restores (`false`) the sandbox's outbound
+    /// network, or limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`), at once,
+    /// while it runs.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn update_network_settings(
+        &self,
+        env: &Env,
+        settings: NetworkSettings,
+    ) -> Result<Pending<()>> {
+        let core = self.core.clone();
+        spawn_promise(env, None, move |_| async move {
+            let opts = CallOptions::new();
+            if settings.network_block_all.is_none() && settings.network_allow_list.is_none() {
+                return Err(into(forge_daytona::Error::InvalidArgument(
+                    "updateNetworkSettings needs networkBlockAll or networkAllowList".into(),
+                )));
+            }
+            if let Some(list) = &settings.network_allow_list {
+                let sb = core
+                    .client
+                    .set_network_allow_list(&core.id, list, &opts)
+                    .await
+                    .map_err(into)?;
+                core.set(sb);
+            }
+            if let Some(block) = settings.network_block_all {
+                let sb = core
+                    .client
+                    .set_network_block_all(&core.id, block, &opts)
+                    .await
+                    .map_err(into)?;
+                core.set(sb);
+            }
             Ok::<_, Rejection>(())
         })
     }
@@ -232,10 +345,7 @@ impl Sandbox {
     pub fn get_preview_url(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
         let core = self.core.clone();
         spawn_promise(env, None, move |_| async move {
-            let port16 = u16::try_from(port)
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| Rejection::invalid(format!("port must be 1-65535, got {port}")))?;
+            let port16 = port_arg(port)?;
             let p = core
                 .client
                 .preview_url(&core.id, port16)
@@ -247,6 +357,52 @@ impl Sandbox {
                 url: p.url,
                 token: p.token,
             })
+        })
+    }
+
+    /// A signed preview URL of a port: opens the preview with no header or cookie (a link to
+    /// share, an iframe) for `expiresInSeconds` (1 to 86 400, default 60), or until
+    /// `expireSignedPreviewUrl(port, token)`. It opens that port of this sandbox only.
+    #[napi(ts_return_type = "Promise<SignedPreviewLink>")]
+    pub fn get_signed_preview_url(
+        &self,
+        env: &Env,
+        port: u32,
+        expires_in_seconds: Option<u32>,
+    ) -> Result<Pending<SignedPreviewLink>> {
+        let core = self.core.clone();
+        spawn_promise(env, None, move |_| async move {
+            let port16 = port_arg(port)?;
+            let expires = expires_in_seconds.map(|s| Duration::from_secs(u64::from(s)));
+            let s = core
+                .client
+                .signed_preview_url(&core.id, port16, expires)
+                .await
+                .map_err(into)?;
+            Ok::<_, Rejection>(SignedPreviewLink {
+                sandbox_id: s.sandbox_id,
+                port,
+                token: s.token,
+                url: s.url,
+            })
+        })
+    }
+
+    /// Ends a signed preview URL of a port at once (its `token`, from `getSignedPreviewUrl`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn expire_signed_preview_url(
+        &self,
+        env: &Env,
+        port: u32,
+        token: String,
+    ) -> Result<Pending<()>> {
+        let core = self.core.clone();
+        spawn_promise(env, None, move |_| async move {
+            let port16 = port_arg(port)?;
+            core.client
+                .expire_signed_preview_url(&core.id, port16, &token)
+                .await
+                .map_err(into)
         })
     }
 

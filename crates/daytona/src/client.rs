@@ -215,29 +215,9 @@ impl std::fmt::Debug for PreviewUrl {
     }
 }
 
-/// `GET .../signed-preview-url`: a URL that carries its own short-lived token in the host
-/// name, usable without headers (e.g. in an iframe).
-#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignedPreviewUrl {
-    #[serde(default)]
-    pub sandbox_id: String,
-    #[serde(default)]
-    pub port: u16,
-    pub url: String,
-    pub token: String,
-}
-
-impl std::fmt::Debug for SignedPreviewUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedPreviewUrl")
-            .field("sandbox_id", &self.sandbox_id)
-            .field("port", &self.port)
-            .field("url", &"<redacted: holds the token>")
-            .field("token", &"<redacted>")
-            .finish()
-    }
-}
+/// `GET .../signed-preview-url`: a URL that carries its own short-lived token, usable without
+/// headers (e.g. in an iframe). `Debug` hides the token.
+pub use forge_wire::SignedPortPreviewUrl as SignedPreviewUrl;
 
 /// The Daytona client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
@@ -530,6 +510,26 @@ impl Client {
             r.port = port;
         }
         Ok(r)
+    }
+
+    /// `POST /sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire`: the signed URL of
+    /// that token stops working at once.
+    pub async fn expire_signed_preview_url(&self, id: &str, port: u16, token: &str) -> Result<()> {
+        if port == 0 {
+            return Err(Error::InvalidArgument("port must be 1-65535".into()));
+        }
+        if token.is_empty() {
+            return Err(Error::InvalidArgument("token must not be empty".into()));
+        }
+        let url = self.transport.api(&format!(
+            "/sandbox/{}/ports/{port}/signed-preview-url/{}/expire",
+            seg(require_id(id)?),
+            seg(token)
+        ));
+        let token = token.to_owned();
+        let req = Req::new(Method::POST, url, "expire signed preview url").secret(Some(&token));
+        let deadline = self.plain_deadline(&CallOptions::default());
+        self.transport.empty(req, &deadline).await
     }
 
     /// The toolbox of a sandbox: `toolboxProxyUrl + "/" + id`, asking the API when the JSON

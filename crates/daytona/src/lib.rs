@@ -13,6 +13,7 @@
 //! client.archive(id, &opts) -> Sandbox;  client.delete(id, wait, &opts)
 //! client.preview_url(id, port)                                 -> PreviewUrl{sandbox_id, url, token}
 //! client.signed_preview_url(id, port, Some(expires))          -> SignedPreviewUrl{url, token, ..}
+//! client.expire_signed_preview_url(id, port, token)            -> ()
 //! client.toolbox(&sandbox) / client.toolbox_for(id)            -> Toolbox
 //!   toolbox.process(): execute(cmd, &ExecOptions{cwd, env, timeout}, &opts) -> {exit_code, result}
 //!                      exec(..) -> ExecResult{stdout, stderr, exit_code}   (session based)
@@ -48,8 +49,8 @@ pub mod wait;
 
 pub use call::{CallOptions, CancellationToken};
 pub use client::{
-    Client, CreateParams, ListPage, ListQuery, PreviewUrl, Resources, WorkspaceClass,
-    DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
+    Client, CreateParams, ListPage, ListQuery, PreviewUrl, Resources, SignedPreviewUrl,
+    WorkspaceClass, DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
 };
 pub use config::{
     Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, DEFAULT_MAX_RESPONSE_BYTES,

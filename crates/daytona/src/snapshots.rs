@@ -246,6 +246,27 @@ impl Client {
             .await
     }
 
+    /// `POST /sandbox/{id}/network-settings` with `networkAllowList`: the comma-separated IPv4
+    /// blocks the sandbox may reach (empty: all).
+    pub async fn set_network_allow_list(
+        &self,
+        id: &str,
+        allow_list: &str,
+        opts: &CallOptions,
+    ) -> Result<Sandbox> {
+        require("sandbox id", id)?;
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}/network-settings", seg(id)));
+        let body = serde_json::json!({ "networkAllowList": allow_list });
+        self.transport
+            .json(
+                Req::new(Method::POST, url, "network settings").json(&body)?,
+                &self.deadline(opts),
+            )
+            .await
+    }
+
     fn deadline(&self, opts: &CallOptions) -> crate::call::Deadline {
         opts.deadline(self.transport.default_timeout())
     }

@@ -83,3 +83,90 @@ async fn snapshots_volumes_fork_pause_and_network() {
     })
     .await;
 }
+
+/// Polls `check` (bounded by the test's own bound) until it holds.
+async fn until<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) {
+    while !check().await {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn network_block_all_blocks_the_allowed_host_ports_too() {
+    bounded(async {
+        let host = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = host.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let app = axum::Router::new().fallback(|| async { "host-ok" });
+            let _ = axum::serve(host, app).await;
+        });
+        let b = Backend::start_reaching(&[port]).await;
+        let c = &b.client;
+        let o = CallOptions::new();
+        let s = c.create(&CreateParams::default(), &o).await.unwrap();
+        let probe = format!(
+            "node -e \"fetch('http://127.0.0.1:{port}/').then((r) => r.text()).then((t) => console.log(t), () => console.log('blocked'))\""
+        );
+        assert_eq!(sh(&b, &s, &probe).await, "host-ok\n");
+        c.set_network_block_all(&s.id, true, &o).await.unwrap();
+        until(|| async { sh(&b, &s, &probe).await == "blocked\n" }).await;
+        c.set_network_block_all(&s.id, false, &o).await.unwrap();
+        until(|| async { sh(&b, &s, &probe).await == "host-ok\n" }).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_signed_preview_url_opens_without_a_header_until_expired() {
+    bounded(async {
+        let b = Backend::start().await;
+        let c = &b.client;
+        let o = CallOptions::new();
+        let s = c.create(&CreateParams::default(), &o).await.unwrap();
+        let tb = c.toolbox(&s).await.unwrap();
+        let server =
+            "require('http').createServer((q, s) => s.end('signed ' + q.url)).listen(3000)";
+        tb.process()
+            .spawn(
+                &format!("node -e \"{server}\""),
+                &ExecOptions::default(),
+                &o,
+            )
+            .await
+            .unwrap();
+        let link = c
+            .signed_preview_url(&s.id, 3000, Some(std::time::Duration::from_mins(10)))
+            .await
+            .unwrap();
+        assert_eq!((link.sandbox_id.as_str(), link.port), (s.id.as_str(), 3000));
+        assert!(
+            !format!("{link:?}").contains(&link.token),
+            "Debug hides the token"
+        );
+        let http = reqwest::Client::new();
+        let get = |url: String| {
+            let http = http.clone();
+            async move {
+                match http.get(url).send().await {
+                    Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                    Err(_) => (0, String::new()),
+                }
+            }
+        };
+        until(|| async { get(link.url.clone()).await.0 == 200 }).await;
+        assert_eq!(
+            get(format!("{}x", link.url)).await,
+            (200, "signed /x".into())
+        );
+        c.expire_signed_preview_url(&s.id, 3000, &link.token)
+            .await
+            .unwrap();
+        assert_eq!(get(link.url.clone()).await.0, 401);
+        let e = c
+            .expire_signed_preview_url(&s.id, 0, &link.token)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_INVALID_ARGUMENT");
+    })
+    .await;
+}

@@ -1345,17 +1345,27 @@ mapped:;
   dup2(null, 2);
   /* Wait for the init, relaying forwarded connections meanwhile. */
   int code = 0;
+  /* Blocked (networkBlockAll): relayed host ports are refused too, not only the internet. */
+  int blocked = !o.network;
   for (;;) {
     struct pollfd p[MAX_FDS + 1];
     p[0].fd = sfd, p[0].events = POLLIN;
     for (int i = 0; i < nl; i++) p[i + 1].fd = lfds[i], p[i + 1].events = POLLIN;
     if (poll(p, (nfds_t)nl + 1, -1) < 0 && errno != EINTR) break;
-    for (int i = 0; i < nl; i++)
-      if (p[i + 1].revents) forward_one(lfds[i]);
+    for (int i = 0; i < nl; i++) {
+      if (!p[i + 1].revents) continue;
+      if (!blocked) {
+        forward_one(lfds[i]);
+        continue;
+      }
+      int c = accept4(lfds[i], NULL, NULL, SOCK_CLOEXEC);
+      if (c >= 0) close(c);
+    }
     if (p[0].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
         /* The backend attaches (1) or detaches (0) the sandbox's network. */
+        if ((int)si.ssi_signo == SIGRTMIN) blocked = si.ssi_int == 0;
         if ((int)si.ssi_signo == SIGRTMIN && si.ssi_int == 1 && net <= 0 && o.n_net > 0) {
           int r = -1;
           net = start_net(&o, init, exitp[0], &r);

@@ -61,14 +61,7 @@ pub fn router(state: Shared) -> Router {
             axum::routing::patch(not_supported).delete(not_supported),
         )
         .route("/object-storage/push-access", get(not_supported))
-        .route(
-            "/sandbox/{id}/ports/{port}/signed-preview-url",
-            get(not_supported),
-        )
-        .route(
-            "/sandbox/{id}/ports/{port}/signed-preview-url/{token}/expire",
-            post(not_supported),
-        )
+        .merge(crate::signed::routes())
         .merge(crate::snapshots::routes())
         .merge(crate::volumes::routes())
         .merge(crate::deps_cache::routes())
@@ -1000,17 +993,8 @@ async fn preview_url(
     State(state): State<Shared>,
     Path((id, port)): Path<(String, String)>,
 ) -> Result<Json<PortPreviewUrl>, Failure> {
-    let port: u16 = port
-        .parse()
-        .ok()
-        .filter(|p| *p >= 1)
-        .ok_or_else(|| Failure::bad_request("port must be between 1 and 65535"))?;
-    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
-    let url = state
-        .previews
-        .url_for(&state, &rec.sandbox.id, port)
-        .await
-        .map_err(|e| Failure::internal(format!("cannot open the preview listener: {e}")))?;
+    let port = crate::signed::port_of(&port)?;
+    let (rec, url) = state.previews.open(&state, &id, port).await?;
     Ok(Json(PortPreviewUrl {
         sandbox_id: rec.sandbox.id.clone(),
         url,

@@ -54,6 +54,41 @@ const LOOKUP: OFlags = OFlags::PATH.union(OFlags::NOFOLLOW).union(OFlags::CLOEXE
 pub struct Root {
     host: PathBuf,
     layout: Arc<Layout>,
+    volumes: Vec<Volume>,
+}
+
+/// A volume mounted read-write into the sandbox: its data folder on this machine (the
+/// backend's own), the folder inside it that is mounted (`subpath`, the volume's content:
+/// walked without following links), and where the sandbox sees it.
+#[derive(Clone, Debug)]
+pub struct Volume {
+    pub data: PathBuf,
+    pub subpath: Option<String>,
+    /// Absolute, normalised (see [`absolute`]).
+    pub at: String,
+}
+
+impl Volume {
+    /// The mounted folder, pinned: the data folder, then each `subpath` component looked up
+    /// from it as a folder and never a link (`..` refused), so content of the volume cannot
+    /// point the mount elsewhere.
+    fn open(&self) -> std::io::Result<Dir> {
+        let mut fd = rustix::fs::open(
+            &self.data,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        for part in self.subpath.iter().flat_map(|s| s.split('/')) {
+            match part {
+                "" | "." => {}
+                ".." => return Err(std::io::ErrorKind::InvalidInput.into()),
+                name => {
+                    fd = rustix::fs::openat(&fd, name, LOOKUP | OFlags::DIRECTORY, Mode::empty())?;
+                }
+            }
+        }
+        Ok(Dir::one(fd))
+    }
 }
 
 /// A folder of the walk: one descriptor, or several for stacked read-only layers (the first
@@ -408,7 +443,23 @@ pub type Give<'a> = &'a dyn Fn(BorrowedFd<'_>) -> std::io::Result<()>;
 
 impl Root {
     pub fn new(host: PathBuf, layout: Arc<Layout>) -> Root {
-        Root { host, layout }
+        Root {
+            host,
+            layout,
+            volumes: Vec::new(),
+        }
+    }
+
+    /// The same root with the sandbox's volumes mounted (a later one over an earlier one at
+    /// the same place, as mounts stack).
+    pub fn with_volumes(mut self, volumes: Vec<Volume>) -> Root {
+        self.volumes = volumes;
+        self
+    }
+
+    /// The volume mounted exactly at `logical`.
+    fn volume_at(&self, logical: &str) -> Option<&Volume> {
+        self.volumes.iter().rev().find(|v| v.at == logical)
     }
 
     /// The host folder of the sandbox's `/` (for messages only: never opened by path but
@@ -496,27 +547,31 @@ impl Root {
             let is_last = pending.is_empty();
             let logical = logical_of(&stack, Some(&part));
             let top = stack.last().expect("the root is never popped");
-            match self.layout.source_of(&logical) {
-                Source::Special(kind) => {
+            // A mount point: a volume's folder on this machine (writable), or this machine's
+            // folder (read-only).
+            let mount = match (self.volume_at(&logical), self.layout.source_of(&logical)) {
+                (Some(volume), _) => Some((volume.open(), false)),
+                (None, Source::Special(kind)) => {
                     return Err(invalid(format!(
                         "{logical} is on the sandbox's own {kind} file system, which the file API does not serve"
                     )))
                 }
-                Source::ReadOnly(layers, rest) if rest.is_empty() => {
-                    // A mount point: the folder is this machine's, read-only.
-                    let dir = Dir::open_host(&layers)
-                        .map_err(|e| Failure::from_io(&e, &logical))?;
-                    let stat = rustix::fs::fstat(&*dir.layers[0])
-                        .map_err(|e| Failure::from_io(&e.into(), &logical))?;
-                    stack.push(Level {
-                        name: part,
-                        dir,
-                        stat,
-                        read_only: true,
-                    });
-                    continue;
+                (None, Source::ReadOnly(layers, rest)) if rest.is_empty() => {
+                    Some((Dir::open_host(&layers), true))
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some((dir, read_only)) = mount {
+                let dir = dir.map_err(|e| Failure::from_io(&e, &logical))?;
+                let stat = rustix::fs::fstat(&*dir.layers[0])
+                    .map_err(|e| Failure::from_io(&e.into(), &logical))?;
+                stack.push(Level {
+                    name: part,
+                    dir,
+                    stat,
+                    read_only,
+                });
+                continue;
             }
             let read_only = top.read_only;
             let found = top
@@ -669,7 +724,8 @@ impl Root {
     }
 
     fn is_mount_point(&self, shown: &str) -> bool {
-        matches!(self.layout.source_of(shown), Source::ReadOnly(_, rest) if rest.is_empty())
+        self.volume_at(shown).is_some()
+            || matches!(self.layout.source_of(shown), Source::ReadOnly(_, rest) if rest.is_empty())
     }
 
     fn under_read_only(&self, shown: &str) -> bool {

@@ -27,6 +27,7 @@ mod objects;
 mod ports;
 mod preview;
 mod procs;
+mod signed;
 mod snapshots;
 mod spares;
 mod store;

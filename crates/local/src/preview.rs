@@ -4,7 +4,9 @@
 //! Like Daytona's proxy: a non-public sandbox needs its preview token (header
 //! `X-Daytona-Preview-Token`, query `DAYTONA_SANDBOX_AUTH_KEY`, the cookie
 //! `daytona-sandbox-auth-<id>` set after a query token, or `Authorization: Bearer <api key>`),
-//! else 307 to an auth URL; nothing listening answers 502; bodies stream both ways (chunked
+//! else 307 to an auth URL; a signed preview URL's path (`/_daytona_signed/<token>/…`, see
+//! [`crate::signed`]) opens (sandbox, port) without a header, and an expired or foreign one
+//! answers 401; nothing listening answers 502; bodies stream both ways (chunked
 //! responses included) and upgrades (WebSocket HMR) are passed through. The listener of a
 //! sandbox port lives until the sandbox is deleted or the backend stops, so the URL stays the
 //! same across stop/start.
@@ -13,9 +15,9 @@
 //! a browser sends sandbox A's cookie to sandbox B's preview too. What keeps a preview's auth
 //! to its own sandbox:
 //! - nothing of the proxy's auth reaches a dev server: every `daytona-sandbox-auth-*` cookie,
-//!   the token header, the token query key (in any percent-encoding) and an API-key bearer
-//!   (any case of the scheme) are stripped before forwarding, so B's server never sees A's
-//!   token;
+//!   the token header, the token query key (in any percent-encoding), a signed URL's path
+//!   prefix, their copies in the `Referer` and an API-key bearer (any case of the scheme) are
+//!   stripped before forwarding, so B's server never sees A's token;
 //! - a listener honours only its own sandbox's cookie, and only from a request its own pages
 //!   or the user made (`Sec-Fetch-Site` absent, `same-origin` or `none`, and no foreign
 //!   `Origin`): a page of B's preview (same site as A's) cannot use A's cookie to act on A;
@@ -41,6 +43,8 @@ use std::sync::{Arc, Weak};
 #[derive(Default)]
 pub struct Previews {
     map: tokio::sync::Mutex<HashMap<(String, u16), Listener>>,
+    /// The tokens of signed preview URLs (see [`crate::signed`]).
+    pub signed: crate::signed::Grants,
 }
 
 struct Listener {
@@ -110,6 +114,28 @@ impl Previews {
         Ok(format!("http://{addr}"))
     }
 
+    /// The record of a sandbox (404 when unknown) and the preview URL of its `port`, for the
+    /// API's preview-url routes.
+    pub async fn open(
+        &self,
+        state: &Arc<AppState>,
+        id: &str,
+        port: u16,
+    ) -> Result<(crate::store::Record, String), crate::error::Failure> {
+        let rec = state
+            .store
+            .get(id)
+            .await
+            .ok_or_else(|| crate::store::not_found(id))?;
+        let url = self
+            .url_for(state, &rec.sandbox.id, port)
+            .await
+            .map_err(|e| {
+                crate::error::Failure::internal(format!("cannot open the preview listener: {e}"))
+            })?;
+        Ok((rec, url))
+    }
+
     /// Listens again on every preview port a backend before this one recorded.
     pub async fn restore(&self, state: &Arc<AppState>) {
         for rec in state.store.all().await {
@@ -121,6 +147,7 @@ impl Previews {
 
     /// Closes every listener of a sandbox.
     pub async fn drop_sandbox(&self, sandbox: &str) {
+        self.signed.drop_sandbox(sandbox);
         let mut map = self.map.lock().await;
         map.retain(|(s, _), l| {
             if s == sandbox {
@@ -155,6 +182,22 @@ const COOKIE_PREFIX: &str = "daytona-sandbox-auth-";
 
 fn cookie_name(sandbox: &str) -> String {
     format!("{COOKIE_PREFIX}{sandbox}")
+}
+
+/// The cookie a signed preview URL sets: one per port (a signed token opens one port only),
+/// with the preview cookies' prefix so that it is stripped like them.
+fn signed_cookie_name(sandbox: &str, port: u16) -> String {
+    format!("{COOKIE_PREFIX}{sandbox}-{port}")
+}
+
+/// The value of the cookie `name`, when the request is one of the preview's own.
+fn own_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    if !own_request(headers) {
+        return None;
+    }
+    cookies(headers)
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
 }
 
 /// The cookie pairs of a request, across every `Cookie` header.
@@ -203,14 +246,40 @@ fn presented_token(req: &Request, sandbox: &str) -> (Option<String>, bool) {
     if let Some((_, t)) = q.iter().find(|(k, _)| k == headers::PREVIEW_TOKEN_QUERY) {
         return (Some(t.clone()), true);
     }
-    if !own_request(req.headers()) {
-        return (None, false);
+    (own_cookie(req.headers(), &cookie_name(sandbox)), false)
+}
+
+/// The `Referer` without any preview credential in it (a page opened with a signed URL or a
+/// query token would otherwise tell the dev server its token on every subresource request).
+fn strip_referer(headers: &mut HeaderMap) {
+    let Some(referer) = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<Uri>().ok())
+    else {
+        headers.remove(header::REFERER);
+        return;
+    };
+    let (Some(scheme), Some(authority)) = (referer.scheme(), referer.authority()) else {
+        headers.remove(header::REFERER);
+        return;
+    };
+    let local = Uri::from(
+        referer
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| axum::http::uri::PathAndQuery::from_static("/")),
+    );
+    let local = crate::signed::split_path(&local).map_or(local, |(_, rest)| rest);
+    let clean = format!("{scheme}://{authority}{}", strip_token_query(&local));
+    match HeaderValue::from_str(&clean) {
+        Ok(v) => {
+            headers.insert(header::REFERER, v);
+        }
+        Err(_) => {
+            headers.remove(header::REFERER);
+        }
     }
-    let name = cookie_name(sandbox);
-    let from_cookie = cookies(req.headers())
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string());
-    (from_cookie, false)
 }
 
 /// The URI without the token query parameter, however its name is percent-encoded.
@@ -275,7 +344,23 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     let token_ok = token
         .as_deref()
         .is_some_and(|t| same_secret(t, &rec.preview_token));
-    if !rec.sandbox.public && !bearer_ok && !token_ok {
+    // A signed URL's token, in its path (then it must be valid, even for a public sandbox:
+    // an expired link fails as Daytona's does) or in the cookie it set for this port.
+    let grants = &state.previews.signed;
+    let signed = crate::signed::split_path(req.uri());
+    let signed_ok = match &signed {
+        Some((t, _)) => grants.valid(t, &ctx.sandbox, ctx.port),
+        None => false,
+    };
+    if signed.is_some() && !signed_ok {
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "signed preview URL expired, expired by its owner, or not for this preview".into(),
+        );
+    }
+    let signed_cookie_ok = own_cookie(req.headers(), &signed_cookie_name(&ctx.sandbox, ctx.port))
+        .is_some_and(|t| grants.valid(&t, &ctx.sandbox, ctx.port));
+    if !rec.sandbox.public && !bearer_ok && !token_ok && !signed_ok && !signed_cookie_ok {
         let location = format!(
             "{}/api/preview-auth?sandboxId={}&port={}",
             state.base_url, ctx.sandbox, ctx.port
@@ -303,9 +388,14 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     req.headers_mut().remove(headers::PREVIEW_TOKEN);
     strip_preview_cookies(req.headers_mut());
     req.headers_mut().remove(headers::SKIP_PREVIEW_WARNING);
+    strip_referer(req.headers_mut());
     if bearer_ok {
         req.headers_mut().remove(header::AUTHORIZATION);
     }
+    let signed_token = signed.map(|(t, rest)| {
+        *req.uri_mut() = rest;
+        t
+    });
     *req.uri_mut() = strip_token_query(req.uri());
 
     let stream = match upstream {
@@ -351,12 +441,16 @@ async fn proxy(State(ctx): State<Arc<Ctx>>, mut req: Request) -> Response {
     }
     let (parts, body) = res.into_parts();
     let mut out = Response::from_parts(parts, Body::new(body));
-    if from_query && token_ok {
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "{}={}; Path=/; HttpOnly; SameSite=Lax",
-            cookie_name(&ctx.sandbox),
-            token.unwrap_or_default()
-        )) {
+    let set = match signed_token {
+        Some(t) => Some((signed_cookie_name(&ctx.sandbox, ctx.port), t)),
+        None => {
+            (from_query && token_ok).then(|| (cookie_name(&ctx.sandbox), token.unwrap_or_default()))
+        }
+    };
+    if let Some((name, value)) = set {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax"))
+        {
             out.headers_mut().append(header::SET_COOKIE, v);
         }
     }
@@ -397,6 +491,22 @@ mod tests {
         h.insert(header::COOKIE, "daytona-sandbox-auth-A=x".parse().unwrap());
         strip_preview_cookies(&mut h);
         assert!(h.get(header::COOKIE).is_none());
+    }
+
+    #[test]
+    fn the_referer_loses_every_preview_credential() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::REFERER,
+            "http://127.0.0.1:4000/_daytona_signed/tok/page?a=1&DAYTONA_SANDBOX_AUTH_KEY=k"
+                .parse()
+                .unwrap(),
+        );
+        strip_referer(&mut h);
+        assert_eq!(h[header::REFERER], "http://127.0.0.1:4000/page?a=1");
+        h.insert(header::REFERER, "not a url".parse().unwrap());
+        strip_referer(&mut h);
+        assert!(h.get(header::REFERER).is_none());
     }
 
     #[test]

@@ -31,6 +31,20 @@ fn objects(state: &Shared) -> &Objects<Volume> {
     &state.volumes
 }
 
+/// The volumes a sandbox mounts, as its file routes resolve them (the container mounts the
+/// same folders: see `api::start_spec`).
+pub fn mounts(state: &Shared, s: &forge_wire::Sandbox) -> Vec<crate::confine::Volume> {
+    s.volumes
+        .iter()
+        .flatten()
+        .map(|v| crate::confine::Volume {
+            data: data(state, &v.volume_id),
+            subpath: v.subpath.clone().filter(|p| !p.is_empty()),
+            at: crate::container::layout::absolute(&v.mount_path),
+        })
+        .collect()
+}
+
 /// The folder a volume's files are in.
 pub fn data(state: &Shared, id: &str) -> PathBuf {
     objects(state).folder(id).join("data")

@@ -22,4 +22,6 @@ mod preview;
 mod pty;
 mod remote_bind;
 mod sessions;
+mod signed_preview;
 mod toolbox_system;
+mod volume_files;

@@ -285,6 +285,31 @@ pub struct PortPreviewUrl {
     pub token: String,
 }
 
+/// `SignedPortPreviewUrl`: `GET /sandbox/{id}/ports/{port}/signed-preview-url`, a URL that
+/// carries its own short-lived token, usable without headers (an iframe, a shared link).
+/// `Debug` hides the token and the URL that holds it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedPortPreviewUrl {
+    #[serde(default)]
+    pub sandbox_id: String,
+    #[serde(default)]
+    pub port: u16,
+    pub token: String,
+    pub url: String,
+}
+
+impl std::fmt::Debug for SignedPortPreviewUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedPortPreviewUrl")
+            .field("sandbox_id", &self.sandbox_id)
+            .field("port", &self.port)
+            .field("url", &"<redacted: holds the token>")
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
 /// `ToolboxProxyUrl`: `GET /sandbox/{id}/toolbox-proxy-url`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolboxProxyUrl {

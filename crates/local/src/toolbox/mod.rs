@@ -113,7 +113,8 @@ impl FromRequestParts<Shared> for Sbx {
         };
         Ok(Sbx {
             state: state.clone(),
-            root: Root::new(dir.join("root"), state.runtime.layout()),
+            root: Root::new(dir.join("root"), state.runtime.layout())
+                .with_volumes(crate::volumes::mounts(state, &rec.sandbox)),
             penv: ProcEnv {
                 sandbox_id: id.clone(),
                 dir,

@@ -96,11 +96,12 @@ pub(crate) fn start_spec(state: &Shared, s: &Sandbox) -> crate::container::Start
         .iter()
         .flatten()
         .map(|v| {
-            let mut host = crate::volumes::data(state, &v.volume_id);
+            let volume = crate::volumes::data(state, &v.volume_id);
+            let mut host = volume.clone();
             if let Some(sub) = v.subpath.as_deref().filter(|p| !p.is_empty()) {
                 host = host.join(sub.trim_start_matches('/'));
             }
-            (host, v.mount_path.clone())
+            (volume, host, v.mount_path.clone())
         })
         .collect();
     crate::container::Start {

@@ -233,6 +233,41 @@ async fn volumes_are_shared_between_sandboxes() {
         "ok\n"
     );
     assert_eq!(sh(&env, &b, "cat shared/x").await.1, "from-a\n");
+    // A link a sandbox puts in a shared volume never carries another sandbox's mount out of
+    // it: a subpath through `link -> /etc` is refused, the machine's /etc is not mounted.
+    assert_eq!(
+        sh(
+            &env,
+            &a,
+            "ln -s /etc /mnt/data/link && mkdir -p /mnt/data/real && echo ok"
+        )
+        .await
+        .1,
+        "ok\n"
+    );
+    let evil = env
+        .create(json!({"volumes": [{"volumeId": vol["id"], "mountPath": "/home/daytona/etc", "subpath": "link"}]}))
+        .await;
+    let evil = evil["id"].as_str().unwrap().to_string();
+    let (s, v) = env
+        .exec(
+            &evil,
+            json!({"command": "cat /home/daytona/etc/hostname /home/daytona/etc/passwd"}),
+        )
+        .await;
+    assert_ne!(
+        s, 200,
+        "the sandbox started with a mount through a link: {v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("symbolic link"),
+        "{v}"
+    );
+    env.json(Method::DELETE, &env.api(&format!("/sandbox/{evil}")), None)
+        .await;
     let (s, _) = env
         .json(
             Method::DELETE,

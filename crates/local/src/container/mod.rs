@@ -91,8 +91,9 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Start {
     pub limits: Limits,
-    /// Host folders mounted read-write at sandbox paths (volumes).
-    pub mounts: Vec<(PathBuf, String)>,
+    /// Host folders mounted read-write at sandbox paths (volumes): `(volume folder, the
+    /// folder mounted: the volume folder or its subpath, sandbox path)`.
+    pub mounts: Vec<(PathBuf, PathBuf, String)>,
     /// Whether it reaches the network (false: `networkBlockAll`, a loopback only).
     pub network: bool,
     /// `networkAllowList`: the only addresses it reaches (empty: all).
@@ -388,8 +389,17 @@ impl Runtime {
         };
         // Volumes' mount points are folders of the sandbox's root, made here.
         let root = self.dir(id).join("root");
-        for (host, at) in &start.mounts {
+        for (volume, host, at) in &start.mounts {
             let point = root.join(at.trim_start_matches('/'));
+            // Neither side may pass through a link: a link a sandbox put in a shared volume
+            // (under the `subpath`) or in its own folder (above the mount point) would carry
+            // the bind mount out to any folder of this machine.
+            if let Some(link) = first_link(volume, host).or_else(|| first_link(&root, &point)) {
+                return Err(Failure::bad_request(format!(
+                    "cannot mount a volume at {at}: {} is a symbolic link",
+                    link.display()
+                )));
+            }
             // A volume's subpath made here is the sandbox user's, as if it had made it.
             let mut made = Vec::new();
             let mut up = host.clone();
@@ -461,7 +471,7 @@ impl Runtime {
             for m in self.layout.mount_args() {
                 args.extend(["--mount".into(), m]);
             }
-            for (host, at) in &start.mounts {
+            for (_, host, at) in &start.mounts {
                 args.extend(["--mount".into(), format!("rw:{}:{at}", host.display())]);
             }
             for p in &self.host_ports {
@@ -1029,4 +1039,20 @@ fn in_netns_route(ip: &Path, pid: i32, commands: &str) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     run(&["-4", "-batch", "-"], Some(commands)).map(|_| ())
+}
+
+/// The first folder on the way from `base` down to `path` (both included below `base`) that
+/// is a symbolic link; `None` when there is none (missing folders are made later, as folders).
+fn first_link(base: &Path, path: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix(base).ok()?;
+    let mut at = base.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Some(at),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }

@@ -233,17 +233,12 @@ impl Client {
         block_all: bool,
         opts: &CallOptions,
     ) -> Result<Sandbox> {
-        require("sandbox id", id)?;
-        let url = self
-            .transport
-            .api(&format!("/sandbox/{}/network-settings", seg(id)));
-        let body = serde_json::json!({ "networkBlockAll": block_all });
-        self.transport
-            .json(
-                Req::new(Method::POST, url, "network settings").json(&body)?,
-                &self.deadline(opts),
-            )
-            .await
+        self.network_settings(
+            id,
+            serde_json::json!({ "networkBlockAll": block_all }),
+            opts,
+        )
+        .await
     }
 
     /// `POST /sandbox/{id}/network-settings` with `networkAllowList`: the comma-separated IPv4
@@ -254,11 +249,25 @@ impl Client {
         allow_list: &str,
         opts: &CallOptions,
     ) -> Result<Sandbox> {
+        self.network_settings(
+            id,
+            serde_json::json!({ "networkAllowList": allow_list }),
+            opts,
+        )
+        .await
+    }
+
+    /// The one `network-settings` request both setters send.
+    async fn network_settings(
+        &self,
+        id: &str,
+        body: serde_json::Value,
+        opts: &CallOptions,
+    ) -> Result<Sandbox> {
         require("sandbox id", id)?;
         let url = self
             .transport
             .api(&format!("/sandbox/{}/network-settings", seg(id)));
-        let body = serde_json::json!({ "networkAllowList": allow_list });
         self.transport
             .json(
                 Req::new(Method::POST, url, "network settings").json(&body)?,

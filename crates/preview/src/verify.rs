@@ -83,6 +83,9 @@ const READY_HINTS: [&str; 5] = ["ready", "Ready", "compiled", "Compiled", "liste
 /// taken for a crash (a watcher's own "app crashed" line needs no wait). Long enough for a
 /// server that prints a warning's stack and goes on starting.
 const CRASH_QUIET: Duration = Duration::from_secs(10);
+/// How long a failed verification waits for the dev server's log to show the error behind a
+/// page that says only "Internal Server Error" (its line is written as the page is answered).
+const LOG_ERROR_GRACE: Duration = Duration::from_secs(1);
 /// Page excerpts that say nothing a developer can act on: the log's error is shown instead.
 const GENERIC_PAGE_TEXTS: &[&str] = &[
     "Internal Server Error",
@@ -205,14 +208,16 @@ pub async fn verify_preview_with(
             (Reason::Crashed, Some(excerpt), None)
         }
         Err(WaitError::Failed(NotServing::Refused(probe))) => {
+            let weak =
+                probe.reason == Reason::FrameworkError && says_nothing(probe.excerpt.as_deref());
+            if weak {
+                // The server logs the error while it answers: its line may reach us just after.
+                serving.log.await_error(LOG_ERROR_GRACE).await;
+            }
             let excerpt = match (&probe.excerpt, serving.log.first_error()) {
                 // A framework's error page that says only "Internal Server Error": the dev
                 // server's log has the real message.
-                (page, Some(logged))
-                    if probe.reason == Reason::FrameworkError && says_nothing(page.as_deref()) =>
-                {
-                    Some(logged)
-                }
+                (_, Some(logged)) if weak => Some(logged),
                 (page, _) => page.clone(),
             };
             (probe.reason, excerpt, Some(probe))
@@ -549,6 +554,20 @@ impl LogWatch {
             .await
             .ok()?
             .exit_code
+    }
+
+    /// Reads the log until it shows an error, for `within` at most.
+    async fn await_error(&mut self, within: Duration) {
+        let until = Instant::now() + within;
+        self.refresh().await;
+        while self.first_error().is_none() && Instant::now() < until {
+            let tick = Instant::now() + Duration::from_millis(100);
+            tokio::select! {
+                () = self.changed() => {}
+                () = tokio::time::sleep_until(tick.min(until)) => {}
+            }
+            self.refresh().await;
+        }
     }
 
     /// The first error the log shows (see [`crate::crash_log::first_error`]).

@@ -21,6 +21,12 @@ if (busy) console.log(`Port ${busy} is in use, trying another one...`);
 setTimeout(() => {
   http.createServer((req, res) => {
     res.setHeader('content-type', 'text/html');
+    if (process.env.MODE === 'bare-500') {
+      console.error(new Error('DATABASE_URL is not set').stack);
+      res.statusCode = 500;
+      res.end('Internal Server Error');
+      return;
+    }
     if (process.env.MODE === 'next-error') {
       res.statusCode = 500;
       res.end('<!DOCTYPE html><html id="__next_error__"><body><template data-next-error-message="Module not found: Can&#x27;t resolve &#x27;./Missing&#x27;" data-next-error-digest="1"></template></body></html>');
@@ -423,6 +429,31 @@ async fn a_framework_error_stops_verification_with_its_message() {
         assert_eq!(
             r.excerpt.as_deref(),
             Some("Module not found: Can't resolve './Missing'")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_that_says_only_internal_server_error_is_explained_by_the_log() {
+    bounded(async {
+        let e = env().await;
+        let port = free_port();
+        let dev = e
+            .start(&format!("MODE=bare-500 node server.js {port} 0"))
+            .await;
+        let r = e.verify(Some(&dev), port, Duration::from_secs(30)).await;
+        e.stop().await;
+        assert_eq!(
+            (r.reason, r.status),
+            (Reason::FrameworkError, Some(500)),
+            "{r:?}"
+        );
+        assert!(
+            r.excerpt
+                .as_deref()
+                .is_some_and(|x| x.starts_with("Error: DATABASE_URL is not set")),
+            "{r:?}"
         );
     })
     .await;

@@ -39,6 +39,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod http;
+pub mod idempotency;
 mod local;
 mod log;
 pub mod retry;
@@ -60,6 +61,7 @@ pub use error::{ApiError, Error, Result};
 /// The wire types, re-exported.
 pub use forge_wire as wire;
 pub use http::user_agent;
+pub use idempotency::{Cleanup, IDEMPOTENCY_LABEL};
 pub use log::{log_enabled, log_request};
 pub use snapshots::SnapshotSource;
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};

@@ -93,7 +93,8 @@ test('a wrong token is not retried: the clone step fails with a NonRetriableErro
   })
   assert.equal(error?.name, 'NonRetriableError', String(error?.stack ?? error))
   assert.ok(!String(error.message).includes('ghp_wrong_token_value'))
-  // The sandbox of the failed run is still there (the function owns cleanup); remove it.
+  // The sandbox of the failed run is still there (@inngest/test does not run `onFailure`;
+  // test/retries.test.js does); remove it.
   const created = roundTrips.filter((r) => r.id === 'create-sandbox').at(-1)?.copy
   assert.ok(created, 'the run got as far as the clone')
   await (await daytona.getSandbox(created.sandboxId)).delete()

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! let client = Client::new(DaytonaConfig::from_env().with_api_key(k).with_api_url(u))?;  // cheap Clone
-//! client.create(&CreateParams{image, workspace_class, public, env, labels, ..}, &CallOptions) -> Sandbox  (waits `started`)
+//! client.create(&CreateParams{image, workspace_class, public, env, labels, idempotency_key, ..}, &CallOptions) -> Sandbox  (waits `started`)
+//! client.cleanup(&Cleanup{key, labels}, &opts)                -> Vec<String>  (deleted ids)
 //! client.get(id) / client.get_with(id, &opts)                  -> Sandbox
 //! client.list(&ListQuery{cursor, limit, labels, states, ..}, &opts) -> ListPage{items, next_cursor}
 //! client.list_all(&ListQuery, &opts)                           -> Vec<Sandbox>   (follows cursors)

@@ -16,6 +16,7 @@ import { errors } from 'inngest/internals'
 import { cloneAndPreviewRepository } from '../src/functions.js'
 import { integrations, projects } from '../src/db.js'
 import { daytona } from '../src/daytona.js'
+import { STEP_IDS } from './steps.js'
 
 const REPO_URL = process.env.EXAMPLE_RETRY_REPO_URL
 const TOKEN = process.env.EXAMPLE_GIT_TOKEN
@@ -93,23 +94,12 @@ async function processes(sandbox, prefix) {
   return Number(r.result.trim())
 }
 
-const STEPS = [
-  'get-github-integration',
-  'create-sandbox',
-  'clone-repository',
-  'detect-framework',
-  'install-dependencies',
-  'start-preview-server',
-  'verify-preview',
-  'update-project',
-]
-
 test('every step fails once after its work and is retried: one sandbox, one clone, one dev server, a verified preview', { timeout: 300_000 }, async (t) => {
   assert.ok(REPO_URL && TOKEN, 'EXAMPLE_RETRY_REPO_URL and EXAMPLE_GIT_TOKEN are set')
   integrations.set('user-r', { provider: 'github', access_token: TOKEN })
   const before = (await daytona.listSandboxes()).length
   const event = { id: randomUUID(), name: 'github/clone-and-preview', data: { projectId: 'p-retry', repoUrl: REPO_URL, userId: 'user-r' } }
-  const { result, error, attempts, values } = await runWithRetries(cloneAndPreviewRepository, event, { failOnce: STEPS })
+  const { result, error, attempts, values } = await runWithRetries(cloneAndPreviewRepository, event, { failOnce: STEP_IDS })
   t.after(async () => {
     await daytona.cleanup({ labels: { 'forge-project': 'p-retry' } })
   })
@@ -118,7 +108,7 @@ test('every step fails once after its work and is retried: one sandbox, one clon
 
   // Every step ran twice (its first answer lost), and the retry gave the first run's result
   // for the steps whose work is not repeated.
-  for (const id of STEPS) assert.equal(attempts.get(id), 2, `${id} ran twice`)
+  for (const id of STEP_IDS) assert.equal(attempts.get(id), 2, `${id} ran twice`)
   for (const id of ['create-sandbox', 'clone-repository', 'install-dependencies', 'start-preview-server']) {
     const [first, second] = values.get(id)
     assert.equal(second.copy.sandboxId, first.copy.sandboxId, `${id}: the same sandbox`)

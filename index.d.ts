@@ -35,6 +35,18 @@ export declare class Daytona {
   get(id: string): Promise<Sandbox>
   /** Lists sandboxes (every page), optionally filtered by labels and states. */
   listSandboxes(query?: ListSandboxesQuery | undefined | null): Promise<Array<Sandbox>>
+  /**
+   * Deletes the sandboxes made under `key` (a `createSandbox` / `create` `idempotencyKey`)
+   * and/or carrying every one of `labels`, waits until they are gone, and returns their
+   * ids. For a workflow's `onFailure`, so that a failed run leaves no sandbox behind:
+   *
+   * ```js
+   * onFailure: async ({ event, step }) => {
+   *   await step.run('cleanup', () => daytona.cleanup({ key: `${event.data.event.id}:create-sandbox` }))
+   * }
+   * ```
+   */
+  cleanup(filter: CleanupFilter, signal?: AbortSignal): Promise<CleanupResult>
   /** Snapshots: `create`, `get`, `list`, `delete` (the official SDK's `daytona.snapshot`). */
   get snapshot(): SnapshotService
   /** Volumes: `create`, `get`, `list`, `delete` (the official SDK's `daytona.volume`). */
@@ -65,7 +77,8 @@ export declare class Daytona {
   /**
    * Step 1 on its own: creates a sandbox and waits until it is started. Returns
    * `{ sandboxId, state, public, memoryGib, elapsedMs }` (JSON-serialisable, for
-   * `step.run`).
+   * `step.run`). With `idempotencyKey` (e.g. `${event.id}:create-sandbox`) a retried step
+   * returns the sandbox the first attempt made instead of making a second one.
    */
   createSandbox(options?: CreateSandboxOptions, opts?: StepOptions): Promise<CreatedSandbox>
   /**
@@ -467,6 +480,21 @@ export interface CheckHealthInput {
 }
 
 /**
+ * What `daytona.cleanup` deletes: the sandboxes made under `key` (a `createSandbox`
+ * `idempotencyKey`) and/or those carrying every one of `labels`. One of them is required.
+ */
+export interface CleanupFilter {
+  key?: string
+  labels?: Record<string, string>
+}
+
+/** What `daytona.cleanup` deleted. */
+export interface CleanupResult {
+  /** The ids of the sandboxes deleted (already gone ones are not counted). */
+  deleted: Array<string>
+}
+
+/**
  * Options of `cloneAndPreview`. Every `CreateSandboxOptions` field applies too (`image`,
  * `workspaceClass`, `public`, `envVars`, `labels`, ...); `envVars` also reach the install and
  * the dev server.
@@ -510,6 +538,8 @@ export interface CloneAndPreviewOptions {
   language?: string
   target?: string
   autoStopInterval?: number
+  /** See `CreateSandboxOptions.idempotencyKey`: a retried call reuses the sandbox it made. */
+  idempotencyKey?: string
   onProgress?: (event: PreviewProgress) => unknown
   signal?: AbortSignal
 }
@@ -609,6 +639,14 @@ export interface CreateSandboxOptions {
   autoDeleteInterval?: number
   /** Seconds to wait for the sandbox to start (default 60; 0 waits forever). */
   timeout?: number
+  /**
+   * Makes the create safe to retry: called again with the same key (an Inngest step's
+   * `${event.id}:create-sandbox`), it returns the sandbox it made instead of making another,
+   * also when two calls race; two keys never share a sandbox. The sandbox carries the
+   * label `forge.idempotency-key` (the key's SHA-256) and, unless `name` is given, is named
+   * `forge-<that hash>`. `cleanup({ key })` deletes it.
+   */
+  idempotencyKey?: string
 }
 
 /** Options of `daytona.snapshot.create`. */

@@ -1,7 +1,9 @@
 //! `Daytona`: the entry class. Talks to Daytona cloud, a self-hosted Daytona, or the embedded
 //! local backend (`{ backend: 'local' }`), with the same code.
 
-use crate::dto::{CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery};
+use crate::dto::{
+    CleanupFilter, CleanupResult, CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery,
+};
 use crate::error::Rejection;
 use crate::local;
 use crate::promise::{spawn_promise, Pending};
@@ -163,6 +165,7 @@ pub(crate) fn create_params(
                 subpath: v.subpath,
             })
             .collect(),
+        idempotency_key: o.idempotency_key,
         ..Default::default()
     })
 }
@@ -267,6 +270,37 @@ impl Daytona {
                     .map(|sb| Sandbox::new(inner.clone(), client.clone(), sb))
                     .collect(),
             )
+        })
+    }
+
+    /// Deletes the sandboxes made under `key` (a `createSandbox` / `create` `idempotencyKey`)
+    /// and/or carrying every one of `labels`, waits until they are gone, and returns their
+    /// ids. For a workflow's `onFailure`, so that a failed run leaves no sandbox behind:
+    ///
+    /// ```js
+    /// onFailure: async ({ event, step }) => {
+    ///   await step.run('cleanup', () => daytona.cleanup({ key: `${event.data.event.id}:create-sandbox` }))
+    /// }
+    /// ```
+    #[napi(ts_return_type = "Promise<CleanupResult>")]
+    pub fn cleanup(
+        &self,
+        env: &Env,
+        filter: CleanupFilter,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<Pending<CleanupResult>> {
+        let inner = self.inner.clone();
+        let cleanup = forge_daytona::Cleanup {
+            key: filter.key,
+            labels: filter.labels.unwrap_or_default().into_iter().collect(),
+        };
+        spawn_promise(env, signal, move |cancel| async move {
+            let client = inner.client().await?;
+            let deleted = client
+                .cleanup(&cleanup, &CallOptions::new().with_cancel(cancel))
+                .await
+                .map_err(into)?;
+            Ok::<_, Rejection>(CleanupResult { deleted })
         })
     }
 

@@ -86,6 +86,29 @@ pub struct CreateSandboxOptions {
     pub auto_delete_interval: Option<i32>,
     /// Seconds to wait for the sandbox to start (default 60; 0 waits forever).
     pub timeout: Option<u32>,
+    /// Makes the create safe to retry: called again with the same key (an Inngest step's
+    /// `${event.id}:create-sandbox`), it returns the sandbox it made instead of making another,
+    /// also when two calls race; two keys never share a sandbox. The sandbox carries the
+    /// label `forge.idempotency-key` (the key's SHA-256) and, unless `name` is given, is named
+    /// `forge-<that hash>`. `cleanup({ key })` deletes it.
+    pub idempotency_key: Option<String>,
+}
+
+/// What `daytona.cleanup` deletes: the sandboxes made under `key` (a `createSandbox`
+/// `idempotencyKey`) and/or those carrying every one of `labels`. One of them is required.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct CleanupFilter {
+    pub key: Option<String>,
+    pub labels: Option<HashMap<String, String>>,
+}
+
+/// What `daytona.cleanup` deleted.
+#[napi(object)]
+#[derive(Default)]
+pub struct CleanupResult {
+    /// The ids of the sandboxes deleted (already gone ones are not counted).
+    pub deleted: Vec<String>,
 }
 
 /// A sandbox as plain data: what `sandbox.toJSON()` and `JSON.stringify(sandbox)` give.

@@ -197,7 +197,8 @@ impl Daytona {
 
     /// Step 1 on its own: creates a sandbox and waits until it is started. Returns
     /// `{ sandboxId, state, public, memoryGib, elapsedMs }` (JSON-serialisable, for
-    /// `step.run`).
+    /// `step.run`). With `idempotencyKey` (e.g. `${event.id}:create-sandbox`) a retried step
+    /// returns the sandbox the first attempt made instead of making a second one.
     #[napi(
         ts_args_type = "options?: CreateSandboxOptions, opts?: StepOptions",
         ts_return_type = "Promise<CreatedSandbox>"
@@ -420,6 +421,8 @@ pub struct CloneAndPreviewOptions {
     pub language: Option<String>,
     pub target: Option<String>,
     pub auto_stop_interval: Option<u32>,
+    /// See `CreateSandboxOptions.idempotencyKey`: a retried call reuses the sandbox it made.
+    pub idempotency_key: Option<String>,
     #[napi(ts_type = "(event: PreviewProgress) => unknown")]
     pub on_progress: Option<serde_json::Value>,
     #[napi(ts_type = "AbortSignal")]

@@ -99,6 +99,10 @@ pub struct CreateParams {
     pub network_block_all: Option<bool>,
     /// Allowed outbound CIDRs, comma-separated.
     pub network_allow_list: Option<String>,
+    /// Makes the create idempotent: called again with the same key, `create` returns the
+    /// sandbox it made (found by its [`IDEMPOTENCY_LABEL`](crate::IDEMPOTENCY_LABEL)) instead
+    /// of making another. See [`crate::idempotency`].
+    pub idempotency_key: Option<String>,
 }
 
 impl CreateParams {
@@ -283,7 +287,24 @@ impl Client {
     /// A create that is aborted or runs out of time leaves nothing behind: the caller gets
     /// no sandbox to delete, so we delete it. An abort while the `POST` is in flight lets the
     /// request finish in the background (its answer names the sandbox) and then deletes.
+    ///
+    /// With [`CreateParams::idempotency_key`] the create is idempotent (see
+    /// [`crate::idempotency`]).
     pub async fn create(&self, params: &CreateParams, opts: &CallOptions) -> Result<Sandbox> {
+        match &params.idempotency_key {
+            // Boxed: the look-up loop holds a whole create; inline, every caller's future
+            // would carry both.
+            Some(key) => Box::pin(self.create_idempotent(key, params, opts)).await,
+            None => self.create_once(params, opts).await,
+        }
+    }
+
+    /// One `POST /sandbox` and the wait for `started`.
+    pub(crate) async fn create_once(
+        &self,
+        params: &CreateParams,
+        opts: &CallOptions,
+    ) -> Result<Sandbox> {
         let body = params.to_wire(self.transport.config().target.as_deref())?;
         let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
         let req = Req::new(
@@ -345,7 +366,7 @@ impl Client {
             .await
     }
 
-    async fn get_within(&self, id: &str, deadline: &Deadline) -> Result<Sandbox> {
+    pub(crate) async fn get_within(&self, id: &str, deadline: &Deadline) -> Result<Sandbox> {
         let url = self
             .transport
             .api(&format!("/sandbox/{}", seg(require_id(id)?)));
@@ -568,7 +589,7 @@ impl Client {
         self.toolbox(&sandbox).await
     }
 
-    async fn wait_started(
+    pub(crate) async fn wait_started(
         &self,
         sandbox: Sandbox,
         deadline: &Deadline,

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! let client = Client::new(DaytonaConfig::from_env().with_api_key(k).with_api_url(u))?;  // cheap Clone
-//! client.create(&CreateParams{image, workspace_class, public, env, labels, ..}, &CallOptions) -> Sandbox  (waits `started`)
+//! client.create(&CreateParams{image, workspace_class, public, env, labels, idempotency_key, ..}, &CallOptions) -> Sandbox  (waits `started`)
+//! client.cleanup(&Cleanup{key, labels}, &opts)                -> Vec<String>  (deleted ids)
 //! client.get(id) / client.get_with(id, &opts)                  -> Sandbox
 //! client.list(&ListQuery{cursor, limit, labels, states, ..}, &opts) -> ListPage{items, next_cursor}
 //! client.list_all(&ListQuery, &opts)                           -> Vec<Sandbox>   (follows cursors)
@@ -39,6 +40,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod http;
+pub mod idempotency;
 mod local;
 mod log;
 pub mod retry;
@@ -60,6 +62,7 @@ pub use error::{ApiError, Error, Result};
 /// The wire types, re-exported.
 pub use forge_wire as wire;
 pub use http::user_agent;
+pub use idempotency::{Cleanup, IDEMPOTENCY_LABEL};
 pub use log::{log_enabled, log_request};
 pub use snapshots::SnapshotSource;
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};

@@ -4,6 +4,7 @@
 mod chaos;
 mod common;
 mod http_behaviour;
+mod idempotency;
 mod lifecycle;
 mod logging;
 mod secrets;

@@ -3,6 +3,7 @@
 
 mod classify_http;
 mod common;
+mod idempotent_steps;
 mod install_cache;
 mod logport;
 mod remote_detect;

@@ -117,7 +117,9 @@ export function revParse(bare, ref) {
 /**
  * A git smart-HTTP server on 127.0.0.1 serving the repos under `root` to basic auth
  * `username:password` (401 with a challenge otherwise). `username: null` accepts any user name
- * with the right password, as GitHub does for tokens. Resolves with `{base, url(name), close()}`.
+ * with the right password, as GitHub does for tokens. Resolves with
+ * `{base, url(name), requests, close()}` (`requests`: `METHOD /path` of every authorised
+ * request, in order).
  */
 export async function startGitHttp(root, username, password) {
   const authorized = (header) => {
@@ -125,6 +127,7 @@ export async function startGitHttp(root, username, password) {
     const [user, ...rest] = Buffer.from(header.slice(6), 'base64').toString().split(':')
     return rest.join(':') === password && (username == null || user === username)
   }
+  const requests = [] // `${method} ${path}` of every authorised request, in order
   const server = http.createServer((req, res) => {
     if (!authorized(req.headers.authorization)) {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="forge-testkit"' })
@@ -133,6 +136,7 @@ export async function startGitHttp(root, username, password) {
       return
     }
     const u = new URL(req.url, 'http://x')
+    requests.push(`${req.method} ${u.pathname}`)
     const env = {
       PATH: process.env.PATH,
       GIT_PROJECT_ROOT: root,
@@ -192,6 +196,7 @@ export async function startGitHttp(root, username, password) {
   return {
     base,
     url: (name) => `${base}/${name}`,
+    requests,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.()

@@ -22,6 +22,15 @@ async function once(call) {
   }
 }
 
+/**
+ * The idempotency key of a run's sandbox. Inngest runs a step again when it fails (or its
+ * result is lost) after its side effect: with the same key `createSandbox` returns the sandbox
+ * the first attempt made instead of making a second one. The other steps need no key: a clone
+ * recognises its own clone, an install is skipped while its lockfile and node_modules are
+ * unchanged, a dev server started again replaces the one before.
+ */
+export const sandboxKey = (event) => `${event.id}:create-sandbox`
+
 export const cloneAndPreviewRepository = inngest.createFunction(
   {
     id: 'daytona-clone-and-preview-repository',
@@ -29,6 +38,13 @@ export const cloneAndPreviewRepository = inngest.createFunction(
     triggers: { event: 'github/clone-and-preview' },
     retries: 2,
     concurrency: { limit: 5 },
+    // The run failed for good (retries spent, or a NonRetriableError): delete the sandbox it
+    // made, so that nothing is left behind. `event.data.event` is the run's own event.
+    onFailure: async ({ event, step }) => {
+      const deleted = await step.run('delete-sandbox', () => daytona.cleanup({ key: sandboxKey(event.data.event) }))
+      await step.run('mark-project-failed', () => updateProject(event.data.event.data.projectId, { status: 'failed' }))
+      return deleted
+    },
   },
   async ({ event, step }) => {
     const { projectId, repoUrl, userId, branch } = event.data
@@ -44,7 +60,15 @@ export const cloneAndPreviewRepository = inngest.createFunction(
     // Step 2: a sandbox → { sandboxId, state, public, memoryGib, elapsedMs }.
     const sandbox = await step.run('create-sandbox', async () => {
       await updateProject(projectId, { status: 'building' })
-      return once(() => daytona.createSandbox({ image: 'node:22-bookworm', workspaceClass: 'medium', public: true }))
+      return once(() =>
+        daytona.createSandbox({
+          image: 'node:22-bookworm',
+          workspaceClass: 'medium',
+          public: true,
+          idempotencyKey: sandboxKey(event),
+          labels: { 'forge-project': projectId },
+        }),
+      )
     })
 
     // Step 3: clone → { sandboxId, path, branch, elapsedMs }.

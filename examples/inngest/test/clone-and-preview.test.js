@@ -10,6 +10,7 @@ import { InngestTestEngine, mockCtx } from '@inngest/test'
 import { cloneAndPreviewRepository } from '../src/functions.js'
 import { integrations, projects } from '../src/db.js'
 import { daytona } from '../src/daytona.js'
+import { STEP_IDS } from './steps.js'
 
 const REPO_URL = process.env.EXAMPLE_REPO_URL
 const TOKEN = process.env.EXAMPLE_GIT_TOKEN
@@ -44,16 +45,7 @@ test('clone → detect → install → start → verify, every step result JSON 
   assert.equal(result.framework, 'node')
 
   // Every step ran, and its result survives JSON unchanged (plain data, no class, no secret).
-  const ids = [
-    'get-github-integration',
-    'create-sandbox',
-    'clone-repository',
-    'detect-framework',
-    'install-dependencies',
-    'start-preview-server',
-    'verify-preview',
-    'update-project',
-  ]
+  const ids = STEP_IDS
   const values = await Promise.all(Object.values(state)) // keyed by hashed step ids
   assert.equal(values.length, ids.length)
   for (const value of values) assert.deepEqual(JSON.parse(JSON.stringify(value)), value, 'a step returns plain JSON data')
@@ -93,7 +85,8 @@ test('a wrong token is not retried: the clone step fails with a NonRetriableErro
   })
   assert.equal(error?.name, 'NonRetriableError', String(error?.stack ?? error))
   assert.ok(!String(error.message).includes('ghp_wrong_token_value'))
-  // The sandbox of the failed run is still there (the function owns cleanup); remove it.
+  // The sandbox of the failed run is still there (@inngest/test does not run `onFailure`;
+  // test/retries.test.js does); remove it.
   const created = roundTrips.filter((r) => r.id === 'create-sandbox').at(-1)?.copy
   assert.ok(created, 'the run got as far as the clone')
   await (await daytona.getSandbox(created.sandboxId)).delete()

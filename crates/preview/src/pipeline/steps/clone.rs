@@ -1,6 +1,6 @@
 //! Step 2, `clone`: the repository into the sandbox (or, for the CLI, a local folder uploaded).
 
-use super::{ms, toolbox, DEFAULT_PATH};
+use super::{marker, ms, toolbox, DEFAULT_PATH};
 use crate::pipeline::failure::{AtStep, Step};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, CloneParams, Toolbox};
@@ -49,7 +49,29 @@ pub struct Cloned {
     pub elapsed_ms: u64,
 }
 
-/// Clones a repository into the sandbox.
+/// What the clone step records about a folder it clones into (see [`super::marker`]): the
+/// repository (without credentials), branch and commit asked for, and, once done, its result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct CloneRecord {
+    repo: String,
+    branch: Option<String>,
+    commit_id: Option<String>,
+    /// `None` while cloning: a folder found with such a record is an interrupted clone of ours.
+    result: Option<Cloned>,
+}
+
+impl CloneRecord {
+    fn same_clone(&self, other: &CloneRecord) -> bool {
+        (&self.repo, &self.branch, &self.commit_id)
+            == (&other.repo, &other.branch, &other.commit_id)
+    }
+}
+
+/// Clones a repository into the sandbox. Run again with the same repository, branch and
+/// commit into the same folder (a workflow's retry), it recognises its own clone and returns
+/// the first run's result; a clone of ours that was interrupted is removed and made again. A
+/// folder it did not clone there (another repository, the user's files) is still an error.
 pub async fn clone_repository(
     client: &Client,
     input: &CloneInput,
@@ -66,10 +88,44 @@ pub(crate) async fn run(
     call: &CallOptions,
 ) -> Result<Cloned, PreviewError> {
     let t = Instant::now();
+    let sid = &input.sandbox_id;
     let path = input
         .path
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+    let mut record = CloneRecord {
+        repo: super::install::scope_of(&input.repo_url).unwrap_or_default(),
+        branch: input.branch.clone(),
+        commit_id: input.commit_id.clone(),
+        result: None,
+    };
+    let earlier = marker::read::<CloneRecord>(tb, MARKER, &path, call)
+        .await
+        .at(Step::Clone, sid)?
+        .filter(|r| r.same_clone(&record));
+    let present = match tb.fs().info(&path).await {
+        Ok(_) => true,
+        Err(forge_daytona::Error::NotFound(_)) => false,
+        Err(e) => return Err(e).at(Step::Clone, sid),
+    };
+    match (earlier, present) {
+        (
+            Some(CloneRecord {
+                result: Some(done), ..
+            }),
+            true,
+        ) => return Ok(done),
+        // Our own clone, interrupted: what it left is ours to remove.
+        (Some(_), true) => match tb.fs().delete(&path, true).await {
+            Ok(()) | Err(forge_daytona::Error::NotFound(_)) => {}
+            Err(e) => return Err(e).at(Step::Clone, sid),
+        },
+        // Not ours: the clone below fails on it as it should, and nothing is recorded.
+        (None, true) => {}
+        (_, false) => marker::write(tb, MARKER, &path, &record, call)
+            .await
+            .at(Step::Clone, sid)?,
+    }
     let params = CloneParams {
         url: input.repo_url.clone(),
         path: path.clone(),
@@ -90,14 +146,20 @@ pub(crate) async fn run(
     tb.git()
         .clone_repo(&params, call)
         .await
-        .at(Step::Clone, &input.sandbox_id)?;
-    Ok(Cloned {
-        sandbox_id: input.sandbox_id.clone(),
-        path,
+        .at(Step::Clone, sid)?;
+    let cloned = Cloned {
+        sandbox_id: sid.clone(),
+        path: path.clone(),
         branch: input.branch.clone(),
         elapsed_ms: ms(t.elapsed()),
-    })
+    };
+    record.result = Some(cloned.clone());
+    marker::write_best_effort(tb, MARKER, &path, &record, call).await;
+    Ok(cloned)
 }
+
+/// The clone step's records (see [`marker`]).
+const MARKER: &str = "clone";
 
 /// Folders never uploaded from a local folder: dependencies (installed in the sandbox), VCS
 /// data and framework caches. Build outputs are kept: a `build/` folder may be source.

@@ -1,7 +1,7 @@
 //! Step 4, `install`: the dependencies, with the detected command, killed after a timeout.
 
 use super::{
-    detect, join, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
+    detect, join, marker, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
     LOG_TAIL_LINES,
 };
 use crate::install_log;
@@ -238,6 +238,50 @@ fn short(key: Option<&String>) -> &str {
 /// backend's dependency cache instead of the install command.
 pub const RESTORED: &str = "dependencies restored from cache";
 
+/// The note added to the first run's result when a run again finds its install intact.
+pub const ALREADY_INSTALLED: &str = "already installed by an earlier run of this step: the lockfile and node_modules are as it left them";
+
+/// What the install step records about a folder it installed in (see [`marker`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallRecord {
+    /// The command asked for (before any retry flag).
+    command: String,
+    /// [`FINGERPRINT`]'s answer after the install.
+    fingerprint: String,
+    result: Installed,
+}
+
+/// The install step's records.
+const MARKER: &str = "install";
+
+/// What an install leaves, in one line per thing: the manifest, every lockfile, the package
+/// managers' own records of what they installed (`node_modules/.package-lock.json`, pnpm's
+/// `.modules.yaml`, Yarn's `.yarn-state.yml` / `.yarn-integrity`), each as its POSIX `cksum`
+/// (CRC and size), and `node_modules`' listing (entries and their times; the dot-folders dev
+/// servers write, `.vite` and `.cache`, are not listed).
+const FINGERPRINT: &str = "for f in package.json package-lock.json npm-shrinkwrap.json yarn.lock pnpm-lock.yaml bun.lock bun.lockb node_modules/.package-lock.json node_modules/.modules.yaml node_modules/.yarn-state.yml node_modules/.yarn-integrity; do if [ -f \"$f\" ]; then echo \"$f $(cksum < \"$f\")\"; fi; done; if [ -d node_modules ]; then echo \"node_modules $( (ls -l --full-time node_modules 2>/dev/null || ls -l node_modules) | cksum)\"; else echo 'no node_modules'; fi";
+
+/// [`FINGERPRINT`] of the folder `cwd`.
+async fn fingerprint(
+    tb: &Toolbox,
+    sid: &str,
+    cwd: &str,
+    call: &CallOptions,
+) -> Result<String, PreviewError> {
+    let opts = ExecOptions {
+        cwd: Some(cwd.to_owned()),
+        env: BTreeMap::default(),
+        timeout: Some(Duration::from_mins(1)),
+    };
+    let r = tb
+        .process()
+        .execute(FINGERPRINT, &opts, call)
+        .await
+        .at(Step::Install, sid)?;
+    Ok(format!("{}:{}", r.exit_code, r.result.trim()))
+}
+
 /// The step inside the pipeline, with the sandbox's toolbox.
 pub(crate) async fn run(
     client: &Client,
@@ -258,6 +302,17 @@ pub(crate) async fn run(
         });
     };
     let cwd = join(&params.path, &params.install_root);
+    // Run again (a workflow's retry): the first run's result when nothing changed since.
+    if let Some(r) = marker::read::<InstallRecord>(tb, MARKER, &cwd, call)
+        .await
+        .at(Step::Install, sid)?
+    {
+        if r.command == command && r.fingerprint == fingerprint(tb, sid, &cwd, call).await? {
+            let mut result = r.result;
+            result.notes.push(ALREADY_INSTALLED.to_owned());
+            return Ok(result);
+        }
+    }
     let mut notes = Vec::new();
     let mut env = params.install_env.clone();
     env.extend(with_node_options(&params.env_vars, params.memory_gib));
@@ -374,14 +429,25 @@ pub(crate) async fn run(
         ));
         log.push_str(&built.output);
     }
-    Ok(Installed {
+    let installed = Installed {
         sandbox_id: sid.clone(),
         command: Some(ran),
         exit_code: 0,
         elapsed_ms: ms(t.elapsed()),
         log_tail: install_log::tail(&log, LOG_TAIL_LINES),
         notes,
-    })
+    };
+    // Without the record a retry installs again (safe, only slower): its failure is not the
+    // install's.
+    if let Ok(fingerprint) = fingerprint(tb, sid, &cwd, call).await {
+        let record = InstallRecord {
+            command,
+            fingerprint,
+            result: installed.clone(),
+        };
+        marker::write_best_effort(tb, MARKER, &cwd, &record, call).await;
+    }
+    Ok(installed)
 }
 
 /// One command's end: its exit code and its whole output.

@@ -13,6 +13,7 @@ pub mod create;
 pub mod detect;
 pub mod health;
 pub mod install;
+pub(crate) mod marker;
 pub(crate) mod package_manager;
 pub mod restart;
 pub mod start;

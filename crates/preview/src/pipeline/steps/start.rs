@@ -1,7 +1,7 @@
 //! Step 5, `start`: the dev server, in its own session, listening on the detected port.
 
 use super::{
-    detect, join, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
+    detect, join, marker, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
 };
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::PreviewError;
@@ -50,6 +50,9 @@ pub struct Started {
 
 /// Starts the dev server in its own session and returns at once; [`verify_preview`] waits for
 /// it. Fails with `PREVIEW_NO_DEV_COMMAND` when detection found no way to start the app.
+///
+/// A dev server this step started earlier on the same port (a workflow's retry, a restart) is
+/// stopped first: there are never two, and the result names the one that serves.
 pub async fn start_dev_server(
     client: &Client,
     input: &StartInput,
@@ -133,6 +136,7 @@ pub(crate) async fn run(
         .into_error());
     };
     let port = input.port.unwrap_or(3000);
+    replace_earlier(tb, sid, port, call).await?;
     port_free(tb, sid, port).await?;
     let base = input
         .path
@@ -160,7 +164,7 @@ pub(crate) async fn run(
         .spawn(&command, &opts, call)
         .await
         .at(Step::Start, sid)?;
-    Ok(Started {
+    let started = Started {
         sandbox_id: sid.clone(),
         session_id: spawned.session_id.clone(),
         command_id: spawned.cmd_id.clone(),
@@ -168,5 +172,33 @@ pub(crate) async fn run(
         port,
         framework: input.framework.clone(),
         elapsed_ms: ms(t.elapsed()),
-    })
+    };
+    // Unrecorded, a retry could not find this server to replace it: then it is not started.
+    if let Err(e) = marker::write(tb, MARKER, &port.to_string(), &started, call).await {
+        spawned.kill().await;
+        return Err(e).at(Step::Start, sid);
+    }
+    Ok(started)
+}
+
+/// The start step's records: the dev server started on a port (keyed by the port).
+const MARKER: &str = "start";
+
+/// Stops the dev server this step started on `port` before (its whole session), if any.
+async fn replace_earlier(
+    tb: &Toolbox,
+    sid: &str,
+    port: u16,
+    call: &CallOptions,
+) -> Result<(), PreviewError> {
+    let Some(earlier) = marker::read::<Started>(tb, MARKER, &port.to_string(), call)
+        .await
+        .at(Step::Start, sid)?
+    else {
+        return Ok(());
+    };
+    match tb.process().delete_session(&earlier.session_id).await {
+        Ok(()) | Err(forge_daytona::Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e).at(Step::Start, sid),
+    }
 }

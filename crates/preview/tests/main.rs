@@ -4,6 +4,7 @@
 mod classify_http;
 mod common;
 mod install_cache;
+mod log_lines;
 mod logport;
 mod remote_detect;
 mod verify_local;

@@ -3,9 +3,11 @@
 // embedded backend with repositories served by a real git smart-HTTP server on 127.0.0.1.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { addon, privateHome } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
@@ -195,5 +197,45 @@ test('the steps stream too: installDependencies, then verifyPreview the dev serv
     )
   } finally {
     await (await daytona.getSandbox(sandboxId)).delete()
+  }
+})
+
+test('the typings: the iterator narrows on type, onLog takes a PreviewLogLine, misuses fail tsc --strict', { timeout: 180_000 }, () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+  const dir = mkdtempSync(join(tmpdir(), 'forge-streams-types-'))
+  try {
+    writeFileSync(
+      join(dir, 'streams.ts'),
+      `import { Daytona, type PreviewLogLine } from ${JSON.stringify(join(root, 'index.js'))}
+export async function use(d: Daytona): Promise<string[]> {
+  const out: string[] = []
+  for await (const e of d.cloneAndPreviewEvents({ repoUrl: 'x' })) {
+    if (e.type === 'log') out.push(\`\${e.log.step} \${e.log.stream} \${e.log.line}\`)
+    else if (e.type === 'progress') out.push(e.progress.step)
+    else out.push(e.result.previewUrl)
+  }
+  await d.cloneAndPreview({ repoUrl: 'x', onLog: async (l: PreviewLogLine) => { out.push(l.line) } })
+  await d.installDependencies({ sandboxId: 's', command: 'npm ci' }, { onLog: (l) => out.push(l.line) })
+  await d.verifyPreview({ sandboxId: 's', port: 3000 }, { onLog: (l) => out.push(l.step) })
+  // @ts-expect-error the iterator yields the lines: no onLog
+  d.cloneAndPreviewEvents({ repoUrl: 'x', onLog: () => {} })
+  // @ts-expect-error a line's step is install or start
+  const bad: PreviewLogLine = { step: 'verify', stream: 'stdout', line: '' }
+  // @ts-expect-error a log event has no result
+  for await (const e of d.cloneAndPreviewEvents({ repoUrl: 'x' })) if (e.type === 'log') out.push(e.result.previewUrl)
+  return [...out, bad.line]
+}
+`,
+    )
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+    const args = ['--strict', '--noEmit', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext']
+    args.push('--typeRoots', join(root, 'node_modules', '@types'), '--types', 'node', join(dir, 'streams.ts'))
+    try {
+      execFileSync(process.execPath, [tsc, ...args], { encoding: 'utf8', timeout: 170_000 })
+    } catch (e) {
+      assert.fail(`tsc reported errors:\n${e.stdout}${e.stderr}`)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 })

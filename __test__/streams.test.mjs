@@ -34,13 +34,15 @@ require('http').createServer((req, res) => {
 const INSTALL_LINES = ['install line 1', 'install line 2', 'install line 3', 'install line 4', 'install line 5', 'install done']
 
 let git
+let repos
 test.before(async () => {
-  const root = mkdtempSync(join(tmpdir(), 'forge-streams-repos-'))
-  createRepo(root, 'streamed.git', 'main', APP)
-  git = await startGitHttp(root, null, TOKEN)
+  repos = mkdtempSync(join(tmpdir(), 'forge-streams-repos-'))
+  createRepo(repos, 'streamed.git', 'main', APP)
+  git = await startGitHttp(repos, null, TOKEN)
 })
 test.after(async () => {
   await git?.close()
+  rmSync(repos, { recursive: true, force: true })
 })
 
 const options = (extra = {}) => ({ repoUrl: git.url('streamed.git'), token: TOKEN, installCommand: 'node install.js', ...extra })

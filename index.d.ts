@@ -136,7 +136,8 @@ export declare class Daytona {
  * failure rejects `next()` with the pipeline's `DaytonaError`. The pipeline starts at once
  * and waits for the reader once a few lines are unread. `return()` (what `break` calls)
  * cancels it: a sandbox it made is deleted, also when the preview was ready but its result not
- * yet read.
+ * yet read. An iterator dropped without `return()` stops being fed, but its pipeline runs on to
+ * its end (pass `signal` to bound it).
  */
 export declare class PreviewEvents {
   /** The next event; after the `result` event, `{ done: true }`. Calls are served in order. */

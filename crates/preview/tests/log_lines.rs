@@ -105,14 +105,16 @@ async fn a_slow_consumer_slows_the_reader_and_still_gets_every_line() {
 }
 
 /// A project the pipeline can take from a local folder: an "install" that prints known lines
-/// and a dev server that prints some before and after it listens.
-fn project(port: u16) -> tempfile::TempDir {
+/// and a dev server that prints `boot` numbered lines and "booting" before it listens, one
+/// after.
+fn project(port: u16, boot: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("package.json"), r#"{"name":"app"}"#).unwrap();
     std::fs::write(
         dir.path().join("server.js"),
         format!(
             r"
+for (let i = 1; i <= {boot}; i++) console.log('dev: boot ' + i);
 console.log('dev: booting');
 setTimeout(() => process.exit(0), 120000);
 require('http').createServer((req, res) => {{
@@ -148,7 +150,7 @@ async fn the_pipeline_streams_the_install_then_the_dev_server_between_its_progre
     bounded(async {
         let (_home, backend, client) = local_backend().await;
         let port = free_port();
-        let folder = project(port);
+        let folder = project(port, 0);
         let (sink, rx) = log_channel(8);
         let reader = tokio::spawn(consume(rx, Duration::ZERO));
         let progress_sink = sink.clone();
@@ -212,11 +214,52 @@ async fn the_pipeline_streams_the_install_then_the_dev_server_between_its_progre
 }
 
 #[tokio::test]
+async fn a_slow_consumer_gets_every_line_of_the_dev_server_once_before_verification_ends() {
+    bounded(async {
+        let (_home, backend, client) = local_backend().await;
+        let port = free_port();
+        let folder = project(port, 200);
+        // A queue of 4 and a pause per line: verification may end before the consumer has read
+        // the server's output; the catch-up must still deliver all of it, once, before the
+        // verify step finishes.
+        let (sink, rx) = log_channel(4);
+        let reader = tokio::spawn(consume(rx, Duration::from_millis(3)));
+        let progress_sink = sink.clone();
+        let progress = move |p: Progress| progress_sink.progress(p);
+        let req = request(&folder, port, &sink);
+        let r = clone_and_preview(
+            &client,
+            &CreateParams::default(),
+            &req,
+            &progress,
+            &CallOptions::new(),
+        )
+        .await;
+        drop((progress, req, sink));
+        let (lines, events) = reader.await.unwrap();
+        assert!(r.unwrap().verify.ok);
+        let dev: Vec<LogLine> = lines
+            .into_iter()
+            .filter(|l| l.step == Step::Start)
+            .collect();
+        let mut expected: Vec<String> = (1..=200).map(|i| format!("dev: boot {i}")).collect();
+        expected.push("dev: booting".into());
+        expected.push(format!("dev: listening on {port}"));
+        assert_eq!(of(&dev, OutputStream::Stdout), expected);
+        let last_dev = events.iter().rposition(|x| x == "log start").unwrap();
+        let verified = events.iter().position(|x| x == "verify Finished").unwrap();
+        assert!(last_dev < verified, "{events:?}");
+        backend.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_consumer_that_fails_ends_the_pipeline_with_a_typed_error_and_no_sandbox() {
     bounded(async {
         let (_home, backend, client) = local_backend().await;
         let port = free_port();
-        let folder = project(port);
+        let folder = project(port, 0);
         let (sink, mut rx) = log_channel(8);
         let cancel = CancellationToken::new();
         // The consumer fails at the first install line: it stops reading and cancels the call

@@ -145,70 +145,76 @@ fn request(
     }
 }
 
+/// The lines of `step`'s command on `stream`.
+fn of_step(lines: &[LogLine], step: Step, stream: OutputStream) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.step == step && l.stream == stream)
+        .map(|l| l.line.clone())
+        .collect()
+}
+
+/// Where `e` first and last is in `events`.
+fn span(events: &[String], e: &str) -> (usize, usize) {
+    let first = events.iter().position(|x| x == e);
+    let last = events.iter().rposition(|x| x == e);
+    first
+        .zip(last)
+        .unwrap_or_else(|| panic!("{e} in {events:?}"))
+}
+
+/// The pipeline on [`project`]`(port, boot)` with a queue of `capacity` lines read by a
+/// consumer pausing `pause` per line: it must verify; its lines, its events, its port.
+async fn preview_streamed(
+    boot: usize,
+    capacity: usize,
+    pause: Duration,
+) -> (Vec<LogLine>, Vec<String>, u16) {
+    let (_home, backend, client) = local_backend().await;
+    let port = free_port();
+    let folder = project(port, boot);
+    let (sink, rx) = log_channel(capacity);
+    let reader = tokio::spawn(consume(rx, pause));
+    let progress_sink = sink.clone();
+    let progress = move |p: Progress| progress_sink.progress(p);
+    let req = request(&folder, port, &sink);
+    let r = clone_and_preview(
+        &client,
+        &CreateParams::default(),
+        &req,
+        &progress,
+        &CallOptions::new(),
+    )
+    .await;
+    drop((progress, req, sink));
+    let (lines, events) = reader.await.unwrap();
+    assert!(r.unwrap().verify.ok);
+    backend.shutdown().await;
+    (lines, events, port)
+}
+
 #[tokio::test]
 async fn the_pipeline_streams_the_install_then_the_dev_server_between_its_progress_events() {
     bounded(async {
-        let (_home, backend, client) = local_backend().await;
-        let port = free_port();
-        let folder = project(port, 0);
-        let (sink, rx) = log_channel(8);
-        let reader = tokio::spawn(consume(rx, Duration::ZERO));
-        let progress_sink = sink.clone();
-        let progress = move |p: Progress| progress_sink.progress(p);
-        let req = request(&folder, port, &sink);
-        let r = clone_and_preview(
-            &client,
-            &CreateParams::default(),
-            &req,
-            &progress,
-            &CallOptions::new(),
-        )
-        .await;
-        drop((progress, req, sink));
-        let (lines, events) = reader.await.unwrap();
-        let result = r.unwrap();
-        assert!(result.verify.ok);
-
-        let install: Vec<&LogLine> = lines.iter().filter(|l| l.step == Step::Install).collect();
+        let (lines, events, port) = preview_streamed(0, 8, Duration::ZERO).await;
         assert_eq!(
-            install
-                .iter()
-                .filter(|l| l.stream == OutputStream::Stdout)
-                .map(|l| l.line.clone())
-                .collect::<Vec<_>>(),
+            of_step(&lines, Step::Install, OutputStream::Stdout),
             expected_stdout(5)
-        );
-        let dev = of(
-            &lines
-                .iter()
-                .filter(|l| l.step == Step::Start)
-                .cloned()
-                .collect::<Vec<_>>(),
-            OutputStream::Stdout,
         );
         // Followed once: each line once, from the server's start.
         assert_eq!(
-            dev,
+            of_step(&lines, Step::Start, OutputStream::Stdout),
             ["dev: booting", format!("dev: listening on {port}").as_str()]
         );
-
         // Every install line between "install started" and "install finished"; the dev
         // server's lines after the start and before verification finished.
-        let at = |e: &str| {
-            events
-                .iter()
-                .position(|x| x == e)
-                .unwrap_or_else(|| panic!("{e} in {events:?}"))
-        };
-        let first_install = at("log install");
-        let last_install = events.iter().rposition(|x| x == "log install").unwrap();
-        assert!(at("install Started") < first_install, "{events:?}");
-        assert!(last_install < at("install Finished"), "{events:?}");
-        let first_dev = at("log start");
-        let last_dev = events.iter().rposition(|x| x == "log start").unwrap();
-        assert!(at("start Finished") < first_dev, "{events:?}");
-        assert!(last_dev < at("verify Finished"), "{events:?}");
-        backend.shutdown().await;
+        let at = |e: &str| span(&events, e).0;
+        let install = span(&events, "log install");
+        assert!(at("install Started") < install.0, "{events:?}");
+        assert!(install.1 < at("install Finished"), "{events:?}");
+        let dev = span(&events, "log start");
+        assert!(at("start Finished") < dev.0, "{events:?}");
+        assert!(dev.1 < at("verify Finished"), "{events:?}");
     })
     .await;
 }
@@ -216,40 +222,15 @@ async fn the_pipeline_streams_the_install_then_the_dev_server_between_its_progre
 #[tokio::test]
 async fn a_slow_consumer_gets_every_line_of_the_dev_server_once_before_verification_ends() {
     bounded(async {
-        let (_home, backend, client) = local_backend().await;
-        let port = free_port();
-        let folder = project(port, 200);
         // A queue of 4 and a pause per line: verification may end before the consumer has read
         // the server's output; the catch-up must still deliver all of it, once, before the
         // verify step finishes.
-        let (sink, rx) = log_channel(4);
-        let reader = tokio::spawn(consume(rx, Duration::from_millis(3)));
-        let progress_sink = sink.clone();
-        let progress = move |p: Progress| progress_sink.progress(p);
-        let req = request(&folder, port, &sink);
-        let r = clone_and_preview(
-            &client,
-            &CreateParams::default(),
-            &req,
-            &progress,
-            &CallOptions::new(),
-        )
-        .await;
-        drop((progress, req, sink));
-        let (lines, events) = reader.await.unwrap();
-        assert!(r.unwrap().verify.ok);
-        let dev: Vec<LogLine> = lines
-            .into_iter()
-            .filter(|l| l.step == Step::Start)
-            .collect();
+        let (lines, events, port) = preview_streamed(200, 4, Duration::from_millis(3)).await;
         let mut expected: Vec<String> = (1..=200).map(|i| format!("dev: boot {i}")).collect();
         expected.push("dev: booting".into());
         expected.push(format!("dev: listening on {port}"));
-        assert_eq!(of(&dev, OutputStream::Stdout), expected);
-        let last_dev = events.iter().rposition(|x| x == "log start").unwrap();
-        let verified = events.iter().position(|x| x == "verify Finished").unwrap();
-        assert!(last_dev < verified, "{events:?}");
-        backend.shutdown().await;
+        assert_eq!(of_step(&lines, Step::Start, OutputStream::Stdout), expected);
+        assert!(span(&events, "log start").1 < span(&events, "verify Finished").0);
     })
     .await;
 }

@@ -54,6 +54,21 @@ export declare class Daytona {
   /** The control-plane URL in use (for the embedded backend: once it has started). */
   apiUrl(): Promise<string>
   /**
+   * `cloneAndPreview` as an async iterator of its events, for a UI that shows them live
+   * (e.g. as server-sent events): every progress event, every line of the install's and the
+   * dev server's output, then the result. Same options as `cloneAndPreview` but
+   * `onProgress` and `onLog` (the iterator yields them). A failure rejects the pending
+   * `next()` with the same `DaytonaError` `cloneAndPreview` rejects with; `signal` aborts.
+   *
+   * ```js
+   * for await (const e of daytona.cloneAndPreviewEvents({ repoUrl })) {
+   *   if (e.type === 'log') console.log(`[${e.log.step}] ${e.log.line}`)
+   *   else if (e.type === 'result') console.log(e.result.previewUrl)
+   * }
+   * ```
+   */
+  cloneAndPreviewEvents(options: Omit<CloneAndPreviewOptions, 'onProgress' | 'onLog'>): PreviewEvents
+  /**
    * Takes a repository to a verified live preview: creates a sandbox, clones the repository
    * (the token goes in the request, never in the URL or the sandbox's git config), detects
    * the framework, installs dependencies (`NODE_OPTIONS` sized from the sandbox's memory),
@@ -64,7 +79,9 @@ export declare class Daytona {
    * `detect`, `install`, `start`, `verify`), with `logTail` (the install's or the dev
    * server's last lines), and for verification `reason` and `excerpt` (the framework's error
    * text). The sandbox is deleted on failure unless `keepOnFailure` (then `kept: true`).
-   * `onProgress` gets a `PreviewProgress` at the start and end of every step; aborting
+   * `onProgress` gets a `PreviewProgress` at the start and end of every step; `onLog` gets
+   * the install's and then the dev server's output as `PreviewLogLine`s, in order with the
+   * progress events (`cloneAndPreviewEvents` gives both as an async iterator); aborting
    * `signal` stops the current step (a running install is killed) and cleans up the same way.
    *
    * ```js
@@ -95,20 +112,25 @@ export declare class Daytona {
   /**
    * Step 4: installs dependencies (detected command unless `command` is given), killed
    * after `timeoutMs` (default 900 000). Rejects with `PREVIEW_INSTALL_FAILED`, `exitCode`
-   * and `logTail` on a non-zero exit.
+   * and `logTail` on a non-zero exit. `opts.onLog` gets the install's output line by line.
    */
-  installDependencies(input: InstallDependenciesInput, opts?: StepOptions): Promise<InstalledDependencies>
+  installDependencies(input: InstallDependenciesInput, opts?: StreamingStepOptions): Promise<InstalledDependencies>
   /**
    * Step 5: starts the dev server in its own session and returns at once with
-   * `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it.
+   * `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it. `opts.onLog`
+   * gets the lines the server printed before this returns (often none); `verifyPreview`'s
+   * `onLog` streams its output from its start (replayed) through verification.
    */
-  startDevServer(input: StartDevServerInput, opts?: StepOptions): Promise<StartedDevServer>
+  startDevServer(input: StartDevServerInput, opts?: StreamingStepOptions): Promise<StartedDevServer>
   /**
    * Step 6: waits until the preview answers like a working app. Rejects with
    * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
    * `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
+   * With `sessionId` and `commandId`, `opts.onLog` gets the dev server's output line by line
+   * from its start (the log is replayed: lines `startDevServer` delivered come again)
+   * through verification.
    */
-  verifyPreview(input: VerifyPreviewInput, opts?: StepOptions): Promise<VerifiedPreview>
+  verifyPreview(input: VerifyPreviewInput, opts?: StreamingStepOptions): Promise<VerifiedPreview>
   /**
    * The guide's health check: `{ isAlive, state, preview }`. An unknown sandbox answers
    * `isAlive: false` instead of rejecting; with `port`, one quick probe of its preview.
@@ -119,6 +141,27 @@ export declare class Daytona {
    * (`sessionId`), starts it again and verifies the preview.
    */
   restartPreview(input: RestartPreviewInput, opts?: StepOptions): Promise<RestartedPreview>
+}
+
+/**
+ * The pipeline's events as an async iterator (`for await (const e of events)`): `{ type:
+ * 'progress', progress }`, `{ type: 'log', log }`, and last `{ type: 'result', result }`; a
+ * failure rejects `next()` with the pipeline's `DaytonaError`. The pipeline starts at once
+ * and waits for the reader once a few lines are unread. `return()` (what `break` calls)
+ * cancels it: a sandbox it made is deleted, also when the preview was ready but its result not
+ * yet read. An iterator dropped without `return()` stops being fed, but its pipeline runs on to
+ * its end (pass `signal` to bound it).
+ */
+export declare class PreviewEvents {
+  /** The next event; after the `result` event, `{ done: true }`. Calls are served in order. */
+  next(): Promise<IteratorResult<{ type: 'progress'; progress: PreviewProgress } | { type: 'log'; log: PreviewLogLine } | { type: 'result'; result: PreviewResult }, undefined>>
+  /**
+   * Stops reading (what `break` in `for await` calls): cancels the pipeline and resolves
+   * once it has cleaned up.
+   */
+  return(): Promise<IteratorResult<never, undefined>>
+  /** `for await` support: the object is its own iterator. */
+  [globalThis.Symbol.asyncIterator](): this
 }
 
 /** A Daytona sandbox. */
@@ -541,6 +584,15 @@ export interface CloneAndPreviewOptions {
   /** See `CreateSandboxOptions.idempotencyKey`: a retried call reuses the sandbox it made. */
   idempotencyKey?: string
   onProgress?: (event: PreviewProgress) => unknown
+  /**
+   * Gets the install's output (and the workspace prepare command's), then the dev
+   * server's from its start through verification, line by line, in order with the
+   * progress events. Each call waits for the previous one (and its promise): a slow callback
+   * slows the reading down and no line is lost. A callback that throws cancels the pipeline
+   * (its sandbox is deleted) and the call rejects with `DAYTONA_CALLBACK_ERROR`, as for
+   * `onProgress`; a pipeline that had already finished keeps its answer.
+   */
+  onLog?: (line: PreviewLogLine) => unknown
   signal?: AbortSignal
 }
 
@@ -1108,6 +1160,17 @@ export interface PreviewLink {
   token: string
 }
 
+/**
+ * One line of a command's output: the install's (and the workspace prepare command's) or the
+ * dev server's, without its line break and terminal colours, cut at 8 KiB.
+ */
+export interface PreviewLogLine {
+  /** The step whose command printed it: `install`, or `start` for the dev server. */
+  step: 'install' | 'start'
+  stream: 'stdout' | 'stderr'
+  line: string
+}
+
 /** A progress event of `cloneAndPreview`. */
 export interface PreviewProgress {
   step: 'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'
@@ -1342,6 +1405,19 @@ export interface StartedDevServer {
 /** The optional last argument of every step: `{ signal }`. */
 export interface StepOptions {
   signal?: AbortSignal
+}
+
+/** The optional last argument of `installDependencies`, `startDevServer` and `verifyPreview`. */
+export interface StreamingStepOptions {
+  signal?: AbortSignal
+  /**
+   * Gets the command's output line by line while the step runs; each call waits for the
+   * previous one (and the promise it returned), so a slow callback slows the reading down
+   * and no line is lost. A callback that throws cancels the step (a running install is
+   * killed), which rejects with `DAYTONA_CALLBACK_ERROR`; a step that had already finished
+   * keeps its answer.
+   */
+  onLog?: (line: PreviewLogLine) => unknown
 }
 
 /** `verifyPreview`'s answer: the report plus what a browser needs. */

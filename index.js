@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Daytona = nativeBinding.Daytona
+module.exports.PreviewEvents = nativeBinding.PreviewEvents
 module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.SandboxFs = nativeBinding.SandboxFs
 module.exports.SandboxGit = nativeBinding.SandboxGit

@@ -55,6 +55,9 @@ test('examples/nextjs: next build (webpack and Turbopack) + next start, preview 
   const token = `ghp_${Math.random().toString(36).slice(2)}${Date.now()}`
   const repos = join(work, 'repos')
   createRepo(repos, 'hello.git', 'main', helloApp('hello from next'))
+  // Its own repository: a preview of hello.git restores node_modules from the embedded
+  // backend's dependency cache and runs no install, so it would print no install output.
+  createRepo(repos, 'streamed.git', 'main', helloApp('hello from next'))
   const git = await startGitHttp(repos, null, token)
   let server = null
   t.after(async () => {
@@ -108,6 +111,44 @@ test('examples/nextjs: next build (webpack and Turbopack) + next start, preview 
   const page = await (await waitFor(previewUrl, 10_000)).text()
   assert.match(page, /hello from next/)
 
+  // The same pipeline as server-sent events: progress and the install's output arrive before
+  // the result, the dev server's output too, and the result is a verified preview.
+  const streamed = await fetch(`${base}/api/preview/stream`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ repoUrl: git.url('streamed.git'), token }),
+    signal: AbortSignal.timeout(180_000),
+  })
+  assert.equal(streamed.status, 200)
+  assert.match(streamed.headers.get('content-type'), /^text\/event-stream/)
+  const sse = await streamed.text()
+  assert.ok(!sse.includes(token), 'no token in the stream')
+  const events = sse
+    .split('\n\n')
+    .filter(Boolean)
+    .map((block) => {
+      const [event, data] = block.split('\n')
+      assert.ok(event.startsWith('event: ') && data.startsWith('data: '), block)
+      return { event: event.slice(7), data: JSON.parse(data.slice(6)) }
+    })
+  const last = events.at(-1)
+  assert.equal(last.event, 'result', `${sse.slice(-2000)}\n${serverLog}`)
+  assert.equal(events.filter((e) => e.event === 'result').length, 1)
+  const install = events.filter((e) => e.event === 'log' && e.data.step === 'install' && e.data.line.trim())
+  assert.ok(install.length > 0, `install output streamed:\n${sse}`)
+  const installFinished = events.findIndex((e) => e.event === 'progress' && e.data.step === 'install' && e.data.status === 'finished')
+  assert.ok(installFinished > events.indexOf(install.at(-1)), 'the install lines come before "install finished"')
+  assert.ok(
+    events.some((e) => e.event === 'log' && e.data.step === 'start' && /listening on/.test(e.data.line)),
+    `the dev server's output streamed:\n${sse}`,
+  )
+  assert.deepEqual(
+    events.filter((e) => e.event === 'progress' && e.data.status === 'finished').map((e) => e.data.step),
+    ['create', 'clone', 'detect', 'install', 'start', 'verify'],
+  )
+  const streamedProject = last.data.projectId
+  assert.match(await (await waitFor(last.data.previewUrl, 10_000)).text(), /hello from next/)
+
   // A wrong token: a typed failure of the clone step, and the token is not echoed.
   const denied = await json(
     await fetch(`${base}/api/preview`, {
@@ -154,8 +195,8 @@ test('examples/nextjs: next build (webpack and Turbopack) + next start, preview 
   assert.ok(actionPreview, 'the project page links the preview')
   assert.match(await (await waitFor(actionPreview, 10_000)).text(), /hello from next/)
 
-  // Clean up both sandboxes through the app.
-  for (const id of [projectId, actionProject]) {
+  // Clean up every sandbox through the app.
+  for (const id of [projectId, actionProject, streamedProject]) {
     const del = await json(await fetch(`${base}/api/sandbox/${id}`, { method: 'DELETE' }))
     assert.equal(del.body.deleted, true)
   }

@@ -8,6 +8,7 @@ mod client;
 mod detect;
 mod dto;
 mod error;
+mod events;
 mod fs;
 mod git;
 mod json;

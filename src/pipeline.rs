@@ -7,23 +7,21 @@
 //! in, one `JSON.parse` out); the `#[napi(object)]` structs below are the TypeScript description
 //! of that JSON.
 
-use crate::callback::JsCallback;
 use crate::client::{create_params, Daytona};
 use crate::dto::CreateSandboxOptions;
 use crate::error::{IntoRejection, Rejection};
+use crate::events::{callback_option, settle, EventPump, LogLineCallback, ProgressCallback};
 use crate::json::Json;
 use crate::promise::{signal_of, spawn_promise, Pending};
+use forge_daytona::CreateParams;
 use forge_daytona::{CallOptions, CancellationToken};
-use forge_preview::pipeline::{self as core, PreviewRequest, Progress};
+use forge_preview::pipeline::log_lines::LOG_CAPACITY;
+use forge_preview::pipeline::{self as core, log_channel, LogSink, PreviewRequest, Progress};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A progress callback: `(event: PreviewProgress) => unknown`.
-type ProgressCallback = JsCallback<Json<Progress>>;
 
 fn call_options(cancel: CancellationToken) -> CallOptions {
     CallOptions::new().with_cancel(cancel)
@@ -75,53 +73,25 @@ impl PreviewOptionsJson {
             install_timeout: self.install_timeout_ms.map(Duration::from_millis),
             verify_timeout: self.verify_timeout_ms.map(Duration::from_millis),
             dependency_cache: self.dependency_cache,
+            log: LogSink::none(),
         }
     }
 }
 
-/// Delivers progress events to the JS callback in order, off the pipeline's path (each event
-/// waits for the callback, and its promise, before the next; the pipeline never waits). A
-/// callback that throws or rejects cancels the pipeline (which then cleans up) and its error is
-/// what the call rejects with.
-struct ProgressPump {
-    tx: tokio::sync::mpsc::UnboundedSender<Progress>,
-    task: tokio::task::JoinHandle<()>,
-    error: Arc<Mutex<Option<Rejection>>>,
-}
-
-impl ProgressPump {
-    fn start(cb: Option<ProgressCallback>, cancel: CancellationToken) -> ProgressPump {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
-        let error = Arc::new(Mutex::new(None));
-        let err = error.clone();
-        let task = tokio::spawn(async move {
-            while let Some(p) = rx.recv().await {
-                let Some(cb) = &cb else { continue };
-                let Ok(json) = Json::of(&p) else { continue };
-                if let Err(mut f) = cb.call("onProgress", json).await {
-                    f.details = vec![(
-                        "step",
-                        crate::error::Detail::Str(p.step.as_str().to_owned()),
-                    )];
-                    if let Ok(mut slot) = err.lock() {
-                        slot.get_or_insert(f);
-                    }
-                    cancel.cancel();
-                    // Keep draining so that senders never block; nothing more is delivered.
-                    while rx.recv().await.is_some() {}
-                    return;
-                }
-            }
-        });
-        ProgressPump { tx, task, error }
+/// The sandbox's creation parameters and the pipeline's request in `cloneAndPreview`'s
+/// options (shared by `cloneAndPreviewEvents`).
+pub(crate) fn preview_inputs(
+    env: &Env,
+    options: &Object,
+) -> Result<(CreateParams, PreviewRequest)> {
+    // SAFETY: `options` is a live object of this call.
+    let create = unsafe { CreateSandboxOptions::from_napi_value(env.raw(), options.raw())? };
+    let create = create_params(create).map_err(|f| f.into_js(env))?;
+    let json: PreviewOptionsJson = Json::read(env, options, "cloneAndPreview options")?;
+    if json.repo_url.trim().is_empty() {
+        return Err(Rejection::invalid("repoUrl is required").into_js(env));
     }
-
-    /// Waits until every event was delivered; the callback's error, if it threw.
-    async fn finish(self) -> Option<Rejection> {
-        drop(self.tx);
-        let _ = self.task.await;
-        self.error.lock().ok().and_then(|mut e| e.take())
-    }
+    Ok((create, json.into_request()))
 }
 
 #[napi]
@@ -136,7 +106,9 @@ impl Daytona {
     /// `detect`, `install`, `start`, `verify`), with `logTail` (the install's or the dev
     /// server's last lines), and for verification `reason` and `excerpt` (the framework's error
     /// text). The sandbox is deleted on failure unless `keepOnFailure` (then `kept: true`).
-    /// `onProgress` gets a `PreviewProgress` at the start and end of every step; aborting
+    /// `onProgress` gets a `PreviewProgress` at the start and end of every step; `onLog` gets
+    /// the install's and then the dev server's output as `PreviewLogLine`s, in order with the
+    /// progress events (`cloneAndPreviewEvents` gives both as an async iterator); aborting
     /// `signal` stops the current step (a running install is killed) and cleans up the same way.
     ///
     /// ```js
@@ -154,44 +126,26 @@ impl Daytona {
         options: Object,
     ) -> Result<Pending<Json<core::PreviewResult>>> {
         let signal = signal_of(Some(&options))?;
-        let on_progress: Option<ProgressCallback> = match options.get::<Unknown>("onProgress")? {
-            Some(v) if v.get_type()? == ValueType::Function => {
-                // SAFETY: checked to be a function just above.
-                Some(unsafe { ProgressCallback::from_napi_value(env.raw(), v.raw())? })
-            }
-            Some(v)
-                if v.get_type()? != ValueType::Undefined && v.get_type()? != ValueType::Null =>
-            {
-                return Err(Rejection::invalid("onProgress must be a function").into_js(&env))
-            }
-            _ => None,
-        };
-        // SAFETY: `options` is a live object of this call.
-        let create = unsafe { CreateSandboxOptions::from_napi_value(env.raw(), options.raw())? };
-        let create = create_params(create).map_err(|f| f.into_js(&env))?;
-        let json: PreviewOptionsJson = Json::read(&env, &options, "cloneAndPreview options")?;
-        if json.repo_url.trim().is_empty() {
-            return Err(Rejection::invalid("repoUrl is required").into_js(&env));
-        }
-        let req = json.into_request();
+        let on_progress: Option<ProgressCallback> =
+            callback_option(&env, Some(&options), "onProgress")?;
+        let on_log: Option<LogLineCallback> = callback_option(&env, Some(&options), "onLog")?;
+        let (create, mut req) = preview_inputs(&env, &options)?;
         let inner = self.inner.clone();
         spawn_promise(&env, signal, move |cancel| async move {
             let client = inner.client().await?;
             let child = cancel.child_token();
-            let pump = ProgressPump::start(on_progress, child.clone());
-            let tx = pump.tx.clone();
-            let report = move |p: Progress| {
-                let _ = tx.send(p);
-            };
+            // Progress and lines share one ordered queue; the commands are followed only when
+            // someone reads their lines.
+            let (sink, rx) = log_channel(LOG_CAPACITY);
+            if on_log.is_some() {
+                req.log = sink.clone();
+            }
+            let pump = EventPump::start(rx, on_progress, on_log, child.clone());
+            let report = move |p: Progress| sink.progress(p);
             let r = core::clone_and_preview(&client, &create, &req, &report, &call_options(child))
                 .await;
-            drop(report);
-            let cb_error = pump.finish().await;
-            match (r, cb_error) {
-                (Ok(v), _) => Json::of(&v),
-                (Err(_), Some(cb)) => Err(cb),
-                (Err(e), None) => Err(e.into_rejection()),
-            }
+            drop((report, req));
+            settle(r, pump.finish().await)
         })
     }
 
@@ -257,9 +211,9 @@ impl Daytona {
 
     /// Step 4: installs dependencies (detected command unless `command` is given), killed
     /// after `timeoutMs` (default 900 000). Rejects with `PREVIEW_INSTALL_FAILED`, `exitCode`
-    /// and `logTail` on a non-zero exit.
+    /// and `logTail` on a non-zero exit. `opts.onLog` gets the install's output line by line.
     #[napi(
-        ts_args_type = "input: InstallDependenciesInput, opts?: StepOptions",
+        ts_args_type = "input: InstallDependenciesInput, opts?: StreamingStepOptions",
         ts_return_type = "Promise<InstalledDependencies>"
     )]
     pub fn install_dependencies(
@@ -269,15 +223,17 @@ impl Daytona {
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Installed>>> {
         let input: core::InstallInput = Json::read(&env, &input, "installDependencies input")?;
-        self.step(env, opts, move |client, call| async move {
-            core::install_dependencies(&client, &input, &call).await
+        self.streamed_step(env, opts, move |client, log, call| async move {
+            core::install_dependencies(&client, &input, &log, &call).await
         })
     }
 
     /// Step 5: starts the dev server in its own session and returns at once with
-    /// `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it.
+    /// `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it. `opts.onLog`
+    /// gets the lines the server printed before this returns (often none); `verifyPreview`'s
+    /// `onLog` streams its output from its start (replayed) through verification.
     #[napi(
-        ts_args_type = "input: StartDevServerInput, opts?: StepOptions",
+        ts_args_type = "input: StartDevServerInput, opts?: StreamingStepOptions",
         ts_return_type = "Promise<StartedDevServer>"
     )]
     pub fn start_dev_server(
@@ -287,16 +243,19 @@ impl Daytona {
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Started>>> {
         let input: core::StartInput = Json::read(&env, &input, "startDevServer input")?;
-        self.step(env, opts, move |client, call| async move {
-            core::start_dev_server(&client, &input, &call).await
+        self.streamed_step(env, opts, move |client, log, call| async move {
+            core::start_dev_server(&client, &input, &log, &call).await
         })
     }
 
     /// Step 6: waits until the preview answers like a working app. Rejects with
     /// `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
     /// `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
+    /// With `sessionId` and `commandId`, `opts.onLog` gets the dev server's output line by line
+    /// from its start (the log is replayed: lines `startDevServer` delivered come again)
+    /// through verification.
     #[napi(
-        ts_args_type = "input: VerifyPreviewInput, opts?: StepOptions",
+        ts_args_type = "input: VerifyPreviewInput, opts?: StreamingStepOptions",
         ts_return_type = "Promise<VerifiedPreview>"
     )]
     pub fn verify_preview(
@@ -306,8 +265,8 @@ impl Daytona {
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Verified>>> {
         let input: core::VerifyInput = Json::read(&env, &input, "verifyPreview input")?;
-        self.step(env, opts, move |client, call| async move {
-            core::verify_preview(&client, &input, &call).await
+        self.streamed_step(env, opts, move |client, log, call| async move {
+            core::verify_preview(&client, &input, &log, &call).await
         })
     }
 
@@ -349,6 +308,37 @@ impl Daytona {
 }
 
 impl Daytona {
+    /// Runs one step whose command's output goes to `opts.onLog`, line by line (see
+    /// [`EventPump`]); without it, like [`Daytona::step`].
+    fn streamed_step<T, F, Fut>(
+        &self,
+        env: Env,
+        opts: Option<Object>,
+        work: F,
+    ) -> Result<Pending<Json<T>>>
+    where
+        T: Serialize + Send + 'static,
+        F: FnOnce(forge_daytona::Client, LogSink, CallOptions) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = std::result::Result<T, forge_preview::PreviewError>>
+            + Send
+            + 'static,
+    {
+        let on_log: Option<LogLineCallback> = callback_option(&env, opts.as_ref(), "onLog")?;
+        let inner = self.inner.clone();
+        spawn_promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
+            let client = inner.client().await?;
+            let child = cancel.child_token();
+            let Some(on_log) = on_log else {
+                let r = work(client, LogSink::none(), call_options(child)).await;
+                return settle(r, None);
+            };
+            let (sink, rx) = log_channel(LOG_CAPACITY);
+            let pump = EventPump::start(rx, None, Some(on_log), child.clone());
+            let r = work(client, sink, call_options(child)).await;
+            settle(r, pump.finish().await)
+        })
+    }
+
     /// Runs one step with the client and the call's cancellation.
     fn step<T, F, Fut>(&self, env: Env, opts: Option<Object>, work: F) -> Result<Pending<Json<T>>>
     where
@@ -425,6 +415,14 @@ pub struct CloneAndPreviewOptions {
     pub idempotency_key: Option<String>,
     #[napi(ts_type = "(event: PreviewProgress) => unknown")]
     pub on_progress: Option<serde_json::Value>,
+    /// Gets the install's output (and the workspace prepare command's), then the dev
+    /// server's from its start through verification, line by line, in order with the
+    /// progress events. Each call waits for the previous one (and its promise): a slow callback
+    /// slows the reading down and no line is lost. A callback that throws cancels the pipeline
+    /// (its sandbox is deleted) and the call rejects with `DAYTONA_CALLBACK_ERROR`, as for
+    /// `onProgress`; a pipeline that had already finished keeps its answer.
+    #[napi(ts_type = "(line: PreviewLogLine) => unknown")]
+    pub on_log: Option<serde_json::Value>,
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<serde_json::Value>,
 }

@@ -9,7 +9,7 @@ use forge_daytona::{CallOptions, Cleanup, Client, CreateParams, ExecOptions, Lis
 use forge_local::{LocalBackend, LocalConfig};
 use forge_preview::pipeline::{
     clone_repository, create_sandbox, install_dependencies, start_dev_server, verify_preview,
-    CloneInput, InstallInput, StartInput, VerifyInput,
+    CloneInput, InstallInput, LogSink, StartInput, VerifyInput,
 };
 use forge_wire::StringMap;
 
@@ -399,11 +399,11 @@ async fn an_install_run_again_is_skipped_until_the_lockfile_or_node_modules_chan
             ..Default::default()
         };
         let runs = || sh(&e.client, &id, "wc -l < workspace/runs");
-        let first = install_dependencies(&e.client, &input, &call)
+        let first = install_dependencies(&e.client, &input, &LogSink::none(), &call)
             .await
             .unwrap();
         assert_eq!(runs().await, "1");
-        let again = install_dependencies(&e.client, &input, &call)
+        let again = install_dependencies(&e.client, &input, &LogSink::none(), &call)
             .await
             .unwrap();
         assert_eq!(runs().await, "1", "the install did not run again");
@@ -424,12 +424,12 @@ async fn an_install_run_again_is_skipped_until_the_lockfile_or_node_modules_chan
             r#"echo '{"lockfileVersion":3,"packages":{}}' > workspace/project/package-lock.json"#,
         )
         .await;
-        install_dependencies(&e.client, &input, &call)
+        install_dependencies(&e.client, &input, &LogSink::none(), &call)
             .await
             .unwrap();
         assert_eq!(runs().await, "2");
         sh(&e.client, &id, "rm -rf workspace/project/node_modules/dep").await;
-        install_dependencies(&e.client, &input, &call)
+        install_dependencies(&e.client, &input, &LogSink::none(), &call)
             .await
             .unwrap();
         assert_eq!(runs().await, "3");
@@ -438,7 +438,7 @@ async fn an_install_run_again_is_skipped_until_the_lockfile_or_node_modules_chan
             command: Some(format!("{INSTALL} && true")),
             ..input.clone()
         };
-        install_dependencies(&e.client, &other, &call)
+        install_dependencies(&e.client, &other, &LogSink::none(), &call)
             .await
             .unwrap();
         assert_eq!(runs().await, "4");
@@ -464,7 +464,7 @@ async fn a_dev_server_started_again_on_a_port_replaces_the_one_before() {
             env_vars: Some([("TAG".to_owned(), tag.to_owned())].into()),
             ..Default::default()
         };
-        let first = start_dev_server(&e.client, &start("one"), &call)
+        let first = start_dev_server(&e.client, &start("one"), &LogSink::none(), &call)
             .await
             .unwrap();
         let verify = |s: &forge_preview::pipeline::Started| VerifyInput {
@@ -475,14 +475,14 @@ async fn a_dev_server_started_again_on_a_port_replaces_the_one_before() {
             timeout_ms: Some(30_000),
             ..Default::default()
         };
-        let v1 = verify_preview(&e.client, &verify(&first), &call).await.unwrap();
+        let v1 = verify_preview(&e.client, &verify(&first), &LogSink::none(), &call).await.unwrap();
         assert!(v1.report.ok, "{:?}", v1.report);
 
-        let second = start_dev_server(&e.client, &start("two"), &call)
+        let second = start_dev_server(&e.client, &start("two"), &LogSink::none(), &call)
             .await
             .unwrap();
         assert_ne!(second.session_id, first.session_id);
-        let v2 = verify_preview(&e.client, &verify(&second), &call).await.unwrap();
+        let v2 = verify_preview(&e.client, &verify(&second), &LogSink::none(), &call).await.unwrap();
         assert!(v2.report.ok, "{:?}", v2.report);
         // One dev server runs, and it is the one the result names.
         let running = sh(

@@ -3,12 +3,13 @@
 //! "install" is a command that makes a tiny `node_modules`).
 
 use forge_daytona::{CallOptions, Client, CreateParams, UploadItem};
-use forge_preview::pipeline::{install_dependencies, InstallInput, Installed};
+use forge_preview::pipeline::{install_dependencies, InstallInput, Installed, LogSink};
 
 /// Makes a `node_modules` whose `stamp` is different on every run.
 const INSTALL: &str = "mkdir -p node_modules/dep && echo 'module.exports = 42' > node_modules/dep/index.js && date +%s%N > node_modules/dep/stamp";
 
-async fn sandbox_with_project(client: &Client) -> String {
+/// A sandbox with `workspace/project/package.json` and a lockfile.
+pub(crate) async fn sandbox_with_project(client: &Client) -> String {
     let s = client
         .create(&CreateParams::default(), &CallOptions::new())
         .await
@@ -41,7 +42,7 @@ async fn install(client: &Client, id: &str, cache: Option<bool>) -> Installed {
         cache_scope: Some("https://example.com/app.git".into()),
         ..Default::default()
     };
-    install_dependencies(client, &input, &CallOptions::new())
+    install_dependencies(client, &input, &LogSink::none(), &CallOptions::new())
         .await
         .unwrap()
 }

@@ -5,6 +5,7 @@ mod classify_http;
 mod common;
 mod idempotent_steps;
 mod install_cache;
+mod log_lines;
 mod logport;
 mod remote_detect;
 mod verify_local;

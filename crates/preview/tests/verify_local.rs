@@ -343,18 +343,27 @@ async fn a_decoy_listening_before_the_start_is_refused_and_never_verified() {
             port: Some(port),
             ..Default::default()
         };
-        let err = forge_preview::pipeline::start_dev_server(&e.client, &input, &CallOptions::new())
-            .await
-            .unwrap_err();
+        let err = forge_preview::pipeline::start_dev_server(
+            &e.client,
+            &input,
+            &forge_preview::pipeline::LogSink::none(),
+            &CallOptions::new(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), "PREVIEW_PORT_IN_USE", "{err}");
         assert!(err.to_string().contains(&format!("port {port}")), "{err}");
 
         // With the decoy gone the same start works, and what is verified is its server.
         e.tb.process().delete_session("decoy").await.unwrap();
-        let started =
-            forge_preview::pipeline::start_dev_server(&e.client, &input, &CallOptions::new())
-                .await
-                .unwrap();
+        let started = forge_preview::pipeline::start_dev_server(
+            &e.client,
+            &input,
+            &forge_preview::pipeline::LogSink::none(),
+            &CallOptions::new(),
+        )
+        .await
+        .unwrap();
         let dev = DevProcess {
             session_id: started.session_id.clone(),
             command_id: started.command_id.clone(),

@@ -1,5 +1,6 @@
 import { previewAction } from './actions.js'
 import { getProject } from '../lib/projects.js'
+import { StreamPreview } from './stream-preview.js'
 
 export const runtime = 'nodejs'
 export const dynamic = 'force-dynamic'
@@ -24,6 +25,7 @@ export default async function Page({ searchParams }) {
           </a>
         </p>
       )}
+      <StreamPreview />
     </main>
   )
 }

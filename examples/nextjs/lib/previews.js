@@ -7,14 +7,43 @@ import { getProject, saveProject } from './projects.js'
  * sent as the clone's password: it is not stored, returned or written into the sandbox.
  */
 export async function createPreview({ repoUrl, token, branch, projectId = randomUUID() }) {
-  const r = await daytona().cloneAndPreview({
+  const r = await daytona().cloneAndPreview(pipelineOptions({ repoUrl, token, branch }))
+  return recordPreview(projectId, repoUrl, r)
+}
+
+/** What every preview of this app asks the pipeline for. */
+function pipelineOptions({ repoUrl, token, branch }) {
+  return {
     repoUrl,
     token: token || undefined,
     branch: branch || undefined,
     image: 'node:22-bookworm',
     workspaceClass: 'medium',
     public: true,
-  })
+  }
+}
+
+/**
+ * The pipeline as it happens, for a page that shows it live: `{ event, data }` pairs, the
+ * progress events (`progress`), the install's and the dev server's output lines (`log`), then
+ * `result` (the recorded project) or `error`. Pulled one at a time: while nobody reads, the
+ * pipeline waits (after a few unread lines). Ending the iteration early (`return()`, e.g. the
+ * browser went away) cancels the pipeline and deletes its sandbox.
+ */
+export async function* previewEvents({ repoUrl, token, branch, projectId = randomUUID() }) {
+  try {
+    for await (const e of daytona().cloneAndPreviewEvents(pipelineOptions({ repoUrl, token, branch }))) {
+      if (e.type === 'progress') yield { event: 'progress', data: e.progress }
+      else if (e.type === 'log') yield { event: 'log', data: e.log }
+      else yield { event: 'result', data: recordPreview(projectId, repoUrl, e.result) }
+    }
+  } catch (e) {
+    if (!e?.step) console.error('preview failed:', e)
+    yield { event: 'error', data: errorBody(e).error }
+  }
+}
+
+function recordPreview(projectId, repoUrl, r) {
   saveProject(projectId, {
     repoUrl,
     sandboxId: r.sandboxId,

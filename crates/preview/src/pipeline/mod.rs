@@ -6,9 +6,11 @@
 //! input and output.
 
 mod failure;
+pub mod log_lines;
 pub mod steps;
 
 pub use failure::{tail_lines, Step, StepError, StepFailure};
+pub use log_lines::{log_channel, LogLine, LogReceiver, LogSink, OutputStream, PipelineEvent};
 pub use steps::clone::{clone_repository, upload_list, CloneInput, Cloned};
 pub use steps::create::{create_sandbox, Created};
 pub use steps::detect::{detect_framework, DetectInput};
@@ -50,6 +52,10 @@ pub struct PreviewRequest {
     /// `Some(false)`: never use the embedded backend's dependency cache (a second preview of
     /// the same repository and lockfile restores `node_modules` instead of installing).
     pub dependency_cache: Option<bool>,
+    /// Where the install's and the dev server's output go, line by line (see [`log_lines`]):
+    /// the install (and the workspace prepare command) while it runs, the dev server from its
+    /// start through its verification. Inactive by default (nothing is followed).
+    pub log: LogSink,
 }
 
 /// What happens, as it happens.
@@ -329,6 +335,7 @@ async fn after_create(
         install_env: BTreeMap::new(),
         package_manager: None,
         prepare_command: None,
+        log: req.log.clone(),
         cache_scope: if req.dependency_cache == Some(false) {
             None
         } else {
@@ -379,18 +386,24 @@ async fn after_create(
         })
         .await?;
     let verify = steps::verify::Params::after(&started, req.verify_timeout);
+    // The dev server's output, from its start (the log is replayed) through verification.
+    let verifying = log_lines::follow_while(
+        &tb,
+        &started.session_id,
+        &started.command_id,
+        Step::Start,
+        &req.log,
+        call,
+        steps::verify::run(client, &tb, &verify, call),
+    );
     let verified = run
-        .step(
-            Step::Verify,
-            steps::verify::run(client, &tb, &verify, call),
-            |v| {
-                format!(
-                    "{} answered {}",
-                    v.preview_url,
-                    v.report.status.unwrap_or(0)
-                )
-            },
-        )
+        .step(Step::Verify, verifying, |v| {
+            format!(
+                "{} answered {}",
+                v.preview_url,
+                v.report.status.unwrap_or(0)
+            )
+        })
         .await?;
     Ok(PreviewResult {
         sandbox_id: sid.clone(),

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::install_log;
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
+use crate::pipeline::log_lines::{follow_while, LogSink};
 use crate::PreviewError;
 use forge_daytona::wire::{DependencyCacheAction, DependencyCacheOutcome, DependencyCacheRequest};
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
@@ -91,6 +92,8 @@ pub(crate) struct Params {
     pub prepare_command: Option<String>,
     /// The dependency cache's scope (see [`InstallInput::cache_scope`]); `None`: no cache.
     pub cache_scope: Option<String>,
+    /// Where the commands' output goes, line by line.
+    pub log: LogSink,
 }
 
 impl Params {
@@ -122,6 +125,7 @@ impl From<InstallInput> for Params {
             install_env: BTreeMap::new(),
             package_manager: None,
             prepare_command: None,
+            log: LogSink::none(),
             cache_scope: i.cache_scope.filter(|_| i.dependency_cache != Some(false)),
         };
         match &i.detection {
@@ -151,10 +155,12 @@ pub struct Installed {
 /// manager made available first, download-only postinstalls off, one retry where a known
 /// failure has a known cure (npm's ERESOLVE: `--legacy-peer-deps`), then the app's workspace
 /// dependencies built. A non-zero exit fails with `PREVIEW_INSTALL_FAILED`, the install's first
-/// real error in the message and the tail of its log.
+/// real error in the message and the tail of its log. The commands' output goes to `log`, line
+/// by line, while they run.
 pub async fn install_dependencies(
     client: &Client,
     input: &InstallInput,
+    log: &LogSink,
     call: &CallOptions,
 ) -> Result<Installed, PreviewError> {
     let tb = toolbox(client, &input.sandbox_id, Step::Install).await?;
@@ -170,7 +176,11 @@ pub async fn install_dependencies(
         input.detection = Some(Box::new(d));
     }
     input.memory_gib = memory_of(client, &input.sandbox_id, input.memory_gib).await;
-    run(client, &tb, &Params::from(input), call).await
+    let params = Params {
+        log: log.clone(),
+        ..Params::from(input)
+    };
+    run(client, &tb, &params, call).await
 }
 
 /// The repository URL as a dependency-cache scope: no credentials, no query or fragment.
@@ -365,7 +375,7 @@ pub(crate) async fn run(
             output: String::new(),
         }
     } else {
-        run_one(tb, sid, &ran, &opts, deadline, call).await?
+        run_one(tb, sid, &ran, &opts, deadline, &params.log, call).await?
     };
     if outcome.exit_code != 0 {
         let manager = params
@@ -380,7 +390,7 @@ pub(crate) async fn run(
                 r.marker, r.flag, r.why
             ));
             ran = format!("{ran} {}", r.flag);
-            outcome = run_one(tb, sid, &ran, &opts, deadline, call).await?;
+            outcome = run_one(tb, sid, &ran, &opts, deadline, &params.log, call).await?;
         }
     }
     if outcome.exit_code != 0 {
@@ -414,7 +424,7 @@ pub(crate) async fn run(
     }
     let mut log = outcome.output;
     if let Some(prepare) = &params.prepare_command {
-        let built = run_one(tb, sid, prepare, &opts, deadline, call).await?;
+        let built = run_one(tb, sid, prepare, &opts, deadline, &params.log, call).await?;
         if built.exit_code != 0 {
             return Err(failed(
                 sid,
@@ -464,6 +474,7 @@ async fn run_one(
     command: &str,
     opts: &ExecOptions,
     deadline: Instant,
+    log: &LogSink,
     call: &CallOptions,
 ) -> Result<Outcome, PreviewError> {
     let spawned = tb
@@ -476,7 +487,9 @@ async fn run_one(
         timeout: Some(call.timeout.map_or(left, |c| c.min(left))),
         cancel: call.cancel.clone(),
     };
-    let waited = spawned.wait(&wait_opts).await;
+    let wait = spawned.wait(&wait_opts);
+    let (session, cmd) = (&spawned.session_id, &spawned.cmd_id);
+    let waited = follow_while(tb, session, cmd, Step::Install, log, call, wait).await;
     let output = spawned.output().await.map(|o| o.output).unwrap_or_default();
     // Deleting the session kills the command if it still runs (timeout, abort).
     spawned.kill().await;

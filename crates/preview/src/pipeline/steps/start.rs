@@ -4,6 +4,7 @@ use super::{
     detect, join, marker, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
 };
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
+use crate::pipeline::log_lines::{follow_while, LogSink};
 use crate::PreviewError;
 use forge_daytona::wait::{await_condition, from_fn, Backoff};
 use forge_daytona::{CallOptions, Client, ExecOptions, Toolbox};
@@ -53,9 +54,14 @@ pub struct Started {
 ///
 /// A dev server this step started earlier on the same port (a workflow's retry, a restart) is
 /// stopped first: there are never two, and the result names the one that serves.
+///
+/// `log` gets the lines the dev server printed before this returns (often none: it returns
+/// once the server is launched); [`verify_preview`](super::verify::verify_preview) streams the
+/// output from the server's start through verification.
 pub async fn start_dev_server(
     client: &Client,
     input: &StartInput,
+    log: &LogSink,
     call: &CallOptions,
 ) -> Result<Started, PreviewError> {
     let tb = toolbox(client, &input.sandbox_id, Step::Start).await?;
@@ -69,7 +75,10 @@ pub async fn start_dev_server(
         fill_start(&mut input, &d);
     }
     input.memory_gib = memory_of(client, &input.sandbox_id, input.memory_gib).await;
-    run(&tb, &input, call).await
+    let started = run(&tb, &input, call).await?;
+    let (session, cmd) = (&started.session_id, &started.command_id);
+    follow_while(&tb, session, cmd, Step::Start, log, call, async {}).await;
+    Ok(started)
 }
 
 /// Copies detection's answer into a start request, keeping what the caller set.

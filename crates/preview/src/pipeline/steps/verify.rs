@@ -3,6 +3,7 @@
 use super::start::Started;
 use super::toolbox;
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
+use crate::pipeline::log_lines::{follow_while, LogSink};
 use crate::verify::{verify_preview as run_verify, DevProcess, VerifyOptions, VerifyReport};
 use crate::PreviewError;
 use forge_daytona::{CallOptions, Client, Toolbox};
@@ -105,14 +106,24 @@ fn deadline_for(framework: Option<&str>) -> Duration {
 
 /// Waits until the preview answers like a working app (see [`crate::verify`]). Fails with
 /// `PREVIEW_VERIFY_FAILED`, the reason, the framework's error excerpt and the dev server's
-/// last log lines otherwise.
+/// last log lines otherwise. With `sessionId` and `commandId`, `log` gets the dev server's
+/// output, line by line, from its start (the log is replayed) through verification.
 pub async fn verify_preview(
     client: &Client,
     input: &VerifyInput,
+    log: &LogSink,
     call: &CallOptions,
 ) -> Result<Verified, PreviewError> {
     let tb = toolbox(client, &input.sandbox_id, Step::Verify).await?;
-    run(client, &tb, &Params::from(input), call).await
+    let params = Params::from(input);
+    let verify = run(client, &tb, &params, call);
+    match &params.dev {
+        Some(dev) => {
+            let (session, cmd) = (&dev.session_id, &dev.command_id);
+            follow_while(&tb, session, cmd, Step::Start, log, call, verify).await
+        }
+        None => verify.await,
+    }
 }
 
 /// The step inside the pipeline, with the sandbox's toolbox.

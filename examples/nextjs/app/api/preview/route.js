@@ -1,5 +1,6 @@
 import { NextResponse } from 'next/server'
 import { createPreview, errorBody } from '../../../lib/previews.js'
+import { previewBody } from '../../../lib/request.js'
 
 // The addon is a Node.js native module: route handlers using it run on the Node.js runtime.
 export const runtime = 'nodejs'
@@ -7,15 +8,8 @@ export const dynamic = 'force-dynamic'
 
 /** POST { repoUrl, token?, branch? } → { projectId, sandboxId, previewUrl, framework, port, timings } */
 export async function POST(request) {
-  let body
-  try {
-    body = await request.json()
-  } catch {
-    return NextResponse.json({ error: { code: 'BAD_REQUEST', message: 'JSON body expected' } }, { status: 400 })
-  }
-  if (typeof body?.repoUrl !== 'string' || !body.repoUrl) {
-    return NextResponse.json({ error: { code: 'BAD_REQUEST', message: 'repoUrl is required' } }, { status: 400 })
-  }
+  const { body, error } = await previewBody(request)
+  if (error) return error
   try {
     return NextResponse.json(await createPreview(body))
   } catch (e) {

@@ -146,7 +146,7 @@ fn request(args: &Args) -> Result<PreviewRequest, Failure> {
             token: if looks_remote { token } else { None },
             ..Default::default()
         },
-        upload_from: (!looks_remote).then(|| Upload {
+        upload_from: (!looks_remote).then_some(Upload {
             folder,
             include_env: args.include_env,
         }),

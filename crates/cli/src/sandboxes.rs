@@ -158,20 +158,19 @@ async fn print_logs(
 ) -> Result<(), Failure> {
     let tb = b.client.toolbox_for(&args.id).await?;
     let process = tb.process();
-    let (session, command) = match (&args.session, &args.command) {
-        (Some(s), Some(c)) => (s.clone(), c.clone()),
-        _ => {
-            let sessions = process.list_sessions().await?;
-            pick(&sessions, args.session.as_deref()).ok_or_else(|| {
-                Failure::new(
-                    "DAYTONA_NOT_FOUND",
-                    match &args.session {
-                        Some(s) => format!("session {s} of sandbox {} has no command", args.id),
-                        None => format!("sandbox {} has no session command to show", args.id),
-                    },
-                )
-            })?
-        }
+    let (session, command) = if let (Some(s), Some(c)) = (&args.session, &args.command) {
+        (s.clone(), c.clone())
+    } else {
+        let sessions = process.list_sessions().await?;
+        pick(&sessions, args.session.as_deref()).ok_or_else(|| {
+            Failure::new(
+                "DAYTONA_NOT_FOUND",
+                match &args.session {
+                    Some(s) => format!("session {s} of sandbox {} has no command", args.id),
+                    None => format!("sandbox {} has no session command to show", args.id),
+                },
+            )
+        })?
     };
     if args.follow {
         let mut stream = process

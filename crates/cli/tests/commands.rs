@@ -53,6 +53,15 @@ fn sandboxes(home: &Path, env: &[(&str, String)]) -> Vec<serde_json::Value> {
     v["sandboxes"].as_array().expect("sandboxes").clone()
 }
 
+/// `forge ARGS` started, its output captured.
+fn spawn(args: &[&str], home: &Path, env: &[(&str, String)]) -> std::process::Child {
+    forge_cmd(args, home, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn sigint(pid: u32) {
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
@@ -69,15 +78,8 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
     let marker = marker("sigint");
     blocking_install_app(app.path(), &marker);
 
-    let child = forge_cmd(
-        &["preview", app.path().to_str().unwrap(), "--no-wait"],
-        home.path(),
-        &env,
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let dir = app.path().to_str().unwrap();
+    let child = spawn(&["preview", dir, "--no-wait"], home.path(), &env);
     wait_until("the install runs in the sandbox", || {
         !processes_mentioning(&marker).is_empty()
     });
@@ -99,21 +101,11 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
 
     // With --keep (and --json): the install is killed all the same, the sandbox stays, and
     // `forge rm` removes it.
-    let child = forge_cmd(
-        &[
-            "preview",
-            app.path().to_str().unwrap(),
-            "--no-wait",
-            "--keep",
-            "--json",
-        ],
+    let child = spawn(
+        &["preview", dir, "--no-wait", "--keep", "--json"],
         home.path(),
         &env,
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
     wait_until("the install runs again", || {
         !processes_mentioning(&marker).is_empty()
     });
@@ -146,9 +138,10 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
 
 /// An app whose page says which of the uploaded files it finds.
 const FILES_SERVER: &str = r"const fs = require('fs')
-const files = ['.env', '.env.local', 'ignored.txt', 'logs/debug.txt', 'kept.txt', 'node_modules/junk/index.js']
+const files = ['.env', '.env.local', 'ignored.txt', 'logs/debug.txt', 'kept.txt', 'node_modules/junk/index.js', 'installed-by-flag.txt']
+const answer = () => ({ ...Object.fromEntries(files.map((f) => [f, fs.existsSync(f)])), flagged: process.argv.includes('--flagged') })
 console.log('upload check listening')
-require('http').createServer((q, s) => s.end(JSON.stringify(Object.fromEntries(files.map((f) => [f, fs.existsSync(f)]))))).listen(process.env.PORT || 3000)
+require('http').createServer((q, s) => s.end(JSON.stringify(answer()))).listen(process.env.PORT || 3000)
 ";
 
 #[test]
@@ -193,6 +186,7 @@ fn an_upload_leaves_env_and_ignored_files_home_and_the_printed_link_opens_the_pr
         serde_json::json!({
             ".env": false, ".env.local": false, "ignored.txt": false, "logs/debug.txt": false,
             "kept.txt": true, "node_modules/junk/index.js": false,
+            "installed-by-flag.txt": false, "flagged": false,
         })
     );
 
@@ -210,7 +204,7 @@ fn an_upload_leaves_env_and_ignored_files_home_and_the_printed_link_opens_the_pr
     let out = forge_in(&["logs", &id], home.path(), &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("upload check listening"));
 
-    // Asked for, the env files go too.
+    // Asked for, the env files go too; and the commands and port given replace detection's.
     let out = forge_in(
         &[
             "preview",
@@ -219,12 +213,19 @@ fn an_upload_leaves_env_and_ignored_files_home_and_the_printed_link_opens_the_pr
             "--no-wait",
             "--include-env",
             "--public",
+            "--install-command",
+            "touch installed-by-flag.txt",
+            "--dev-command",
+            "node server.js --flagged",
+            "--port",
+            "4123",
         ],
         home.path(),
         &env,
     );
     let v = json_line(&out);
     assert!(out.status.success(), "{v}");
+    assert_eq!(v["port"], 4123);
     let with_env = v["sandboxId"].as_str().unwrap().to_owned();
     assert_eq!(
         v["browserUrl"], v["previewUrl"],
@@ -235,6 +236,8 @@ fn an_upload_leaves_env_and_ignored_files_home_and_the_printed_link_opens_the_pr
     assert_eq!(found[".env"], true, "{found}");
     assert_eq!(found[".env.local"], true, "{found}");
     assert_eq!(found["ignored.txt"], false, "{found}");
+    assert_eq!(found["installed-by-flag.txt"], true, "{found}");
+    assert_eq!(found["flagged"], true, "{found}");
 
     let out = forge_in(&["rm", &id, &with_env, "--json"], home.path(), &env);
     assert_eq!(

@@ -97,13 +97,12 @@ pub fn local(args: &[&str], env: &[(&str, &str)]) -> Local {
 
 /// One HTTP/1.1 request on a new connection; the answer's status line (bounded).
 pub fn status_of(addr: &str, path: &str, key: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(BOUND)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let s = send_get(
+        addr,
+        path,
+        "127.0.0.1",
+        &format!("Authorization: Bearer {key}\r\n"),
+    );
     let mut line = String::new();
     BufReader::new(s)
         .read_line(&mut line)
@@ -164,18 +163,25 @@ pub fn json_line(out: &Output) -> serde_json::Value {
     })
 }
 
+/// Sends `GET path` (HTTP/1.1, one request, `extra` header lines) on a new connection whose
+/// reads end within [`BOUND`].
+fn send_get(addr: &str, path: &str, host: &str, extra: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    s
+}
+
 /// `GET url` with no header but `Host` (as a browser's first visit): status and body.
 pub fn http_get(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
-    let mut s = TcpStream::connect(authority).expect("connect");
-    s.set_read_timeout(Some(BOUND)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    let mut s = send_get(authority, path, authority, "");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("an answer within the bound");
     let text = String::from_utf8_lossy(&raw).into_owned();

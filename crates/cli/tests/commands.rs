@@ -203,6 +203,27 @@ fn an_upload_leaves_env_and_ignored_files_home_and_the_printed_link_opens_the_pr
     );
     let out = forge_in(&["logs", &id], home.path(), &env);
     assert!(String::from_utf8_lossy(&out.stdout).contains("upload check listening"));
+    // -f follows the output until Ctrl-C, which ends it with 0 (that is how it stops).
+    let mut follow = spawn(&["logs", &id, "-f"], home.path(), &env);
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    // (npm's own lines come first.)
+    while !rx
+        .recv_timeout(crate::common::BOUND)
+        .expect("-f prints the dev server's output")
+        .contains("upload check listening")
+    {}
+    sigint(follow.id());
+    assert_eq!(follow.wait().unwrap().code(), Some(0));
 
     // Asked for, the env files go too; and the commands and port given replace detection's.
     let out = forge_in(

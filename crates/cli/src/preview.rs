@@ -244,7 +244,12 @@ pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<()
         Ok(r) => r,
         Err(e) => {
             let f = if cancel.is_cancelled() {
-                interrupted(&e, cleaned.lock().ok().and_then(|c| *c))
+                let f = interrupted(&e, cleaned.lock().ok().and_then(|c| *c));
+                if json {
+                    // stdout carries the JSON error; a person at the terminal reads stderr.
+                    say(&format!("forge preview: {}", f.message));
+                }
+                f
             } else {
                 if !json {
                     if let PreviewError::Step(f) = &e {

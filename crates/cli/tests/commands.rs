@@ -112,6 +112,7 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted during install"));
     let v = json_line(&out);
     assert_eq!(v["ok"], false);
     assert_eq!(v["error"]["code"], "DAYTONA_ABORTED");

@@ -45,8 +45,9 @@ async fn with_backend<T>(
         () = cancel.cancelled() => return Err(Failure::cancelled("interrupted")),
     };
     let r = tokio::select! {
-        r = work(&backend) => r,
+        biased;
         () = cancel.cancelled() => Err(Failure::cancelled("interrupted")),
+        r = work(&backend) => r,
     };
     backend.close().await;
     r
@@ -141,10 +142,15 @@ pub async fn logs(args: LogsArgs, json: bool, cancel: CancellationToken) -> Resu
         () = cancel.cancelled() => return Err(Failure::cancelled("interrupted")),
     };
     let r = tokio::select! {
+        // Checked first: the log stream, watching the same token, ends with an abort error
+        // at the same moment, and following is meant to end with Ctrl-C (exit 0).
+        biased;
+        () = cancel.cancelled() => if args.follow {
+            Ok(())
+        } else {
+            Err(Failure::cancelled("interrupted"))
+        },
         r = print_logs(&backend, &args, json, &follow) => r,
-        // Following ends with Ctrl-C: that is how it is meant to stop.
-        () = cancel.cancelled(), if args.follow => Ok(()),
-        () = cancel.cancelled() => Err(Failure::cancelled("interrupted")),
     };
     backend.close().await;
     r

@@ -366,3 +366,75 @@ fn help_documents_the_token_variable_and_the_json_shape() {
         assert!(help.contains(needle), "{needle}: {help}");
     }
 }
+
+/// Deletes a sandbox of an embedded home when dropped.
+struct Removed(std::path::PathBuf, String);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = forge_in(&["rm", &self.1], &self.0, &[]);
+    }
+}
+
+#[test]
+fn list_logs_and_rm_find_what_a_preview_kept_in_the_embedded_home() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let app = tempfile::tempdir().unwrap();
+    let marker = marker("kept");
+    let package = format!(
+        r#"{{"name":"kept","private":true,"scripts":{{"dev":"node server.js {marker}"}}}}"#
+    );
+    write(
+        app.path(),
+        &[
+            ("package.json", &package),
+            (
+                "server.js",
+                "console.log('kept server up')\nrequire('http').createServer((q, s) => s.end('kept')).listen(process.env.PORT || 3000)\n",
+            ),
+        ],
+    );
+    // No DAYTONA_API_KEY: the embedded backend, which stops when `forge preview` exits.
+    let out = forge_in(
+        &[
+            "preview",
+            app.path().to_str().unwrap(),
+            "--json",
+            "--no-wait",
+            "--keep",
+        ],
+        h,
+        &[],
+    );
+    let v = json_line(&out);
+    assert!(out.status.success(), "{v}");
+    let id = v["sandboxId"].as_str().unwrap().to_owned();
+    // Its processes outlive `forge`: removed even when an assertion below fails.
+    let _guard = Removed(h.to_path_buf(), id.clone());
+    assert!(
+        !processes_mentioning(&marker).is_empty(),
+        "the kept dev server runs on"
+    );
+
+    // Another process, another backend over the same home: it finds the sandbox.
+    let listed = sandboxes(h, &[]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    let logs = json_line(&forge_in(&["logs", &id, "--json"], h, &[]));
+    assert!(
+        logs["stdout"]
+            .as_str()
+            .unwrap_or("")
+            .contains("kept server up"),
+        "{logs}"
+    );
+
+    let out = forge_in(&["rm", &id, "--json"], h, &[]);
+    assert_eq!(
+        json_line(&out),
+        serde_json::json!({ "ok": true, "deleted": [id] })
+    );
+    assert_eq!(sandboxes(h, &[]), Vec::<serde_json::Value>::new());
+    assert_eq!(processes_mentioning(&marker), Vec::<u32>::new());
+}

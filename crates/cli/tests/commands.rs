@@ -62,10 +62,10 @@ fn spawn(args: &[&str], home: &Path, env: &[(&str, String)]) -> std::process::Ch
         .unwrap()
 }
 
-fn sigint(pid: u32) {
+fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
-        libc::kill(pid as i32, libc::SIGINT);
+        libc::kill(pid as i32, sig);
     }
 }
 
@@ -85,7 +85,7 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
     });
     assert_eq!(sandboxes(home.path(), &env).len(), 1);
 
-    sigint(child.id());
+    signal(child.id(), libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -99,8 +99,8 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
         Vec::<serde_json::Value>::new()
     );
 
-    // With --keep (and --json): the install is killed all the same, the sandbox stays, and
-    // `forge rm` removes it.
+    // SIGTERM with --keep (and --json): the install is killed all the same, the sandbox stays,
+    // and `forge rm` removes it.
     let child = spawn(
         &["preview", dir, "--no-wait", "--keep", "--json"],
         home.path(),
@@ -109,7 +109,7 @@ fn ctrl_c_during_the_install_kills_it_deletes_the_sandbox_and_exits_130() {
     wait_until("the install runs again", || {
         !processes_mentioning(&marker).is_empty()
     });
-    sigint(child.id());
+    signal(child.id(), libc::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted during install"));
@@ -223,7 +223,7 @@ fn an_upload_leaves_env_and_ignored_files_home_and_the_printed_link_opens_the_pr
         .expect("-f prints the dev server's output")
         .contains("upload check listening")
     {}
-    sigint(follow.id());
+    signal(follow.id(), libc::SIGINT);
     assert_eq!(follow.wait().unwrap().code(), Some(0));
 
     // Asked for, the env files go too; and the commands and port given replace detection's.

@@ -438,3 +438,56 @@ fn list_logs_and_rm_find_what_a_preview_kept_in_the_embedded_home() {
     assert_eq!(sandboxes(h, &[]), Vec::<serde_json::Value>::new());
     assert_eq!(processes_mentioning(&marker), Vec::<u32>::new());
 }
+
+#[test]
+fn the_printed_url_opens_the_private_preview_until_ctrl_c_ends_it() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let app = tempfile::tempdir().unwrap();
+    let marker = marker("served");
+    let package = format!(
+        r#"{{"name":"served","private":true,"scripts":{{"dev":"node server.js {marker}"}}}}"#
+    );
+    write(
+        app.path(),
+        &[
+            ("package.json", &package),
+            (
+                "server.js",
+                "require('http').createServer((q, s) => s.end('served by forge')).listen(process.env.PORT || 3000)\n",
+            ),
+        ],
+    );
+    // The embedded backend, as a user runs it: text output, serving until Ctrl-C.
+    let mut child = spawn(&["preview", app.path().to_str().unwrap()], h, &[]);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(crate::common::BOUND * 5)
+            .expect("forge preview prints the preview's URL");
+        if let Some(url) = line.strip_prefix("preview: ") {
+            break url.to_owned();
+        }
+    };
+    // What a browser gets from the printed URL (no header: the sign-in is in the link).
+    let (status, body) = http_get(&url);
+    assert_eq!((status, body.as_str()), (200, "served by forge"), "{url}");
+
+    signal(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("deleted"), "{stderr}");
+    assert_eq!(processes_mentioning(&marker), Vec::<u32>::new());
+    assert_eq!(sandboxes(h, &[]), Vec::<serde_json::Value>::new());
+}

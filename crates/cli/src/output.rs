@@ -16,18 +16,38 @@ pub const EXIT_USAGE: i32 = 2;
 /// as shells report a process that SIGINT ended).
 pub const EXIT_CANCELLED: i32 = 130;
 
-/// Writes to stdout; a closed pipe (`forge list | head`) is not an error, and nothing panics
-/// (the same code runs inside Node through the addon).
-pub fn out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+/// Writes all of `bytes`, waiting where the descriptor is non-blocking: under Node (`npx`, the
+/// addon's `runCli`) a terminal or pipe the process shares with Node may have O_NONBLOCK set,
+/// and a long output would otherwise be cut at the first `EAGAIN`. Other errors (a closed pipe:
+/// `forge list | head`) end the write quietly; nothing panics.
+fn write_fully(w: &mut impl Write, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match w.write(bytes) {
+            Ok(0) => return,
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(_) => return,
+        }
+    }
+    let _ = w.flush();
 }
 
-/// Writes a line to stderr (progress, warnings, human errors); never panics.
+/// Writes to stdout.
+pub fn out(text: &str) {
+    write_fully(&mut std::io::stdout().lock(), text.as_bytes());
+}
+
+/// Writes to stderr as it is (a command's own error output).
+pub fn err(text: &str) {
+    write_fully(&mut std::io::stderr().lock(), text.as_bytes());
+}
+
+/// Writes a line to stderr (progress, warnings, human errors).
 pub fn say(line: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "{line}");
+    err(&format!("{line}\n"));
 }
 
 /// Prints a success: `{"ok":true, ...result}` with `--json`, else `human` (may be empty).
@@ -139,4 +159,54 @@ pub fn usage_error(e: &clap::Error, json: bool) -> i32 {
     }
     say(e.render().to_string().trim_end());
     EXIT_USAGE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A descriptor with O_NONBLOCK whose reader is slow: every other write is `EAGAIN`, the
+    /// others take at most 3 bytes.
+    struct Busy {
+        got: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Busy {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 1 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(3);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_non_blocking_descriptor_gets_the_whole_output() {
+        let text = "a line of output\n".repeat(100);
+        let mut w = Busy {
+            got: Vec::new(),
+            calls: 0,
+        };
+        write_fully(&mut w, text.as_bytes());
+        assert_eq!(String::from_utf8(w.got).unwrap(), text);
+    }
+
+    #[test]
+    fn failures_carry_their_codes_and_exit_codes() {
+        let f = Failure::usage("port must be 1-65535").with("option", "port");
+        assert_eq!(f.exit, EXIT_USAGE);
+        assert_eq!(f.code, "DAYTONA_INVALID_ARGUMENT");
+        assert_eq!(Failure::cancelled("x").exit, EXIT_CANCELLED);
+        assert_eq!(
+            Failure::from(forge_daytona::Error::Aborted).exit,
+            EXIT_CANCELLED
+        );
+    }
 }

@@ -13,14 +13,14 @@
 //! the sandbox unless `--keep`, says so and exits 130.
 
 use crate::backend::{Backend, Purpose};
-use crate::output::{say, success, Failure};
+use crate::output::{err, say, success, Failure};
 use forge_daytona::{CallOptions, CreateParams, WorkspaceClass};
 use forge_preview::pipeline::{
     clone_and_preview, CloneInput, PreviewRequest, PreviewResult, Progress, ProgressStatus, Step,
     Upload,
 };
 use forge_preview::PreviewError;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,14 +78,13 @@ struct Printer {
 
 impl Printer {
     fn event(&self, p: &Progress) {
-        let mut out = std::io::stderr().lock();
         match p.status {
             ProgressStatus::Started => {
                 if let Ok(mut r) = self.running.lock() {
                     *r = Some((p.step, Instant::now()));
                 }
                 if !self.tty {
-                    let _ = writeln!(out, "  {:<8} …", p.step.as_str());
+                    say(&format!("  {:<8} …", p.step.as_str()));
                 }
             }
             ProgressStatus::Finished | ProgressStatus::Failed => {
@@ -100,12 +99,11 @@ impl Printer {
                 let ms = p.step_ms.unwrap_or(0);
                 let msg = p.message.as_deref().unwrap_or("");
                 let clear = if self.tty { "\r\x1b[2K" } else { "" };
-                let _ = writeln!(
-                    out,
+                say(&format!(
                     "{clear}{mark} {:<8} {:>7} ms  {msg}",
                     p.step.as_str(),
                     ms
-                );
+                ));
             }
         }
     }
@@ -114,13 +112,12 @@ impl Printer {
         const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
         let running = self.running.lock().ok().and_then(|r| *r);
         if let Some((step, since)) = running {
-            let _ = write!(
-                std::io::stderr().lock(),
+            err(&format!(
                 "\r\x1b[2K{} {:<8} {:>5.1} s",
                 FRAMES[frame % FRAMES.len()],
                 step.as_str(),
                 since.elapsed().as_secs_f64()
-            );
+            ));
         }
     }
 }

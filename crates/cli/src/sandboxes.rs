@@ -2,7 +2,7 @@
 //! running (on Daytona, on a `forge local`, or kept in the embedded backend's home).
 
 use crate::backend::{Backend, Purpose};
-use crate::output::{out, say, success, Failure};
+use crate::output::{err, out, say, success, Failure};
 use forge_daytona::wire::Sandbox;
 use forge_daytona::{CallOptions, ListQuery, LogStreamKind};
 use serde_json::json;
@@ -186,10 +186,7 @@ async fn print_logs(
             let chunk = chunk?;
             match chunk.stream {
                 LogStreamKind::Stdout => out(&chunk.data),
-                LogStreamKind::Stderr => {
-                    use std::io::Write;
-                    let _ = std::io::stderr().lock().write_all(chunk.data.as_bytes());
-                }
+                LogStreamKind::Stderr => err(&chunk.data),
             }
         }
         return Ok(());
@@ -209,8 +206,7 @@ async fn print_logs(
         );
     } else {
         out(&logs.stdout);
-        use std::io::Write;
-        let _ = std::io::stderr().lock().write_all(logs.stderr.as_bytes());
+        err(&logs.stderr);
     }
     Ok(())
 }

@@ -1249,6 +1249,15 @@ export interface RestartPreviewInput {
   timeoutMs?: number
 }
 
+/**
+ * Runs the `forge` command line with `argv` (the arguments after the program name, e.g.
+ * `['detect', '.', '--json']`) and resolves with its exit code: 0 done, 1 failed, 2 bad
+ * arguments, 130 interrupted. Aborting `signal` is Ctrl-C: what runs in a sandbox is killed and
+ * the sandbox deleted (unless `--keep`) before the promise resolves with 130. It never
+ * rejects for the command's own failures (they are its output and exit code).
+ */
+export declare function runCli(argv: string[], options?: { signal?: AbortSignal }): Promise<number>
+
 /** `checkHealth`'s answer. */
 export interface SandboxHealth {
   sandboxId: string

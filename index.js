@@ -846,3 +846,4 @@ module.exports.SnapshotService = nativeBinding.SnapshotService
 module.exports.VolumeService = nativeBinding.VolumeService
 module.exports.detectFramework = nativeBinding.detectFramework
 module.exports.detectFrameworkSync = nativeBinding.detectFrameworkSync
+module.exports.runCli = nativeBinding.runCli

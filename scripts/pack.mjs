@@ -77,7 +77,10 @@ export function pack({ outDir = join(root, 'dist'), nodeFile } = {}) {
   const mainDir = join(stage, 'main')
   mkdirSync(mainDir, { recursive: true })
   for (const f of [...pkg.files, 'README.md', 'LICENSE']) {
-    if (existsSync(join(root, f))) copyFileSync(join(root, f), join(mainDir, f))
+    if (existsSync(join(root, f))) {
+      mkdirSync(dirname(join(mainDir, f)), { recursive: true })
+      copyFileSync(join(root, f), join(mainDir, f))
+    }
     else if (pkg.files.includes(f)) throw new Error(`package.json "files" lists ${f}, which does not exist`)
   }
   const manifest = { ...pkg }

@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod callback;
+mod cli;
 mod client;
 mod detect;
 mod dto;

@@ -1,7 +1,8 @@
-//! `forge detect [DIR] [--json]`: what framework a folder holds and how to start it.
+//! `forge detect [DIR] [--root R] [--port P] [--json]`: what framework a folder holds and how to start it.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
+
+use crate::output::{success, Failure};
 
 use forge_detect::{detect_dir, DetectOptions, Detection};
 
@@ -10,9 +11,6 @@ pub struct Args {
     /// The repository or app folder (default: the current folder).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Print the whole answer as JSON.
-    #[arg(long)]
-    json: bool,
     /// Answer for this app folder of a monorepo (relative to DIR) instead of the automatic pick.
     #[arg(long)]
     root: Option<String>,
@@ -24,46 +22,20 @@ pub struct Args {
     allowed_hosts: Vec<String>,
 }
 
-/// Writes to stdout; a closed pipe (`forge detect | head`) is not an error.
-fn out(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-}
-
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: &Args, json: bool) -> Result<(), Failure> {
     let opts = DetectOptions {
-        root: args.root,
+        root: args.root.clone(),
         port: args.port,
-        allowed_hosts: args.allowed_hosts,
+        allowed_hosts: args.allowed_hosts.clone(),
     };
-    match detect_dir(&args.dir, &opts) {
-        Ok(d) if args.json => match serde_json::to_string_pretty(&d) {
-            Ok(s) => {
-                out(&format!("{s}\n"));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("forge detect: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Ok(d) => {
-            out(&human(&d));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            if args.json {
-                let err =
-                    serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
-                out(&format!("{err}\n"));
-            } else {
-                eprintln!("forge detect: {e} [{}]", e.code());
-            }
-            ExitCode::FAILURE
-        }
-    }
+    let d = detect_dir(&args.dir, &opts).map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    // A derived Serialize with string keys: to_value cannot fail.
+    success(
+        json,
+        serde_json::to_value(&d).unwrap_or_default(),
+        &human(&d),
+    );
+    Ok(())
 }
 
 /// The human answer, one fact per line.

@@ -9,17 +9,18 @@
 //! export DAYTONA_API_KEY=forge_...
 //! ```
 //!
-//! or, with `--json`, one line `{"apiUrl":…,"apiKey":…,"toolboxUrl":…,"home":…,"pid":…}` that
-//! a test can read before it starts talking to the backend.
+//! or, with `--json`, one line `{"ok":true,"apiUrl":…,"apiKey":…,"toolboxUrl":…,"home":…,"pid":…}`
+//! that a test can read before it starts talking to the backend. SIGINT / SIGTERM (the
+//! caller's cancellation) is how it is meant to stop: exit code 0.
 //!
 //! The API key comes from `FORGE_LOCAL_KEY` or `--key-file` (its first line), else a random
 //! one is made. `--key K` still works but warns: a command line is visible to every user of
 //! the machine (`ps`, `/proc/<pid>/cmdline`).
 
-use std::io::Write;
+use crate::output::{say, success, Failure};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,13 +38,6 @@ pub struct Args {
     /// FORGE_LOCAL_KEY or --key-file).
     #[arg(long, hide = true)]
     key: Option<String>,
-    /// Print one JSON line instead of shell exports.
-    #[arg(long)]
-    json: bool,
-}
-
-pub fn run(args: Args) -> ExitCode {
-    crate::block_on("local", serve(args))
 }
 
 /// The key: `--key-file`, else `--key` (with a warning), else `FORGE_LOCAL_KEY` (in `env`).
@@ -58,24 +52,18 @@ fn key_of(args: &Args, env: Option<String>) -> Result<Option<String>, String> {
         return Ok(Some(key));
     }
     if let Some(k) = &args.key {
-        eprintln!(
+        say(
             "forge local: WARNING: --key puts the API key on the command line, where every user \
-             of this machine can read it (ps); use FORGE_LOCAL_KEY or --key-file instead"
+             of this machine can read it (ps); use FORGE_LOCAL_KEY or --key-file instead",
         );
         return Ok(Some(k.clone()));
     }
     Ok(env)
 }
 
-async fn serve(args: Args) -> ExitCode {
+pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<(), Failure> {
     let env = forge_local::LocalConfig::from_env();
-    let api_key = match key_of(&args, env.api_key.clone()) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("forge local: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let api_key = key_of(&args, env.api_key.clone()).map_err(Failure::usage)?;
     let config = forge_local::LocalConfig {
         home: args.home.or(env.home.clone()),
         api_key,
@@ -85,82 +73,50 @@ async fn serve(args: Args) -> ExitCode {
         ))),
         ..env
     };
-    let backend = match forge_local::LocalBackend::start(config).await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("forge local: {e} ({})", e.code());
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    let printed = if args.json {
-        let line = serde_json::json!({
+    let backend = forge_local::LocalBackend::start(config)
+        .await
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    success(
+        json,
+        serde_json::json!({
             "apiUrl": backend.api_url(),
             "apiKey": backend.api_key(),
             "toolboxUrl": backend.toolbox_url(),
             "home": backend.home(),
             "pid": std::process::id(),
             "isolation": backend.isolation(),
-        });
-        writeln!(out, "{line}")
-    } else {
-        writeln!(
-            out,
-            "export DAYTONA_API_URL={}\nexport DAYTONA_API_KEY={}",
+        }),
+        &format!(
+            "export DAYTONA_API_URL={}\nexport DAYTONA_API_KEY={}\n",
             backend.api_url(),
             backend.api_key()
-        )
-    };
-    let _ = out.flush();
-    drop(out);
-    if printed.is_err() {
-        backend.shutdown().await;
-        return ExitCode::FAILURE;
-    }
+        ),
+    );
     let iso = backend.isolation();
     if iso.level == "container" {
-        eprintln!(
+        say(&format!(
             "forge local: sandboxes are containers: {}; network: {}; limits: {}",
             iso.user, iso.network, iso.limits
-        );
+        ));
     } else {
-        eprintln!(
+        say(&format!(
             "forge local: WARNING: sandboxes are NOT isolated here ({}): their code runs as \
              this machine's user with its files and network. Set FORGE_ISOLATION=required to \
              refuse to start instead.",
             iso.reason
                 .as_deref()
                 .unwrap_or("no containers on this machine")
-        );
+        ));
     }
-    if !args.json {
-        eprintln!(
+    if !json {
+        say(&format!(
             "forge local: serving on {} (home {}); Ctrl-C to stop (sandboxes keep running: \
              FORGE_STOP_SANDBOXES_ON_EXIT=1 stops them)",
             backend.addr(),
             backend.home().display()
-        );
+        ));
     }
-    wait_for_signal().await;
+    cancel.cancelled().await;
     backend.shutdown().await;
-    ExitCode::SUCCESS
-}
-
-/// Returns on SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    Ok(())
 }

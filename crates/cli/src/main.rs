@@ -1,54 +1,39 @@
-//! `forge`: the command line. Each subcommand lives in its own module.
+//! The `forge` binary: [`forge_cli::run`] on a multi-threaded runtime, with SIGINT / SIGTERM
+//! turned into its cancellation. A second signal while it cleans up ends the process at once.
 
-use clap::{Parser, Subcommand};
-
-mod detect;
-mod local;
-mod preview;
-
-#[derive(Parser)]
-#[command(
-    name = "forge",
-    version,
-    about = "Run repositories in Daytona sandboxes and verify their previews"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the embedded Daytona-compatible backend on 127.0.0.1 and print the URL and key.
-    Local(local::Args),
-    /// Detect the framework, package manager and commands of a repository folder.
-    Detect(detect::Args),
-    /// Clone (or upload) a repository into a sandbox, install, start and verify its preview.
-    Preview(preview::Args),
-}
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Local(args) => local::run(args),
-        Command::Detect(args) => detect::run(args),
-        Command::Preview(args) => preview::run(args),
-    }
-}
-
-/// Runs a subcommand's future on a multi-threaded runtime.
-pub(crate) fn block_on(
-    name: &str,
-    fut: impl std::future::Future<Output = std::process::ExitCode>,
-) -> std::process::ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
+    let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(fut),
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("forge {name}: cannot start the runtime: {e}");
-            std::process::ExitCode::FAILURE
+            eprintln!("forge: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
         }
-    }
+    };
+    let code = rt.block_on(async {
+        let cancel = CancellationToken::new();
+        let signals = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        );
+        if let (Ok(mut int), Ok(mut term)) = signals {
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+                c.cancel();
+                tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+                eprintln!("forge: interrupted again: exiting without cleaning up");
+                std::process::exit(forge_cli::EXIT_CANCELLED);
+            });
+        }
+        forge_cli::run(std::env::args().skip(1).collect(), cancel).await
+    });
+    // The runtime's tasks (a log follower, a spinner) must not keep the process alive.
+    rt.shutdown_background();
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

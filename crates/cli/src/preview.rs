@@ -1,22 +1,33 @@
-//! `forge preview <git-url | folder> [--branch B] [--keep] [--json]`: the whole pipeline from
-//! the terminal. A line per step with its time (a spinner while a step runs, on a terminal),
-//! and the verified URL at the end.
+//! `forge preview <git-url | folder> [options]`: the whole pipeline from the terminal. A line
+//! per step with its time (a spinner while a step runs, on a terminal), and at the end a URL
+//! that opens in a browser: for a private sandbox a signed preview link (the token is in the
+//! link, valid 24 h), since a browser cannot send the preview token header.
 //!
-//! It uses Daytona when `DAYTONA_API_KEY` is set (then it exits, leaving the sandbox running)
-//! and the embedded backend otherwise (then it keeps serving the preview until Ctrl-C, and
-//! deletes the sandbox unless `--keep`). It says which. A folder is uploaded (without
-//! `node_modules`, `.git` and framework caches) instead of cloned.
+//! It uses Daytona when `DAYTONA_API_KEY` is set (then it exits, leaving the sandbox running:
+//! `forge rm <id>` deletes it) and the embedded backend otherwise (then it keeps serving the
+//! preview until Ctrl-C, and deletes the sandbox unless `--keep`). It says which. A folder is
+//! uploaded instead of cloned: what git would track (`.gitignore` honoured), without
+//! `node_modules`, framework caches and `.env*` files (unless `--include-env`).
+//!
+//! Ctrl-C / SIGTERM during a step stops it (a running install or dev server is killed), deletes
+//! the sandbox unless `--keep`, says so and exits 130.
 
-use forge_daytona::{CallOptions, Client, CreateParams, DaytonaConfig, WorkspaceClass};
+use crate::backend::{Backend, Purpose};
+use crate::output::{err, say, success, Failure};
+use forge_daytona::{CallOptions, CreateParams, WorkspaceClass};
 use forge_preview::pipeline::{
-    clone_and_preview, CloneInput, PreviewRequest, Progress, ProgressStatus, Step,
+    clone_and_preview, CloneInput, PreviewRequest, PreviewResult, Progress, ProgressStatus, Step,
+    Upload,
 };
 use forge_preview::PreviewError;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long the printed link of a private preview opens it (Daytona's longest).
+const LINK_TTL: Duration = Duration::from_hours(24);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,15 +36,29 @@ pub struct Args {
     /// Branch to clone.
     #[arg(long)]
     branch: Option<String>,
-    /// Keep the sandbox (on failure, and after Ctrl-C on the embedded backend).
+    /// Token for a private repository (a GitHub token, or any HTTPS git password); default
+    /// $GITHUB_TOKEN, which is better: a command line is visible to every user of the machine
+    /// (ps). Sent in the clone request, never put in the URL or the sandbox's git config.
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Install command instead of the detected one (e.g. `pnpm install --frozen-lockfile`).
     #[arg(long)]
-    keep: bool,
-    /// Print one JSON line (the result, or the error) instead of progress lines.
+    install_command: Option<String>,
+    /// Dev server command instead of the detected one (it must listen on --port).
     #[arg(long)]
-    json: bool,
+    dev_command: Option<String>,
+    /// The app folder of a monorepo (relative to the repository), instead of the automatic pick.
+    #[arg(long)]
+    root: Option<String>,
     /// Port of the dev server instead of the framework's default.
     #[arg(long)]
     port: Option<u16>,
+    /// Keep the sandbox (on failure, after Ctrl-C, and when the embedded backend stops).
+    #[arg(long)]
+    keep: bool,
+    /// Upload `.env*` files of a folder too (never sent otherwise).
+    #[arg(long)]
+    include_env: bool,
     /// `small`, `medium` (default) or `large`.
     #[arg(long, default_value = "medium")]
     class: String,
@@ -45,39 +70,6 @@ pub struct Args {
     no_wait: bool,
 }
 
-pub fn run(args: Args) -> ExitCode {
-    crate::block_on("preview", preview(args))
-}
-
-/// The client: Daytona when `DAYTONA_API_KEY` is set, else the embedded backend.
-async fn client(json: bool) -> Result<(Client, Option<forge_local::LocalBackend>), String> {
-    if std::env::var_os("DAYTONA_API_KEY").is_some() {
-        let c = Client::new(DaytonaConfig::from_env()).map_err(|e| e.to_string())?;
-        if !json {
-            eprintln!(
-                "backend: Daytona at {} (DAYTONA_API_KEY is set)",
-                c.api_url()
-            );
-        }
-        return Ok((c, None));
-    }
-    let backend = forge_local::LocalBackend::start(forge_local::LocalConfig::from_env())
-        .await
-        .map_err(|e| format!("{e} ({})", e.code()))?;
-    let config = DaytonaConfig::new()
-        .with_api_key(backend.api_key())
-        .with_api_url(backend.api_url());
-    let c = Client::new(config).map_err(|e| e.to_string())?;
-    if !json {
-        eprintln!(
-            "backend: embedded local backend at {} (home {}; set DAYTONA_API_KEY to use Daytona)",
-            backend.api_url(),
-            backend.home().display()
-        );
-    }
-    Ok((c, Some(backend)))
-}
-
 /// Prints progress: a line per finished step, a spinner with the running time meanwhile.
 struct Printer {
     tty: bool,
@@ -86,14 +78,13 @@ struct Printer {
 
 impl Printer {
     fn event(&self, p: &Progress) {
-        let mut out = std::io::stderr().lock();
         match p.status {
             ProgressStatus::Started => {
                 if let Ok(mut r) = self.running.lock() {
                     *r = Some((p.step, Instant::now()));
                 }
                 if !self.tty {
-                    let _ = writeln!(out, "  {:<8} …", p.step.as_str());
+                    say(&format!("  {:<8} …", p.step.as_str()));
                 }
             }
             ProgressStatus::Finished | ProgressStatus::Failed => {
@@ -108,12 +99,11 @@ impl Printer {
                 let ms = p.step_ms.unwrap_or(0);
                 let msg = p.message.as_deref().unwrap_or("");
                 let clear = if self.tty { "\r\x1b[2K" } else { "" };
-                let _ = writeln!(
-                    out,
+                say(&format!(
                     "{clear}{mark} {:<8} {:>7} ms  {msg}",
                     p.step.as_str(),
                     ms
-                );
+                ));
             }
         }
     }
@@ -122,24 +112,26 @@ impl Printer {
         const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
         let running = self.running.lock().ok().and_then(|r| *r);
         if let Some((step, since)) = running {
-            let _ = write!(
-                std::io::stderr().lock(),
+            err(&format!(
                 "\r\x1b[2K{} {:<8} {:>5.1} s",
                 FRAMES[frame % FRAMES.len()],
                 step.as_str(),
                 since.elapsed().as_secs_f64()
-            );
+            ));
         }
     }
 }
 
-fn request(args: &Args) -> Result<PreviewRequest, String> {
+fn request(args: &Args) -> Result<PreviewRequest, Failure> {
     let folder = PathBuf::from(&args.source);
     let looks_remote = args.source.contains("://") || args.source.starts_with("git@");
-    let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
     if !looks_remote && !folder.is_dir() {
-        return Err(format!("{} is neither a git URL nor a folder", args.source));
+        return Err(Failure::usage(format!(
+            "{} is neither a git URL nor a folder",
+            args.source
+        )));
     }
+    let token = args.token.clone().filter(|t| !t.is_empty());
     Ok(PreviewRequest {
         clone: CloneInput {
             repo_url: if looks_remote {
@@ -151,47 +143,60 @@ fn request(args: &Args) -> Result<PreviewRequest, String> {
             token: if looks_remote { token } else { None },
             ..Default::default()
         },
-        upload_from: (!looks_remote).then_some(folder),
+        upload_from: (!looks_remote).then_some(Upload {
+            folder,
+            include_env: args.include_env,
+        }),
         keep_on_failure: args.keep,
+        root: args.root.clone(),
         port: args.port,
+        install_command: args.install_command.clone(),
+        dev_command: args.dev_command.clone(),
         ..Default::default()
     })
 }
 
-fn error_json(e: &PreviewError) -> serde_json::Value {
-    let mut v = serde_json::json!({ "ok": false, "code": e.code(), "message": e.to_string() });
-    if let PreviewError::Step(f) = e {
-        v["step"] = f.step.as_str().into();
-        v["sandboxId"] = f.sandbox_id.clone().into();
-        v["reason"] = f.reason().map(|r| r.code()).into();
-        v["excerpt"] = f.excerpt.clone().into();
-        v["logTail"] = f.log_tail.clone().into();
-        v["kept"] = f.kept.into();
+/// A failed pipeline: its code and message, with the step's details.
+fn failure_of(e: &PreviewError) -> Failure {
+    let mut f = Failure::new(e.code(), e.to_string());
+    if let PreviewError::Step(s) = e {
+        f = f
+            .with("step", s.step.as_str())
+            .with("sandboxId", s.sandbox_id.clone())
+            .with("reason", s.reason().map(|r| r.code()))
+            .with("excerpt", s.excerpt.clone())
+            .with("logTail", s.log_tail.clone())
+            .with("kept", s.kept);
     }
-    v
+    f
 }
 
-async fn preview(args: Args) -> ExitCode {
-    let req = match request(&args) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("forge preview: {e}");
-            return ExitCode::from(2);
-        }
+/// The failure of a pipeline the user interrupted: what ran, and what became of the sandbox.
+fn interrupted(e: &PreviewError, cleaned: Option<bool>) -> Failure {
+    let PreviewError::Step(s) = e else {
+        return Failure::cancelled("interrupted");
     };
-    let workspace_class = match WorkspaceClass::parse(&args.class) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("forge preview: {e}");
-            return ExitCode::from(2);
+    let step = s.step.as_str();
+    let fate = match (s.sandbox_id.as_deref(), s.kept, cleaned) {
+        (None, _, _) => "no sandbox was left".to_owned(),
+        (Some(id), true, _) => format!("sandbox {id} kept (--keep): `forge rm {id}` deletes it"),
+        (Some(id), false, Some(false)) => {
+            format!("sandbox {id} could NOT be deleted: `forge rm {id}`")
         }
+        (Some(id), false, _) => format!("sandbox {id} deleted"),
     };
-    let (client, backend) = match client(args.json).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("forge preview: {e}");
-            return ExitCode::FAILURE;
-        }
+    Failure::cancelled(format!("interrupted during {step}; {fate}"))
+        .with("step", step)
+        .with("sandboxId", s.sandbox_id.clone())
+        .with("kept", s.kept)
+}
+
+pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<(), Failure> {
+    let req = request(&args)?;
+    let workspace_class = WorkspaceClass::parse(&args.class)?;
+    let backend = tokio::select! {
+        b = Backend::open(Purpose::Preview, json) => b?,
+        () = cancel.cancelled() => return Err(Failure::cancelled("interrupted before a sandbox was made")),
     };
     let create = CreateParams {
         workspace_class: Some(workspace_class),
@@ -199,7 +204,7 @@ async fn preview(args: Args) -> ExitCode {
         ..Default::default()
     };
     let printer = Arc::new(Printer {
-        tty: !args.json && std::io::stderr().is_terminal(),
+        tty: !json && std::io::stderr().is_terminal(),
         running: Mutex::new(None),
     });
     let spinner = printer.tty.then(|| {
@@ -211,73 +216,138 @@ async fn preview(args: Args) -> ExitCode {
             }
         })
     });
+    // Whether the pipeline's own cleanup deleted the sandbox (for the interrupted message).
+    let cleaned = Arc::new(Mutex::new(None));
     let on_progress = {
         let p = printer.clone();
-        let quiet = args.json;
+        let cleaned = cleaned.clone();
         move |e: Progress| {
-            if !quiet {
+            if e.step == Step::Cleanup {
+                if let Ok(mut c) = cleaned.lock() {
+                    *c = Some(e.status == ProgressStatus::Finished);
+                }
+            }
+            if !json {
                 p.event(&e);
             }
         }
     };
-    let result = clone_and_preview(&client, &create, &req, &on_progress, &CallOptions::new()).await;
+    let call = CallOptions::new().with_cancel(cancel.clone());
+    let result = clone_and_preview(&backend.client, &create, &req, &on_progress, &call).await;
     if let Some(s) = spinner {
         s.abort();
     }
     let r = match result {
         Ok(r) => r,
         Err(e) => {
-            if args.json {
-                println!("{}", error_json(&e));
+            let f = if cancel.is_cancelled() {
+                let f = interrupted(&e, cleaned.lock().ok().and_then(|c| *c));
+                if json {
+                    // stdout carries the JSON error; a person at the terminal reads stderr.
+                    say(&format!("forge preview: {}", f.message));
+                }
+                f
             } else {
-                eprintln!("\nforge preview failed ({}): {e}", e.code());
-                if let PreviewError::Step(f) = &e {
-                    for l in &f.log_tail {
-                        eprintln!("  | {l}");
+                if !json {
+                    if let PreviewError::Step(f) = &e {
+                        for l in &f.log_tail {
+                            say(&format!("  | {l}"));
+                        }
                     }
                 }
-            }
-            if let Some(b) = backend {
-                b.shutdown().await;
-            }
-            return ExitCode::FAILURE;
+                failure_of(&e)
+            };
+            backend.close().await;
+            return Err(f);
         }
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&r).unwrap_or_default());
-    } else {
-        let t = &r.timings;
-        println!(
-            "\npreview: {}{}\nframework {} on port {} · total {} ms (install {} ms, verify {} ms)",
-            r.preview_url,
-            r.token
-                .as_ref()
-                .map_or("", |_| "  (private: send the preview token, see --json)"),
-            r.framework.as_deref().unwrap_or("?"),
-            r.port,
-            t.total,
-            t.of(Step::Install),
-            t.of(Step::Verify)
-        );
-    }
-    let Some(backend) = backend else {
-        return ExitCode::SUCCESS;
+    let link = browser_link(&backend, &r).await;
+    let mut value = serde_json::to_value(&r).unwrap_or_default();
+    value["browserUrl"] = link.clone().unwrap_or_else(|| r.preview_url.clone()).into();
+    success(json, value, &human(&r, link.as_deref()));
+    let Some(embedded) = backend.embedded.as_ref() else {
+        if !json {
+            say(&format!(
+                "the sandbox keeps running: `forge logs {0}` shows the dev server, `forge rm {0}` deletes it",
+                r.sandbox_id
+            ));
+        }
+        return Ok(());
     };
     if !args.no_wait {
-        if !args.json {
-            eprintln!("serving the preview from the embedded backend; Ctrl-C to stop");
+        if !json {
+            say(&format!(
+                "serving the preview from the embedded backend (home {}); Ctrl-C to stop",
+                embedded.home().display()
+            ));
         }
-        let _ = tokio::signal::ctrl_c().await;
+        cancel.cancelled().await;
     }
-    if !args.keep {
-        let _ = client
+    if args.keep {
+        say(&format!(
+            "sandbox {0} kept (--keep): `forge rm {0}` deletes it",
+            r.sandbox_id
+        ));
+    } else {
+        let deleted = backend
+            .client
             .delete(
                 &r.sandbox_id,
                 false,
                 &CallOptions::new().with_timeout(Duration::from_secs(30)),
             )
             .await;
+        if let Err(e) = deleted {
+            say(&format!(
+                "forge preview: could not delete sandbox {}: {e}",
+                r.sandbox_id
+            ));
+        } else if !json {
+            say(&format!("sandbox {} deleted", r.sandbox_id));
+        }
     }
-    backend.shutdown().await;
-    ExitCode::SUCCESS
+    backend.close().await;
+    Ok(())
+}
+
+/// A URL of the preview that opens in a browser: the preview URL itself for a public sandbox;
+/// for a private one a signed link (the token in the link; a browser cannot send the token
+/// header, and the bare URL answers 307 there). `None` when the backend gives no signed link.
+async fn browser_link(backend: &Backend, r: &PreviewResult) -> Option<String> {
+    r.token.as_ref()?;
+    match backend
+        .client
+        .signed_preview_url(&r.sandbox_id, r.port, Some(LINK_TTL))
+        .await
+    {
+        Ok(s) => Some(s.url),
+        Err(e) => {
+            say(&format!(
+                "forge preview: no signed link for the browser ({e}); the preview needs its token in the `X-Daytona-Preview-Token` header"
+            ));
+            None
+        }
+    }
+}
+
+fn human(r: &PreviewResult, link: Option<&str>) -> String {
+    let t = &r.timings;
+    let url = link.unwrap_or(&r.preview_url);
+    let note = match (&r.token, link) {
+        (Some(_), Some(_)) => format!(
+            "\n  (private: this link signs you in for 24 h; without it: {} with the token of --json in the X-Daytona-Preview-Token header)",
+            r.preview_url
+        ),
+        (Some(_), None) => "  (private: send the preview token, see --json)".to_owned(),
+        (None, _) => String::new(),
+    };
+    format!(
+        "\npreview: {url}{note}\nframework {} on port {} · sandbox {} · total {} ms (install {} ms, verify {} ms)\n",
+        r.framework.as_deref().unwrap_or("?"),
+        r.port,
+        r.sandbox_id,
+        t.total,
+        t.of(Step::Install),
+        t.of(Step::Verify)
+    )
 }

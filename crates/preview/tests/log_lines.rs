@@ -6,7 +6,7 @@ use crate::common::{bounded, local_backend};
 use forge_daytona::{CallOptions, CancellationToken, CreateParams};
 use forge_preview::pipeline::{
     clone_and_preview, install_dependencies, log_channel, InstallInput, LogLine, LogReceiver,
-    OutputStream, PipelineEvent, PreviewRequest, Progress, Step,
+    OutputStream, PipelineEvent, PreviewRequest, Progress, Step, Upload,
 };
 use std::time::Duration;
 
@@ -134,7 +134,10 @@ fn request(
     sink: &forge_preview::pipeline::LogSink,
 ) -> PreviewRequest {
     PreviewRequest {
-        upload_from: Some(folder.path().to_path_buf()),
+        upload_from: Some(Upload {
+            folder: folder.path().to_path_buf(),
+            include_env: false,
+        }),
         port: Some(port),
         install_command: Some(printer(5)),
         dev_command: Some("node server.js".into()),

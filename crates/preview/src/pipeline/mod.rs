@@ -11,7 +11,7 @@ pub mod steps;
 
 pub use failure::{tail_lines, Step, StepError, StepFailure};
 pub use log_lines::{log_channel, LogLine, LogReceiver, LogSink, OutputStream, PipelineEvent};
-pub use steps::clone::{clone_repository, upload_list, CloneInput, Cloned};
+pub use steps::clone::{clone_repository, upload_list, CloneInput, Cloned, Upload};
 pub use steps::create::{create_sandbox, Created};
 pub use steps::detect::{detect_framework, DetectInput};
 pub use steps::health::{check_health, Health, HealthInput};
@@ -35,7 +35,7 @@ pub struct PreviewRequest {
     pub clone: CloneInput,
     /// Upload this local folder instead of cloning `clone.repo_url` (the CLI's
     /// `forge preview <folder>`).
-    pub upload_from: Option<std::path::PathBuf>,
+    pub upload_from: Option<Upload>,
     /// Keep the sandbox when a step fails (for debugging); deleted otherwise.
     pub keep_on_failure: bool,
     /// The app folder of a monorepo, instead of the automatic pick.
@@ -277,9 +277,9 @@ async fn after_create(
     // The preview domain (for the dev server's allowed hosts) is fetched while cloning.
     let fetch = async {
         match &req.upload_from {
-            Some(folder) => {
+            Some(from) => {
                 let path = clone.path.as_deref().unwrap_or(DEFAULT_PATH);
-                steps::clone::upload(&tb, sid, folder, path, call).await
+                steps::clone::upload(&tb, sid, from, path, call).await
             }
             None => steps::clone::run(&tb, &clone, call).await,
         }
@@ -340,7 +340,7 @@ async fn after_create(
             None
         } else {
             match &req.upload_from {
-                Some(folder) => Some(format!("folder:{}", folder.display())),
+                Some(from) => Some(format!("folder:{}", from.folder.display())),
                 None => steps::install::scope_of(&req.clone.repo_url),
             }
         },

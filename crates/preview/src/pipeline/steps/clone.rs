@@ -182,10 +182,27 @@ pub const UPLOAD_SKIPPED_DIRS: &[&str] = &[
 /// At most this many files are uploaded from a local folder.
 pub const MAX_UPLOAD_FILES: usize = 50_000;
 
-/// The files of a local folder to upload, repository-relative, without [`UPLOAD_SKIPPED_DIRS`]
-/// and without following symlinks.
+/// A local folder to upload instead of cloning (the CLI's `forge preview <folder>`).
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    pub folder: std::path::PathBuf,
+    /// Send `.env*` files too. Off by default: they hold the developer's own secrets, which a
+    /// sandbox (and whoever can reach its preview) must not get unless asked.
+    pub include_env: bool,
+}
+
+/// Whether a file name is an environment file (`.env`, `.env.local`, `.env.production`, ...).
+fn is_env_file(name: &str) -> bool {
+    name == ".env" || name.starts_with(".env.")
+}
+
+/// The files of a local folder to upload, repository-relative: what git would track there
+/// (`.gitignore`, `.git/info/exclude` and the ignore files of parent folders honoured, also
+/// in a folder that is not a repository), without [`UPLOAD_SKIPPED_DIRS`], without `.env*`
+/// unless `include_env`, and without following symlinks.
 pub fn upload_list(
     folder: &std::path::Path,
+    include_env: bool,
 ) -> Result<Vec<(String, std::path::PathBuf)>, PreviewError> {
     let meta = std::fs::metadata(folder).map_err(|_| forge_detect::DetectError::NotFound {
         path: folder.display().to_string(),
@@ -196,33 +213,43 @@ pub fn upload_list(
         }
         .into());
     }
+    let walk = ignore::WalkBuilder::new(folder)
+        // Dotfiles are source (`.npmrc`, `.babelrc`); only ignore rules decide.
+        .hidden(false)
+        .ignore(false)
+        // A user's global excludes differ between machines; the repository's rules do not.
+        .git_global(false)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| {
+            let dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(dir && UPLOAD_SKIPPED_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+        })
+        .build();
     let mut out = Vec::new();
-    let mut stack = vec![(folder.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for entry in walk.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        if !include_env && is_env_file(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(folder) else {
             continue;
         };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Ok(ft) = e.file_type() else { continue };
-            let r = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            if ft.is_dir() && !UPLOAD_SKIPPED_DIRS.contains(&name.as_str()) {
-                stack.push((e.path(), r));
-            } else if ft.is_file() {
-                if out.len() >= MAX_UPLOAD_FILES {
-                    return Err(forge_daytona::Error::InvalidArgument(format!(
-                        "{} has more than {MAX_UPLOAD_FILES} files to upload",
-                        folder.display()
-                    ))
-                    .into());
-                }
-                out.push((r, e.path()));
-            }
+        if out.len() >= MAX_UPLOAD_FILES {
+            return Err(forge_daytona::Error::InvalidArgument(format!(
+                "{} has more than {MAX_UPLOAD_FILES} files to upload",
+                folder.display()
+            ))
+            .into());
         }
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push((rel, entry.path().to_path_buf()));
     }
     out.sort();
     Ok(out)
@@ -233,12 +260,12 @@ pub fn upload_list(
 pub(crate) async fn upload(
     tb: &Toolbox,
     sandbox_id: &str,
-    folder: &std::path::Path,
+    from: &Upload,
     path: &str,
     call: &CallOptions,
 ) -> Result<Cloned, PreviewError> {
     let t = Instant::now();
-    let files = upload_list(folder).at(Step::Clone, sandbox_id)?;
+    let files = upload_list(&from.folder, from.include_env).at(Step::Clone, sandbox_id)?;
     let items = files
         .into_iter()
         .map(|(rel, local)| forge_daytona::UploadItem {
@@ -256,4 +283,56 @@ pub(crate) async fn upload(
         branch: None,
         elapsed_ms: ms(t.elapsed()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &std::path::Path, include_env: bool) -> Vec<String> {
+        upload_list(dir, include_env)
+            .unwrap()
+            .into_iter()
+            .map(|(rel, _)| rel)
+            .collect()
+    }
+
+    #[test]
+    fn an_upload_is_what_git_would_track_without_env_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (path, text) in [
+            ("package.json", "{}"),
+            (".gitignore", "*.log\n/secret/\n"),
+            (".npmrc", "x"),
+            (".env", "KEY=1"),
+            (".env.local", "KEY=2"),
+            ("src/.env.production", "KEY=3"),
+            ("src/app.js", "x"),
+            ("src/debug.log", "x"),
+            ("secret/key.pem", "x"),
+            ("node_modules/a/index.js", "x"),
+            ("web/.gitignore", "gen/\n"),
+            ("web/gen/out.js", "x"),
+            ("web/main.js", "x"),
+        ] {
+            let p = d.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let kept = [
+            ".gitignore",
+            ".npmrc",
+            "package.json",
+            "src/app.js",
+            "web/.gitignore",
+            "web/main.js",
+        ];
+        assert_eq!(names(d, false), kept);
+        let with_env = names(d, true);
+        for env in [".env", ".env.local", "src/.env.production"] {
+            assert!(with_env.contains(&env.to_owned()), "{env}: {with_env:?}");
+        }
+        assert_eq!(with_env.len(), kept.len() + 3);
+    }
 }

@@ -1,6 +1,7 @@
 //! `forge preview` as a user runs it: the real binary, the embedded backend, a folder upload and
 //! a clone from a git smart-HTTP server on 127.0.0.1 with a token, a failing app.
 
+use crate::common::json_line;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -29,12 +30,6 @@ fn forge_reaching(args: &[&str], token: Option<&str>, host_port: Option<u16>) ->
         cmd.env("FORGE_SANDBOX_HOST_PORTS", p.to_string());
     }
     cmd.output().expect("forge runs")
-}
-
-fn json_line(out: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
 fn app(dir: &std::path::Path, server: &str) {
@@ -98,6 +93,7 @@ fn a_git_url_is_cloned_with_the_token_and_the_json_result_is_verified() {
     );
     let v = json_line(&out);
     assert!(out.status.success(), "{v}");
+    assert_eq!(v["ok"], true);
     assert_eq!(v["framework"], "node");
     assert_eq!(v["port"], 3000);
     assert_eq!(v["verify"]["ok"], true);
@@ -108,15 +104,25 @@ fn a_git_url_is_cloned_with_the_token_and_the_json_result_is_verified() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(TOKEN));
 
-    // A wrong token fails at clone, with a JSON error and exit code 1.
-    let out = forge(
-        &["preview", &url, "--json", "--no-wait"],
-        Some("wrong-token"),
+    // A wrong token (given with --token this time) fails at clone, with a JSON error and
+    // exit code 1.
+    let out = forge_reaching(
+        &[
+            "preview",
+            &url,
+            "--json",
+            "--no-wait",
+            "--token",
+            "wrong-token",
+        ],
+        None,
+        Some(server.addr().port()),
     );
     assert_eq!(out.status.code(), Some(1));
     let v = json_line(&out);
     assert_eq!(v["ok"], false);
-    assert_eq!(v["step"], "clone");
+    assert_eq!(v["error"]["step"], "clone");
+    assert!(v["error"]["message"].as_str().is_some(), "{v}");
     rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(10), server.shutdown())
             .await
@@ -142,10 +148,13 @@ fn a_crashing_app_fails_at_verify_with_its_log() {
     );
     assert_eq!(out.status.code(), Some(1));
     let v = json_line(&out);
-    assert_eq!(v["code"], "PREVIEW_VERIFY_FAILED");
-    assert_eq!(v["reason"], "PROCESS_EXITED");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["code"], "PREVIEW_VERIFY_FAILED");
+    assert_eq!(v["error"]["reason"], "PROCESS_EXITED");
     assert!(
-        v["logTail"].to_string().contains("boom: cannot start"),
+        v["error"]["logTail"]
+            .to_string()
+            .contains("boom: cannot start"),
         "{v}"
     );
 }

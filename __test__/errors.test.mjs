@@ -97,6 +97,11 @@ test('invalid arguments name the option and what was expected; misspelt keys say
   await invalid(() => daytona.installDependencies(null), /installDependencies input must be an object/)
   await invalid(() => new Daytona({ backend: 'moon' }), /^backend must be 'local' or 'remote'$/)
   await invalid(() => new Daytona({ apiKye: 'k' }), /did you mean `apiKey`/)
+  // Arguments napi-rs converts itself (positional ones, the remaining napi option objects).
+  await invalid(() => daytona.getSandbox(5), /^an argument of Daytona\.getSandbox must be a string, got number$/)
+  await invalid(() => sandbox.getPreviewUrl(TOKEN), /^an argument of Sandbox\.getPreviewUrl must be a number, got string$/)
+  await invalid(() => daytona.listSandboxes({ limit: 'many' }), /^ListSandboxesQuery\.limit must be a number, got string$/)
+  await invalid(() => sandbox.fs.createFolder(7, '755'), /^an argument of SandboxFs\.createFolder must be a string, got number$/)
   // A value given in the wrong place (a token as a number field) is never echoed.
   const e = await invalid(() => daytona.create({ cpu: TOKEN }), /^cpu must be a positive integer$/)
   assert.ok(!e.message.includes(TOKEN))

@@ -55,6 +55,11 @@ impl Code {
 /// cannot be made with napi's classes, whose instances are wrapped native objects. The brand
 /// lets `isDaytonaError` recognise an error of another copy of this package (a bundler may
 /// load two), where `instanceof` cannot.
+///
+/// `guard` wraps every exported function and method so that napi-rs's own argument
+/// conversion errors (a number where a string was expected: thrown before our code runs, as a
+/// plain `Error` whose message quotes the value) become `DAYTONA_INVALID_ARGUMENT`
+/// `DaytonaError`s saying which type was expected and which was given, never the value.
 const ERROR_CLASS_JS: &str = r"(() => {
   const brand = Symbol.for('@smartapi-forge/daytona.DaytonaError')
   class DaytonaError extends Error {
@@ -66,7 +71,48 @@ const ERROR_CLASS_JS: &str = r"(() => {
   }
   Object.defineProperty(DaytonaError.prototype, 'name', { value: 'DaytonaError', writable: true, configurable: true })
   const isDaytonaError = (value) => value instanceof DaytonaError || (value instanceof Error && value[brand] === true)
-  return { DaytonaError, isDaytonaError }
+
+  const conversion = /^(?:InvalidArg|\w+Expected)$/
+  const jsType = (rust) =>
+    /^(?:String|&str)$/.test(rust) ? 'a string'
+    : /^(?:[ui](?:8|16|32|64)|f(?:32|64)|usize)$/.test(rust) ? 'a number'
+    : rust === 'bool' ? 'true or false'
+    : /^(?:Vec|Array)/.test(rust) ? 'an array'
+    : /^(?:Buffer|Uint8Array)/.test(rust) ? 'a Buffer'
+    : /Function|Callback/.test(rust) ? 'a function'
+    : 'an object'
+  const invalid = (e, where) => {
+    const m = /(?:JavaScript value `(\w+)|napi value (\w+))[^`]*(?:`)? into rust type `([^`]+)`(?: on (\S+))?/.exec(String(e.message))
+    const message = m
+      ? `${m[4] ?? `an argument of ${where}`} must be ${jsType(m[3])}, got ${(m[1] ?? m[2]).toLowerCase()}`
+      : `invalid argument of ${where}`
+    return new DaytonaError(message, { name: 'DaytonaError', code: 'DAYTONA_INVALID_ARGUMENT', retryable: false, status: null })
+  }
+  const wrap = (f, where) => ({
+    [f.name](...args) {
+      try {
+        return f.apply(this, args)
+      } catch (e) {
+        throw e instanceof Error && !isDaytonaError(e) && conversion.test(e.code) ? invalid(e, where) : e
+      }
+    },
+  })[f.name]
+  const guard = (exports) => {
+    for (const [name, value] of Object.entries(exports)) {
+      if (typeof value !== 'function' || value === DaytonaError || value === isDaytonaError) continue
+      const proto = value.prototype
+      const methods = proto ? Object.getOwnPropertyNames(proto).filter((k) => k !== 'constructor') : []
+      if (methods.length === 0) {
+        exports[name] = wrap(value, name)
+        continue
+      }
+      for (const k of methods) {
+        const d = Object.getOwnPropertyDescriptor(proto, k)
+        if (typeof d.value === 'function' && d.writable) proto[k] = wrap(d.value, `${name}.${k}`)
+      }
+    }
+  }
+  return { DaytonaError, isDaytonaError, guard }
 })()";
 
 /// What [`ERROR_CLASS_JS`] made, kept per JS environment (the main thread and each worker
@@ -74,10 +120,13 @@ const ERROR_CLASS_JS: &str = r"(() => {
 struct ErrorClass(ObjectRef<false>);
 
 /// Adds `DaytonaError` and `isDaytonaError` to the module's exports (their TypeScript comes
-/// from `typings.rs`: a class made at run time has no napi type definition).
+/// from `typings.rs`: a class made at run time has no napi type definition) and guards the
+/// other exports' argument conversions (napi-rs calls this hook after registering them).
 #[napi(module_exports)]
 pub fn install_error_class(mut exports: Object, env: Env) -> Result<()> {
     let made: Object = env.run_script(ERROR_CLASS_JS)?;
+    let guard: Function<Object, ()> = made.get_named_property("guard")?;
+    guard.call(exports)?;
     let class: Unknown = made.get_named_property("DaytonaError")?;
     let is: Unknown = made.get_named_property("isDaytonaError")?;
     exports.set_named_property("DaytonaError", class)?;

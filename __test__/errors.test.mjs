@@ -75,6 +75,26 @@ test('the class is a real Error subclass, exported alike by require and import',
   assert.ok(CODES.size >= 30 && CODES.has('GIT_AUTH_FAILED') && CODES.has('DAYTONA_INVALID_ARGUMENT'))
 })
 
+test('in a worker thread too: each JS environment has its own class', async () => {
+  const { Worker } = await import('node:worker_threads')
+  const w = new Worker(
+    `const { Daytona, DaytonaError, isDaytonaError } = require(${JSON.stringify(join(root, 'index.js'))})
+const { parentPort } = require('node:worker_threads')
+try { new Daytona({ backend: 'moon' }) } catch (e) {
+  parentPort.postMessage({ ours: e instanceof DaytonaError && isDaytonaError(e) && e instanceof Error, code: e.code })
+}`,
+    { eval: true },
+  )
+  const r = await new Promise((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  await w.terminate()
+  assert.deepEqual(r, { ours: true, code: 'DAYTONA_INVALID_ARGUMENT' })
+  // The main thread's class is untouched by the worker's.
+  ours(await failure(() => new Daytona({ backend: 'moon' })), 'DAYTONA_INVALID_ARGUMENT')
+})
+
 test('invalid arguments name the option and what was expected; misspelt keys say the right one', async () => {
   const invalid = async (f, message) => {
     const e = ours(await failure(f), 'DAYTONA_INVALID_ARGUMENT')

@@ -287,6 +287,32 @@ port?: number | null,
 allowedHosts?: Array<string> | null, };
 
 /**
+ * Options of `detectFramework` / `detectFrameworkSync` (read as JSON, like every options
+ * object: a misspelt key is refused).
+ */
+export type DetectFrameworkOptions = { 
+/**
+ * The app folder to answer for, relative to the given folder (a monorepo package such as
+ * `apps/web`), instead of the automatic pick.
+ */
+root?: string | null, 
+/**
+ * Port to put in the dev command (default: the port the project pins, else the
+ * framework's own default). Ignored where the app hard-codes its port.
+ */
+port?: number | null, 
+/**
+ * Preview host names the dev server must accept; a leading `.` allows every subdomain.
+ * Default `['.daytona.work']`.
+ */
+allowedHosts?: Array<string> | null, 
+/**
+ * With a sandbox as input: the repository folder inside it (absolute, or relative to
+ * the work dir, e.g. `workspace/project`). Default: the work dir.
+ */
+path?: string | null, };
+
+/**
  * The framework found.
  */
 export type DetectedFramework = { 
@@ -948,7 +974,7 @@ export declare class Sandbox {
    * trips: one listing and one bulk download of the few files detection reads. Same answer
    * as `detectFramework` on a local copy of the folder.
    */
-  detectFramework(path: string, options?: DetectFrameworkOptions | undefined | null, signal?: AbortSignal): Promise<FrameworkDetection>
+  detectFramework(path: string, options?: DetectFrameworkOptions | null, signal?: AbortSignal): Promise<FrameworkDetection>
   /** Alias of `getPreviewUrl`, as the official SDK names it. */
   getPreviewLink(port: number): Promise<PreviewLink>
 }
@@ -1264,34 +1290,10 @@ export interface CreateSnapshotParams {
  * answered on the calling thread with an already-resolved promise; larger folders are walked
  * on the runtime's blocking pool.
  */
-export declare function detectFramework(input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | undefined | null): Promise<FrameworkDetection>
-
-/** Options of `detectFramework` / `detectFrameworkSync`. */
-export interface DetectFrameworkOptions {
-  /**
-   * The app folder to answer for, relative to the given folder (a monorepo package such as
-   * `apps/web`), instead of the automatic pick.
-   */
-  root?: string
-  /**
-   * Port to put in the dev command (default: the port the project pins, else the
-   * framework's own default). Ignored where the app hard-codes its port.
-   */
-  port?: number
-  /**
-   * Preview host names the dev server must accept; a leading `.` allows every subdomain.
-   * Default `['.daytona.work']`.
-   */
-  allowedHosts?: Array<string>
-  /**
-   * With a sandbox as input: the repository folder inside it (absolute, or relative to
-   * the work dir, e.g. `workspace/project`). Default: the work dir.
-   */
-  path?: string
-}
+export declare function detectFramework(input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | null): Promise<FrameworkDetection>
 
 /** Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds). */
-export declare function detectFrameworkSync(files: Record<string, string>, options?: DetectFrameworkOptions | undefined | null): FrameworkDetection
+export declare function detectFrameworkSync(files: Record<string, string>, options?: DetectFrameworkOptions | null): FrameworkDetection
 
 /** One file of `fs.downloadFiles`: its bytes, or the reason it failed. */
 export interface DownloadedFile {

@@ -287,6 +287,32 @@ port?: number | null,
 allowedHosts?: Array<string> | null, };
 
 /**
+ * Options of `detectFramework` / `detectFrameworkSync` (read as JSON, like every options
+ * object: a misspelt key is refused).
+ */
+export type DetectFrameworkOptions = { 
+/**
+ * The app folder to answer for, relative to the given folder (a monorepo package such as
+ * `apps/web`), instead of the automatic pick.
+ */
+root?: string | null, 
+/**
+ * Port to put in the dev command (default: the port the project pins, else the
+ * framework's own default). Ignored where the app hard-codes its port.
+ */
+port?: number | null, 
+/**
+ * Preview host names the dev server must accept; a leading `.` allows every subdomain.
+ * Default `['.daytona.work']`.
+ */
+allowedHosts?: Array<string> | null, 
+/**
+ * With a sandbox as input: the repository folder inside it (absolute, or relative to
+ * the work dir, e.g. `workspace/project`). Default: the work dir.
+ */
+path?: string | null, };
+
+/**
  * The framework found.
  */
 export type DetectedFramework = { 

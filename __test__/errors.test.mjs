@@ -117,6 +117,8 @@ test('invalid arguments name the option and what was expected; misspelt keys say
   await invalid(() => daytona.installDependencies(null), /installDependencies input must be an object/)
   await invalid(() => new Daytona({ backend: 'moon' }), /^backend must be 'local' or 'remote'$/)
   await invalid(() => new Daytona({ apiKye: 'k' }), /did you mean `apiKey`/)
+  await invalid(() => detectFrameworkSync({}, { prot: 3000 }), /unknown option `prot` in detectFramework options: did you mean `port`\?/)
+  await invalid(() => detectFramework('.', { allowedHost: ['.x.dev'] }), /did you mean `allowedHosts`/)
   // Arguments napi-rs converts itself (positional ones, the remaining napi option objects).
   await invalid(() => daytona.getSandbox(5), /^an argument of Daytona\.getSandbox must be a string, got number$/)
   await invalid(() => sandbox.getPreviewUrl(TOKEN), /^an argument of Sandbox\.getPreviewUrl must be a number, got string$/)

@@ -118,7 +118,7 @@ export async function handled(): Promise<number> {
 /** Each line is a misuse; the comment says which tsc errors it may give (2353 and 2561 are
  * both "unknown property", 2322 and 2820 both "not assignable", each latter with a "did you
  * mean"). */
-const BAD = `import { Daytona, DaytonaError, type DaytonaErrorCode, type PreviewStep, type VerifyReason } from '@smartapi-forge/daytona'
+const BAD = `import { Daytona, DaytonaError, detectFrameworkSync, type DaytonaErrorCode, type PreviewStep, type VerifyReason } from '@smartapi-forge/daytona'
 const daytona = new Daytona()
 export async function misuse(e: DaytonaError) {
   const code: DaytonaErrorCode = 'GIT_AUTH_FAIL' // TS2322 TS2820
@@ -130,6 +130,7 @@ export async function misuse(e: DaytonaError) {
   await daytona.cloneRepository({ sandboxId: 's' }) // TS2345 TS2741
   const step: PreviewStep = 'deploy' // TS2322
   const reason: VerifyReason = 'BROKEN' // TS2322
+  detectFrameworkSync({}, { prot: 3000 }) // TS2353 TS2561
   return [code, step, reason]
 }
 `
@@ -147,7 +148,7 @@ test('tsc --strict: misspelt codes, options and literal values each fail at thei
   }
   const lines = BAD.split('\n')
   const expected = lines.flatMap((l, i) => (l.includes('// TS') ? [[i + 1, l.split('// ')[1].split(' ')]] : []))
-  assert.equal(expected.length, 9)
+  assert.equal(expected.length, 10)
   for (const [line, codes] of expected) {
     const errors = got.get(line) ?? []
     assert.ok(errors.length > 0 && errors.every((c) => codes.includes(c)), `line ${line} (${lines[line - 1].trim()}): expected ${codes}, got ${errors}\n${out}`)

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::client::read_options;
 use crate::error::{Code, IntoRejection, Rejection};
 use crate::json::Json;
 use crate::promise::{spawn_promise, Pending};
@@ -22,9 +23,11 @@ impl IntoRejection for forge_detect::DetectError {
     }
 }
 
-/// Options of `detectFramework` / `detectFrameworkSync`.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
+/// Options of `detectFramework` / `detectFrameworkSync` (read as JSON, like every options
+/// object: a misspelt key is refused).
+#[derive(Default, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct DetectFrameworkOptions {
     /// The app folder to answer for, relative to the given folder (a monorepo package such as
     /// `apps/web`), instead of the automatic pick.
@@ -40,10 +43,12 @@ pub struct DetectFrameworkOptions {
     pub path: Option<String>,
 }
 
+/// What the options are called in errors.
+pub(crate) const WHAT: &str = "detectFramework options";
+
 pub(crate) fn core_options(
-    o: Option<DetectFrameworkOptions>,
+    o: DetectFrameworkOptions,
 ) -> std::result::Result<forge_detect::DetectOptions, Rejection> {
-    let o = o.unwrap_or_default();
     let port = match o.port {
         Some(p) => Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
             Rejection::invalid(format!("port must be between 1 and 65535, got {p}"))
@@ -87,25 +92,22 @@ fn run(
 /// A small folder (at most 400 entries, a fraction of a millisecond) and a files map are
 /// answered on the calling thread with an already-resolved promise; larger folders are walked
 /// on the runtime's blocking pool.
-#[napi(ts_return_type = "Promise<FrameworkDetection>")]
+#[napi(
+    ts_args_type = "input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | null",
+    ts_return_type = "Promise<FrameworkDetection>"
+)]
 pub fn detect_framework(
     env: Env,
-    #[napi(ts_arg_type = "string | Sandbox | Record<string, string>")] input: Either3<
-        String,
-        ClassInstance<'_, crate::sandbox::Sandbox>,
-        HashMap<String, String>,
-    >,
-    options: Option<DetectFrameworkOptions>,
+    input: Either3<String, ClassInstance<'_, crate::sandbox::Sandbox>, HashMap<String, String>>,
+    options: Option<Unknown>,
 ) -> Result<Pending<Json<forge_detect::Detection>>> {
+    let options: DetectFrameworkOptions = read_options(&env, options, WHAT)?;
     let input = match input {
         Either3::A(path) => Either::A(path),
         Either3::B(sandbox) => {
             // A folder inside a sandbox: `options.path` (default: the work dir).
-            let path = options
-                .as_ref()
-                .and_then(|o| o.path.clone())
-                .unwrap_or_else(|| ".".to_owned());
-            return sandbox.detect_framework(&env, path, options, None);
+            let path = options.path.clone().unwrap_or_else(|| ".".to_owned());
+            return sandbox.detect_in(&env, path, options, None);
         }
         Either3::C(files) => Either::B(files),
     };
@@ -152,12 +154,16 @@ fn resolved(
 }
 
 /// Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds).
-#[napi(ts_return_type = "FrameworkDetection")]
+#[napi(
+    ts_args_type = "files: Record<string, string>, options?: DetectFrameworkOptions | null",
+    ts_return_type = "FrameworkDetection"
+)]
 pub fn detect_framework_sync(
     env: Env,
     files: HashMap<String, String>,
-    options: Option<DetectFrameworkOptions>,
+    options: Option<Unknown>,
 ) -> Result<Json<forge_detect::Detection>> {
+    let options: DetectFrameworkOptions = read_options(&env, options, WHAT)?;
     run(Input::Files(files), core_options(options))
         .and_then(|d| Json::of(&d))
         .map_err(|f| f.into_js(&env))

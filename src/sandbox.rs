@@ -410,13 +410,36 @@ impl Sandbox {
     /// sandbox (absolute, or relative to the work dir, e.g. `workspace/project`), in two round
     /// trips: one listing and one bulk download of the few files detection reads. Same answer
     /// as `detectFramework` on a local copy of the folder.
-    #[napi(ts_return_type = "Promise<FrameworkDetection>")]
+    #[napi(
+        ts_args_type = "path: string, options?: DetectFrameworkOptions | null, signal?: AbortSignal",
+        ts_return_type = "Promise<FrameworkDetection>"
+    )]
     pub fn detect_framework(
         &self,
         env: &Env,
         path: String,
-        options: Option<crate::detect::DetectFrameworkOptions>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        options: Option<Unknown>,
+        signal: Option<Object>,
+    ) -> Result<Pending<Json<forge_detect::Detection>>> {
+        let options = crate::client::read_options(env, options, crate::detect::WHAT)?;
+        self.detect_in(env, path, options, signal)
+    }
+
+    /// Alias of `getPreviewUrl`, as the official SDK names it.
+    #[napi(ts_return_type = "Promise<PreviewLink>")]
+    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
+        self.get_preview_url(env, port)
+    }
+}
+
+impl Sandbox {
+    /// `detectFramework` of a folder of this sandbox, with its options read.
+    pub(crate) fn detect_in(
+        &self,
+        env: &Env,
+        path: String,
+        options: crate::detect::DetectFrameworkOptions,
+        signal: Option<Object>,
     ) -> Result<Pending<Json<forge_detect::Detection>>> {
         let core = self.core.clone();
         let opts = crate::detect::core_options(options);
@@ -429,11 +452,5 @@ impl Sandbox {
                 .map_err(crate::error::IntoRejection::into_rejection)?;
             Json::of(&d)
         })
-    }
-
-    /// Alias of `getPreviewUrl`, as the official SDK names it.
-    #[napi(ts_return_type = "Promise<PreviewLink>")]
-    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
-        self.get_preview_url(env, port)
     }
 }

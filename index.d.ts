@@ -101,482 +101,547 @@ export type Backend = "local" | "remote";
 /**
  * What to check.
  */
-export type CheckHealthInput = { sandboxId: string, 
-/**
- * Also probe this port's preview once.
- */
-port?: number | null, path?: string | null, };
+export type CheckHealthInput = {
+  sandboxId: string,
+  /**
+   * Also probe this port's preview once.
+   */
+  port?: number | null,
+  path?: string | null,
+};
 
 /**
  * What to clone. The token goes in the request body (`username`/`password`), never in the URL
  * or the sandbox's git config.
  */
-export type CloneRepositoryInput = { sandboxId: string, repoUrl: string, branch?: string | null, commitId?: string | null, 
-/**
- * A GitHub token (or any HTTPS git password).
- */
-token?: string | null, 
-/**
- * Defaults to `x-access-token` when a token is given (GitHub's convention).
- */
-username?: string | null, 
-/**
- * Defaults to [`DEFAULT_PATH`].
- */
-path?: string | null, 
-/**
- * Shallow clone depth; 1 unless a commit is asked for.
- */
-depth?: number | null, };
+export type CloneRepositoryInput = {
+  sandboxId: string,
+  repoUrl: string,
+  branch?: string | null,
+  commitId?: string | null,
+  /**
+   * A GitHub token (or any HTTPS git password).
+   */
+  token?: string | null,
+  /**
+   * Defaults to `x-access-token` when a token is given (GitHub's convention).
+   */
+  username?: string | null,
+  /**
+   * Defaults to [`DEFAULT_PATH`].
+   */
+  path?: string | null,
+  /**
+   * Shallow clone depth; 1 unless a commit is asked for.
+   */
+  depth?: number | null,
+};
 
 /**
  * The cloned repository.
  */
-export type ClonedRepository = { sandboxId: string, path: string, branch: string | null, elapsedMs: number, };
+export type ClonedRepository = {
+  sandboxId: string,
+  path: string,
+  branch: string | null,
+  elapsedMs: number,
+};
 
 /**
- * Options of `daytona.create(...)`, named as in the integration guide. Read as JSON
- * ([`crate::json::Json::read`]), like every options object.
+ * Options of `daytona.create(...)`, named as in the integration guide. A misspelt key or a
+ * wrong type is a `DAYTONA_INVALID_ARGUMENT` naming it.
  */
-export type CreateSandboxOptions = { 
-/**
- * Base image, e.g. `node:22-bookworm`. Sent as a one-line Dockerfile (`FROM <image>`),
- * as the official SDK does. The embedded backend records it and runs this machine's tools.
- */
-image?: string | null, 
-/**
- * A snapshot name instead of an image.
- */
-snapshot?: string | null, 
-/**
- * `small` (2 vCPU, 8 GiB), `medium` (4 vCPU, 16 GiB) or `large` (8 vCPU, 32 GiB). Daytona
- * has no classes on the wire: this becomes `cpu`/`memory`/`disk`.
- */
-workspaceClass?: WorkspaceClass | null, 
-/**
- * vCPUs, overriding the class.
- */
-cpu?: number | null, 
-/**
- * Memory in GiB, overriding the class.
- */
-memory?: number | null, 
-/**
- * Disk in GiB, overriding the class.
- */
-disk?: number | null, 
-/**
- * Public preview URLs (no token needed).
- */
-public?: boolean | null, 
-/**
- * Environment variables of the sandbox (`env` on the wire).
- */
-envVars?: { [key in string]?: string } | null, 
-/**
- * Labels, usable as a list filter.
- */
-labels?: { [key in string]?: string } | null, volumes?: Array<VolumeMount> | null, name?: string | null, 
-/**
- * OS user of the sandbox.
- */
-user?: string | null, 
-/**
- * Language of `process.codeRun`: `typescript` (default), `javascript` or `python`
- * (the `code-toolbox-language` label, which may also be given in `labels`).
- */
-language?: string | null, 
-/**
- * Region, overriding the client's `target`.
- */
-target?: string | null, 
-/**
- * No outbound network at all (previews still work).
- */
-networkBlockAll?: boolean | null, 
-/**
- * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (all others are
- * unreachable; its resolver stays reachable).
- */
-networkAllowList?: string | null, 
-/**
- * Minutes of inactivity before auto-stop (0 disables).
- */
-autoStopInterval?: number | null, 
-/**
- * Minutes stopped before auto-archive.
- */
-autoArchiveInterval?: number | null, 
-/**
- * Minutes stopped before auto-delete (negative disables).
- */
-autoDeleteInterval?: number | null, 
-/**
- * Seconds to wait for the sandbox to start (default 60; 0 waits forever).
- */
-timeout?: number | null, };
+export type CreateSandboxOptions = {
+  /**
+   * Base image, e.g. `node:22-bookworm`. Sent as a one-line Dockerfile (`FROM <image>`),
+   * as the official SDK does. The embedded backend records it and runs this machine's tools.
+   */
+  image?: string | null,
+  /**
+   * A snapshot name instead of an image.
+   */
+  snapshot?: string | null,
+  /**
+   * `small` (2 vCPU, 8 GiB), `medium` (4 vCPU, 16 GiB) or `large` (8 vCPU, 32 GiB). Daytona
+   * has no classes on the wire: this becomes `cpu`/`memory`/`disk`.
+   */
+  workspaceClass?: WorkspaceClass | null,
+  /**
+   * vCPUs, overriding the class.
+   */
+  cpu?: number | null,
+  /**
+   * Memory in GiB, overriding the class.
+   */
+  memory?: number | null,
+  /**
+   * Disk in GiB, overriding the class.
+   */
+  disk?: number | null,
+  /**
+   * Public preview URLs (no token needed).
+   */
+  public?: boolean | null,
+  /**
+   * Environment variables of the sandbox (`env` on the wire).
+   */
+  envVars?: { [key in string]?: string } | null,
+  /**
+   * Labels, usable as a list filter.
+   */
+  labels?: { [key in string]?: string } | null,
+  volumes?: Array<VolumeMount> | null,
+  name?: string | null,
+  /**
+   * OS user of the sandbox.
+   */
+  user?: string | null,
+  /**
+   * Language of `process.codeRun`: `typescript` (default), `javascript` or `python`
+   * (the `code-toolbox-language` label, which may also be given in `labels`).
+   */
+  language?: string | null,
+  /**
+   * Region, overriding the client's `target`.
+   */
+  target?: string | null,
+  /**
+   * No outbound network at all (previews still work).
+   */
+  networkBlockAll?: boolean | null,
+  /**
+   * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (all others are
+   * unreachable; its resolver stays reachable).
+   */
+  networkAllowList?: string | null,
+  /**
+   * Minutes of inactivity before auto-stop (0 disables).
+   */
+  autoStopInterval?: number | null,
+  /**
+   * Minutes stopped before auto-archive.
+   */
+  autoArchiveInterval?: number | null,
+  /**
+   * Minutes stopped before auto-delete (negative disables).
+   */
+  autoDeleteInterval?: number | null,
+  /**
+   * Seconds to wait for the sandbox to start (default 60; 0 waits forever).
+   */
+  timeout?: number | null,
+};
 
 /**
  * The created sandbox, as the next steps need it.
  */
-export type CreatedSandbox = { sandboxId: string, state: string, public: boolean, 
-/**
- * GiB; sizes `NODE_OPTIONS` of the install and the dev server.
- */
-memoryGib: number, elapsedMs: number, };
+export type CreatedSandbox = {
+  sandboxId: string,
+  state: string,
+  public: boolean,
+  /**
+   * GiB; sizes `NODE_OPTIONS` of the install and the dev server.
+   */
+  memoryGib: number,
+  elapsedMs: number,
+};
 
 /**
  * Options of `new Daytona(...)`. Every field falls back to the environment the way the
  * official SDK resolves it (`DAYTONA_API_KEY`, `DAYTONA_JWT_TOKEN`, `DAYTONA_ORGANIZATION_ID`,
- * `DAYTONA_API_URL`, `DAYTONA_TARGET`). Read as JSON ([`crate::json::Json::read`]): a
- * misspelt key or a wrong type is a `DAYTONA_INVALID_ARGUMENT` naming it.
+ * `DAYTONA_API_URL`, `DAYTONA_TARGET`). A misspelt key or a wrong type is a
+ * `DAYTONA_INVALID_ARGUMENT` naming it.
  */
-export type DaytonaOptions = { 
-/**
- * API key (`Authorization: Bearer`). Env: `DAYTONA_API_KEY`.
- */
-apiKey?: string | null, 
-/**
- * JWT, used when no API key is given; needs `organizationId`. Env: `DAYTONA_JWT_TOKEN`.
- */
-jwtToken?: string | null, 
-/**
- * Organization for JWT auth. Env: `DAYTONA_ORGANIZATION_ID`.
- */
-organizationId?: string | null, 
-/**
- * Control-plane URL including `/api`. Default `https://app.daytona.io/api`.
- * Env: `DAYTONA_API_URL`.
- */
-apiUrl?: string | null, 
-/**
- * Region to create sandboxes in. Env: `DAYTONA_TARGET`.
- */
-target?: string | null, 
-/**
- * `'local'` runs the embedded Daytona-compatible backend in this process (started on
- * first use, one per process, stopped at exit); `'remote'` talks to `apiUrl`. Default:
- * `'local'` when env `FORGE_BACKEND=local` is set, else `'remote'`.
- */
-backend?: Backend | null, 
-/**
- * Per-request timeout in milliseconds for calls without their own (default 600 000: ten
- * minutes; a command run with a `timeout` gets that timeout and a minute more).
- */
-requestTimeoutMs?: number | null, };
+export type DaytonaOptions = {
+  /**
+   * API key (`Authorization: Bearer`). Env: `DAYTONA_API_KEY`.
+   */
+  apiKey?: string | null,
+  /**
+   * JWT, used when no API key is given; needs `organizationId`. Env: `DAYTONA_JWT_TOKEN`.
+   */
+  jwtToken?: string | null,
+  /**
+   * Organization for JWT auth. Env: `DAYTONA_ORGANIZATION_ID`.
+   */
+  organizationId?: string | null,
+  /**
+   * Control-plane URL including `/api`. Default `https://app.daytona.io/api`.
+   * Env: `DAYTONA_API_URL`.
+   */
+  apiUrl?: string | null,
+  /**
+   * Region to create sandboxes in. Env: `DAYTONA_TARGET`.
+   */
+  target?: string | null,
+  /**
+   * `'local'` runs the embedded Daytona-compatible backend in this process (started on
+   * first use, one per process, stopped at exit); `'remote'` talks to `apiUrl`. Default:
+   * `'local'` when env `FORGE_BACKEND=local` is set, else `'remote'`.
+   */
+  backend?: Backend | null,
+  /**
+   * Per-request timeout in milliseconds for calls without their own (default 600 000: ten
+   * minutes; a command run with a `timeout` gets that timeout and a minute more).
+   */
+  requestTimeoutMs?: number | null,
+};
 
 /**
  * What to detect.
  */
-export type DetectFrameworkInput = { sandboxId: string, 
-/**
- * The repository folder; defaults to [`DEFAULT_PATH`].
- */
-path?: string | null, 
-/**
- * The app folder inside it (monorepos), instead of the automatic pick.
- */
-root?: string | null, 
-/**
- * The port the dev server should use instead of the framework's default.
- */
-port?: number | null, 
-/**
- * Host names the dev server must accept; defaults to the sandbox's preview domain.
- */
-allowedHosts?: Array<string> | null, };
+export type DetectFrameworkInput = {
+  sandboxId: string,
+  /**
+   * The repository folder; defaults to [`DEFAULT_PATH`].
+   */
+  path?: string | null,
+  /**
+   * The app folder inside it (monorepos), instead of the automatic pick.
+   */
+  root?: string | null,
+  /**
+   * The port the dev server should use instead of the framework's default.
+   */
+  port?: number | null,
+  /**
+   * Host names the dev server must accept; defaults to the sandbox's preview domain.
+   */
+  allowedHosts?: Array<string> | null,
+};
 
 /**
  * Options of `detectFramework` / `detectFrameworkSync` (read as JSON, like every options
  * object: a misspelt key is refused).
  */
-export type DetectFrameworkOptions = { 
-/**
- * The app folder to answer for, relative to the given folder (a monorepo package such as
- * `apps/web`), instead of the automatic pick.
- */
-root?: string | null, 
-/**
- * Port to put in the dev command (default: the port the project pins, else the
- * framework's own default). Ignored where the app hard-codes its port.
- */
-port?: number | null, 
-/**
- * Preview host names the dev server must accept; a leading `.` allows every subdomain.
- * Default `['.daytona.work']`.
- */
-allowedHosts?: Array<string> | null, 
-/**
- * With a sandbox as input: the repository folder inside it (absolute, or relative to
- * the work dir, e.g. `workspace/project`). Default: the work dir.
- */
-path?: string | null, };
+export type DetectFrameworkOptions = {
+  /**
+   * The app folder to answer for, relative to the given folder (a monorepo package such as
+   * `apps/web`), instead of the automatic pick.
+   */
+  root?: string | null,
+  /**
+   * Port to put in the dev command (default: the port the project pins, else the
+   * framework's own default). Ignored where the app hard-codes its port.
+   */
+  port?: number | null,
+  /**
+   * Preview host names the dev server must accept; a leading `.` allows every subdomain.
+   * Default `['.daytona.work']`.
+   */
+  allowedHosts?: Array<string> | null,
+  /**
+   * With a sandbox as input: the repository folder inside it (absolute, or relative to
+   * the work dir, e.g. `workspace/project`). Default: the work dir.
+   */
+  path?: string | null,
+};
 
 /**
  * The framework found.
  */
-export type DetectedFramework = { 
-/**
- * Stable id from the frameworks table (`nextjs`, `vite-react`, `sveltekit`, …).
- */
-id: string, name: string, 
-/**
- * The dependency version range as written (`^15.0.3` → `15.0.3`).
- */
-version: string | null, };
+export type DetectedFramework = {
+  /**
+   * Stable id from the frameworks table (`nextjs`, `vite-react`, `sveltekit`, …).
+   */
+  id: string,
+  name: string,
+  /**
+   * The dependency version range as written (`^15.0.3` → `15.0.3`).
+   */
+  version: string | null,
+};
 
 /**
  * The monorepo around the detected app.
  */
-export type DetectedMonorepo = { 
-/**
- * `npm-workspaces`, `yarn-workspaces`, `pnpm-workspaces`, `bun-workspaces`, `turbo`,
- * `nx`, `lerna`; `folders` when there is no declaration but several package folders.
- */
-tools: Array<string>, 
-/**
- * Every package folder, repository-relative.
- */
-packages: Array<string>, 
-/**
- * The folder the root package.json's scripts run the app in (`yarn --cwd website
- * start`, `cd client && npm run dev`), when the root is not an app itself.
- */
-entry: string | null, };
+export type DetectedMonorepo = {
+  /**
+   * `npm-workspaces`, `yarn-workspaces`, `pnpm-workspaces`, `bun-workspaces`, `turbo`,
+   * `nx`, `lerna`; `folders` when there is no declaration but several package folders.
+   */
+  tools: Array<string>,
+  /**
+   * Every package folder, repository-relative.
+   */
+  packages: Array<string>,
+  /**
+   * The folder the root package.json's scripts run the app in (`yarn --cwd website
+   * start`, `cd client && npm run dev`), when the root is not an app itself.
+   */
+  entry: string | null,
+};
 
 /**
  * Which package manager, which version, and how we know.
  */
-export type DetectedPackageManager = { 
-/**
- * `npm`, `pnpm`, `yarn` or `bun`.
- */
-name: string, 
-/**
- * Exact version from the `packageManager` field, or a major (`1`, `berry`) when only that
- * is known.
- */
-version: string | null, 
-/**
- * `packageManager` (the corepack field), `lockfile`, `engines` or `default`.
- */
-source: string, 
-/**
- * The lockfile found (repository-relative), if any.
- */
-lockfile: string | null, 
-/**
- * The npm package (with a version) that runs this package manager where the sandbox has
- * none or another major: `pnpm@10.2.0`, `pnpm@9` (from the lockfile's format),
- * `yarn@1`, `@yarnpkg/cli-dist@4` (Berry), `bun@1.2.0`; `null` for npm.
- */
-fetchSpec: string | null, };
+export type DetectedPackageManager = {
+  /**
+   * `npm`, `pnpm`, `yarn` or `bun`.
+   */
+  name: string,
+  /**
+   * Exact version from the `packageManager` field, or a major (`1`, `berry`) when only that
+   * is known.
+   */
+  version: string | null,
+  /**
+   * `packageManager` (the corepack field), `lockfile`, `engines` or `default`.
+   */
+  source: string,
+  /**
+   * The lockfile found (repository-relative), if any.
+   */
+  lockfile: string | null,
+  /**
+   * The npm package (with a version) that runs this package manager where the sandbox has
+   * none or another major: `pnpm@10.2.0`, `pnpm@9` (from the lockfile's format),
+   * `yarn@1`, `@yarnpkg/cli-dist@4` (Berry), `bun@1.2.0`; `null` for npm.
+   */
+  fetchSpec: string | null,
+};
 
 /**
  * Something about the input that was skipped or guessed; the answer is still given.
  */
-export type DetectionWarning = { 
-/**
- * Stable code, e.g. `PACKAGE_JSON_INVALID`, `SEVERAL_LOCKFILES`, `WALK_TRUNCATED`.
- */
-code: string, 
-/**
- * What happened, for people.
- */
-message: string, };
+export type DetectionWarning = {
+  /**
+   * Stable code, e.g. `PACKAGE_JSON_INVALID`, `SEVERAL_LOCKFILES`, `WALK_TRUNCATED`.
+   */
+  code: string,
+  /**
+   * What happened, for people.
+   */
+  message: string,
+};
 
 /**
  * The answer for one app folder (and, at the top level, the whole repository).
  */
-export type FrameworkDetection = { 
-/**
- * `null` when nothing was recognised.
- */
-framework: DetectedFramework | null, 
-/**
- * 0 to 1: 0.95 dependency and config file, 0.9 dependency, 0.8/0.6 server library with or
- * without an entry file importing it, 0.6 tooling only, 0.5 plain Node, 0.4 static
- * files; multiplied by 0.7 when several frameworks tied.
- */
-confidence: number, 
-/**
- * Why: every signal and rule that led to the answer.
- */
-evidence: Array<string>, packageManager: DetectedPackageManager, 
-/**
- * Run in `installRoot`; `null` when there is no package.json.
- */
-installCommand: string | null, 
-/**
- * Where to run the install (the lockfile's folder, the monorepo root).
- */
-installRoot: string, 
-/**
- * Env for the install: download-only postinstalls a preview never uses, switched off by
- * their documented variables (see the evidence for each).
- */
-installEnv: { [key in string]?: string }, 
-/**
- * Run in `installRoot` after the install: builds the workspace packages the app imports
- * (a monorepo app whose dependencies ship built files); `null` when nothing needs it.
- */
-prepareCommand: string | null, 
-/**
- * Run in `root`, with `env`; listens on 0.0.0.0:`port`.
- */
-devCommand: string | null, buildCommand: string | null, port: number | null, 
-/**
- * Env for the dev command (port, host, allowed preview hosts, framework switches).
- */
-env: { [key in string]?: string }, 
-/**
- * From `.nvmrc`, `.node-version` (nearest first) or `engines.node`.
- */
-nodeVersion: string | null, 
-/**
- * The app folder, repository-relative (`.` for the root).
- */
-root: string, 
-/**
- * The package name from its package.json.
- */
-name: string | null, monorepo: DetectedMonorepo | null, 
-/**
- * Every app of a monorepo, each with its own full answer (empty otherwise).
- */
-apps: Array<FrameworkDetection>, warnings: Array<DetectionWarning>, };
+export type FrameworkDetection = {
+  /**
+   * `null` when nothing was recognised.
+   */
+  framework: DetectedFramework | null,
+  /**
+   * 0 to 1: 0.95 dependency and config file, 0.9 dependency, 0.8/0.6 server library with or
+   * without an entry file importing it, 0.6 tooling only, 0.5 plain Node, 0.4 static
+   * files; multiplied by 0.7 when several frameworks tied.
+   */
+  confidence: number,
+  /**
+   * Why: every signal and rule that led to the answer.
+   */
+  evidence: Array<string>,
+  packageManager: DetectedPackageManager,
+  /**
+   * Run in `installRoot`; `null` when there is no package.json.
+   */
+  installCommand: string | null,
+  /**
+   * Where to run the install (the lockfile's folder, the monorepo root).
+   */
+  installRoot: string,
+  /**
+   * Env for the install: download-only postinstalls a preview never uses, switched off by
+   * their documented variables (see the evidence for each).
+   */
+  installEnv: { [key in string]?: string },
+  /**
+   * Run in `installRoot` after the install: builds the workspace packages the app imports
+   * (a monorepo app whose dependencies ship built files); `null` when nothing needs it.
+   */
+  prepareCommand: string | null,
+  /**
+   * Run in `root`, with `env`; listens on 0.0.0.0:`port`.
+   */
+  devCommand: string | null,
+  buildCommand: string | null,
+  port: number | null,
+  /**
+   * Env for the dev command (port, host, allowed preview hosts, framework switches).
+   */
+  env: { [key in string]?: string },
+  /**
+   * From `.nvmrc`, `.node-version` (nearest first) or `engines.node`.
+   */
+  nodeVersion: string | null,
+  /**
+   * The app folder, repository-relative (`.` for the root).
+   */
+  root: string,
+  /**
+   * The package name from its package.json.
+   */
+  name: string | null,
+  monorepo: DetectedMonorepo | null,
+  /**
+   * Every app of a monorepo, each with its own full answer (empty otherwise).
+   */
+  apps: Array<FrameworkDetection>,
+  warnings: Array<DetectionWarning>,
+};
 
 /**
  * What to install. `detection` (detectFramework's answer, e.g. from an earlier Inngest step)
  * supplies everything; the other fields override it. Without either `command` or `detection`
  * the step detects first.
  */
-export type InstallDependenciesInput = { sandboxId: string, path?: string | null, 
-/**
- * Detection's answer: install command and root, install env, the package manager to make
- * available, the workspace dependencies to build.
- */
-detection?: FrameworkDetection | null, 
-/**
- * Repository-relative folder to run the install in (detection's `installRoot`).
- */
-installRoot?: string | null, command?: string | null, 
-/**
- * GiB of the sandbox; read from the sandbox when absent.
- */
-memoryGib?: number | null, 
-/**
- * Defaults to [`DEFAULT_INSTALL_TIMEOUT`].
- */
-timeoutMs?: number | null, envVars?: { [key in string]?: string } | null, 
-/**
- * `false`: never use the embedded backend's dependency cache. Default: used when
- * `cacheScope` is given and the backend has one (Daytona has none: ignored there).
- */
-dependencyCache?: boolean | null, 
-/**
- * What the project is (its repository URL, without credentials): cached
- * `node_modules` are shared only between installs of the same scope.
- */
-cacheScope?: string | null, };
+export type InstallDependenciesInput = {
+  sandboxId: string,
+  path?: string | null,
+  /**
+   * Detection's answer: install command and root, install env, the package manager to make
+   * available, the workspace dependencies to build.
+   */
+  detection?: FrameworkDetection | null,
+  /**
+   * Repository-relative folder to run the install in (detection's `installRoot`).
+   */
+  installRoot?: string | null,
+  command?: string | null,
+  /**
+   * GiB of the sandbox; read from the sandbox when absent.
+   */
+  memoryGib?: number | null,
+  /**
+   * Defaults to [`DEFAULT_INSTALL_TIMEOUT`].
+   */
+  timeoutMs?: number | null,
+  envVars?: { [key in string]?: string } | null,
+  /**
+   * `false`: never use the embedded backend's dependency cache. Default: used when
+   * `cacheScope` is given and the backend has one (Daytona has none: ignored there).
+   */
+  dependencyCache?: boolean | null,
+  /**
+   * What the project is (its repository URL, without credentials): cached
+   * `node_modules` are shared only between installs of the same scope.
+   */
+  cacheScope?: string | null,
+};
 
 /**
  * The finished install.
  */
-export type InstalledDependencies = { sandboxId: string, 
-/**
- * `None` when there was nothing to install (no package.json).
- */
-command: string | null, exitCode: number, elapsedMs: number, logTail: Array<string>, 
-/**
- * What the step did beyond the command, and why: the package manager it installed, the
- * retry it made, the workspace dependencies it built.
- */
-notes: Array<string>, };
+export type InstalledDependencies = {
+  sandboxId: string,
+  /**
+   * `None` when there was nothing to install (no package.json).
+   */
+  command: string | null,
+  exitCode: number,
+  elapsedMs: number,
+  logTail: Array<string>,
+  /**
+   * What the step did beyond the command, and why: the package manager it installed, the
+   * retry it made, the workspace dependencies it built.
+   */
+  notes: Array<string>,
+};
 
 /**
  * Options of `cloneAndPreview` besides the sandbox's creation options (all of
  * `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
  */
-export type PipelineOptions = { 
-/**
- * `https://github.com/owner/repo` (or any git URL the sandbox can reach).
- */
-repoUrl: string, branch?: string | null, commitId?: string | null, 
-/**
- * A GitHub token (sent as the clone's password, never in the URL).
- */
-token?: string | null, 
-/**
- * Defaults to `x-access-token` when `token` is given.
- */
-username?: string | null, 
-/**
- * Where to clone, relative to the work dir. Default `workspace/project`.
- */
-path?: string | null, depth?: number | null, 
-/**
- * Keep the sandbox when a step fails (it is deleted otherwise).
- */
-keepOnFailure?: boolean | null, 
-/**
- * The app folder of a monorepo, instead of the automatic pick.
- */
-root?: string | null, 
-/**
- * Use this port instead of the framework's default.
- */
-port?: number | null, installCommand?: string | null, devCommand?: string | null, installTimeoutMs?: number | null, 
-/**
- * Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus).
- */
-verifyTimeoutMs?: number | null, 
-/**
- * Also reach the install and the dev server.
- */
-envVars?: { [key in string]?: string } | null, 
-/**
- * `false`: never restore or store `node_modules` in the embedded backend's dependency
- * cache (on by default there: a second preview of the same repository and lockfile
- * skips its install; Daytona has no such cache and ignores this).
- */
-dependencyCache?: boolean | null, };
+export type PipelineOptions = {
+  /**
+   * `https://github.com/owner/repo` (or any git URL the sandbox can reach).
+   */
+  repoUrl: string,
+  branch?: string | null,
+  commitId?: string | null,
+  /**
+   * A GitHub token (sent as the clone's password, never in the URL).
+   */
+  token?: string | null,
+  /**
+   * Defaults to `x-access-token` when `token` is given.
+   */
+  username?: string | null,
+  /**
+   * Where to clone, relative to the work dir. Default `workspace/project`.
+   */
+  path?: string | null,
+  depth?: number | null,
+  /**
+   * Keep the sandbox when a step fails (it is deleted otherwise).
+   */
+  keepOnFailure?: boolean | null,
+  /**
+   * The app folder of a monorepo, instead of the automatic pick.
+   */
+  root?: string | null,
+  /**
+   * Use this port instead of the framework's default.
+   */
+  port?: number | null,
+  installCommand?: string | null,
+  devCommand?: string | null,
+  installTimeoutMs?: number | null,
+  /**
+   * Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus).
+   */
+  verifyTimeoutMs?: number | null,
+  /**
+   * Also reach the install and the dev server.
+   */
+  envVars?: { [key in string]?: string } | null,
+  /**
+   * `false`: never restore or store `node_modules` in the embedded backend's dependency
+   * cache (on by default there: a second preview of the same repository and lockfile
+   * skips its install; Daytona has no such cache and ignores this).
+   */
+  dependencyCache?: boolean | null,
+};
 
 /**
  * What happens, as it happens.
  */
-export type PreviewProgress = { step: PreviewStep, status: PreviewProgressStatus, 
-/**
- * Milliseconds since the pipeline started.
- */
-elapsedMs: number, 
-/**
- * How long the step took (`finished` and `failed`).
- */
-stepMs: number | null, 
-/**
- * One line for humans (`cloned into workspace/project`, `detected Vite on port 5173`).
- */
-message: string | null, };
+export type PreviewProgress = {
+  step: PreviewStep,
+  status: PreviewProgressStatus,
+  /**
+   * Milliseconds since the pipeline started.
+   */
+  elapsedMs: number,
+  /**
+   * How long the step took (`finished` and `failed`).
+   */
+  stepMs: number | null,
+  /**
+   * One line for humans (`cloned into workspace/project`, `detected Vite on port 5173`).
+   */
+  message: string | null,
+};
 
 export type PreviewProgressStatus = "started" | "finished" | "failed";
 
 /**
  * A verified preview.
  */
-export type PreviewResult = { sandboxId: string, previewUrl: string, 
-/**
- * Preview token of a private sandbox; `None` for public ones.
- */
-token: string | null, 
-/**
- * Framework id (`nextjs`, `vite-react`, `node`, …); `None` when only a command was given.
- */
-framework: string | null, port: number, 
-/**
- * The dev server's session, for logs, health checks and `restart_preview`.
- */
-sessionId: string, commandId: string, path: string, timings: PreviewTimings, steps: Array<PreviewStepRecord>, verify: VerifyReport, };
+export type PreviewResult = {
+  sandboxId: string,
+  previewUrl: string,
+  /**
+   * Preview token of a private sandbox; `None` for public ones.
+   */
+  token: string | null,
+  /**
+   * Framework id (`nextjs`, `vite-react`, `node`, …); `None` when only a command was given.
+   */
+  framework: string | null,
+  port: number,
+  /**
+   * The dev server's session, for logs, health checks and `restart_preview`.
+   */
+  sessionId: string,
+  commandId: string,
+  path: string,
+  timings: PreviewTimings,
+  steps: Array<PreviewStepRecord>,
+  verify: VerifyReport,
+};
 
 /**
  * The steps of the pipeline, in order.
@@ -586,121 +651,169 @@ export type PreviewStep = "create" | "clone" | "detect" | "install" | "start" | 
 /**
  * One finished step, for the record.
  */
-export type PreviewStepRecord = { step: PreviewStep, elapsedMs: number, message: string, };
+export type PreviewStepRecord = {
+  step: PreviewStep,
+  elapsedMs: number,
+  message: string,
+};
 
 /**
- * Milliseconds per step (JSON: `{ create, clone, detect, install, start, verify, total }`).
+ * Milliseconds per step (JSON: `{
+  create,
+  clone,
+  detect,
+  install,
+  start,
+  verify,
+  total
+}`).
  */
-export type PreviewTimings = { total: number, } & ({ [key in "create" | "clone" | "detect" | "install" | "start" | "verify" | "cleanup"]?: number });
+export type PreviewTimings = {
+  total: number,
+} & ({
+  [key in "create" | "clone" | "detect" | "install" | "start" | "verify" | "cleanup"]?: number
+});
 
 /**
  * What to restart: the sandbox and its dev server.
  */
-export type RestartPreviewInput = { sandboxId: string, path?: string | null, 
-/**
- * The old dev server's session, stopped first.
- */
-sessionId?: string | null, command?: string | null, port?: number | null, envVars?: { [key in string]?: string } | null, timeoutMs?: number | null, };
+export type RestartPreviewInput = {
+  sandboxId: string,
+  path?: string | null,
+  /**
+   * The old dev server's session, stopped first.
+   */
+  sessionId?: string | null,
+  command?: string | null,
+  port?: number | null,
+  envVars?: { [key in string]?: string } | null,
+  timeoutMs?: number | null,
+};
 
 /**
  * The restarted preview.
  */
-export type RestartedPreview = { 
-/**
- * The sandbox had to be started first.
- */
-sandboxStarted: boolean, started: StartedDevServer, verified: VerifiedPreview, };
+export type RestartedPreview = {
+  /**
+   * The sandbox had to be started first.
+   */
+  sandboxStarted: boolean,
+  started: StartedDevServer,
+  verified: VerifiedPreview,
+};
 
 /**
  * The guide's health check, answered from the sandbox's state and (with a port) one quick
  * verification of its preview.
  */
-export type SandboxHealth = { sandboxId: string, 
-/**
- * The sandbox exists, is started, and (when a port was given) its preview answers.
- */
-isAlive: boolean, 
-/**
- * `None` when the sandbox does not exist.
- */
-state: string | null, preview: VerifyReport | null, };
+export type SandboxHealth = {
+  sandboxId: string,
+  /**
+   * The sandbox exists, is started, and (when a port was given) its preview answers.
+   */
+  isAlive: boolean,
+  /**
+   * `None` when the sandbox does not exist.
+   */
+  state: string | null,
+  preview: VerifyReport | null,
+};
 
 /**
  * What to start. `detection` (detectFramework's answer, e.g. from an earlier Inngest step)
  * supplies `command`, `root`, `port`, `env` and the package manager; the other fields
  * override it. Without either `command` or `detection` the step detects first.
  */
-export type StartDevServerInput = { sandboxId: string, path?: string | null, detection?: FrameworkDetection | null, 
-/**
- * The package manager the dev command runs through (made available when it is not npm).
- */
-packageManager?: DetectedPackageManager | null, 
-/**
- * Repository-relative app folder (detection's `root`).
- */
-root?: string | null, command?: string | null, port?: number | null, 
-/**
- * Detection's `env` plus the caller's; the caller's win.
- */
-envVars?: { [key in string]?: string } | null, memoryGib?: number | null, 
-/**
- * Framework id from detection (chooses the verification deadline later).
- */
-framework?: string | null, };
+export type StartDevServerInput = {
+  sandboxId: string,
+  path?: string | null,
+  detection?: FrameworkDetection | null,
+  /**
+   * The package manager the dev command runs through (made available when it is not npm).
+   */
+  packageManager?: DetectedPackageManager | null,
+  /**
+   * Repository-relative app folder (detection's `root`).
+   */
+  root?: string | null,
+  command?: string | null,
+  port?: number | null,
+  /**
+   * Detection's `env` plus the caller's; the caller's win.
+   */
+  envVars?: { [key in string]?: string } | null,
+  memoryGib?: number | null,
+  /**
+   * Framework id from detection (chooses the verification deadline later).
+   */
+  framework?: string | null,
+};
 
 /**
  * The running dev server.
  */
-export type StartedDevServer = { sandboxId: string, 
-/**
- * The session the dev server runs in (for logs, health checks and restarts).
- */
-sessionId: string, commandId: string, command: string, port: number, framework: string | null, elapsedMs: number, };
+export type StartedDevServer = {
+  sandboxId: string,
+  /**
+   * The session the dev server runs in (for logs, health checks and restarts).
+   */
+  sessionId: string,
+  commandId: string,
+  command: string,
+  port: number,
+  framework: string | null,
+  elapsedMs: number,
+};
 
 /**
  * A verified preview: the report plus the URL and token to hand to a browser.
  */
-export type VerifiedPreview = { sandboxId: string, previewUrl: string, 
-/**
- * The preview token of a private sandbox (send it as `X-Daytona-Preview-Token`).
- */
-token: string | null, ok: boolean, 
-/**
- * The preview link of `port` (without the probed path).
- */
-url: string, 
-/**
- * The port verified: the requested one, or the one the log announced.
- */
-port: number, 
-/**
- * The HTTP status of the last probe that got an answer.
- */
-status: number | null, 
-/**
- * `OK`, or why not (see [`Reason`]); `TIMEOUT` when the deadline passed while pending.
- */
-reason: VerifyReason, 
-/**
- * On `TIMEOUT`: what the last probe said (`NOT_LISTENING`, `COMPILING`).
- */
-lastProbe: VerifyReason | null, 
-/**
- * HTTP probes sent (entry-module requests not counted).
- */
-attempts: number, elapsedMs: number, 
-/**
- * When the first OK answer came, from the start.
- */
-timeToFirstOkMs: number | null, 
-/**
- * The dev process's last log lines (ANSI stripped), when a [`DevProcess`] was given.
- */
-logTail: Array<string>, 
-/**
- * The error text, hint or exit code behind a failure.
- */
-excerpt: string | null, };
+export type VerifiedPreview = {
+  sandboxId: string,
+  previewUrl: string,
+  /**
+   * The preview token of a private sandbox (send it as `X-Daytona-Preview-Token`).
+   */
+  token: string | null,
+  ok: boolean,
+  /**
+   * The preview link of `port` (without the probed path).
+   */
+  url: string,
+  /**
+   * The port verified: the requested one, or the one the log announced.
+   */
+  port: number,
+  /**
+   * The HTTP status of the last probe that got an answer.
+   */
+  status: number | null,
+  /**
+   * `OK`, or why not (see [`Reason`]); `TIMEOUT` when the deadline passed while pending.
+   */
+  reason: VerifyReason,
+  /**
+   * On `TIMEOUT`: what the last probe said (`NOT_LISTENING`, `COMPILING`).
+   */
+  lastProbe: VerifyReason | null,
+  /**
+   * HTTP probes sent (entry-module requests not counted).
+   */
+  attempts: number,
+  elapsedMs: number,
+  /**
+   * When the first OK answer came, from the start.
+   */
+  timeToFirstOkMs: number | null,
+  /**
+   * The dev process's last log lines (ANSI stripped), when a [`DevProcess`] was given.
+   */
+  logTail: Array<string>,
+  /**
+   * The error text, hint or exit code behind a failure.
+   */
+  excerpt: string | null,
+};
 
 /**
  * What to verify. With `sessionId` and `commandId` (from
@@ -708,15 +821,21 @@ excerpt: string | null, };
  * also reads the dev server's log (its announced port, its last lines) and stops early when it
  * exits.
  */
-export type VerifyPreviewInput = { sandboxId: string, port: number, sessionId?: string | null, commandId?: string | null, 
-/**
- * The page to request; `/` by default.
- */
-path?: string | null, 
-/**
- * Overall deadline; 60 s, or 180 s for frameworks in [`SLOW_FIRST_BUILD`].
- */
-timeoutMs?: number | null, framework?: string | null, };
+export type VerifyPreviewInput = {
+  sandboxId: string,
+  port: number,
+  sessionId?: string | null,
+  commandId?: string | null,
+  /**
+   * The page to request; `/` by default.
+   */
+  path?: string | null,
+  /**
+   * Overall deadline; 60 s, or 180 s for frameworks in [`SLOW_FIRST_BUILD`].
+   */
+  timeoutMs?: number | null,
+  framework?: string | null,
+};
 
 /**
  * Why a probe (or a whole verification) ended the way it did. Serialised as its code.
@@ -731,48 +850,59 @@ export type VerifyReason = "OK" | "NOT_LISTENING" | "COMPILING" | "AUTH_REDIRECT
 /**
  * The outcome of a verification: plain data, JSON in camelCase.
  */
-export type VerifyReport = { ok: boolean, 
-/**
- * The preview link of `port` (without the probed path).
- */
-url: string, 
-/**
- * The port verified: the requested one, or the one the log announced.
- */
-port: number, 
-/**
- * The HTTP status of the last probe that got an answer.
- */
-status: number | null, 
-/**
- * `OK`, or why not (see [`Reason`]); `TIMEOUT` when the deadline passed while pending.
- */
-reason: VerifyReason, 
-/**
- * On `TIMEOUT`: what the last probe said (`NOT_LISTENING`, `COMPILING`).
- */
-lastProbe: VerifyReason | null, 
-/**
- * HTTP probes sent (entry-module requests not counted).
- */
-attempts: number, elapsedMs: number, 
-/**
- * When the first OK answer came, from the start.
- */
-timeToFirstOkMs: number | null, 
-/**
- * The dev process's last log lines (ANSI stripped), when a [`DevProcess`] was given.
- */
-logTail: Array<string>, 
-/**
- * The error text, hint or exit code behind a failure.
- */
-excerpt: string | null, };
+export type VerifyReport = {
+  ok: boolean,
+  /**
+   * The preview link of `port` (without the probed path).
+   */
+  url: string,
+  /**
+   * The port verified: the requested one, or the one the log announced.
+   */
+  port: number,
+  /**
+   * The HTTP status of the last probe that got an answer.
+   */
+  status: number | null,
+  /**
+   * `OK`, or why not (see [`Reason`]); `TIMEOUT` when the deadline passed while pending.
+   */
+  reason: VerifyReason,
+  /**
+   * On `TIMEOUT`: what the last probe said (`NOT_LISTENING`, `COMPILING`).
+   */
+  lastProbe: VerifyReason | null,
+  /**
+   * HTTP probes sent (entry-module requests not counted).
+   */
+  attempts: number,
+  elapsedMs: number,
+  /**
+   * When the first OK answer came, from the start.
+   */
+  timeToFirstOkMs: number | null,
+  /**
+   * The dev process's last log lines (ANSI stripped), when a [`DevProcess`] was given.
+   */
+  logTail: Array<string>,
+  /**
+   * The error text, hint or exit code behind a failure.
+   */
+  excerpt: string | null,
+};
 
 /**
- * A volume to mount (`{volumeId, mountPath, subpath?}`).
+ * A volume to mount (`{
+  volumeId,
+  mountPath,
+  subpath?
+}`).
  */
-export type VolumeMount = { volumeId: string, mountPath: string, subpath?: string | null, };
+export type VolumeMount = {
+  volumeId: string,
+  mountPath: string,
+  subpath?: string | null,
+};
 
 /**
  * Sizes of the integration guide's `workspaceClass`, which the API does not have: we send

@@ -9,8 +9,8 @@ use ts_rs::TS;
 
 /// Options of `new Daytona(...)`. Every field falls back to the environment the way the
 /// official SDK resolves it (`DAYTONA_API_KEY`, `DAYTONA_JWT_TOKEN`, `DAYTONA_ORGANIZATION_ID`,
-/// `DAYTONA_API_URL`, `DAYTONA_TARGET`). Read as JSON ([`crate::json::Json::read`]): a
-/// misspelt key or a wrong type is a `DAYTONA_INVALID_ARGUMENT` naming it.
+/// `DAYTONA_API_URL`, `DAYTONA_TARGET`). A misspelt key or a wrong type is a
+/// `DAYTONA_INVALID_ARGUMENT` naming it.
 #[derive(Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields = nullable)]
@@ -55,8 +55,8 @@ pub struct VolumeMount {
     pub subpath: Option<String>,
 }
 
-/// Options of `daytona.create(...)`, named as in the integration guide. Read as JSON
-/// ([`crate::json::Json::read`]), like every options object.
+/// Options of `daytona.create(...)`, named as in the integration guide. A misspelt key or a
+/// wrong type is a `DAYTONA_INVALID_ARGUMENT` naming it.
 #[derive(Default, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields = nullable)]

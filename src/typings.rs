@@ -151,7 +151,7 @@ pub(crate) fn generate() -> String {
     );
     for decl in decls.0.values() {
         out.push('\n');
-        out.push_str(&json_numbers(decl));
+        out.push_str(&pretty(&json_numbers(decl)));
     }
     out
 }
@@ -160,6 +160,65 @@ pub(crate) fn generate() -> String {
 /// `JSON.parse` gives as `number` (milliseconds and timeouts, far below 2^53).
 fn json_numbers(decl: &str) -> String {
     decl.replace("bigint", "number")
+}
+
+/// One field a line: ts-rs writes an object type on one line, its fields' JSDoc in between.
+/// Only the outermost braces are laid out; nested types (maps) stay as written, and comment
+/// text is copied (it may hold braces and commas of its own).
+fn pretty(decl: &str) -> String {
+    const INDENT: &str = "  ";
+    let mut out = String::with_capacity(decl.len() * 2);
+    let mut depth = 0usize;
+    let mut comment = false;
+    let mut chars = decl.chars().peekable();
+    let fresh_line = |out: &mut String| {
+        let trimmed = out.trim_end_matches([' ', '\n']).len();
+        out.truncate(trimmed);
+        out.push('\n');
+        out.push_str(INDENT);
+    };
+    while let Some(c) = chars.next() {
+        if comment {
+            out.push(c);
+            if c == '\n' {
+                out.push_str(INDENT);
+            } else if c == '/' && out.ends_with("*/") {
+                comment = false;
+                fresh_line(&mut out);
+            }
+            continue;
+        }
+        match c {
+            '/' if depth == 1 && chars.peek() == Some(&'*') => {
+                comment = true;
+                fresh_line(&mut out);
+                out.push(c);
+            }
+            '{' => {
+                depth += 1;
+                out.push(c);
+                if depth == 1 {
+                    fresh_line(&mut out);
+                }
+            }
+            '}' => {
+                if depth == 1 {
+                    let trimmed = out.trim_end_matches([' ', '\n']).len();
+                    out.truncate(trimmed);
+                    out.push('\n');
+                }
+                depth = depth.saturating_sub(1);
+                out.push(c);
+            }
+            ',' if depth == 1 => {
+                out.push(c);
+                fresh_line(&mut out);
+            }
+            ' ' | '\n' if depth == 1 && (out.ends_with(INDENT) || c == '\n') => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -182,6 +241,15 @@ mod tests {
             committed == fresh,
             "typings.d.ts is not what the Rust types give: run node scripts/ensure-built.mjs"
         );
+    }
+
+    #[test]
+    fn objects_get_one_field_a_line() {
+        assert_eq!(
+            pretty("type A = { a: string, \n/**\n * Why, {really}.\n */\nb?: { [key in string]?: number } | null, };"),
+            "type A = {\n  a: string,\n  /**\n   * Why, {really}.\n   */\n  b?: { [key in string]?: number } | null,\n};"
+        );
+        assert_eq!(pretty("type B = \"x\" | \"y\";"), "type B = \"x\" | \"y\";");
     }
 
     #[test]

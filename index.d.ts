@@ -541,6 +541,24 @@ export type InstalledDependencies = {
 };
 
 /**
+ * Filter of `daytona.listSandboxes(...)`.
+ */
+export type ListSandboxesQuery = {
+  /**
+   * Only sandboxes carrying all these labels.
+   */
+  labels?: { [key in string]?: string } | null,
+  /**
+   * Only sandboxes in these states.
+   */
+  states?: Array<string> | null,
+  /**
+   * Page size per request (1-200, default 100). All pages are fetched.
+   */
+  limit?: number | null,
+};
+
+/**
  * Options of `cloneAndPreview` besides the sandbox's creation options (all of
  * `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
  */
@@ -945,7 +963,7 @@ export declare class Daytona {
   /** Alias of `getSandbox`, as the official SDK names it. */
   get(id: string): Promise<Sandbox>
   /** Lists sandboxes (every page), optionally filtered by labels and states. */
-  listSandboxes(query?: ListSandboxesQuery | undefined | null): Promise<Array<Sandbox>>
+  listSandboxes(query?: ListSandboxesQuery | null): Promise<Array<Sandbox>>
   /** Snapshots: `create`, `get`, `list`, `delete` (the official SDK's `daytona.snapshot`). */
   get snapshot(): SnapshotService
   /** Volumes: `create`, `get`, `list`, `delete` (the official SDK's `daytona.volume`). */
@@ -1566,21 +1584,11 @@ export interface GitStatus {
  * `code` / `status` / `message` a rejected promise would carry.
  */
 export interface ItemError {
-  code: string
+  code: DaytonaErrorCode
   message: string
   status?: number
   /** The daemon's own code when it gave one (`FILE_NOT_FOUND`, ...). */
   serverCode?: string
-}
-
-/** Filter of `daytona.listSandboxes(...)`. */
-export interface ListSandboxesQuery {
-  /** Only sandboxes carrying all these labels. */
-  labels?: Record<string, string>
-  /** Only sandboxes in these states. */
-  states?: Array<string>
-  /** Page size per request (1-200, default 100). All pages are fetched. */
-  limit?: number
 }
 
 /** Paging of `daytona.snapshot.list`. */

@@ -541,6 +541,24 @@ export type InstalledDependencies = {
 };
 
 /**
+ * Filter of `daytona.listSandboxes(...)`.
+ */
+export type ListSandboxesQuery = {
+  /**
+   * Only sandboxes carrying all these labels.
+   */
+  labels?: { [key in string]?: string } | null,
+  /**
+   * Only sandboxes in these states.
+   */
+  states?: Array<string> | null,
+  /**
+   * Page size per request (1-200, default 100). All pages are fetched.
+   */
+  limit?: number | null,
+};
+
+/**
  * Options of `cloneAndPreview` besides the sandbox's creation options (all of
  * `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
  */

@@ -122,7 +122,9 @@ test('invalid arguments name the option and what was expected; misspelt keys say
   // Arguments napi-rs converts itself (positional ones, the remaining napi option objects).
   await invalid(() => daytona.getSandbox(5), /^an argument of Daytona\.getSandbox must be a string, got number$/)
   await invalid(() => sandbox.getPreviewUrl(TOKEN), /^an argument of Sandbox\.getPreviewUrl must be a number, got string$/)
-  await invalid(() => daytona.listSandboxes({ limit: 'many' }), /^ListSandboxesQuery\.limit must be a number, got string$/)
+  await invalid(() => daytona.listSandboxes({ limit: 'many' }), /^limit must be a non-negative integer$/)
+  // A misspelt filter must not list (and hand to a cleanup) every sandbox.
+  await invalid(() => daytona.listSandboxes({ label: { run: 'r1' } }), /did you mean `labels`/)
   await invalid(() => sandbox.fs.createFolder(7, '755'), /^an argument of SandboxFs\.createFolder must be a string, got number$/)
   // A value given in the wrong place (a token as a number field) is never echoed.
   const e = await invalid(() => daytona.create({ cpu: TOKEN }), /^cpu must be a positive integer$/)

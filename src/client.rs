@@ -180,8 +180,7 @@ pub(crate) fn create_params(
     })
 }
 
-fn list_query(q: Option<ListSandboxesQuery>) -> std::result::Result<ListQuery, Rejection> {
-    let q = q.unwrap_or_default();
+fn list_query(q: ListSandboxesQuery) -> std::result::Result<ListQuery, Rejection> {
     let states = q
         .states
         .unwrap_or_default()
@@ -264,14 +263,18 @@ impl Daytona {
     }
 
     /// Lists sandboxes (every page), optionally filtered by labels and states.
-    #[napi(ts_return_type = "Promise<Array<Sandbox>>")]
+    #[napi(
+        ts_args_type = "query?: ListSandboxesQuery | null",
+        ts_return_type = "Promise<Array<Sandbox>>"
+    )]
     pub fn list_sandboxes(
         &self,
         env: &Env,
-        query: Option<ListSandboxesQuery>,
+        query: Option<Unknown>,
     ) -> Result<Pending<Vec<Sandbox>>> {
         let inner = self.inner.clone();
-        let query = list_query(query);
+        // A misspelt filter (`label`) must not list, and hand to a cleanup, every sandbox.
+        let query = list_query(read_options(env, query, "listSandboxes query")?);
         spawn_promise(env, None, move |_| async move {
             let query = query?;
             let client = inner.client().await?;

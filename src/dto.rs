@@ -184,8 +184,9 @@ impl From<&forge_wire::Sandbox> for SandboxInfo {
 }
 
 /// Filter of `daytona.listSandboxes(...)`.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
+#[derive(Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct ListSandboxesQuery {
     /// Only sandboxes carrying all these labels.
     pub labels: Option<HashMap<String, String>>,

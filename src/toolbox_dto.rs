@@ -59,6 +59,7 @@ pub struct FileMatch {
 #[napi(object)]
 #[derive(Clone, Default)]
 pub struct ItemError {
+    #[napi(ts_type = "DaytonaErrorCode")]
     pub code: String,
     pub message: String,
     pub status: Option<u32>,

@@ -107,6 +107,7 @@ pub(crate) fn generate() -> String {
     // The roots: what the binding's signatures name (`ts_args_type` / `ts_return_type`).
     decls.visit::<DaytonaOptions>();
     decls.visit::<crate::detect::DetectFrameworkOptions>();
+    decls.visit::<crate::dto::ListSandboxesQuery>();
     decls.visit::<CreateSandboxOptions>();
     decls.visit::<PreviewOptionsJson>();
     decls.visit::<core::PreviewResult>();

@@ -94,6 +94,20 @@ export type CloneAndPreviewOptions = PipelineOptions & CreateSandboxOptions & {
 }
 
 /**
+ * Options of `git.addRemote`.
+ */
+export type AddRemoteOptions = {
+  /**
+   * Fetch the remote right after adding it.
+   */
+  fetch?: boolean | null,
+  /**
+   * Replace a remote of the same name.
+   */
+  overwrite?: boolean | null,
+};
+
+/**
  * Which backend a `Daytona` talks to.
  */
 export type Backend = "local" | "remote";
@@ -145,6 +159,17 @@ export type ClonedRepository = {
   path: string,
   branch: string | null,
   elapsedMs: number,
+};
+
+/**
+ * `process.codeRun(code, params)`.
+ */
+export type CodeRunParams = {
+  /**
+   * Arguments: `process.argv[2]` onwards.
+   */
+  argv?: Array<string> | null,
+  env?: { [key in string]?: string } | null,
 };
 
 /**
@@ -416,6 +441,43 @@ export type DetectionWarning = {
 };
 
 /**
+ * `process.exec(cmd, options)`.
+ */
+export type ExecOptions = {
+  /**
+   * Working directory (relative paths resolve against the sandbox work dir).
+   */
+  cwd?: string | null,
+  /**
+   * Seconds; the command is killed and the call rejects with `DAYTONA_TIMEOUT`.
+   */
+  timeout?: number | null,
+  env?: { [key in string]?: string } | null,
+};
+
+/**
+ * `fs.setFilePermissions` options; unset fields stay as they are.
+ */
+export type FilePermissions = {
+  /**
+   * Octal, e.g. `'755'`.
+   */
+  mode?: string | null,
+  owner?: string | null,
+  group?: string | null,
+};
+
+/**
+ * Options of `sandbox.fork`.
+ */
+export type ForkSandboxParams = {
+  /**
+   * Name of the new sandbox (default: generated).
+   */
+  name?: string | null,
+};
+
+/**
  * The answer for one app folder (and, at the top level, the whole repository).
  */
 export type FrameworkDetection = {
@@ -556,6 +618,22 @@ export type ListSandboxesQuery = {
    * Page size per request (1-200, default 100). All pages are fetched.
    */
   limit?: number | null,
+};
+
+/**
+ * Settings of `sandbox.updateNetworkSettings`.
+ */
+export type NetworkSettings = {
+  /**
+   * `true` blocks every outbound connection of the sandbox (the internet, allowed host
+   * ports); `false` restores them. Its previews keep working.
+   */
+  networkBlockAll?: boolean | null,
+  /**
+   * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (`''`: all again).
+   * On the embedded backend its routes are narrowed to them; its resolver stays reachable.
+   */
+  networkAllowList?: string | null,
 };
 
 /**
@@ -1086,7 +1164,7 @@ export declare class Sandbox {
    * Forks the sandbox: a new sandbox with a copy of its files, started (`timeout` in
    * seconds, default 60). The two are independent from then on.
    */
-  fork(params?: ForkSandboxParams | undefined | null, timeout?: number | undefined | null, signal?: AbortSignal): Promise<Sandbox>
+  fork(params?: ForkSandboxParams | null, timeout?: number | undefined | null, signal?: AbortSignal): Promise<Sandbox>
   /**
    * Saves the sandbox's files as a snapshot named `name`, to start new sandboxes from
    * (`daytona.create({ snapshot: name })`); waits until it is `active` (`timeout` in
@@ -1242,7 +1320,7 @@ export declare class SandboxGit {
    * Adds a remote. A URL carrying credentials is refused (they would be stored in
    * `.git/config`): pass them to `fetch` / `pull` / `push` instead.
    */
-  addRemote(path: string, name: string, url: string, options?: AddRemoteOptions | undefined | null): Promise<void>
+  addRemote(path: string, name: string, url: string, options?: AddRemoteOptions | null): Promise<void>
   /** `[{ name, url }]`. */
   listRemotes(path: string): Promise<Array<GitRemote>>
   /** `git fetch [remote]`, with optional credentials. */
@@ -1268,14 +1346,14 @@ export declare class SandboxProcess {
    * `signal` aborts, the command is killed and the call rejects (`DAYTONA_TIMEOUT` /
    * `DAYTONA_ABORTED`).
    */
-  exec(command: string, options?: ExecOptions | undefined | null, signal?: AbortSignal): Promise<ExecResult>
+  exec(command: string, options?: ExecOptions | null, signal?: AbortSignal): Promise<ExecResult>
   /**
    * Runs a code snippet with the sandbox's language (TypeScript/JavaScript on its node):
    * `{ exitCode, result }`. `params.argv` become `process.argv[2..]`, `params.env` extra
    * variables. `timeout` is in **milliseconds** (as in the guide), rounded up to whole
    * seconds; past it the run is killed and the call rejects with `DAYTONA_TIMEOUT`.
    */
-  codeRun(code: string, params?: CodeRunParams | undefined | null, timeout?: number | undefined | null, signal?: AbortSignal): Promise<CodeRunResult>
+  codeRun(code: string, params?: CodeRunParams | null, timeout?: number | undefined | null, signal?: AbortSignal): Promise<CodeRunResult>
   /**
    * Creates a background session: a shell whose directory and exported variables last
    * from one command to the next.
@@ -1380,21 +1458,6 @@ export declare class VolumeService {
   delete(volume: Volume | string): Promise<void>
 }
 
-/** Options of `git.addRemote`. */
-export interface AddRemoteOptions {
-  /** Fetch the remote right after adding it. */
-  fetch?: boolean
-  /** Replace a remote of the same name. */
-  overwrite?: boolean
-}
-
-/** `process.codeRun(code, params)`. */
-export interface CodeRunParams {
-  /** Arguments: `process.argv[2]` onwards. */
-  argv?: Array<string>
-  env?: Record<string, string>
-}
-
 /** `process.codeRun`: exit code and combined output. */
 export interface CodeRunResult {
   exitCode: number
@@ -1450,15 +1513,6 @@ export interface DownloadedFile {
   error?: ItemError
 }
 
-/** `process.exec(cmd, options)`. */
-export interface ExecOptions {
-  /** Working directory (relative paths resolve against the sandbox work dir). */
-  cwd?: string
-  /** Seconds; the command is killed and the call rejects with `DAYTONA_TIMEOUT`. */
-  timeout?: number
-  env?: Record<string, string>
-}
-
 /** `process.exec`: stdout and stderr really separate. */
 export interface ExecResult {
   stdout: string
@@ -1500,14 +1554,6 @@ export interface FileMatch {
   content: string
 }
 
-/** `fs.setFilePermissions` options; unset fields stay as they are. */
-export interface FilePermissions {
-  /** Octal, e.g. `'755'`. */
-  mode?: string
-  owner?: string
-  group?: string
-}
-
 /**
  * One file of `fs.uploadFiles`: `content` (Buffer, Uint8Array or string) or `localPath`, and
  * the destination `path` in the sandbox.
@@ -1518,12 +1564,6 @@ export interface FileUpload {
   localPath?: string
   /** Destination in the sandbox (relative paths resolve against the work dir). */
   path: string
-}
-
-/** Options of `sandbox.fork`. */
-export interface ForkSandboxParams {
-  /** Name of the new sandbox (default: generated). */
-  name?: string
 }
 
 /** Commit author (`{ name, email }`). */
@@ -1616,20 +1656,6 @@ export interface LogChunk {
 export interface LogIteratorResult {
   done: boolean
   value?: LogChunk
-}
-
-/** Settings of `sandbox.updateNetworkSettings`. */
-export interface NetworkSettings {
-  /**
-   * `true` blocks every outbound connection of the sandbox (the internet, allowed host
-   * ports); `false` restores them. Its previews keep working.
-   */
-  networkBlockAll?: boolean
-  /**
-   * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (`''`: all again).
-   * On the embedded backend its routes are narrowed to them; its resolver stays reachable.
-   */
-  networkAllowList?: string
 }
 
 /** One page of `daytona.snapshot.list()`. */

@@ -94,6 +94,20 @@ export type CloneAndPreviewOptions = PipelineOptions & CreateSandboxOptions & {
 }
 
 /**
+ * Options of `git.addRemote`.
+ */
+export type AddRemoteOptions = {
+  /**
+   * Fetch the remote right after adding it.
+   */
+  fetch?: boolean | null,
+  /**
+   * Replace a remote of the same name.
+   */
+  overwrite?: boolean | null,
+};
+
+/**
  * Which backend a `Daytona` talks to.
  */
 export type Backend = "local" | "remote";
@@ -145,6 +159,17 @@ export type ClonedRepository = {
   path: string,
   branch: string | null,
   elapsedMs: number,
+};
+
+/**
+ * `process.codeRun(code, params)`.
+ */
+export type CodeRunParams = {
+  /**
+   * Arguments: `process.argv[2]` onwards.
+   */
+  argv?: Array<string> | null,
+  env?: { [key in string]?: string } | null,
 };
 
 /**
@@ -416,6 +441,43 @@ export type DetectionWarning = {
 };
 
 /**
+ * `process.exec(cmd, options)`.
+ */
+export type ExecOptions = {
+  /**
+   * Working directory (relative paths resolve against the sandbox work dir).
+   */
+  cwd?: string | null,
+  /**
+   * Seconds; the command is killed and the call rejects with `DAYTONA_TIMEOUT`.
+   */
+  timeout?: number | null,
+  env?: { [key in string]?: string } | null,
+};
+
+/**
+ * `fs.setFilePermissions` options; unset fields stay as they are.
+ */
+export type FilePermissions = {
+  /**
+   * Octal, e.g. `'755'`.
+   */
+  mode?: string | null,
+  owner?: string | null,
+  group?: string | null,
+};
+
+/**
+ * Options of `sandbox.fork`.
+ */
+export type ForkSandboxParams = {
+  /**
+   * Name of the new sandbox (default: generated).
+   */
+  name?: string | null,
+};
+
+/**
  * The answer for one app folder (and, at the top level, the whole repository).
  */
 export type FrameworkDetection = {
@@ -556,6 +618,22 @@ export type ListSandboxesQuery = {
    * Page size per request (1-200, default 100). All pages are fetched.
    */
   limit?: number | null,
+};
+
+/**
+ * Settings of `sandbox.updateNetworkSettings`.
+ */
+export type NetworkSettings = {
+  /**
+   * `true` blocks every outbound connection of the sandbox (the internet, allowed host
+   * ports); `false` restores them. Its previews keep working.
+   */
+  networkBlockAll?: boolean | null,
+  /**
+   * Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (`''`: all again).
+   * On the embedded backend its routes are narrowed to them; its resolver stays reachable.
+   */
+  networkAllowList?: string | null,
 };
 
 /**

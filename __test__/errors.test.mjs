@@ -119,6 +119,10 @@ test('invalid arguments name the option and what was expected; misspelt keys say
   await invalid(() => new Daytona({ apiKye: 'k' }), /did you mean `apiKey`/)
   await invalid(() => detectFrameworkSync({}, { prot: 3000 }), /unknown option `prot` in detectFramework options: did you mean `port`\?/)
   await invalid(() => detectFramework('.', { allowedHost: ['.x.dev'] }), /did you mean `allowedHosts`/)
+  await invalid(() => sandbox.process.exec('pwd', { cwdd: '/tmp' }), /unknown option `cwdd` in exec options: did you mean `cwd`\?/)
+  await invalid(() => sandbox.process.codeRun('1', { args: ['x'] }), /did you mean `argv`/)
+  await invalid(() => sandbox.updateNetworkSettings({ networkBlockAl: true }), /did you mean `networkBlockAll`/)
+  await invalid(() => sandbox.fs.setFilePermissions('x', { mod: '644' }), /did you mean `mode`/)
   // Arguments napi-rs converts itself (positional ones, the remaining napi option objects).
   await invalid(() => daytona.getSandbox(5), /^an argument of Daytona\.getSandbox must be a string, got number$/)
   await invalid(() => sandbox.getPreviewUrl(TOKEN), /^an argument of Sandbox\.getPreviewUrl must be a number, got string$/)

@@ -230,7 +230,9 @@ pub struct SignedPreviewLink {
 }
 
 /// Options of `sandbox.fork`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct ForkSandboxParams {
     /// Name of the new sandbox (default: generated).
@@ -238,8 +240,10 @@ pub struct ForkSandboxParams {
 }
 
 /// Settings of `sandbox.updateNetworkSettings`.
-#[napi(object, object_to_js = false)]
-#[derive(Clone)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
+#[derive(Clone, Default)]
 pub struct NetworkSettings {
     /// `true` blocks every outbound connection of the sandbox (the internet, allowed host
     /// ports); `false` restores them. Its previews keep working.

@@ -233,16 +233,20 @@ impl Sandbox {
 
     /// Forks the sandbox: a new sandbox with a copy of its files, started (`timeout` in
     /// seconds, default 60). The two are independent from then on.
-    #[napi(ts_return_type = "Promise<Sandbox>")]
+    #[napi(
+        ts_args_type = "params?: ForkSandboxParams | null, timeout?: number | undefined | null, signal?: AbortSignal",
+        ts_return_type = "Promise<Sandbox>"
+    )]
     pub fn fork(
         &self,
         env: &Env,
-        params: Option<ForkSandboxParams>,
+        params: Option<Unknown>,
         timeout: Option<u32>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        signal: Option<Object>,
     ) -> Result<Pending<Sandbox>> {
         let core = self.core.clone();
-        let name = params.unwrap_or_default().name;
+        let params: ForkSandboxParams = crate::client::read_options(env, params, "fork params")?;
+        let name = params.name;
         spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
@@ -277,12 +281,12 @@ impl Sandbox {
     /// Blocks (`{ networkBlockAll: true }`) or restores (`false`) the sandbox's outbound
     /// network, or limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`), at once,
     /// while it runs.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn update_network_settings(
-        &self,
-        env: &Env,
-        settings: NetworkSettings,
-    ) -> Result<Pending<()>> {
+    #[napi(
+        ts_args_type = "settings: NetworkSettings",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn update_network_settings(&self, env: &Env, settings: Unknown) -> Result<Pending<()>> {
+        let settings: NetworkSettings = Json::read(env, settings, "network settings")?;
         let core = self.core.clone();
         spawn_promise(env, None, move |_| async move {
             let opts = CallOptions::new();

@@ -115,7 +115,9 @@ pub struct ReplaceResult {
 }
 
 /// `fs.setFilePermissions` options; unset fields stay as they are.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct FilePermissions {
     /// Octal, e.g. `'755'`.
@@ -188,7 +190,9 @@ pub struct GitAuthor {
 }
 
 /// `process.exec(cmd, options)`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct ExecOptions {
     /// Working directory (relative paths resolve against the sandbox work dir).
@@ -208,7 +212,9 @@ pub struct ExecResult {
 }
 
 /// `process.codeRun(code, params)`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct CodeRunParams {
     /// Arguments: `process.argv[2]` onwards.

@@ -108,6 +108,12 @@ pub(crate) fn generate() -> String {
     decls.visit::<DaytonaOptions>();
     decls.visit::<crate::detect::DetectFrameworkOptions>();
     decls.visit::<crate::dto::ListSandboxesQuery>();
+    decls.visit::<crate::dto::ForkSandboxParams>();
+    decls.visit::<crate::dto::NetworkSettings>();
+    decls.visit::<crate::toolbox_dto::ExecOptions>();
+    decls.visit::<crate::toolbox_dto::CodeRunParams>();
+    decls.visit::<crate::toolbox_dto::FilePermissions>();
+    decls.visit::<crate::git::AddRemoteOptions>();
     decls.visit::<CreateSandboxOptions>();
     decls.visit::<PreviewOptionsJson>();
     decls.visit::<core::PreviewResult>();

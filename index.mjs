@@ -2,6 +2,10 @@
 // file re-exports the very same objects, so `import { Daytona } from '@smartapi-forge/daytona'`
 // and `require('@smartapi-forge/daytona').Daytona` are one class (instanceof works across both).
 // `export *` follows whatever names index.js assigns to `module.exports.X` (Node finds them
-// with cjs-module-lexer), so a new binding export needs no change here.
+// with cjs-module-lexer), so a new binding export needs no change here. Not so the two the
+// addon makes in JavaScript when it loads (src/error.rs): napi's generated loader does not
+// list them, so they are named below.
 export * from './index.js'
 export { default } from './index.js'
+import binding from './index.js'
+export const { DaytonaError, isDaytonaError } = binding

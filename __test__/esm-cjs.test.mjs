@@ -46,7 +46,7 @@ import('@smartapi-forge/daytona').then((esm) => {
   const m = JSON.parse(run(dir, ['check.mjs']))
   assert.equal(m.daytonaType, 'function')
   assert.deepEqual(m.names, m.cjsNames)
-  for (const name of ['Daytona', 'Sandbox', 'SandboxFs', 'SandboxGit', 'SandboxProcess', 'detectFramework']) {
+  for (const name of ['Daytona', 'Sandbox', 'SandboxFs', 'SandboxGit', 'SandboxProcess', 'detectFramework', 'DaytonaError', 'isDaytonaError']) {
     assert.ok(m.names.includes(name), `${name} is exported`)
   }
   assert.ok(m.same, 'every ESM named export is the CommonJS object itself')
@@ -81,7 +81,7 @@ test('TypeScript resolves the typings of both entries (nodenext, ESM and CJS fil
   )
   writeFileSync(
     join(dir, 'esm.mts'),
-    `import { Daytona, type Sandbox, type ExecuteResponse } from '@smartapi-forge/daytona'
+    `import { Daytona, DaytonaError, type Sandbox, type ExecuteResponse, type DaytonaErrorCode } from '@smartapi-forge/daytona'
 import forge from '@smartapi-forge/daytona'
 const daytona: Daytona = new forge.Daytona({ backend: 'local' })
 export async function run(): Promise<ExecuteResponse> {
@@ -90,6 +90,9 @@ export async function run(): Promise<ExecuteResponse> {
 }
 // @ts-expect-error: not a method of the client
 daytona.noSuchMethod()
+export function code(e: unknown): DaytonaErrorCode | null {
+  return e instanceof DaytonaError ? e.code : forge.isDaytonaError(e) ? e.code : null
+}
 `,
   )
   writeFileSync(
@@ -97,6 +100,7 @@ daytona.noSuchMethod()
     `import forge = require('@smartapi-forge/daytona')
 const daytona: forge.Daytona = new forge.Daytona({ backend: 'local' })
 export const created: Promise<forge.Sandbox> = daytona.create()
+export const retryable = (e: unknown): boolean => e instanceof forge.DaytonaError && e.retryable
 `,
   )
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')

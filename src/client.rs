@@ -5,6 +5,7 @@ use crate::dto::{
     CleanupFilter, CleanupResult, CreateSandboxOptions, DaytonaOptions, ListSandboxesQuery,
 };
 use crate::error::Rejection;
+use crate::json::Json;
 use crate::local;
 use crate::promise::{spawn_promise, Pending};
 use crate::sandbox::Sandbox;
@@ -69,17 +70,15 @@ pub struct Daytona {
     pub(crate) inner: Arc<Inner>,
 }
 
-fn wants_local(options: &DaytonaOptions) -> std::result::Result<bool, Rejection> {
-    match options.backend.as_deref() {
-        Some("local") => Ok(true),
-        Some("remote") => Ok(false),
-        Some(other) => Err(Rejection::invalid(format!(
-            "backend must be 'local' or 'remote', got '{other}'"
-        ))),
-        None => Ok(options.api_key.is_none()
-            && options.jwt_token.is_none()
-            && options.api_url.is_none()
-            && std::env::var("FORGE_BACKEND").is_ok_and(|v| v == "local")),
+fn wants_local(options: &DaytonaOptions) -> bool {
+    match options.backend {
+        Some(b) => b == crate::dto::Backend::Local,
+        None => {
+            options.api_key.is_none()
+                && options.jwt_token.is_none()
+                && options.api_url.is_none()
+                && std::env::var("FORGE_BACKEND").is_ok_and(|v| v == "local")
+        }
     }
 }
 
@@ -87,7 +86,7 @@ fn build(options: DaytonaOptions) -> std::result::Result<Inner, Rejection> {
     let timeout = options
         .request_timeout_ms
         .map(|ms| Duration::from_millis(u64::from(ms)));
-    let backend = if wants_local(&options)? {
+    let backend = if wants_local(&options) {
         Backend::Local(timeout)
     } else {
         let mut config = DaytonaConfig::from_env().with_user_agent_suffix(user_agent_suffix());
@@ -115,6 +114,20 @@ fn build(options: DaytonaOptions) -> std::result::Result<Inner, Rejection> {
         backend,
         local_client: OnceCell::new(),
     })
+}
+
+/// An optional options object (`undefined` and `null` are no options), read as JSON.
+pub(crate) fn read_options<T: serde::de::DeserializeOwned + Default>(
+    env: &Env,
+    options: Option<Unknown>,
+    what: &str,
+) -> Result<T> {
+    match options {
+        Some(v) if !matches!(v.get_type()?, ValueType::Undefined | ValueType::Null) => {
+            Json::read(env, v, what)
+        }
+        _ => Ok(T::default()),
+    }
 }
 
 pub(crate) fn create_params(
@@ -170,8 +183,7 @@ pub(crate) fn create_params(
     })
 }
 
-fn list_query(q: Option<ListSandboxesQuery>) -> std::result::Result<ListQuery, Rejection> {
-    let q = q.unwrap_or_default();
+fn list_query(q: ListSandboxesQuery) -> std::result::Result<ListQuery, Rejection> {
     let states = q
         .states
         .unwrap_or_default()
@@ -196,9 +208,10 @@ impl Daytona {
     /// Creates a client. Options fall back to the environment like the official SDK
     /// (`DAYTONA_API_KEY`, `DAYTONA_API_URL`, `DAYTONA_TARGET`, ...). Throws
     /// `DAYTONA_AUTH` when no credentials can be found for a remote backend.
-    #[napi(constructor)]
-    pub fn new(env: Env, options: Option<DaytonaOptions>) -> Result<Self> {
-        let inner = build(options.unwrap_or_default()).map_err(|f| f.into_js(&env))?;
+    #[napi(constructor, ts_args_type = "options?: DaytonaOptions | null")]
+    pub fn new(env: Env, options: Option<Unknown>) -> Result<Self> {
+        let options: DaytonaOptions = read_options(&env, options, "Daytona options")?;
+        let inner = build(options).map_err(|f| f.into_js(&env))?;
         if matches!(inner.backend, Backend::Local(_)) {
             local::register_exit_hook(&env)?;
         }
@@ -208,15 +221,18 @@ impl Daytona {
     }
 
     /// Creates a sandbox and waits until it is `started` (default 60 s, `timeout` in seconds).
-    #[napi(ts_return_type = "Promise<Sandbox>")]
+    #[napi(
+        ts_args_type = "options?: CreateSandboxOptions | null, signal?: AbortSignal",
+        ts_return_type = "Promise<Sandbox>"
+    )]
     pub fn create(
         &self,
         env: &Env,
-        options: Option<CreateSandboxOptions>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        options: Option<Unknown>,
+        signal: Option<Object>,
     ) -> Result<Pending<Sandbox>> {
         let inner = self.inner.clone();
-        let options = options.unwrap_or_default();
+        let options: CreateSandboxOptions = read_options(env, options, "create options")?;
         let timeout = options.timeout;
         let params = create_params(options);
         spawn_promise(env, signal, move |cancel| async move {
@@ -250,14 +266,18 @@ impl Daytona {
     }
 
     /// Lists sandboxes (every page), optionally filtered by labels and states.
-    #[napi(ts_return_type = "Promise<Array<Sandbox>>")]
+    #[napi(
+        ts_args_type = "query?: ListSandboxesQuery | null",
+        ts_return_type = "Promise<Array<Sandbox>>"
+    )]
     pub fn list_sandboxes(
         &self,
         env: &Env,
-        query: Option<ListSandboxesQuery>,
+        query: Option<Unknown>,
     ) -> Result<Pending<Vec<Sandbox>>> {
         let inner = self.inner.clone();
-        let query = list_query(query);
+        // A misspelt filter (`label`) must not list, and hand to a cleanup, every sandbox.
+        let query = list_query(read_options(env, query, "listSandboxes query")?);
         spawn_promise(env, None, move |_| async move {
             let query = query?;
             let client = inner.client().await?;

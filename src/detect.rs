@@ -4,15 +4,15 @@
 //! once, downloads `forge_detect::candidate_paths` in one bulk call and runs
 //! `forge_detect::detect_snapshot`.
 //!
-//! The answer crosses the boundary as [`Json`] (the core's serde JSON, one `JSON.parse`). The
-//! `#[napi(object)]` structs below are therefore only the TypeScript description of that JSON
-//! (same names, same nullability; `__test__/detect.test.mjs` checks the shape).
+//! The answer crosses the boundary as [`Json`] (the core's serde JSON, one `JSON.parse`); its
+//! TypeScript (`FrameworkDetection`) is generated from `forge_detect::Detection` (`typings.rs`).
 
 use std::collections::HashMap;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::client::read_options;
 use crate::error::{Code, IntoRejection, Rejection};
 use crate::json::Json;
 use crate::promise::{spawn_promise, Pending};
@@ -23,9 +23,11 @@ impl IntoRejection for forge_detect::DetectError {
     }
 }
 
-/// Options of `detectFramework` / `detectFrameworkSync`.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
+/// Options of `detectFramework` / `detectFrameworkSync` (read as JSON, like every options
+/// object: a misspelt key is refused).
+#[derive(Default, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct DetectFrameworkOptions {
     /// The app folder to answer for, relative to the given folder (a monorepo package such as
     /// `apps/web`), instead of the automatic pick.
@@ -41,116 +43,12 @@ pub struct DetectFrameworkOptions {
     pub path: Option<String>,
 }
 
-/// The framework found.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)] // TypeScript description of the JSON answer; never built in Rust
-pub struct DetectedFramework {
-    /// Stable id: `nextjs`, `nuxt`, `vite-react`, `sveltekit`, `express`, `static`, ...
-    pub id: String,
-    pub name: String,
-    /// The dependency version as written in package.json, without `^`/`~`.
-    #[napi(ts_type = "string | null")]
-    pub version: Option<String>,
-}
-
-/// Package manager and how it was found.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)] // TypeScript description of the JSON answer; never built in Rust
-pub struct DetectedPackageManager {
-    /// `npm`, `pnpm`, `yarn` or `bun`.
-    pub name: String,
-    /// From the `packageManager` field, or `1` / `berry` for Yarn when only that is known.
-    #[napi(ts_type = "string | null")]
-    pub version: Option<String>,
-    /// `packageManager`, `lockfile`, `engines` or `default`.
-    pub source: String,
-    /// The lockfile found, relative to the repository root.
-    #[napi(ts_type = "string | null")]
-    pub lockfile: Option<String>,
-    /// The npm package that runs this package manager where the sandbox has none or another
-    /// major (`pnpm@10.2.0`, `pnpm@9` from the lockfile's format, `yarn@1`,
-    /// `@yarnpkg/cli-dist@4`); `null` for npm. The pipeline installs it when needed.
-    #[napi(ts_type = "string | null")]
-    pub fetch_spec: Option<String>,
-}
-
-/// The monorepo around the app.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)] // TypeScript description of the JSON answer; never built in Rust
-pub struct DetectedMonorepo {
-    /// `npm-workspaces`, `yarn-workspaces`, `pnpm-workspaces`, `bun-workspaces`, `turbo`,
-    /// `nx`, `lerna`, or `folders` (several app folders without a declaration).
-    pub tools: Vec<String>,
-    /// Every package folder.
-    pub packages: Vec<String>,
-    /// The folder the root package.json's scripts run the app in (`yarn --cwd website
-    /// start`), when the root is no app itself.
-    #[napi(ts_type = "string | null")]
-    pub entry: Option<String>,
-}
-
-/// Something skipped or guessed; the answer is still given.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)] // TypeScript description of the JSON answer; never built in Rust
-pub struct DetectionWarning {
-    /// Stable code: `PACKAGE_JSON_INVALID`, `SEVERAL_LOCKFILES`, `HARD_CODED_PORT`, ...
-    pub code: String,
-    pub message: String,
-}
-
-/// How to install and start a repository (or one app of it) for a preview.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)] // TypeScript description of the JSON answer; never built in Rust
-pub struct FrameworkDetection {
-    /// `null` when nothing was recognised.
-    #[napi(ts_type = "DetectedFramework | null")]
-    pub framework: Option<DetectedFramework>,
-    /// 0 to 1 (0.95 dependency + config file, 0.9 dependency, lower for servers, tooling,
-    /// plain Node and static files; x0.7 when several frameworks tied).
-    pub confidence: f64,
-    /// Every signal and rule behind the answer.
-    pub evidence: Vec<String>,
-    pub package_manager: DetectedPackageManager,
-    /// Run in `installRoot`; `null` without a package.json.
-    #[napi(ts_type = "string | null")]
-    pub install_command: Option<String>,
-    /// Folder to install in (the lockfile's folder, the monorepo root), repository-relative.
-    pub install_root: String,
-    /// Env for the install: download-only postinstalls (Cypress, Playwright, Puppeteer,
-    /// Electron, …) switched off by their documented variables; the evidence says why.
-    pub install_env: HashMap<String, String>,
-    /// Run in `installRoot` after the install: builds the workspace packages the app depends
-    /// on (through the repository's turbo, pnpm's filter, or each package's build script).
-    #[napi(ts_type = "string | null")]
-    pub prepare_command: Option<String>,
-    /// Run in `root` with `env`; listens on 0.0.0.0:`port`.
-    #[napi(ts_type = "string | null")]
-    pub dev_command: Option<String>,
-    #[napi(ts_type = "string | null")]
-    pub build_command: Option<String>,
-    #[napi(ts_type = "number | null")]
-    pub port: Option<u32>,
-    /// Env for the dev command (port, host, allowed preview hosts, framework switches).
-    pub env: HashMap<String, String>,
-    /// From `.nvmrc`, `.node-version` or `engines.node`.
-    #[napi(ts_type = "string | null")]
-    pub node_version: Option<String>,
-    /// The app folder, repository-relative (`.` for the root).
-    pub root: String,
-    /// The package name from its package.json.
-    #[napi(ts_type = "string | null")]
-    pub name: Option<String>,
-    #[napi(ts_type = "DetectedMonorepo | null")]
-    pub monorepo: Option<DetectedMonorepo>,
-    /// Every app of a monorepo, each with its own full answer.
-    pub apps: Vec<FrameworkDetection>,
-    pub warnings: Vec<DetectionWarning>,
-}
+/// What the options are called in errors.
+pub(crate) const WHAT: &str = "detectFramework options";
 
 pub(crate) fn core_options(
-    o: Option<DetectFrameworkOptions>,
+    o: DetectFrameworkOptions,
 ) -> std::result::Result<forge_detect::DetectOptions, Rejection> {
-    let o = o.unwrap_or_default();
     let port = match o.port {
         Some(p) => Some(u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
             Rejection::invalid(format!("port must be between 1 and 65535, got {p}"))
@@ -194,25 +92,22 @@ fn run(
 /// A small folder (at most 400 entries, a fraction of a millisecond) and a files map are
 /// answered on the calling thread with an already-resolved promise; larger folders are walked
 /// on the runtime's blocking pool.
-#[napi(ts_return_type = "Promise<FrameworkDetection>")]
+#[napi(
+    ts_args_type = "input: string | Sandbox | Record<string, string>, options?: DetectFrameworkOptions | null",
+    ts_return_type = "Promise<FrameworkDetection>"
+)]
 pub fn detect_framework(
     env: Env,
-    #[napi(ts_arg_type = "string | Sandbox | Record<string, string>")] input: Either3<
-        String,
-        ClassInstance<'_, crate::sandbox::Sandbox>,
-        HashMap<String, String>,
-    >,
-    options: Option<DetectFrameworkOptions>,
+    input: Either3<String, ClassInstance<'_, crate::sandbox::Sandbox>, HashMap<String, String>>,
+    options: Option<Unknown>,
 ) -> Result<Pending<Json<forge_detect::Detection>>> {
+    let options: DetectFrameworkOptions = read_options(&env, options, WHAT)?;
     let input = match input {
         Either3::A(path) => Either::A(path),
         Either3::B(sandbox) => {
             // A folder inside a sandbox: `options.path` (default: the work dir).
-            let path = options
-                .as_ref()
-                .and_then(|o| o.path.clone())
-                .unwrap_or_else(|| ".".to_owned());
-            return sandbox.detect_framework(&env, path, options, None);
+            let path = options.path.clone().unwrap_or_else(|| ".".to_owned());
+            return sandbox.detect_in(&env, path, options, None);
         }
         Either3::C(files) => Either::B(files),
     };
@@ -259,12 +154,16 @@ fn resolved(
 }
 
 /// Synchronous detection of an in-memory `{ path: content }` map (no I/O, microseconds).
-#[napi(ts_return_type = "FrameworkDetection")]
+#[napi(
+    ts_args_type = "files: Record<string, string>, options?: DetectFrameworkOptions | null",
+    ts_return_type = "FrameworkDetection"
+)]
 pub fn detect_framework_sync(
     env: Env,
     files: HashMap<String, String>,
-    options: Option<DetectFrameworkOptions>,
+    options: Option<Unknown>,
 ) -> Result<Json<forge_detect::Detection>> {
+    let options: DetectFrameworkOptions = read_options(&env, options, WHAT)?;
     run(Input::Files(files), core_options(options))
         .and_then(|d| Json::of(&d))
         .map_err(|f| f.into_js(&env))

@@ -3,13 +3,17 @@
 //! Buffers.
 
 use napi_derive::napi;
+use serde::Deserialize;
 use std::collections::HashMap;
+use ts_rs::TS;
 
 /// Options of `new Daytona(...)`. Every field falls back to the environment the way the
 /// official SDK resolves it (`DAYTONA_API_KEY`, `DAYTONA_JWT_TOKEN`, `DAYTONA_ORGANIZATION_ID`,
-/// `DAYTONA_API_URL`, `DAYTONA_TARGET`).
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
+/// `DAYTONA_API_URL`, `DAYTONA_TARGET`). A misspelt key or a wrong type is a
+/// `DAYTONA_INVALID_ARGUMENT` naming it.
+#[derive(Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct DaytonaOptions {
     /// API key (`Authorization: Bearer`). Env: `DAYTONA_API_KEY`.
     pub api_key: Option<String>,
@@ -25,24 +29,37 @@ pub struct DaytonaOptions {
     /// `'local'` runs the embedded Daytona-compatible backend in this process (started on
     /// first use, one per process, stopped at exit); `'remote'` talks to `apiUrl`. Default:
     /// `'local'` when env `FORGE_BACKEND=local` is set, else `'remote'`.
-    pub backend: Option<String>,
+    pub backend: Option<Backend>,
     /// Per-request timeout in milliseconds for calls without their own (default 600 000: ten
     /// minutes; a command run with a `timeout` gets that timeout and a minute more).
     pub request_timeout_ms: Option<u32>,
 }
 
+/// Which backend a `Daytona` talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded Daytona-compatible backend, in this process.
+    Local,
+    /// Daytona cloud or a self-hosted Daytona at `apiUrl`.
+    Remote,
+}
+
 /// A volume to mount (`{volumeId, mountPath, subpath?}`).
-#[napi(object)]
-#[derive(Clone)]
+#[derive(Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct VolumeMount {
     pub volume_id: String,
     pub mount_path: String,
     pub subpath: Option<String>,
 }
 
-/// Options of `daytona.create(...)`, named as in the integration guide.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
+/// Options of `daytona.create(...)`, named as in the integration guide. A misspelt key or a
+/// wrong type is a `DAYTONA_INVALID_ARGUMENT` naming it.
+#[derive(Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct CreateSandboxOptions {
     /// Base image, e.g. `node:22-bookworm`. Sent as a one-line Dockerfile (`FROM <image>`),
     /// as the official SDK does. The embedded backend records it and runs this machine's tools.
@@ -51,12 +68,16 @@ pub struct CreateSandboxOptions {
     pub snapshot: Option<String>,
     /// `small` (2 vCPU, 8 GiB), `medium` (4 vCPU, 16 GiB) or `large` (8 vCPU, 32 GiB). Daytona
     /// has no classes on the wire: this becomes `cpu`/`memory`/`disk`.
+    #[ts(as = "Option<forge_daytona::WorkspaceClass>")]
     pub workspace_class: Option<String>,
     /// vCPUs, overriding the class.
+    #[serde(default, deserialize_with = "positive")]
     pub cpu: Option<u32>,
     /// Memory in GiB, overriding the class.
+    #[serde(default, deserialize_with = "positive")]
     pub memory: Option<u32>,
     /// Disk in GiB, overriding the class.
+    #[serde(default, deserialize_with = "positive")]
     pub disk: Option<u32>,
     /// Public preview URLs (no token needed).
     pub public: Option<bool>,
@@ -109,6 +130,25 @@ pub struct CleanupFilter {
 pub struct CleanupResult {
     /// The ids of the sandboxes deleted (already gone ones are not counted).
     pub deleted: Vec<String>,
+}
+
+/// A count of vCPUs or GiB: a whole number of at least 1 (`-1` must not wrap to 4294967295).
+fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::{Error, Unexpected};
+    let n = match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(v) => v.as_f64(),
+    };
+    match n {
+        Some(n) if n.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&n) => {
+            Ok(Some(n as u32))
+        }
+        // Not the value itself: it may be a token given in the wrong place.
+        _ => Err(D::Error::invalid_value(
+            Unexpected::Other("another value"),
+            &"a positive integer",
+        )),
+    }
 }
 
 /// A sandbox as plain data: what `sandbox.toJSON()` and `JSON.stringify(sandbox)` give.
@@ -167,8 +207,9 @@ impl From<&forge_wire::Sandbox> for SandboxInfo {
 }
 
 /// Filter of `daytona.listSandboxes(...)`.
-#[napi(object, object_to_js = false)]
-#[derive(Default)]
+#[derive(Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 pub struct ListSandboxesQuery {
     /// Only sandboxes carrying all these labels.
     pub labels: Option<HashMap<String, String>>,
@@ -212,7 +253,9 @@ pub struct SignedPreviewLink {
 }
 
 /// Options of `sandbox.fork`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct ForkSandboxParams {
     /// Name of the new sandbox (default: generated).
@@ -220,8 +263,10 @@ pub struct ForkSandboxParams {
 }
 
 /// Settings of `sandbox.updateNetworkSettings`.
-#[napi(object, object_to_js = false)]
-#[derive(Clone)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
+#[derive(Clone, Default)]
 pub struct NetworkSettings {
     /// `true` blocks every outbound connection of the sandbox (the internet, allowed host
     /// ports); `false` restores them. Its previews keep working.

@@ -1,11 +1,14 @@
 //! The one place where core errors become JS errors.
 //!
-//! Every rejection is a real JS `Error` whose `code` is a stable string (`DAYTONA_NOT_FOUND`,
-//! `DAYTONA_ABORTED`, ...), with `status` (HTTP status when there was one) and `retryable`, so
-//! that an Inngest function can decide between rethrowing and `NonRetriableError`. Messages
-//! come from the core crates, which never put secrets in them.
+//! Every rejection is an instance of the exported `DaytonaError` class (a real `Error`
+//! subclass, so `instanceof` narrows a `catch`) whose `code` is a stable string
+//! (`DAYTONA_NOT_FOUND`, `GIT_AUTH_FAILED`, `DAYTONA_ABORTED`, ...; their union is generated
+//! into the typings from the error enums, see `typings.rs`), with `status` (HTTP status when
+//! there was one) and `retryable`, so that an Inngest function can decide between rethrowing
+//! and `NonRetriableError`. Messages come from the core crates, which never put secrets in them.
 
 use napi::bindgen_prelude::*;
+use napi_derive::napi;
 
 /// What a call rejects with: a core error (or one of the binding's own, [`Code`]) flattened to
 /// what JS sees.
@@ -22,30 +25,126 @@ pub(crate) struct Rejection {
 }
 
 /// The codes the binding itself gives (the core crates' codes come from their error enums).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Each is written once (`#[strum(serialize)]`); `Code::VARIANTS` lists them for the typings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
 pub(crate) enum Code {
     /// The call was cancelled through its `AbortSignal`.
+    #[strum(serialize = "DAYTONA_ABORTED")]
     Aborted,
     /// Bad arguments from JS.
+    #[strum(serialize = "DAYTONA_INVALID_ARGUMENT")]
     InvalidArgument,
     /// A user callback threw or its promise rejected.
+    #[strum(serialize = "DAYTONA_CALLBACK_ERROR")]
     CallbackError,
     /// The embedded backend could not be started.
+    #[strum(serialize = "DAYTONA_LOCAL_BACKEND")]
     LocalBackend,
     /// A bug of ours (a result that could not be serialised, a task that panicked).
+    #[strum(serialize = "DAYTONA_INTERNAL")]
     Internal,
 }
 
 impl Code {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Aborted => "DAYTONA_ABORTED",
-            Code::InvalidArgument => "DAYTONA_INVALID_ARGUMENT",
-            Code::CallbackError => "DAYTONA_CALLBACK_ERROR",
-            Code::LocalBackend => "DAYTONA_LOCAL_BACKEND",
-            Code::Internal => "DAYTONA_INTERNAL",
-        }
+        self.into()
     }
+}
+
+/// The `DaytonaError` class and `isDaytonaError`, in JavaScript: a class that extends `Error`
+/// cannot be made with napi's classes, whose instances are wrapped native objects. The brand
+/// lets `isDaytonaError` recognise an error of another copy of this package (a bundler may
+/// load two), where `instanceof` cannot.
+///
+/// `guard` wraps every exported function and method so that napi-rs's own argument
+/// conversion errors (a number where a string was expected: thrown before our code runs, as a
+/// plain `Error` whose message quotes the value) become `DAYTONA_INVALID_ARGUMENT`
+/// `DaytonaError`s saying which type was expected and which was given, never the value.
+const ERROR_CLASS_JS: &str = r"(() => {
+  const brand = Symbol.for('@smartapi-forge/daytona.DaytonaError')
+  class DaytonaError extends Error {
+    constructor(message, properties) {
+      super(message)
+      Object.defineProperty(this, brand, { value: true })
+      if (properties != null) Object.assign(this, properties)
+    }
+  }
+  Object.defineProperty(DaytonaError.prototype, 'name', { value: 'DaytonaError', writable: true, configurable: true })
+  const isDaytonaError = (value) => value instanceof DaytonaError || (value instanceof Error && value[brand] === true)
+
+  const conversion = /^(?:InvalidArg|\w+Expected)$/
+  const jsType = (rust) =>
+    /^(?:String|&str)$/.test(rust) ? 'a string'
+    : /^(?:[ui](?:8|16|32|64)|f(?:32|64)|usize)$/.test(rust) ? 'a number'
+    : rust === 'bool' ? 'true or false'
+    : /^(?:Vec|Array)/.test(rust) ? 'an array'
+    : /^(?:Buffer|Uint8Array)/.test(rust) ? 'a Buffer'
+    : /Function|Callback/.test(rust) ? 'a function'
+    : 'an object'
+  const invalid = (e, where) => {
+    const m = /(?:JavaScript value `(\w+)|napi value (\w+))[^`]*(?:`)? into rust type `([^`]+)`(?: on (\S+))?/.exec(String(e.message))
+    const message = m
+      ? `${m[4] ?? `an argument of ${where}`} must be ${jsType(m[3])}, got ${(m[1] ?? m[2]).toLowerCase()}`
+      : `invalid argument of ${where}`
+    return new DaytonaError(message, { name: 'DaytonaError', code: 'DAYTONA_INVALID_ARGUMENT', retryable: false, status: null })
+  }
+  const wrap = (f, where) => ({
+    [f.name](...args) {
+      try {
+        return f.apply(this, args)
+      } catch (e) {
+        throw e instanceof Error && !isDaytonaError(e) && conversion.test(e.code) ? invalid(e, where) : e
+      }
+    },
+  })[f.name]
+  const guard = (exports) => {
+    for (const [name, value] of Object.entries(exports)) {
+      if (typeof value !== 'function' || value === DaytonaError || value === isDaytonaError) continue
+      const proto = value.prototype
+      const methods = proto ? Object.getOwnPropertyNames(proto).filter((k) => k !== 'constructor') : []
+      if (methods.length === 0) {
+        exports[name] = wrap(value, name)
+        continue
+      }
+      for (const k of methods) {
+        const d = Object.getOwnPropertyDescriptor(proto, k)
+        if (typeof d.value === 'function' && d.writable) proto[k] = wrap(d.value, `${name}.${k}`)
+      }
+    }
+  }
+  return { DaytonaError, isDaytonaError, guard }
+})()";
+
+/// What [`ERROR_CLASS_JS`] made, kept per JS environment (the main thread and each worker
+/// load the addon once each) so that every rejection is built from that environment's class.
+struct ErrorClass(ObjectRef<false>);
+
+/// Adds `DaytonaError` and `isDaytonaError` to the module's exports (their TypeScript comes
+/// from `typings.rs`: a class made at run time has no napi type definition) and guards the
+/// other exports' argument conversions (napi-rs calls this hook after registering them).
+#[napi(module_exports)]
+pub fn install_error_class(mut exports: Object, env: Env) -> Result<()> {
+    let made: Object = env.run_script(ERROR_CLASS_JS)?;
+    let guard: Function<Object, ()> = made.get_named_property("guard")?;
+    guard.call(exports)?;
+    let class: Unknown = made.get_named_property("DaytonaError")?;
+    let is: Unknown = made.get_named_property("isDaytonaError")?;
+    exports.set_named_property("DaytonaError", class)?;
+    exports.set_named_property("isDaytonaError", is)?;
+    env.set_instance_data(ErrorClass(made.create_ref()?), (), |_| {})
+}
+
+/// A new `DaytonaError` with `message`; a plain `Error` only if the class is missing (it is
+/// installed before any export can be called).
+fn new_error(env: &Env, message: String) -> Result<Object<'_>> {
+    if let Some(ErrorClass(made)) = env.get_instance_data::<ErrorClass>()? {
+        let class: Function<String, Unknown> =
+            made.get_value(env)?.get_named_property("DaytonaError")?;
+        let obj = class.new_instance(message)?;
+        // SAFETY: `new` of a class gives an object.
+        return Ok(unsafe { Object::from_napi_value(env.raw(), obj.raw())? });
+    }
+    env.create_error(Error::new(Status::GenericFailure, message))
 }
 
 /// The value of one extra error property.
@@ -84,8 +183,8 @@ impl Rejection {
         Rejection::of(Code::InvalidArgument, message)
     }
 
-    /// Builds the JS error object. Its `name` is `DaytonaError` (or `AbortError` for aborts,
-    /// as `fetch` users expect).
+    /// Builds the JS error object, a `DaytonaError`. Its `name` is `DaytonaError` (or
+    /// `AbortError` for aborts, as `fetch` users expect).
     pub fn into_js(self, env: &Env) -> Error {
         match self.build(env) {
             Ok(err) => err,
@@ -99,7 +198,7 @@ impl Rejection {
         } else {
             "DaytonaError"
         };
-        let mut obj = env.create_error(Error::new(Status::GenericFailure, self.message))?;
+        let mut obj = new_error(env, self.message)?;
         obj.set_named_property("name", name)?;
         obj.set_named_property("code", self.code)?;
         obj.set_named_property("retryable", self.retryable)?;

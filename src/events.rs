@@ -257,7 +257,12 @@ impl Daytona {
             }
         }
         let cancel = token_for(&env, crate::promise::signal_of(Some(&options))?)?;
-        let (create, mut req) = preview_inputs(&env, &options)?;
+        let (create, mut req) = preview_inputs(
+            &env,
+            options.to_unknown(),
+            "cloneAndPreviewEvents options",
+            &["onProgress", "onLog"],
+        )?;
         let (sink, rx) = log_channel(LOG_CAPACITY);
         req.log = sink.clone();
         let inner = self.inner.clone();
@@ -287,19 +292,6 @@ impl Daytona {
 }
 
 // ------------------------------------------------------------ TypeScript descriptions only
-
-/// One line of a command's output: the install's (and the workspace prepare command's) or the
-/// dev server's, without its line break and terminal colours, cut at 8 KiB.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct PreviewLogLine {
-    /// The step whose command printed it: `install`, or `start` for the dev server.
-    #[napi(ts_type = "'install' | 'start'")]
-    pub step: String,
-    #[napi(ts_type = "'stdout' | 'stderr'")]
-    pub stream: String,
-    pub line: String,
-}
 
 /// The optional last argument of `installDependencies`, `startDevServer` and `verifyPreview`.
 #[napi(object, object_to_js = false)]

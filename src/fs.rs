@@ -8,6 +8,7 @@
 
 use crate::client::into;
 use crate::error::{IntoRejection, Rejection};
+use crate::json::Json;
 use crate::process::toolbox_call;
 use crate::promise::Pending;
 use crate::sandbox::SandboxCore;
@@ -366,13 +367,17 @@ impl SandboxFs {
     }
 
     /// The official SDK's `setFilePermissions(path, { mode, owner, group })`.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(
+        ts_args_type = "path: string, permissions: FilePermissions",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn set_file_permissions(
         &self,
         env: &Env,
         path: String,
-        permissions: FilePermissions,
+        permissions: Unknown,
     ) -> Result<Pending<()>> {
+        let permissions: FilePermissions = Json::read(env, permissions, "file permissions")?;
         let p = Permissions {
             mode: permissions.mode,
             owner: permissions.owner,

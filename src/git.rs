@@ -5,7 +5,7 @@
 //! `clone('https://x-access-token:TOKEN@host/repo', ...)` neither `.git/config` nor
 //! `git remote -v` holds the token, and no error message does.
 
-use crate::client::into;
+use crate::client::{into, read_options};
 use crate::error::Rejection;
 use crate::process::toolbox_call;
 use crate::promise::Pending;
@@ -31,7 +31,9 @@ impl SandboxGit {
 }
 
 /// Options of `git.addRemote`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct AddRemoteOptions {
     /// Fetch the remote right after adding it.
@@ -243,16 +245,19 @@ impl SandboxGit {
 
     /// Adds a remote. A URL carrying credentials is refused (they would be stored in
     /// `.git/config`): pass them to `fetch` / `pull` / `push` instead.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(
+        ts_args_type = "path: string, name: string, url: string, options?: AddRemoteOptions | null",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn add_remote(
         &self,
         env: &Env,
         path: String,
         name: String,
         url: String,
-        options: Option<AddRemoteOptions>,
+        options: Option<Unknown>,
     ) -> Result<Pending<()>> {
-        let o = options.unwrap_or_default();
+        let o: AddRemoteOptions = read_options(env, options, "addRemote options")?;
         toolbox_call(env, &self.core, None, move |tb, _| async move {
             tb.git()
                 .add_remote(

@@ -21,6 +21,9 @@ mod promise;
 mod sandbox;
 mod snapshots;
 mod toolbox_dto;
+// Generates typings.d.ts (run by scripts/ensure-built.mjs through `cargo test`).
+#[cfg(test)]
+mod typings;
 
 pub use client::Daytona;
 

@@ -4,14 +4,13 @@
 //! Inputs and outputs are plain JSON-serialisable objects, because Inngest serialises every
 //! step result between runs: what `createSandbox` returns can be stored and handed to
 //! `cloneRepository` in another process. They cross the boundary as JSON (one `JSON.stringify`
-//! in, one `JSON.parse` out); the `#[napi(object)]` structs below are the TypeScript description
-//! of that JSON.
+//! in, one `JSON.parse` out); their TypeScript is generated from the core's types (`typings.rs`).
 
-use crate::client::{create_params, Daytona};
+use crate::client::{create_params, read_options, Daytona};
 use crate::dto::CreateSandboxOptions;
 use crate::error::{IntoRejection, Rejection};
 use crate::events::{callback_option, settle, EventPump, LogLineCallback, ProgressCallback};
-use crate::json::Json;
+use crate::json::{fields_of, Json};
 use crate::promise::{signal_of, spawn_promise, Pending};
 use forge_daytona::CreateParams;
 use forge_daytona::{CallOptions, CancellationToken};
@@ -20,7 +19,7 @@ use forge_preview::pipeline::{self as core, log_channel, LogSink, PreviewRequest
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn call_options(cancel: CancellationToken) -> CallOptions {
@@ -28,25 +27,38 @@ fn call_options(cancel: CancellationToken) -> CallOptions {
 }
 
 /// Options of `cloneAndPreview` besides the sandbox's creation options (all of
-/// `CreateSandboxOptions` apply too).
-#[derive(Deserialize, Default)]
+/// `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
+#[derive(Deserialize, Default, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
-struct PreviewOptionsJson {
+#[ts(rename = "PipelineOptions", optional_fields = nullable)]
+pub(crate) struct PreviewOptionsJson {
+    /// `https://github.com/owner/repo` (or any git URL the sandbox can reach).
     repo_url: String,
     branch: Option<String>,
     commit_id: Option<String>,
+    /// A GitHub token (sent as the clone's password, never in the URL).
     token: Option<String>,
+    /// Defaults to `x-access-token` when `token` is given.
     username: Option<String>,
+    /// Where to clone, relative to the work dir. Default `workspace/project`.
     path: Option<String>,
     depth: Option<u32>,
+    /// Keep the sandbox when a step fails (it is deleted otherwise).
     keep_on_failure: Option<bool>,
+    /// The app folder of a monorepo, instead of the automatic pick.
     root: Option<String>,
+    /// Use this port instead of the framework's default.
     port: Option<u16>,
     install_command: Option<String>,
     dev_command: Option<String>,
     install_timeout_ms: Option<u64>,
+    /// Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus).
     verify_timeout_ms: Option<u64>,
+    /// Also reach the install and the dev server.
     env_vars: Option<BTreeMap<String, String>>,
+    /// `false`: never restore or store `node_modules` in the embedded backend's dependency
+    /// cache (on by default there: a second preview of the same repository and lockfile
+    /// skips its install; Daytona has no such cache and ignores this).
     dependency_cache: Option<bool>,
 }
 
@@ -79,15 +91,20 @@ impl PreviewOptionsJson {
 }
 
 /// The sandbox's creation parameters and the pipeline's request in `cloneAndPreview`'s
-/// options (shared by `cloneAndPreviewEvents`).
+/// options (shared by `cloneAndPreviewEvents`). One object, two readers: each accepts the
+/// other's keys, `signal` and the callbacks in `callbacks`; any other key is refused with a
+/// "did you mean".
 pub(crate) fn preview_inputs(
     env: &Env,
-    options: &Object,
+    raw: Unknown,
+    what: &str,
+    callbacks: &[&str],
 ) -> Result<(CreateParams, PreviewRequest)> {
-    // SAFETY: `options` is a live object of this call.
-    let create = unsafe { CreateSandboxOptions::from_napi_value(env.raw(), options.raw())? };
+    let create_keys = [fields_of::<CreateSandboxOptions>(), &["signal"], callbacks].concat();
+    let preview_keys = [fields_of::<PreviewOptionsJson>(), &["signal"], callbacks].concat();
+    let create: CreateSandboxOptions = Json::read_with(env, raw, what, &preview_keys)?;
     let create = create_params(create).map_err(|f| f.into_js(env))?;
-    let json: PreviewOptionsJson = Json::read(env, options, "cloneAndPreview options")?;
+    let json: PreviewOptionsJson = Json::read_with(env, raw, what, &create_keys)?;
     if json.repo_url.trim().is_empty() {
         return Err(Rejection::invalid("repoUrl is required").into_js(env));
     }
@@ -123,13 +140,20 @@ impl Daytona {
     pub fn clone_and_preview(
         &self,
         env: Env,
-        options: Object,
+        options: Unknown,
     ) -> Result<Pending<Json<core::PreviewResult>>> {
+        let what = "cloneAndPreview options";
+        if options.get_type()? != ValueType::Object {
+            return Err(Rejection::invalid(format!("{what} must be an object")).into_js(&env));
+        }
+        let raw = options;
+        // SAFETY: checked to be an object just above.
+        let options: Object = unsafe { options.cast()? };
         let signal = signal_of(Some(&options))?;
         let on_progress: Option<ProgressCallback> =
             callback_option(&env, Some(&options), "onProgress")?;
         let on_log: Option<LogLineCallback> = callback_option(&env, Some(&options), "onLog")?;
-        let (create, mut req) = preview_inputs(&env, &options)?;
+        let (create, mut req) = preview_inputs(&env, raw, what, &["onProgress", "onLog"])?;
         let inner = self.inner.clone();
         spawn_promise(&env, signal, move |cancel| async move {
             let client = inner.client().await?;
@@ -154,16 +178,17 @@ impl Daytona {
     /// `step.run`). With `idempotencyKey` (e.g. `${event.id}:create-sandbox`) a retried step
     /// returns the sandbox the first attempt made instead of making a second one.
     #[napi(
-        ts_args_type = "options?: CreateSandboxOptions, opts?: StepOptions",
+        ts_args_type = "options?: CreateSandboxOptions | null, opts?: StepOptions",
         ts_return_type = "Promise<CreatedSandbox>"
     )]
     pub fn create_sandbox(
         &self,
         env: Env,
-        options: Option<CreateSandboxOptions>,
+        options: Option<Unknown>,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Created>>> {
-        let params = create_params(options.unwrap_or_default()).map_err(|f| f.into_js(&env))?;
+        let options = read_options(&env, options, "createSandbox options")?;
+        let params = create_params(options).map_err(|f| f.into_js(&env))?;
         let inner = self.inner.clone();
         spawn_promise(&env, signal_of(opts.as_ref())?, move |cancel| async move {
             let client = inner.client().await?;
@@ -181,10 +206,10 @@ impl Daytona {
     pub fn clone_repository(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Cloned>>> {
-        let input: core::CloneInput = Json::read(&env, &input, "cloneRepository input")?;
+        let input: core::CloneInput = Json::read(&env, input, "cloneRepository input")?;
         self.step(env, opts, move |client, call| async move {
             core::clone_repository(&client, &input, &call).await
         })
@@ -200,10 +225,10 @@ impl Daytona {
     pub fn detect_framework(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<forge_detect::Detection>>> {
-        let input: core::DetectInput = Json::read(&env, &input, "detectFramework input")?;
+        let input: core::DetectInput = Json::read(&env, input, "detectFramework input")?;
         self.step(env, opts, move |client, call| async move {
             core::detect_framework(&client, &input, &call).await
         })
@@ -219,10 +244,10 @@ impl Daytona {
     pub fn install_dependencies(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Installed>>> {
-        let input: core::InstallInput = Json::read(&env, &input, "installDependencies input")?;
+        let input: core::InstallInput = Json::read(&env, input, "installDependencies input")?;
         self.streamed_step(env, opts, move |client, log, call| async move {
             core::install_dependencies(&client, &input, &log, &call).await
         })
@@ -239,10 +264,10 @@ impl Daytona {
     pub fn start_dev_server(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Started>>> {
-        let input: core::StartInput = Json::read(&env, &input, "startDevServer input")?;
+        let input: core::StartInput = Json::read(&env, input, "startDevServer input")?;
         self.streamed_step(env, opts, move |client, log, call| async move {
             core::start_dev_server(&client, &input, &log, &call).await
         })
@@ -261,10 +286,10 @@ impl Daytona {
     pub fn verify_preview(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Verified>>> {
-        let input: core::VerifyInput = Json::read(&env, &input, "verifyPreview input")?;
+        let input: core::VerifyInput = Json::read(&env, input, "verifyPreview input")?;
         self.streamed_step(env, opts, move |client, log, call| async move {
             core::verify_preview(&client, &input, &log, &call).await
         })
@@ -279,10 +304,10 @@ impl Daytona {
     pub fn check_health(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Health>>> {
-        let input: core::HealthInput = Json::read(&env, &input, "checkHealth input")?;
+        let input: core::HealthInput = Json::read(&env, input, "checkHealth input")?;
         self.step(env, opts, move |client, call| async move {
             core::check_health(&client, &input, &call).await
         })
@@ -297,10 +322,10 @@ impl Daytona {
     pub fn restart_preview(
         &self,
         env: Env,
-        input: Object,
+        input: Unknown,
         opts: Option<Object>,
     ) -> Result<Pending<Json<core::Restarted>>> {
-        let input: core::RestartInput = Json::read(&env, &input, "restartPreview input")?;
+        let input: core::RestartInput = Json::read(&env, input, "restartPreview input")?;
         self.step(env, opts, move |client, call| async move {
             core::restart_preview(&client, &input, &call).await
         })
@@ -359,7 +384,8 @@ impl Daytona {
     }
 }
 
-// ------------------------------------------------------------ TypeScript descriptions only
+// The TypeScript of the JSON inputs and outputs above is generated from their Rust types
+// (`typings.rs`); this one is not JSON.
 
 /// The optional last argument of every step: `{ signal }`.
 #[napi(object, object_to_js = false)]
@@ -367,354 +393,4 @@ impl Daytona {
 pub struct StepOptions {
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<serde_json::Value>,
-}
-
-/// Options of `cloneAndPreview`. Every `CreateSandboxOptions` field applies too (`image`,
-/// `workspaceClass`, `public`, `envVars`, `labels`, ...); `envVars` also reach the install and
-/// the dev server.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct CloneAndPreviewOptions {
-    /// `https://github.com/owner/repo` (or any git URL the sandbox can reach).
-    pub repo_url: String,
-    pub branch: Option<String>,
-    pub commit_id: Option<String>,
-    /// A GitHub token (sent as the clone's password, never in the URL).
-    pub token: Option<String>,
-    /// Defaults to `x-access-token` when `token` is given.
-    pub username: Option<String>,
-    /// Where to clone, relative to the work dir. Default `workspace/project`.
-    pub path: Option<String>,
-    pub depth: Option<u32>,
-    /// Keep the sandbox when a step fails (it is deleted otherwise).
-    pub keep_on_failure: Option<bool>,
-    /// The app folder of a monorepo, instead of the automatic pick.
-    pub root: Option<String>,
-    /// Use this port instead of the framework's default.
-    pub port: Option<u32>,
-    pub install_command: Option<String>,
-    pub dev_command: Option<String>,
-    pub install_timeout_ms: Option<u32>,
-    /// Default 60 000 (180 000 for Next.js, Angular, Nuxt, Gatsby, Docusaurus).
-    pub verify_timeout_ms: Option<u32>,
-    /// `false`: never restore or store `node_modules` in the embedded backend's dependency
-    /// cache (on by default there: a second preview of the same repository and lockfile
-    /// skips its install; Daytona has no such cache and ignores this).
-    pub dependency_cache: Option<bool>,
-    pub image: Option<String>,
-    pub snapshot: Option<String>,
-    pub workspace_class: Option<String>,
-    pub public: Option<bool>,
-    pub env_vars: Option<HashMap<String, String>>,
-    pub labels: Option<HashMap<String, String>>,
-    pub name: Option<String>,
-    pub language: Option<String>,
-    pub target: Option<String>,
-    pub auto_stop_interval: Option<u32>,
-    /// See `CreateSandboxOptions.idempotencyKey`: a retried call reuses the sandbox it made.
-    pub idempotency_key: Option<String>,
-    #[napi(ts_type = "(event: PreviewProgress) => unknown")]
-    pub on_progress: Option<serde_json::Value>,
-    /// Gets the install's output (and the workspace prepare command's), then the dev
-    /// server's from its start through verification, line by line, in order with the
-    /// progress events. Each call waits for the previous one (and its promise): a slow callback
-    /// slows the reading down and no line is lost. A callback that throws cancels the pipeline
-    /// (its sandbox is deleted) and the call rejects with `DAYTONA_CALLBACK_ERROR`, as for
-    /// `onProgress`; a pipeline that had already finished keeps its answer.
-    #[napi(ts_type = "(line: PreviewLogLine) => unknown")]
-    pub on_log: Option<serde_json::Value>,
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<serde_json::Value>,
-}
-
-/// A progress event of `cloneAndPreview`.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct PreviewProgress {
-    #[napi(ts_type = "'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'")]
-    pub step: String,
-    #[napi(ts_type = "'started' | 'finished' | 'failed'")]
-    pub status: String,
-    /// Milliseconds since the pipeline started.
-    pub elapsed_ms: f64,
-    /// How long the step took (`finished`, `failed`).
-    #[napi(ts_type = "number | null")]
-    pub step_ms: Option<f64>,
-    #[napi(ts_type = "string | null")]
-    pub message: Option<String>,
-}
-
-/// Milliseconds per step.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct PreviewTimings {
-    pub create: f64,
-    pub clone: f64,
-    pub detect: f64,
-    pub install: f64,
-    pub start: f64,
-    pub verify: f64,
-    pub total: f64,
-}
-
-/// One finished step.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct PreviewStepRecord {
-    #[napi(ts_type = "'create' | 'clone' | 'detect' | 'install' | 'start' | 'verify' | 'cleanup'")]
-    pub step: String,
-    pub elapsed_ms: f64,
-    pub message: String,
-}
-
-/// What verification saw.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct VerifyReport {
-    pub ok: bool,
-    pub url: String,
-    /// The port that answered (the one the dev server's log announced, when it moved).
-    pub port: u32,
-    #[napi(ts_type = "number | null")]
-    pub status: Option<u32>,
-    /// `OK`, `NOT_LISTENING`, `AUTH_REDIRECT`, `WARNING_PAGE`, `BLOCKED_HOST`,
-    /// `FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED` (under a watcher that keeps running),
-    /// `SANDBOX_NOT_STARTED`, `SANDBOX_NOT_FOUND`, `TIMEOUT`.
-    pub reason: String,
-    pub attempts: u32,
-    pub elapsed_ms: f64,
-    #[napi(ts_type = "number | null")]
-    pub time_to_first_ok_ms: Option<f64>,
-    pub log_tail: Vec<String>,
-    #[napi(ts_type = "string | null")]
-    pub excerpt: Option<String>,
-}
-
-/// A verified preview.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct PreviewResult {
-    pub sandbox_id: String,
-    /// Answered like a working app at least twice in a row.
-    pub preview_url: String,
-    /// Preview token of a private sandbox (`X-Daytona-Preview-Token` header or
-    /// `DAYTONA_SANDBOX_AUTH_KEY` query); `null` for public ones.
-    #[napi(ts_type = "string | null")]
-    pub token: Option<String>,
-    #[napi(ts_type = "string | null")]
-    pub framework: Option<String>,
-    pub port: u32,
-    /// The dev server's session (for `restartPreview`).
-    pub session_id: String,
-    pub command_id: String,
-    /// Where the repository was cloned.
-    pub path: String,
-    pub timings: PreviewTimings,
-    pub steps: Vec<PreviewStepRecord>,
-    pub verify: VerifyReport,
-}
-
-/// `createSandbox`'s answer.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct CreatedSandbox {
-    pub sandbox_id: String,
-    pub state: String,
-    pub public: bool,
-    pub memory_gib: f64,
-    pub elapsed_ms: f64,
-}
-
-/// `cloneRepository`'s input.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct CloneRepositoryInput {
-    pub sandbox_id: String,
-    pub repo_url: String,
-    pub branch: Option<String>,
-    pub commit_id: Option<String>,
-    pub token: Option<String>,
-    pub username: Option<String>,
-    pub path: Option<String>,
-    pub depth: Option<u32>,
-}
-
-/// `cloneRepository`'s answer.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct ClonedRepository {
-    pub sandbox_id: String,
-    pub path: String,
-    #[napi(ts_type = "string | null")]
-    pub branch: Option<String>,
-    pub elapsed_ms: f64,
-}
-
-/// `detectFramework` step input.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct DetectFrameworkInput {
-    pub sandbox_id: String,
-    pub path: Option<String>,
-    pub root: Option<String>,
-    pub port: Option<u32>,
-    pub allowed_hosts: Option<Vec<String>>,
-}
-
-/// `installDependencies`'s input. Pass `detection` (detectFramework's answer, e.g. an earlier
-/// step's result) and everything comes from it: the command and folder, the install env, the
-/// package manager to make available, the workspace dependencies to build. The other fields
-/// override it; with neither `command` nor `detection` the step detects again.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct InstallDependenciesInput {
-    pub sandbox_id: String,
-    pub path: Option<String>,
-    #[napi(ts_type = "FrameworkDetection")]
-    pub detection: Option<serde_json::Value>,
-    pub install_root: Option<String>,
-    pub command: Option<String>,
-    pub memory_gib: Option<f64>,
-    pub timeout_ms: Option<u32>,
-    pub env_vars: Option<HashMap<String, String>>,
-    /// `false`: never use the embedded backend's dependency cache.
-    pub dependency_cache: Option<bool>,
-    /// What the project is (its repository URL, without credentials): with it, the embedded
-    /// backend restores a cached `node_modules` of the same scope and lockfile instead of
-    /// installing, and keeps what this install made.
-    pub cache_scope: Option<String>,
-}
-
-/// `installDependencies`'s answer.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct InstalledDependencies {
-    pub sandbox_id: String,
-    #[napi(ts_type = "string | null")]
-    pub command: Option<String>,
-    pub exit_code: i32,
-    pub elapsed_ms: f64,
-    /// The install log's last lines, without the package managers' notices.
-    pub log_tail: Vec<String>,
-    /// What the step did beyond the command, and why: the package manager it installed into
-    /// the sandbox, the retry it made (`--legacy-peer-deps` on ERESOLVE), the workspace
-    /// dependencies it built.
-    pub notes: Vec<String>,
-}
-
-/// `startDevServer`'s input. Pass `detection` and the command, folder, port, env and package
-/// manager come from it; the other fields override it. With neither `command` nor
-/// `detection` the step detects again.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct StartDevServerInput {
-    pub sandbox_id: String,
-    pub path: Option<String>,
-    #[napi(ts_type = "FrameworkDetection")]
-    pub detection: Option<serde_json::Value>,
-    /// The package manager the dev command runs through (`detection.packageManager`).
-    #[napi(ts_type = "DetectedPackageManager")]
-    pub package_manager: Option<serde_json::Value>,
-    pub root: Option<String>,
-    pub command: Option<String>,
-    pub port: Option<u32>,
-    pub env_vars: Option<HashMap<String, String>>,
-    pub memory_gib: Option<f64>,
-    pub framework: Option<String>,
-}
-
-/// `startDevServer`'s answer.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct StartedDevServer {
-    pub sandbox_id: String,
-    pub session_id: String,
-    pub command_id: String,
-    pub command: String,
-    pub port: u32,
-    #[napi(ts_type = "string | null")]
-    pub framework: Option<String>,
-    pub elapsed_ms: f64,
-}
-
-/// `verifyPreview`'s input (pass `sessionId`/`commandId` from `startDevServer` to stop early
-/// when the dev server exits and to read its announced port).
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct VerifyPreviewInput {
-    pub sandbox_id: String,
-    pub port: u32,
-    pub session_id: Option<String>,
-    pub command_id: Option<String>,
-    pub path: Option<String>,
-    pub timeout_ms: Option<u32>,
-    pub framework: Option<String>,
-}
-
-/// `verifyPreview`'s answer: the report plus what a browser needs.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct VerifiedPreview {
-    pub ok: bool,
-    pub url: String,
-    pub port: u32,
-    #[napi(ts_type = "number | null")]
-    pub status: Option<u32>,
-    pub reason: String,
-    pub attempts: u32,
-    pub elapsed_ms: f64,
-    #[napi(ts_type = "number | null")]
-    pub time_to_first_ok_ms: Option<f64>,
-    pub log_tail: Vec<String>,
-    #[napi(ts_type = "string | null")]
-    pub excerpt: Option<String>,
-    pub sandbox_id: String,
-    pub preview_url: String,
-    #[napi(ts_type = "string | null")]
-    pub token: Option<String>,
-}
-
-/// `checkHealth`'s input.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct CheckHealthInput {
-    pub sandbox_id: String,
-    pub port: Option<u32>,
-    pub path: Option<String>,
-}
-
-/// `checkHealth`'s answer.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct SandboxHealth {
-    pub sandbox_id: String,
-    pub is_alive: bool,
-    #[napi(ts_type = "string | null")]
-    pub state: Option<String>,
-    #[napi(ts_type = "VerifyReport | null")]
-    pub preview: Option<VerifyReport>,
-}
-
-/// `restartPreview`'s input.
-#[napi(object, object_to_js = false)]
-#[allow(dead_code)]
-pub struct RestartPreviewInput {
-    pub sandbox_id: String,
-    pub path: Option<String>,
-    /// The old dev server's session, stopped first.
-    pub session_id: Option<String>,
-    pub command: Option<String>,
-    pub port: Option<u32>,
-    pub env_vars: Option<HashMap<String, String>>,
-    pub timeout_ms: Option<u32>,
-}
-
-/// `restartPreview`'s answer.
-#[napi(object, object_from_js = false)]
-#[allow(dead_code)]
-pub struct RestartedPreview {
-    /// The sandbox was stopped and had to be started first.
-    pub sandbox_started: bool,
-    pub started: StartedDevServer,
-    pub verified: VerifiedPreview,
 }

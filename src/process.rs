@@ -4,7 +4,7 @@
 //! guide and Daytona do); `codeRun` takes **milliseconds**, as the guide's example does
 //! (`5000 // 5 second timeout`), rounded up to whole seconds on the wire.
 
-use crate::client::into;
+use crate::client::{into, read_options};
 use crate::dto::ExecuteResponse;
 use crate::error::{Code, Rejection};
 use crate::logs::{stream_to_callbacks, LogCallback, SessionLogStream};
@@ -145,15 +145,18 @@ impl SandboxProcess {
     /// separate (run as a session command). `timeout` is in **seconds**; past it, or when
     /// `signal` aborts, the command is killed and the call rejects (`DAYTONA_TIMEOUT` /
     /// `DAYTONA_ABORTED`).
-    #[napi(ts_return_type = "Promise<ExecResult>")]
+    #[napi(
+        ts_args_type = "command: string, options?: ExecOptions | null, signal?: AbortSignal",
+        ts_return_type = "Promise<ExecResult>"
+    )]
     pub fn exec(
         &self,
         env: &Env,
         command: String,
-        options: Option<ExecOptions>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        options: Option<Unknown>,
+        signal: Option<Object>,
     ) -> Result<Pending<ExecResult>> {
-        let o = options.unwrap_or_default();
+        let o: ExecOptions = read_options(env, options, "exec options")?;
         let exec = CoreExecOptions {
             cwd: o.cwd,
             env: o.env.unwrap_or_default().into_iter().collect(),
@@ -183,16 +186,19 @@ impl SandboxProcess {
     /// `{ exitCode, result }`. `params.argv` become `process.argv[2..]`, `params.env` extra
     /// variables. `timeout` is in **milliseconds** (as in the guide), rounded up to whole
     /// seconds; past it the run is killed and the call rejects with `DAYTONA_TIMEOUT`.
-    #[napi(ts_return_type = "Promise<CodeRunResult>")]
+    #[napi(
+        ts_args_type = "code: string, params?: CodeRunParams | null, timeout?: number | undefined | null, signal?: AbortSignal",
+        ts_return_type = "Promise<CodeRunResult>"
+    )]
     pub fn code_run(
         &self,
         env: &Env,
         code: String,
-        params: Option<CodeRunParams>,
+        params: Option<Unknown>,
         timeout: Option<u32>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        signal: Option<Object>,
     ) -> Result<Pending<CodeRunResult>> {
-        let p = params.unwrap_or_default();
+        let p: CodeRunParams = read_options(env, params, "codeRun params")?;
         let run = forge_daytona::CodeRunParams {
             argv: p.argv.unwrap_or_default(),
             env: p.env.unwrap_or_default().into_iter().collect(),

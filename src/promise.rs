@@ -33,10 +33,7 @@ pub(crate) fn token_for(env: &Env, signal: Option<Object>) -> Result<Cancellatio
     }
     let add: Option<AddEventListener> = signal.get_named_property("addEventListener").ok();
     let Some(add) = add else {
-        return Err(Error::new(
-            Status::InvalidArg,
-            "signal must be an AbortSignal",
-        ));
+        return Err(Rejection::invalid("signal must be an AbortSignal").into_js(env));
     };
     let t = token.clone();
     let on_abort = env.create_function_from_closure::<(), (), _>("onAbort", move |_| {
@@ -361,12 +358,8 @@ mod settle {
         }
         end(env);
         let Settle { deferred, finish } = *settle;
-        let outcome = catch_unwind(AssertUnwindSafe(|| finish(env))).unwrap_or_else(|_| {
-            Err(error_value(
-                env,
-                Error::new(Status::GenericFailure, "panic while converting a result"),
-            ))
-        });
+        let outcome = catch_unwind(AssertUnwindSafe(|| finish(env)))
+            .unwrap_or_else(|_| Err(internal(env, "panic while converting a result")));
         // SAFETY: on the JS thread with a live env; `deferred` came from `napi_create_promise`
         // in `spawn` and is settled exactly once (each `Settle` is delivered once).
         unsafe {
@@ -394,6 +387,12 @@ mod settle {
                 *local = None;
             }
         });
+    }
+
+    /// A bug of ours as a `DaytonaError` (`DAYTONA_INTERNAL`), like every other rejection.
+    fn internal(env: sys::napi_env, message: &str) -> sys::napi_value {
+        let e = crate::error::Rejection::of(crate::error::Code::Internal, message);
+        error_value(env, e.into_js(&Env::from_raw(env)))
     }
 
     fn error_value(env: sys::napi_env, e: Error) -> sys::napi_value {
@@ -443,17 +442,12 @@ mod settle {
             let finish: Finish = match outcome {
                 Ok(Ok(v)) => Box::new(move |env| {
                     // SAFETY: on the JS thread with a live env (see `deliver`).
-                    unsafe { T::to_napi_value(env, v) }.map_err(|e| error_value(env, e))
+                    unsafe { T::to_napi_value(env, v) }.map_err(|e| internal(env, &e.reason))
                 }),
                 Ok(Err(f)) => {
                     Box::new(move |env| Err(error_value(env, f.into_js(&Env::from_raw(env)))))
                 }
-                Err(_) => Box::new(move |env| {
-                    Err(error_value(
-                        env,
-                        Error::new(Status::GenericFailure, "panic in an async call"),
-                    ))
-                }),
+                Err(_) => Box::new(move |env| Err(internal(env, "panic in an async call"))),
             };
             channel.send(Settle {
                 deferred: settle_on_js.into_raw(),

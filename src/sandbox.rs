@@ -233,16 +233,20 @@ impl Sandbox {
 
     /// Forks the sandbox: a new sandbox with a copy of its files, started (`timeout` in
     /// seconds, default 60). The two are independent from then on.
-    #[napi(ts_return_type = "Promise<Sandbox>")]
+    #[napi(
+        ts_args_type = "params?: ForkSandboxParams | null, timeout?: number | undefined | null, signal?: AbortSignal",
+        ts_return_type = "Promise<Sandbox>"
+    )]
     pub fn fork(
         &self,
         env: &Env,
-        params: Option<ForkSandboxParams>,
+        params: Option<Unknown>,
         timeout: Option<u32>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        signal: Option<Object>,
     ) -> Result<Pending<Sandbox>> {
         let core = self.core.clone();
-        let name = params.unwrap_or_default().name;
+        let params: ForkSandboxParams = crate::client::read_options(env, params, "fork params")?;
+        let name = params.name;
         spawn_promise(env, signal, move |cancel| async move {
             let sb = core
                 .client
@@ -277,12 +281,12 @@ impl Sandbox {
     /// Blocks (`{ networkBlockAll: true }`) or restores (`false`) the sandbox's outbound
     /// network, or limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`), at once,
     /// while it runs.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn update_network_settings(
-        &self,
-        env: &Env,
-        settings: NetworkSettings,
-    ) -> Result<Pending<()>> {
+    #[napi(
+        ts_args_type = "settings: NetworkSettings",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn update_network_settings(&self, env: &Env, settings: Unknown) -> Result<Pending<()>> {
+        let settings: NetworkSettings = Json::read(env, settings, "network settings")?;
         let core = self.core.clone();
         spawn_promise(env, None, move |_| async move {
             let opts = CallOptions::new();
@@ -410,13 +414,36 @@ impl Sandbox {
     /// sandbox (absolute, or relative to the work dir, e.g. `workspace/project`), in two round
     /// trips: one listing and one bulk download of the few files detection reads. Same answer
     /// as `detectFramework` on a local copy of the folder.
-    #[napi(ts_return_type = "Promise<FrameworkDetection>")]
+    #[napi(
+        ts_args_type = "path: string, options?: DetectFrameworkOptions | null, signal?: AbortSignal",
+        ts_return_type = "Promise<FrameworkDetection>"
+    )]
     pub fn detect_framework(
         &self,
         env: &Env,
         path: String,
-        options: Option<crate::detect::DetectFrameworkOptions>,
-        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+        options: Option<Unknown>,
+        signal: Option<Object>,
+    ) -> Result<Pending<Json<forge_detect::Detection>>> {
+        let options = crate::client::read_options(env, options, crate::detect::WHAT)?;
+        self.detect_in(env, path, options, signal)
+    }
+
+    /// Alias of `getPreviewUrl`, as the official SDK names it.
+    #[napi(ts_return_type = "Promise<PreviewLink>")]
+    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
+        self.get_preview_url(env, port)
+    }
+}
+
+impl Sandbox {
+    /// `detectFramework` of a folder of this sandbox, with its options read.
+    pub(crate) fn detect_in(
+        &self,
+        env: &Env,
+        path: String,
+        options: crate::detect::DetectFrameworkOptions,
+        signal: Option<Object>,
     ) -> Result<Pending<Json<forge_detect::Detection>>> {
         let core = self.core.clone();
         let opts = crate::detect::core_options(options);
@@ -429,11 +456,5 @@ impl Sandbox {
                 .map_err(crate::error::IntoRejection::into_rejection)?;
             Json::of(&d)
         })
-    }
-
-    /// Alias of `getPreviewUrl`, as the official SDK names it.
-    #[napi(ts_return_type = "Promise<PreviewLink>")]
-    pub fn get_preview_link(&self, env: &Env, port: u32) -> Result<Pending<PreviewLink>> {
-        self.get_preview_url(env, port)
     }
 }

@@ -59,6 +59,7 @@ pub struct FileMatch {
 #[napi(object)]
 #[derive(Clone, Default)]
 pub struct ItemError {
+    #[napi(ts_type = "DaytonaErrorCode")]
     pub code: String,
     pub message: String,
     pub status: Option<u32>,
@@ -114,7 +115,9 @@ pub struct ReplaceResult {
 }
 
 /// `fs.setFilePermissions` options; unset fields stay as they are.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct FilePermissions {
     /// Octal, e.g. `'755'`.
@@ -187,7 +190,9 @@ pub struct GitAuthor {
 }
 
 /// `process.exec(cmd, options)`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct ExecOptions {
     /// Working directory (relative paths resolve against the sandbox work dir).
@@ -207,7 +212,9 @@ pub struct ExecResult {
 }
 
 /// `process.codeRun(code, params)`.
-#[napi(object, object_to_js = false)]
+#[derive(serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields = nullable)]
 #[derive(Default)]
 pub struct CodeRunParams {
     /// Arguments: `process.argv[2]` onwards.

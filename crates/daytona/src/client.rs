@@ -25,6 +25,7 @@ pub const LANGUAGE_LABEL: &str = "code-toolbox-language";
 /// enough for a `node_modules` of a large monorepo at `large`, within the cloud's default
 /// per-sandbox disk quota at `small`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "lowercase"))]
 pub enum WorkspaceClass {
     Small,
     Medium,

@@ -36,44 +36,69 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-/// Every failure of this crate. [`Error::code`] gives the stable code.
-#[derive(Debug, thiserror::Error)]
+/// Every failure of this crate. [`Error::code`] gives the stable code, written once per variant
+/// (`#[strum(serialize)]`) so that [`Error::CODES`] lists them all for the binding's generated
+/// `DaytonaErrorCode` union.
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr, strum::VariantNames)]
 pub enum Error {
     #[error("not found: {0}")]
+    #[strum(serialize = "DAYTONA_NOT_FOUND")]
     NotFound(ApiError),
     #[error("authentication failed: {0}")]
+    #[strum(serialize = "DAYTONA_AUTH")]
     Auth(ApiError),
+    /// A git server refused the credentials of a clone, pull or push (a wrong or missing
+    /// GitHub token): apart from [`Error::Auth`], which is Daytona refusing its API key.
+    #[error("git authentication failed: {0}")]
+    #[strum(serialize = "GIT_AUTH_FAILED")]
+    GitAuth(ApiError),
+    /// The repository or branch does not exist, or the token cannot see it (GitHub answers
+    /// both alike): apart from [`Error::NotFound`], a Daytona object that does not exist.
+    #[error("git repository not found: {0}")]
+    #[strum(serialize = "GIT_NOT_FOUND")]
+    GitNotFound(ApiError),
     #[error("forbidden: {0}")]
+    #[strum(serialize = "DAYTONA_FORBIDDEN")]
     Forbidden(ApiError),
     #[error("quota exceeded: {0}")]
+    #[strum(serialize = "DAYTONA_QUOTA_EXCEEDED")]
     QuotaExceeded(ApiError),
     #[error("rate limited: {api}")]
+    #[strum(serialize = "DAYTONA_RATE_LIMITED")]
     RateLimited {
         api: ApiError,
         retry_after: Option<Duration>,
     },
     /// A deadline passed: ours (`api` is `None`) or the server's (408 / 504).
     #[error("timed out: {message}")]
+    #[strum(serialize = "DAYTONA_TIMEOUT")]
     Timeout {
         message: String,
         api: Option<ApiError>,
     },
     #[error("conflict: {0}")]
+    #[strum(serialize = "DAYTONA_CONFLICT")]
     Conflict(ApiError),
     #[error("gone: {0}")]
+    #[strum(serialize = "DAYTONA_GONE")]
     Gone(ApiError),
     #[error("bad request: {0}")]
+    #[strum(serialize = "DAYTONA_BAD_REQUEST")]
     BadRequest(ApiError),
     #[error("server error: {0}")]
+    #[strum(serialize = "DAYTONA_SERVER_ERROR")]
     Server(ApiError),
     #[error("connection failed: {0}")]
+    #[strum(serialize = "DAYTONA_CONNECTION")]
     Connection(String),
     #[error("bad response: {message}")]
+    #[strum(serialize = "DAYTONA_BAD_RESPONSE")]
     BadResponse {
         message: String,
         status: Option<u16>,
     },
     #[error("sandbox {id} failed with state {state}: {reason}")]
+    #[strum(serialize = "DAYTONA_SANDBOX_FAILED")]
     SandboxFailed {
         id: String,
         state: String,
@@ -82,43 +107,34 @@ pub enum Error {
     /// An answer body larger than the client reads into memory (a server, or a wrong
     /// `apiUrl`, sending more than any Daytona answer is).
     #[error("the answer to {what} is larger than {limit} bytes, the most this client reads")]
+    #[strum(serialize = "DAYTONA_RESPONSE_TOO_LARGE")]
     ResponseTooLarge { what: String, limit: u64 },
     #[error("invalid argument: {0}")]
+    #[strum(serialize = "DAYTONA_INVALID_ARGUMENT")]
     InvalidArgument(String),
     #[error("aborted")]
+    #[strum(serialize = "DAYTONA_ABORTED")]
     Aborted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The stable code (`DAYTONA_NOT_FOUND`, ...).
+    /// The stable code (`DAYTONA_NOT_FOUND`, `GIT_AUTH_FAILED`, ...).
     pub fn code(&self) -> &'static str {
-        match self {
-            Error::NotFound(_) => "DAYTONA_NOT_FOUND",
-            Error::Auth(_) => "DAYTONA_AUTH",
-            Error::Forbidden(_) => "DAYTONA_FORBIDDEN",
-            Error::QuotaExceeded(_) => "DAYTONA_QUOTA_EXCEEDED",
-            Error::RateLimited { .. } => "DAYTONA_RATE_LIMITED",
-            Error::Timeout { .. } => "DAYTONA_TIMEOUT",
-            Error::Conflict(_) => "DAYTONA_CONFLICT",
-            Error::Gone(_) => "DAYTONA_GONE",
-            Error::BadRequest(_) => "DAYTONA_BAD_REQUEST",
-            Error::Server(_) => "DAYTONA_SERVER_ERROR",
-            Error::Connection(_) => "DAYTONA_CONNECTION",
-            Error::BadResponse { .. } => "DAYTONA_BAD_RESPONSE",
-            Error::SandboxFailed { .. } => "DAYTONA_SANDBOX_FAILED",
-            Error::ResponseTooLarge { .. } => "DAYTONA_RESPONSE_TOO_LARGE",
-            Error::InvalidArgument(_) => "DAYTONA_INVALID_ARGUMENT",
-            Error::Aborted => "DAYTONA_ABORTED",
-        }
+        self.into()
     }
+
+    /// Every code [`Error::code`] can give.
+    pub const CODES: &'static [&'static str] = <Error as strum::VariantNames>::VARIANTS;
 
     /// The server's details, when the server answered.
     pub fn api(&self) -> Option<&ApiError> {
         match self {
             Error::NotFound(a)
             | Error::Auth(a)
+            | Error::GitAuth(a)
+            | Error::GitNotFound(a)
             | Error::Forbidden(a)
             | Error::QuotaExceeded(a)
             | Error::Conflict(a)
@@ -214,10 +230,9 @@ impl Error {
 pub(crate) fn classify(api: ApiError, retry_after: Option<Duration>) -> Error {
     let status = api.status;
     match api.code.as_deref() {
-        Some("GIT_AUTH_FAILED") => return Error::Auth(api),
-        Some(
-            "GIT_REPO_NOT_FOUND" | "GIT_BRANCH_NOT_FOUND" | "FILE_NOT_FOUND" | "PROCESS_NOT_FOUND",
-        ) => return Error::NotFound(api),
+        Some("GIT_AUTH_FAILED") => return Error::GitAuth(api),
+        Some("GIT_REPO_NOT_FOUND" | "GIT_BRANCH_NOT_FOUND") => return Error::GitNotFound(api),
+        Some("FILE_NOT_FOUND" | "PROCESS_NOT_FOUND") => return Error::NotFound(api),
         Some("FILE_ACCESS_DENIED") => return Error::Forbidden(api),
         Some("PROCESS_EXECUTION_TIMEOUT") => {
             return Error::Timeout {
@@ -317,7 +332,17 @@ mod tests {
             .contains("Sandbox with ID or name x not found"));
         let daemon = r#"{"statusCode":401,"message":"bad creds","code":"GIT_AUTH_FAILED","source":"DAYTONA_DAEMON"}"#;
         let e = err(401, daemon);
-        assert_eq!(e.code(), "DAYTONA_AUTH");
+        assert_eq!(e.code(), "GIT_AUTH_FAILED");
+        assert_eq!(
+            err(
+                404,
+                r#"{"statusCode":404,"message":"nope","code":"GIT_REPO_NOT_FOUND"}"#
+            )
+            .code(),
+            "GIT_NOT_FOUND"
+        );
+        assert!(Error::CODES.contains(&"DAYTONA_AUTH") && Error::CODES.contains(&"GIT_NOT_FOUND"));
+        assert!(!Error::CODES.iter().any(|c| c.contains(char::is_lowercase)));
         assert_eq!(e.daemon_code(), Some("GIT_AUTH_FAILED"));
         assert_eq!(
             err(

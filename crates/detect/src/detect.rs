@@ -35,6 +35,7 @@ pub struct DetectOptions {
 /// The framework found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "DetectedFramework"))]
 pub struct FrameworkInfo {
     /// Stable id from the frameworks table (`nextjs`, `vite-react`, `sveltekit`, …).
     pub id: String,
@@ -46,6 +47,7 @@ pub struct FrameworkInfo {
 /// The answer for one app folder (and, at the top level, the whole repository).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "FrameworkDetection"))]
 pub struct Detection {
     /// `null` when nothing was recognised.
     pub framework: Option<FrameworkInfo>,

@@ -29,6 +29,11 @@ use crate::snapshot::Snapshot;
 /// Which package manager, which version, and how we know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename = "DetectedPackageManager")
+)]
 pub struct PackageManagerInfo {
     /// `npm`, `pnpm`, `yarn` or `bun`.
     pub name: String,

@@ -14,6 +14,7 @@ use crate::snapshot::Snapshot;
 /// The monorepo around the detected app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "DetectedMonorepo"))]
 pub struct MonorepoInfo {
     /// `npm-workspaces`, `yarn-workspaces`, `pnpm-workspaces`, `bun-workspaces`, `turbo`,
     /// `nx`, `lerna`; `folders` when there is no declaration but several package folders.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// config or code, or the sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "VerifyReason"))]
 pub enum Reason {
     /// The app answered 2xx (or redirected within its own host) with no error marker.
     Ok,

@@ -101,6 +101,7 @@ const GENERIC_PAGE_TEXTS: &[&str] = &[
 /// The outcome of a verification: plain data, JSON in camelCase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "VerifyReport"))]
 pub struct VerifyReport {
     pub ok: bool,
     /// The preview link of `port` (without the probed path).

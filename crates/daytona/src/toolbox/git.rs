@@ -409,7 +409,7 @@ impl Git {
                 source: Some("FORGE".into()),
             };
             return Err(if code == "GIT_AUTH_FAILED" {
-                Error::Auth(api)
+                Error::GitAuth(api)
             } else {
                 Error::BadRequest(api)
             });

@@ -7,6 +7,7 @@ use serde::Serialize;
 /// The steps of the pipeline, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewStep"))]
 pub enum Step {
     Create,
     Clone,
@@ -38,19 +39,26 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// What went wrong in a step: the step's own failures, or the error underneath.
-#[derive(Debug)]
+/// What went wrong in a step: the step's own failures, or the error underneath. The step's
+/// own codes are written once per variant (`#[strum(serialize)]`); [`StepError::codes`] lists
+/// them for the binding's typings.
+#[derive(Debug, strum::IntoStaticStr, strum::VariantNames)]
 pub enum StepError {
     /// The control plane, detection or the transport failed underneath (its code is kept,
     /// so that retry decisions keep working).
+    #[strum(disabled)] // no code of its own: `code()` gives the source's
     Source(Box<PreviewError>),
     /// The install command exited with a non-zero code.
+    #[strum(serialize = "PREVIEW_INSTALL_FAILED")]
     InstallFailed { exit_code: i32 },
     /// Detection found no way to start the app.
+    #[strum(serialize = "PREVIEW_NO_DEV_COMMAND")]
     NoDevCommand,
     /// Something already listened on the dev server's port in the sandbox before it started.
+    #[strum(serialize = "PREVIEW_PORT_IN_USE")]
     PortInUse { port: u16 },
     /// The preview did not answer like a working app.
+    #[strum(serialize = "PREVIEW_VERIFY_FAILED")]
     VerifyFailed {
         reason: Reason,
         /// The HTTP status of the last probe that got an answer.
@@ -64,11 +72,17 @@ impl StepError {
     pub fn code(&self) -> &'static str {
         match self {
             StepError::Source(e) => e.code(),
-            StepError::InstallFailed { .. } => "PREVIEW_INSTALL_FAILED",
-            StepError::NoDevCommand => "PREVIEW_NO_DEV_COMMAND",
-            StepError::PortInUse { .. } => "PREVIEW_PORT_IN_USE",
-            StepError::VerifyFailed { .. } => "PREVIEW_VERIFY_FAILED",
+            own => own.into(),
         }
+    }
+
+    /// The step's own codes (those of [`StepError::Source`], which has none of its own, are
+    /// its crate's).
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        <StepError as strum::VariantNames>::VARIANTS
+            .iter()
+            .copied()
+            .filter(|c| c.starts_with("PREVIEW_"))
     }
 }
 

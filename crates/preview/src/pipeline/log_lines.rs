@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, Semaphore};
 /// Which output a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum OutputStream {
     Stdout,
     Stderr,
@@ -46,6 +47,7 @@ impl From<LogStreamKind> for OutputStream {
 /// and cut at [`MAX_LINE_BYTES`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewLogLine"))]
 pub struct LogLine {
     /// The step whose command printed it: `install` (the install and the workspace prepare
     /// command) or `start` (the dev server, followed while it is verified).

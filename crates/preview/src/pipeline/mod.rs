@@ -61,6 +61,7 @@ pub struct PreviewRequest {
 /// What happens, as it happens.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewProgress"))]
 pub struct Progress {
     pub step: Step,
     pub status: ProgressStatus,
@@ -74,6 +75,11 @@ pub struct Progress {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename = "PreviewProgressStatus")
+)]
 pub enum ProgressStatus {
     Started,
     Finished,
@@ -83,6 +89,7 @@ pub enum ProgressStatus {
 /// Milliseconds per step (JSON: `{ create, clone, detect, install, start, verify, total }`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewTimings"))]
 pub struct Timings {
     #[serde(flatten)]
     pub steps: BTreeMap<Step, u64>,
@@ -99,6 +106,7 @@ impl Timings {
 /// One finished step, for the record.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewStepRecord"))]
 pub struct StepRecord {
     pub step: Step,
     pub elapsed_ms: u64,
@@ -108,6 +116,7 @@ pub struct StepRecord {
 /// A verified preview.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "PreviewResult"))]
 pub struct PreviewResult {
     pub sandbox_id: String,
     pub preview_url: String,

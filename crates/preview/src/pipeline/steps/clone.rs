@@ -11,6 +11,7 @@ use std::time::Instant;
 /// or the sandbox's git config.
 #[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "CloneRepositoryInput", optional_fields = nullable))]
 pub struct CloneInput {
     pub sandbox_id: String,
     pub repo_url: String,
@@ -42,6 +43,7 @@ impl std::fmt::Debug for CloneInput {
 /// The cloned repository.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "ClonedRepository"))]
 pub struct Cloned {
     pub sandbox_id: String,
     pub path: String,

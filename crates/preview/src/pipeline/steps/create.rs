@@ -10,6 +10,7 @@ use std::time::Instant;
 /// The created sandbox, as the next steps need it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "CreatedSandbox"))]
 pub struct Created {
     pub sandbox_id: String,
     pub state: String,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// What to detect.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "DetectFrameworkInput", optional_fields = nullable))]
 pub struct DetectInput {
     pub sandbox_id: String,
     /// The repository folder; defaults to [`DEFAULT_PATH`].

@@ -11,6 +11,7 @@ use std::time::Duration;
 /// What to check.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "CheckHealthInput", optional_fields = nullable))]
 pub struct HealthInput {
     pub sandbox_id: String,
     /// Also probe this port's preview once.
@@ -22,6 +23,7 @@ pub struct HealthInput {
 /// verification of its preview.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SandboxHealth"))]
 pub struct Health {
     pub sandbox_id: String,
     /// The sandbox exists, is started, and (when a port was given) its preview answers.

@@ -48,6 +48,7 @@ const RETRIES: &[Retry] = &[Retry {
 /// the step detects first.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "InstallDependenciesInput", optional_fields = nullable))]
 pub struct InstallInput {
     pub sandbox_id: String,
     pub path: Option<String>,
@@ -138,6 +139,11 @@ impl From<InstallInput> for Params {
 /// The finished install.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(rename = "InstalledDependencies")
+)]
 pub struct Installed {
     pub sandbox_id: String,
     /// `None` when there was nothing to install (no package.json).

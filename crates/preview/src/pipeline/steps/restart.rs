@@ -13,6 +13,7 @@ use std::time::Duration;
 /// What to restart: the sandbox and its dev server.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "RestartPreviewInput", optional_fields = nullable))]
 pub struct RestartInput {
     pub sandbox_id: String,
     pub path: Option<String>,
@@ -27,6 +28,7 @@ pub struct RestartInput {
 /// The restarted preview.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "RestartedPreview"))]
 pub struct Restarted {
     /// The sandbox had to be started first.
     pub sandbox_started: bool,

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 /// override it. Without either `command` or `detection` the step detects first.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "StartDevServerInput", optional_fields = nullable))]
 pub struct StartInput {
     pub sandbox_id: String,
     pub path: Option<String>,
@@ -38,6 +39,7 @@ pub struct StartInput {
 /// The running dev server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "StartedDevServer"))]
 pub struct Started {
     pub sandbox_id: String,
     /// The session the dev server runs in (for logs, health checks and restarts).

@@ -23,6 +23,7 @@ pub const SLOW_FIRST_BUILD: &[&str] = &["nextjs", "angular", "nuxt", "gatsby", "
 /// exits.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "VerifyPreviewInput", optional_fields = nullable))]
 pub struct VerifyInput {
     pub sandbox_id: String,
     pub port: u16,
@@ -87,6 +88,7 @@ impl Params {
 /// A verified preview: the report plus the URL and token to hand to a browser.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "VerifiedPreview"))]
 pub struct Verified {
     #[serde(flatten)]
     pub report: VerifyReport,

@@ -13,7 +13,7 @@ import { appendFileSync } from 'node:fs'
 import { addon } from './helpers.mjs'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
 
-const { Daytona } = addon()
+const { Daytona, DaytonaError } = addon()
 const MIN_FAULTS = Number(process.env.CHAOS_MIN_FAULTS ?? 520)
 /** CHAOS_TRACE=<file>: every call's start and end appended to that file (to find a hang). */
 const trace = (line) => process.env.CHAOS_TRACE && appendFileSync(process.env.CHAOS_TRACE, `${new Date().toISOString()} ${line}\n`)
@@ -200,7 +200,7 @@ test('injected faults end in results or typed errors, never a panic, an unhandle
       calls.codes[e?.code] = (calls.codes[e?.code] ?? 0) + 1
       if (e?.hung) problems.push(e.message)
       else if (!(e instanceof Error)) problems.push(`${name}: rejected with a non-Error ${String(e)}`)
-      else if (typeof e.code !== 'string' || !e.code.startsWith('DAYTONA_')) problems.push(`${name}: untyped error ${e.code} ${e.message}`)
+      else if (!(e instanceof DaytonaError) || !/^(DAYTONA|GIT|PREVIEW|DETECT)_[A-Z_]+$/.test(e.code)) problems.push(`${name}: untyped error ${e.code} ${e.message}`)
       if (/panick/i.test(String(e?.message))) problems.push(`${name}: panic crossed napi: ${e.message}`)
       return undefined
     } finally {

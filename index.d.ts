@@ -86,10 +86,13 @@ export declare function isDaytonaError(value: unknown): value is DaytonaError
 
 /**
  * Options of `cloneAndPreview`: the pipeline's own and every `CreateSandboxOptions` field,
- * with `onProgress` (a `PreviewProgress` at the start and end of every step) and `signal`.
+ * with `onProgress` (a `PreviewProgress` at the start and end of every step) and `signal`;
+ * `onLog` gets the install's and the dev server's output line by line (awaited: a slow callback
+ * slows the reading, no line is lost).
  */
 export type CloneAndPreviewOptions = PipelineOptions & CreateSandboxOptions & {
   onProgress?: ((event: PreviewProgress) => unknown) | null
+  onLog?: ((line: PreviewLogLine) => unknown) | null
   signal?: AbortSignal | null
 }
 
@@ -255,6 +258,14 @@ export type CreateSandboxOptions = {
    * Seconds to wait for the sandbox to start (default 60; 0 waits forever).
    */
   timeout?: number | null,
+  /**
+   * Makes the create safe to retry: called again with the same key (an Inngest step's
+   * `${event.id}:create-sandbox`), it returns the sandbox it made instead of making another,
+   * also when two calls race; two keys never share a sandbox. The sandbox carries the
+   * label `forge.idempotency-key` (the key's SHA-256) and, unless `name` is given, is named
+   * `forge-<that hash>`. `cleanup({ key })` deletes it.
+   */
+  idempotencyKey?: string | null,
 };
 
 /**
@@ -637,6 +648,11 @@ export type NetworkSettings = {
 };
 
 /**
+ * Which output a line came from.
+ */
+export type OutputStream = "stdout" | "stderr";
+
+/**
  * Options of `cloneAndPreview` besides the sandbox's creation options (all of
  * `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
  */
@@ -689,6 +705,21 @@ export type PipelineOptions = {
    * skips its install; Daytona has no such cache and ignores this).
    */
   dependencyCache?: boolean | null,
+};
+
+/**
+ * One line of a command's output: without its line break, terminal escape sequences
+ * (colours, cursor moves) removed, only what a terminal would show after a carriage return,
+ * and cut at [`MAX_LINE_BYTES`].
+ */
+export type PreviewLogLine = {
+  /**
+   * The step whose command printed it: `install` (the install and the workspace prepare
+   * command) or `start` (the dev server, followed while it is verified).
+   */
+  step: PreviewStep,
+  stream: OutputStream,
+  line: string,
 };
 
 /**
@@ -1042,12 +1073,39 @@ export declare class Daytona {
   get(id: string): Promise<Sandbox>
   /** Lists sandboxes (every page), optionally filtered by labels and states. */
   listSandboxes(query?: ListSandboxesQuery | null): Promise<Array<Sandbox>>
+  /**
+   * Deletes the sandboxes made under `key` (a `createSandbox` / `create` `idempotencyKey`)
+   * and/or carrying every one of `labels`, waits until they are gone, and returns their
+   * ids. For a workflow's `onFailure`, so that a failed run leaves no sandbox behind:
+   *
+   * ```js
+   * onFailure: async ({ event, step }) => {
+   *   await step.run('cleanup', () => daytona.cleanup({ key: `${event.data.event.id}:create-sandbox` }))
+   * }
+   * ```
+   */
+  cleanup(filter: CleanupFilter, signal?: AbortSignal): Promise<CleanupResult>
   /** Snapshots: `create`, `get`, `list`, `delete` (the official SDK's `daytona.snapshot`). */
   get snapshot(): SnapshotService
   /** Volumes: `create`, `get`, `list`, `delete` (the official SDK's `daytona.volume`). */
   get volume(): VolumeService
   /** The control-plane URL in use (for the embedded backend: once it has started). */
   apiUrl(): Promise<string>
+  /**
+   * `cloneAndPreview` as an async iterator of its events, for a UI that shows them live
+   * (e.g. as server-sent events): every progress event, every line of the install's and the
+   * dev server's output, then the result. Same options as `cloneAndPreview` but
+   * `onProgress` and `onLog` (the iterator yields them). A failure rejects the pending
+   * `next()` with the same `DaytonaError` `cloneAndPreview` rejects with; `signal` aborts.
+   *
+   * ```js
+   * for await (const e of daytona.cloneAndPreviewEvents({ repoUrl })) {
+   *   if (e.type === 'log') console.log(`[${e.log.step}] ${e.log.line}`)
+   *   else if (e.type === 'result') console.log(e.result.previewUrl)
+   * }
+   * ```
+   */
+  cloneAndPreviewEvents(options: Omit<CloneAndPreviewOptions, 'onProgress' | 'onLog'>): PreviewEvents
   /**
    * Takes a repository to a verified live preview: creates a sandbox, clones the repository
    * (the token goes in the request, never in the URL or the sandbox's git config), detects
@@ -1059,7 +1117,9 @@ export declare class Daytona {
    * `detect`, `install`, `start`, `verify`), with `logTail` (the install's or the dev
    * server's last lines), and for verification `reason` and `excerpt` (the framework's error
    * text). The sandbox is deleted on failure unless `keepOnFailure` (then `kept: true`).
-   * `onProgress` gets a `PreviewProgress` at the start and end of every step; aborting
+   * `onProgress` gets a `PreviewProgress` at the start and end of every step; `onLog` gets
+   * the install's and then the dev server's output as `PreviewLogLine`s, in order with the
+   * progress events (`cloneAndPreviewEvents` gives both as an async iterator); aborting
    * `signal` stops the current step (a running install is killed) and cleans up the same way.
    *
    * ```js
@@ -1072,7 +1132,8 @@ export declare class Daytona {
   /**
    * Step 1 on its own: creates a sandbox and waits until it is started. Returns
    * `{ sandboxId, state, public, memoryGib, elapsedMs }` (JSON-serialisable, for
-   * `step.run`).
+   * `step.run`). With `idempotencyKey` (e.g. `${event.id}:create-sandbox`) a retried step
+   * returns the sandbox the first attempt made instead of making a second one.
    */
   createSandbox(options?: CreateSandboxOptions | null, opts?: StepOptions): Promise<CreatedSandbox>
   /**
@@ -1089,20 +1150,25 @@ export declare class Daytona {
   /**
    * Step 4: installs dependencies (detected command unless `command` is given), killed
    * after `timeoutMs` (default 900 000). Rejects with `PREVIEW_INSTALL_FAILED`, `exitCode`
-   * and `logTail` on a non-zero exit.
+   * and `logTail` on a non-zero exit. `opts.onLog` gets the install's output line by line.
    */
-  installDependencies(input: InstallDependenciesInput, opts?: StepOptions): Promise<InstalledDependencies>
+  installDependencies(input: InstallDependenciesInput, opts?: StreamingStepOptions): Promise<InstalledDependencies>
   /**
    * Step 5: starts the dev server in its own session and returns at once with
-   * `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it.
+   * `{ sessionId, commandId, port, command }`; `verifyPreview` waits for it. `opts.onLog`
+   * gets the lines the server printed before this returns (often none); `verifyPreview`'s
+   * `onLog` streams its output from its start (replayed) through verification.
    */
-  startDevServer(input: StartDevServerInput, opts?: StepOptions): Promise<StartedDevServer>
+  startDevServer(input: StartDevServerInput, opts?: StreamingStepOptions): Promise<StartedDevServer>
   /**
    * Step 6: waits until the preview answers like a working app. Rejects with
    * `PREVIEW_VERIFY_FAILED` and `reason` (`FRAMEWORK_ERROR`, `PROCESS_EXITED`, `CRASHED`,
    * `AUTH_REDIRECT`, `BLOCKED_HOST`, `WARNING_PAGE`, `TIMEOUT`, ...), `excerpt` and `logTail`.
+   * With `sessionId` and `commandId`, `opts.onLog` gets the dev server's output line by line
+   * from its start (the log is replayed: lines `startDevServer` delivered come again)
+   * through verification.
    */
-  verifyPreview(input: VerifyPreviewInput, opts?: StepOptions): Promise<VerifiedPreview>
+  verifyPreview(input: VerifyPreviewInput, opts?: StreamingStepOptions): Promise<VerifiedPreview>
   /**
    * The guide's health check: `{ isAlive, state, preview }`. An unknown sandbox answers
    * `isAlive: false` instead of rejecting; with `port`, one quick probe of its preview.
@@ -1113,6 +1179,27 @@ export declare class Daytona {
    * (`sessionId`), starts it again and verifies the preview.
    */
   restartPreview(input: RestartPreviewInput, opts?: StepOptions): Promise<RestartedPreview>
+}
+
+/**
+ * The pipeline's events as an async iterator (`for await (const e of events)`): `{ type:
+ * 'progress', progress }`, `{ type: 'log', log }`, and last `{ type: 'result', result }`; a
+ * failure rejects `next()` with the pipeline's `DaytonaError`. The pipeline starts at once
+ * and waits for the reader once a few lines are unread. `return()` (what `break` calls)
+ * cancels it: a sandbox it made is deleted, also when the preview was ready but its result not
+ * yet read. An iterator dropped without `return()` stops being fed, but its pipeline runs on to
+ * its end (pass `signal` to bound it).
+ */
+export declare class PreviewEvents {
+  /** The next event; after the `result` event, `{ done: true }`. Calls are served in order. */
+  next(): Promise<IteratorResult<{ type: 'progress'; progress: PreviewProgress } | { type: 'log'; log: PreviewLogLine } | { type: 'result'; result: PreviewResult }, undefined>>
+  /**
+   * Stops reading (what `break` in `for await` calls): cancels the pipeline and resolves
+   * once it has cleaned up.
+   */
+  return(): Promise<IteratorResult<never, undefined>>
+  /** `for await` support: the object is its own iterator. */
+  [globalThis.Symbol.asyncIterator](): this
 }
 
 /** A Daytona sandbox. */
@@ -1458,6 +1545,21 @@ export declare class VolumeService {
   delete(volume: Volume | string): Promise<void>
 }
 
+/**
+ * What `daytona.cleanup` deletes: the sandboxes made under `key` (a `createSandbox`
+ * `idempotencyKey`) and/or those carrying every one of `labels`. One of them is required.
+ */
+export interface CleanupFilter {
+  key?: string
+  labels?: Record<string, string>
+}
+
+/** What `daytona.cleanup` deleted. */
+export interface CleanupResult {
+  /** The ids of the sandboxes deleted (already gone ones are not counted). */
+  deleted: Array<string>
+}
+
 /** `process.codeRun`: exit code and combined output. */
 export interface CodeRunResult {
   exitCode: number
@@ -1684,6 +1786,15 @@ export interface ReplaceResult {
   error?: string
 }
 
+/**
+ * Runs the `forge` command line with `argv` (the arguments after the program name, e.g.
+ * `['detect', '.', '--json']`) and resolves with its exit code: 0 done, 1 failed, 2 bad
+ * arguments, 130 interrupted. Aborting `signal` is Ctrl-C: what runs in a sandbox is killed and
+ * the sandbox deleted (unless `--keep`) before the promise resolves with 130. It never
+ * rejects for the command's own failures (they are its output and exit code).
+ */
+export declare function runCli(argv: string[], options?: { signal?: AbortSignal }): Promise<number>
+
 /** A sandbox as plain data: what `sandbox.toJSON()` and `JSON.stringify(sandbox)` give. */
 export interface SandboxInfo {
   id: string
@@ -1802,6 +1913,19 @@ export interface Snapshot {
 /** The optional last argument of every step: `{ signal }`. */
 export interface StepOptions {
   signal?: AbortSignal
+}
+
+/** The optional last argument of `installDependencies`, `startDevServer` and `verifyPreview`. */
+export interface StreamingStepOptions {
+  signal?: AbortSignal
+  /**
+   * Gets the command's output line by line while the step runs; each call waits for the
+   * previous one (and the promise it returned), so a slow callback slows the reading down
+   * and no line is lost. A callback that throws cancels the step (a running install is
+   * killed), which rejects with `DAYTONA_CALLBACK_ERROR`; a step that had already finished
+   * keeps its answer.
+   */
+  onLog?: (line: PreviewLogLine) => unknown
 }
 
 /**

@@ -86,10 +86,13 @@ export declare function isDaytonaError(value: unknown): value is DaytonaError
 
 /**
  * Options of `cloneAndPreview`: the pipeline's own and every `CreateSandboxOptions` field,
- * with `onProgress` (a `PreviewProgress` at the start and end of every step) and `signal`.
+ * with `onProgress` (a `PreviewProgress` at the start and end of every step) and `signal`;
+ * `onLog` gets the install's and the dev server's output line by line (awaited: a slow callback
+ * slows the reading, no line is lost).
  */
 export type CloneAndPreviewOptions = PipelineOptions & CreateSandboxOptions & {
   onProgress?: ((event: PreviewProgress) => unknown) | null
+  onLog?: ((line: PreviewLogLine) => unknown) | null
   signal?: AbortSignal | null
 }
 
@@ -255,6 +258,14 @@ export type CreateSandboxOptions = {
    * Seconds to wait for the sandbox to start (default 60; 0 waits forever).
    */
   timeout?: number | null,
+  /**
+   * Makes the create safe to retry: called again with the same key (an Inngest step's
+   * `${event.id}:create-sandbox`), it returns the sandbox it made instead of making another,
+   * also when two calls race; two keys never share a sandbox. The sandbox carries the
+   * label `forge.idempotency-key` (the key's SHA-256) and, unless `name` is given, is named
+   * `forge-<that hash>`. `cleanup({ key })` deletes it.
+   */
+  idempotencyKey?: string | null,
 };
 
 /**
@@ -637,6 +648,11 @@ export type NetworkSettings = {
 };
 
 /**
+ * Which output a line came from.
+ */
+export type OutputStream = "stdout" | "stderr";
+
+/**
  * Options of `cloneAndPreview` besides the sandbox's creation options (all of
  * `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
  */
@@ -689,6 +705,21 @@ export type PipelineOptions = {
    * skips its install; Daytona has no such cache and ignores this).
    */
   dependencyCache?: boolean | null,
+};
+
+/**
+ * One line of a command's output: without its line break, terminal escape sequences
+ * (colours, cursor moves) removed, only what a terminal would show after a carriage return,
+ * and cut at [`MAX_LINE_BYTES`].
+ */
+export type PreviewLogLine = {
+  /**
+   * The step whose command printed it: `install` (the install and the workspace prepare
+   * command) or `start` (the dev server, followed while it is verified).
+   */
+  step: PreviewStep,
+  stream: OutputStream,
+  line: string,
 };
 
 /**

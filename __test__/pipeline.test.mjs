@@ -123,6 +123,8 @@ test('zero-dependency Node app: verified preview, timings, progress, no token an
     const health = await daytona.checkHealth({ sandboxId: r.sandboxId, port: r.port })
     assert.equal(health.isAlive, true)
     assert.equal(health.preview.ok, true)
+    // verifyPreview on its own hands out the same token as cloneAndPreview did.
+    assert.equal((await daytona.verifyPreview({ sandboxId: r.sandboxId, port: r.port })).token, r.token)
   } finally {
     await (await daytona.getSandbox(r.sandboxId)).delete()
   }
@@ -133,6 +135,9 @@ test('zero-dependency Node app: verified preview, timings, progress, no token an
 test('a server on a port other than the framework default is found from its log', { timeout: 120_000 }, async () => {
   const r = await daytona.cloneAndPreview({ repoUrl: git.url('other-port.git'), token: TOKEN, public: true })
   try {
+    // A public sandbox needs no token: neither the pipeline nor verifyPreview hands one out.
+    assert.equal(r.token, null)
+    assert.equal((await daytona.verifyPreview({ sandboxId: r.sandboxId, port: r.port })).token, null)
     assert.equal(r.port, 4567)
     assert.equal(r.token, null)
     const res = await fetch(r.previewUrl)

@@ -119,13 +119,19 @@ pub async fn verify_preview(
     let tb = toolbox(client, &input.sandbox_id, Step::Verify).await?;
     let params = Params::from(input);
     let verify = run(client, &tb, &params, call);
-    match &params.dev {
+    let mut verified = match &params.dev {
         Some(dev) => {
             let (session, cmd) = (&dev.session_id, &dev.command_id);
             follow_while(&tb, session, cmd, Step::Start, log, call, verify).await
         }
         None => verify.await,
+    }?;
+    // A public sandbox needs no token: don't hand one out to be leaked (the same answer as
+    // `clone_and_preview`'s).
+    if verified.token.is_some() && client.get(&input.sandbox_id).await.is_ok_and(|s| s.public) {
+        verified.token = None;
     }
+    Ok(verified)
 }
 
 /// The step inside the pipeline, with the sandbox's toolbox.

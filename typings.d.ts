@@ -717,7 +717,7 @@ export type PreviewLogLine = {
    * The step whose command printed it: `install` (the install and the workspace prepare
    * command) or `start` (the dev server, followed while it is verified).
    */
-  step: PreviewStep,
+  step: 'install' | 'start',
   stream: OutputStream,
   line: string,
 };

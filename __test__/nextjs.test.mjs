@@ -7,35 +7,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { helloApp, installPacked, root, spawnAsync } from '../scripts/pack.mjs'
+import { freePort, helloApp, installPacked, root, spawnAsync, waitForOk as waitFor } from '../scripts/pack.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-
-async function waitFor(url, ms) {
-  const end = Date.now() + ms
-  let last
-  while (Date.now() < end) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
-      if (res.ok) return res
-      last = `HTTP ${res.status}`
-    } catch (e) {
-      last = e.message
-    }
-    await new Promise((r) => setTimeout(r, 300))
-  }
-  throw new Error(`${url} did not answer within ${ms} ms: ${last}`)
-}
 
 let serverLog = ''
 /** { status, body } of a JSON answer; a non-JSON answer fails with its text and the server's log. */

@@ -18,10 +18,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, normalize } from 'node:path'
-import { helloApp, installPacked, root, spawnAsync } from '../scripts/pack.mjs'
+import { freePort, helloApp, installPacked, root, spawnAsync, waitForOk as waitFor } from '../scripts/pack.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 const CREATE_NEXT_APP = 'create-next-app@16.4.3'
@@ -47,30 +46,6 @@ export function readmeBlocks(text = readFileSync(join(root, 'README.md'), 'utf8'
     blocks.push({ lang, path, code, line })
   }
   return blocks
-}
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-
-async function waitFor(url, ms, init) {
-  const end = Date.now() + ms
-  let last
-  while (Date.now() < end) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5_000), ...init })
-      if (res.ok) return res
-      last = `HTTP ${res.status}`
-    } catch (e) {
-      last = e.message
-    }
-    await new Promise((r) => setTimeout(r, 300))
-  }
-  throw new Error(`${url} did not answer within ${ms} ms: ${last}`)
 }
 
 test('README: a fresh create-next-app with every README block pasted type-checks, builds without DAYTONA_API_KEY, and its route and server action preview a repository', { timeout: 1_200_000 }, async (t) => {

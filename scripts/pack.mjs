@@ -16,6 +16,7 @@
 // or $FORGE_PACK_NODE when set (e.g. a stripped copy of a large debug build).
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { createServer } from 'node:net'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -165,6 +166,33 @@ export function spawnAsync(cmd, args, { timeout = 300_000, ...opts } = {}) {
       resolve({ status, signal, stdout, stderr })
     })
   })
+}
+
+/** A free TCP port on 127.0.0.1 (for `next start -p`). */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** Polls `url` until it answers 2xx (a server starting): the response, or an error naming the last answer. */
+export async function waitForOk(url, ms, init) {
+  const end = Date.now() + ms
+  let last
+  while (Date.now() < end) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000), ...init })
+      if (res.ok) return res
+      last = `HTTP ${res.status}`
+    } catch (e) {
+      last = e.message
+    }
+    await new Promise((r) => setTimeout(r, 300))
+  }
+  throw new Error(`${url} did not answer within ${ms} ms: ${last}`)
 }
 
 /** A zero-dependency Node app for a git repository: `npm run dev` serves `text` on $PORT. */

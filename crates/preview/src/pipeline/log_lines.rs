@@ -51,6 +51,7 @@ impl From<LogStreamKind> for OutputStream {
 pub struct LogLine {
     /// The step whose command printed it: `install` (the install and the workspace prepare
     /// command) or `start` (the dev server, followed while it is verified).
+    #[cfg_attr(feature = "ts", ts(type = "'install' | 'start'"))]
     pub step: Step,
     pub stream: OutputStream,
     pub line: String,

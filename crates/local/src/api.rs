@@ -60,7 +60,10 @@ pub fn router(state: Shared) -> Router {
             "/warm-pools/{wid}",
             axum::routing::patch(not_supported).delete(not_supported),
         )
-        .route("/object-storage/push-access", get(not_supported))
+        .route(
+            "/object-storage/push-access",
+            get(crate::object_storage::push_access),
+        )
         .merge(crate::signed::routes())
         .merge(crate::snapshots::routes())
         .merge(crate::volumes::routes())
@@ -141,9 +144,9 @@ const MAX_AUTO_ARCHIVE: u32 = 30 * 24 * 60;
 /// A mount path for a volume: absolute, normalised, not `/` and not under the machine's
 /// read-only mounts or the sandbox's kernel file systems.
 fn volume_mount_path(state: &Shared, path: &str) -> Result<String, Failure> {
-    if !path.starts_with('/') {
+    if !path.starts_with('/') || path.contains(':') {
         return Err(Failure::bad_request(format!(
-            "volume mountPath must be absolute: {path}"
+            "volume mountPath must be absolute, without ':': {path}"
         )));
     }
     let at = crate::container::layout::absolute(path);
@@ -207,7 +210,8 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             .ok_or_else(|| crate::volumes::not_found(&v.volume_id))?;
         let mount_path = volume_mount_path(state, &v.mount_path)?;
         if let Some(sub) = v.subpath.as_deref() {
-            if sub.split('/').any(|c| c == "..") {
+            // `:` separates the runtime's mount table fields.
+            if sub.split('/').any(|c| c == "..") || sub.contains(':') {
                 return Err(Failure::bad_request(format!(
                     "invalid volume subpath {sub}"
                 )));
@@ -841,8 +845,7 @@ async fn set_ttl(
 }
 
 /// Routes the official SDKs call that mean nothing on one machine: Daytona's 400 with a
-/// message, never a 200 (ssh access, secrets, warm pools, object storage, signing keys,
-/// telemetry).
+/// message, never a 200 (ssh access, secrets, warm pools, signing keys, telemetry).
 async fn not_supported(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> Failure {
     Failure::bad_request(format!(
         "{} is not supported by the embedded backend (forge local): use Daytona for it",

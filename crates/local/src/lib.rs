@@ -23,6 +23,7 @@ mod events;
 pub mod glob;
 mod lifecycle;
 mod listing;
+mod object_storage;
 mod objects;
 mod ports;
 mod preview;
@@ -218,6 +219,8 @@ pub(crate) struct AppState {
     pub commands: Arc<tokio::sync::Semaphore>,
     /// Installed `node_modules` trees, for second previews.
     pub deps: deps_cache::Cache,
+    /// Declarative images' build contexts (the S3 endpoint under `/s3`).
+    pub storage: object_storage::Storage,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -355,6 +358,7 @@ impl LocalBackend {
             config.dependency_cache_max_bytes,
         )
         .map_err(home_err)?;
+        let storage = object_storage::Storage::open(&home).map_err(home_err)?;
         let state: Shared = Arc::new(AppState {
             api_key: api_key.clone(),
             base_url: format!("http://{addr}"),
@@ -368,6 +372,7 @@ impl LocalBackend {
             snapshots,
             volumes,
             deps,
+            storage,
         });
         state.sessions.restore(&state).await;
         tokio::spawn(lifecycle::run(
@@ -459,9 +464,11 @@ fn router(state: Shared) -> axum::Router {
         .layer(from_fn_with_state(state.clone(), auth::require_key))
         .layer(from_fn(error::render_api));
     let toolbox = toolbox::router(state.clone())
-        .layer(from_fn_with_state(state, auth::require_key))
+        .layer(from_fn_with_state(state.clone(), auth::require_key))
         .layer(from_fn(error::render_toolbox));
     axum::Router::new()
         .nest("/api", api)
+        // Signed with credentials from push access, not the API key (see object_storage).
+        .nest("/s3", object_storage::s3_router(state))
         .nest("/toolbox/{sandbox_id}", toolbox)
 }

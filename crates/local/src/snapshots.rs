@@ -10,8 +10,9 @@
 //! - from a declarative image (`buildInfo.dockerfileContent`, what the SDKs' `Image` builder
 //!   sends): its `RUN`, `ENV`, `WORKDIR` steps run in a fresh sandbox over the machine's
 //!   toolchain (package managers reach their registries), as the sandbox's user, the output
-//!   kept as the build log; the result's files are the snapshot. `COPY`/`ADD` need a build
-//!   context (object storage), which this backend does not have: the build fails and says so;
+//!   kept as the build log; the result's files are the snapshot. `COPY`/`ADD` take their
+//!   sources from the contexts the SDK uploaded (`buildInfo.contextHashes`, see
+//!   [`crate::object_storage`]), unpacked and copied by the sandbox's own `tar` and `cp`;
 //! - from a sandbox (`POST /sandbox/{id}/snapshot`): a copy of its files.
 //!
 //! A sandbox created with an unknown snapshot name is a 404, never a silent success.
@@ -381,6 +382,131 @@ async fn build(state: Shared, mut snap: Snapshot, dockerfile: String) {
     let _ = persist(&state, &snap);
 }
 
+/// Where a build's uploaded contexts are unpacked inside its sandbox (its `/tmp`, which a
+/// snapshot does not keep).
+const CONTEXT_DIR: &str = "/tmp/.forge-build-context";
+
+/// Copies `COPY`/`ADD` sources from the unpacked context to their destination, run by the
+/// sandbox's bash (so links a `RUN` step planted are followed inside the sandbox, never on
+/// this machine). `$1` context, `$2` destination, then the sources (globs allowed: `IFS`
+/// empty, so an unquoted source only globs). A folder's contents are copied into the
+/// destination; a file goes into it when it ends with `/`, is a folder or there are several
+/// sources, else becomes it (Docker's rules).
+const COPY_SCRIPT: &str = r#"set -e
+ctx=$1; dst=$2; shift 2
+case $dst in /*) ;; *) dst=$PWD/$dst ;; esac
+many=0; [ $# -gt 1 ] && many=1
+cd "$ctx"
+IFS=
+for pat in "$@"; do
+  found=0
+  for s in $pat; do
+    if [ ! -e "$s" ] && [ ! -L "$s" ]; then break; fi
+    found=1
+    if [ -d "$s" ] && [ ! -L "$s" ]; then
+      mkdir -p -- "$dst"; cp -a -- "$s/." "$dst/"
+    elif [ $many = 1 ] || [ "${dst%/}" != "$dst" ] || [ -d "$dst" ]; then
+      mkdir -p -- "$dst"; cp -a -- "$s" "$dst/"
+    else
+      mkdir -p -- "$(dirname -- "$dst")"; cp -a -- "$s" "$dst"
+    fi
+  done
+  if [ $found = 0 ]; then echo "COPY: $pat: no such file or directory in the build context" >&2; exit 1; fi
+done
+"#;
+
+/// The sources and destination of a `COPY`/`ADD` (shell or JSON form), each source made
+/// relative to the build context (a leading `/` names the context's root, as in Docker);
+/// flags other than `--chown` (files are the sandbox user's here) are refused.
+fn copy_args(kw: &str, args: &str) -> Result<(Vec<String>, String), String> {
+    let mut words = if args.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<String>>(args)
+            .map_err(|_| format!("{kw} {args}: not a JSON array"))?
+    } else {
+        shell_words(args)
+    };
+    while words.first().is_some_and(|w| w.starts_with("--")) {
+        let flag = words.remove(0);
+        if !flag.starts_with("--chown=") {
+            return Err(format!(
+                "{kw} {flag} is not supported by the embedded backend (only --chown, which is implied: files belong to the sandbox's user)"
+            ));
+        }
+    }
+    if words.len() < 2 {
+        return Err(format!("{kw} {args}: needs a source and a destination"));
+    }
+    let dst = words.pop().unwrap_or_default();
+    let mut srcs = Vec::new();
+    for w in words {
+        if kw == "ADD"
+            && (w.starts_with("http://") || w.starts_with("https://") || w.starts_with("git@"))
+        {
+            return Err(format!(
+                "ADD {w}: remote sources are not supported by the embedded backend: use RUN curl or git"
+            ));
+        }
+        let rel = w.trim_start_matches('/');
+        if rel.split('/').any(|c| c == "..") {
+            return Err(format!("{kw} {w}: the source is outside the build context"));
+        }
+        srcs.push(if rel.is_empty() {
+            ".".into()
+        } else {
+            rel.to_string()
+        });
+    }
+    Ok((srcs, dst))
+}
+
+/// Runs one program in the build's sandbox, its output appended to the build log; an
+/// optional file is its stdin. Answers its exit code.
+async fn run_step<F, Fut>(
+    ctl: &crate::container::ctl::Ctl,
+    argv: Vec<String>,
+    cwd: &str,
+    env: Vec<String>,
+    stdin: Option<PathBuf>,
+    say: &F,
+) -> Result<i32, String>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use tokio::io::AsyncReadExt;
+    let spec = Spec {
+        argv,
+        cwd: cwd.to_string(),
+        env,
+        stdin: stdin.is_some(),
+        output: Output::Combined,
+        fd3: None,
+    };
+    let mut child = crate::container::process::spawn(ctl, spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    let feed = child.stdin.take().zip(stdin).map(|(mut pipe, path)| {
+        tokio::spawn(async move {
+            if let Ok(mut f) = tokio::fs::File::open(path).await {
+                let _ = tokio::io::copy(&mut f, &mut pipe).await;
+            }
+        })
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    if let Some(r) = child.stdout.as_mut() {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => say(String::from_utf8_lossy(&buf[..n]).into_owned()).await,
+            }
+        }
+    }
+    if let Some(feed) = feed {
+        let _ = feed.await;
+    }
+    Ok(child.wait().await)
+}
+
 async fn run_build<F, Fut>(
     state: &Shared,
     snap: &Snapshot,
@@ -392,12 +518,17 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let steps = instructions(dockerfile);
-    for (kw, _) in &steps {
-        if kw == "COPY" || kw == "ADD" {
-            return Err(format!(
-                "{kw} needs a build context, which the embedded backend does not have: use RUN to fetch files, or a snapshot made from a sandbox"
-            ));
-        }
+    // Every uploaded context named by the request, found before anything runs.
+    let mut contexts = Vec::new();
+    for hash in snap
+        .build_info
+        .as_ref()
+        .and_then(|b| b.context_hashes.clone())
+        .unwrap_or_default()
+    {
+        contexts.push(state.storage.context(&hash).ok_or_else(|| {
+            format!("build context {hash} was not uploaded (the SDK uploads it through object-storage push access)")
+        })?);
     }
     let builder = crate::api::create_internal(
         state,
@@ -423,8 +554,10 @@ where
             dir: state.store.sandbox_dir(&builder.sandbox.id),
             env: forge_wire::StringMap::new(),
         };
+        let mut unpacked = false;
         for (kw, args) in steps {
             say(format!("Step {kw} {args}\n")).await;
+            let env = crate::procs::command_env(&state.runtime, &penv, &cwd, &setup.env);
             match kw.as_str() {
                 "ENV" => {
                     for (k, v) in env_pairs(&args) {
@@ -449,32 +582,56 @@ where
                     } else {
                         args.clone()
                     };
-                    let env = crate::procs::command_env(&state.runtime, &penv, &cwd, &setup.env);
-                    let spec = Spec {
-                        argv: vec!["bash".into(), "-c".into(), command],
-                        cwd: cwd.clone(),
-                        env,
-                        stdin: false,
-                        output: Output::Combined,
-                        fd3: None,
-                    };
-                    let mut child = crate::container::process::spawn(&running.ctl, spec)
+                    let argv = vec!["bash".into(), "-c".into(), command];
+                    let code = run_step(&running.ctl, argv, &cwd, env, None, say)
                         .await
                         .map_err(|e| format!("RUN {args}: {e}"))?;
-                    let mut out = child.stdout.take();
-                    let mut buf = vec![0u8; 16 * 1024];
-                    if let Some(r) = out.as_mut() {
-                        use tokio::io::AsyncReadExt;
-                        loop {
-                            match r.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => say(String::from_utf8_lossy(&buf[..n]).into_owned()).await,
-                            }
-                        }
-                    }
-                    let code = child.wait().await;
                     if code != 0 {
                         return Err(format!("RUN {args} exited with {code}"));
+                    }
+                }
+                "COPY" | "ADD" => {
+                    let (srcs, dst) = copy_args(&kw, &args)?;
+                    if !unpacked {
+                        // The uploaded tars unpacked by the sandbox's own tar, as its user.
+                        let mkdir = vec!["mkdir".into(), "-p".into(), CONTEXT_DIR.into()];
+                        run_step(&running.ctl, mkdir, "/", env.clone(), None, say).await?;
+                        for tar in &contexts {
+                            let argv =
+                                ["tar", "-x", "--no-same-owner", "-C", CONTEXT_DIR, "-f", "-"]
+                                    .map(String::from)
+                                    .to_vec();
+                            let code = run_step(
+                                &running.ctl,
+                                argv,
+                                "/",
+                                env.clone(),
+                                Some(tar.clone()),
+                                say,
+                            )
+                            .await?;
+                            if code != 0 {
+                                return Err(format!(
+                                    "unpacking the build context exited with {code}"
+                                ));
+                            }
+                        }
+                        unpacked = true;
+                    }
+                    let mut argv: Vec<String> = vec![
+                        "bash".into(),
+                        "-c".into(),
+                        COPY_SCRIPT.into(),
+                        "copy".into(),
+                        CONTEXT_DIR.into(),
+                        dst,
+                    ];
+                    argv.extend(srcs);
+                    let code = run_step(&running.ctl, argv, &cwd, env, None, say)
+                        .await
+                        .map_err(|e| format!("{kw} {args}: {e}"))?;
+                    if code != 0 {
+                        return Err(format!("{kw} {args} exited with {code}"));
                     }
                 }
                 // Recorded by the image, meaningless here: the machine's toolchain is the base.
@@ -572,5 +729,30 @@ mod tests {
             vec![("A".into(), "1".into()), ("B".into(), "two words".into())]
         );
         assert_eq!(env_pairs("C 3"), vec![("C".into(), "3".into())]);
+    }
+
+    #[test]
+    fn copy_sources_are_read_relative_to_the_context() {
+        assert_eq!(
+            copy_args("COPY", "/tmp/x/a.txt /home/daytona/a.txt").unwrap(),
+            (
+                vec!["tmp/x/a.txt".to_string()],
+                "/home/daytona/a.txt".to_string()
+            )
+        );
+        assert_eq!(
+            copy_args("COPY", "[\"a b\", \"/\", \"dst/\"]").unwrap(),
+            (vec!["a b".to_string(), ".".to_string()], "dst/".to_string())
+        );
+        assert!(copy_args("COPY", "--chown=daytona:daytona a b").is_ok());
+        for bad in [
+            "../etc/passwd /x",
+            "--from=base /a /b",
+            "--chmod=755 a b",
+            "onlyone",
+        ] {
+            assert!(copy_args("COPY", bad).is_err(), "{bad}");
+        }
+        assert!(copy_args("ADD", "https://example.com/x /x").is_err());
     }
 }

@@ -128,17 +128,37 @@ async fn snapshots_from_an_image_a_sandbox_and_a_dockerfile() {
         sh(&env, c, "cat site/made.txt; echo $GREETING").await.1,
         "hello built\nhello\n"
     );
-    // COPY needs a build context: the build fails and says why.
+    // A COPY of a file no uploaded context has: the build fails and says which.
     let (_, _) = env
         .json(
             Method::POST,
             &env.api("/snapshots"),
-            Some(json!({"name": "copying", "buildInfo": {"dockerfileContent": "FROM x\nCOPY . .\n"}})),
+            Some(json!({"name": "copying", "buildInfo": {"dockerfileContent": "FROM x\nCOPY missing.txt /x\n"}})),
         )
         .await;
     let snap = settled(&env, "copying").await;
     assert_eq!(snap["state"], "build_failed");
-    assert!(snap["errorReason"].as_str().unwrap().contains("COPY"));
+    assert!(snap["errorReason"]
+        .as_str()
+        .unwrap()
+        .contains("COPY missing.txt"));
+    // A context the request names but nobody uploaded: refused before anything runs.
+    let (_, _) = env
+        .json(
+            Method::POST,
+            &env.api("/snapshots"),
+            Some(json!({"name": "no-context", "buildInfo": {"dockerfileContent": "FROM x\nCOPY a /a\n", "contextHashes": ["0123456789abcdef0123456789abcdef"]}})),
+        )
+        .await;
+    let snap = settled(&env, "no-context").await;
+    assert_eq!(snap["state"], "build_failed");
+    assert!(
+        snap["errorReason"]
+            .as_str()
+            .unwrap()
+            .contains("0123456789abcdef0123456789abcdef was not uploaded"),
+        "{snap}"
+    );
     // Listed, paginated; deactivated ones cannot be used; deleted ones are gone.
     let (_, list) = env
         .json(Method::GET, &env.api("/snapshots?limit=2&page=1"), None)
@@ -148,7 +168,7 @@ async fn snapshots_from_an_image_a_sandbox_and_a_dockerfile() {
             list["total"].as_u64(),
             list["items"].as_array().unwrap().len()
         ),
-        (Some(4), 2)
+        (Some(5), 2)
     );
     let (s, _) = env
         .json(Method::POST, &env.api("/snapshots/node22/deactivate"), None)

@@ -49,6 +49,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/netlink.h>
+#include <linux/openat2.h>
 #include <linux/sock_diag.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -354,9 +355,53 @@ static void check_dir(const char *target) {
     die("mount point %s is not a folder", target);
 }
 
+/* `rel` under the folder `base`, opened as an O_PATH descriptor without following any link
+ * and never leaving `base` (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). A mount made on
+ * the descriptor (through /proc/self/fd/N) binds exactly the folder that was checked, so a
+ * sandbox sharing a volume cannot swap a folder for a link between the check and the mount. */
+static int open_beneath(const char *base, const char *rel) {
+  int b = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (b < 0) return -1;
+  while (*rel == '/') rel++;
+  if (!*rel) return b;
+  struct open_how how = {
+      .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+      .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int)syscall(SYS_openat2, b, rel, &how, sizeof how);
+  int saved = errno;
+  close(b);
+  errno = saved;
+  return fd;
+}
+
+/* A volume: BASE/SUB (SUB may be empty; it is the sandbox's to shape) bound read-write at
+ * DST, both sides opened with open_beneath. */
+static void mount_volume(const struct options *o, const char *spec) {
+  char base[PATH_MAX], sub[PATH_MAX];
+  const char *c1 = strchr(spec, ':');
+  const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+  if (!c1 || !c2) die("bad mount %s", spec);
+  snprintf(base, sizeof base, "%.*s", (int)(c1 - spec), spec);
+  snprintf(sub, sizeof sub, "%.*s", (int)(c2 - c1 - 1), c1 + 1);
+  const char *dst = c2 + 1;
+  int from = open_beneath(base, sub);
+  if (from < 0) die("volume %s/%s: %s (a symbolic link?)", base, sub, strerror(errno));
+  int to = open_beneath(o->root, dst);
+  if (to < 0) die("mount point %s: %s (a symbolic link?)", dst, strerror(errno));
+  char a[64], t[64];
+  snprintf(a, sizeof a, "/proc/self/fd/%d", from);
+  snprintf(t, sizeof t, "/proc/self/fd/%d", to);
+  if (mount(a, t, NULL, MS_BIND | MS_REC | MS_NOSUID, NULL) < 0)
+    die("bind volume %s/%s: %s", base, sub, strerror(errno));
+  close(from);
+  close(to);
+}
+
 /* One entry of the mount table (see `container/layout.rs`, which writes them):
  *   ro:SRC:DST        SRC (host) bound read-only at DST
  *   rw:SRC:DST        SRC bound read-write at DST
+ *   vol:BASE:SUB:DST  a volume (see mount_volume)
  *   overlay:DST:LOWER a read-only overlay of LOWER (`a:b`, first wins) at DST; when the kernel
  *                     refuses overlays here, the last layer is bound read-only and the files of
  *                     the first bound over it one by one
@@ -368,7 +413,9 @@ static void apply_mount(const struct options *o, const char *spec) {
   memcpy(kind, spec, (size_t)(c1 - spec));
   kind[c1 - spec] = 0;
   const char *rest = c1 + 1;
-  if (!strcmp(kind, "ro") || !strcmp(kind, "rw")) {
+  if (!strcmp(kind, "vol")) {
+    mount_volume(o, rest);
+  } else if (!strcmp(kind, "ro") || !strcmp(kind, "rw")) {
     const char *c2 = strchr(rest, ':');
     if (!c2) die("bad mount %s", spec);
     snprintf(a, sizeof a, "%.*s", (int)(c2 - rest), rest);

@@ -556,3 +556,87 @@ async fn a_killed_command_takes_its_wrapped_and_detached_children_with_it() {
         "the setsid+timeout child outlived deleteSession"
     );
 }
+
+/// A sandbox sharing a volume swaps a folder of it for a link to `/`, over and over, while
+/// other sandboxes that mount that folder (`subpath`) start. A check of the path followed by
+/// a mount of the same path (what the backend did) loses this race now and then: the starting
+/// sandbox gets this machine's `/` read-write. Mounting the folder that was opened without
+/// following links (`openat2`, `/proc/self/fd/N`) leaves nothing to race.
+#[tokio::test]
+async fn a_volume_subpath_swapped_for_a_link_never_mounts_this_machines_root() {
+    const VICTIMS: usize = 40;
+    let env = common::start().await;
+    let (s, vol) = env
+        .json(
+            Method::POST,
+            &env.api("/volumes"),
+            Some(json!({"name": "raced"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{vol}");
+    let volume = vol["id"].as_str().unwrap().to_string();
+    let attacker = env
+        .create(json!({"volumes": [{"volumeId": volume, "mountPath": "/mnt/v"}]}))
+        .await;
+    let attacker = attacker["id"].as_str().unwrap().to_string();
+    // Bounded: it stops at the stop file or after 10 million swaps.
+    sh(
+        &env,
+        &attacker,
+        "cd /mnt/v && nohup bash -c 'i=0; while [ ! -e stop ] && [ $i -lt 10000000 ]; do rm -rf sub; mkdir sub; rmdir sub; ln -s / sub; i=$((i+1)); echo $i > count; done' >/dev/null 2>&1 &",
+    )
+    .await;
+    // Wait for the loop to be swapping (a state, not a duration).
+    for _ in 0..600 {
+        if sh(&env, &attacker, "cat /mnt/v/count 2>/dev/null || echo 0")
+            .await
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+            > 10
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut started, mut refused) = (0, 0);
+    for _ in 0..VICTIMS {
+        let victim = bounded(
+            "create",
+            env.json(
+                Method::POST,
+                &env.api("/sandbox"),
+                Some(json!({"volumes": [{"volumeId": volume, "mountPath": "/home/daytona/v", "subpath": "sub"}]})),
+            ),
+        )
+        .await;
+        if victim.0 != 200 {
+            refused += 1;
+            continue;
+        }
+        let id = victim.1["id"].as_str().unwrap().to_string();
+        let (s, v) = bounded(
+            "exec",
+            env.exec(
+                &id,
+                json!({"command": "if [ -e /home/daytona/v/etc/passwd ] || [ -d /home/daytona/v/usr/bin ]; then echo ESCAPED; else echo contained; fi"}),
+            ),
+        )
+        .await;
+        if s == 200 {
+            started += 1;
+            assert_eq!(
+                v["result"].as_str().unwrap_or_default(),
+                "contained\n",
+                "a sandbox started with this machine's / mounted as its volume"
+            );
+        } else {
+            refused += 1;
+        }
+        env.json(Method::DELETE, &env.api(&format!("/sandbox/{id}")), None)
+            .await;
+    }
+    sh(&env, &attacker, "touch /mnt/v/stop").await;
+    eprintln!("volume race: {started} started with the volume's folder, {refused} refused");
+    assert_eq!(started + refused, VICTIMS);
+}

@@ -31,7 +31,7 @@ use cgroup::{Cgroups, Limits};
 use ctl::{op, Ctl};
 use net::Network;
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -400,24 +400,25 @@ impl Runtime {
                     link.display()
                 )));
             }
-            // A volume's subpath made here is the sandbox user's, as if it had made it.
-            let mut made = Vec::new();
-            let mut up = host.clone();
-            while !up.exists() {
-                made.push(up.clone());
-                if !up.pop() {
-                    break;
+            // A volume's subpath made here is the sandbox user's, as if it had made it. Made
+            // name by name from descriptors: a link swapped in meanwhile is refused, never
+            // followed (the runtime's mount checks again, on what it opens).
+            let sub = host.strip_prefix(volume).unwrap_or(Path::new(""));
+            let made = make_beneath(volume, sub).and_then(|made| {
+                make_beneath(&root, Path::new(at.trim_start_matches('/')))?;
+                Ok(made)
+            });
+            match made {
+                Ok(made) => {
+                    for d in made {
+                        let _ = self.give_fd(d.as_fd());
+                    }
                 }
-            }
-            let created =
-                std::fs::create_dir_all(host).and_then(|()| std::fs::create_dir_all(&point));
-            if let Err(e) = created {
-                return Err(Failure::internal(format!(
-                    "cannot mount a volume at {at}: {e}"
-                )));
-            }
-            for d in made {
-                let _ = self.give(&d);
+                Err(e) => {
+                    return Err(Failure::bad_request(format!(
+                        "cannot mount a volume at {at}: {e}"
+                    )))
+                }
             }
         }
         let running = self
@@ -471,8 +472,14 @@ impl Runtime {
             for m in self.layout.mount_args() {
                 args.extend(["--mount".into(), m]);
             }
-            for (_, host, at) in &start.mounts {
-                args.extend(["--mount".into(), format!("rw:{}:{at}", host.display())]);
+            // The volume and its subpath apart: the runtime opens the subpath beneath the
+            // volume without following links and mounts what it opened.
+            for (volume, host, at) in &start.mounts {
+                let sub = host.strip_prefix(volume).unwrap_or(Path::new(""));
+                args.extend([
+                    "--mount".into(),
+                    format!("vol:{}:{}:{at}", volume.display(), sub.display()),
+                ]);
             }
             for p in &self.host_ports {
                 args.extend(["--forward".into(), p.to_string()]);
@@ -1039,6 +1046,42 @@ fn in_netns_route(ip: &Path, pid: i32, commands: &str) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     run(&["-4", "-batch", "-"], Some(commands)).map(|_| ())
+}
+
+/// Makes the missing folders of `rel` under `base`, each name made and opened from the
+/// descriptor of the folder before it (`mkdirat`, then `O_PATH | O_NOFOLLOW | O_DIRECTORY`),
+/// so a name that is a link (or becomes one) is refused, never followed. Answers descriptors
+/// of the folders it made.
+fn make_beneath(base: &Path, rel: &Path) -> std::io::Result<Vec<OwnedFd>> {
+    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open(base, flags, Mode::empty())?;
+    let mut made = Vec::new();
+    for part in rel.components() {
+        let name = match part {
+            std::path::Component::Normal(name) => name,
+            std::path::Component::RootDir | std::path::Component::CurDir => continue,
+            _ => return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput)),
+        };
+        let created = match mkdirat(&dir, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) => true,
+            Err(rustix::io::Errno::EXIST) => false,
+            Err(e) => return Err(e.into()),
+        };
+        dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is not a folder (a symbolic link?): {e}",
+                    name.to_string_lossy()
+                ),
+            )
+        })?;
+        if created {
+            made.push(dir.try_clone()?);
+        }
+    }
+    Ok(made)
 }
 
 /// The first folder on the way from `base` down to `path` (both included below `base`) that

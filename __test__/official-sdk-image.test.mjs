@@ -108,6 +108,21 @@ test('an Image with addLocalFile and addLocalDir builds a snapshot whose sandbox
   assert.equal(r.result, 'from a local file\ndeep inside\n')
 })
 
+test('a sandbox created from an Image with local files is built from it', { timeout: 300_000 }, async () => {
+  const dir = join(work, 'direct')
+  mkdirSync(join(dir, 'lib'), { recursive: true })
+  writeFileSync(join(dir, 'lib', 'util.js'), 'module.exports = 6 * 7\n')
+  const image = Image.base('node:22-bookworm')
+    .addLocalDir(dir, '/home/daytona/proj')
+    .env({ ANSWER_FILE: '/home/daytona/answer.txt' })
+    .runCommands('node -e "require(\'fs\').writeFileSync(process.env.ANSWER_FILE, String(require(\'/home/daytona/proj/lib/util.js\')))"')
+  const sandbox = await daytona.create({ image }, { timeout: 240 })
+  made.push(sandbox)
+  assert.equal(sandbox.state, 'started')
+  const r = await sandbox.process.executeCommand('cat $ANSWER_FILE; echo; cat proj/lib/util.js')
+  assert.equal(r.result, '42\nmodule.exports = 6 * 7\n')
+})
+
 test('a COPY of a file no context has fails the build and says which', { timeout: 120_000 }, async () => {
   const image = Image.base('node:22-bookworm').dockerfileCommands(['COPY /nowhere/missing.txt /home/daytona/x'])
   await assert.rejects(daytona.snapshot.create({ name: 'missing-source', image }), /missing\.txt/)

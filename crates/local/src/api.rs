@@ -202,6 +202,14 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             Some(snap)
         }
     };
+    // A declarative image with steps (the SDKs' `Image`): built first, as a snapshot the
+    // sandbox starts from (its files and environment; the request's resources stay).
+    let built = match req.build_info.as_ref() {
+        Some(b) if crate::snapshots::has_steps(&b.dockerfile_content) => {
+            Some(crate::snapshots::build_for_sandbox(state, b).await?)
+        }
+        _ => None,
+    };
     let mut volumes = Vec::new();
     for v in req.volumes.clone().unwrap_or_default() {
         let vol = state
@@ -240,6 +248,7 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
     // A snapshot's environment first, the request's over it.
     let mut env = snapshot
         .as_ref()
+        .or(built.as_ref())
         .map(|s| crate::snapshots::setup(state, &s.id).env)
         .unwrap_or_default();
     env.extend(req.env.clone());
@@ -306,7 +315,7 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             stopped_at: None,
         })
         .await?;
-    if let Some(s) = &snapshot {
+    if let Some(s) = snapshot.as_ref().or(built.as_ref()) {
         if let Err(e) = crate::snapshots::place_files(state, &s.id, &id).await {
             let _ = state.store.remove(&id, false).await;
             return Err(e);

@@ -83,6 +83,12 @@ async fn create(
     State(state): State<Shared>,
     JsonBody(req): JsonBody<CreateSnapshot>,
 ) -> Result<Json<Snapshot>, Failure> {
+    start(&state, req).map(Json)
+}
+
+/// Records a new snapshot and, for a declarative image, starts its build in the background
+/// (not `async`: a build creates a sandbox, which may build an image, which comes here).
+fn start(state: &Shared, req: CreateSnapshot) -> Result<Snapshot, Failure> {
     let name = req.name.trim().to_string();
     if name.is_empty() {
         return Err(Failure::bad_request("name is required"));
@@ -119,7 +125,7 @@ async fn create(
         reference: Some(req.image_name.clone().unwrap_or_else(|| name.clone())),
         ..Default::default()
     };
-    let added = objects(&state)
+    let added = objects(state)
         .insert_new(snap.clone())
         .map_err(|e| Failure::internal(format!("cannot write snapshot record: {e}")))?;
     if !added {
@@ -127,12 +133,76 @@ async fn create(
             "Snapshot with name {name} already exists"
         )));
     }
-    let _ = std::fs::create_dir_all(files(&state, &snap.id));
+    let _ = std::fs::create_dir_all(files(state, &snap.id));
     if let Some(b) = req.build_info {
         let (state2, snap2) = (state.clone(), snap.clone());
         tokio::spawn(async move { build(state2, snap2, b.dockerfile_content).await });
     }
-    Ok(Json(snap))
+    Ok(snap)
+}
+
+/// True when a Dockerfile does more than name its base image (the SDKs send an image name
+/// as `FROM <image>` alone, which has nothing to build here).
+pub fn has_steps(dockerfile: &str) -> bool {
+    instructions(dockerfile)
+        .iter()
+        .any(|(kw, _)| matches!(kw.as_str(), "RUN" | "COPY" | "ADD" | "ENV" | "WORKDIR"))
+}
+
+/// The snapshot a sandbox created from a declarative image starts from: built now (the
+/// create answers when it is), or the one an earlier sandbox of the same Dockerfile and
+/// contexts built. Named `forge-build-<hash>`, as Daytona names such builds by their content.
+pub async fn build_for_sandbox(
+    state: &Shared,
+    info: &forge_wire::CreateBuildInfo,
+) -> Result<Snapshot, Failure> {
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    hash.update(info.dockerfile_content.as_bytes());
+    for h in info.context_hashes.iter().flatten() {
+        hash.update(b"\0");
+        hash.update(h.as_bytes());
+    }
+    let digest: String = hash
+        .finish()
+        .as_ref()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = format!("forge-build-{digest}");
+    // A failed build of the same content is built again.
+    if let Some(old) = objects(state).get(&name) {
+        if old.state == SnapshotState::BuildFailed {
+            let _ = objects(state).remove(&old.id);
+        }
+    }
+    let made = start(
+        state,
+        CreateSnapshot {
+            name: name.clone(),
+            build_info: Some(info.clone()),
+            ..Default::default()
+        },
+    );
+    if let Err(e) = made {
+        if e.status != StatusCode::CONFLICT {
+            return Err(e);
+        }
+    }
+    // Built by this create or by another one of the same image: wait for it to settle.
+    loop {
+        let snap = objects(state).get(&name).ok_or_else(|| not_found(&name))?;
+        match snap.state {
+            SnapshotState::Active => return Ok(snap),
+            SnapshotState::BuildFailed => {
+                return Err(Failure::bad_request(format!(
+                    "the image build failed: {}",
+                    snap.error_reason.unwrap_or_default()
+                )))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// `GET /snapshots?page=&limit=&name=&sort=&order=`.

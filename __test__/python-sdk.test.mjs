@@ -44,6 +44,8 @@ test('the official Python SDK: create, exec, files, sessions, snapshots, volumes
   assert.deepEqual(seen.session, [0, 0, '1\n/tmp\n'])
   assert.equal(seen.snapshot, 'active')
   assert.equal(seen.from_snapshot, 'py-snap')
+  assert.equal(seen.built, 'hi\n')
+  assert.match(seen.local_files, /not supported.*obstore/)
   assert.equal(seen.volume, 'ready')
   assert.equal(seen.volume_file, 'shared\n')
   assert.equal(seen.deleted, true)

@@ -9,6 +9,7 @@ from daytona import (
     CreateSnapshotParams,
     Daytona,
     DaytonaConfig,
+    Image,
     SessionExecuteRequest,
     VolumeMount,
 )
@@ -37,6 +38,20 @@ seen["snapshot"] = str(snap.state.value if hasattr(snap.state, "value") else sna
 from_snap = d.create(CreateSandboxFromSnapshotParams(snapshot="py-snap"), timeout=60)
 seen["from_snapshot"] = from_snap.snapshot
 from_snap.delete()
+
+# A declarative Image: RUN and ENV are built; local files need the SDK's S3 upload, which
+# its client (obstore) cannot make to an http:// endpoint: refused at push access, clearly.
+built = d.snapshot.create(
+    CreateSnapshotParams(name="py-built", image=Image.base("python:3.12").env({"G": "hi"}).run_commands("echo $G > /home/daytona/built.txt"))
+)
+from_built = d.create(CreateSandboxFromSnapshotParams(snapshot="py-built"), timeout=60)
+seen["built"] = from_built.process.exec("cat /home/daytona/built.txt").result
+from_built.delete()
+try:
+    d.snapshot.create(CreateSnapshotParams(name="py-files", image=Image.base("python:3.12").add_local_file(__file__, "/home/daytona/x.py")))
+    seen["local_files"] = "built"
+except Exception as e:  # the SDK's DaytonaError
+    seen["local_files"] = str(e)
 
 vol = d.volume.create("py-vol")
 seen["volume"] = str(vol.state.value if hasattr(vol.state, "value") else vol.state)

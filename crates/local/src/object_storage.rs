@@ -125,8 +125,28 @@ impl Storage {
     }
 }
 
+/// SDKs (their `X-Daytona-Source`) whose S3 client cannot use this endpoint, and why: they
+/// get Daytona's "not supported" answer at push access instead of an obscure upload error.
+const CANNOT_UPLOAD: &[(&str, &str)] = &[(
+    "sdk-python",
+    "the Python SDK's S3 client (obstore) refuses http:// endpoints, and the embedded backend serves its object storage on http://127.0.0.1; an Image with local files can be built with the TypeScript SDK, or use RUN steps",
+)];
+
 /// `GET /api/object-storage/push-access`: S3 credentials for one build's uploads.
-pub async fn push_access(State(state): State<Shared>) -> Result<Json<serde_json::Value>, Failure> {
+pub async fn push_access(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let source = headers
+        .get("x-daytona-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Some((_, why)) = CANNOT_UPLOAD.iter().find(|(s, _)| *s == source) {
+        return Err(Failure::bad_request(format!(
+            "object storage push access is not supported for this client: {why}"
+        ))
+        .with_code("NOT_SUPPORTED"));
+    }
     let (access, secret, token) = state.storage.issue();
     Ok(Json(serde_json::json!({
         "accessKey": access,

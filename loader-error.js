@@ -70,7 +70,11 @@ function noBindingError(cause, pkg) {
   const lines = [
     `@smartapi-forge/daytona: no binding loads on ${process.platform} ${process.arch}${libc ? ` (${libc})` : ''}, Node ${process.version}.`,
   ]
-  if (candidates.length === 0) {
+  const wasiOnly = process.env.NAPI_RS_FORCE_WASI === 'error' || Boolean(process.env.NAPI_RS_WASI_FLAVOR)
+  if (wasiOnly) {
+    // The generated loader tried no native binary: say so rather than call one missing.
+    lines.push(`NAPI_RS_FORCE_WASI=error (or NAPI_RS_WASI_FLAVOR) allows the WebAssembly build only. Native packages: ${packages.join(', ')}.`)
+  } else if (candidates.length === 0) {
     lines.push(`No native binary is built for ${here}. Native packages: ${packages.join(', ')}.`)
   } else {
     const names = candidates.map((p) => `${scope}-${p}`)

@@ -34,6 +34,9 @@ function install(modules = {}) {
   return dir
 }
 
+/** This environment less napi-rs's loader switches (a suite run under NAPI_RS_FORCE_WASI=1 included). */
+const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NAPI_RS_')))
+
 const PRELOAD = `for (const [k, v] of [['platform', process.env.FAKE_PLATFORM], ['arch', process.env.FAKE_ARCH]]) if (v) Object.defineProperty(process, k, { value: v })`
 
 /** Loads the entry in a child Node as `platform`/`arch`; returns what it threw, or what it exported. */
@@ -47,7 +50,7 @@ function load(dir, platform, arch, { env = {} } = {}) {
   const out = execFileSync(process.execPath, ['--require', preload, '-e', report], {
     cwd: dir,
     encoding: 'utf8',
-    env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '', ...env, FAKE_PLATFORM: platform, FAKE_ARCH: arch },
+    env: { ...cleanEnv(), ...env, FAKE_PLATFORM: platform, FAKE_ARCH: arch },
   })
   return JSON.parse(out.trim().split('\n').pop())
 }
@@ -79,7 +82,7 @@ test('the same error through the ESM entry, as an app that imports it sees it', 
   const r = spawnSync(process.execPath, ['--require', join(dir, 'fake-platform.cjs'), '--input-type=module', '-e', `import ${JSON.stringify(join(dir, 'index.mjs'))}`], {
     cwd: dir,
     encoding: 'utf8',
-    env: { ...process.env, FAKE_PLATFORM: 'freebsd', FAKE_ARCH: 'riscv64' },
+    env: { ...cleanEnv(), FAKE_PLATFORM: 'freebsd', FAKE_ARCH: 'riscv64' },
   })
   assert.notEqual(r.status, 0)
   assert.match(r.stderr, /no binding loads on freebsd riscv64/)
@@ -134,4 +137,12 @@ test('Windows x64: the -gnu package is loaded when the msvc one the generated lo
   const e = load(install(), 'win32', 'x64')
   assert.match(e.message, /no binding loads on win32 x64/)
   assert.match(e.message, /@smartapi-forge\/daytona-win32-x64-gnu, is not installed/)
+})
+
+test('NAPI_RS_FORCE_WASI=error without the WASI package: says only WebAssembly was allowed, not that the native binary is missing', () => {
+  const e = load(install(), 'linux', 'x64', { env: { NAPI_RS_FORCE_WASI: 'error' } })
+  assert.match(e.message, /no binding loads on linux x64/)
+  assert.match(e.message, /NAPI_RS_FORCE_WASI=error .* allows the WebAssembly build only/)
+  assert.match(e.message, new RegExp(`${WASI} is not installed`))
+  assert.doesNotMatch(e.message, /is not installed\. npm leaves out/)
 })

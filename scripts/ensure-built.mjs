@@ -5,7 +5,8 @@
 //                                            no fat LTO, incremental), what `npm test` loads
 //   node scripts/ensure-built.mjs --release  the release build (fat LTO), for `npm run bench`,
 //                                            the demo and packaging
-// Both write the same daytona.linux-x64-gnu.node (and regenerate index.d.ts / index.js).
+// Both write the same daytona.linux-x64-gnu.node (and regenerate index.d.ts and binding.js,
+// napi-rs's loader, which the hand-written index.js wraps).
 // First typings.d.ts is generated from the Rust types (src/typings.rs, run as a test of the
 // binding in the same profile, so it reuses the build's dependencies); napi build prepends it
 // to the index.d.ts it generates (package.json `napi.dtsHeaderFile`).
@@ -28,5 +29,5 @@ if (!process.env.FORGE_SKIP_BUILD) {
     stdio: 'inherit',
     env: { ...process.env, FORGE_WRITE_TYPINGS: '1' },
   })
-  run(`npx napi build --platform ${profile}`)
+  run(`npx napi build --platform --js binding.js ${profile}`)
 }

@@ -40,6 +40,11 @@ pub(crate) enum Code {
     /// The embedded backend could not be started.
     #[strum(serialize = "DAYTONA_LOCAL_BACKEND")]
     LocalBackend,
+    /// `backend: 'local'` on a platform the embedded backend is not built for (it is Linux
+    /// only): the message says to run `forge local` on Linux and pass its URL and key.
+    #[strum(serialize = "DAYTONA_LOCAL_UNSUPPORTED")]
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    LocalUnsupported,
     /// A bug of ours (a result that could not be serialised, a task that panicked).
     #[strum(serialize = "DAYTONA_INTERNAL")]
     Internal,

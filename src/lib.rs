@@ -13,6 +13,11 @@ mod events;
 mod fs;
 mod git;
 mod json;
+// The embedded backend is Linux only; elsewhere a local client gets a typed refusal.
+#[cfg(target_os = "linux")]
+mod local;
+#[cfg(not(target_os = "linux"))]
+#[path = "local_unsupported.rs"]
 mod local;
 mod logs;
 mod pipeline;

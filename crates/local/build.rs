@@ -49,7 +49,7 @@ fn compile(program: &Path) -> bool {
     };
     for link in [&["-static"][..], &[][..]] {
         let mut cmd: Command = compiler.to_command();
-        cmd.args(["-O2", "-Wall", "-Wno-format-truncation", "-o"])
+        cmd.args(["-Os", "-s", "-Wall", "-Wno-format-truncation", "-o"])
             .arg(program)
             .arg(SOURCE)
             .args(link);

@@ -6,10 +6,40 @@
 use crate::output::{say, Failure};
 use forge_daytona::{Client, DaytonaConfig};
 
+/// The embedded backend: Linux only (its sandboxes are namespace containers).
+#[cfg(target_os = "linux")]
+pub type Embedded = forge_local::LocalBackend;
+
+/// Elsewhere no embedded backend can exist: a command that needs one fails with
+/// [`unsupported`] before it would start it.
+#[cfg(not(target_os = "linux"))]
+pub enum Embedded {}
+
+#[cfg(not(target_os = "linux"))]
+impl Embedded {
+    pub fn home(&self) -> &std::path::Path {
+        match *self {}
+    }
+    #[allow(clippy::unused_async)]
+    pub async fn shutdown(self) {
+        match self {}
+    }
+}
+
+/// `DAYTONA_LOCAL_UNSUPPORTED`: the embedded backend is not built for this platform; the
+/// message says to run `forge local` on Linux (or to set DAYTONA_API_KEY).
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+pub fn unsupported() -> Failure {
+    Failure::new(
+        forge_wire::platform::LOCAL_UNSUPPORTED_CODE,
+        forge_wire::platform::local_unsupported(std::env::consts::OS, std::env::consts::ARCH),
+    )
+}
+
 pub struct Backend {
     pub client: Client,
     /// The embedded backend, when this process runs it (stopped by [`Backend::close`]).
-    pub embedded: Option<forge_local::LocalBackend>,
+    pub embedded: Option<Embedded>,
 }
 
 /// What the embedded backend is started for.
@@ -37,6 +67,18 @@ impl Backend {
                 embedded: None,
             });
         }
+        Self::open_embedded(purpose, quiet).await
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[allow(clippy::unused_async)]
+    async fn open_embedded(_purpose: Purpose, _quiet: bool) -> Result<Backend, Failure> {
+        Err(unsupported())
+    }
+
+    /// Starts the embedded backend in this process.
+    #[cfg(target_os = "linux")]
+    async fn open_embedded(purpose: Purpose, quiet: bool) -> Result<Backend, Failure> {
         let mut config = forge_local::LocalConfig::from_env();
         if purpose == Purpose::Inspect {
             config.spare_sandboxes = 0;

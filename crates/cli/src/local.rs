@@ -16,8 +16,14 @@
 //! The API key comes from `FORGE_LOCAL_KEY` or `--key-file` (its first line), else a random
 //! one is made. `--key K` still works but warns: a command line is visible to every user of
 //! the machine (`ps`, `/proc/<pid>/cmdline`).
+//!
+//! Off Linux the embedded backend is not built: `forge local` fails with
+//! `DAYTONA_LOCAL_UNSUPPORTED`, saying to run it on Linux.
 
-use crate::output::{say, success, Failure};
+use crate::output::Failure;
+#[cfg(target_os = "linux")]
+use crate::output::{say, success};
+#[cfg(target_os = "linux")]
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +46,14 @@ pub struct Args {
     key: Option<String>,
 }
 
+#[cfg(not(target_os = "linux"))]
+#[allow(clippy::unused_async)]
+pub async fn run(_args: Args, _json: bool, _cancel: CancellationToken) -> Result<(), Failure> {
+    Err(crate::backend::unsupported())
+}
+
 /// The key: `--key-file`, else `--key` (with a warning), else `FORGE_LOCAL_KEY` (in `env`).
+#[cfg(target_os = "linux")]
 fn key_of(args: &Args, env: Option<String>) -> Result<Option<String>, String> {
     if let Some(file) = &args.key_file {
         let text = std::fs::read_to_string(file)
@@ -61,6 +74,7 @@ fn key_of(args: &Args, env: Option<String>) -> Result<Option<String>, String> {
     Ok(env)
 }
 
+#[cfg(target_os = "linux")]
 pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<(), Failure> {
     let env = forge_local::LocalConfig::from_env();
     let api_key = key_of(&args, env.api_key.clone()).map_err(Failure::usage)?;

@@ -43,3 +43,25 @@ pub mod headers {
 /// `\x01\x01\x01<line>\n`, every stderr line as `\x02\x02\x02<line>\n`.
 pub const STDOUT_MARKER: [u8; 3] = [1, 1, 1];
 pub const STDERR_MARKER: [u8; 3] = [2, 2, 2];
+
+/// Where the embedded backend (`forge-local`) runs, and what to do elsewhere.
+pub mod platform {
+    /// The stable code of "the embedded backend does not run on this platform", given by
+    /// the addon (`backend: 'local'`) and the CLI (`forge local`, `forge preview` without
+    /// `DAYTONA_API_KEY`) alike.
+    pub const LOCAL_UNSUPPORTED_CODE: &str = "DAYTONA_LOCAL_UNSUPPORTED";
+
+    /// Why the embedded backend cannot start on `os`/`arch` and what works instead. Its
+    /// sandboxes are containers built from Linux's own namespaces and cgroups, so it is built
+    /// for Linux only; everything else (the client, detection, the pipeline) works on every
+    /// platform against a backend that runs elsewhere.
+    pub fn local_unsupported(os: &str, arch: &str) -> String {
+        format!(
+            "the embedded backend (backend: 'local', `forge local`) runs on Linux only: its \
+             sandboxes are Linux namespace containers, and this is {os}-{arch}. Run `forge \
+             local` on a Linux machine (or in a Linux VM or container) and pass the \
+             DAYTONA_API_URL and DAYTONA_API_KEY it prints as apiUrl / apiKey, or set \
+             DAYTONA_API_KEY to use Daytona"
+        )
+    }
+}

@@ -51,7 +51,7 @@ pub struct Viewport {
     pub height: u32,
 }
 
-/// Where and how the browser check runs (`browser: { ... }`).
+/// Where and how the browser check runs (the object form of the `browser` option).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "BrowserCheckOptions", optional_fields = nullable))]
@@ -105,8 +105,8 @@ impl BrowserOptions {
     }
 }
 
-/// The `browser` option: `false` (the default) or `true` for the check with its defaults, or
-/// its [`BrowserOptions`].
+/// The `browser` option: `false` (the default), `true` for the check with its defaults, or
+/// where and how to run it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 #[cfg_attr(
@@ -200,7 +200,7 @@ pub struct BrowserReport {
     /// Most telling first (uncaught exceptions, `console.error`s, failed requests, overlays;
     /// each kind in the order it happened): the first is the failure's excerpt.
     pub errors: Vec<PageError>,
-    /// `None` only when the browser could not take it.
+    /// Missing (`null`) only when the browser could not take it.
     pub screenshot: Option<Screenshot>,
     /// The page's `document.title`.
     pub title: String,

@@ -182,5 +182,5 @@ test('without a browser the check is skipped, not failed', { timeout: 120_000 },
   // A misspelt option is named.
   const bad = await failure(verifyPage('/', { timeoutMS: 10 }))
   assert.equal(bad.code, 'DAYTONA_INVALID_ARGUMENT')
-  assert.match(bad.message, /timeoutMS/)
+  assert.match(bad.message, /unknown option `timeoutMS` in browser.*'timeoutMs'/)
 })

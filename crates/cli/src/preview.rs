@@ -342,7 +342,11 @@ fn write_screenshot(check: &BrowserCheck, to: &std::path::Path) -> (String, Opti
         }
         BrowserCheck::Ran(r) => r,
     };
-    let Some(png) = report.screenshot.as_ref().and_then(|s| s.bytes()) else {
+    let Some(png) = report
+        .screenshot
+        .as_ref()
+        .and_then(forge_preview::browser::Screenshot::bytes)
+    else {
         return ("browser check: no screenshot\n".into(), None);
     };
     let line = |p: &std::path::Path| {

@@ -309,7 +309,7 @@ async fn an_executable_path_that_is_not_there_is_refused_and_a_dead_endpoint_ski
             .unwrap()
         {
             BrowserCheck::Skipped(s) => {
-                assert!(s.skipped.contains("could not be reached"), "{}", s.skipped)
+                assert!(s.skipped.contains("could not be reached"), "{}", s.skipped);
             }
             BrowserCheck::Ran(r) => panic!("ran: {r:?}"),
         }

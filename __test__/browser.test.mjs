@@ -3,7 +3,7 @@
 // useEffect, render nothing, import a missing module at run time, or never settle.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inflateSync } from 'node:zlib'
@@ -169,12 +169,14 @@ test('without a browser the check is skipped, not failed', { timeout: 120_000 },
   assert.ok(r, 'the working app was previewed')
   await closePreviewBrowser()
   const path = process.env.PATH
-  process.env.PATH = mkdtempSync(join(tmpdir(), 'forge-no-browser-'))
+  const empty = mkdtempSync(join(tmpdir(), 'forge-no-browser-'))
+  process.env.PATH = empty
   let v
   try {
     v = await verifyPage('/throws.html')
   } finally {
     process.env.PATH = path
+    rmSync(empty, { recursive: true, force: true })
   }
   assert.equal(v.ok, true)
   assert.deepEqual(v.browser, { skipped: 'no browser' })

@@ -6,7 +6,7 @@
 // Figures: median and p90 of (with browser − HTTP only) per round, and the ratio of the
 // medians. Goal: ≤ 1.5 s added, warm.
 import { createRequire } from 'node:module'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +15,7 @@ import { writeSection } from './readme.mjs'
 
 const require = createRequire(import.meta.url)
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const ownHome = !process.env.FORGE_HOME
 process.env.FORGE_HOME ??= mkdtempSync(join(tmpdir(), 'forge-bench-browser-home-'))
 process.env.FORGE_STOP_SANDBOXES_ON_EXIT = '1'
 const { Daytona, closePreviewBrowser } = require(join(root, 'index.js'))
@@ -97,6 +98,8 @@ try {
 } finally {
   await closePreviewBrowser()
   await git.close()
+  rmSync(repos, { recursive: true, force: true })
+  if (ownHome) rmSync(process.env.FORGE_HOME, { recursive: true, force: true })
 }
 
 const ms = (x) => `${Math.round(x)} ms`

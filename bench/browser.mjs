@@ -98,8 +98,13 @@ try {
 } finally {
   await closePreviewBrowser()
   await git.close()
-  rmSync(repos, { recursive: true, force: true })
-  if (ownHome) rmSync(process.env.FORGE_HOME, { recursive: true, force: true })
+  for (const dir of [repos, ownHome && process.env.FORGE_HOME].filter(Boolean)) {
+    try {
+      rmSync(dir, { recursive: true, force: true })
+    } catch (e) {
+      console.error(`could not remove ${dir}: ${e.message}`)
+    }
+  }
 }
 
 const ms = (x) => `${Math.round(x)} ms`

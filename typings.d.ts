@@ -117,6 +117,119 @@ export type AddRemoteOptions = {
 export type Backend = "local" | "remote";
 
 /**
+ * What the browser check found: it ran, or it was skipped and why.
+ */
+export type BrowserCheck = BrowserReport | BrowserCheckSkipped;
+
+/**
+ * Where and how the browser check runs (the object form of the `browser` option).
+ */
+export type BrowserCheckOptions = {
+  /**
+   * The Chromium (or Chrome) to launch, instead of the first one found on `PATH`.
+   */
+  executablePath?: string | null,
+  /**
+   * A running browser's DevTools WebSocket URL (`ws://host:9222/devtools/browser/...`):
+   * used instead of launching one.
+   */
+  wsEndpoint?: string | null,
+  /**
+   * Default 1280 x 800.
+   */
+  viewport?: BrowserViewport | null,
+  /**
+   * How long the page may take to load and settle (default 15 000). A page that never
+   * settles is inspected when this passes.
+   */
+  timeoutMs?: number | null,
+  /**
+   * Also store the screenshot in the sandbox as `.forge/preview.png` (`checkHealth` with
+   * `screenshot: true` returns the last one).
+   */
+  saveScreenshot?: boolean | null,
+};
+
+/**
+ * The check did not run: `no browser` (none found, none given), or the browser could not be
+ * started or reached (with what it said).
+ */
+export type BrowserCheckSkipped = {
+  skipped: string,
+};
+
+/**
+ * The `browser` option: `false` (the default), `true` for the check with its defaults, or
+ * where and how to run it.
+ */
+export type BrowserOption = boolean | BrowserCheckOptions;
+
+/**
+ * The page as the browser saw it.
+ */
+export type BrowserReport = {
+  ok: boolean,
+  /**
+   * `OK`, `BROWSER_ERROR` (see `errors`) or `BLANK_PAGE` (nothing rendered).
+   */
+  reason: VerifyReason,
+  /**
+   * Most telling first (uncaught exceptions, `console.error`s, failed requests, overlays;
+   * each kind in the order it happened): the first is the failure's excerpt.
+   */
+  errors: Array<PageError>,
+  /**
+   * Missing (`null`) only when the browser could not take it.
+   */
+  screenshot: Screenshot | null,
+  /**
+   * The page's `document.title`.
+   */
+  title: string,
+  /**
+   * The page loaded and the network went quiet before `timeoutMs` (a page that keeps
+   * requesting is inspected as it is when the time is up).
+   */
+  settled: boolean,
+  /**
+   * The browser was already running (its launch is not in the timings).
+   */
+  warm: boolean,
+  timings: BrowserTimings,
+};
+
+/**
+ * Where the check's time went, in milliseconds.
+ */
+export type BrowserTimings = {
+  /**
+   * Starting (or connecting to) the browser; 0 when it was warm.
+   */
+  launchMs: number,
+  /**
+   * Navigation to the page's `load` event.
+   */
+  loadMs: number,
+  /**
+   * From `load` until the network was quiet.
+   */
+  settleMs: number,
+  /**
+   * Inspecting the page and taking the screenshot.
+   */
+  inspectMs: number,
+  totalMs: number,
+};
+
+/**
+ * A viewport in CSS pixels.
+ */
+export type BrowserViewport = {
+  width: number,
+  height: number,
+};
+
+/**
  * What to check.
  */
 export type CheckHealthInput = {
@@ -126,6 +239,11 @@ export type CheckHealthInput = {
    */
   port?: number | null,
   path?: string | null,
+  /**
+   * Also return the last screenshot a browser check stored (`browser: { saveScreenshot:
+   * true }`).
+   */
+  screenshot?: boolean | null,
 };
 
 /**
@@ -654,6 +772,27 @@ export type NetworkSettings = {
 export type OutputStream = "stdout" | "stderr";
 
 /**
+ * One thing that went wrong in the page.
+ */
+export type PageError = {
+  kind: PageErrorKind,
+  /**
+   * The message (an exception's first line, the console arguments, the request and how
+   * it failed, the overlay's text).
+   */
+  text: string,
+  /**
+   * `url:line:column` (1-based) where it was thrown or logged, when known.
+   */
+  source: string | null,
+};
+
+/**
+ * What kind of error a [`PageError`] is.
+ */
+export type PageErrorKind = "exception" | "console" | "request" | "overlay";
+
+/**
  * Options of `cloneAndPreview` besides the sandbox's creation options (all of
  * `CreateSandboxOptions` apply too; `CloneAndPreviewOptions` in the typings is both).
  */
@@ -706,6 +845,11 @@ export type PipelineOptions = {
    * skips its install; Daytona has no such cache and ignores this).
    */
   dependencyCache?: boolean | null,
+  /**
+   * Also load the preview in a headless browser once it answers over HTTP (see
+   * `VerifyPreviewInput.browser`).
+   */
+  browser?: BrowserOption | null,
 };
 
 /**
@@ -845,6 +989,20 @@ export type SandboxHealth = {
    */
   state: string | null,
   preview: VerifyReport | null,
+  /**
+   * The last stored screenshot, when asked for and there is one.
+   */
+  screenshot?: Screenshot,
+};
+
+/**
+ * A PNG of the viewport. Base64 in `png`, because the report is JSON (a workflow engine
+ * stores it between steps); `Buffer.from(s.png, 'base64')` gives the bytes.
+ */
+export type Screenshot = {
+  png: string,
+  width: number,
+  height: number,
 };
 
 /**
@@ -941,6 +1099,11 @@ export type VerifiedPreview = {
    * The error text, hint or exit code behind a failure.
    */
   excerpt: string | null,
+  /**
+   * What the page looked like in a browser, when the browser check was asked for and HTTP
+   * said the app works.
+   */
+  browser?: BrowserCheck,
 };
 
 /**
@@ -963,6 +1126,13 @@ export type VerifyPreviewInput = {
    */
   timeoutMs?: number | null,
   framework?: string | null,
+  /**
+   * Also load the page in a headless browser once it answers over HTTP: `true`, or where
+   * and how (default `false`). A page that throws, fails to load a script or renders
+   * nothing then fails with `BROWSER_ERROR` / `BLANK_PAGE`; the report's `browser` has the
+   * errors and a screenshot (`{ skipped: 'no browser' }` where no browser is found).
+   */
+  browser?: BrowserOption | null,
 };
 
 /**
@@ -973,7 +1143,7 @@ export type VerifyPreviewInput = {
  * retrying cannot change the answer without someone fixing the token, the headers, the app's
  * config or code, or the sandbox.
  */
-export type VerifyReason = "OK" | "NOT_LISTENING" | "COMPILING" | "AUTH_REDIRECT" | "UNAUTHORIZED" | "WARNING_PAGE" | "BLOCKED_HOST" | "FRAMEWORK_ERROR" | "UNEXPECTED_STATUS" | "SANDBOX_NOT_STARTED" | "SANDBOX_NOT_FOUND" | "PROCESS_EXITED" | "CRASHED" | "PORT_IN_USE" | "TIMEOUT";
+export type VerifyReason = "OK" | "NOT_LISTENING" | "COMPILING" | "AUTH_REDIRECT" | "UNAUTHORIZED" | "WARNING_PAGE" | "BLOCKED_HOST" | "FRAMEWORK_ERROR" | "UNEXPECTED_STATUS" | "SANDBOX_NOT_STARTED" | "SANDBOX_NOT_FOUND" | "PROCESS_EXITED" | "CRASHED" | "PORT_IN_USE" | "TIMEOUT" | "BROWSER_ERROR" | "BLANK_PAGE";
 
 /**
  * The outcome of a verification: plain data, JSON in camelCase.
@@ -1017,6 +1187,11 @@ export type VerifyReport = {
    * The error text, hint or exit code behind a failure.
    */
   excerpt: string | null,
+  /**
+   * What the page looked like in a browser, when the browser check was asked for and HTTP
+   * said the app works.
+   */
+  browser?: BrowserCheck,
 };
 
 /**

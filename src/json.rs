@@ -194,6 +194,16 @@ fn explain(path: &str, msg: &str, what: &str) -> String {
     if let Some(rest) = msg.strip_prefix("missing field `") {
         return format!("{} is required", field(rest.trim_end_matches('`')));
     }
+    if let Some((key, expected)) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once("`, expected "))
+    {
+        // A nested object's misspelt key (`browser: { timeoutMS }`): a key, not a value.
+        return format!(
+            "unknown option `{key}` in {subject}: expected {}",
+            expected.replace('`', "'")
+        );
+    }
     if let Some(rest) = msg.strip_prefix("unknown variant `") {
         let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
         return format!("{subject} must be {}", expected.replace('`', "'"));

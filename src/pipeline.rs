@@ -60,6 +60,9 @@ pub(crate) struct PreviewOptionsJson {
     /// cache (on by default there: a second preview of the same repository and lockfile
     /// skips its install; Daytona has no such cache and ignores this).
     dependency_cache: Option<bool>,
+    /// Also load the preview in a headless browser once it answers over HTTP (see
+    /// `VerifyPreviewInput.browser`).
+    browser: Option<forge_preview::browser::BrowserSetting>,
 }
 
 impl PreviewOptionsJson {
@@ -85,6 +88,10 @@ impl PreviewOptionsJson {
             install_timeout: self.install_timeout_ms.map(Duration::from_millis),
             verify_timeout: self.verify_timeout_ms.map(Duration::from_millis),
             dependency_cache: self.dependency_cache,
+            browser: self
+                .browser
+                .as_ref()
+                .and_then(forge_preview::browser::BrowserSetting::options),
             log: LogSink::none(),
         }
     }
@@ -382,6 +389,14 @@ impl Daytona {
             Json::of(&v)
         })
     }
+}
+
+/// Closes the headless browser that the browser check (`browser: true`) keeps warm between
+/// checks (it closes by itself after a minute without one, and with the process). For hosts
+/// that freeze an idle process, or a benchmark's cold start.
+#[napi]
+pub async fn close_preview_browser() {
+    forge_preview::browser::shutdown().await;
 }
 
 // The TypeScript of the JSON inputs and outputs above is generated from their Rust types

@@ -15,6 +15,7 @@
 use crate::backend::{Backend, Purpose};
 use crate::output::{err, say, success, Failure};
 use forge_daytona::{CallOptions, CreateParams, WorkspaceClass};
+use forge_preview::browser::{BrowserCheck, BrowserOptions};
 use forge_preview::pipeline::{
     clone_and_preview, CloneInput, PreviewRequest, PreviewResult, Progress, ProgressStatus, Step,
     Upload,
@@ -68,6 +69,13 @@ pub struct Args {
     /// Exit once verified even on the embedded backend (which then stops with it).
     #[arg(long)]
     no_wait: bool,
+    /// Also load the preview in a headless Chromium (found on PATH): a page that throws or
+    /// renders nothing fails; the screenshot is written to --screenshot.
+    #[arg(long)]
+    browser: bool,
+    /// Where --browser writes the screenshot (PNG).
+    #[arg(long, default_value = "forge-preview.png", requires = "browser")]
+    screenshot: PathBuf,
 }
 
 /// Prints progress: a line per finished step, a spinner with the running time meanwhile.
@@ -152,6 +160,7 @@ fn request(args: &Args) -> Result<PreviewRequest, Failure> {
         port: args.port,
         install_command: args.install_command.clone(),
         dev_command: args.dev_command.clone(),
+        browser: args.browser.then(BrowserOptions::default),
         ..Default::default()
     })
 }
@@ -237,6 +246,10 @@ pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<()
     if let Some(s) = spinner {
         s.abort();
     }
+    if args.browser {
+        // One check per command: no reason to keep the browser warm.
+        forge_preview::browser::shutdown().await;
+    }
     let r = match result {
         Ok(r) => r,
         Err(e) => {
@@ -264,7 +277,17 @@ pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<()
     let link = browser_link(&backend, &r).await;
     let mut value = serde_json::to_value(&r).unwrap_or_default();
     value["browserUrl"] = link.clone().unwrap_or_else(|| r.preview_url.clone()).into();
-    success(json, value, &human(&r, link.as_deref()));
+    let mut text = human(&r, link.as_deref());
+    if let Some(check) = &r.verify.browser {
+        let (line, path) = write_screenshot(check, &args.screenshot);
+        text.push_str(&line);
+        if let Some(shot) = value.pointer_mut("/verify/browser/screenshot") {
+            // The file instead of its base64 on stdout.
+            shot["png"] = serde_json::Value::Null;
+            shot["path"] = path.map(|p| p.display().to_string()).into();
+        }
+    }
+    success(json, value, &text);
     let Some(embedded) = backend.embedded.as_ref() else {
         if !json {
             say(&format!(
@@ -308,6 +331,43 @@ pub async fn run(args: Args, json: bool, cancel: CancellationToken) -> Result<()
     }
     backend.close().await;
     Ok(())
+}
+
+/// Writes the browser check's screenshot to `to`: the line that says so (or why not) and the
+/// file's absolute path.
+fn write_screenshot(check: &BrowserCheck, to: &std::path::Path) -> (String, Option<PathBuf>) {
+    let report = match check {
+        BrowserCheck::Skipped(s) => {
+            return (format!("browser check skipped: {}\n", s.skipped), None)
+        }
+        BrowserCheck::Ran(r) => r,
+    };
+    let Some(png) = report
+        .screenshot
+        .as_ref()
+        .and_then(forge_preview::browser::Screenshot::bytes)
+    else {
+        return ("browser check: no screenshot\n".into(), None);
+    };
+    let line = |p: &std::path::Path| {
+        format!(
+            "browser: {} \"{}\" in {} ms · screenshot {}\n",
+            report.reason.code(),
+            report.title,
+            report.timings.total_ms,
+            p.display()
+        )
+    };
+    match std::fs::write(to, png) {
+        Ok(()) => {
+            let abs = std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf());
+            (line(&abs), Some(abs))
+        }
+        Err(e) => (
+            format!("browser check: could not write {}: {e}\n", to.display()),
+            None,
+        ),
+    }
 }
 
 /// A URL of the preview that opens in a browser: the preview URL itself for a public sandbox;

@@ -60,6 +60,13 @@ pub enum Reason {
     PortInUse,
     /// The overall deadline passed while still pending. Terminal (verification only).
     Timeout,
+    /// The page served, but in a browser it threw (an uncaught exception, a
+    /// `console.error`), a script or module failed to load, or a framework's error overlay
+    /// showed (see [`crate::browser`]). Terminal (verification with `browser` only).
+    BrowserError,
+    /// The page served, but in a browser it rendered nothing: no text, no visible element.
+    /// Terminal (verification with `browser` only).
+    BlankPage,
 }
 
 impl Reason {
@@ -81,6 +88,8 @@ impl Reason {
             Reason::Crashed => "CRASHED",
             Reason::PortInUse => "PORT_IN_USE",
             Reason::Timeout => "TIMEOUT",
+            Reason::BrowserError => "BROWSER_ERROR",
+            Reason::BlankPage => "BLANK_PAGE",
         }
     }
 

@@ -4,6 +4,7 @@
 //! sandbox ([`detect_in_sandbox`]).
 
 mod ansi;
+pub mod browser;
 mod classify;
 mod conditions;
 pub mod crash_log;

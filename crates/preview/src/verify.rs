@@ -9,6 +9,7 @@
 //! server or the process ends); an OK waits only `confirm_interval` before the confirming
 //! probe, so a server that is already up is verified in about 100 ms.
 
+use crate::browser::{check_in_browser, BrowserCheck, BrowserOptions, PreviewAuth};
 use crate::classify::{Probe, Reason};
 use crate::conditions::{HttpAnswers, HttpPolicy, NotServing, PortListening};
 use crate::crash_log;
@@ -54,6 +55,9 @@ pub struct VerifyOptions {
     pub confirm_interval: Duration,
     /// How many log lines the report carries (default 20).
     pub log_tail_lines: usize,
+    /// Also load the page in a headless browser once HTTP says it works (see
+    /// [`crate::browser`]); `None` (the default) skips it.
+    pub browser: Option<BrowserOptions>,
 }
 
 impl Default for VerifyOptions {
@@ -67,6 +71,7 @@ impl Default for VerifyOptions {
             check_entry_module: true,
             confirm_interval: Duration::from_millis(50),
             log_tail_lines: 20,
+            browser: None,
         }
     }
 }
@@ -123,6 +128,11 @@ pub struct VerifyReport {
     pub log_tail: Vec<String>,
     /// The error text, hint or exit code behind a failure.
     pub excerpt: Option<String>,
+    /// What the page looked like in a browser, when the browser check was asked for and HTTP
+    /// said the app works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub browser: Option<BrowserCheck>,
 }
 
 impl VerifyReport {
@@ -185,6 +195,7 @@ pub async fn verify_preview_with(
         prober,
         port: opts.port,
         link_url: link.url,
+        token: link.token,
         log: LogWatch::open(toolbox.process(), dev, opts.deadline).await,
         ready: PortListening::new(toolbox.clone(), opts.port).and(http),
         restart: false,
@@ -225,7 +236,23 @@ pub async fn verify_preview_with(
         }
         Err(WaitError::Failed(NotServing::Control(e))) => return Err(e),
     };
-    Ok(serving.report(started, reason, probe, excerpt, opts.log_tail_lines))
+    let mut report = serving.report(started, reason, probe, excerpt, opts.log_tail_lines);
+    if let (Some(b), true) = (&opts.browser, report.ok) {
+        let auth = (!serving.token.is_empty()).then(|| PreviewAuth {
+            sandbox_id,
+            token: &serving.token,
+        });
+        let url = join_path(&serving.link_url, &opts.path);
+        let check = check_in_browser(&url, auth, b).await?;
+        if let Some(r) = check.report().filter(|r| !r.ok) {
+            report.ok = false;
+            report.reason = r.reason;
+            report.excerpt = r.excerpt();
+        }
+        report.elapsed_ms = millis(started.elapsed());
+        report.browser = Some(check);
+    }
+    Ok(report)
 }
 
 /// The preview serves the app: the dev process has not exited, and the port it serves on (the
@@ -237,6 +264,8 @@ struct Serving<'a> {
     prober: Prober,
     port: u16,
     link_url: String,
+    /// The preview token of `port` (empty for a public sandbox).
+    token: String,
     log: LogWatch,
     ready: And<PortListening, HttpAnswers>,
     /// The port moved: check the new one at once, with the backoff started again.
@@ -283,6 +312,7 @@ impl Serving<'_> {
             time_to_first_ok_ms: http.first_ok.map(millis),
             log_tail: self.log.tail(tail_lines),
             excerpt: excerpt.or_else(|| timed_out.then(|| last.and_then(|p| p.excerpt)).flatten()),
+            browser: None,
         }
     }
 
@@ -314,6 +344,7 @@ impl Serving<'_> {
             .await
             .map_err(|e| NotServing::Control(e.into()))?;
         self.prober = self.prober.clone().with_token(Some(&link.token));
+        self.token = link.token;
         self.ready.0.retarget(a.port);
         self.ready
             .1

@@ -341,6 +341,8 @@ fn reasons_serialise_as_their_codes() {
         Reason::Crashed,
         Reason::PortInUse,
         Reason::Timeout,
+        Reason::BrowserError,
+        Reason::BlankPage,
     ] {
         assert_eq!(
             serde_json::to_value(r).unwrap(),

@@ -1,6 +1,7 @@
 //! forge-preview's integration tests, one test binary: each file beside this one is a module
 //! (one link of the crate and its dependencies instead of one per file).
 
+mod browser;
 mod classify_http;
 mod common;
 mod idempotent_steps;

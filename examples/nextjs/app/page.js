@@ -25,6 +25,15 @@ export default async function Page({ searchParams }) {
           </a>
         </p>
       )}
+      {project && (
+        <div style={{ display: 'flex', gap: 16, alignItems: 'flex-start' }}>
+          <iframe title="preview" src={project.previewUrl} width={640} height={400} />
+          {project.screenshot && (
+            // What the browser check saw when it verified the preview.
+            <img id="preview-screenshot" alt="screenshot of the preview" width={240} src={`data:image/png;base64,${project.screenshot}`} />
+          )}
+        </div>
+      )}
       <StreamPreview />
     </main>
   )

@@ -20,6 +20,10 @@ function pipelineOptions({ repoUrl, token, branch }) {
     image: 'node:22-bookworm',
     workspaceClass: 'medium',
     public: true,
+    // Also load the preview in headless Chromium (where this server has one; skipped
+    // otherwise): a page that throws or renders nothing fails, and the screenshot is the
+    // project's thumbnail.
+    browser: true,
   }
 }
 
@@ -52,6 +56,7 @@ function recordPreview(projectId, repoUrl, r) {
     port: r.port,
     sessionId: r.sessionId,
     path: r.path,
+    screenshot: r.verify.browser?.screenshot?.png ?? null,
   })
   return { projectId, sandboxId: r.sandboxId, previewUrl: r.previewUrl, framework: r.framework ?? null, port: r.port, timings: r.timings }
 }

@@ -52,6 +52,8 @@ pub struct PreviewRequest {
     /// `Some(false)`: never use the embedded backend's dependency cache (a second preview of
     /// the same repository and lockfile restores `node_modules` instead of installing).
     pub dependency_cache: Option<bool>,
+    /// Also check the preview in a headless browser (see [`crate::browser`]); `None`: not.
+    pub browser: Option<crate::browser::BrowserOptions>,
     /// Where the install's and the dev server's output go, line by line (see [`log_lines`]):
     /// the install (and the workspace prepare command) while it runs, the dev server from its
     /// start through its verification. Inactive by default (nothing is followed).
@@ -394,7 +396,8 @@ async fn after_create(
             format!("`{}` on port {}", s.command, s.port)
         })
         .await?;
-    let verify = steps::verify::Params::after(&started, req.verify_timeout);
+    let mut verify = steps::verify::Params::after(&started, req.verify_timeout);
+    verify.browser.clone_from(&req.browser);
     // The dev server's output, from its start (the log is replayed) through verification.
     let verifying = log_lines::follow_while(
         &tb,

@@ -32,6 +32,7 @@ pub fn canned(path: &'static str, status: u16, content_type: &str, body: &str) -
 }
 
 pub struct Scripted {
+    pub ip: String,
     pub port: u16,
     /// Request heads received, in order.
     pub seen: Arc<Mutex<Vec<String>>>,
@@ -40,7 +41,7 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.ip, self.port)
     }
     pub fn requests(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
@@ -55,7 +56,12 @@ impl Drop for Scripted {
 
 /// Serves `routes` (unknown paths: 404) until dropped.
 pub async fn serve(routes: Vec<Canned>) -> Scripted {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on("127.0.0.1", routes).await
+}
+
+/// [`serve`] on another loopback address (`127.0.0.2`: another host to a browser).
+pub async fn serve_on(ip: &str, routes: Vec<Canned>) -> Scripted {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
@@ -100,7 +106,12 @@ pub async fn serve(routes: Vec<Canned>) -> Scripted {
             });
         }
     });
-    Scripted { port, seen, task }
+    Scripted {
+        ip: ip.to_owned(),
+        port,
+        seen,
+        task,
+    }
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).

@@ -1,6 +1,7 @@
 //! The guide's health check: the sandbox's state and (with a port) one quick probe of its
 //! preview.
 
+use crate::browser::{Screenshot, SCREENSHOT_PATH};
 use crate::pipeline::failure::{AtStep, Step};
 use crate::verify::{verify_preview as run_verify, VerifyOptions, VerifyReport};
 use crate::PreviewError;
@@ -17,6 +18,9 @@ pub struct HealthInput {
     /// Also probe this port's preview once.
     pub port: Option<u16>,
     pub path: Option<String>,
+    /// Also return the last screenshot a browser check stored (`browser: { saveScreenshot:
+    /// true }`).
+    pub screenshot: Option<bool>,
 }
 
 /// The guide's health check, answered from the sandbox's state and (with a port) one quick
@@ -31,6 +35,10 @@ pub struct Health {
     /// `None` when the sandbox does not exist.
     pub state: Option<String>,
     pub preview: Option<VerifyReport>,
+    /// The last stored screenshot, when asked for and there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub screenshot: Option<Screenshot>,
 }
 
 /// How long a health check's preview probe may take.
@@ -51,6 +59,7 @@ pub async fn check_health(
                 is_alive: false,
                 state: None,
                 preview: None,
+                screenshot: None,
             })
         }
         Err(e) => return Err(e).at(Step::Verify, sid),
@@ -74,10 +83,22 @@ pub async fn check_health(
         }
         _ => None,
     };
+    let screenshot = match (input.screenshot, started) {
+        (Some(true), true) => {
+            let tb = client.toolbox(&sb).await.at(Step::Verify, sid)?;
+            match tb.fs().download(SCREENSHOT_PATH, call).await {
+                Ok(png) => Screenshot::from_png(&png),
+                Err(forge_daytona::Error::NotFound(_)) => None,
+                Err(e) => return Err(e).at(Step::Verify, sid),
+            }
+        }
+        _ => None,
+    };
     Ok(Health {
         sandbox_id: sid.clone(),
         is_alive: started && preview.as_ref().is_none_or(|p| p.ok),
         state: Some(sb.state.as_str().to_owned()),
         preview,
+        screenshot,
     })
 }

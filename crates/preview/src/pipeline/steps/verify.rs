@@ -2,11 +2,12 @@
 
 use super::start::Started;
 use super::toolbox;
+use crate::browser::{BrowserOptions, BrowserSetting, SCREENSHOT_PATH};
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::pipeline::log_lines::{follow_while, LogSink};
 use crate::verify::{verify_preview as run_verify, DevProcess, VerifyOptions, VerifyReport};
 use crate::PreviewError;
-use forge_daytona::{CallOptions, Client, Toolbox};
+use forge_daytona::{CallOptions, Client, Toolbox, UploadItem};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ pub struct VerifyInput {
     /// Overall deadline; 60 s, or 180 s for frameworks in [`SLOW_FIRST_BUILD`].
     pub timeout_ms: Option<u64>,
     pub framework: Option<String>,
+    /// Also load the page in a headless browser once it answers over HTTP: `true`, or where
+    /// and how (default `false`). A page that throws, fails to load a script or renders
+    /// nothing then fails with `BROWSER_ERROR` / `BLANK_PAGE`; the report's `browser` has the
+    /// errors and a screenshot (`{ skipped: 'no browser' }` where no browser is found).
+    pub browser: Option<BrowserSetting>,
 }
 
 /// The verification as the step runs it: the input with its defaults applied.
@@ -46,6 +52,8 @@ pub(crate) struct Params {
     /// The page to request.
     pub path: String,
     pub timeout: Duration,
+    /// The browser check's options, when asked for.
+    pub browser: Option<BrowserOptions>,
 }
 
 impl From<&VerifyInput> for Params {
@@ -65,6 +73,7 @@ impl From<&VerifyInput> for Params {
                 || deadline_for(i.framework.as_deref()),
                 Duration::from_millis,
             ),
+            browser: i.browser.as_ref().and_then(BrowserSetting::options),
         }
     }
 }
@@ -81,6 +90,7 @@ impl Params {
             }),
             path: "/".into(),
             timeout: timeout.unwrap_or_else(|| deadline_for(s.framework.as_deref())),
+            browser: None,
         }
     }
 }
@@ -146,6 +156,7 @@ pub(crate) async fn run(
         port: params.port,
         path: params.path.clone(),
         deadline: params.timeout,
+        browser: params.browser.clone(),
         ..VerifyOptions::default()
     };
     let verify = run_verify(client, sid, tb, params.dev.as_ref(), &opts);
@@ -157,6 +168,13 @@ pub(crate) async fn run(
         None => verify.await,
     }
     .at(Step::Verify, sid)?;
+    if params
+        .browser
+        .as_ref()
+        .is_some_and(|b| b.save_screenshot == Some(true))
+    {
+        save_screenshot(tb, &report, call).await;
+    }
     if !report.ok {
         let mut f = StepFailure::new(
             Step::Verify,
@@ -190,6 +208,27 @@ pub(crate) async fn run(
         token: (!link.token.is_empty()).then_some(link.token),
         report,
     })
+}
+
+/// Stores the browser check's screenshot in the sandbox (see [`SCREENSHOT_PATH`]), for
+/// `check_health` to return; a failure costs only that, so it is logged, not returned.
+async fn save_screenshot(tb: &Toolbox, report: &VerifyReport, call: &CallOptions) {
+    let Some(png) = report
+        .browser
+        .as_ref()
+        .and_then(|b| b.report())
+        .and_then(|r| r.screenshot.as_ref())
+        .and_then(crate::browser::Screenshot::bytes)
+    else {
+        return;
+    };
+    let item = UploadItem {
+        source: png.into(),
+        destination: SCREENSHOT_PATH.into(),
+    };
+    if let Err(e) = tb.fs().upload(vec![item], call).await {
+        tracing::debug!(code = e.code(), "could not store the preview's screenshot");
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,532 @@
+//! One visit of the preview: a fresh browser context, the page loaded with the preview's
+//! credentials, watched until it settles, inspected and photographed.
+//!
+//! Credentials go to the preview's origin only: every request to it is paused (`Fetch`
+//! domain, pattern `<origin>/*`) and continued with `X-Daytona-Preview-Token` and
+//! `X-Daytona-Skip-Preview-Warning` added, so a script or image the app loads from another
+//! host never sees the token (`Network.setExtraHTTPHeaders` would send it everywhere, and
+//! make every cross-origin `fetch` of the app preflight). WebSocket handshakes (the dev
+//! servers' HMR) cannot be paused: for them the proxy's own cookie,
+//! `daytona-sandbox-auth-<sandbox id>`, is set for the preview's host only.
+
+use super::{BrowserOptions, BrowserTimings, PageError, PageErrorKind, Screenshot};
+use crate::classify::Reason;
+use crate::probe::{PREVIEW_TOKEN_HEADER, SKIP_WARNING_HEADER};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::fetch::{
+    ContinueRequestParams, EnableParams as FetchEnable, EventRequestPaused, HeaderEntry,
+    RequestPattern,
+};
+use chromiumoxide::cdp::browser_protocol::network::{
+    CookieParam, EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent,
+    EventResponseReceived, ResourceType, SetCookiesParams,
+};
+use chromiumoxide::cdp::browser_protocol::page::{
+    CaptureScreenshotFormat, CaptureScreenshotParams, EventLoadEventFired, NavigateParams,
+};
+use chromiumoxide::cdp::browser_protocol::target::{
+    CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
+};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    ConsoleApiCalledType, EvaluateParams, EventConsoleApiCalled, EventExceptionThrown,
+    RemoteObject, StackTrace,
+};
+use chromiumoxide::error::CdpError;
+use chromiumoxide::{Browser, Page};
+use futures_util::stream::{select_all, BoxStream};
+use futures_util::{FutureExt, StreamExt};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The network must stay quiet this long after `load` for the page to count as settled (as
+/// Puppeteer's `networkidle0`).
+const QUIET: Duration = Duration::from_millis(500);
+/// Inspecting the page and the screenshot, each: a page whose script never yields would hang
+/// them.
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The page's own inspection script.
+const INSPECT_JS: &str = include_str!("inspect.js");
+/// Requests whose failure breaks the app (a failed image or font does not).
+const BREAKING_REQUESTS: &[ResourceType] = &[ResourceType::Document, ResourceType::Script];
+/// Requests that stay open by design and so never count against "the network is quiet".
+const LONG_LIVED: &[ResourceType] = &[ResourceType::EventSource, ResourceType::WebSocket];
+/// `console.error`s that development builds print for code that works: not failures.
+const BENIGN_CONSOLE: &[&str] = &[
+    // React's key warning (a list renders, only less efficiently).
+    "unique \"key\" prop",
+];
+/// The longest error text kept, in characters.
+const TEXT_LIMIT: usize = 500;
+
+/// A private preview's credentials: its sandbox (the proxy cookie's name) and token.
+pub struct Auth<'a> {
+    pub sandbox_id: &'a str,
+    pub token: &'a str,
+}
+
+/// What the visit saw.
+pub(crate) struct Seen {
+    pub errors: Vec<PageError>,
+    pub screenshot: Option<Screenshot>,
+    pub title: String,
+    pub settled: bool,
+    pub blank: bool,
+    pub timings: BrowserTimings,
+}
+
+impl Seen {
+    pub fn reason(&self) -> Reason {
+        if !self.errors.is_empty() {
+            Reason::BrowserError
+        } else if self.blank {
+            Reason::BlankPage
+        } else {
+            Reason::Ok
+        }
+    }
+}
+
+/// What [`INSPECT_JS`] answers.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Inspection {
+    title: String,
+    text_length: usize,
+    media: usize,
+    overlay: Option<Overlay>,
+}
+
+#[derive(Deserialize)]
+struct Overlay {
+    tag: String,
+    text: String,
+}
+
+/// Visits `url` in a browser context of its own, which is disposed of afterwards whatever
+/// happened.
+pub(crate) async fn visit(
+    browser: &Browser,
+    url: &str,
+    auth: Option<Auth<'_>>,
+    opts: &BrowserOptions,
+) -> Result<Seen, CdpError> {
+    let context = browser
+        .execute(CreateBrowserContextParams::default())
+        .await?
+        .result
+        .browser_context_id;
+    let mut target = CreateTargetParams::new("about:blank");
+    target.browser_context_id = Some(context.clone());
+    let seen = match browser.new_page(target).await {
+        Ok(page) => watch(&page, url, auth, opts).await,
+        Err(e) => Err(e),
+    };
+    let _ = browser
+        .execute(DisposeBrowserContextParams::new(context))
+        .await;
+    seen
+}
+
+enum Ev {
+    Exception(std::sync::Arc<EventExceptionThrown>),
+    Console(std::sync::Arc<EventConsoleApiCalled>),
+    Sent(std::sync::Arc<EventRequestWillBeSent>),
+    Response(std::sync::Arc<EventResponseReceived>),
+    Finished(std::sync::Arc<EventLoadingFinished>),
+    Failed(std::sync::Arc<EventLoadingFailed>),
+    Load,
+}
+
+async fn events(page: &Page) -> Result<BoxStream<'static, Ev>, CdpError> {
+    Ok(select_all(vec![
+        page.event_listener::<EventExceptionThrown>()
+            .await?
+            .map(Ev::Exception)
+            .boxed(),
+        page.event_listener::<EventConsoleApiCalled>()
+            .await?
+            .map(Ev::Console)
+            .boxed(),
+        page.event_listener::<EventRequestWillBeSent>()
+            .await?
+            .map(Ev::Sent)
+            .boxed(),
+        page.event_listener::<EventResponseReceived>()
+            .await?
+            .map(Ev::Response)
+            .boxed(),
+        page.event_listener::<EventLoadingFinished>()
+            .await?
+            .map(Ev::Finished)
+            .boxed(),
+        page.event_listener::<EventLoadingFailed>()
+            .await?
+            .map(Ev::Failed)
+            .boxed(),
+        page.event_listener::<EventLoadEventFired>()
+            .await?
+            .map(|_| Ev::Load)
+            .boxed(),
+    ])
+    .boxed())
+}
+
+async fn watch(
+    page: &Page,
+    url: &str,
+    auth: Option<Auth<'_>>,
+    opts: &BrowserOptions,
+) -> Result<Seen, CdpError> {
+    let viewport = opts.viewport();
+    page.execute(SetDeviceMetricsOverrideParams::new(
+        i64::from(viewport.width),
+        i64::from(viewport.height),
+        1.0,
+        false,
+    ))
+    .await?;
+    let origin = url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let mut headers = vec![HeaderEntry::new(SKIP_WARNING_HEADER, "true")];
+    if let Some(a) = &auth {
+        headers.push(HeaderEntry::new(PREVIEW_TOKEN_HEADER, a.token));
+        let mut cookie =
+            CookieParam::new(format!("daytona-sandbox-auth-{}", a.sandbox_id), a.token);
+        cookie.url = Some(format!("{origin}/"));
+        cookie.http_only = Some(true);
+        page.execute(SetCookiesParams::new(vec![cookie])).await?;
+    }
+    let pattern = RequestPattern {
+        url_pattern: Some(format!("{origin}/*")),
+        ..RequestPattern::default()
+    };
+    let fetch = FetchEnable {
+        patterns: Some(vec![pattern]),
+        ..FetchEnable::default()
+    };
+    let paused = page.event_listener::<EventRequestPaused>().await?;
+    page.execute(fetch).await?;
+    let credentials = add_headers(page, paused, &headers);
+    let mut events = events(page).await?;
+
+    let started = Instant::now();
+    let deadline = started + opts.timeout();
+    let observe = async {
+        let mut w = Watch::default();
+        match page.execute(NavigateParams::new(url)).await {
+            Ok(nav) => {
+                if let Some(e) = nav.result.error_text.filter(|e| !e.is_empty()) {
+                    let text = format!("the page did not load: {e}");
+                    w.push(epoch_ms(), PageErrorKind::Request, &text, None);
+                    w.loaded = Some(Instant::now());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        while !w.settled() && Instant::now() < deadline {
+            let wake = w.quiet_at().map_or(deadline, |q| q.min(deadline));
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(ev) => w.take(ev),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        Ok(w)
+    };
+    let mut w = tokio::select! {
+        w = observe => w?,
+        // Runs for as long as the page: returns only if the browser goes away.
+        () = credentials => return Err(CdpError::NoResponse),
+    };
+    let inspected_at = Instant::now();
+    let settled = w.settled();
+    // The page's last events (an effect that threw right at `load`) are in the queue.
+    while let Some(Some(ev)) = events.next().now_or_never() {
+        w.take(ev);
+    }
+    let inspection = tokio::time::timeout(INSPECT_TIMEOUT, inspect(page)).await;
+    let (title, blank) = match inspection {
+        Ok(Ok(i)) => {
+            if let Some(o) = i.overlay {
+                let text = if o.text.is_empty() {
+                    format!("<{}> shown", o.tag)
+                } else {
+                    o.text
+                };
+                // Drawn for an error it may also have thrown: after everything else.
+                w.push(f64::INFINITY, PageErrorKind::Overlay, &text, None);
+            }
+            (i.title, i.text_length == 0 && i.media == 0)
+        }
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            w.push(
+                epoch_ms(),
+                PageErrorKind::Exception,
+                &format!(
+                    "the page did not answer within {} s (a script that never yields?)",
+                    INSPECT_TIMEOUT.as_secs()
+                ),
+                None,
+            );
+            (String::new(), false)
+        }
+    };
+    let shot = tokio::time::timeout(
+        INSPECT_TIMEOUT,
+        page.execute(CaptureScreenshotParams {
+            format: Some(CaptureScreenshotFormat::Png),
+            ..CaptureScreenshotParams::default()
+        }),
+    )
+    .await;
+    let screenshot = match shot {
+        Ok(Ok(s)) => Some(Screenshot {
+            png: AsRef::<str>::as_ref(&s.result.data).to_owned(),
+            width: viewport.width,
+            height: viewport.height,
+        }),
+        _ => None,
+    };
+    let loaded = w.loaded.unwrap_or(inspected_at);
+    Ok(Seen {
+        errors: w.into_errors(),
+        screenshot,
+        title,
+        settled,
+        blank,
+        timings: BrowserTimings {
+            load_ms: millis(loaded.saturating_duration_since(started)),
+            settle_ms: millis(inspected_at.saturating_duration_since(loaded)),
+            inspect_ms: millis(inspected_at.elapsed()),
+            ..BrowserTimings::default()
+        },
+    })
+}
+
+/// Continues every paused request to the preview's origin with `headers` added. Never ends
+/// while the page lives.
+async fn add_headers(
+    page: &Page,
+    mut paused: chromiumoxide::listeners::EventStream<EventRequestPaused>,
+    headers: &[HeaderEntry],
+) {
+    while let Some(p) = paused.next().await {
+        let mut all: Vec<HeaderEntry> = p
+            .request
+            .headers
+            .inner()
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(k)))
+            .filter_map(|(k, v)| v.as_str().map(|v| HeaderEntry::new(k.clone(), v)))
+            .collect();
+        all.extend_from_slice(headers);
+        let mut go = ContinueRequestParams::new(p.request_id.clone());
+        go.headers = Some(all);
+        if page.execute(go).await.is_err() {
+            tracing::debug!("a paused preview request could not be continued");
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+async fn inspect(page: &Page) -> Result<Inspection, CdpError> {
+    let mut eval = EvaluateParams::new(INSPECT_JS);
+    eval.return_by_value = Some(true);
+    let r = page.execute(eval).await?.result;
+    let text = r
+        .result
+        .value
+        .as_ref()
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("{}");
+    Ok(serde_json::from_str(text)?)
+}
+
+/// The page's state while it loads.
+#[derive(Default)]
+struct Watch {
+    /// Each with when it happened on its domain's clock: the events come in on one stream per
+    /// kind, so their arrival order is not the page's (and the runtime's and the network's
+    /// clocks do not agree closely enough to merge).
+    errors: Vec<(f64, PageError)>,
+    /// Every request's URL by id.
+    urls: HashMap<String, String>,
+    /// Requests in flight (long-lived ones excluded).
+    in_flight: HashSet<String>,
+    /// Requests whose end was seen, possibly before their start (another stream).
+    ended: HashSet<String>,
+    /// Script and document requests that failed: when, id, why (their URL is looked up at
+    /// the end, since their start may come in later).
+    failed: Vec<(f64, String, String)>,
+    loaded: Option<Instant>,
+    /// When a request last started or ended.
+    last_activity: Option<Instant>,
+}
+
+/// Now, in ms since the epoch (for errors the browser gives no time for).
+fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+impl Watch {
+    fn push(&mut self, at: f64, kind: PageErrorKind, text: &str, source: Option<String>) {
+        let text: String = text.trim().chars().take(TEXT_LIMIT).collect();
+        self.errors.push((at, PageError { kind, text, source }));
+    }
+
+    /// The errors, most telling first: uncaught exceptions, then `console.error`s, failed
+    /// requests and overlays; each kind in the order it happened.
+    fn into_errors(mut self) -> Vec<PageError> {
+        for (at, id, why) in std::mem::take(&mut self.failed) {
+            let url = self.urls.get(&id).map_or("a request", String::as_str);
+            let text = format!("{url} failed: {why}");
+            self.push(at, PageErrorKind::Request, &text, None);
+        }
+        self.errors.sort_by(|a, b| {
+            rank(a.1.kind)
+                .cmp(&rank(b.1.kind))
+                .then(a.0.total_cmp(&b.0))
+        });
+        self.errors.into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// When the page will count as settled if nothing happens meanwhile.
+    fn quiet_at(&self) -> Option<Instant> {
+        let loaded = self.loaded?;
+        self.in_flight
+            .is_empty()
+            .then(|| self.last_activity.unwrap_or(loaded).max(loaded) + QUIET)
+    }
+
+    fn settled(&self) -> bool {
+        self.quiet_at().is_some_and(|q| Instant::now() >= q)
+    }
+
+    fn take(&mut self, ev: Ev) {
+        match ev {
+            Ev::Load => self.loaded = Some(Instant::now()),
+            Ev::Sent(e) => {
+                let id = e.request_id.inner();
+                self.urls.insert(id.clone(), e.request.url.clone());
+                let long_lived = e.r#type.as_ref().is_some_and(|t| LONG_LIVED.contains(t));
+                if !long_lived && !self.ended.contains(id) {
+                    self.last_activity = Some(Instant::now());
+                    self.in_flight.insert(id.clone());
+                }
+            }
+            Ev::Finished(e) => {
+                self.done(e.request_id.inner());
+            }
+            Ev::Failed(e) => {
+                self.done(e.request_id.inner());
+                if e.canceled != Some(true) && BREAKING_REQUESTS.contains(&e.r#type) {
+                    let id = e.request_id.inner().clone();
+                    self.failed
+                        .push((*e.timestamp.inner(), id, e.error_text.clone()));
+                }
+            }
+            Ev::Response(e) => {
+                if e.response.status >= 400 && BREAKING_REQUESTS.contains(&e.r#type) {
+                    let at = *e.timestamp.inner();
+                    let r = &e.response;
+                    let text = format!("{} answered {} {}", r.url, r.status, r.status_text);
+                    self.push(at, PageErrorKind::Request, &text, None);
+                }
+            }
+            Ev::Exception(e) => {
+                let d = &e.exception_details;
+                let first_line = d
+                    .exception
+                    .as_ref()
+                    .and_then(describe)
+                    .and_then(|s| s.lines().next().map(str::to_owned));
+                let text = match first_line {
+                    // "Uncaught" / "Uncaught (in promise)" + "Error: boom".
+                    Some(l) if !d.text.is_empty() && !l.starts_with(&d.text) => {
+                        format!("{} {l}", d.text)
+                    }
+                    Some(l) => l,
+                    None => d.text.clone(),
+                };
+                let source = top_frame(d.stack_trace.as_ref()).or_else(|| {
+                    d.url
+                        .as_ref()
+                        .filter(|u| !u.is_empty())
+                        .map(|u| format!("{u}:{}:{}", d.line_number + 1, d.column_number + 1))
+                });
+                self.push(
+                    *e.timestamp.inner(),
+                    PageErrorKind::Exception,
+                    &text,
+                    source,
+                );
+            }
+            Ev::Console(e) => {
+                if e.r#type != ConsoleApiCalledType::Error {
+                    return;
+                }
+                let text = e
+                    .args
+                    .iter()
+                    .filter_map(describe)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if BENIGN_CONSOLE.iter().any(|b| text.contains(b)) {
+                    return;
+                }
+                let source = top_frame(e.stack_trace.as_ref());
+                self.push(*e.timestamp.inner(), PageErrorKind::Console, &text, source);
+            }
+        }
+    }
+
+    fn done(&mut self, id: &str) {
+        self.in_flight.remove(id);
+        self.ended.insert(id.to_owned());
+        self.last_activity = Some(Instant::now());
+    }
+}
+
+fn rank(kind: PageErrorKind) -> u8 {
+    match kind {
+        PageErrorKind::Exception => 0,
+        PageErrorKind::Console => 1,
+        PageErrorKind::Request => 2,
+        PageErrorKind::Overlay => 3,
+    }
+}
+
+/// A console argument or thrown value as text.
+fn describe(o: &RemoteObject) -> Option<String> {
+    match &o.value {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(v) if !v.is_null() => Some(v.to_string()),
+        _ => o
+            .description
+            .clone()
+            .or_else(|| o.unserializable_value.as_ref().map(|u| u.inner().clone())),
+    }
+}
+
+/// `url:line:column` (1-based) of the innermost frame that has a URL.
+fn top_frame(stack: Option<&StackTrace>) -> Option<String> {
+    stack?
+        .call_frames
+        .iter()
+        .find(|f| !f.url.is_empty())
+        .map(|f| format!("{}:{}:{}", f.url, f.line_number + 1, f.column_number + 1))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,318 @@
+//! The browser check against a real headless Chromium (Debian's `chromium`; `.ci/run`
+//! installs it) loading pages from a scripted server on 127.0.0.1: what it classifies, the
+//! screenshot, where the preview token goes. Real Vite and Next.js apps in sandboxes are
+//! `__test__/browser.test.mjs`'s.
+
+use crate::common::{bounded, canned, serve, serve_on, Canned};
+use forge_preview::browser::{
+    check_in_browser, BrowserCheck, BrowserOptions, BrowserReport, PageErrorKind, PreviewAuth,
+    Viewport,
+};
+use forge_preview::Reason;
+
+const HTML: &str = "text/html";
+const JS: &str = "text/javascript";
+
+fn page(body: &str) -> String {
+    format!("<!doctype html><html><head><title>t</title></head><body>{body}</body></html>")
+}
+
+async fn check(url: &str, opts: &BrowserOptions) -> BrowserReport {
+    match check_in_browser(url, None, opts).await.unwrap() {
+        BrowserCheck::Ran(r) => r,
+        BrowserCheck::Skipped(s) => panic!("the check was skipped: {}", s.skipped),
+    }
+}
+
+async fn load(routes: Vec<Canned>) -> BrowserReport {
+    let server = serve(routes).await;
+    check(&server.url("/"), &BrowserOptions::default()).await
+}
+
+#[tokio::test]
+async fn a_working_page_is_ok_with_a_screenshot_of_what_it_shows() {
+    bounded(async {
+        let r = load(vec![canned(
+            "/",
+            200,
+            HTML,
+            &page("<h1 style='color:#c00;font-size:64px'>hello from the app</h1><script>document.title = 'app title'</script>"),
+        )])
+        .await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.reason, Reason::Ok);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.title, "app title");
+        assert!(r.settled);
+        let shot = r.screenshot.expect("a screenshot");
+        assert_eq!((shot.width, shot.height), (1280, 800));
+        let png = shot.bytes().unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (1280, 800));
+        let px = info.color_type.samples();
+        let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+        assert!(
+            pixels.iter().any(|p| *p != pixels[0]),
+            "every pixel of the screenshot is the same colour"
+        );
+        // Red text on white: some pixel is clearly red.
+        assert!(pixels.iter().any(|p| p[0] > 150 && p[1] < 80 && p[2] < 80));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_uncaught_exception_fails_with_its_message_and_where_it_was_thrown() {
+    bounded(async {
+        let r = load(vec![
+            canned("/", 200, HTML, &page("<div id=app>loading</div><script src=/main.js></script>")),
+            canned(
+                "/main.js",
+                200,
+                JS,
+                "window.addEventListener('load', () => {\n  throw new Error('VITE_API_URL is not set')\n})\n",
+            ),
+        ])
+        .await;
+        assert!(!r.ok);
+        assert_eq!(r.reason, Reason::BrowserError);
+        let e = &r.errors[0];
+        assert_eq!(e.kind, PageErrorKind::Exception);
+        assert!(e.text.contains("Error: VITE_API_URL is not set"), "{e:?}");
+        let source = e.source.as_deref().unwrap_or_default();
+        assert!(source.ends_with("/main.js:2:9"), "{source}");
+        assert!(r.excerpt().unwrap().contains("VITE_API_URL is not set"));
+        assert!(r.screenshot.is_some(), "a failing page is photographed too");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exceptions_come_before_console_errors_and_each_in_order() {
+    bounded(async {
+        let r = load(vec![canned(
+            "/",
+            200,
+            HTML,
+            &page("<p>shown</p><script>console.error('failed to fetch config', 42); console.error('second'); Promise.reject(new TypeError('x is undefined'))</script>"),
+        )])
+        .await;
+        assert_eq!(r.reason, Reason::BrowserError);
+        let kinds: Vec<_> = r.errors.iter().map(|e| e.kind).collect();
+        use PageErrorKind::{Console, Exception};
+        assert_eq!(kinds, [Exception, Console, Console], "{:?}", r.errors);
+        assert!(r.errors[0].text.contains("(in promise)") && r.errors[0].text.contains("TypeError: x is undefined"), "{:?}", r.errors[0]);
+        assert_eq!(r.errors[1].text, "failed to fetch config 42");
+        assert_eq!(r.errors[2].text, "second");
+        assert!(r.errors[1].source.as_deref().unwrap().ends_with("/:1:85"), "{:?}", r.errors[1]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_that_renders_nothing_is_blank() {
+    bounded(async {
+        let r = load(vec![
+            canned(
+                "/",
+                200,
+                HTML,
+                &page("<div id=root></div><script src=/main.js></script>"),
+            ),
+            canned(
+                "/main.js",
+                200,
+                JS,
+                "document.getElementById('root').innerHTML = '<div>   </div>'\n",
+            ),
+        ])
+        .await;
+        assert!(!r.ok);
+        assert_eq!(r.reason, Reason::BlankPage);
+        assert!(r.errors.is_empty());
+        assert!(r.excerpt().unwrap().contains("rendered nothing"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_module_that_fails_to_load_is_an_error() {
+    bounded(async {
+        let r = load(vec![
+            canned(
+                "/",
+                200,
+                HTML,
+                &page("<h1>app</h1><script type=module src=/src/main.js></script>"),
+            ),
+            canned("/src/main.js", 200, JS, "import('/src/missing.js')\n"),
+        ])
+        .await;
+        assert_eq!(r.reason, Reason::BrowserError);
+        // The import rejects, uncaught; the request's 404 is listed too.
+        assert_eq!(r.errors[0].kind, PageErrorKind::Exception, "{:?}", r.errors);
+        assert!(
+            r.errors[0]
+                .text
+                .contains("Failed to fetch dynamically imported module")
+                && r.errors[0].text.contains("/src/missing.js"),
+            "{:?}",
+            r.errors
+        );
+        assert!(
+            r.errors.iter().any(|e| e.kind == PageErrorKind::Request
+                && e.text.contains("/src/missing.js answered 404")),
+            "{:?}",
+            r.errors
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_framework_overlay_is_an_error_with_its_text() {
+    bounded(async {
+        // Vite's overlay: a custom element whose shadow root holds the message.
+        let r = load(vec![canned(
+            "/",
+            200,
+            HTML,
+            &page("<h1>app</h1><script>customElements.define('vite-error-overlay', class extends HTMLElement { constructor() { super(); this.attachShadow({mode: 'open'}).innerHTML = '<pre class=message><span class=message-body>Failed to resolve import \"./Missing\"</span></pre>' } }); document.body.appendChild(document.createElement('vite-error-overlay'))</script>"),
+        )])
+        .await;
+        assert_eq!(r.reason, Reason::BrowserError);
+        assert_eq!(r.errors[0].kind, PageErrorKind::Overlay);
+        assert_eq!(r.errors[0].text, "Failed to resolve import \"./Missing\"");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_page_that_never_settles_is_inspected_when_its_time_is_up() {
+    bounded(async {
+        let server = serve(vec![canned(
+            "/",
+            200,
+            HTML,
+            &page("<h1>polling</h1><script>setInterval(() => fetch('/poll').catch(() => {}), 100)</script>"),
+        )])
+        .await;
+        let opts = BrowserOptions {
+            timeout_ms: Some(2_000),
+            ..Default::default()
+        };
+        let r = check(&server.url("/"), &opts).await;
+        assert!(!r.settled);
+        assert!(r.ok, "a page that keeps polling but shows itself is not broken: {r:?}");
+        assert!(r.screenshot.is_some());
+        assert!(server.requests().iter().filter(|h| h.starts_with("GET /poll")).count() > 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_token_goes_to_the_preview_and_nowhere_else() {
+    bounded(async {
+        // Another host (a CDN): it must see neither the headers nor the proxy's cookie.
+        let cdn = serve_on(
+            "127.0.0.2",
+            vec![canned("/lib.js", 200, JS, "window.lib = true\n")],
+        )
+        .await;
+        let preview = serve(vec![
+            canned(
+                "/",
+                200,
+                HTML,
+                &page(&format!(
+                    "<h1>private app</h1><script src=/app.js></script><script src={}></script>",
+                    cdn.url("/lib.js")
+                )),
+            ),
+            canned("/app.js", 200, JS, "fetch('/api').catch(() => {})\n"),
+        ])
+        .await;
+        let auth = PreviewAuth {
+            sandbox_id: "sb-1",
+            token: "preview-secret-123",
+        };
+        let opts = BrowserOptions {
+            viewport: Some(Viewport {
+                width: 400,
+                height: 300,
+            }),
+            ..Default::default()
+        };
+        let r = check_in_browser(&preview.url("/"), Some(auth), &opts)
+            .await
+            .unwrap();
+        let r = r.report().unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!(
+            r.screenshot.as_ref().map(|s| (s.width, s.height)),
+            Some((400, 300))
+        );
+        let heads = preview.requests();
+        for path in ["/ ", "/app.js ", "/api "] {
+            let head = heads
+                .iter()
+                .find(|h| h.starts_with(&format!("GET {path}")))
+                .unwrap_or_else(|| panic!("no request for {path}: {heads:?}"));
+            let lower = head.to_ascii_lowercase();
+            assert!(
+                lower.contains("x-daytona-preview-token: preview-secret-123"),
+                "{head}"
+            );
+            assert!(
+                lower.contains("x-daytona-skip-preview-warning: true"),
+                "{head}"
+            );
+        }
+        let cdn_heads = cdn.requests();
+        assert_eq!(cdn_heads.len(), 1, "{cdn_heads:?}");
+        assert!(
+            !cdn_heads[0].contains("preview-secret-123"),
+            "{}",
+            cdn_heads[0]
+        );
+        assert!(
+            !cdn_heads[0].to_ascii_lowercase().contains("x-daytona"),
+            "{}",
+            cdn_heads[0]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_executable_path_that_is_not_there_is_refused_and_a_dead_endpoint_skips() {
+    bounded(async {
+        let opts = BrowserOptions {
+            executable_path: Some("/nonexistent/chromium".into()),
+            ..Default::default()
+        };
+        let e = check_in_browser("http://127.0.0.1:9/", None, &opts)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_INVALID_ARGUMENT");
+        assert!(e.to_string().contains("browser.executablePath"), "{e}");
+        let port = crate::common::closed_port().await;
+        let opts = BrowserOptions {
+            ws_endpoint: Some(format!("ws://127.0.0.1:{port}/devtools/browser/x")),
+            ..Default::default()
+        };
+        match check_in_browser("http://127.0.0.1:9/", None, &opts)
+            .await
+            .unwrap()
+        {
+            BrowserCheck::Skipped(s) => {
+                assert!(s.skipped.contains("could not be reached"), "{}", s.skipped);
+            }
+            BrowserCheck::Ran(r) => panic!("ran: {r:?}"),
+        }
+    })
+    .await;
+}

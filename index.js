@@ -1,8 +1,8 @@
 // The package's CommonJS entry (hand-written; binding.js is napi-rs's generated loader, which
 // picks the native binary for this platform, or the WebAssembly fallback). Two additions:
-// - Windows x64: the binary built here is -gnu (msvc cannot be built without Microsoft's
-//   CRT), which the generated loader only tries under a MinGW Node; any x64 Node loads it
-//   (napi-rs resolves N-API from the host process), so it is tried when the loader fails;
+// - Windows x64: the generated loader tries the -gnu package only under a MinGW Node; when
+//   the -msvc one is absent and a -gnu one is installed, it is tried too (untested on Windows:
+//   no Windows binary is built yet, see the README's Platforms);
 // - when nothing loads, the error says which platform this is, which packages exist, and the
 //   WebAssembly fallback's status (loader-error.js), not napi-rs's optional-dependencies text.
 // The last line re-exports binding.js so that Node's CommonJS → ESM export detection (index.mjs

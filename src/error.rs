@@ -39,6 +39,7 @@ pub(crate) enum Code {
     CallbackError,
     /// The embedded backend could not be started.
     #[strum(serialize = "DAYTONA_LOCAL_BACKEND")]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     LocalBackend,
     /// `backend: 'local'` on a platform the embedded backend is not built for (it is Linux
     /// only): the message says to run `forge local` on Linux and pass its URL and key.

@@ -844,6 +844,7 @@ module.exports.SandboxProcess = nativeBinding.SandboxProcess
 module.exports.SessionLogStream = nativeBinding.SessionLogStream
 module.exports.SnapshotService = nativeBinding.SnapshotService
 module.exports.VolumeService = nativeBinding.VolumeService
+module.exports.closePreviewBrowser = nativeBinding.closePreviewBrowser
 module.exports.detectFramework = nativeBinding.detectFramework
 module.exports.detectFrameworkSync = nativeBinding.detectFrameworkSync
 module.exports.runCli = nativeBinding.runCli

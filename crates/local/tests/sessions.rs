@@ -73,13 +73,16 @@ async fn sync_and_async_commands_keep_session_state() {
     assert_eq!(v["exitCode"], 4);
     assert!(v["output"].as_str().unwrap().contains("\u{1}\u{1}\u{1}out"));
 
-    run(
+    // Its answer is checked too: a load-dependent failure once showed only the next command's
+    // output (state not kept), so the step that sets the state must say what it saw.
+    let (s, v) = run(
         &env,
         &id,
         "s1",
         json!({"command": "mkdir -p sub && cd sub && export A=1 && B=2"}),
     )
     .await;
+    assert_eq!((s, &v["exitCode"]), (200, &json!(0)), "{v}");
     let (_, v) = run(
         &env,
         &id,

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 import { writeSection } from './readme.mjs'
+import { median, p90 } from './stats.mjs'
 
 const require = createRequire(import.meta.url)
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -44,14 +45,6 @@ const APPS = {
   },
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN
-}
-const p90 = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length ? s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)] : NaN
-}
 
 async function timed(f) {
   const t0 = performance.now()

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRepo, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 import { writeSection } from './readme.mjs'
+import { median, p90 } from './stats.mjs'
 
 const require = createRequire(import.meta.url)
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -39,14 +40,6 @@ setTimeout(() => {
 }, ${BOOT_MS})
 `
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN
-}
-const p90 = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length ? s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)] : NaN
-}
 const stamp = (logs, tag) => Number((logs.match(new RegExp(`${tag} (\\d+)`)) ?? [])[1])
 
 async function ours(daytona, repoUrl) {

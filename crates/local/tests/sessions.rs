@@ -46,6 +46,29 @@ async fn wait_exit(env: &common::Env, id: &str, sid: &str, cid: &str) -> Value {
     }
 }
 
+/// Each sync command's answer means its state is the session's: the very next command sees
+/// it, every time. Once, the answer was sent when the exit code was seen, racing the task that
+/// saves the state; a busy machine made the next command start from the state before (the
+/// chained steps make the window many times wider than one step would).
+#[tokio::test]
+async fn the_next_command_always_sees_the_state_the_last_one_left() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    session(&env, &id, "chain").await;
+    for i in 0..40 {
+        let (s, v) = run(
+            &env,
+            &id,
+            "chain",
+            json!({"command": format!("[ \"${{N:-none}}\" = {prev} ] && export N={i}", prev = if i == 0 { "none".to_string() } else { (i - 1).to_string() })}),
+        )
+        .await;
+        assert_eq!((s, &v["exitCode"]), (200, &json!(0)), "step {i}: {v}");
+    }
+    let (_, v) = run(&env, &id, "chain", json!({"command": "echo $N"})).await;
+    assert_eq!(v["stdout"], "39\n", "{v}");
+}
+
 #[tokio::test]
 async fn sync_and_async_commands_keep_session_state() {
     let env = common::start().await;

@@ -70,6 +70,11 @@ pub struct Cmd {
     /// Input sent to the command is echoed into its log (unless `suppressInputEcho`).
     echo: bool,
     exit: tokio::sync::watch::Receiver<Option<i32>>,
+    /// Turns true once the command's state (cwd, exports) became the session's: a sync answer
+    /// waits for it, so the next command starts from it. The exit code alone is not enough:
+    /// it is seen here and by the task that saves the state at the same moment, and on a
+    /// busy machine the answer could go out (and the next command start) before the save.
+    state_saved: tokio::sync::watch::Receiver<bool>,
     stdin: tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>,
 }
 
@@ -88,6 +93,8 @@ impl Cmd {
     async fn finished(&self) {
         let mut rx = self.exit.clone();
         let _ = rx.wait_for(std::option::Option::is_some).await;
+        // The saving task always answers (or drops its sender, which ends the wait too).
+        let _ = self.state_saved.clone().wait_for(|saved| *saved).await;
         let mut tick = self.log.subscribe();
         // Until every writer is done (the state we want), or the output has been quiet for
         // DRAIN_GRACE (a background child holds the pipes): the grace restarts with each
@@ -512,6 +519,7 @@ async fn spawn(
     let ticks = child.ticks();
     let mut drained = child.drained();
     let (done_tx, done) = tokio::sync::watch::channel(false);
+    let (saved_tx, state_saved) = tokio::sync::watch::channel(false);
     let cmd = Arc::new(Cmd {
         id,
         command: command.to_string(),
@@ -521,6 +529,7 @@ async fn spawn(
         log_path,
         echo,
         exit,
+        state_saved,
         stdin: tokio::sync::Mutex::new(child.stdin.take()),
     });
     if let Ok(mut cmds) = session.commands.lock() {
@@ -534,6 +543,7 @@ async fn spawn(
         waiter.stdin.lock().await.take();
         // The command's view of the session is the session's now.
         let _ = tokio::fs::rename(&state_path, &session_state).await;
+        saved_tx.send_replace(true);
         drop(slot);
         // Done once the monitor says the output is drained (or is gone): every byte of output
         // is in the log. (The monitor itself stays while a background child of the command
@@ -596,6 +606,8 @@ fn restored_command(
         log_path,
         echo: true,
         exit,
+        // A command of an earlier backend: its state was saved (or lost) with that backend.
+        state_saved: tokio::sync::watch::channel(true).1,
         stdin: tokio::sync::Mutex::new(None),
     })
 }

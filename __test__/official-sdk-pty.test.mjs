@@ -102,7 +102,10 @@ test('codeInterpreter.runCode keeps state, streams, reports errors; contexts', {
   })
   assert.equal(second.stdout, '42\n')
   assert.equal(second.stderr, 'careful\n')
-  assert.deepEqual(streamed, ['42\n'])
+  // Streamed as written: print's text and its newline may come as one chunk or two (how the
+  // worker's writes meet the socket depends on the machine's load), so their sum is checked.
+  assert.ok(streamed.length >= 1, 'stdout was streamed to onStdout')
+  assert.equal(streamed.join(''), '42\n')
 
   const errors = []
   const failed = await ci.runCode('def f():\n    return 1 / 0\nf()', { onError: (e) => errors.push(e.name) })

@@ -152,6 +152,15 @@ pub async fn logs(args: LogsArgs, json: bool, cancel: CancellationToken) -> Resu
         },
         r = print_logs(&backend, &args, json, &follow) => r,
     };
+    // The select above is not enough on its own: on the multi-threaded runtime the signal's
+    // task can cancel the token between the select's two polls, so the stream's abort error
+    // wins (seen twice in loaded full runs: exit 130 after Ctrl-C). Once the token is
+    // cancelled, a follow ends as it is meant to, whatever the stream said.
+    let r = if args.follow && cancel.is_cancelled() {
+        Ok(())
+    } else {
+        r
+    };
     backend.close().await;
     r
 }

@@ -165,6 +165,10 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
+    pub fn browser(&self) -> &Browser {
+        &self.browser
+    }
+
     /// A fresh tab for the check: the one opened ahead of time, else a new one.
     pub async fn tab(&self) -> Result<Tab, chromiumoxide::error::CdpError> {
         let spare = self

@@ -137,6 +137,20 @@ impl Tab {
         }
     }
 
+    /// Sets the page's viewport: the check's first command.
+    async fn size(&self, opts: &BrowserOptions) -> Result<(), CdpError> {
+        let viewport = opts.viewport();
+        self.page
+            .execute(SetDeviceMetricsOverrideParams::new(
+                i64::from(viewport.width),
+                i64::from(viewport.height),
+                1.0,
+                false,
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Disposes of the context, its page and everything the page stored.
     pub async fn close(self, browser: &Browser) {
         let _ = browser
@@ -153,7 +167,13 @@ pub(crate) async fn visit(
     auth: Option<Auth<'_>>,
     opts: &BrowserOptions,
 ) -> Result<Seen, CdpError> {
-    let tab = lease.tab().await?;
+    let mut tab = lease.tab().await?;
+    if tab.size(opts).await.is_err() {
+        // Opened ahead of time and no longer answering (its renderer went away): a new one.
+        lease.done_with(tab);
+        tab = Tab::open(lease.browser()).await?;
+        tab.size(opts).await?;
+    }
     let seen = watch(&tab.page, url, auth, opts).await;
     lease.done_with(tab);
     seen
@@ -210,13 +230,6 @@ async fn watch(
     opts: &BrowserOptions,
 ) -> Result<Seen, CdpError> {
     let viewport = opts.viewport();
-    page.execute(SetDeviceMetricsOverrideParams::new(
-        i64::from(viewport.width),
-        i64::from(viewport.height),
-        1.0,
-        false,
-    ))
-    .await?;
     let origin = url::Url::parse(url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();

@@ -4,10 +4,13 @@
 // running preview three ways, back to back: HTTP only (the peer), with the browser already
 // running (warm), and with the browser closed first (cold: Chromium's start included).
 // Figures: median and p90 of (with browser − HTTP only) per round, and the ratio of the
-// medians. Goal: ≤ 1.5 s added, warm.
+// medians. Goal: ≤ 1.5 s added, warm. After each check the browser disposes of the check's
+// tab and opens the next one in the background: the round pauses (SETTLE_MS) after each
+// browser check so that this work is not counted in the next HTTP-only measurement (which it
+// would slow down, making the difference look smaller than it is).
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
@@ -24,6 +27,8 @@ const { Daytona, closePreviewBrowser } = require(join(root, 'index.js'))
 const RUNS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? process.env.BROWSER_RUNS ?? 7)
 const TOKEN = 'bench_token_0123456789'
 const GOAL_MS = 1500
+const SETTLE_MS = 1500
+const pause = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
 
 const APPS = {
   'Vite (React 18)': {
@@ -60,6 +65,7 @@ names.forEach((name, i) => createRepo(repos, `app${i}.git`, 'main', APPS[name]))
 const git = await startGitHttp(repos, null, TOKEN)
 const daytona = new Daytona({ backend: 'local' })
 const rows = []
+const loadAtStart = loadavg()[0].toFixed(1)
 try {
   for (const [i, name] of names.entries()) {
     const r = await daytona.cloneAndPreview({ repoUrl: git.url(`app${i}.git`), token: TOKEN })
@@ -68,6 +74,7 @@ try {
         timed(() => daytona.verifyPreview({ sandboxId: r.sandboxId, port: r.port, sessionId: r.sessionId, commandId: r.commandId, browser }))
       // Warm-up: the dev server's first browser load compiles what the page imports.
       const first = await verify(true)
+      await pause()
       if (!first.v.browser?.ok) throw new Error(`${name}: the browser check failed: ${JSON.stringify(first.v.browser)}`)
       const http = []
       const warm = []
@@ -75,9 +82,12 @@ try {
       for (let run = 0; run < RUNS; run++) {
         const h = await verify(false)
         const w = await verify(true)
+        await pause()
         await closePreviewBrowser()
         const c = await verify(true)
-        if (!w.v.browser.warm || c.v.browser.warm) throw new Error('warm/cold runs were not what they claim')
+        await pause()
+        if (!w.v.browser.warm) throw new Error(`round ${run}: the warm run found no running browser: ${JSON.stringify({ ...w.v.browser, screenshot: undefined })}`)
+        if (c.v.browser.warm) throw new Error(`round ${run}: the cold run found a running browser`)
         http.push(h.ms)
         warm.push(w.ms - h.ms)
         cold.push(c.ms - h.ms)
@@ -104,7 +114,7 @@ const ms = (x) => `${Math.round(x)} ms`
 const ratio = (a, b) => `${((a + b) / b).toFixed(1)}×`
 const worstWarm = Math.max(...rows.map((r) => r.warm[0]))
 const lines = [
-  `Browser check (\`browser: true\`), measured by \`node bench/browser.mjs ${RUNS}\` on ${new Date().toISOString().slice(0, 10)} (${cpus().length} cores, embedded backend, Debian's Chromium headless; the same running preview verified over HTTP only, then with the browser warm, then cold):`,
+  `Browser check (\`browser: true\`), measured by \`node bench/browser.mjs ${RUNS}\` on ${new Date().toISOString().slice(0, 10)} (${cpus().length} cores, load average ${loadAtStart} at the start and ${loadavg()[0].toFixed(1)} at the end, embedded backend, Debian's Chromium headless; the same running preview verified over HTTP only, then with the browser warm, then cold):`,
   '',
   '| app | verifyPreview, HTTP only (median) | added, browser warm: median / p90 | added, browser cold: median / p90 | with browser / HTTP only (warm, cold) |',
   '| --- | ---: | ---: | ---: | ---: |',

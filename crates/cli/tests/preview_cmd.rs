@@ -165,3 +165,95 @@ fn a_path_that_is_neither_url_nor_folder_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a git URL nor a folder"));
 }
+
+/// A Vite app (vanilla: only `vite` to install) whose entry module runs `main`.
+fn vite_app(dir: &std::path::Path, main: &str) {
+    let files = [
+        (
+            "package.json",
+            r#"{"name":"cli-vite","private":true,"type":"module","scripts":{"dev":"vite"},"devDependencies":{"vite":"5.4.11"}}"#,
+        ),
+        (
+            "index.html",
+            "<!doctype html><html><head><title>cli vite</title></head><body><h1 id=\"app\" style=\"color:#c00\"></h1><script type=\"module\" src=\"/main.js\"></script></body></html>\n",
+        ),
+        ("main.js", main),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+/// `forge preview --no-wait --browser --screenshot <shot> [extra]` of a Vite app whose entry
+/// runs `main`.
+fn preview_in_browser(main: &str, shot: &std::path::Path, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    vite_app(dir.path(), main);
+    let mut args = vec![
+        "preview",
+        dir.path().to_str().unwrap(),
+        "--no-wait",
+        "--browser",
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    forge(&args, None)
+}
+
+#[test]
+fn browser_writes_the_screenshot_and_prints_its_path() {
+    let shots = tempfile::tempdir().unwrap();
+    let shot = shots.path().join("shot.png");
+    let out = preview_in_browser(
+        "document.getElementById('app').textContent = 'hello from vite'\n",
+        &shot,
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("browser: OK \"cli vite\" in "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("screenshot {}\n", shot.display())),
+        "the printed line names the file: {stdout}"
+    );
+    let png = std::fs::read(&shot).expect("the screenshot file");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).expect("a PNG frame");
+    assert_eq!((info.width, info.height), (1280, 800));
+    let px = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    assert!(
+        pixels.iter().any(|p| p[0] > 150 && p[1] < 80 && p[2] < 80),
+        "the red heading is in the screenshot"
+    );
+}
+
+#[test]
+fn browser_fails_an_app_that_throws_in_the_page_with_its_error() {
+    let shots = tempfile::tempdir().unwrap();
+    let out = preview_in_browser(
+        "document.getElementById('app').textContent = 'starting'\nthrow new Error('VITE_API_URL is not set')\n",
+        &shots.path().join("shot.png"),
+        &["--json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_line(&out);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error"]["code"], "PREVIEW_VERIFY_FAILED", "{v}");
+    assert_eq!(v["error"]["reason"], "BROWSER_ERROR", "{v}");
+    let excerpt = v["error"]["excerpt"].as_str().unwrap_or_default();
+    assert!(
+        excerpt.contains("Error: VITE_API_URL is not set") && excerpt.contains("/main.js"),
+        "{v}"
+    );
+}

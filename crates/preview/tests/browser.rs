@@ -64,128 +64,124 @@ async fn a_working_page_is_ok_with_a_screenshot_of_what_it_shows() {
     .await;
 }
 
-#[tokio::test]
-async fn an_uncaught_exception_fails_with_its_message_and_where_it_was_thrown() {
-    bounded(async {
-        let r = load(vec![
-            canned("/", 200, HTML, &page("<div id=app>loading</div><script src=/main.js></script>")),
-            canned(
-                "/main.js",
-                200,
-                JS,
-                "window.addEventListener('load', () => {\n  throw new Error('VITE_API_URL is not set')\n})\n",
-            ),
-        ])
-        .await;
-        assert!(!r.ok);
-        assert_eq!(r.reason, Reason::BrowserError);
-        let e = &r.errors[0];
-        assert_eq!(e.kind, PageErrorKind::Exception);
-        assert!(e.text.contains("Error: VITE_API_URL is not set"), "{e:?}");
-        let source = e.source.as_deref().unwrap_or_default();
-        assert!(source.ends_with("/main.js:2:9"), "{source}");
-        assert!(r.excerpt().unwrap().contains("VITE_API_URL is not set"));
-        assert!(r.screenshot.is_some(), "a failing page is photographed too");
-    })
-    .await;
+/// A page the check must fail, and how.
+struct Broken {
+    name: &'static str,
+    /// `/` and what it loads.
+    routes: Vec<Canned>,
+    reason: Reason,
+    /// Every error in the report's order: its kind, what its text contains, and what its
+    /// source (`url:line:column`) ends with (`""`: not checked).
+    errors: &'static [(PageErrorKind, &'static [&'static str], &'static str)],
+    /// What the one-line excerpt contains.
+    excerpt: &'static str,
 }
 
-#[tokio::test]
-async fn exceptions_come_before_console_errors_and_each_in_order() {
-    bounded(async {
-        let r = load(vec![canned(
-            "/",
-            200,
-            HTML,
-            &page("<p>shown</p><script>console.error('failed to fetch config', 42); console.error('second'); Promise.reject(new TypeError('x is undefined'))</script>"),
-        )])
-        .await;
-        assert_eq!(r.reason, Reason::BrowserError);
-        let kinds: Vec<_> = r.errors.iter().map(|e| e.kind).collect();
-        use PageErrorKind::{Console, Exception};
-        assert_eq!(kinds, [Exception, Console, Console], "{:?}", r.errors);
-        assert!(r.errors[0].text.contains("(in promise)") && r.errors[0].text.contains("TypeError: x is undefined"), "{:?}", r.errors[0]);
-        assert_eq!(r.errors[1].text, "failed to fetch config 42");
-        assert_eq!(r.errors[2].text, "second");
-        assert!(r.errors[1].source.as_deref().unwrap().ends_with("/:1:85"), "{:?}", r.errors[1]);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_page_that_renders_nothing_is_blank() {
-    bounded(async {
-        let r = load(vec![
-            canned(
+fn broken_pages() -> Vec<Broken> {
+    use PageErrorKind::{Console, Exception, Overlay, Request};
+    vec![
+        Broken {
+            name: "an uncaught exception: its message and where it was thrown",
+            routes: vec![
+                canned("/", 200, HTML, &page("<div id=app>loading</div><script src=/main.js></script>")),
+                canned(
+                    "/main.js",
+                    200,
+                    JS,
+                    "window.addEventListener('load', () => {\n  throw new Error('VITE_API_URL is not set')\n})\n",
+                ),
+            ],
+            reason: Reason::BrowserError,
+            errors: &[(Exception, &["Error: VITE_API_URL is not set"], "/main.js:2:9")],
+            excerpt: "VITE_API_URL is not set",
+        },
+        Broken {
+            name: "exceptions before console errors, each kind in order",
+            routes: vec![canned(
                 "/",
                 200,
                 HTML,
-                &page("<div id=root></div><script src=/main.js></script>"),
-            ),
-            canned(
-                "/main.js",
-                200,
-                JS,
-                "document.getElementById('root').innerHTML = '<div>   </div>'\n",
-            ),
-        ])
-        .await;
-        assert!(!r.ok);
-        assert_eq!(r.reason, Reason::BlankPage);
-        assert!(r.errors.is_empty());
-        assert!(r.excerpt().unwrap().contains("rendered nothing"));
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_module_that_fails_to_load_is_an_error() {
-    bounded(async {
-        let r = load(vec![
-            canned(
+                &page("<p>shown</p><script>console.error('failed to fetch config', 42); console.error('second'); Promise.reject(new TypeError('x is undefined'))</script>"),
+            )],
+            reason: Reason::BrowserError,
+            errors: &[
+                (Exception, &["(in promise)", "TypeError: x is undefined"], ""),
+                (Console, &["failed to fetch config 42"], "/:1:85"),
+                (Console, &["second"], ""),
+            ],
+            excerpt: "TypeError: x is undefined",
+        },
+        Broken {
+            name: "a page that renders nothing is blank",
+            routes: vec![
+                canned("/", 200, HTML, &page("<div id=root></div><script src=/main.js></script>")),
+                canned("/main.js", 200, JS, "document.getElementById('root').innerHTML = '<div>   </div>'\n"),
+            ],
+            reason: Reason::BlankPage,
+            errors: &[],
+            excerpt: "rendered nothing",
+        },
+        Broken {
+            // The import rejects, uncaught; the request's 404 is listed too.
+            name: "a module that fails to load at run time",
+            routes: vec![
+                canned("/", 200, HTML, &page("<h1>app</h1><script type=module src=/src/main.js></script>")),
+                canned("/src/main.js", 200, JS, "import('/src/missing.js')\n"),
+            ],
+            reason: Reason::BrowserError,
+            errors: &[
+                (Exception, &["Failed to fetch dynamically imported module", "/src/missing.js"], ""),
+                (Request, &["/src/missing.js answered 404"], ""),
+            ],
+            excerpt: "/src/missing.js",
+        },
+        Broken {
+            // Vite's overlay: a custom element whose shadow root holds the message.
+            name: "a framework overlay, with its text",
+            routes: vec![canned(
                 "/",
                 200,
                 HTML,
-                &page("<h1>app</h1><script type=module src=/src/main.js></script>"),
-            ),
-            canned("/src/main.js", 200, JS, "import('/src/missing.js')\n"),
-        ])
-        .await;
-        assert_eq!(r.reason, Reason::BrowserError);
-        // The import rejects, uncaught; the request's 404 is listed too.
-        assert_eq!(r.errors[0].kind, PageErrorKind::Exception, "{:?}", r.errors);
-        assert!(
-            r.errors[0]
-                .text
-                .contains("Failed to fetch dynamically imported module")
-                && r.errors[0].text.contains("/src/missing.js"),
-            "{:?}",
-            r.errors
-        );
-        assert!(
-            r.errors.iter().any(|e| e.kind == PageErrorKind::Request
-                && e.text.contains("/src/missing.js answered 404")),
-            "{:?}",
-            r.errors
-        );
-    })
-    .await;
+                &page("<h1>app</h1><script>customElements.define('vite-error-overlay', class extends HTMLElement { constructor() { super(); this.attachShadow({mode: 'open'}).innerHTML = '<pre class=message><span class=message-body>Failed to resolve import \"./Missing\"</span></pre>' } }); document.body.appendChild(document.createElement('vite-error-overlay'))</script>"),
+            )],
+            reason: Reason::BrowserError,
+            errors: &[(Overlay, &["Failed to resolve import \"./Missing\""], "")],
+            excerpt: "Failed to resolve import",
+        },
+    ]
 }
 
 #[tokio::test]
-async fn a_framework_overlay_is_an_error_with_its_text() {
+async fn broken_pages_fail_with_what_went_wrong() {
     bounded(async {
-        // Vite's overlay: a custom element whose shadow root holds the message.
-        let r = load(vec![canned(
-            "/",
-            200,
-            HTML,
-            &page("<h1>app</h1><script>customElements.define('vite-error-overlay', class extends HTMLElement { constructor() { super(); this.attachShadow({mode: 'open'}).innerHTML = '<pre class=message><span class=message-body>Failed to resolve import \"./Missing\"</span></pre>' } }); document.body.appendChild(document.createElement('vite-error-overlay'))</script>"),
-        )])
-        .await;
-        assert_eq!(r.reason, Reason::BrowserError);
-        assert_eq!(r.errors[0].kind, PageErrorKind::Overlay);
-        assert_eq!(r.errors[0].text, "Failed to resolve import \"./Missing\"");
+        for case in broken_pages() {
+            let name = case.name;
+            let r = load(case.routes).await;
+            assert!(!r.ok, "{name}: {r:?}");
+            assert_eq!(r.reason, case.reason, "{name}: {r:?}");
+            let kinds: Vec<_> = r.errors.iter().map(|e| e.kind).collect();
+            let want: Vec<_> = case.errors.iter().map(|e| e.0).collect();
+            assert_eq!(kinds, want, "{name}: {:?}", r.errors);
+            for (e, (_, texts, source)) in r.errors.iter().zip(case.errors) {
+                for t in *texts {
+                    assert!(e.text.contains(t), "{name}: {t:?} not in {e:?}");
+                }
+                let at = e.source.as_deref().unwrap_or_default();
+                assert!(
+                    at.ends_with(source),
+                    "{name}: source {at:?}, want ...{source}"
+                );
+            }
+            let excerpt = r.excerpt().unwrap_or_default();
+            assert!(
+                excerpt.contains(case.excerpt),
+                "{name}: excerpt {excerpt:?}"
+            );
+            assert!(
+                r.screenshot.is_some(),
+                "{name}: a failing page is photographed too"
+            );
+        }
     })
     .await;
 }

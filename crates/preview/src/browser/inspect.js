@@ -1,6 +1,8 @@
 // Evaluated in the preview page once it settled: what it rendered, and any framework error
-// overlay it shows. Returns a JSON string (read by crate::browser::page::Inspection).
-(() => {
+// overlay it shows. Resolves to a JSON string (read by crate::browser::page::Inspection).
+// It first lets the page run the tasks already queued (a render, an effect that throws): the
+// check waits for the renderer to get there, however busy the machine, not for a fixed time.
+new Promise((queued) => setTimeout(queued, 0)).then(() => {
   // Framework overlays: [element, selector inside its shadow root that means "an error is
   // shown" (null: the element alone means it), selectors of the message, in order of preference].
   const overlays = [
@@ -34,4 +36,4 @@
         .filter(visible).length
     : 0;
   return JSON.stringify({ title: document.title || '', textLength: text.length, media, overlay });
-})()
+})

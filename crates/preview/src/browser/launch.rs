@@ -2,7 +2,11 @@
 //! and killed when it is no longer needed.
 //!
 //! One browser per process, shared by concurrent checks (each in its own browser context, so
-//! no cookie or storage passes from one preview to the next). The browser, its CDP
+//! no cookie or storage passes from one preview to the next). While the browser is warm the
+//! next check's context and blank page are opened ahead of time, right after a check ends
+//! (a [`Tab`]): opening them is a dozen protocol round trips and a renderer process, time a
+//! check would otherwise spend before it starts loading. A used context is disposed of after
+//! the check, off its path; none is ever used twice. The browser, its CDP
 //! connection's task and its idle timer live on a small runtime of their own ([`home`]): a
 //! caller's runtime may end (a test's, a short-lived CLI command's) while another caller
 //! still uses the browser. It is killed after
@@ -12,6 +16,7 @@
 //! folder named after this process's pid; folders of processes that are gone (killed before
 //! they could clean up) are removed at the next launch.
 
+use super::page::Tab;
 use super::BrowserOptions;
 use crate::PreviewError;
 use chromiumoxide::handler::HandlerConfig;
@@ -80,7 +85,12 @@ struct Warm {
     process: Option<Process>,
     users: Arc<AtomicUsize>,
     last_used: Arc<std::sync::Mutex<Instant>>,
+    /// The next check's tab, opened ahead of time.
+    spare: Spare,
 }
+
+/// A tab opened ahead of time, for whichever check comes next.
+type Spare = Arc<std::sync::Mutex<Option<Tab>>>;
 
 impl Warm {
     fn alive(&mut self) -> bool {
@@ -151,11 +161,53 @@ pub(crate) struct Lease {
     pub warm: bool,
     users: Arc<AtomicUsize>,
     last_used: Arc<std::sync::Mutex<Instant>>,
+    spare: Spare,
 }
 
 impl Lease {
     pub fn browser(&self) -> &Browser {
         &self.browser
+    }
+
+    /// A fresh tab for the check: the one opened ahead of time, else a new one.
+    pub async fn tab(&self) -> Result<Tab, chromiumoxide::error::CdpError> {
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match spare {
+            Some(tab) => Ok(tab),
+            None => Tab::open(&self.browser).await,
+        }
+    }
+
+    /// The check is done with `tab`: its context is disposed of, and the next check's tab
+    /// opened, in the background.
+    pub fn done_with(&self, tab: Tab) {
+        let (browser, spare) = (self.browser.clone(), self.spare.clone());
+        let Some(home) = home() else { return };
+        home.spawn(async move {
+            tab.close(&browser).await;
+            let empty = spare
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_none();
+            if !empty {
+                return;
+            }
+            let Ok(next) = Tab::open(&browser).await else {
+                return;
+            };
+            // Another check's end may have filled the slot meanwhile.
+            let extra = spare
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .replace(next);
+            if let Some(extra) = extra {
+                extra.close(&browser).await;
+            }
+        });
     }
 
     /// The check failed in the browser: if the browser is gone (crashed, killed), drop it
@@ -250,6 +302,7 @@ fn lend(w: &Warm, warm: bool) -> Lease {
         warm,
         users: w.users.clone(),
         last_used: w.last_used.clone(),
+        spare: w.spare.clone(),
     }
 }
 
@@ -291,6 +344,7 @@ async fn start(source: Source) -> Result<Warm, String> {
         process,
         users: Arc::new(AtomicUsize::new(0)),
         last_used: Arc::new(std::sync::Mutex::new(Instant::now())),
+        spare: Spare::default(),
     })
 }
 

@@ -339,7 +339,7 @@ pub async fn check_in_browser(
     } else {
         millis(started.elapsed())
     };
-    let run = page::visit(lease.browser(), url, auth, opts);
+    let run = page::visit(&lease, url, auth, opts);
     // The CDP client is third-party code: a panic in it must not cross into the caller.
     let seen = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
     let seen = match seen {

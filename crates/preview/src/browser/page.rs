@@ -1,5 +1,6 @@
-//! One visit of the preview: a fresh browser context, the page loaded with the preview's
-//! credentials, watched until it settles, inspected and photographed.
+//! One visit of the preview: a fresh browser context (opened ahead of time, see
+//! [`super::launch`]), the page loaded with the preview's credentials, watched until it
+//! settles, inspected and photographed at once.
 //!
 //! Credentials go to the preview's origin only: every request to it is paused (`Fetch`
 //! domain, pattern `<origin>/*`) and continued with `X-Daytona-Preview-Token` and
@@ -9,9 +10,11 @@
 //! servers' HMR) cannot be paused: for them the proxy's own cookie,
 //! `daytona-sandbox-auth-<sandbox id>`, is set for the preview's host only.
 
+use super::launch::Lease;
 use super::{BrowserOptions, BrowserTimings, PageError, PageErrorKind, Screenshot};
 use crate::classify::Reason;
 use crate::probe::{PREVIEW_TOKEN_HEADER, SKIP_WARNING_HEADER};
+use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::cdp::browser_protocol::fetch::{
     ContinueRequestParams, EnableParams as FetchEnable, EventRequestPaused, HeaderEntry,
@@ -40,9 +43,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The network must stay quiet this long after `load` for the page to count as settled (as
-/// Puppeteer's `networkidle0`).
-const QUIET: Duration = Duration::from_millis(500);
+/// The network must stay quiet this long after `load` for the page to count as settled: half
+/// of Puppeteer's `networkidle0` (500 ms), because the inspection then also waits for the page
+/// to run the tasks it has queued ([`INSPECT_JS`]), so the window only has to catch a request
+/// that starts late, not code that runs late (an effect that throws after `load` is an
+/// already-queued task). Every ms of it is added to every check.
+const QUIET: Duration = Duration::from_millis(250);
 /// Inspecting the page and the screenshot, each: a page whose script never yields would hang
 /// them.
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,28 +110,72 @@ struct Overlay {
     text: String,
 }
 
-/// Visits `url` in a browser context of its own, which is disposed of afterwards whatever
+/// A browser context of its own (cookies, storage, cache) with one blank page: what one
+/// check uses, once.
+pub(crate) struct Tab {
+    context: BrowserContextId,
+    page: Page,
+}
+
+impl Tab {
+    pub async fn open(browser: &Browser) -> Result<Tab, CdpError> {
+        let context = browser
+            .execute(CreateBrowserContextParams::default())
+            .await?
+            .result
+            .browser_context_id;
+        let mut target = CreateTargetParams::new("about:blank");
+        target.browser_context_id = Some(context.clone());
+        match browser.new_page(target).await {
+            Ok(page) => Ok(Tab { context, page }),
+            Err(e) => {
+                let _ = browser
+                    .execute(DisposeBrowserContextParams::new(context))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets the page's viewport: the check's first command.
+    async fn size(&self, opts: &BrowserOptions) -> Result<(), CdpError> {
+        let viewport = opts.viewport();
+        self.page
+            .execute(SetDeviceMetricsOverrideParams::new(
+                i64::from(viewport.width),
+                i64::from(viewport.height),
+                1.0,
+                false,
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Disposes of the context, its page and everything the page stored.
+    pub async fn close(self, browser: &Browser) {
+        let _ = browser
+            .execute(DisposeBrowserContextParams::new(self.context))
+            .await;
+    }
+}
+
+/// Visits `url` in a fresh tab of the leased browser, which is disposed of afterwards whatever
 /// happened.
 pub(crate) async fn visit(
-    browser: &Browser,
+    lease: &Lease,
     url: &str,
     auth: Option<Auth<'_>>,
     opts: &BrowserOptions,
 ) -> Result<Seen, CdpError> {
-    let context = browser
-        .execute(CreateBrowserContextParams::default())
-        .await?
-        .result
-        .browser_context_id;
-    let mut target = CreateTargetParams::new("about:blank");
-    target.browser_context_id = Some(context.clone());
-    let seen = match browser.new_page(target).await {
-        Ok(page) => watch(&page, url, auth, opts).await,
-        Err(e) => Err(e),
-    };
-    let _ = browser
-        .execute(DisposeBrowserContextParams::new(context))
-        .await;
+    let mut tab = lease.tab().await?;
+    if tab.size(opts).await.is_err() {
+        // Opened ahead of time and no longer answering (its renderer went away): a new one.
+        lease.done_with(tab);
+        tab = Tab::open(lease.browser()).await?;
+        tab.size(opts).await?;
+    }
+    let seen = watch(&tab.page, url, auth, opts).await;
+    lease.done_with(tab);
     seen
 }
 
@@ -180,13 +230,6 @@ async fn watch(
     opts: &BrowserOptions,
 ) -> Result<Seen, CdpError> {
     let viewport = opts.viewport();
-    page.execute(SetDeviceMetricsOverrideParams::new(
-        i64::from(viewport.width),
-        i64::from(viewport.height),
-        1.0,
-        false,
-    ))
-    .await?;
     let origin = url::Url::parse(url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
@@ -249,7 +292,21 @@ async fn watch(
     while let Some(Some(ev)) = events.next().now_or_never() {
         w.take(ev);
     }
-    let inspection = tokio::time::timeout(INSPECT_TIMEOUT, inspect(page)).await;
+    let shot = tokio::time::timeout(
+        INSPECT_TIMEOUT,
+        page.execute(CaptureScreenshotParams {
+            format: Some(CaptureScreenshotFormat::Png),
+            // Still a PNG: encoded for speed rather than size (a larger file).
+            optimize_for_speed: Some(true),
+            ..CaptureScreenshotParams::default()
+        }),
+    );
+    let (inspection, shot) =
+        tokio::join!(tokio::time::timeout(INSPECT_TIMEOUT, inspect(page)), shot);
+    // And what happened while the page ran its queued tasks for the inspection.
+    while let Some(Some(ev)) = events.next().now_or_never() {
+        w.take(ev);
+    }
     let (title, blank) = match inspection {
         Ok(Ok(i)) => {
             if let Some(o) = i.overlay {
@@ -277,14 +334,6 @@ async fn watch(
             (String::new(), false)
         }
     };
-    let shot = tokio::time::timeout(
-        INSPECT_TIMEOUT,
-        page.execute(CaptureScreenshotParams {
-            format: Some(CaptureScreenshotFormat::Png),
-            ..CaptureScreenshotParams::default()
-        }),
-    )
-    .await;
     let screenshot = match shot {
         Ok(Ok(s)) => Some(Screenshot {
             png: AsRef::<str>::as_ref(&s.result.data).to_owned(),
@@ -316,30 +365,49 @@ async fn add_headers(
     mut paused: chromiumoxide::listeners::EventStream<EventRequestPaused>,
     headers: &[HeaderEntry],
 ) {
-    while let Some(p) = paused.next().await {
-        let mut all: Vec<HeaderEntry> = p
-            .request
-            .headers
-            .inner()
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(k)))
-            .filter_map(|(k, v)| v.as_str().map(|v| HeaderEntry::new(k.clone(), v)))
-            .collect();
-        all.extend_from_slice(headers);
-        let mut go = ContinueRequestParams::new(p.request_id.clone());
-        go.headers = Some(all);
-        if page.execute(go).await.is_err() {
-            tracing::debug!("a paused preview request could not be continued");
+    // Continued concurrently: one at a time, a page's dozens of module requests would each
+    // wait for the round trips of those paused before them.
+    let mut continuing = futures_util::stream::FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            p = paused.next() => match p {
+                Some(p) => continuing.push(continue_with(page, p, headers)),
+                None => break,
+            },
+            Some(()) = continuing.next(), if !continuing.is_empty() => {}
         }
     }
     std::future::pending::<()>().await;
 }
 
+/// Continues the paused request `p` with `headers` added.
+async fn continue_with(
+    page: &Page,
+    p: std::sync::Arc<EventRequestPaused>,
+    headers: &[HeaderEntry],
+) {
+    let mut all: Vec<HeaderEntry> = p
+        .request
+        .headers
+        .inner()
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(k)))
+        .filter_map(|(k, v)| v.as_str().map(|v| HeaderEntry::new(k.clone(), v)))
+        .collect();
+    all.extend_from_slice(headers);
+    let mut go = ContinueRequestParams::new(p.request_id.clone());
+    go.headers = Some(all);
+    if page.execute(go).await.is_err() {
+        tracing::debug!("a paused preview request could not be continued");
+    }
+}
+
 async fn inspect(page: &Page) -> Result<Inspection, CdpError> {
     let mut eval = EvaluateParams::new(INSPECT_JS);
     eval.return_by_value = Some(true);
+    eval.await_promise = Some(true);
     let r = page.execute(eval).await?.result;
     let text = r
         .result

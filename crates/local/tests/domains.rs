@@ -223,3 +223,33 @@ async fn a_domain_allow_list_lets_through_its_names_and_nothing_else() {
     }
     assert_eq!(out, "other", "the network is attached again");
 }
+
+/// Without a network tool (`FORGE_SANDBOX_NETWORK=none`, or no slirp4netns on this machine) a
+/// domain list still works: the sandbox reaches its names through the backend only anyway.
+#[tokio::test]
+async fn a_domain_allow_list_needs_no_network_tool() {
+    let allowed = recorder("allowed").await;
+    let env = common::start_with(|c| {
+        c.network = Some("none".into());
+        c.egress_hosts
+            .insert(("allowed.test".into(), 80), allowed.addr);
+    })
+    .await;
+    if env.backend.isolation().level != "container" {
+        eprintln!("skipped: sandboxes are not containers here");
+        return;
+    }
+    let id = env.create(json!({"domainAllowList": "allowed.test"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sh(
+            &env,
+            &id,
+            "curl -s -m 20 http://allowed.test/; echo; getent hosts other.test || echo unresolved"
+        )
+        .await,
+        "allowed\nunresolved\n"
+    );
+}

@@ -221,7 +221,14 @@ impl Runtime {
         let path = std::env::var_os("PATH");
         let network = Network::detect(path.as_deref(), settings.network.as_deref());
         let etc = home.join("runtime").join("etc");
-        layout::write_etc(&etc, &network.nameservers)
+        // Without a network tool the resolver is still named: a sandbox with a domain list
+        // gets the backend's there (one without reaches nothing either way).
+        let nameservers = if network.nameservers.is_empty() {
+            vec![egress::ADDRESS.to_string()]
+        } else {
+            network.nameservers.clone()
+        };
+        layout::write_etc(&etc, &nameservers)
             .map_err(|e| unusable(format!("cannot write {}: {e}", etc.display())))?;
         let layout = Arc::new(Layout::for_this_machine(&etc));
         let cgroups = {

@@ -39,8 +39,9 @@ from_snap = d.create(CreateSandboxFromSnapshotParams(snapshot="py-snap"), timeou
 seen["from_snapshot"] = from_snap.snapshot
 from_snap.delete()
 
-# A declarative Image: RUN and ENV are built; local files need the SDK's S3 upload, which
-# its client (obstore) cannot make to an http:// endpoint: refused at push access, clearly.
+# A declarative Image: RUN and ENV are built; local files need the SDK's S3 upload, whose
+# client (obstore) is made with the environment cleared, so it can neither be allowed
+# http:// nor trust a local certificate (crates/local/README.md): refused at push access, clearly.
 built = d.snapshot.create(
     CreateSnapshotParams(name="py-built", image=Image.base("python:3.12").env({"G": "hi"}).run_commands("echo $G > /home/daytona/built.txt"))
 )

@@ -491,7 +491,7 @@ async fn our_requests_match_the_official_sdk() {
         };
         let client = cfg(DaytonaConfig::new().with_api_key("test-key"));
         let jwt = cfg(DaytonaConfig::new().with_jwt("test-jwt", "org-test-123"));
-        drive(&client, &jwt).await;
+        Box::pin(drive(&client, &jwt)).await;
         task.abort();
 
         let ours: Vec<Shape> = seen.lock().unwrap().clone();

@@ -112,6 +112,7 @@ pub(crate) fn start_spec(state: &Shared, s: &Sandbox) -> crate::container::Start
         mounts,
         network: !s.network_block_all,
         allow: allowed(s),
+        domains: domains_of(s),
     }
 }
 
@@ -179,8 +180,9 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             "Cannot specify Sandbox resources when using a snapshot",
         ));
     }
-    refuse_domain_allow_list(req.domain_allow_list.as_deref())?;
     let allow_list = allow_list(req.network_allow_list.as_deref())?;
+    let domain_list = domain_list(req.domain_allow_list.as_deref())?;
+    lists_enforceable(state, allow_list.as_ref(), domain_list.as_ref())?;
     if req.linked_sandbox.is_some() {
         return Err(Failure::bad_request(
             "linkedSandbox is not supported by the embedded backend",
@@ -293,6 +295,7 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             .filter(|t| *t > 0)
             .map(|t| crate::lifecycle::after_minutes(t as f64)),
         network_allow_list: allow_list,
+        domain_allow_list: domain_list,
         volumes: Some(volumes),
         build_info,
         created_at: Some(now.clone()),
@@ -738,11 +741,39 @@ struct NetworkBody {
     domain_allow_list: Option<String>,
 }
 
-/// `domainAllowList` needs a filtering resolver or proxy, which this backend does not have.
-fn refuse_domain_allow_list(list: Option<&str>) -> Result<(), Failure> {
-    if list.is_some_and(|v| !v.trim().is_empty()) {
+/// A `domainAllowList` checked and normalised (`None`: no list).
+fn domain_list(list: Option<&str>) -> Result<Option<String>, Failure> {
+    let Some(list) = list.filter(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = crate::container::domains::parse(list).map_err(Failure::bad_request)?;
+    Ok(Some(crate::container::domains::render(&parsed)))
+}
+
+/// The parsed domain list a sandbox has (empty: none).
+pub(crate) fn domains_of(s: &Sandbox) -> Vec<crate::container::domains::Pattern> {
+    s.domain_allow_list
+        .as_deref()
+        .and_then(|l| crate::container::domains::parse(l).ok())
+        .unwrap_or_default()
+}
+
+/// Both lists at once are refused: with a domain list the sandbox has no route out at all
+/// (everything goes through the backend's proxies), so addresses could not be allowed too.
+/// A domain list needs the sandbox's own network namespace.
+fn lists_enforceable(
+    state: &Shared,
+    addresses: Option<&String>,
+    domains: Option<&String>,
+) -> Result<(), Failure> {
+    if addresses.is_some() && domains.is_some() {
         return Err(Failure::bad_request(
-            "domainAllowList is not supported by the embedded backend (it filters by address: use networkAllowList or networkBlockAll, or Daytona)",
+            "networkAllowList and domainAllowList together are not supported by the embedded backend (a domain list sends everything through its proxies): use one",
+        ));
+    }
+    if domains.is_some() && !state.runtime.confines_network() {
+        return Err(Failure::bad_request(
+            "domainAllowList needs sandboxes in their own network namespace (containers), which this backend does not have here",
         ));
     }
     Ok(())
@@ -771,39 +802,68 @@ pub(crate) fn allowed(s: &Sandbox) -> Vec<(std::net::Ipv4Addr, u8)> {
         .unwrap_or_default()
 }
 
-/// `POST /sandbox/{id}/network-settings`: `networkBlockAll` and `networkAllowList` are
-/// enforced at once on a running sandbox (its network detached or attached again; its routes
-/// narrowed to the listed addresses in its own network namespace), at its next start
-/// otherwise. An empty `networkAllowList` lifts the list.
+/// `POST /sandbox/{id}/network-settings`: `networkBlockAll`, `networkAllowList` and
+/// `domainAllowList` are enforced at once on a running sandbox (its network detached or
+/// attached again; its routes narrowed to the listed addresses in its own network namespace;
+/// the backend's resolver and proxies put in it), at its next start otherwise. An empty list
+/// lifts it.
 async fn network_settings(
     State(state): State<Shared>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<NetworkBody>,
 ) -> Result<Json<Sandbox>, Failure> {
-    refuse_domain_allow_list(body.domain_allow_list.as_deref())?;
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     let list = match &body.network_allow_list {
         Some(l) => allow_list(Some(l))?,
         None => rec.sandbox.network_allow_list.clone(),
     };
-    let (was_blocked, before) = (
+    let domains = match &body.domain_allow_list {
+        Some(l) => domain_list(Some(l))?,
+        None => rec.sandbox.domain_allow_list.clone(),
+    };
+    lists_enforceable(&state, list.as_ref(), domains.as_ref())?;
+    let (was_blocked, before, domains_before) = (
         rec.sandbox.network_block_all,
         rec.sandbox.network_allow_list.clone(),
+        rec.sandbox.domain_allow_list.clone(),
     );
     let block = body.network_block_all.unwrap_or(was_blocked);
-    if block != was_blocked {
-        state.runtime.set_network(&rec.sandbox.id, !block)?;
+    // Whether the network tool is attached (the sandbox routes out by itself) before and after.
+    let (was, now) = (
+        !was_blocked && domains_before.is_none(),
+        !block && domains.is_none(),
+    );
+    let id = rec.sandbox.id.clone();
+    if was && !now {
+        state.runtime.set_network(&id, false)?;
+    }
+    // The proxies serve while the sandbox is not blocked and has a domain list.
+    let serving = |b: bool, d: &Option<String>| (!b).then(|| d.clone()).flatten();
+    let (served, serve) = (
+        serving(was_blocked, &domains_before),
+        serving(block, &domains),
+    );
+    if served != serve {
+        let parsed = serve
+            .as_deref()
+            .and_then(|l| crate::container::domains::parse(l).ok())
+            .unwrap_or_default();
+        state.runtime.set_domains(&id, &parsed).await?;
+    }
+    if !was && now {
+        state.runtime.set_network(&id, true)?;
     }
     let rec = state
         .store
         .update(&id, |r| {
             r.sandbox.network_block_all = block;
             r.sandbox.network_allow_list.clone_from(&list);
+            r.sandbox.domain_allow_list.clone_from(&domains);
             Ok(())
         })
         .await?;
     // Attached again, the network tool routes everything: the list goes back on.
-    if !block && (list != before || (was_blocked && list.is_some())) {
+    if now && (list != before || (!was && list.is_some())) {
         state
             .runtime
             .set_allow_list(&rec.sandbox.id, &allowed(&rec.sandbox))

@@ -66,6 +66,11 @@ pub struct LocalConfig {
     /// sandboxes may reach as `127.0.0.1:<port>` (a local git server or registry). None by
     /// default: a sandbox reaches the internet, never this machine.
     pub host_ports: Vec<u16>,
+    /// `FORGE_EGRESS_HOSTS` (`name:port=ip:port`, comma-separated): where the proxies of a
+    /// sandbox's `domainAllowList` connect for that name and port instead of the address this
+    /// machine's resolver gives (a local mirror; the tests' servers on 127.0.0.1). Only a
+    /// listed name is ever looked up here; a sandbox cannot add to it.
+    pub egress_hosts: std::collections::HashMap<(String, u16), SocketAddr>,
     /// `FORGE_SANDBOX_NETWORK`: the user-mode network tool (`slirp4netns`), or `none` for
     /// sandboxes with a loopback only. Default: the first one on the PATH.
     pub network: Option<String>,
@@ -107,6 +112,7 @@ impl Default for LocalConfig {
             allow_remote: false,
             isolation: Policy::Auto,
             host_ports: Vec::new(),
+            egress_hosts: std::collections::HashMap::new(),
             network: None,
             cgroup_root: None,
             sandbox_uid: 1_000_001_000,
@@ -144,6 +150,9 @@ impl LocalConfig {
             isolation: Policy::parse(var("FORGE_ISOLATION").as_deref()),
             host_ports: var("FORGE_SANDBOX_HOST_PORTS")
                 .map(|v| v.split(',').filter_map(|p| p.trim().parse().ok()).collect())
+                .unwrap_or_default(),
+            egress_hosts: var("FORGE_EGRESS_HOSTS")
+                .map(|v| parse_egress_hosts(&v))
                 .unwrap_or_default(),
             network: var("FORGE_SANDBOX_NETWORK"),
             cgroup_root: var("FORGE_CGROUP_ROOT").map(PathBuf::from),
@@ -185,6 +194,30 @@ impl LocalConfig {
             ..d
         }
     }
+}
+
+/// `FORGE_EGRESS_HOSTS`: `name:port=ip:port` entries; a malformed one is ignored with a
+/// warning.
+fn parse_egress_hosts(v: &str) -> std::collections::HashMap<(String, u16), SocketAddr> {
+    let mut out = std::collections::HashMap::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry.split_once('=').and_then(|(from, to)| {
+            let (name, port) = from.rsplit_once(':')?;
+            let name = container::domains::normalise(name)?;
+            Some(((name, port.parse().ok()?), to.trim().parse().ok()?))
+        });
+        match parsed {
+            Some((k, v)) => {
+                out.insert(k, v);
+            }
+            None => {
+                tracing::warn!(
+                    "ignoring FORGE_EGRESS_HOSTS entry {entry:?}: not name:port=ip:port"
+                );
+            }
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -309,6 +342,13 @@ impl LocalBackend {
             sandbox_uid: config.sandbox_uid,
             network: config.network.clone(),
             cgroup_root: config.cgroup_root.clone(),
+            egress_hosts: container::egress::Hosts(
+                config
+                    .egress_hosts
+                    .iter()
+                    .map(|((n, p), a)| ((n.clone(), *p), *a))
+                    .collect(),
+            ),
         })
         .await?;
         let isolation = runtime.isolation.clone();
@@ -328,6 +368,21 @@ impl LocalBackend {
             .map(|r| r.sandbox.id)
             .collect();
         runtime.adopt(&previous);
+        // A running sandbox with a domain list resolved nothing while no backend served it
+        // (it fails closed): its resolver and proxies are served again.
+        for rec in store.all().await {
+            let list = api::domains_of(&rec.sandbox);
+            if list.is_empty() || rec.sandbox.network_block_all {
+                continue;
+            }
+            if let Err(e) = runtime.set_domains(&rec.sandbox.id, &list).await {
+                tracing::warn!(
+                    "sandbox {}: its domainAllowList is not served again: {}",
+                    rec.sandbox.id,
+                    e.message
+                );
+            }
+        }
         for id in &previous {
             if runtime.running(id).is_none() {
                 let _ = tokio::fs::remove_dir_all(store.state_dir(id).join("sessions")).await;

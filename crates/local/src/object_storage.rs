@@ -129,7 +129,7 @@ impl Storage {
 /// get Daytona's "not supported" answer at push access instead of an obscure upload error.
 const CANNOT_UPLOAD: &[(&str, &str)] = &[(
     "sdk-python",
-    "the Python SDK's S3 client (obstore) refuses http:// endpoints, and the embedded backend serves its object storage on http://127.0.0.1; an Image with local files can be built with the TypeScript SDK, or use RUN steps",
+    "the Python SDK makes its S3 client (obstore) with the environment cleared, so that client can neither be allowed the http:// endpoint the embedded backend serves (AWS_ALLOW_HTTP) nor trust a local certificate (SSL_CERT_FILE); an Image with local files can be built with the TypeScript SDK, or use RUN steps",
 )];
 
 /// `GET /api/object-storage/push-access`: S3 credentials for one build's uploads.

@@ -32,6 +32,7 @@ async fn child_backend() {
         home: Some(PathBuf::from(home)),
         api_key: Some(KEY.into()),
         bind: None,
+        egress_hosts: forge_local::LocalConfig::from_env().egress_hosts,
         ..Default::default()
     })
     .await
@@ -47,6 +48,11 @@ struct Proc {
 
 impl Proc {
     fn start(home: &Path) -> Proc {
+        Proc::start_with(home, &[])
+    }
+
+    /// A backend process with `env` added to its environment.
+    fn start_with(home: &Path, env: &[(&str, String)]) -> Proc {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "crash::child_backend",
@@ -55,6 +61,7 @@ impl Proc {
                 "--test-threads=1",
             ])
             .env(CHILD_HOME, home)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -514,5 +521,86 @@ async fn scenario() {
         assert_eq!(s, 200, "{v}");
     }
     assert_eq!(procs_with_marker(&marker), Vec::<i32>::new(), "no orphan");
+    drop(second);
+}
+
+/// A sandbox with a `domainAllowList` outlives its backend: killed, the backend's resolver and
+/// proxies are gone with it (the sandbox resolves nothing then: closed); started again, the
+/// backend serves the list again, and still only the list.
+#[tokio::test]
+async fn a_domain_allow_list_is_served_again_after_a_restart() {
+    if std::env::var(CHILD_HOME).is_ok() {
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut c, &mut buf).await;
+                let _ = c
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nallowed",
+                    )
+                    .await;
+            });
+        }
+    });
+    // Read by the child backends' `LocalConfig::from_env`.
+    let env = [(
+        "FORGE_EGRESS_HOSTS",
+        format!("allowed.test:80=127.0.0.1:{port}"),
+    )];
+    let home = tempfile::tempdir().unwrap();
+    let mut first = Proc::start_with(home.path(), &env);
+    let api = Api {
+        http: reqwest::Client::new(),
+        addr: first.addr.clone(),
+    };
+    let (s, v) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/sandbox",
+            Some(json!({"domainAllowList": "allowed.test"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let run = |api: &Api, command: &str| {
+        let body = json!({"command": command, "timeout": 60});
+        let path = format!("/toolbox/{id}/process/execute");
+        let api = Api {
+            http: api.http.clone(),
+            addr: api.addr.clone(),
+        };
+        async move {
+            let (s, v) = api.call(reqwest::Method::POST, &path, Some(body)).await;
+            assert_eq!(s, 200, "{v}");
+            v["result"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    if v["isolation"]["level"] != "container" {
+        eprintln!("skipped: sandboxes are not containers here");
+        return;
+    }
+    let fetch =
+        "curl -s -m 20 http://allowed.test/; echo; getent hosts other.test || echo unresolved";
+    assert_eq!(run(&api, fetch).await, "allowed\nunresolved\n");
+    first.kill9();
+    let second = Proc::start_with(home.path(), &env);
+    let api = Api {
+        http: reqwest::Client::new(),
+        addr: second.addr.clone(),
+    };
+    assert_eq!(
+        run(&api, fetch).await,
+        "allowed\nunresolved\n",
+        "served again"
+    );
+    let (s, v) = api
+        .call(reqwest::Method::DELETE, &format!("/api/sandbox/{id}"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
     drop(second);
 }

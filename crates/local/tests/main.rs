@@ -9,6 +9,7 @@ mod control_plane_more;
 mod crash;
 mod daemon_semantics;
 mod deps_cache;
+mod domains;
 mod exec;
 mod files;
 mod git;

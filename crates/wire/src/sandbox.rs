@@ -238,6 +238,8 @@ pub struct Sandbox {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_allow_list: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_allow_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<SandboxVolume>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_info: Option<BuildInfo>,

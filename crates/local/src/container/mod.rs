@@ -19,6 +19,8 @@
 
 pub mod cgroup;
 pub mod ctl;
+pub mod domains;
+pub mod egress;
 pub mod layout;
 pub mod net;
 pub mod process;
@@ -85,6 +87,9 @@ pub struct Settings {
     pub network: Option<String>,
     /// A delegated cgroup (v2) to make sandboxes' cgroups in.
     pub cgroup_root: Option<PathBuf>,
+    /// Where a `domainAllowList`'s proxies connect for given (name, port) instead of this
+    /// machine's resolver (tests, local mirrors).
+    pub egress_hosts: egress::Hosts,
 }
 
 /// How to start one sandbox's container.
@@ -98,6 +103,16 @@ pub struct Start {
     pub network: bool,
     /// `networkAllowList`: the only addresses it reaches (empty: all).
     pub allow: Vec<(std::net::Ipv4Addr, u8)>,
+    /// `domainAllowList`: the only names it reaches, through the backend's resolver and
+    /// proxies (empty: no list). With a list, its network tool is never attached.
+    pub domains: Vec<domains::Pattern>,
+}
+
+impl Start {
+    /// Whether the network tool is attached (the sandbox routes out by itself).
+    pub fn attached(&self) -> bool {
+        self.network && self.domains.is_empty()
+    }
 }
 
 /// A sandbox whose container runs.
@@ -107,6 +122,8 @@ pub struct Running {
     pub start: u64,
     pub ctl: Ctl,
     netlink: Mutex<Option<OwnedFd>>,
+    /// The `domainAllowList` resolver and proxies serving it, if it has a list.
+    egress: Mutex<Option<egress::Filter>>,
 }
 
 /// Starts, finds and stops the containers of one backend home.
@@ -120,6 +137,7 @@ pub struct Runtime {
     pub uid: u32,
     pub gid: u32,
     host_ports: Vec<u16>,
+    egress_hosts: Arc<egress::Hosts>,
     pub isolation: Isolation,
     sandboxes: PathBuf,
     /// Disk measurements of sandboxes' folders.
@@ -203,7 +221,14 @@ impl Runtime {
         let path = std::env::var_os("PATH");
         let network = Network::detect(path.as_deref(), settings.network.as_deref());
         let etc = home.join("runtime").join("etc");
-        layout::write_etc(&etc, &network.nameservers)
+        // Without a network tool the resolver is still named: a sandbox with a domain list
+        // gets the backend's there (one without reaches nothing either way).
+        let nameservers = if network.nameservers.is_empty() {
+            vec![egress::ADDRESS.to_string()]
+        } else {
+            network.nameservers.clone()
+        };
+        layout::write_etc(&etc, &nameservers)
             .map_err(|e| unusable(format!("cannot write {}: {e}", etc.display())))?;
         let layout = Arc::new(Layout::for_this_machine(&etc));
         let cgroups = {
@@ -232,6 +257,7 @@ impl Runtime {
             uid,
             gid,
             host_ports: settings.host_ports,
+            egress_hosts: Arc::new(settings.egress_hosts),
             isolation: Isolation {
                 level: String::new(),
                 user: String::new(),
@@ -333,6 +359,7 @@ impl Runtime {
             mounts: Vec::new(),
             network: true,
             allow: Vec::new(),
+            domains: Vec::new(),
         };
         let started = self.launch(&dir, "probe", None, &probe).await;
         let result = match started {
@@ -425,12 +452,17 @@ impl Runtime {
             .launch(&self.dir(id), id, Some(&cgroups), start)
             .await
             .map_err(|e| Failure::internal(format!("cannot start sandbox {id}: {e}")))?;
-        if start.network && !start.allow.is_empty() {
-            // Before anything runs in it (commands wait on this start): fail closed.
-            if let Err(e) = self.route_only(running.pid, &start.allow).await {
-                let _ = kill_init(running.pid, running.start).await;
-                return Err(e);
-            }
+        // Before anything runs in it (commands wait on this start): fail closed.
+        let narrowed = if start.attached() && !start.allow.is_empty() {
+            self.route_only(running.pid, &start.allow).await
+        } else if start.network && !start.domains.is_empty() {
+            self.filter_domains(&running, &start.domains).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = narrowed {
+            let _ = kill_init(running.pid, running.start).await;
+            return Err(e);
         }
         let record = format!("{} {}\n", running.pid, running.start);
         let _ = std::fs::write(self.dir(id).join("run").join("init"), record);
@@ -487,7 +519,7 @@ impl Runtime {
             args.extend(self.network.args());
             args.extend([
                 "--network".into(),
-                if start.network { "1" } else { "0" }.into(),
+                if start.attached() { "1" } else { "0" }.into(),
             ]);
         }
         for c in cgroups.unwrap_or_default() {
@@ -542,6 +574,7 @@ impl Runtime {
             start,
             ctl: Ctl::new(sock),
             netlink: Mutex::new(None),
+            egress: Mutex::new(None),
         }))
     }
 
@@ -566,6 +599,7 @@ impl Runtime {
                                 start,
                                 ctl: Ctl::new(self.dir(id).join("run").join("ctl.sock")),
                                 netlink: Mutex::new(None),
+                                egress: Mutex::new(None),
                             }),
                         );
                     }
@@ -735,6 +769,68 @@ impl Runtime {
         }
     }
 
+    /// Puts a `domainAllowList` on a running sandbox whose network tool is detached, replaces
+    /// it, or (empty) takes it off (the resolver's address leaves its loopback, so the network
+    /// tool's resolver answers again once attached). A sandbox not running gets it at its next
+    /// start.
+    pub async fn set_domains(&self, id: &str, list: &[domains::Pattern]) -> Result<(), Failure> {
+        let Some(running) = self.running(id) else {
+            return Ok(());
+        };
+        if list.is_empty() {
+            drop(running.egress.lock().ok().and_then(|mut f| f.take()));
+            let pid = running.pid;
+            let ip = ip_program()?;
+            let cmd = format!("address del {}/32 dev lo\n", egress::ADDRESS);
+            // Already gone (never put there) is fine.
+            let _ = tokio::task::spawn_blocking(move || {
+                ip_in_netns(&ip, pid, &["-batch", "-"], Some(&cmd))
+            })
+            .await;
+            return Ok(());
+        }
+        self.filter_domains(&running, list).await
+    }
+
+    /// Serves `list` in the sandbox's network namespace: the resolver's address on its
+    /// loopback device, then the resolver's and proxies' sockets made there (see `egress`).
+    async fn filter_domains(
+        &self,
+        running: &Running,
+        list: &[domains::Pattern],
+    ) -> Result<(), Failure> {
+        if !self.namespaces {
+            return Err(Failure::bad_request(
+                "domainAllowList needs sandboxes in their own network namespace (containers), which this backend does not have here",
+            ));
+        }
+        let ip = ip_program()?;
+        let pid = running.pid;
+        let cmd = format!("address replace {}/32 dev lo\n", egress::ADDRESS);
+        let sockets = tokio::task::spawn_blocking(move || {
+            ip_in_netns(&ip, pid, &["-batch", "-"], Some(&cmd))?;
+            egress::sockets_in(pid, &ip)
+        });
+        let cannot = |e: String| Failure::internal(format!("cannot apply domainAllowList: {e}"));
+        // The old filter first: its sockets hold the ports.
+        drop(running.egress.lock().ok().and_then(|mut f| f.take()));
+        let sockets = sockets
+            .await
+            .map_err(|e| cannot(e.to_string()))?
+            .map_err(cannot)?;
+        let filter = egress::serve(sockets, list.to_vec(), &self.egress_hosts)
+            .map_err(|e| cannot(e.to_string()))?;
+        if let Ok(mut f) = running.egress.lock() {
+            *f = Some(filter);
+        }
+        Ok(())
+    }
+
+    /// Whether sandboxes have their own network namespace here (a list can be enforced).
+    pub fn confines_network(&self) -> bool {
+        self.namespaces
+    }
+
     /// Routes only `allow` (all when empty) out of the network namespace of init `pid`, with
     /// iproute2's `ip` joined to the sandbox's namespaces. The sandbox's user has no
     /// capability there, so it cannot change them back.
@@ -743,21 +839,13 @@ impl Runtime {
         pid: i32,
         allow: &[(std::net::Ipv4Addr, u8)],
     ) -> Result<(), Failure> {
-        let Some(ip) = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-            .iter()
-            .map(std::path::Path::new)
-            .find(|p| p.exists())
-        else {
-            return Err(Failure::bad_request(
-                "networkAllowList needs iproute2's `ip` on this machine (apt-get install iproute2)",
-            ));
-        };
+        let ip = ip_program()?;
         if !self.namespaces {
             return Err(Failure::bad_request(
                 "networkAllowList needs sandboxes in their own network namespace (containers), which this backend does not have here",
             ));
         }
-        let (ip, commands) = (ip.to_path_buf(), net::allow_commands(allow));
+        let commands = net::allow_commands(allow);
         tokio::task::spawn_blocking(move || in_netns_route(&ip, pid, &commands))
             .await
             .map_err(|e| Failure::internal(e.to_string()))?
@@ -988,52 +1076,11 @@ async fn kill_init(pid: i32, start: u64) -> bool {
 /// process is not root): waits (5 s at most) until the network tool has routed the device,
 /// then runs `commands` as one `ip -batch`.
 fn in_netns_route(ip: &Path, pid: i32, commands: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    let open = |ns: &str| {
-        std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
-            .map_err(|e| format!("the sandbox's {ns} namespace: {e}"))
-    };
-    let (user, netns) = (open("user")?, open("net")?);
-    // SAFETY: geteuid(2) cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let run = |args: &[&str], input: Option<&str>| -> Result<String, String> {
-        let mut cmd = std::process::Command::new(ip);
-        cmd.args(args)
-            .env_clear()
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let (u, n) = (user.as_raw_fd(), netns.as_raw_fd());
-        // SAFETY: only setns(2) between fork and exec (async-signal-safe), on descriptors
-        // that stay open in the parent until the child has exec'd.
-        unsafe {
-            cmd.pre_exec(move || {
-                if !root && libc::setns(u, libc::CLONE_NEWUSER) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::setns(n, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| format!("ip: {e}"))?;
-        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("ip: {e}"))?;
-        }
-        let out = child.wait_with_output().map_err(|e| format!("ip: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
-    };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let routed = run(
+        let routed = ip_in_netns(
+            ip,
+            pid,
             &["-4", "route", "show", "dev", net::DEVICE, "scope", "global"],
             None,
         );
@@ -1045,7 +1092,68 @@ fn in_netns_route(ip: &Path, pid: i32, commands: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    run(&["-4", "-batch", "-"], Some(commands)).map(|_| ())
+    ip_in_netns(ip, pid, &["-4", "-batch", "-"], Some(commands)).map(|_| ())
+}
+
+/// iproute2's `ip` on this machine.
+fn ip_program() -> Result<PathBuf, Failure> {
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            Failure::bad_request(
+                "network allow lists need iproute2's `ip` on this machine (apt-get install iproute2)",
+            )
+        })
+}
+
+/// Runs `ip args` (with `input` on its stdin) inside the network namespace of init `pid`
+/// (through its user namespace when this process is not root); its stdout, or its stderr as
+/// the error.
+fn ip_in_netns(ip: &Path, pid: i32, args: &[&str], input: Option<&str>) -> Result<String, String> {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let open = |ns: &str| {
+        std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
+            .map_err(|e| format!("the sandbox's {ns} namespace: {e}"))
+    };
+    let (user, netns) = (open("user")?, open("net")?);
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = std::process::Command::new(ip);
+    cmd.args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let (u, n) = (user.as_raw_fd(), netns.as_raw_fd());
+    // SAFETY: only setns(2) between fork and exec (async-signal-safe), on descriptors
+    // that stay open in the parent until the child has exec'd.
+    unsafe {
+        cmd.pre_exec(move || {
+            if !root && libc::setns(u, libc::CLONE_NEWUSER) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setns(n, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("ip: {e}"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("ip: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
 }
 
 /// Makes the missing folders of `rel` under `base`, each name made and opened from the

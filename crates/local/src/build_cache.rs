@@ -11,9 +11,9 @@
 //! restored into a project whose sources changed is only a cache miss, never a stale build.
 //!
 //! - **Kept** when the sandbox is deleted (its processes stopped, so the files are
-//!   settled): the project of its last dependency-cache request (recorded in the sandbox's
-//!   private state folder), when its key is still the one recorded and that entry is still
-//!   in the cache. Each cache folder is opened from the project's descriptor one name at a
+//!   settled): the project of its last dependency-cache request and that request's key
+//!   (recorded in the sandbox's private state folder), when that entry is still in the
+//!   cache. Each cache folder is opened from the project's descriptor one name at a
 //!   time, never through a link, and copied by the dependency cache's walk (links kept as
 //!   links, never followed; FIFOs, sockets and devices skipped) into
 //!   `entries/<key>/build/<name>`, replacing the previous one.
@@ -27,7 +27,6 @@
 use crate::confine::Root;
 use crate::deps_cache::{self, Cache, Count, Owner};
 use crate::Shared;
-use forge_wire::DependencyCacheRequest;
 use rustix::fs::Mode;
 use rustix::io::Errno;
 use std::ffi::OsStr;
@@ -66,9 +65,22 @@ pub(crate) fn in_node_modules(name: &OsStr) -> bool {
         .any(|b| b.path.len() == 2 && b.path[0] == "node_modules" && name == b.path[1])
 }
 
-/// Records the request whose project's build caches are kept when the sandbox is deleted.
-pub(crate) fn remember(state_dir: &Path, req: &DependencyCacheRequest) {
-    if let Ok(bytes) = serde_json::to_vec(req) {
+/// What is recorded of the sandbox's last dependency-cache request: its project and key.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    path: String,
+    key: String,
+}
+
+/// Records the project and key whose build caches are kept when the sandbox is deleted. The
+/// key is the one computed at the request (the project's files may change since: a dev
+/// server writes its own `package.json` into `.next`), and is the backend's own record.
+pub(crate) fn remember(state_dir: &Path, path: &str, key: &str) {
+    let record = Record {
+        path: path.to_owned(),
+        key: key.to_owned(),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&record) {
         let _ = std::fs::create_dir_all(state_dir);
         let _ = std::fs::write(state_dir.join(RECORD), bytes);
     }
@@ -140,7 +152,7 @@ pub(crate) async fn keep(state: &Shared, id: &str) {
     let Ok(bytes) = std::fs::read(state.store.state_dir(id).join(RECORD)) else {
         return;
     };
-    let Ok(req) = serde_json::from_slice::<DependencyCacheRequest>(&bytes) else {
+    let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
         return;
     };
     let root = Root::new(
@@ -148,17 +160,19 @@ pub(crate) async fn keep(state: &Shared, id: &str) {
         state.runtime.layout(),
     );
     let shared = state.clone();
-    let _ = tokio::task::spawn_blocking(move || keep_blocking(&shared.deps, &root, &req)).await;
+    let _ = tokio::task::spawn_blocking(move || keep_blocking(&shared.deps, &root, &record)).await;
 }
 
-fn keep_blocking(cache: &Cache, root: &Root, req: &DependencyCacheRequest) {
-    let Ok(project) = deps_cache::open_project(root, &req.path) else {
+fn keep_blocking(cache: &Cache, root: &Root, record: &Record) {
+    let key = &record.key;
+    // A key is a sha256 in hex: never a path of its own.
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return;
+    }
+    let Ok(project) = deps_cache::open_project(root, &record.path) else {
         return;
     };
-    let Ok(Ok(key)) = deps_cache::key_of(root, project.as_fd(), req) else {
-        return;
-    };
-    let entry = cache.entries().join(&key);
+    let entry = cache.entries().join(key);
     for b in BUILD_CACHES {
         let Ok(src) = open_path(project.as_fd(), b.path, None) else {
             continue;
@@ -194,7 +208,7 @@ fn keep_blocking(cache: &Cache, root: &Root, req: &DependencyCacheRequest) {
         let _ = std::fs::remove_file(tmp.with_extension("json"));
     }
     let _writing = cache.write();
-    deps_cache::evict(cache, &key);
+    deps_cache::evict(cache, key);
 }
 
 /// Bytes of an entry's build caches (for the cache's cap).

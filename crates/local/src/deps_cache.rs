@@ -188,7 +188,7 @@ async fn dependencies(
         link: state.runtime.confined() && euid == 0 && state.runtime.uid != 0,
     };
     let shared = state.clone();
-    let asked = req.clone();
+    let path = req.path.clone();
     let mut answer = tokio::task::spawn_blocking(move || match action {
         Action::Restore => restore(&shared.deps, &root, &req, owner),
         Action::Store => store(&shared.deps, &root, &req),
@@ -196,8 +196,8 @@ async fn dependencies(
     .await
     .map_err(|e| Failure::internal(e.to_string()))??;
     // Its build caches are kept under this key when the sandbox is deleted.
-    if answer.key.is_some() {
-        crate::build_cache::remember(&state.store.state_dir(&rec.sandbox.id), &asked);
+    if let Some(key) = &answer.key {
+        crate::build_cache::remember(&state.store.state_dir(&rec.sandbox.id), &path, key);
     }
     answer.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Json(answer))

@@ -361,7 +361,8 @@ async fn build_caches_are_kept_at_delete_for_the_same_repository_only() {
     let repo_a = "https://example.com/a.git";
     let repo_b = "https://example.com/b.git";
 
-    // Repository A's first sandbox: its dev server writes its caches, then it is deleted.
+    // Repository A's first sandbox: its dev server writes its caches (and, as `next dev`
+    // does, a package.json of its own in `.next`), then it is deleted.
     let (a1, _) = installed(&env, repo_a).await;
     let (code, out) = sh(
         &env,
@@ -369,6 +370,7 @@ async fn build_caches_are_kept_at_delete_for_the_same_repository_only() {
         &format!(
             "cd {PROJECT} && mkdir -p .next/cache/webpack node_modules/.vite/deps && \
              echo pack-a > .next/cache/webpack/0.pack && ln -s /etc/hostname .next/cache/webpack/link && \
+             echo '{{\"type\":\"commonjs\"}}' > .next/package.json && \
              mkfifo .next/cache/fifo && echo '{{\"hash\":\"a\"}}' > node_modules/.vite/deps/_metadata.json"
         ),
     )

@@ -18,7 +18,7 @@ const TOKEN: &str = "ghp_idempotent_steps_token";
 
 struct Env {
     _home: tempfile::TempDir,
-    _repos: tempfile::TempDir,
+    repos: tempfile::TempDir,
     _backend: LocalBackend,
     git: forge_testkit::GitHttpServer,
     client: Client,
@@ -65,7 +65,7 @@ async fn env() -> Env {
     .unwrap();
     Env {
         _home: home,
-        _repos: repos,
+        repos,
         _backend: backend,
         git,
         client,
@@ -540,7 +540,7 @@ async fn a_clone_gives_every_file_and_folder_the_commits_time() {
         git(&["init", "-q", "-b", "main"]);
         git(&["add", "-A"]);
         git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "old"]);
-        let bare = e._repos.path().join("dated.git");
+        let bare = e.repos.path().join("dated.git");
         git(&["clone", "-q", "--bare", ".", &bare.to_string_lossy()]);
 
         let call = CallOptions::new();

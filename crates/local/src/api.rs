@@ -355,6 +355,9 @@ pub async fn create_internal(
 pub async fn delete_internal(state: &Shared, id: &str) {
     state.sessions.drop_sandbox(id).await;
     let nothing_left = state.runtime.stop(id, true).await;
+    // Its processes stopped, its dev server's build caches are settled: kept for the next
+    // sandbox of the same project (see `build_cache`).
+    crate::build_cache::keep(state, id).await;
     state.previews.drop_sandbox(id).await;
     state.runtime.disk.forget(id);
     let _ = state.store.remove(id, nothing_left).await;

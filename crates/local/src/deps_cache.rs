@@ -75,8 +75,8 @@ const KEY_VERSION: &str = "forge-dependency-cache-1";
 /// The cache of one backend home.
 pub struct Cache {
     dir: PathBuf,
-    enabled: bool,
-    max_bytes: u64,
+    pub(crate) enabled: bool,
+    pub(crate) max_bytes: u64,
     /// Restores read entries; a store's rename and evictions write.
     lock: RwLock<()>,
 }
@@ -100,11 +100,11 @@ impl Cache {
         })
     }
 
-    fn entries(&self) -> PathBuf {
+    pub(crate) fn entries(&self) -> PathBuf {
         self.dir.join("entries")
     }
 
-    fn tmp(&self) -> PathBuf {
+    pub(crate) fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
     }
 
@@ -114,7 +114,7 @@ impl Cache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
         self.lock
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -127,17 +127,17 @@ pub fn routes() -> Router<Shared> {
 
 /// Who restored files belong to, and whether files may be links to the cache's.
 #[derive(Clone, Copy)]
-struct Owner {
-    uid: u32,
-    gid: u32,
+pub(crate) struct Owner {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
     /// Files made in the sandbox are chowned to the sandbox's user (not the backend's).
-    give: bool,
+    pub(crate) give: bool,
     /// Hard links are safe: the cache's files are root's and the sandbox's user is not root.
-    link: bool,
+    pub(crate) link: bool,
 }
 
 impl Owner {
-    fn give(&self, fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    pub(crate) fn give(&self, fd: BorrowedFd<'_>) -> std::io::Result<()> {
         if !self.give {
             return Ok(());
         }
@@ -188,12 +188,17 @@ async fn dependencies(
         link: state.runtime.confined() && euid == 0 && state.runtime.uid != 0,
     };
     let shared = state.clone();
+    let path = req.path.clone();
     let mut answer = tokio::task::spawn_blocking(move || match action {
         Action::Restore => restore(&shared.deps, &root, &req, owner),
         Action::Store => store(&shared.deps, &root, &req),
     })
     .await
     .map_err(|e| Failure::internal(e.to_string()))??;
+    // Its build caches are kept under this key when the sandbox is deleted.
+    if let Some(key) = &answer.key {
+        crate::build_cache::remember(&state.store.state_dir(&rec.sandbox.id), &path, key);
+    }
     answer.elapsed_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Json(answer))
 }
@@ -207,6 +212,7 @@ fn skipped(key: Option<String>, reason: impl Into<String>) -> DependencyCacheRes
         bytes: 0,
         linked: false,
         elapsed_ms: 0,
+        build_caches: Vec::new(),
     }
 }
 
@@ -215,7 +221,7 @@ fn io_failure(what: &str, e: impl std::fmt::Display) -> Failure {
 }
 
 /// The project folder, pinned and readable (a folder of the sandbox's own, not `/usr`).
-fn open_project(root: &Root, path: &str) -> Result<OwnedFd, Failure> {
+pub(crate) fn open_project(root: &Root, path: &str) -> Result<OwnedFd, Failure> {
     let r = root.resolve(path)?;
     if !r.is_dir() {
         return Err(Failure::bad_request(format!("{} is not a folder", r.shown)));
@@ -231,7 +237,7 @@ fn open_project(root: &Root, path: &str) -> Result<OwnedFd, Failure> {
 }
 
 /// Opens `name` in `dir` as a folder, never through a link.
-fn open_dir(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+pub(crate) fn open_dir(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat(
         dir,
         name,
@@ -284,7 +290,7 @@ fn node_identity(root: &Root) -> String {
 }
 
 /// The key of the project's install, or why it is not cached.
-fn key_of(
+pub(crate) fn key_of(
     root: &Root,
     project: BorrowedFd<'_>,
     req: &DependencyCacheRequest,
@@ -387,14 +393,14 @@ fn key_of(
 
 /// Counts of a copy.
 #[derive(Default)]
-struct Count {
-    entries: u64,
-    bytes: u64,
-    linked: bool,
+pub(crate) struct Count {
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+    pub(crate) linked: bool,
 }
 
 /// Why a store stopped short.
-enum Short {
+pub(crate) enum Short {
     /// Past a limit: not cached (the reason).
     Skip(String),
     Io(std::io::Error),
@@ -459,6 +465,7 @@ fn restore(
         ));
         return Err(io_failure("restoring node_modules", e));
     }
+    let build_caches = crate::build_cache::restore(&entry, project.as_fd(), owner);
     touch(&entry);
     Ok(DependencyCacheResponse {
         outcome: Outcome::Restored,
@@ -468,12 +475,13 @@ fn restore(
         bytes: count.bytes,
         linked: count.linked,
         elapsed_ms: 0,
+        build_caches,
     })
 }
 
 /// Fills the sandbox folder `dst` (a descriptor of a folder the restore made) with the cache's
 /// tree `src` (the backend's own files).
-fn restore_tree(
+pub(crate) fn restore_tree(
     src: &Path,
     dst: BorrowedFd<'_>,
     owner: Owner,
@@ -608,12 +616,13 @@ fn store(
         bytes: count.bytes,
         linked: false,
         elapsed_ms: 0,
+        build_caches: Vec::new(),
     })
 }
 
 /// Copies the sandbox's folder `src` into the cache folder `dst`: links kept as links (never
 /// followed), regular files made read-only, anything else skipped.
-fn store_tree(
+pub(crate) fn store_tree(
     src: BorrowedFd<'_>,
     dst: &Path,
     max_bytes: u64,
@@ -629,7 +638,8 @@ fn store_tree(
     for e in list {
         let e = e.map_err(std::io::Error::from)?;
         let name = OsStr::from_bytes(e.file_name().to_bytes());
-        if name == "." || name == ".." {
+        if name == "." || name == ".." || (depth == 0 && crate::build_cache::in_node_modules(name))
+        {
             continue;
         }
         let Ok(st) = rustix::fs::statat(src, name, AtFlags::SYMLINK_NOFOLLOW) else {
@@ -684,7 +694,7 @@ fn store_tree(
 }
 
 /// Evicts the least recently used entries (not `keep`) until the cache fits its cap.
-fn evict(cache: &Cache, keep: &str) {
+pub(crate) fn evict(cache: &Cache, keep: &str) {
     let Ok(list) = std::fs::read_dir(cache.entries()) else {
         return;
     };
@@ -697,7 +707,8 @@ fn evict(cache: &Cache, keep: &str) {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| v["bytes"].as_u64())
-                .unwrap_or(0);
+                .unwrap_or(0)
+                + crate::build_cache::bytes_of(&e.path());
             Some((used, bytes, e.path()))
         })
         .collect();

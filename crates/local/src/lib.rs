@@ -15,6 +15,7 @@
 
 mod api;
 mod auth;
+mod build_cache;
 mod confine;
 pub mod container;
 mod deps_cache;

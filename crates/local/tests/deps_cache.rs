@@ -329,3 +329,131 @@ async fn off_unknown_and_unauthenticated() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
+
+async fn delete(env: &Env, id: &str) {
+    let (s, v) = env
+        .json(Method::DELETE, &env.api(&format!("/sandbox/{id}")), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// A sandbox of the project whose `node_modules` was installed (stored) or restored under
+/// `scope`.
+async fn installed(env: &Env, scope: &str) -> (String, Value) {
+    let id = env.sandbox().await;
+    project(env, &id, "lock-build").await;
+    let (_, restored) = cache(env, &id, "restore", scope).await;
+    if restored["outcome"] != "restored" {
+        node_modules(env, &id, "/nonexistent").await;
+        let (_, stored) = cache(env, &id, "store", scope).await;
+        assert_eq!(stored["outcome"], "stored", "{stored}");
+    }
+    (id, restored)
+}
+
+/// The dev servers' build caches are kept when a sandbox is deleted and given back, as the
+/// sandbox user's writable copies, to the next sandbox of the same project and repository
+/// only; a build cache that is a link out of the sandbox (to this machine's `/etc`, which the
+/// backend would read if it followed it) is never stored, and links inside one stay links.
+#[tokio::test]
+async fn build_caches_are_kept_at_delete_for_the_same_repository_only() {
+    let env = common::start().await;
+    let repo_a = "https://example.com/a.git";
+    let repo_b = "https://example.com/b.git";
+
+    // Repository A's first sandbox: its dev server writes its caches (and, as `next dev`
+    // does, a package.json of its own in `.next`), then it is deleted.
+    let (a1, _) = installed(&env, repo_a).await;
+    let (code, out) = sh(
+        &env,
+        &a1,
+        &format!(
+            "cd {PROJECT} && mkdir -p .next/cache/webpack node_modules/.vite/deps && \
+             echo pack-a > .next/cache/webpack/0.pack && ln -s /etc/hostname .next/cache/webpack/link && \
+             echo '{{\"type\":\"commonjs\"}}' > .next/package.json && \
+             mkfifo .next/cache/fifo && echo '{{\"hash\":\"a\"}}' > node_modules/.vite/deps/_metadata.json"
+        ),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    delete(&env, &a1).await;
+
+    // The next sandbox of A gets them back, its own files: writable, removable.
+    let (a2, restored) = installed(&env, repo_a).await;
+    assert_eq!(restored["outcome"], "restored", "{restored}");
+    assert_eq!(
+        restored["buildCaches"],
+        json!(["node_modules/.vite", ".next/cache"]),
+        "{restored}"
+    );
+    let (code, out) = sh(
+        &env,
+        &a2,
+        &format!(
+            "cd {PROJECT} && cat .next/cache/webpack/0.pack node_modules/.vite/deps/_metadata.json && \
+             readlink .next/cache/webpack/link && test ! -e .next/cache/fifo && \
+             stat -c '%U %a' .next .next/cache/webpack/0.pack node_modules/.vite/deps/_metadata.json && \
+             echo more >> .next/cache/webpack/0.pack && echo '{{\"hash\":\"a2\"}}' > node_modules/.vite/deps/_metadata.json && echo written"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "pack-a\n{\"hash\":\"a\"}\n/etc/hostname\ndaytona 755\ndaytona 644\ndaytona 644\nwritten\n"
+        )
+    );
+    // A hostile sandbox of A makes its caches links out of the sandbox: not followed, so
+    // nothing of this machine's /etc is stored, and what A2 wrote is what A3 gets.
+    let (code, out) = sh(
+        &env,
+        &a2,
+        &format!(
+            "cd {PROJECT} && rm -rf node_modules/.vite && ln -s /etc node_modules/.vite && \
+             mv .next .next-real && mkdir .next && ln -s /etc .next/cache && echo planted"
+        ),
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "planted\n"));
+    delete(&env, &a2).await;
+    let (a3, restored) = installed(&env, repo_a).await;
+    assert_eq!(restored["outcome"], "restored", "{restored}");
+    let (code, out) = sh(
+        &env,
+        &a3,
+        &format!(
+            "cd {PROJECT} && test ! -L node_modules/.vite && test ! -L .next/cache && \
+             ls node_modules/.vite node_modules/.vite/deps .next/cache"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            ".next/cache:\nwebpack\n\nnode_modules/.vite:\ndeps\n\nnode_modules/.vite/deps:\n_metadata.json\n"
+        )
+    );
+    let (_, out) = sh(
+        &env,
+        &a3,
+        &format!("cat {PROJECT}/.next/cache/webpack/0.pack"),
+    )
+    .await;
+    assert_eq!(out, "pack-a\n", "A2's links kept A1's cache in place");
+
+    // Repository B, same files: its own node_modules entry, never A's build caches.
+    let (b1, _) = installed(&env, repo_b).await;
+    delete(&env, &b1).await;
+    let (b2, restored) = installed(&env, repo_b).await;
+    assert_eq!(restored["outcome"], "restored", "{restored}");
+    assert!(restored.get("buildCaches").is_none(), "{restored}");
+    let (code, out) = sh(
+        &env,
+        &b2,
+        &format!("cd {PROJECT} && test ! -e .next && test ! -e node_modules/.vite && echo none"),
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "none\n"));
+}

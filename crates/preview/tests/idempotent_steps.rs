@@ -18,7 +18,7 @@ const TOKEN: &str = "ghp_idempotent_steps_token";
 
 struct Env {
     _home: tempfile::TempDir,
-    _repos: tempfile::TempDir,
+    repos: tempfile::TempDir,
     _backend: LocalBackend,
     git: forge_testkit::GitHttpServer,
     client: Client,
@@ -65,7 +65,7 @@ async fn env() -> Env {
     .unwrap();
     Env {
         _home: home,
-        _repos: repos,
+        repos,
         _backend: backend,
         git,
         client,
@@ -510,6 +510,64 @@ async fn a_dev_server_started_again_on_a_port_replaces_the_one_before() {
         )
         .await;
         assert_eq!(body, "dev server two");
+    })
+    .await;
+}
+
+/// Two clones of one commit look alike to tools that check files by time (webpack's dev
+/// snapshots, and so a restored `.next/cache`): every file and folder of the checkout has
+/// the commit's time, not the clone's.
+#[tokio::test]
+async fn a_clone_gives_every_file_and_folder_the_commits_time() {
+    bounded(async {
+        let e = env().await;
+        // A commit made in 2020 (1577934245): a clone's own time cannot be it.
+        let work = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(work.path())
+                .env("GIT_AUTHOR_DATE", "2020-01-02T03:04:05Z")
+                .env("GIT_COMMITTER_DATE", "2020-01-02T03:04:05Z")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        std::fs::create_dir_all(work.path().join("app/nested")).unwrap();
+        std::fs::write(work.path().join("package.json"), "{}").unwrap();
+        std::fs::write(work.path().join("app/nested/page.js"), "export default 1").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", work.path().join("link")).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        git(&["add", "-A"]);
+        git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "old"]);
+        let bare = e.repos.path().join("dated.git");
+        git(&["clone", "-q", "--bare", ".", &bare.to_string_lossy()]);
+
+        let call = CallOptions::new();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let id = e.sandbox().await;
+            clone_repository(&e.client, &e.clone_of(&id, "dated.git"), &call)
+                .await
+                .unwrap();
+            seen.push(
+                sh(
+                    &e.client,
+                    &id,
+                    "cd workspace/project && find . -name .git -prune -o -printf '%Ts %y %p\\n' | sort",
+                )
+                .await,
+            );
+        }
+        assert_eq!(
+            seen[0],
+            "1577934245 d .\n1577934245 d ./app\n1577934245 d ./app/nested\n\
+             1577934245 f ./app/nested/page.js\n1577934245 f ./package.json\n1577934245 l ./link"
+        );
+        assert_eq!(seen[0], seen[1]);
+        // The link's target is untouched (it is the sandbox's /etc/hostname).
+        let id = e.sandbox().await;
+        assert_ne!(sh(&e.client, &id, "stat -c %Y /etc/hostname").await, "1577934245");
     })
     .await;
 }

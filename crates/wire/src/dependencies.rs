@@ -69,4 +69,9 @@ pub struct DependencyCacheResponse {
     pub linked: bool,
     #[serde(default)]
     pub elapsed_ms: u64,
+    /// On a restore: the dev servers' build caches put back with `node_modules` (their
+    /// folders, e.g. `.next/cache`), kept from an earlier sandbox of the same key when it was
+    /// deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_caches: Vec<String>,
 }

@@ -3,7 +3,7 @@
 use super::{marker, ms, toolbox, DEFAULT_PATH};
 use crate::pipeline::failure::{AtStep, Step};
 use crate::PreviewError;
-use forge_daytona::{CallOptions, Client, CloneParams, Toolbox};
+use forge_daytona::{CallOptions, Client, CloneParams, ExecOptions, Toolbox};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -149,6 +149,7 @@ pub(crate) async fn run(
         .clone_repo(&params, call)
         .await
         .at(Step::Clone, sid)?;
+    commit_times(tb, &path, call).await;
     let cloned = Cloned {
         sandbox_id: sid.clone(),
         path: path.clone(),
@@ -162,6 +163,26 @@ pub(crate) async fn run(
 
 /// The clone step's records (see [`marker`]).
 const MARKER: &str = "clone";
+
+/// Gives every file of the checkout, and its folders, the commit's time as modification time
+/// (`.git` left alone; links themselves, never their targets). A clone otherwise stamps them
+/// with the time of the clone, so two clones of one commit differ in every time, and a dev
+/// server's build cache that checks files by time (webpack's, in `next dev`) takes a cache
+/// restored from an earlier preview (see the embedded backend's build caches) for stale.
+/// Two clones of one commit now look alike; a file changed by a later commit gets that
+/// commit's time, and so another time than the cache recorded.
+const COMMIT_TIMES: &str = "t=$(git log -1 --format=%ct) && git ls-files -z | xargs -0 -r touch -h -c -m -d \"@$t\" -- && find . -name .git -prune -o -type d -print0 | xargs -0 -r touch -h -c -m -d \"@$t\" --";
+
+/// Runs [`COMMIT_TIMES`] in the checkout. Best effort: a failure leaves the clone's times,
+/// which only makes a restored build cache a miss.
+async fn commit_times(tb: &Toolbox, path: &str, call: &CallOptions) {
+    let opts = ExecOptions {
+        cwd: Some(path.to_owned()),
+        env: std::collections::BTreeMap::default(),
+        timeout: Some(std::time::Duration::from_mins(2)),
+    };
+    let _ = tb.process().execute(COMMIT_TIMES, &opts, call).await;
+}
 
 /// Folders never uploaded from a local folder: dependencies (installed in the sandbox), VCS
 /// data and framework caches. Build outputs are kept: a `build/` folder may be source.

@@ -359,12 +359,17 @@ pub(crate) async fn run(
     if let Some(r) = &restore {
         if restored {
             notes.push(format!(
-                "{RESTORED} (key {}, {} entries, {} MB, {} ms{})",
+                "{RESTORED} (key {}, {} entries, {} MB, {} ms{}{})",
                 short(r.key.as_ref()),
                 r.entries,
                 r.bytes / 1_000_000,
                 r.elapsed_ms,
-                if r.linked { ", hard links" } else { "" }
+                if r.linked { ", hard links" } else { "" },
+                if r.build_caches.is_empty() {
+                    String::new()
+                } else {
+                    format!(", build caches {}", r.build_caches.join(", "))
+                }
             ));
         }
     }

@@ -17,7 +17,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn of(code: Code, message: impl Into<String>) -> Rejection {
-        Rejection { code, message: message.into() }
+        Rejection {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Rejection {
         Rejection::of(Code::Invalid, message)
@@ -26,7 +29,10 @@ impl Rejection {
         Rejection::of(Code::Aborted, "aborted")
     }
     pub fn into_js(self, _env: &Env) -> Error {
-        Error::new(Status::GenericFailure, format!("{:?}: {}", self.code, self.message))
+        Error::new(
+            Status::GenericFailure,
+            format!("{:?}: {}", self.code, self.message),
+        )
     }
 }
 

@@ -23,7 +23,10 @@ fn init() {
 /// A: the canonical napi-rs shape: a threadsafe function whose return value is a Promise,
 /// `call_async` then `.await` the Promise, from a `#[napi] async fn`.
 #[napi]
-pub async fn call_tsfn(f: ThreadsafeFunction<String, Promise<String>>, arg: String) -> Result<String> {
+pub async fn call_tsfn(
+    f: ThreadsafeFunction<String, Promise<String>>,
+    arg: String,
+) -> Result<String> {
     let p = f.call_async(Ok(arg)).await?;
     let v = p.await?;
     Ok(format!("rust got: {v}"))
@@ -45,7 +48,10 @@ pub async fn call_tsfn_loop(f: ThreadsafeFunction<u32, Promise<u32>>, n: u32) ->
 /// C: the call made from a task spawned on the runtime (not the export's own future), the
 /// answer sent back through a oneshot: the shape a transport seam inside a core crate has.
 #[napi]
-pub async fn call_tsfn_spawned(f: ThreadsafeFunction<String, Promise<String>>, arg: String) -> Result<String> {
+pub async fn call_tsfn_spawned(
+    f: ThreadsafeFunction<String, Promise<String>>,
+    arg: String,
+) -> Result<String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     napi::bindgen_prelude::spawn(async move {
         let r = async { f.call_async(Ok(arg)).await?.await }.await;
@@ -73,7 +79,11 @@ mod promise;
 /// JS function through callback.rs's `JsCallback` (`call_async_catch`, then the returned
 /// promise awaited) `n` times.
 #[napi(ts_return_type = "Promise<number>")]
-pub fn project_path(env: Env, f: callback::JsCallback<u32>, n: u32) -> Result<promise::Pending<u32>> {
+pub fn project_path(
+    env: Env,
+    f: callback::JsCallback<u32>,
+    n: u32,
+) -> Result<promise::Pending<u32>> {
     promise::spawn_promise(&env, None, move |_token| async move {
         for i in 0..n {
             f.call("onValue", i).await?;
@@ -85,9 +95,17 @@ pub fn project_path(env: Env, f: callback::JsCallback<u32>, n: u32) -> Result<pr
 /// E: a JS function that answers with a value (a fetch's response) through the project's
 /// settle path: a ThreadsafeFunction returning Promise<String>, awaited inside spawn_promise.
 #[napi(ts_return_type = "Promise<string>")]
-pub fn project_fetch(env: Env, f: ThreadsafeFunction<String, Promise<String>>, url: String) -> Result<promise::Pending<String>> {
+pub fn project_fetch(
+    env: Env,
+    f: ThreadsafeFunction<String, Promise<String>>,
+    url: String,
+) -> Result<promise::Pending<String>> {
     promise::spawn_promise(&env, None, move |_token| async move {
-        let p = f.call_async(Ok(url)).await.map_err(|e| error::Rejection::of(error::Code::CallbackError, e.reason))?;
-        p.await.map_err(|e| error::Rejection::of(error::Code::CallbackError, e.reason))
+        let p = f
+            .call_async(Ok(url))
+            .await
+            .map_err(|e| error::Rejection::of(error::Code::CallbackError, e.reason))?;
+        p.await
+            .map_err(|e| error::Rejection::of(error::Code::CallbackError, e.reason))
     })
 }

@@ -3,6 +3,7 @@
 use crate::call::{CallOptions, Deadline};
 use crate::config::DaytonaConfig;
 use crate::error::{Error, Result};
+use crate::fetch::Method;
 use crate::http::{Req, Transport};
 use crate::retry::RetryClass;
 use crate::toolbox::Toolbox;
@@ -11,7 +12,6 @@ use forge_wire::{
     CreateBuildInfo, CreateSandbox, ListSandboxesResponse, PortPreviewUrl, Sandbox, SandboxState,
     SandboxVolume, StringMap, ToolboxProxyUrl,
 };
-use reqwest::Method;
 use std::time::Duration;
 
 /// Default wait of create / start / stop / delete(wait), as in the SDK.
@@ -270,6 +270,18 @@ impl Client {
     pub fn from_resolved(config: crate::config::ResolvedConfig) -> Result<Client> {
         Ok(Client {
             transport: Transport::new(config)?,
+        })
+    }
+
+    /// Builds the client on another transport: every request of the client and its
+    /// toolboxes goes through `fetch` (the WebAssembly build's JavaScript `fetch`; see
+    /// [`crate::fetch`]). The config is used as given, without reading the environment.
+    pub fn with_fetch(
+        config: crate::config::ResolvedConfig,
+        fetch: std::sync::Arc<dyn crate::fetch::Fetch>,
+    ) -> Result<Client> {
+        Ok(Client {
+            transport: Transport::with_fetch(config, fetch)?,
         })
     }
 

@@ -80,8 +80,8 @@ impl Attempt {
     /// Logs the outcome and hands it back unchanged.
     pub(crate) fn finish(
         self,
-        result: Result<reqwest::Response, TryError>,
-    ) -> Result<reqwest::Response, TryError> {
+        result: Result<crate::fetch::Response, TryError>,
+    ) -> Result<crate::fetch::Response, TryError> {
         if let Some((method, target, t0)) = self.started {
             let outcome = match &result {
                 Ok(r) => r.status().as_u16().to_string(),

@@ -253,7 +253,7 @@ pub(crate) fn ws_url(http_url: &str) -> String {
 /// bounded channel. Connect errors are returned here; later errors arrive as items.
 pub(crate) async fn open(
     url: &str,
-    headers: &reqwest::header::HeaderMap,
+    headers: &crate::fetch::HeaderMap,
     secrets: Vec<String>,
     opts: &CallOptions,
 ) -> Result<LogStream> {

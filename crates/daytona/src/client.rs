@@ -1,7 +1,6 @@
 //! The control plane: sandbox lifecycle, listing and preview links (daytona-wire.md §3, §8).
 
 use crate::call::{CallOptions, Deadline};
-use crate::config::DaytonaConfig;
 use crate::error::{Error, Result};
 use crate::fetch::Method;
 use crate::http::{Req, Transport};
@@ -258,8 +257,10 @@ fn require_id(id: &str) -> Result<&str> {
 }
 
 impl Client {
-    /// Resolves the config (environment included) and builds the client.
-    pub fn new(config: DaytonaConfig) -> Result<Client> {
+    /// Resolves the config (environment included) and builds the client. Native builds only
+    /// (reqwest); the WebAssembly build gives its transport: [`Client::with_fetch`].
+    #[cfg(not(target_family = "wasm"))]
+    pub fn new(config: crate::config::DaytonaConfig) -> Result<Client> {
         let resolved = config.resolve()?;
         Ok(Client {
             transport: Transport::new(resolved)?,
@@ -267,6 +268,7 @@ impl Client {
     }
 
     /// Builds the client from an already validated config, without reading the environment.
+    #[cfg(not(target_family = "wasm"))]
     pub fn from_resolved(config: crate::config::ResolvedConfig) -> Result<Client> {
         Ok(Client {
             transport: Transport::new(config)?,

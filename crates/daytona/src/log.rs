@@ -118,6 +118,7 @@ pub fn log_enabled() -> bool {
 }
 
 /// Logs a WebSocket upgrade (session log streams): `GET <path> 101|<code> <ms>ms attempt=1`.
+#[cfg(not(target_family = "wasm"))]
 pub(crate) fn websocket(url: &str, secrets: &[String], t0: Instant, outcome: Result<(), &str>) {
     if !enabled() {
         return;

@@ -9,6 +9,16 @@ use napi_derive::napi;
 /// Chosen at load time by `SPIKE_RT=custom` so one build tries both runtimes.
 #[napi_derive::module_init]
 fn init() {
+    // `SPIKE_RT=time`: timers but no I/O driver. On WASI the I/O driver parks a worker in
+    // `poll_oneoff`, which another thread cannot interrupt (mio has no waker there).
+    if std::env::var("SPIKE_RT").as_deref() == Ok("time") {
+        if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+            .enable_time()
+            .build()
+        {
+            create_custom_tokio_runtime(rt);
+        }
+    }
     if std::env::var("SPIKE_RT").as_deref() == Ok("custom") {
         if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -64,6 +74,9 @@ pub async fn call_tsfn_spawned(
 #[napi]
 pub async fn runtime_alive() -> Result<String> {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    if std::env::var("SPIKE_TRACE").is_ok() {
+        eprintln!("rust: stderr from a runtime worker");
+    }
     Ok("alive".to_owned())
 }
 
@@ -109,3 +122,5 @@ pub fn project_fetch(
             .map_err(|e| error::Rejection::of(error::Code::CallbackError, e.reason))
     })
 }
+
+mod client;

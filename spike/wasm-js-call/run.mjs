@@ -13,11 +13,13 @@ const cases = {
   objectAnswerFetch: () => b.objectAnswer(async (err, a) => { if (err) throw err; const r = await fetch('data:text/plain,hi'); return { status: r.status, headers: [...r.headers], body: await r.text() } }),
   objectAnswerSlow: () => b.objectAnswer(async (err, a) => { if (err) throw err; await new Promise((r) => setTimeout(r, 2000)); return { status: 200, headers: [], body: 'after 2 s' } }),
   withTimer: () => b.objectAnswerWithTimer(async (err, a) => { if (err) throw err; await new Promise((r) => setTimeout(r, 500)); return { status: 200, headers: [], body: 'answer beat the timer' } }),
+  withTimerAndTicks: () => b.objectAnswerWithTimerAndTicks(async (err, a) => { if (err) throw err; await new Promise((r) => setTimeout(r, 500)); return { status: 200, headers: [], body: 'answer beat the timer' } }),
   spawned: () => b.callTsfnSpawned(async (err, s) => { if (err) throw err; const r = await fetch('data:text/plain,fetched'); return s + ':' + (await r.text()) }, 'x'),
 }
 const beat = setInterval(() => process.env.SPIKE_TRACE && console.error('js heartbeat'), 1000)
 for (const [name, f] of Object.entries(cases)) {
-  try { console.log(name, '->', await deadline(f(), name)) } catch (e) { console.log(name, 'FAILED', e.message) }
+  const t0 = Date.now()
+  try { console.log(name, '->', await deadline(f(), name), `(${Date.now() - t0} ms)`) } catch (e) { console.log(name, 'FAILED', e.message) }
 }
 clearInterval(beat)
 process.exit(0)

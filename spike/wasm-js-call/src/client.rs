@@ -179,3 +179,18 @@ pub async fn object_answer_with_timer(f: JsFetchFn) -> Result<String> {
         () = tokio::time::sleep(std::time::Duration::from_secs(20)) => Ok("timer fired first (20 s)".into()),
     }
 }
+
+/// I: as H, with another task on the runtime ticking every 50 ms: if the missed wake is the
+/// timed park, the ticks let the worker see the answer within ~50 ms.
+#[napi]
+pub async fn object_answer_with_timer_and_ticks(f: JsFetchFn) -> Result<String> {
+    let ticker = tokio::spawn(async {
+        let mut i = tokio::time::interval(std::time::Duration::from_millis(50));
+        loop {
+            i.tick().await;
+        }
+    });
+    let r = object_answer_with_timer(f).await;
+    ticker.abort();
+    r
+}

@@ -94,7 +94,23 @@ impl Fetch for JsFetch {
     }
 }
 
+/// `SPIKE_TICKS=1`: the stopgap of case I for the whole client, one 50 ms ticker per process.
+fn ticks() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    if std::env::var("SPIKE_TICKS").is_ok() {
+        STARTED.call_once(|| {
+            napi::bindgen_prelude::spawn(async {
+                let mut i = tokio::time::interval(std::time::Duration::from_millis(50));
+                loop {
+                    i.tick().await;
+                }
+            });
+        });
+    }
+}
+
 fn client(api_url: String, api_key: String, fetch: JsFetchFn) -> Result<Client> {
+    ticks();
     let config = DaytonaConfig::new()
         .with_api_key(api_key)
         .with_api_url(api_url)

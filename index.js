@@ -12,13 +12,13 @@
 /** Loads binding.js once (Node caches it), or throws the explained error. */
 function load() {
   try {
-    return require('./binding.js')
+    return requireBinding()
   } catch (error) {
     const gnu = process.platform === 'win32' && process.arch === 'x64' && resolveOrNull('@smartapi-forge/daytona-win32-x64-gnu')
     if (gnu && !process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
       process.env.NAPI_RS_NATIVE_LIBRARY_PATH = gnu
       try {
-        return require('./binding.js')
+        return requireBinding()
       } catch (e) {
         e.cause = error
         error = e
@@ -27,6 +27,23 @@ function load() {
       }
     }
     throw require('./loader-error.js').noBindingError(error, require('./package.json'))
+  }
+}
+
+/**
+ * binding.js, with NAPI_RS_FORCE_WASI=1 meaning the WebAssembly build and nothing else, as the
+ * README says. The generated loader knows only 'true' (WASI first, the native binary as a
+ * silent fallback) and 'error' (WASI only) and treats '1' like unset, so a run asked to test
+ * the WASI build would test the native one. '1' is read as 'error' while binding.js loads (it
+ * reads the variable once, at load), then put back.
+ */
+function requireBinding() {
+  const force = process.env.NAPI_RS_FORCE_WASI
+  if (force === '1') process.env.NAPI_RS_FORCE_WASI = 'error'
+  try {
+    return require('./binding.js')
+  } finally {
+    if (force === '1') process.env.NAPI_RS_FORCE_WASI = force
   }
 }
 

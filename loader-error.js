@@ -70,10 +70,12 @@ function noBindingError(cause, pkg) {
   const lines = [
     `@smartapi-forge/daytona: no binding loads on ${process.platform} ${process.arch}${libc ? ` (${libc})` : ''}, Node ${process.version}.`,
   ]
-  const wasiOnly = process.env.NAPI_RS_FORCE_WASI === 'error' || Boolean(process.env.NAPI_RS_WASI_FLAVOR)
+  // index.js reads NAPI_RS_FORCE_WASI=1 as 'error' (WASI only), as the README says.
+  const force = process.env.NAPI_RS_FORCE_WASI
+  const wasiOnly = force === 'error' || force === '1' || Boolean(process.env.NAPI_RS_WASI_FLAVOR)
   if (wasiOnly) {
     // The generated loader tried no native binary: say so rather than call one missing.
-    lines.push(`NAPI_RS_FORCE_WASI=error (or NAPI_RS_WASI_FLAVOR) allows the WebAssembly build only. Native packages: ${packages.join(', ')}.`)
+    lines.push(`NAPI_RS_FORCE_WASI=${force === '1' ? '1' : 'error'} (or NAPI_RS_WASI_FLAVOR) allows the WebAssembly build only. Native packages: ${packages.join(', ')}.`)
   } else if (candidates.length === 0) {
     lines.push(`No native binary is built for ${here}. Native packages: ${packages.join(', ')}.`)
   } else {

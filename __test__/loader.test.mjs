@@ -146,3 +146,28 @@ test('NAPI_RS_FORCE_WASI=error without the WASI package: says only WebAssembly w
   assert.match(e.message, new RegExp(`${WASI} is not installed`))
   assert.doesNotMatch(e.message, /is not installed\. npm leaves out/)
 })
+
+// The README's NAPI_RS_FORCE_WASI=1: the generated loader alone reads '1' as unset and loads
+// the native binary, so a suite run "under WASI" would test native code. index.js makes it mean
+// WASI only. The stand-in WASI package exports a `Daytona` but no `detectFrameworkSync`, which
+// tells it apart from the native addon (both are present in these cases).
+test('NAPI_RS_FORCE_WASI=1 loads the WASI package, not the native binary next to it', () => {
+  const wasi = {
+    'package.json': JSON.stringify({ name: WASI, version: pkg.version, main: 'index.js' }),
+    'index.js': 'exports.Daytona = function Daytona() {}',
+  }
+  const native = {
+    'package.json': JSON.stringify({ name: '@smartapi-forge/daytona-linux-x64-gnu', version: pkg.version, main: 'daytona.linux-x64-gnu.node' }),
+    'daytona.linux-x64-gnu.node': { symlink: join(root, 'daytona.linux-x64-gnu.node') },
+  }
+  const dir = install({ [WASI]: wasi, '@smartapi-forge/daytona-linux-x64-gnu': native })
+  assert.deepEqual(load(dir, 'linux', 'x64'), { loaded: 'function', detect: 'function' }, 'without the flag: native')
+  assert.deepEqual(load(dir, 'linux', 'x64', { env: { NAPI_RS_FORCE_WASI: '1' } }), { loaded: 'function', detect: 'undefined' })
+})
+
+test('NAPI_RS_FORCE_WASI=1 without the WASI package: the error says WASI only was allowed, native is not used', () => {
+  const e = load(install(), 'linux', 'x64', { env: { NAPI_RS_FORCE_WASI: '1' } })
+  assert.equal(e.code, 'DAYTONA_NO_BINDING')
+  assert.match(e.message, /NAPI_RS_FORCE_WASI=1 .* allows the WebAssembly build only/)
+  assert.match(e.message, new RegExp(`${WASI} is not installed`))
+})

@@ -299,9 +299,8 @@ mod settle {
             let hook = Arc::into_raw(channel.clone());
             // SAFETY: as above; `hook` is an `Arc` reference leaked for the hook, taken back
             // by `teardown` (or just below when the hook is not registered).
-            let added = unsafe {
-                sys::napi_add_env_cleanup_hook(env, Some(teardown), hook.cast_mut().cast())
-            };
+            let added =
+                unsafe { add_env_cleanup_hook(env, Some(teardown), hook.cast_mut().cast()) };
             if added != sys::Status::napi_ok {
                 // SAFETY: the hook was not registered, so this reference is still ours.
                 drop(unsafe { Arc::from_raw(hook) });
@@ -368,6 +367,24 @@ mod settle {
                 Err(e) => sys::napi_reject_deferred(env, deferred, e),
             };
         }
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    use sys::napi_add_env_cleanup_hook as add_env_cleanup_hook;
+
+    // The WebAssembly build: napi-rs declares the cleanup hooks in the `napi` import module
+    // (its src/lib.rs), napi-sys in `env`; one symbol with two import modules fails the link
+    // ("import module mismatch for symbol: napi_add_env_cleanup_hook"), so this declares it as
+    // napi-rs does.
+    #[cfg(target_family = "wasm")]
+    #[link(wasm_import_module = "napi")]
+    extern "C" {
+        #[link_name = "napi_add_env_cleanup_hook"]
+        fn add_env_cleanup_hook(
+            env: sys::napi_env,
+            fun: Option<unsafe extern "C" fn(arg: *mut c_void)>,
+            arg: *mut c_void,
+        ) -> sys::napi_status;
     }
 
     /// Closes the channel before Node finalizes the threadsafe function.

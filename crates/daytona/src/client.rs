@@ -1,8 +1,8 @@
 //! The control plane: sandbox lifecycle, listing and preview links (daytona-wire.md §3, §8).
 
 use crate::call::{CallOptions, Deadline};
-use crate::config::DaytonaConfig;
 use crate::error::{Error, Result};
+use crate::fetch::Method;
 use crate::http::{Req, Transport};
 use crate::retry::RetryClass;
 use crate::toolbox::Toolbox;
@@ -11,7 +11,6 @@ use forge_wire::{
     CreateBuildInfo, CreateSandbox, ListSandboxesResponse, PortPreviewUrl, Sandbox, SandboxState,
     SandboxVolume, StringMap, ToolboxProxyUrl,
 };
-use reqwest::Method;
 use std::time::Duration;
 
 /// Default wait of create / start / stop / delete(wait), as in the SDK.
@@ -258,8 +257,10 @@ fn require_id(id: &str) -> Result<&str> {
 }
 
 impl Client {
-    /// Resolves the config (environment included) and builds the client.
-    pub fn new(config: DaytonaConfig) -> Result<Client> {
+    /// Resolves the config (environment included) and builds the client. Native builds only
+    /// (reqwest); the WebAssembly build gives its transport: [`Client::with_fetch`].
+    #[cfg(not(target_family = "wasm"))]
+    pub fn new(config: crate::config::DaytonaConfig) -> Result<Client> {
         let resolved = config.resolve()?;
         Ok(Client {
             transport: Transport::new(resolved)?,
@@ -267,9 +268,22 @@ impl Client {
     }
 
     /// Builds the client from an already validated config, without reading the environment.
+    #[cfg(not(target_family = "wasm"))]
     pub fn from_resolved(config: crate::config::ResolvedConfig) -> Result<Client> {
         Ok(Client {
             transport: Transport::new(config)?,
+        })
+    }
+
+    /// Builds the client on another transport: every request of the client and its
+    /// toolboxes goes through `fetch` (the WebAssembly build's JavaScript `fetch`; see
+    /// [`crate::fetch`]). The config is used as given, without reading the environment.
+    pub fn with_fetch(
+        config: crate::config::ResolvedConfig,
+        fetch: std::sync::Arc<dyn crate::fetch::Fetch>,
+    ) -> Result<Client> {
+        Ok(Client {
+            transport: Transport::with_fetch(config, fetch)?,
         })
     }
 

@@ -270,7 +270,7 @@ fn is_quota_message(message: &str) -> bool {
 }
 
 fn http_reason(status: u16) -> &'static str {
-    reqwest::StatusCode::from_u16(status)
+    crate::fetch::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("HTTP error")

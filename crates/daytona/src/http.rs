@@ -1,13 +1,14 @@
-//! The HTTP transport: one pooled reqwest client per [`crate::Client`], the wire headers on
-//! every request, typed errors, and the retry policy of issue 8 (see [`crate::retry`]).
+//! The HTTP transport: one [`Fetch`] per [`crate::Client`] (a pooled reqwest client natively,
+//! see [`crate::fetch`]), the wire headers on every request, typed errors, and the retry
+//! policy of issue 8 (see [`crate::retry`]).
 
 use crate::call::Deadline;
 use crate::config::{Auth, ResolvedConfig, SOURCE_LABEL};
 use crate::error::{scrub, Error, Result};
+use crate::fetch::header::{HeaderMap, HeaderName, HeaderValue};
+use crate::fetch::{Fetch, FetchError, Method, Response, StatusCode};
 use crate::retry::{RetryClass, TryError};
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub(crate) struct Transport {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: Arc<dyn Fetch>,
     cfg: ResolvedConfig,
     headers: HeaderMap,
     secrets: Vec<String>,
@@ -44,7 +45,7 @@ struct Inner {
 pub(crate) enum ReqBody {
     Empty,
     Json(Bytes),
-    Multipart(Option<reqwest::multipart::Form>),
+    Multipart(Option<crate::fetch::Form>),
 }
 
 /// What one call sends.
@@ -127,7 +128,7 @@ pub(crate) fn wire_headers(cfg: &ResolvedConfig) -> Result<HeaderMap> {
             )
         })?;
     auth.set_sensitive(true);
-    h.insert(reqwest::header::AUTHORIZATION, auth);
+    h.insert(crate::fetch::header::AUTHORIZATION, auth);
     for (k, v) in [
         header(forge_wire::headers::SOURCE, SOURCE_LABEL)?,
         header(forge_wire::headers::SDK_VERSION, forge_wire::SDK_VERSION)?,
@@ -146,15 +147,17 @@ pub(crate) fn wire_headers(cfg: &ResolvedConfig) -> Result<HeaderMap> {
 }
 
 impl Transport {
+    /// The native transport: reqwest.
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn new(cfg: ResolvedConfig) -> Result<Transport> {
-        let headers = wire_headers(&cfg)?;
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(Duration::from_mins(1))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = crate::fetch::Reqwest::new()
             .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {e}")))?;
+        Transport::with_fetch(cfg, Arc::new(http))
+    }
+
+    /// A transport that sends through `http`.
+    pub(crate) fn with_fetch(cfg: ResolvedConfig, http: Arc<dyn Fetch>) -> Result<Transport> {
+        let headers = wire_headers(&cfg)?;
         let secrets = cfg.secrets();
         Ok(Transport {
             inner: Arc::new(Inner {
@@ -196,27 +199,18 @@ impl Transport {
 
     /// One try: send and get the head of the answer. Error statuses become typed errors
     /// (their bodies read within the deadline).
-    async fn attempt(
-        &self,
-        req: &mut Req,
-        deadline: &Deadline,
-    ) -> Result<reqwest::Response, TryError> {
-        let mut rb = self
-            .inner
-            .http
-            .request(req.method.clone(), &req.url)
-            .headers(self.inner.headers.clone())
-            .header(reqwest::header::ACCEPT, req.accept);
-        if !req.query.is_empty() {
-            rb = rb.query(&req.query);
-        }
-        rb = match &mut req.body {
-            ReqBody::Empty => rb,
-            ReqBody::Json(b) => rb
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b.clone()),
+    async fn attempt(&self, req: &mut Req, deadline: &Deadline) -> Result<Response, TryError> {
+        use crate::fetch::header::{ACCEPT, CONTENT_TYPE};
+        let mut headers = self.inner.headers.clone();
+        headers.append(ACCEPT, HeaderValue::from_static(req.accept));
+        let body = match &mut req.body {
+            ReqBody::Empty => crate::fetch::Body::Empty,
+            ReqBody::Json(b) => {
+                headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                crate::fetch::Body::Bytes(b.clone())
+            }
             ReqBody::Multipart(form) => match form.take() {
-                Some(f) => rb.multipart(f),
+                Some(f) => crate::fetch::Body::Multipart(f),
                 None => {
                     return Err(TryError::Fatal(Error::InvalidArgument(
                         "a streamed body cannot be sent twice".into(),
@@ -224,8 +218,17 @@ impl Transport {
                 }
             },
         };
+        let request = crate::fetch::Request {
+            method: req.method.clone(),
+            url: req.url.clone(),
+            query: req.query.clone(),
+            headers,
+            body,
+        };
         let secrets = self.all_secrets(req);
-        let sent = deadline.run(req.what, async { Ok(rb.send().await) }).await;
+        let sent = deadline
+            .run(req.what, async { Ok(self.inner.http.fetch(request).await) })
+            .await;
         let resp = match sent {
             Err(e) => return Err(TryError::Fatal(e)),
             Ok(Err(e)) => {
@@ -259,7 +262,7 @@ impl Transport {
     }
 
     /// Sends with retries; returns the successful answer's head (the body still to read).
-    pub(crate) async fn send(&self, req: Req, deadline: &Deadline) -> Result<reqwest::Response> {
+    pub(crate) async fn send(&self, req: Req, deadline: &Deadline) -> Result<Response> {
         self.send_counting(req, deadline, &mut 0).await
     }
 
@@ -269,7 +272,7 @@ impl Transport {
         mut req: Req,
         deadline: &Deadline,
         tries: &mut u32,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<Response> {
         let policy = self.inner.cfg.retry;
         loop {
             *tries += 1;
@@ -389,9 +392,9 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// connection is dropped), `Some(Err)` when reading failed. A `Content-Length` past the limit
 /// is refused before any byte is read.
 pub(crate) async fn read_capped(
-    mut resp: reqwest::Response,
+    mut resp: Response,
     limit: u64,
-) -> (Bytes, Option<std::result::Result<(), reqwest::Error>>) {
+) -> (Bytes, Option<std::result::Result<(), FetchError>>) {
     if resp.content_length().is_some_and(|n| n > limit) {
         return (Bytes::new(), Some(Ok(())));
     }
@@ -446,33 +449,6 @@ fn preview(body: &[u8]) -> String {
 }
 
 /// The message of a transport error with its causes, without the URL and secrets.
-pub(crate) fn transport_message(e: &reqwest::Error, secrets: &[String]) -> String {
-    let mut msg = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    let mut first = true;
-    while let Some(err) = cur {
-        let text = if first {
-            // reqwest's Display includes the URL; the kind is enough.
-            if e.is_connect() {
-                "cannot connect".to_string()
-            } else if e.is_timeout() {
-                "timed out".to_string()
-            } else if e.is_body() || e.is_decode() {
-                "error reading the response body".to_string()
-            } else {
-                "request failed".to_string()
-            }
-        } else {
-            err.to_string()
-        };
-        if !msg.contains(&text) {
-            if !first {
-                msg.push_str(": ");
-            }
-            msg.push_str(&text);
-        }
-        first = false;
-        cur = err.source();
-    }
-    scrub(&msg, secrets)
+pub(crate) fn transport_message(e: &FetchError, secrets: &[String]) -> String {
+    scrub(&e.to_string(), secrets)
 }

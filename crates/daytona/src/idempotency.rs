@@ -34,11 +34,23 @@ pub fn key_label(key: &str) -> Result<String> {
             "idempotencyKey must be a non-empty string".into(),
         ));
     }
-    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let digest = sha256(key.as_bytes());
     Ok(digest.as_ref()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn sha256(bytes: &[u8]) -> impl AsRef<[u8]> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+}
+
+/// ring's C code is not built for wasm here (it needs clang); the same hash in Rust.
+#[cfg(target_family = "wasm")]
+fn sha256(bytes: &[u8]) -> impl AsRef<[u8]> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
 }
 
 /// What [`Client::cleanup`] deletes: the sandboxes made under `key`, and/or those carrying

@@ -39,6 +39,7 @@ pub mod call;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod fetch;
 mod http;
 pub mod idempotency;
 mod local;

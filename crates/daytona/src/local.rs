@@ -4,9 +4,9 @@
 use crate::call::CallOptions;
 use crate::client::{seg, Client};
 use crate::error::{Error, Result};
+use crate::fetch::Method;
 use crate::http::Req;
 use forge_wire::{DependencyCacheRequest, DependencyCacheResponse};
-use reqwest::Method;
 
 impl Client {
     /// `POST /forge/sandboxes/{id}/dependencies`: restore a cached `node_modules` into the

@@ -80,8 +80,8 @@ impl Attempt {
     /// Logs the outcome and hands it back unchanged.
     pub(crate) fn finish(
         self,
-        result: Result<reqwest::Response, TryError>,
-    ) -> Result<reqwest::Response, TryError> {
+        result: Result<crate::fetch::Response, TryError>,
+    ) -> Result<crate::fetch::Response, TryError> {
         if let Some((method, target, t0)) = self.started {
             let outcome = match &result {
                 Ok(r) => r.status().as_u16().to_string(),
@@ -118,6 +118,7 @@ pub fn log_enabled() -> bool {
 }
 
 /// Logs a WebSocket upgrade (session log streams): `GET <path> 101|<code> <ms>ms attempt=1`.
+#[cfg(not(target_family = "wasm"))]
 pub(crate) fn websocket(url: &str, secrets: &[String], t0: Instant, outcome: Result<(), &str>) {
     if !enabled() {
         return;

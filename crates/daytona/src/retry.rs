@@ -11,8 +11,8 @@
 
 use crate::config::RetryConfig;
 use crate::error::Error;
-use reqwest::header::HeaderMap;
-use reqwest::Method;
+use crate::fetch::HeaderMap;
+use crate::fetch::Method;
 use std::time::Duration;
 
 /// How safe a request is to send again.

@@ -5,12 +5,12 @@
 use crate::call::CallOptions;
 use crate::client::{seg, Client, DEFAULT_LIFECYCLE_TIMEOUT};
 use crate::error::{Error, Result};
+use crate::fetch::Method;
 use crate::http::Req;
 use forge_wire::{
     CreateBuildInfo, CreateSnapshot, CreateVolume, PaginatedSnapshots, Sandbox, SandboxState,
     Snapshot, SnapshotState, Volume,
 };
-use reqwest::Method;
 
 /// What a snapshot is made from.
 #[derive(Clone, Debug)]

@@ -3,6 +3,7 @@
 
 mod chaos;
 mod common;
+mod fetch_seam;
 mod http_behaviour;
 mod idempotency;
 mod lifecycle;

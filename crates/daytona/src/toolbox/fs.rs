@@ -5,6 +5,7 @@
 use super::Toolbox;
 use crate::call::{CallOptions, Deadline};
 use crate::error::{classify, ApiError, Error, Result};
+use crate::fetch::{FetchError, Method, PartData, Response};
 use crate::retry::RetryClass;
 /// Re-exported so the binding can hand bytes over without copying.
 pub use bytes::Bytes;
@@ -12,7 +13,6 @@ use forge_wire::{
     FileInfo, FilesDownloadRequest, Match, ReplaceRequest, ReplaceResult, SearchFilesResponse,
 };
 use futures_util::StreamExt;
-use reqwest::Method;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -292,7 +292,7 @@ impl Fs {
         if items.is_empty() {
             return Ok(());
         }
-        let mut form = reqwest::multipart::Form::new();
+        let mut form = crate::fetch::Form::default();
         for (i, item) in items.into_iter().enumerate() {
             require_path(&item.destination)?;
             let name = item
@@ -303,32 +303,25 @@ impl Fs {
                 .to_string();
             // A file's part carries its length, so that the request has a Content-Length
             // (not chunked), like curl's.
-            let part = match item.source {
-                UploadSource::Bytes(b) => reqwest::multipart::Part::stream(b),
+            let data = match item.source {
+                UploadSource::Bytes(b) => PartData::Bytes(b),
                 UploadSource::File(p) => {
                     let cannot = |e: std::io::Error| {
                         Error::InvalidArgument(format!("cannot read {}: {e}", p.display()))
                     };
                     let f = tokio::fs::File::open(&p).await.map_err(cannot)?;
                     let len = f.metadata().await.map_err(cannot)?.len();
-                    let body = reqwest::Body::wrap_stream(
-                        tokio_util::io::ReaderStream::with_capacity(f.take(len), CHUNK),
-                    );
-                    reqwest::multipart::Part::stream_with_length(body, len)
+                    let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), CHUNK);
+                    PartData::Stream(body.boxed(), Some(len))
                 }
-                UploadSource::Reader(r) => {
-                    reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(
-                        tokio_util::io::ReaderStream::with_capacity(r, CHUNK),
-                    ))
-                }
+                UploadSource::Reader(r) => PartData::Stream(
+                    tokio_util::io::ReaderStream::with_capacity(r, CHUNK).boxed(),
+                    None,
+                ),
             };
-            let part = part
-                .file_name(name)
-                .mime_str("application/octet-stream")
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             form = form
                 .text(format!("files[{i}].path"), item.destination)
-                .part(format!("files[{i}].file"), part);
+                .file(format!("files[{i}].file"), name, data);
         }
         let mut req = self
             .tb
@@ -371,7 +364,7 @@ impl Fs {
         &self,
         paths: &[String],
         deadline: &Deadline,
-    ) -> Result<(reqwest::Response, String)> {
+    ) -> Result<(Response, String)> {
         for p in paths {
             require_path(p)?;
         }
@@ -385,7 +378,7 @@ impl Fs {
         let resp = self.tb.transport().send(req, deadline).await?;
         let ct = resp
             .headers()
-            .get(reqwest::header::CONTENT_TYPE)
+            .get(crate::fetch::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
@@ -457,10 +450,11 @@ impl Fs {
                     return Err(cut_off_message());
                 }
                 // Not the common shape: parse what was read and the rest as multipart.
-                let rest = futures_util::stream::once(async move {
-                    Ok::<_, reqwest::Error>(Bytes::from(head))
-                })
-                .chain(resp.bytes_stream());
+                let rest =
+                    futures_util::stream::once(
+                        async move { Ok::<_, FetchError>(Bytes::from(head)) },
+                    )
+                    .chain(resp.bytes_stream());
                 let mp = multer::Multipart::new(rest, boundary);
                 Ok((collect_parts(mp, &paths, &secrets).await?, None))
             })
@@ -597,7 +591,7 @@ fn single_part(head: &[u8], boundary: &str) -> Option<SizedPart> {
 /// Reads the body of `part` (its start already in `head`) into one allocation, then the
 /// closing delimiter. `None` when the answer is cut off or does not close as it should.
 async fn read_sized_part(
-    mut rest: impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+    mut rest: impl futures_util::Stream<Item = std::result::Result<Bytes, FetchError>> + Unpin,
     head: &[u8],
     part: SizedPart,
     boundary: &str,
@@ -627,7 +621,7 @@ async fn read_sized_part(
 }
 
 #[allow(clippy::needless_pass_by_value)] // a `map_err` function
-fn cut_off(e: reqwest::Error) -> Error {
+fn cut_off(e: FetchError) -> Error {
     Error::BadResponse {
         message: format!(
             "download answer cut off: {}",
@@ -656,7 +650,7 @@ const MAX_PREALLOCATED: usize = 256 * 1024 * 1024;
 async fn read_field(mut field: multer::Field<'static>) -> Result<Bytes> {
     let declared = field
         .headers()
-        .get(reqwest::header::CONTENT_LENGTH)
+        .get(crate::fetch::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n <= MAX_PREALLOCATED);

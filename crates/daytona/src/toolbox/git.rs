@@ -7,6 +7,7 @@ use super::process::ExecOptions;
 use super::Toolbox;
 use crate::call::CallOptions;
 use crate::error::{scrub, ApiError, Error, Result};
+use crate::fetch::Method;
 use crate::retry::RetryClass;
 use crate::shell::quote;
 use forge_wire::{
@@ -14,7 +15,6 @@ use forge_wire::{
     GitCommitRequest, GitCommitResponse, GitRemote, GitStatus, GitSyncRequest, ListBranchResponse,
     ListRemotesResponse,
 };
-use reqwest::Method;
 
 /// What to clone. A URL like `https://x-access-token:TOKEN@host/...` has its credentials
 /// moved into `username` / `password`.

@@ -8,8 +8,8 @@ pub mod logs;
 pub mod process;
 
 use crate::call::{CallOptions, Deadline};
+use crate::fetch::Method;
 use crate::http::{Req, Transport};
-use reqwest::Method;
 
 /// A sandbox's toolbox. Cheap to clone.
 #[derive(Clone)]

@@ -7,6 +7,7 @@ use super::Toolbox;
 use crate::call::{CallOptions, Deadline};
 use crate::client::seg;
 use crate::error::{ApiError, Error, Result};
+use crate::fetch::Method;
 use crate::http::parse_json;
 use crate::retry::RetryClass;
 use crate::shell::{env_name, quote};
@@ -15,7 +16,6 @@ use forge_wire::{
     Session, SessionCommand, SessionCommandLogsResponse, SessionExecuteRequest,
     SessionExecuteResponse, SessionSendInputRequest, StringMap,
 };
-use reqwest::Method;
 use std::time::Duration;
 
 /// Options of [`Process::execute`] and [`Process::exec`].

@@ -7,12 +7,11 @@
 // the first preview's, byte for byte, after the second preview verified.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { addon, privateHome } from './helpers.mjs'
-import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { createRepo, npmLockfile, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('build-cache')
 const { Daytona } = addon()
@@ -39,11 +38,7 @@ let git
 let root
 test.before(async () => {
   root = mkdtempSync(join(tmpdir(), 'forge-build-cache-'))
-  const lock = mkdtempSync(join(tmpdir(), 'forge-build-cache-lock-'))
-  writeFileSync(join(lock, 'package.json'), files['package.json'])
-  execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: lock, stdio: 'pipe' })
-  files['package-lock.json'] = readFileSync(join(lock, 'package-lock.json'), 'utf8')
-  rmSync(lock, { recursive: true, force: true })
+  files['package-lock.json'] = npmLockfile(files)
   createRepo(root, 'vite.git', 'main', files)
   git = await startGitHttp(root, null, TOKEN)
 })

@@ -13,12 +13,11 @@
 // sandbox deleted, then warm (a new sandbox, same repository). Printed: ms per step and the
 // cold/warm ratio.
 import { createRequire } from 'node:module'
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createRepo, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { createRepo, npmLockfile, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 import { writeSection } from './readme.mjs'
 
 const require = createRequire(import.meta.url)
@@ -68,18 +67,6 @@ const APPS = {
       'app/page.js': 'export default function Page() { return <h1>hello from next</h1> }\n',
     },
   },
-}
-
-/** package-lock.json of `files`' package.json, made by npm on this machine (no install). */
-function lockfile(files) {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-bench-lock-'))
-  try {
-    writeFileSync(join(dir, 'package.json'), files['package.json'])
-    execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] })
-    return readFileSync(join(dir, 'package-lock.json'), 'utf8')
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
 }
 
 /** The dev server's own account of its start (Vite's "ready in", Next's "Ready in" / "Compiled … in"). */
@@ -136,7 +123,7 @@ async function preview(daytona, repoUrl, home, name, settle) {
 
 const repos = mkdtempSync(join(tmpdir(), 'forge-bench-deps-'))
 for (const [name, app] of Object.entries(APPS)) {
-  createRepo(repos, `${name}.git`, 'main', { ...app.files, 'package-lock.json': lockfile(app.files), '.gitignore': 'node_modules\n.next\ndist\n' })
+  createRepo(repos, `${name}.git`, 'main', { ...app.files, 'package-lock.json': npmLockfile(app.files), '.gitignore': 'node_modules\n.next\ndist\n' })
 }
 // The git server first: the backend lets sandboxes reach the host ports known when it starts.
 const git = await startGitHttp(repos, null, TOKEN)

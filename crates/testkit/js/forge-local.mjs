@@ -1,7 +1,7 @@
 // Node test helpers (dev-only): run `forge local` as a child process, and a git smart-HTTP
 // server (`git http-backend` as CGI behind basic auth) on 127.0.0.1.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -202,5 +202,20 @@ export async function startGitHttp(root, username, password) {
         server.closeAllConnections?.()
         server.close(resolve)
       }),
+  }
+}
+
+/**
+ * package-lock.json of `files`' package.json, made by npm on this machine (no install, no
+ * scripts), so that a test's or bench's app installs with `npm ci` as a real repository does.
+ */
+export function npmLockfile(files) {
+  const dir = mkdtempSync(join(tmpdir(), 'forge-lock-'))
+  try {
+    writeFileSync(join(dir, 'package.json'), files['package.json'])
+    execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] })
+    return readFileSync(join(dir, 'package-lock.json'), 'utf8')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -7,11 +7,11 @@
 // the first preview's, byte for byte, after the second preview verified.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { addon, privateHome } from './helpers.mjs'
-import { createRepo, npmLockfile, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('build-cache')
 const { Daytona } = addon()
@@ -32,13 +32,17 @@ const files = {
   'index.html': '<!doctype html><html><head><title>cached</title></head><body><div id="root"></div><script type="module" src="/src/main.jsx"></script></body></html>\n',
   'src/main.jsx': "import React from 'react'\nimport { createRoot } from 'react-dom/client'\ncreateRoot(document.getElementById('root')).render(<h1>cached</h1>)\n",
   '.gitignore': 'node_modules\n',
+  // Committed, not resolved at run time: a registry mirror that has a new package's metadata
+  // before its dependencies' (CI once got @babel/core asking for an unpublished
+  // @babel/code-frame) must not fail this test. Made with `npm install --package-lock-only
+  // --before=2026-09-01`, so every version in it is months old.
+  'package-lock.json': readFileSync(new URL('./fixtures/build-cache-vite/package-lock.json', import.meta.url), 'utf8'),
 }
 
 let git
 let root
 test.before(async () => {
   root = mkdtempSync(join(tmpdir(), 'forge-build-cache-'))
-  files['package-lock.json'] = npmLockfile(files)
   createRepo(root, 'vite.git', 'main', files)
   git = await startGitHttp(root, null, TOKEN)
 })

@@ -362,6 +362,13 @@ export type CreateSandboxOptions = {
    */
   networkAllowList?: string | null,
   /**
+   * The only names the sandbox may reach (`['registry.npmjs.org', '*.github.com']`, or
+   * comma-separated as the official SDK takes it). `example.com` is that name only;
+   * `*.example.com` is every name below it, not `example.com` itself. At most 64 entries.
+   * Not together with `networkAllowList` on the embedded backend.
+   */
+  domainAllowList?: DomainAllowList | null,
+  /**
    * Minutes of inactivity before auto-stop (0 disables).
    */
   autoStopInterval?: number | null,
@@ -571,6 +578,14 @@ export type DetectionWarning = {
 };
 
 /**
+ * A `domainAllowList`: names, as an array or comma-separated in one string (the official
+ * SDK's form). Each is one host name (`example.com`: that name only) or a wildcard
+ * (`*.example.com`: every name below it, not `example.com` itself); case and a trailing dot
+ * do not matter. A wrong entry is a `DAYTONA_INVALID_ARGUMENT` naming `domainAllowList`.
+ */
+export type DomainAllowList = string | Array<string>;
+
+/**
  * `process.exec(cmd, options)`.
  */
 export type ExecOptions = {
@@ -764,6 +779,14 @@ export type NetworkSettings = {
    * On the embedded backend its routes are narrowed to them; its resolver stays reachable.
    */
   networkAllowList?: string | null,
+  /**
+   * The only names the sandbox may reach from now on (`[]` or `''`: the list is lifted).
+   * `example.com` is that name only; `*.example.com` is every name below it, not
+   * `example.com` itself. On the embedded backend, names resolve only through its resolver
+   * and connections (HTTP on 80, TLS on 443) go only through its proxies, which check the
+   * `Host` and the TLS server name.
+   */
+  domainAllowList?: DomainAllowList | null,
 };
 
 /**
@@ -1396,6 +1419,11 @@ export declare class Sandbox {
   /** The sandbox labels. */
   get labels(): Record<string, string>
   /**
+   * The names the sandbox may reach (`example.com,*.example.org`, normalised), if it is
+   * limited to them; as last seen (`refresh()`, `updateNetworkSettings` update it).
+   */
+  get domainAllowList(): string | null
+  /**
    * Plain data of the sandbox: what `JSON.stringify(sandbox)` gives, safe to return from an
    * Inngest step or a server action.
    */
@@ -1436,8 +1464,9 @@ export declare class Sandbox {
   createSnapshot(name: string, timeout?: number | undefined | null, signal?: AbortSignal): Promise<void>
   /**
    * Blocks (`{ networkBlockAll: true }`) or restores (`false`) the sandbox's outbound
-   * network, or limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`), at once,
-   * while it runs.
+   * network, limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`) or to names
+   * (`{ domainAllowList: ['example.com', '*.example.org'] }`), at once, while it runs: one
+   * request with every setting given, as the official SDK sends it.
    */
   updateNetworkSettings(settings: NetworkSettings): Promise<void>
   /** Archives a stopped sandbox (files kept in cold storage). */
@@ -1997,6 +2026,15 @@ export interface SandboxInfo {
   createdAt?: string
   updatedAt?: string
   errorReason?: string
+  /** Whether every outbound connection is blocked. */
+  networkBlockAll: boolean
+  /** The addresses it may reach (comma-separated CIDR blocks), if limited to them. */
+  networkAllowList?: string
+  /**
+   * The names it may reach (comma-separated, normalised: `example.com,*.example.org`), if
+   * limited to them.
+   */
+  domainAllowList?: string
 }
 
 /** A command of a session (`getSession`, `listSessions`). */

@@ -362,6 +362,13 @@ export type CreateSandboxOptions = {
    */
   networkAllowList?: string | null,
   /**
+   * The only names the sandbox may reach (`['registry.npmjs.org', '*.github.com']`, or
+   * comma-separated as the official SDK takes it). `example.com` is that name only;
+   * `*.example.com` is every name below it, not `example.com` itself. At most 64 entries.
+   * Not together with `networkAllowList` on the embedded backend.
+   */
+  domainAllowList?: DomainAllowList | null,
+  /**
    * Minutes of inactivity before auto-stop (0 disables).
    */
   autoStopInterval?: number | null,
@@ -571,6 +578,14 @@ export type DetectionWarning = {
 };
 
 /**
+ * A `domainAllowList`: names, as an array or comma-separated in one string (the official
+ * SDK's form). Each is one host name (`example.com`: that name only) or a wildcard
+ * (`*.example.com`: every name below it, not `example.com` itself); case and a trailing dot
+ * do not matter. A wrong entry is a `DAYTONA_INVALID_ARGUMENT` naming `domainAllowList`.
+ */
+export type DomainAllowList = string | Array<string>;
+
+/**
  * `process.exec(cmd, options)`.
  */
 export type ExecOptions = {
@@ -764,6 +779,14 @@ export type NetworkSettings = {
    * On the embedded backend its routes are narrowed to them; its resolver stays reachable.
    */
   networkAllowList?: string | null,
+  /**
+   * The only names the sandbox may reach from now on (`[]` or `''`: the list is lifted).
+   * `example.com` is that name only; `*.example.com` is every name below it, not
+   * `example.com` itself. On the embedded backend, names resolve only through its resolver
+   * and connections (HTTP on 80, TLS on 443) go only through its proxies, which check the
+   * `Host` and the TLS server name.
+   */
+  domainAllowList?: DomainAllowList | null,
 };
 
 /**

@@ -6,27 +6,14 @@
 // would reach it if the sandbox had any way out of its own.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
-import { startForgeLocal, reachableFromSandboxes } from '../crates/testkit/js/forge-local.mjs'
+import { startForgeLocal, reachableFromSandboxes, egressHosts, namedServer } from '../crates/testkit/js/forge-local.mjs'
 
 const { Daytona } = await import('@daytonaio/sdk')
 
-/** An HTTP server on 127.0.0.1 answering its name, counting requests. */
-async function server(name) {
-  const s = { hits: 0 }
-  s.http = http.createServer((req, res) => {
-    s.hits += 1
-    res.end(name)
-  })
-  await new Promise((resolve) => s.http.listen(0, '127.0.0.1', resolve))
-  s.port = s.http.address().port
-  return s
-}
-
 let backend, daytona, allowed, other
 before(async () => {
-  ;[allowed, other] = [await server('allowed'), await server('other')]
-  process.env.FORGE_EGRESS_HOSTS = `allowed.test:80=127.0.0.1:${allowed.port},other.test:80=127.0.0.1:${other.port}`
+  ;[allowed, other] = [await namedServer('allowed'), await namedServer('other')]
+  egressHosts({ 'allowed.test:80': allowed.port, 'other.test:80': other.port })
   reachableFromSandboxes(other.port)
   backend = await startForgeLocal()
   daytona = new Daytona({ apiKey: backend.apiKey, apiUrl: backend.apiUrl })
@@ -34,8 +21,8 @@ before(async () => {
 
 after(async () => {
   await backend?.stop()
-  allowed?.http.close()
-  other?.http.close()
+  await allowed?.close()
+  await other?.close()
 })
 
 test('domainAllowList: the listed name is reached, nothing else is; changed live', { timeout: 300_000 }, async () => {

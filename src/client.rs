@@ -168,6 +168,9 @@ pub(crate) fn create_params(
         target: o.target,
         network_block_all: o.network_block_all,
         network_allow_list: o.network_allow_list,
+        domain_allow_list: o
+            .domain_allow_list
+            .map(crate::dto::DomainAllowList::entries),
         volumes: o
             .volumes
             .unwrap_or_default()

@@ -99,6 +99,11 @@ pub struct CreateSandboxOptions {
     /// Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (all others are
     /// unreachable; its resolver stays reachable).
     pub network_allow_list: Option<String>,
+    /// The only names the sandbox may reach (`['registry.npmjs.org', '*.github.com']`, or
+    /// comma-separated as the official SDK takes it). `example.com` is that name only;
+    /// `*.example.com` is every name below it, not `example.com` itself. At most 64 entries.
+    /// Not together with `networkAllowList` on the embedded backend.
+    pub domain_allow_list: Option<DomainAllowList>,
     /// Minutes of inactivity before auto-stop (0 disables).
     pub auto_stop_interval: Option<u32>,
     /// Minutes stopped before auto-archive.
@@ -172,6 +177,13 @@ pub struct SandboxInfo {
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
     pub error_reason: Option<String>,
+    /// Whether every outbound connection is blocked.
+    pub network_block_all: bool,
+    /// The addresses it may reach (comma-separated CIDR blocks), if limited to them.
+    pub network_allow_list: Option<String>,
+    /// The names it may reach (comma-separated, normalised: `example.com,*.example.org`), if
+    /// limited to them.
+    pub domain_allow_list: Option<String>,
 }
 
 impl From<&forge_wire::Sandbox> for SandboxInfo {
@@ -202,6 +214,9 @@ impl From<&forge_wire::Sandbox> for SandboxInfo {
             created_at: s.created_at.clone(),
             updated_at: s.updated_at.clone(),
             error_reason: s.error_reason.clone(),
+            network_block_all: s.network_block_all,
+            network_allow_list: s.network_allow_list.clone(),
+            domain_allow_list: s.domain_allow_list.clone(),
         }
     }
 }
@@ -274,4 +289,59 @@ pub struct NetworkSettings {
     /// Comma-separated IPv4 addresses or CIDR blocks the sandbox may reach (`''`: all again).
     /// On the embedded backend its routes are narrowed to them; its resolver stays reachable.
     pub network_allow_list: Option<String>,
+    /// The only names the sandbox may reach from now on (`[]` or `''`: the list is lifted).
+    /// `example.com` is that name only; `*.example.com` is every name below it, not
+    /// `example.com` itself. On the embedded backend, names resolve only through its resolver
+    /// and connections (HTTP on 80, TLS on 443) go only through its proxies, which check the
+    /// `Host` and the TLS server name.
+    pub domain_allow_list: Option<DomainAllowList>,
+}
+
+/// A `domainAllowList`: names, as an array or comma-separated in one string (the official
+/// SDK's form). Each is one host name (`example.com`: that name only) or a wildcard
+/// (`*.example.com`: every name below it, not `example.com` itself); case and a trailing dot
+/// do not matter. A wrong entry is a `DAYTONA_INVALID_ARGUMENT` naming `domainAllowList`.
+#[derive(Clone, TS)]
+#[ts(untagged)]
+pub enum DomainAllowList {
+    Csv(String),
+    Names(Vec<String>),
+}
+
+impl DomainAllowList {
+    /// The entries, one name each.
+    pub fn entries(self) -> Vec<String> {
+        match self {
+            DomainAllowList::Csv(list) => list.split(',').map(str::to_owned).collect(),
+            DomainAllowList::Names(names) => names,
+        }
+    }
+}
+
+/// By hand rather than `#[serde(untagged)]`: a wrong entry is then named by its index
+/// (`domainAllowList[2] must be a string`), not "did not match any variant".
+impl<'de> Deserialize<'de> for DomainAllowList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = DomainAllowList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of names or a comma-separated string")
+            }
+            fn visit_str<E: serde::de::Error>(self, list: &str) -> Result<Self::Value, E> {
+                Ok(DomainAllowList::Csv(list.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(DomainAllowList::Names(names))
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }

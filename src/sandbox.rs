@@ -152,6 +152,13 @@ impl Sandbox {
         self.core.snapshot().labels.into_iter().collect()
     }
 
+    /// The names the sandbox may reach (`example.com,*.example.org`, normalised), if it is
+    /// limited to them; as last seen (`refresh()`, `updateNetworkSettings` update it).
+    #[napi(getter)]
+    pub fn domain_allow_list(&self) -> Option<String> {
+        self.core.snapshot().domain_allow_list
+    }
+
     /// Plain data of the sandbox: what `JSON.stringify(sandbox)` gives, safe to return from an
     /// Inngest step or a server action.
     #[napi(js_name = "toJSON")]
@@ -279,38 +286,30 @@ impl Sandbox {
     }
 
     /// Blocks (`{ networkBlockAll: true }`) or restores (`false`) the sandbox's outbound
-    /// network, or limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`), at once,
-    /// while it runs.
+    /// network, limits it to addresses (`{ networkAllowList: '203.0.113.0/24' }`) or to names
+    /// (`{ domainAllowList: ['example.com', '*.example.org'] }`), at once, while it runs: one
+    /// request with every setting given, as the official SDK sends it.
     #[napi(
         ts_args_type = "settings: NetworkSettings",
         ts_return_type = "Promise<void>"
     )]
     pub fn update_network_settings(&self, env: &Env, settings: Unknown) -> Result<Pending<()>> {
         let settings: NetworkSettings = Json::read(env, settings, "network settings")?;
+        let settings = forge_daytona::NetworkSettings {
+            block_all: settings.network_block_all,
+            allow_list: settings.network_allow_list,
+            domain_allow_list: settings
+                .domain_allow_list
+                .map(crate::dto::DomainAllowList::entries),
+        };
         let core = self.core.clone();
         spawn_promise(env, None, move |_| async move {
-            let opts = CallOptions::new();
-            if settings.network_block_all.is_none() && settings.network_allow_list.is_none() {
-                return Err(into(forge_daytona::Error::InvalidArgument(
-                    "updateNetworkSettings needs networkBlockAll or networkAllowList".into(),
-                )));
-            }
-            if let Some(list) = &settings.network_allow_list {
-                let sb = core
-                    .client
-                    .set_network_allow_list(&core.id, list, &opts)
-                    .await
-                    .map_err(into)?;
-                core.set(sb);
-            }
-            if let Some(block) = settings.network_block_all {
-                let sb = core
-                    .client
-                    .set_network_block_all(&core.id, block, &opts)
-                    .await
-                    .map_err(into)?;
-                core.set(sb);
-            }
+            let sb = core
+                .client
+                .update_network_settings(&core.id, &settings, &CallOptions::new())
+                .await
+                .map_err(into)?;
+            core.set(sb);
             Ok::<_, Rejection>(())
         })
     }

@@ -99,6 +99,11 @@ pub struct CreateParams {
     pub network_block_all: Option<bool>,
     /// Allowed outbound CIDRs, comma-separated.
     pub network_allow_list: Option<String>,
+    /// Names the sandbox may reach, and nothing else: `example.com` is that name only,
+    /// `*.example.com` every name below it (not `example.com` itself). Sent as
+    /// `domainAllowList` (comma-separated, as the official SDK sends it); checked before
+    /// sending ([`crate::network::domain_allow_list`]). Empty: no list.
+    pub domain_allow_list: Option<Vec<String>>,
     /// Makes the create idempotent: called again with the same key, `create` returns the
     /// sandbox it made (found by its [`IDEMPOTENCY_LABEL`](crate::IDEMPOTENCY_LABEL)) instead
     /// of making another. See [`crate::idempotency`].
@@ -165,6 +170,11 @@ impl CreateParams {
             },
             network_block_all: self.network_block_all,
             network_allow_list: self.network_allow_list.clone(),
+            domain_allow_list: match self.domain_allow_list.as_deref() {
+                Some(entries) => Some(crate::network::domain_allow_list(entries)?)
+                    .filter(|list| !list.is_empty()),
+                None => None,
+            },
             volumes: if self.volumes.is_empty() {
                 None
             } else {

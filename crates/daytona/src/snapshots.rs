@@ -1,5 +1,6 @@
 //! Snapshots and volumes (`/snapshots`, `/volumes`), and the sandbox operations built on them
-//! or beside the lifecycle: fork, snapshot of a sandbox, pause, recover, network settings.
+//! or beside the lifecycle: fork, snapshot of a sandbox, pause, recover (network settings:
+//! `network.rs`).
 //! Each waits, as the official SDKs do, for the state the operation leads to.
 
 use crate::call::CallOptions;
@@ -224,56 +225,6 @@ impl Client {
             "pause sandbox",
         )
         .await
-    }
-
-    /// `POST /sandbox/{id}/network-settings {networkBlockAll}`.
-    pub async fn set_network_block_all(
-        &self,
-        id: &str,
-        block_all: bool,
-        opts: &CallOptions,
-    ) -> Result<Sandbox> {
-        self.network_settings(
-            id,
-            serde_json::json!({ "networkBlockAll": block_all }),
-            opts,
-        )
-        .await
-    }
-
-    /// `POST /sandbox/{id}/network-settings` with `networkAllowList`: the comma-separated IPv4
-    /// blocks the sandbox may reach (empty: all).
-    pub async fn set_network_allow_list(
-        &self,
-        id: &str,
-        allow_list: &str,
-        opts: &CallOptions,
-    ) -> Result<Sandbox> {
-        self.network_settings(
-            id,
-            serde_json::json!({ "networkAllowList": allow_list }),
-            opts,
-        )
-        .await
-    }
-
-    /// The one `network-settings` request both setters send.
-    async fn network_settings(
-        &self,
-        id: &str,
-        body: serde_json::Value,
-        opts: &CallOptions,
-    ) -> Result<Sandbox> {
-        require("sandbox id", id)?;
-        let url = self
-            .transport
-            .api(&format!("/sandbox/{}/network-settings", seg(id)));
-        self.transport
-            .json(
-                Req::new(Method::POST, url, "network settings").json(&body)?,
-                &self.deadline(opts),
-            )
-            .await
     }
 
     fn deadline(&self, opts: &CallOptions) -> crate::call::Deadline {

@@ -8,6 +8,7 @@ mod http_behaviour;
 mod idempotency;
 mod lifecycle;
 mod logging;
+mod network;
 mod secrets;
 mod snapshots;
 mod toolbox_fs;

@@ -733,17 +733,6 @@ async fn snapshot(
     Ok(Json(render(&state, &rec)))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NetworkBody {
-    #[serde(default)]
-    network_block_all: Option<bool>,
-    #[serde(default)]
-    network_allow_list: Option<String>,
-    #[serde(default)]
-    domain_allow_list: Option<String>,
-}
-
 /// A `domainAllowList` checked and normalised (`None`: no list).
 fn domain_list(list: Option<&str>) -> Result<Option<String>, Failure> {
     let Some(list) = list.filter(|l| !l.trim().is_empty()) else {
@@ -813,7 +802,7 @@ pub(crate) fn allowed(s: &Sandbox) -> Vec<(std::net::Ipv4Addr, u8)> {
 async fn network_settings(
     State(state): State<Shared>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<NetworkBody>,
+    JsonBody(body): JsonBody<forge_wire::UpdateNetworkSettings>,
 ) -> Result<Json<Sandbox>, Failure> {
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     let list = match &body.network_allow_list {

@@ -36,6 +36,30 @@ export function reachableFromSandboxes(port) {
 }
 
 /**
+ * Tells the domain-list proxies of embedded backends started from here where a name's
+ * server is (FORGE_EGRESS_HOSTS, as for a local mirror): `{ 'allowed.test:80': port }` maps
+ * to that port of 127.0.0.1. Sandboxes cannot change it.
+ */
+export function egressHosts(map) {
+  const entries = (process.env.FORGE_EGRESS_HOSTS || '').split(',').filter(Boolean)
+  for (const [name, port] of Object.entries(map)) entries.push(`${name}=127.0.0.1:${port}`)
+  process.env.FORGE_EGRESS_HOSTS = entries.join(',')
+}
+
+/** An HTTP server on 127.0.0.1 answering every request with `name`, counting them (`hits`). */
+export async function namedServer(name) {
+  const s = { hits: 0 }
+  s.http = http.createServer((req, res) => {
+    s.hits += 1
+    res.end(name)
+  })
+  await new Promise((resolve) => s.http.listen(0, '127.0.0.1', resolve))
+  s.port = s.http.address().port
+  s.close = () => new Promise((resolve) => s.http.close(resolve))
+  return s
+}
+
+/**
  * Starts `forge local --json` on a fresh home and resolves with `{apiUrl, apiKey, home, stop}`
  * once it printed its JSON line. `stop()` sends SIGTERM and waits for a clean exit.
  */

@@ -7,6 +7,7 @@
 //! drops `undefined` fields.
 
 pub mod dependencies;
+pub mod domains;
 pub mod error;
 pub mod fs;
 pub mod git;

@@ -268,6 +268,19 @@ pub struct Sandbox {
     pub usage: Option<SandboxUsage>,
 }
 
+/// `UpdateSandboxNetworkSettings`, the body of `POST /sandbox/{id}/network-settings`: what is
+/// given changes, what is left out stays; an empty list lifts it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateNetworkSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_block_all: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_allow_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_allow_list: Option<String>,
+}
+
 /// `ListSandboxesResponse`: one page of `GET /sandbox`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -27,15 +27,21 @@ impl Backend {
     /// A backend whose sandboxes may reach these ports of this machine's loopback (a git
     /// server of the test's).
     pub async fn start_reaching(host_ports: &[u16]) -> Backend {
+        Backend::start_with(|c| c.host_ports = host_ports.to_vec()).await
+    }
+
+    /// A backend whose configuration `configure` changes (its `egress_hosts`, say).
+    pub async fn start_with(configure: impl FnOnce(&mut forge_local::LocalConfig)) -> Backend {
         let dir = tempfile::tempdir().expect("tempdir");
-        let backend = forge_local::LocalBackend::start(forge_local::LocalConfig {
+        let mut config = forge_local::LocalConfig {
             home: Some(dir.path().to_path_buf()),
             stop_sandboxes_on_exit: true,
-            host_ports: host_ports.to_vec(),
             ..Default::default()
-        })
-        .await
-        .expect("backend starts");
+        };
+        configure(&mut config);
+        let backend = forge_local::LocalBackend::start(config)
+            .await
+            .expect("backend starts");
         let client = Client::from_resolved(
             DaytonaConfig::new()
                 .with_api_key(backend.api_key())

@@ -1,92 +1,8 @@
-//! A `domainAllowList` (`example.com,*.daytona.io`, the API's own example): what an entry is,
-//! which names it lets through, and the answers of the sandbox's resolver. Pure functions;
-//! the resolver and the proxy that use them are in `egress.rs`.
-//!
-//! Matching: an entry `example.com` is that name only; `*.example.com` is every name below
-//! it (`a.example.com`, `a.b.example.com`) and not `example.com` itself (list both to allow
-//! both). Case and one trailing dot are ignored. Daytona's API and SDKs document the format
-//! only by that example and "domains and wildcard domains"; this is the usual meaning of a
-//! leading `*.`.
+//! The answers of a sandbox's resolver for its `domainAllowList`. What an entry is and which
+//! names it lets through is the wire crate's ([`forge_wire::domains`]: the client checks lists
+//! by the same rules); the resolver and the proxy that use them are in `egress.rs`.
 
-/// The most entries a list may hold (as `networkAllowList`: a long list is a mistake).
-pub const MAX_DOMAINS: usize = 64;
-
-/// One entry of the list.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Pattern {
-    /// This name only.
-    Exact(String),
-    /// Every name below this one (`*.` + it).
-    Below(String),
-}
-
-impl std::fmt::Display for Pattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pattern::Exact(d) => f.write_str(d),
-            Pattern::Below(d) => write!(f, "*.{d}"),
-        }
-    }
-}
-
-/// A name lowercased, without its trailing dot; `None` when it is not a host name (labels of
-/// 1-63 letters, digits, `-` or `_`, not starting or ending with `-`; 253 characters at most).
-pub fn normalise(name: &str) -> Option<String> {
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    (!name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)).then_some(name)
-}
-
-/// A `domainAllowList`: comma-separated names or `*.`names, normalised, sorted, without
-/// repeats. `Err` names the entry that is not one.
-pub fn parse(list: &str) -> Result<Vec<Pattern>, String> {
-    let mut out = Vec::new();
-    for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let bad =
-            || format!("domainAllowList: {raw:?} is not a domain name or a *.domain wildcard");
-        let pattern = match raw.strip_prefix("*.") {
-            Some(rest) => Pattern::Below(normalise(rest).ok_or_else(bad)?),
-            None => Pattern::Exact(normalise(raw).ok_or_else(bad)?),
-        };
-        out.push(pattern);
-    }
-    if out.len() > MAX_DOMAINS {
-        return Err(format!(
-            "domainAllowList: {} entries, at most {MAX_DOMAINS}",
-            out.len()
-        ));
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-/// The list as the API shows it (comma-separated, normalised).
-pub fn render(list: &[Pattern]) -> String {
-    list.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Whether `name` (as a client wrote it: any case, maybe a trailing dot) is on the list.
-pub fn allows(list: &[Pattern], name: &str) -> bool {
-    let Some(name) = normalise(name) else {
-        return false;
-    };
-    list.iter().any(|p| match p {
-        Pattern::Exact(d) => name == *d,
-        Pattern::Below(d) => name
-            .strip_suffix(d.as_str())
-            .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
-    })
-}
+pub use forge_wire::domains::{allows, normalise, parse, render, Pattern};
 
 /// DNS header flags and codes used below.
 const QR: u16 = 0x8000;
@@ -163,41 +79,6 @@ pub fn answer(query: &[u8], list: &[Pattern], to: std::net::Ipv4Addr) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lists_are_parsed_and_match_names_and_wildcards() {
-        let l = parse(" Example.com., *.daytona.io,example.com").unwrap();
-        assert_eq!(render(&l), "example.com,*.daytona.io");
-        assert!(allows(&l, "example.com"));
-        assert!(allows(&l, "EXAMPLE.com."));
-        assert!(
-            !allows(&l, "www.example.com"),
-            "an exact entry is that name only"
-        );
-        assert!(!allows(&l, "badexample.com"));
-        assert!(allows(&l, "app.daytona.io"));
-        assert!(allows(&l, "a.b.daytona.io"));
-        assert!(
-            !allows(&l, "daytona.io"),
-            "*. is below the name, not the name"
-        );
-        assert!(!allows(&l, "xdaytona.io"));
-        assert!(!allows(&l, "evil.com/daytona.io"));
-        assert!(!allows(&l, ""));
-        for bad in [
-            "*",
-            "*.",
-            "a..b",
-            "-a.com",
-            "a b.com",
-            "http://x.com",
-            "x.com:80",
-            "**.x",
-        ] {
-            assert!(parse(bad).unwrap_err().contains(bad), "{bad}");
-        }
-        assert_eq!(parse(" , ").unwrap(), vec![]);
-    }
 
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];

@@ -1,4 +1,4 @@
-// `node bench/deps-cache.mjs [--no-readme] [vite|next]`: how much faster a second
+// `node bench/deps-cache.mjs [--no-readme] [--timeline] [vite|next]`: how much faster a second
 // `cloneAndPreview` of the same repository is on the embedded backend, whose dependency cache
 // restores the `node_modules` the first preview's install made (keyed by the repository, the
 // lockfile, the manifests, the install command and the toolchain) instead of installing
@@ -11,7 +11,10 @@
 // registry). Each is previewed cold (a fresh backend home: empty cache), left running until
 // its dev server has written its build cache (as a preview in use would be; not counted), its
 // sandbox deleted, then warm (a new sandbox, same repository). Printed: ms per step and the
-// cold/warm ratio.
+// cold/warm ratio, and on stderr each run's timeline (when each step started and ended).
+// `--timeline` adds the dev server's lines as they reach the pipeline (through `onLog`, a
+// second log stream) and prints each entry as it happens, so that with `FORGE_LOG=debug` the
+// pipeline's own requests (port checks, probes) show between them.
 import { createRequire } from 'node:module'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -105,9 +108,20 @@ async function settled(sandbox, name) {
   throw new Error(`${name}: the dev server's build cache was not written within 3 minutes`)
 }
 
+/** `--timeline`: the dev server's lines in each run's timeline, and each entry printed as it happens. */
+const TIMELINE = process.argv.includes('--timeline')
+
 async function preview(daytona, repoUrl, home, name, settle) {
   const t0 = Date.now()
-  const r = await daytona.cloneAndPreview({ repoUrl, token: TOKEN, public: true })
+  // When each step started and ended, and (with --timeline) when the dev server's lines came: ms from the call.
+  const timeline = []
+  const at = (what) => {
+    timeline.push(`${Date.now() - t0} ${what}`)
+    if (TIMELINE) console.error(`@ ${timeline.at(-1)}`)
+  }
+  const onProgress = (e) => at(`${e.step} ${e.status}${e.stepMs != null ? ` (${e.stepMs} ms)` : ''}`)
+  const onLog = TIMELINE ? (l) => l.step === 'start' && at(`log: ${l.line.replace(/\x1b\[[0-9;]*m/g, '').trim().slice(0, 80)}`) : undefined
+  const r = await daytona.cloneAndPreview({ repoUrl, token: TOKEN, public: true, onProgress, onLog })
   const wall = Date.now() - t0
   const install = r.steps.find((s) => s.step === 'install')?.message ?? ''
   const sandbox = await daytona.getSandbox(r.sandboxId)
@@ -118,7 +132,7 @@ async function preview(daytona, repoUrl, home, name, settle) {
   // once that is done, so that it does not pay for this one's clean-up.
   for (let i = 0; i < 240 && existsSync(join(home, 'trash')) && readdirSync(join(home, 'trash')).length; i++) await new Promise((ok) => setTimeout(ok, 250))
   const probe = { elapsedMs: r.verify.elapsedMs, firstOkMs: r.verify.timeToFirstOkMs, attempts: r.verify.attempts }
-  return { timings: r.timings, wall, install, kept, probe, framework: r.framework, status: r.verify.status, dev: devLines(`${logs.stdout ?? ''}\n${logs.stderr ?? ''}\n${logs.output ?? ''}`) }
+  return { timings: r.timings, wall, install, kept, probe, timeline, framework: r.framework, status: r.verify.status, dev: devLines(`${logs.stdout ?? ''}\n${logs.stderr ?? ''}\n${logs.output ?? ''}`) }
 }
 
 const repos = mkdtempSync(join(tmpdir(), 'forge-bench-deps-'))
@@ -135,9 +149,10 @@ try {
   for (const name of Object.keys(APPS).filter((n) => !only.length || only.includes(n))) {
     const repoUrl = git.url(`${name}.git`)
     const cold = await preview(daytona, repoUrl, backend.home, name, true)
-    console.error(`${name} cold: ${JSON.stringify(cold)}`)
+    const show = (run, r) => console.error(`${name} ${run}: ${JSON.stringify({ ...r, timeline: undefined })}\n  ${r.timeline.join('\n  ')}`)
+    show('cold', cold)
     const warm = await preview(daytona, repoUrl, backend.home, name, false)
-    console.error(`${name} warm: ${JSON.stringify(warm)}`)
+    show('warm', warm)
     results[name] = { cold, warm }
   }
 } finally {

@@ -328,6 +328,11 @@ test('a real Vite app: npm install inside the sandbox, preview serves the index 
     const entry = await fetch(new URL('/src/main.js', r.previewUrl))
     assert.equal(entry.status, 200)
     assert.match(await entry.text(), /vite works/)
+    // The detected `npx vite …` runs as Vite itself, from the app's node_modules/.bin, without npx's own start.
+    const ps = await (await daytona.getSandbox(r.sandboxId)).process.executeCommand('ps -eo args')
+    const procs = ps.result.split('\n')
+    assert.ok(procs.some((p) => /^node node_modules\/\.bin\/vite --host 0\.0\.0\.0 --port 5173\b/.test(p)), ps.result)
+    assert.ok(!procs.some((p) => /^(npx|npm)\b/.test(p)), ps.result)
   } finally {
     await (await daytona.getSandbox(r.sandboxId)).delete()
   }

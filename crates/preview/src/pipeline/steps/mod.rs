@@ -13,6 +13,7 @@ pub mod create;
 pub mod detect;
 pub mod health;
 pub mod install;
+mod launch;
 pub(crate) mod marker;
 pub(crate) mod package_manager;
 pub mod restart;

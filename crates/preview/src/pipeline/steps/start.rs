@@ -1,7 +1,8 @@
 //! Step 5, `start`: the dev server, in its own session, listening on the detected port.
 
 use super::{
-    detect, join, marker, memory_of, ms, package_manager, toolbox, with_node_options, DEFAULT_PATH,
+    detect, join, launch, marker, memory_of, ms, package_manager, toolbox, with_node_options,
+    DEFAULT_PATH,
 };
 use crate::pipeline::failure::{AtStep, Step, StepError, StepFailure};
 use crate::pipeline::log_lines::{follow_while, LogSink};
@@ -153,7 +154,8 @@ pub(crate) async fn run(
         .path
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
-    let cwd = join(&base, input.root.as_deref().unwrap_or("."));
+    let root = input.root.as_deref().unwrap_or(".");
+    let cwd = join(&base, root);
     let mut env = with_node_options(
         &input.env_vars.clone().unwrap_or_default(),
         input.memory_gib,
@@ -170,9 +172,12 @@ pub(crate) async fn run(
         env: env.into_iter().collect(),
         timeout: None,
     };
+    // The dev command as detected, but an installed binary runs without its runner's start.
+    let launched =
+        launch::depth(root).map_or_else(|| command.clone(), |d| launch::launch(&command, d));
     let spawned = tb
         .process()
-        .spawn(&command, &opts, call)
+        .spawn(&launched, &opts, call)
         .await
         .at(Step::Start, sid)?;
     let started = Started {

@@ -1,0 +1,85 @@
+// The WebAssembly build (docs/wasm.md) through the package entry under NAPI_RS_FORCE_WASI=1,
+// against a native `forge local` (the CLI binary) over real HTTP: every request goes through
+// JavaScript's fetch (wasm-fetch.js). Skipped, saying so, when the build is absent: it is made
+// by `npm run build:wasm`, which `npm test` does not run.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const wasm = join(root, 'node_modules', '@smartapi-forge', 'daytona-wasm32-wasi', 'daytona.wasm32-wasi.wasm')
+const skip = existsSync(wasm) ? false : `the WebAssembly build is absent (${wasm}): run \`npm run build:wasm\` first`
+
+let addon, forge
+test.before(async () => {
+  if (skip) return
+  // The WASI build only, as a user asking for it gets (index.js reads '1' as 'error').
+  process.env.NAPI_RS_FORCE_WASI = '1'
+  addon = createRequire(import.meta.url)('../index.js')
+  forge = await startForgeLocal()
+})
+test.after(async () => {
+  await forge?.stop()
+})
+
+const client = () => new addon.Daytona({ apiUrl: forge.apiUrl, apiKey: forge.apiKey })
+
+test('the WebAssembly build is the one loaded', { skip }, () => {
+  assert.equal(typeof addon.__installFetch, 'function', 'only the WebAssembly build has the fetch transport')
+  assert.equal(typeof addon.Daytona, 'function')
+})
+
+test('create a sandbox, exec in it, upload and read a file, delete it', { skip }, async () => {
+  const daytona = client()
+  const sandbox = await daytona.create({ envVars: { FROM: 'wasm' } })
+  try {
+    assert.equal(sandbox.state, 'started')
+    const r = await sandbox.process.executeCommand('echo $FROM && uname -s', undefined, undefined, 30)
+    assert.equal(r.exitCode, 0)
+    assert.equal(r.result, 'wasm\nLinux\n')
+    // A multipart upload (written out by src/wasm_fetch.rs) and a binary download.
+    const bytes = Buffer.from([0, 1, 2, 255, 10, 13])
+    await sandbox.fs.uploadFile(bytes, 'workspace/bytes.bin')
+    assert.deepEqual(await sandbox.fs.downloadFile('workspace/bytes.bin'), bytes)
+    assert.equal((await daytona.getSandbox(sandbox.id)).id, sandbox.id)
+  } finally {
+    await sandbox.delete()
+  }
+  await assert.rejects(daytona.getSandbox(sandbox.id), { code: 'DAYTONA_NOT_FOUND', status: 404 })
+})
+
+test('typed errors: unknown id, wrong key, nothing listening', { skip }, async () => {
+  await assert.rejects(client().getSandbox('no-such-sandbox'), { name: 'DaytonaError', code: 'DAYTONA_NOT_FOUND', status: 404 })
+  await assert.rejects(new addon.Daytona({ apiUrl: forge.apiUrl, apiKey: 'wrong' }).getSandbox('x'), { code: 'DAYTONA_AUTH', status: 401 })
+  await assert.rejects(new addon.Daytona({ apiUrl: 'http://127.0.0.1:9/api', apiKey: 'k' }).getSandbox('x'), { code: 'DAYTONA_CONNECTION' })
+})
+
+test("backend: 'local' is a typed error saying how to run forge local", { skip }, () => {
+  assert.throws(() => new addon.Daytona({ backend: 'local' }), (e) => {
+    assert.equal(e.code, 'DAYTONA_LOCAL_UNSUPPORTED')
+    assert.match(e.message, /WebAssembly build/)
+    assert.match(e.message, /forge local/)
+    return true
+  })
+})
+
+test('detection of a folder through WASI and of an in-memory file map', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'forge-wasm-detect-'))
+  try {
+    const pkg = { name: 'app', scripts: { dev: 'vite' }, dependencies: { react: '18.3.1', 'react-dom': '18.3.1' }, devDependencies: { vite: '5.4.0', '@vitejs/plugin-react': '4.3.1' } }
+    const files = { 'package.json': JSON.stringify(pkg), 'index.html': '<div id="root"></div><script type="module" src="/src/main.jsx"></script>', 'vite.config.js': 'export default {}' }
+    mkdirSync(join(dir, 'src'))
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
+    // The folder is read through WASI's filesystem (the loader preopens the host root).
+    const fromFolder = await addon.detectFramework(dir)
+    assert.equal(fromFolder.framework.id, 'vite-react')
+    assert.deepEqual(fromFolder, addon.detectFrameworkSync(files))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

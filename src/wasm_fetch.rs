@@ -164,7 +164,9 @@ async fn multipart(form: Form, boundary: &str) -> Result<Vec<u8>, FetchError> {
                         let chunks: Vec<Bytes> = s.try_collect().await.map_err(|e| {
                             FetchError::new(FetchErrorKind::Other, format!("reading a part: {e}"))
                         })?;
-                        chunks.iter().for_each(|c| out.extend_from_slice(c));
+                        for c in &chunks {
+                            out.extend_from_slice(c);
+                        }
                     }
                 }
             }

@@ -42,8 +42,9 @@ use std::time::Duration;
 #[cfg(not(target_family = "wasm"))]
 pub use launch::shutdown;
 
-/// Nothing to shut down: the WebAssembly build starts no browser.
+/// Nothing to shut down: the WebAssembly build starts no browser (async as the native one).
 #[cfg(target_family = "wasm")]
+#[allow(clippy::unused_async)]
 pub async fn shutdown() {}
 pub use page::Auth as PreviewAuth;
 

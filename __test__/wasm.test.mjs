@@ -53,6 +53,34 @@ test('create a sandbox, exec in it, upload and read a file, delete it', { skip }
   await assert.rejects(daytona.getSandbox(sandbox.id), { code: 'DAYTONA_NOT_FOUND', status: 404 })
 })
 
+test('live session logs (polled: WASI has no WebSocket): every line, in order, seen while the command runs', { skip, timeout: 120_000 }, async () => {
+  const sandbox = await client().create()
+  try {
+    const p = sandbox.process
+    await p.createSession('wasm-logs')
+    // Waits for a file the test writes only after it has seen the first line: the callback
+    // has to get output while the command is still running.
+    const command = 'for i in 1 2 3; do echo "out $i"; echo "err $i" >&2; done; ' +
+      'while [ ! -f /tmp/go ]; do sleep 0.05; done; echo "out é 4"; echo "err 4" >&2'
+    const { cmdId } = await p.executeSessionCommand('wasm-logs', { command, runAsync: true })
+    let out = ''
+    let err = ''
+    let released = null
+    const done = p.getSessionCommandLogs('wasm-logs', cmdId, (chunk) => {
+      out += chunk
+      if (!released && out.includes('out 1\n')) released = p.executeCommand('touch /tmp/go')
+    }, (chunk) => { err += chunk })
+    const logs = await done
+    await released
+    assert.equal(out, 'out 1\nout 2\nout 3\nout é 4\n')
+    assert.equal(err, 'err 1\nerr 2\nerr 3\nerr 4\n')
+    assert.deepEqual([logs.stdout, logs.stderr], ['', ''], 'the text went to the callbacks')
+    await assert.rejects(p.getSessionCommandLogs('wasm-logs', 'no-such-command', () => {}), { code: 'DAYTONA_NOT_FOUND' })
+  } finally {
+    await sandbox.delete()
+  }
+})
+
 test('typed errors: unknown id, wrong key, nothing listening', { skip }, async () => {
   await assert.rejects(client().getSandbox('no-such-sandbox'), { name: 'DaytonaError', code: 'DAYTONA_NOT_FOUND', status: 404 })
   await assert.rejects(new addon.Daytona({ apiUrl: forge.apiUrl, apiKey: 'wrong' }).getSandbox('x'), { code: 'DAYTONA_AUTH', status: 401 })

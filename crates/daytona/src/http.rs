@@ -172,6 +172,7 @@ impl Transport {
         &self.inner.cfg
     }
 
+    #[cfg(not(target_family = "wasm"))] // the log WebSocket
     pub(crate) fn headers(&self) -> &HeaderMap {
         &self.inner.headers
     }

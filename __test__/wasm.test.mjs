@@ -9,22 +9,35 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
+import { createRepo, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const wasm = join(root, 'node_modules', '@smartapi-forge', 'daytona-wasm32-wasi', 'daytona.wasm32-wasi.wasm')
 const skip = existsSync(wasm) ? false : `the WebAssembly build is absent (${wasm}): run \`npm run build:wasm\` first`
 
-let addon, forge
+const TOKEN = 'ghp_Wasm0Pipeline0Secret0Token012345678'
+let addon, forge, git, repos
 test.before(async () => {
   if (skip) return
   // The WASI build only, as a user asking for it gets (index.js reads '1' as 'error').
   process.env.NAPI_RS_FORCE_WASI = '1'
   addon = createRequire(import.meta.url)('../index.js')
+  repos = mkdtempSync(join(tmpdir(), 'forge-wasm-repos-'))
+  createRepo(repos, 'node-app.git', 'main', {
+    'package.json': JSON.stringify({ name: 'zero-dep', private: true, scripts: { dev: 'node server.js' } }),
+    'server.js': `const port = Number(process.env.PORT || 3000)
+require('http').createServer((q, s) => { s.writeHead(200, { 'content-type': 'text/html' }); s.end('<!doctype html><title>w</title><h1>hello from ' + process.env.APP_NAME + '</h1>') })
+  .listen(port, () => console.log('listening on http://localhost:' + port))
+`,
+  })
+  // Before the backend starts: it lets its sandboxes reach this server's port.
+  git = await startGitHttp(repos, null, TOKEN)
   forge = await startForgeLocal()
 })
 test.after(async () => {
   await forge?.stop()
+  await git?.close()
+  if (repos) rmSync(repos, { recursive: true, force: true })
 })
 
 const client = () => new addon.Daytona({ apiUrl: forge.apiUrl, apiKey: forge.apiKey })
@@ -78,6 +91,31 @@ test('live session logs (polled: WASI has no WebSocket): every line, in order, s
     await assert.rejects(p.getSessionCommandLogs('wasm-logs', 'no-such-command', () => {}), { code: 'DAYTONA_NOT_FOUND' })
   } finally {
     await sandbox.delete()
+  }
+})
+
+test('the clone → preview pipeline: cloned over git HTTP, installed, started, verified (browser check skipped)', { skip, timeout: 120_000 }, async () => {
+  const steps = []
+  const r = await client().cloneAndPreview({
+    repoUrl: git.url('node-app.git'),
+    token: TOKEN,
+    envVars: { APP_NAME: 'the wasm build' },
+    onProgress: (e) => steps.push(`${e.step}:${e.status}`),
+  })
+  try {
+    assert.equal(r.framework, 'node')
+    assert.equal(r.verify.ok, true)
+    assert.equal(r.verify.reason, 'OK')
+    assert.deepEqual(steps, ['create', 'clone', 'detect', 'install', 'start', 'verify'].flatMap((s) => [`${s}:started`, `${s}:finished`]))
+    assert.ok(!JSON.stringify(r).includes(TOKEN))
+    const res = await fetch(new URL('/', r.previewUrl), { headers: r.token ? { 'x-daytona-preview-token': r.token } : {} })
+    assert.equal(res.status, 200)
+    assert.match(await res.text(), /hello from the wasm build/)
+    const checked = await client().verifyPreview({ sandboxId: r.sandboxId, port: r.port, browser: true })
+    assert.equal(checked.ok, true)
+    assert.match(checked.browser.skipped, /no browser in the WebAssembly build/)
+  } finally {
+    await (await client().getSandbox(r.sandboxId)).delete()
   }
 })
 

@@ -3,6 +3,7 @@
 // - Windows x64: the generated loader tries the -gnu package only under a MinGW Node; when
 //   the -msvc one is absent and a -gnu one is installed, it is tried too (untested on Windows:
 //   no Windows binary is built yet, see the README's Platforms);
+// - the WebAssembly build gets its HTTP transport (wasm-fetch.js) installed;
 // - when nothing loads, the error says which platform this is, which packages exist, and the
 //   WebAssembly fallback's status (loader-error.js), not napi-rs's optional-dependencies text.
 // The last line re-exports binding.js so that Node's CommonJS → ESM export detection (index.mjs
@@ -55,5 +56,8 @@ function resolveOrNull(name) {
   }
 }
 
-load()
+const binding = load()
+// The WebAssembly build sends its HTTP through JavaScript (wasm-fetch.js); the native one has
+// no such export.
+if (typeof binding.__installFetch === 'function') binding.__installFetch(require('./wasm-fetch.js').wasmFetch)
 module.exports = require('./binding.js')

@@ -22,7 +22,7 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 function install(modules = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'forge-loader-'))
   dirs.push(dir)
-  for (const f of ['index.js', 'binding.js', 'loader-error.js', 'index.mjs', 'package.json']) copyFileSync(join(root, f), join(dir, f))
+  for (const f of ['index.js', 'binding.js', 'loader-error.js', 'wasm-fetch.js', 'index.mjs', 'package.json']) copyFileSync(join(root, f), join(dir, f))
   for (const [name, files] of Object.entries(modules)) {
     const p = join(dir, 'node_modules', name)
     mkdirSync(p, { recursive: true })

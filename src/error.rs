@@ -223,8 +223,27 @@ impl Rejection {
                 Detail::Lines(l) => obj.set_named_property(k, l)?,
             }
         }
-        Ok(Error::from(obj.to_unknown()))
+        carry(env, obj)
     }
+}
+
+/// The error object as a napi `Error` that reaches JS as this very object. Natively napi-rs
+/// keeps a reference to it.
+#[cfg(not(target_family = "wasm"))]
+#[allow(clippy::unnecessary_wraps)]
+fn carry(_env: &Env, obj: Object<'_>) -> Result<Error> {
+    Ok(Error::from(obj.to_unknown()))
+}
+
+/// In the WebAssembly build `Error::from(Unknown)` keeps only the message (napi-rs 3.16 makes
+/// no reference there), which would lose the class, code and status. So the object is thrown
+/// at once and the `Error` says an exception is pending: napi-rs then lets that exception
+/// reach JS as it is, and a rejection takes it back (`promise.rs`, `error_value`).
+#[cfg(target_family = "wasm")]
+fn carry(env: &Env, obj: Object<'_>) -> Result<Error> {
+    let message: String = obj.get_named_property("message")?;
+    env.throw(obj)?;
+    Ok(Error::new(Status::PendingException, message))
 }
 
 /// Converts a core error into a [`Rejection`]. Implemented once per core crate.

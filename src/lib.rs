@@ -4,6 +4,8 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod callback;
+// The `forge` command line starts processes and serves HTTP: native only.
+#[cfg(not(target_family = "wasm"))]
 mod cli;
 mod client;
 mod detect;
@@ -26,6 +28,8 @@ mod promise;
 mod sandbox;
 mod snapshots;
 mod toolbox_dto;
+#[cfg(target_family = "wasm")]
+mod wasm_fetch;
 // Generates typings.d.ts (run by scripts/ensure-built.mjs through `cargo test`).
 #[cfg(test)]
 mod typings;
@@ -35,10 +39,21 @@ pub use client::Daytona;
 /// napi-rs's tokio runtime, with 8 MiB worker stacks instead of 2 MiB: deep async call chains
 /// (the pipeline's steps, TLS and WebSocket handshakes) are far larger in debug builds, and a
 /// stack overflow would kill the Node process rather than reject a promise.
+///
+/// The WebAssembly build's runtime has no I/O driver: WASI has no sockets for it to serve,
+/// its worker parks in `poll_oneoff`, which a wake from the JavaScript thread (a `fetch`
+/// answered) cannot interrupt, and with nothing to wait for it spins (docs/wasm.md, "The
+/// fix"). It runs napi-rs's WASI heap sync before each poll, as napi-rs's own runtime does.
 #[napi_derive::module_init]
 fn init() {
-    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    #[cfg(not(target_family = "wasm"))]
+    builder.enable_all();
+    #[cfg(target_family = "wasm")]
+    builder
+        .enable_time()
+        .on_before_task_poll(|_| napi::sys::wasi_heap_sync::refresh_if_behind());
+    if let Ok(rt) = builder
         .thread_name("forge-rt")
         .thread_stack_size(8 * 1024 * 1024)
         .build()

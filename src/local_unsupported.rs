@@ -1,4 +1,4 @@
-//! `crate::local` off Linux, where the embedded backend is not built (its sandboxes are Linux
+//! `crate::local` off Linux (and in the WebAssembly build), where the embedded backend is not built (its sandboxes are Linux
 //! namespace containers; `forge-local` is a Linux-only dependency): `new Daytona({ backend:
 //! 'local' })` throws `DAYTONA_LOCAL_UNSUPPORTED`, which names this platform and says how to
 //! run `forge local` on Linux instead. Same functions as `src/local.rs`, so callers do not
@@ -7,10 +7,23 @@
 use crate::error::{Code, Rejection};
 
 fn refusal() -> Rejection {
-    Rejection::of(
-        Code::LocalUnsupported,
-        forge_wire::platform::local_unsupported(std::env::consts::OS, std::env::consts::ARCH),
-    )
+    Rejection::of(Code::LocalUnsupported, message())
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn message() -> String {
+    forge_wire::platform::local_unsupported(std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// The WebAssembly build runs where a native `forge local` usually can too (the same Linux
+/// machine or container): say so.
+#[cfg(target_family = "wasm")]
+fn message() -> String {
+    "the embedded backend (backend: 'local') is not in the WebAssembly build: its sandboxes \
+     are Linux namespace containers, which WASI cannot start. Run `npx forge local` (the \
+     native command line, on Linux or in a Linux container) and pass the DAYTONA_API_URL and \
+     DAYTONA_API_KEY it prints as apiUrl / apiKey, or set DAYTONA_API_KEY to use Daytona"
+        .to_owned()
 }
 
 /// Called when a local client is made: refuses it here, at construction, rather than at its

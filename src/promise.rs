@@ -413,6 +413,22 @@ mod settle {
     }
 
     fn error_value(env: sys::napi_env, e: Error) -> sys::napi_value {
+        // An error already thrown (the WebAssembly build's `DaytonaError`s, error.rs `carry`):
+        // the rejection is that exception, taken back.
+        if e.status == Status::PendingException {
+            let mut pending = false;
+            let mut value = std::ptr::null_mut();
+            // SAFETY: on the JS thread with a live env.
+            let taken = unsafe {
+                sys::napi_is_exception_pending(env, &raw mut pending) == sys::Status::napi_ok
+                    && pending
+                    && sys::napi_get_and_clear_last_exception(env, &raw mut value)
+                        == sys::Status::napi_ok
+            };
+            if taken && !value.is_null() {
+                return value;
+            }
+        }
         // SAFETY: on the JS thread with a live env.
         unsafe { JsError::from(e).into_value(env) }
     }

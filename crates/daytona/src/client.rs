@@ -267,9 +267,9 @@ fn require_id(id: &str) -> Result<&str> {
 }
 
 impl Client {
-    /// Resolves the config (environment included) and builds the client. Native builds only
-    /// (reqwest); the WebAssembly build gives its transport: [`Client::with_fetch`].
-    #[cfg(not(target_family = "wasm"))]
+    /// Resolves the config (environment included) and builds the client on the default
+    /// transport ([`crate::fetch::default_fetch`]: reqwest natively, the installed JavaScript
+    /// `fetch` in the WebAssembly build).
     pub fn new(config: crate::config::DaytonaConfig) -> Result<Client> {
         let resolved = config.resolve()?;
         Ok(Client {
@@ -278,7 +278,6 @@ impl Client {
     }
 
     /// Builds the client from an already validated config, without reading the environment.
-    #[cfg(not(target_family = "wasm"))]
     pub fn from_resolved(config: crate::config::ResolvedConfig) -> Result<Client> {
         Ok(Client {
             transport: Transport::new(config)?,

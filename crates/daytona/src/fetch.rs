@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-pub use http::{header, HeaderMap, Method, StatusCode};
+pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 /// Sends one request. Implementations never retry or follow redirects (the client's retry
 /// policy decides), and never put the URL or a header value in an error's message.
@@ -176,6 +176,37 @@ impl std::error::Error for FetchError {}
 
 #[cfg(not(target_family = "wasm"))]
 pub use native::Reqwest;
+
+/// The transport a client gets from [`crate::Client::new`]: reqwest natively; in the
+/// WebAssembly build the one [`install`]ed (the binding installs a JavaScript `fetch` once, at
+/// load time), since WASI gives the process no sockets of its own.
+pub fn default_fetch() -> Result<std::sync::Arc<dyn Fetch>, FetchError> {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        Ok(std::sync::Arc::new(Reqwest::new()?))
+    }
+    #[cfg(target_family = "wasm")]
+    {
+        INSTALLED.get().cloned().ok_or_else(|| {
+            FetchError::new(
+                FetchErrorKind::Other,
+                "no HTTP transport: the WebAssembly build sends its requests through a JavaScript \
+                 fetch, and none was installed",
+            )
+        })
+    }
+}
+
+/// The WebAssembly build's transport, set once per process.
+#[cfg(target_family = "wasm")]
+static INSTALLED: std::sync::OnceLock<std::sync::Arc<dyn Fetch>> = std::sync::OnceLock::new();
+
+/// Sets the transport [`default_fetch`] returns in the WebAssembly build. The first one
+/// installed stays (one JavaScript `fetch` per process); `false` when one was already there.
+#[cfg(target_family = "wasm")]
+pub fn install(fetch: std::sync::Arc<dyn Fetch>) -> bool {
+    INSTALLED.set(fetch).is_ok()
+}
 
 /// The native transport: one pooled reqwest client (rustls).
 #[cfg(not(target_family = "wasm"))]

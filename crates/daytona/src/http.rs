@@ -147,12 +147,11 @@ pub(crate) fn wire_headers(cfg: &ResolvedConfig) -> Result<HeaderMap> {
 }
 
 impl Transport {
-    /// The native transport: reqwest.
-    #[cfg(not(target_family = "wasm"))]
+    /// The default transport ([`crate::fetch::default_fetch`]).
     pub(crate) fn new(cfg: ResolvedConfig) -> Result<Transport> {
-        let http = crate::fetch::Reqwest::new()
+        let http = crate::fetch::default_fetch()
             .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {e}")))?;
-        Transport::with_fetch(cfg, Arc::new(http))
+        Transport::with_fetch(cfg, http)
     }
 
     /// A transport that sends through `http`.
@@ -173,6 +172,7 @@ impl Transport {
         &self.inner.cfg
     }
 
+    #[cfg(not(target_family = "wasm"))] // the log WebSocket
     pub(crate) fn headers(&self) -> &HeaderMap {
         &self.inner.headers
     }

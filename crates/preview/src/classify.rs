@@ -5,7 +5,8 @@
 //! Facts behind the rules: `shared/reference/preview-verification.md` §2.4–§3 (Daytona proxy
 //! answers, Vite's host check and error page, Next.js error documents).
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION};
+use forge_daytona::fetch::header::{CONTENT_TYPE, LOCATION};
+use forge_daytona::fetch::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 /// Why a probe (or a whole verification) ended the way it did. Serialised as its code.

@@ -6,7 +6,8 @@
 
 use crate::classify::{classify, classify_entry_module, Answer, Outcome, Probe, TransportError};
 use crate::PreviewError;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
+use forge_daytona::fetch::header::{ACCEPT, USER_AGENT};
+use forge_daytona::fetch::{HeaderMap, HeaderValue};
 use std::time::Duration;
 
 /// At most this many body bytes are read for classification.
@@ -31,9 +32,16 @@ pub const SKIP_WARNING_HEADER: &str = "x-daytona-skip-preview-warning";
 /// probes. `Debug` hides the token.
 #[derive(Clone)]
 pub struct Prober {
-    http: reqwest::Client,
+    http: Http,
     token: Option<HeaderValue>,
 }
+
+/// Natively a reqwest client of its own (no redirects, kept-alive connections); in the
+/// WebAssembly build the client's transport seam (a JavaScript `fetch`, docs/wasm.md).
+#[cfg(not(target_family = "wasm"))]
+type Http = reqwest::Client;
+#[cfg(target_family = "wasm")]
+type Http = std::sync::Arc<dyn forge_daytona::fetch::Fetch>;
 
 impl std::fmt::Debug for Prober {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,12 +54,14 @@ impl std::fmt::Debug for Prober {
 impl Prober {
     /// A prober without a token (public sandboxes).
     pub fn new() -> Result<Prober, PreviewError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(SKIP_WARNING_HEADER, HeaderValue::from_static("true"));
-        headers.insert(USER_AGENT, HeaderValue::from_static(PROBE_USER_AGENT));
+        #[cfg(target_family = "wasm")]
+        let http = forge_daytona::fetch::default_fetch().map_err(|e| {
+            forge_daytona::Error::Connection(format!("cannot build the probe client: {e}"))
+        })?;
+        #[cfg(not(target_family = "wasm"))]
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
+            .default_headers(default_headers())
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
@@ -113,6 +123,7 @@ impl Prober {
         self.get_as(url, timeout, PAGE_ACCEPT).await
     }
 
+    #[cfg(not(target_family = "wasm"))]
     async fn get_as(
         &self,
         url: &str,
@@ -165,7 +176,79 @@ impl Prober {
     }
 }
 
+/// What every probe sends: the proxy's warning page off, and a User-Agent no sniffer takes
+/// for a browser.
+fn default_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(SKIP_WARNING_HEADER, HeaderValue::from_static("true"));
+    headers.insert(USER_AGENT, HeaderValue::from_static(PROBE_USER_AGENT));
+    headers
+}
+
+/// The WebAssembly build's probe: the same request through the transport seam, bounded by
+/// `timeout` (head and body), the body read up to [`BODY_LIMIT`].
+#[cfg(target_family = "wasm")]
+impl Prober {
+    async fn get_as(
+        &self,
+        url: &str,
+        timeout: Duration,
+        accept: &'static str,
+    ) -> Result<(u16, HeaderMap, String), TransportError> {
+        use forge_daytona::fetch::{Body, FetchErrorKind, Method, Request};
+        let mut headers = default_headers();
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        if let Some(t) = &self.token {
+            headers.insert(PREVIEW_TOKEN_HEADER, t.clone());
+        }
+        let req = Request {
+            method: Method::GET,
+            url: url.to_owned(),
+            query: Vec::new(),
+            headers,
+            body: Body::Empty,
+        };
+        let started = std::time::Instant::now();
+        let exchange = async {
+            let mut res = self.http.fetch(req).await?;
+            let status = res.status().as_u16();
+            let headers = res.headers().clone();
+            let mut body = Vec::new();
+            // A body cut short still has its status and start: classify what came.
+            while let Ok(Some(c)) = res.chunk().await {
+                body.extend_from_slice(&c);
+                if body.len() >= BODY_LIMIT {
+                    body.truncate(BODY_LIMIT);
+                    break;
+                }
+            }
+            Ok::<_, forge_daytona::fetch::FetchError>((
+                status,
+                headers,
+                String::from_utf8_lossy(&body).into_owned(),
+            ))
+        };
+        let outcome = match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(match e.kind() {
+                FetchErrorKind::Connect => TransportError::Refused,
+                FetchErrorKind::Timeout => TransportError::Timeout,
+                FetchErrorKind::Body => TransportError::Reset,
+                FetchErrorKind::Other => TransportError::Other,
+            }),
+            Err(_) => Err(TransportError::Timeout),
+        };
+        let seen = match &outcome {
+            Ok((status, _, _)) => status.to_string(),
+            Err(kind) => format!("preview probe {kind:?}"),
+        };
+        forge_daytona::log_request("GET", url, &seen, started, 1);
+        outcome
+    }
+}
+
 /// Which [`TransportError`] a reqwest error is.
+#[cfg(not(target_family = "wasm"))]
 fn transport_kind(e: &reqwest::Error) -> TransportError {
     if e.is_timeout() {
         return TransportError::Timeout;

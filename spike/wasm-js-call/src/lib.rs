@@ -9,11 +9,18 @@ use napi_derive::napi;
 /// Chosen at load time by `SPIKE_RT=custom` so one build tries both runtimes.
 #[napi_derive::module_init]
 fn init() {
-    // `SPIKE_RT=time`: timers but no I/O driver. On WASI the I/O driver parks a worker in
-    // `poll_oneoff`, which another thread cannot interrupt (mio has no waker there).
+    // `SPIKE_RT=time`: timers but no I/O driver: the fix (docs/wasm.md). On WASI the I/O
+    // driver parks a worker in `poll_oneoff`, which another thread cannot interrupt (mio has
+    // no waker there; with nothing to wait for it returns at once, so an idle runtime spins).
+    // Without it a worker parks on Tokio's condvar, which the JS thread's wake notifies, as
+    // long as Tokio is built with `cfg(target_feature = "atomics")` (../../.cargo/config.toml;
+    // otherwise a timed park is a plain `std::thread::sleep`).
     if std::env::var("SPIKE_RT").as_deref() == Ok("time") {
+        // napi-rs's own runtime runs its WASI heap sync before every poll (`on_before_task_poll`);
+        // a custom one has to do the same, or a worker may touch memory another thread grew.
         if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
             .enable_time()
+            .on_before_task_poll(|_| napi::sys::wasi_heap_sync::refresh_if_behind())
             .build()
         {
             create_custom_tokio_runtime(rt);

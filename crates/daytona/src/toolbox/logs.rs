@@ -6,11 +6,7 @@
 //! [`Demuxer`] keeps the (at most 2) bytes that may start a marker and one UTF-8 decoder per
 //! stream, so the output never depends on where the frames were cut.
 
-#[cfg(target_family = "wasm")]
-use crate::call::CallOptions;
 use crate::call::CancellationToken;
-#[cfg(target_family = "wasm")]
-use crate::error::Error;
 use crate::error::Result;
 use futures_util::Stream;
 #[cfg(not(target_family = "wasm"))]
@@ -225,6 +221,7 @@ impl Drop for LogStream {
 const CHANNEL_CAPACITY: usize = 64;
 
 /// `http(s)://` → `ws(s)://`.
+#[cfg(not(target_family = "wasm"))]
 pub(crate) fn ws_url(http_url: &str) -> String {
     if let Some(rest) = http_url.strip_prefix("https://") {
         format!("wss://{rest}")
@@ -359,20 +356,78 @@ mod socket {
     }
 }
 
-/// The WebAssembly build has no WebSocket: live logs there are still to do (polling the
-/// daemon's non-follow logs until the command exits, docs/wasm.md); until then a typed error
-/// instead of a stream, and `get_session_command_logs` works.
+/// The WebAssembly build has no WebSocket: its live logs are polled ([`polled`]).
 #[cfg(target_family = "wasm")]
-#[allow(clippy::unused_async)] // the native `open`'s signature
-pub(crate) async fn open(
-    _url: &str,
-    _headers: &crate::fetch::HeaderMap,
-    _secrets: Vec<String>,
-    _opts: &CallOptions,
-) -> Result<LogStream> {
-    Err(Error::Connection(
-        "live session logs are not available in the WebAssembly build yet: read them with getSessionCommandLogs".into(),
-    ))
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What one poll saw: the whole output so far, per stream, and whether the command exited.
+#[cfg(target_family = "wasm")]
+pub(crate) struct Polled {
+    pub stdout: String,
+    pub stderr: String,
+    pub exited: bool,
+}
+
+/// The WebAssembly build's live logs: `poll` (the command's state, then its output so far)
+/// every [`POLL_EVERY`] until the command exits, each stream's new text sent as chunks, in
+/// whole lines while it runs (a UTF-8 character cut at the end of one snapshot is whole in the
+/// next), the rest at exit. Same contract as the WebSocket stream: ends when the command
+/// exits, an error ends it as its last item, dropping it stops the polling. Within one poll
+/// interval stdout's chunk comes before stderr's.
+#[cfg(target_family = "wasm")]
+pub(crate) fn polled<F, Fut>(mut poll: F, deadline: crate::call::Deadline) -> LogStream
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Polled>> + Send,
+{
+    let (tx, rx) = mpsc::channel(64);
+    let stop = CancellationToken::new();
+    let stop_task = stop.clone();
+    tokio::spawn(async move {
+        let mut seen = [0usize; 2];
+        let pump = async {
+            loop {
+                let p = poll().await?;
+                for (i, (kind, text)) in [
+                    (LogStreamKind::Stdout, &p.stdout),
+                    (LogStreamKind::Stderr, &p.stderr),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let new = text.get(seen[i]..).unwrap_or("");
+                    let take = if p.exited {
+                        new.len()
+                    } else {
+                        new.rfind('\n').map_or(0, |n| n + 1)
+                    };
+                    if take == 0 {
+                        continue;
+                    }
+                    seen[i] += take;
+                    let chunk = LogChunk {
+                        stream: kind,
+                        data: new[..take].to_owned(),
+                    };
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if p.exited {
+                    return Ok(());
+                }
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        };
+        let outcome = tokio::select! {
+            () = stop_task.cancelled() => Ok(()),
+            r = deadline.run("log stream", pump) => r,
+        };
+        if let Err(e) = outcome {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    LogStream { rx, stop }
 }
 
 #[cfg(test)]

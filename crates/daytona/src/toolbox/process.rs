@@ -349,6 +349,7 @@ impl Process {
     }
 
     /// Live logs over WebSocket (`.../logs?follow=true`), ending when the command exits.
+    #[cfg(not(target_family = "wasm"))]
     pub async fn stream_session_command_logs(
         &self,
         session_id: &str,
@@ -362,6 +363,40 @@ impl Process {
         let url = logs::ws_url(&format!("{}{}", self.tb.base_url(), path));
         let t = self.tb.transport();
         logs::open(&url, t.headers(), t.secrets().to_vec(), opts).await
+    }
+
+    /// Live logs in the WebAssembly build, which has no WebSocket: the command's state and
+    /// its output so far, polled until it exits (`logs::polled`). Unknown ids fail here, as
+    /// the WebSocket's opening does natively.
+    #[cfg(target_family = "wasm")]
+    pub async fn stream_session_command_logs(
+        &self,
+        session_id: &str,
+        command_id: &str,
+        opts: &CallOptions,
+    ) -> Result<LogStream> {
+        self.command_within(session_id, command_id, &self.tb.default_deadline())
+            .await?;
+        let (this, sid, cid) = (self.clone(), session_id.to_owned(), command_id.to_owned());
+        let poll = move || {
+            let (this, sid, cid) = (this.clone(), sid.clone(), cid.clone());
+            async move {
+                let deadline = this.tb.default_deadline();
+                // The state first: output written before the exit is in the snapshot after it.
+                let exited = this
+                    .command_within(&sid, &cid, &deadline)
+                    .await?
+                    .exit_code
+                    .is_some();
+                let logs = this.logs_within(&sid, &cid, &deadline).await?;
+                Ok(logs::Polled {
+                    stdout: logs.stdout,
+                    stderr: logs.stderr,
+                    exited,
+                })
+            }
+        };
+        Ok(logs::polled(poll, opts.deadline(None)))
     }
 
     /// `POST .../input`: writes to the command's stdin (410 once it has ended).

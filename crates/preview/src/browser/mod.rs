@@ -20,15 +20,32 @@
 //! for hosts without a browser). Neither there: the check is skipped and says so; it never
 //! fails a preview by itself.
 
+#[cfg(not(target_family = "wasm"))]
 mod launch;
+#[cfg(not(target_family = "wasm"))]
 mod page;
+/// The WebAssembly build: no browser to start or reach.
+#[cfg(target_family = "wasm")]
+mod page {
+    /// A private preview's token, for its origin only (see the native `page::Auth`).
+    pub struct Auth<'a> {
+        pub sandbox_id: &'a str,
+        pub token: &'a str,
+    }
+}
 
 use crate::classify::Reason;
 use crate::PreviewError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+#[cfg(not(target_family = "wasm"))]
 pub use launch::shutdown;
+
+/// Nothing to shut down: the WebAssembly build starts no browser (async as the native one).
+#[cfg(target_family = "wasm")]
+#[allow(clippy::unused_async)]
+pub async fn shutdown() {}
 pub use page::Auth as PreviewAuth;
 
 /// The viewport when none is given: a laptop screen.
@@ -329,53 +346,66 @@ pub async fn check_in_browser(
     opts: &BrowserOptions,
 ) -> Result<BrowserCheck, PreviewError> {
     opts.validate()?;
-    let started = std::time::Instant::now();
-    let lease = match launch::lease(opts).await? {
-        Ok(l) => l,
-        Err(skipped) => return Ok(BrowserCheck::Skipped(Skipped { skipped })),
-    };
-    let launch_ms = if lease.warm {
-        0
-    } else {
-        millis(started.elapsed())
-    };
-    let run = page::visit(&lease, url, auth, opts);
-    // The CDP client is third-party code: a panic in it must not cross into the caller.
-    let seen = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
-    let seen = match seen {
-        Ok(Ok(seen)) => seen,
-        Ok(Err(e)) => {
-            lease.discard_if_dead().await;
-            return Ok(BrowserCheck::Skipped(Skipped {
-                skipped: format!("the browser failed: {e}"),
-            }));
-        }
-        Err(_) => {
-            lease.discard_if_dead().await;
-            return Ok(BrowserCheck::Skipped(Skipped {
-                skipped: "the browser client failed".into(),
-            }));
-        }
-    };
-    let warm = lease.warm;
-    drop(lease);
-    let reason = seen.reason();
-    Ok(BrowserCheck::Ran(BrowserReport {
-        ok: reason == Reason::Ok,
-        reason,
-        errors: seen.errors,
-        screenshot: seen.screenshot,
-        title: seen.title,
-        settled: seen.settled,
-        warm,
-        timings: BrowserTimings {
-            launch_ms,
-            total_ms: millis(started.elapsed()),
-            ..seen.timings
-        },
-    }))
+    #[cfg(target_family = "wasm")]
+    {
+        let _ = (url, auth);
+        Ok(BrowserCheck::Skipped(Skipped {
+            skipped: "no browser in the WebAssembly build: run the native addon (or `forge`) \
+                      for the browser check"
+                .into(),
+        }))
+    }
+    #[cfg(not(target_family = "wasm"))]
+    {
+        let started = std::time::Instant::now();
+        let lease = match launch::lease(opts).await? {
+            Ok(l) => l,
+            Err(skipped) => return Ok(BrowserCheck::Skipped(Skipped { skipped })),
+        };
+        let launch_ms = if lease.warm {
+            0
+        } else {
+            millis(started.elapsed())
+        };
+        let run = page::visit(&lease, url, auth, opts);
+        // The CDP client is third-party code: a panic in it must not cross into the caller.
+        let seen = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
+        let seen = match seen {
+            Ok(Ok(seen)) => seen,
+            Ok(Err(e)) => {
+                lease.discard_if_dead().await;
+                return Ok(BrowserCheck::Skipped(Skipped {
+                    skipped: format!("the browser failed: {e}"),
+                }));
+            }
+            Err(_) => {
+                lease.discard_if_dead().await;
+                return Ok(BrowserCheck::Skipped(Skipped {
+                    skipped: "the browser client failed".into(),
+                }));
+            }
+        };
+        let warm = lease.warm;
+        drop(lease);
+        let reason = seen.reason();
+        Ok(BrowserCheck::Ran(BrowserReport {
+            ok: reason == Reason::Ok,
+            reason,
+            errors: seen.errors,
+            screenshot: seen.screenshot,
+            title: seen.title,
+            settled: seen.settled,
+            warm,
+            timings: BrowserTimings {
+                launch_ms,
+                total_ms: millis(started.elapsed()),
+                ..seen.timings
+            },
+        }))
+    }
 }
 
+#[cfg(not(target_family = "wasm"))]
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

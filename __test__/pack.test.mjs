@@ -13,7 +13,7 @@ test('tarball contents: the .node only in the platform package, no sources or te
   const { main, platform } = packCached()
   assert.equal(main.name, '@smartapi-forge/daytona')
   assert.equal(platform.name, '@smartapi-forge/daytona-linux-x64-gnu')
-  for (const f of ['package.json', 'index.js', 'binding.js', 'loader-error.js', 'index.d.ts', 'index.mjs', 'index.d.mts']) {
+  for (const f of ['package.json', 'index.js', 'binding.js', 'loader-error.js', 'wasm-fetch.js', 'index.d.ts', 'index.mjs', 'index.d.mts']) {
     assert.ok(main.files.includes(f), `main has ${f}`)
   }
   assert.deepEqual(platform.files.filter((f) => f.endsWith('.node')), ['daytona.linux-x64-gnu.node'])
@@ -23,7 +23,8 @@ test('tarball contents: the .node only in the platform package, no sources or te
     assert.doesNotMatch(f, /\.(rs|tgz|test\.mjs)$|^Cargo\./, f)
   }
   assert.equal(main.files.filter((f) => f.endsWith('.node')).length, 0, 'no binary in the main package')
-  assert.ok(main.files.length <= 10, `main package stays small: ${main.files.join(', ')}`)
+  // The files above, the bin, LICENSE and README.md: nothing else.
+  assert.ok(main.files.length <= 11, `main package stays small: ${main.files.join(', ')}`)
 })
 
 test('both tarballs install into a fresh project and the embedded backend runs through it', { timeout: 240_000 }, async (t) => {

@@ -459,9 +459,9 @@ fn requests(srv: &Scripted) -> Vec<String> {
         .collect()
 }
 
-/// Waits (bounded) until the server has seen `n` requests.
+/// Waits (bounded: 60 s, for a loaded machine) until the server has seen `n` requests.
 async fn until_seen(srv: &Scripted, n: usize) {
-    for _ in 0..100 {
+    for _ in 0..3000 {
         if srv.count() >= n {
             return;
         }

@@ -477,9 +477,9 @@ async fn a_preview_token_opens_no_toolbox_or_api_route() {
     assert_eq!(res.status().as_u16(), 401);
 }
 
-/// Waits (bounded) until `dir` holds no entry.
+/// Waits (bounded: 60 s, for a loaded machine) until `dir` holds no entry.
 async fn emptied(dir: &std::path::Path) -> bool {
-    for _ in 0..200 {
+    for _ in 0..3000 {
         if std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()) {
             return true;
         }

@@ -515,26 +515,29 @@ async fn a_clone_whose_client_goes_away_is_killed() {
         .json(&json!({"url": url, "path": "hang"}))
         .send();
     let client = tokio::spawn(request);
-    let mut started = false;
-    for _ in 0..100 {
-        started = !procs_mentioning(&marker).is_empty();
-        if started {
-            break;
-        }
+    // Waited for, not timed: the bounds only end a test that would wait forever (a loaded
+    // full run took more than 5 s to see git go).
+    let bound = std::time::Duration::from_secs(90);
+    let until = std::time::Instant::now() + bound;
+    while procs_mentioning(&marker).is_empty() {
+        assert!(std::time::Instant::now() < until, "git clone never started");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(started, "git clone never started");
     // The client goes away (an aborted call): its connection closes.
     client.abort();
     let _ = client.await;
-    let mut left = procs_mentioning(&marker);
-    for _ in 0..50 {
+    let until = std::time::Instant::now() + bound;
+    loop {
+        let left = procs_mentioning(&marker);
         if left.is_empty() {
             break;
         }
+        assert!(
+            std::time::Instant::now() < until,
+            "git still running {} s after its client went away: {left:?}",
+            bound.as_secs()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        left = procs_mentioning(&marker);
     }
-    assert!(left.is_empty(), "git still running: {left:?}");
     held.abort();
 }

@@ -184,7 +184,8 @@ async fn a_deleted_sandbox_leaves_no_survivor() {
         .await;
         assert_eq!(code, 0);
         let file = env.root(&a).join("home/daytona/survivor.txt");
-        for _ in 0..200 {
+        // Bounded at 60 s, for a loaded machine.
+        for _ in 0..2400 {
             if file.exists() {
                 break;
             }

@@ -312,3 +312,126 @@ async fn an_executable_path_that_is_not_there_is_refused_and_a_dead_endpoint_ski
     })
     .await;
 }
+
+/// A Chromium someone else runs (a hosted browser, a sidecar container), reached by its
+/// DevTools WebSocket URL: what `browser: { wsEndpoint }` is for.
+struct RemoteChromium {
+    child: tokio::process::Child,
+    ws: String,
+    http: String,
+    _profile: tempfile::TempDir,
+}
+
+impl RemoteChromium {
+    async fn start() -> RemoteChromium {
+        let exe = ["chromium", "google-chrome", "chromium-browser"]
+            .into_iter()
+            .find(|b| {
+                std::process::Command::new("which")
+                    .arg(b)
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .expect("a chromium on PATH (.ci/run installs Debian's)");
+        let profile = tempfile::tempdir().unwrap();
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.args([
+            "--headless=new",
+            "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1",
+            "--no-first-run",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            // Tells its requests from those of a browser the check would start itself.
+            "--user-agent=remote-browser-under-test",
+            "about:blank",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.arg("--no-sandbox");
+        }
+        let child = cmd.spawn().unwrap();
+        // Chromium writes its port and browser path here once DevTools listens.
+        let file = profile.path().join("DevToolsActivePort");
+        let (port, path) = loop {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                let mut lines = text.lines().map(str::trim);
+                if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
+                    break (port.to_owned(), path.to_owned());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        RemoteChromium {
+            child,
+            ws: format!("ws://127.0.0.1:{port}{path}"),
+            http: format!("http://127.0.0.1:{port}"),
+            _profile: profile,
+        }
+    }
+
+    /// The URLs of the browser's open pages.
+    async fn pages(&self) -> Vec<String> {
+        let list: Vec<serde_json::Value> = reqwest::get(format!("{}/json/list", self.http))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list.iter()
+            .filter(|t| t["type"] == "page")
+            .map(|t| t["url"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_remote_browser_by_its_ws_endpoint_checks_the_page_and_is_left_running() {
+    bounded(async {
+        let mut remote = RemoteChromium::start().await;
+        let server = serve(vec![canned(
+            "/",
+            200,
+            HTML,
+            &page("<h1>served to a remote browser</h1><script>document.title = 'remote'</script>"),
+        )])
+        .await;
+        let opts = BrowserOptions {
+            ws_endpoint: Some(remote.ws.clone()),
+            ..Default::default()
+        };
+        let r = check(&server.url("/"), &opts).await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.title, "remote");
+        assert!(r.screenshot.is_some());
+        // The page really was loaded by the remote browser, not one the check started.
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|h| h.contains("remote-browser-under-test")),
+            "{:?}",
+            server.requests()
+        );
+        // Not ours to kill, and the check's tab is closed behind it.
+        assert!(
+            remote.child.try_wait().unwrap().is_none(),
+            "the remote browser was stopped by the check"
+        );
+        // The used tab is disposed of off the check's path: waited for (bounded() ends a
+        // test that waits forever, which is this one's failure).
+        while remote
+            .pages()
+            .await
+            .iter()
+            .any(|u| u.starts_with(&server.url("/")))
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(remote.child.try_wait().unwrap().is_none());
+    })
+    .await;
+}

@@ -5,7 +5,7 @@
 // repository served here, and the preview URLs they return must answer.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -168,6 +168,11 @@ test('examples/nextjs: next build (webpack and Turbopack) + next start, preview 
   const projectPage = await (await fetch(location)).text()
   const actionPreview = /id="preview-url" href="([^"]+)"/.exec(projectPage)?.[1]
   assert.ok(actionPreview, 'the project page links the preview')
+  // Where this machine has a browser (.ci/run installs Chromium) the preview was also checked
+  // in it, and the project page shows what it saw as a PNG thumbnail beside the iframe.
+  if (spawnSync('sh', ['-c', 'command -v chromium || command -v google-chrome']).status === 0) {
+    assert.match(projectPage, /<img id="preview-screenshot"[^>]*src="data:image\/png;base64,iVBORw0KGgo/, 'the project page shows the screenshot')
+  }
   assert.match(await (await waitFor(actionPreview, 10_000)).text(), /hello from next/)
 
   // Clean up every sandbox through the app.

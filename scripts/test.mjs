@@ -21,12 +21,13 @@ const files = readdirSync(join(root, '__test__')).filter((f) => f.endsWith('.tes
 
 /**
  * The files of the WASI pass: the client (lifecycle, exec, sessions and logs, files, typed
- * errors), detection (a folder, a file map, a sandbox) and the pipeline. The other files test
+ * errors), detection (a folder, a file map, a sandbox) and the pipeline (with its log
+ * streams). The other files test
  * what the WebAssembly build does not have (the embedded backend in-process, the CLI, the
  * browser check, the loader) or the official SDKs against the backend, which are the same
  * whichever build the package loads.
  */
-const WASI_FILES = ['spine', 'errors', 'fs', 'process', 'detect', 'detect-generators', 'detect-sandbox', 'pipeline']
+const WASI_FILES = ['spine', 'errors', 'fs', 'process', 'detect', 'detect-generators', 'detect-sandbox', 'pipeline', 'streams']
   .map((name) => join('__test__', `${name}.test.mjs`))
 
 const rust = step('cargo', ['test', '--workspace', '--no-fail-fast'])

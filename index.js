@@ -1,8 +1,5 @@
 // The package's CommonJS entry (hand-written; binding.js is napi-rs's generated loader, which
 // picks the native binary for this platform, or the WebAssembly fallback). Two additions:
-// - Windows x64: the generated loader tries the -gnu package only under a MinGW Node; when
-//   the -msvc one is absent and a -gnu one is installed, it is tried too (untested on Windows:
-//   no Windows binary is built yet, see the README's Platforms);
 // - the WebAssembly build gets its HTTP transport (wasm-fetch.js) installed;
 // - when nothing loads, the error says which platform this is, which packages exist, and the
 //   WebAssembly fallback's status (loader-error.js), not napi-rs's optional-dependencies text.
@@ -15,18 +12,6 @@ function load() {
   try {
     return requireBinding()
   } catch (error) {
-    const gnu = process.platform === 'win32' && process.arch === 'x64' && resolveOrNull('@smartapi-forge/daytona-win32-x64-gnu')
-    if (gnu && !process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
-      process.env.NAPI_RS_NATIVE_LIBRARY_PATH = gnu
-      try {
-        return requireBinding()
-      } catch (e) {
-        e.cause = error
-        error = e
-      } finally {
-        delete process.env.NAPI_RS_NATIVE_LIBRARY_PATH
-      }
-    }
     throw require('./loader-error.js').noBindingError(error, require('./package.json'))
   }
 }
@@ -45,14 +30,6 @@ function requireBinding() {
     return require('./binding.js')
   } finally {
     if (force === '1') process.env.NAPI_RS_FORCE_WASI = force
-  }
-}
-
-function resolveOrNull(name) {
-  try {
-    return require.resolve(name)
-  } catch {
-    return null
   }
 }
 

@@ -64,8 +64,7 @@ function noBindingError(cause, pkg) {
   const scope = pkg.napi && pkg.napi.packageName ? pkg.napi.packageName : pkg.name
   const natives = ((pkg.napi && pkg.napi.targets) || []).map(platformOf).filter(Boolean)
   const packages = natives.map((p) => `${scope}-${p}`)
-  // Windows: npm installs the -gnu build (the one built here) for any x64 Node.
-  const candidates = natives.filter((p) => p === here || (process.platform === 'win32' && p.startsWith(`win32-${process.arch}-`)))
+  const candidates = natives.filter((p) => p === here)
   const wasi = wasiStatus()
   const lines = [
     `@smartapi-forge/daytona: no binding loads on ${process.platform} ${process.arch}${libc ? ` (${libc})` : ''}, Node ${process.version}.`,

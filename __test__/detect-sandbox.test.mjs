@@ -2,11 +2,13 @@
 // answer as detecting the same files in memory, with pruned folders never read.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, sandboxBackend } from './helpers.mjs'
 
 privateHome('detect-sandbox')
-const { Daytona, detectFrameworkSync } = addon()
-const daytona = new Daytona({ backend: 'local' })
+const { detectFrameworkSync } = addon()
+const backend = await sandboxBackend()
+const { daytona } = backend
+test.after(() => backend.stop())
 
 const files = {
   'package.json': JSON.stringify({

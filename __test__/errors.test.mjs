@@ -9,13 +9,12 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, sandboxBackend } from './helpers.mjs'
 import { gitServer } from './githttp.mjs'
 
 privateHome('errors')
 const { Daytona, DaytonaError, isDaytonaError, detectFramework, detectFrameworkSync } = addon()
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const daytona = new Daytona({ backend: 'local' })
 const TOKEN = 'ghp_Errors0Secret0Token0123456789'
 
 /** Every code the typings declare (the generated `DaytonaErrorCode` union). */
@@ -48,15 +47,20 @@ function ours(e, code) {
 
 let server
 let sandbox
+let daytona
+let backend
 test.before(async () => {
   // The git server first: the embedded backend lets its sandboxes reach the ports of this
   // machine that listen before it starts (FORGE_SANDBOX_HOST_PORTS), and no other.
   server = await gitServer({ username: null, password: TOKEN })
+  backend = await sandboxBackend()
+  daytona = backend.daytona
   sandbox = await daytona.create()
 })
 test.after(async () => {
   await sandbox?.delete()
   await server?.close()
+  await backend?.stop()
 })
 
 test('the class is a real Error subclass, exported alike by require and import', async () => {

@@ -8,11 +8,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, statSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { addon, privateHome } from './helpers.mjs'
+import { privateHome, sandboxBackend } from './helpers.mjs'
 
 privateHome('fs')
-const { Daytona } = addon()
-const daytona = new Daytona({ backend: 'local' })
+const backend = await sandboxBackend()
+const { daytona } = backend
 const local = mkdtempSync(join(tmpdir(), 'forge-fs-local-'))
 const sha = (b) => createHash('sha256').update(b).digest('hex')
 
@@ -22,6 +22,7 @@ test.before(async () => {
 })
 test.after(async () => {
   await sandbox?.delete()
+  await backend.stop()
 })
 
 test('uploadFile from Buffer, Uint8Array, string and a local file; readFile / downloadFile give Buffers', async () => {

@@ -1,7 +1,7 @@
 // Shared helpers of the Node tests: the addon, a private FORGE_HOME, and scripted HTTP servers
 // (real sockets on 127.0.0.1) for answers the embedded backend never gives (429, 5xx, garbage).
 import { createRequire } from 'node:module'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import http from 'node:http'
@@ -16,6 +16,44 @@ export function privateHome(tag = 'test') {
 }
 
 export const addon = () => require('../index.js')
+
+/**
+ * The WebAssembly build as `npm run build:wasm` leaves it (linked where binding.js looks), and
+ * whether this run requires it: CI (.ci/run sets FORGE_REQUIRE_WASM=1; any `CI` but false/0
+ * too) must test it, so there its absence fails instead of skipping the WASI tests.
+ */
+export function wasmBuild() {
+  const path = join(import.meta.dirname, '..', 'node_modules', '@smartapi-forge', 'daytona-wasm32-wasi', 'daytona.wasm32-wasi.wasm')
+  const ci = process.env.CI
+  const required = process.env.FORGE_REQUIRE_WASM === '1' || Boolean(ci && ci !== 'false' && ci !== '0')
+  return { path, present: existsSync(path), required }
+}
+
+/** Whether the loaded addon is the WebAssembly build (only it has the fetch transport), as
+ * under NAPI_RS_FORCE_WASI=1 (scripts/test.mjs's WASI pass). */
+export const isWasi = () => typeof addon().__installFetch === 'function'
+
+/**
+ * The backend a test file's sandboxes come from, made after the servers those sandboxes must
+ * reach are listening (a backend lets them reach the loopback ports in FORGE_SANDBOX_HOST_PORTS
+ * as they are when it starts). Natively: the embedded backend of this process
+ * (`backend: 'local'`, on the FORGE_HOME of `privateHome`). The WebAssembly build has no
+ * embedded backend (asking for it is DAYTONA_LOCAL_UNSUPPORTED): there a native `forge local`
+ * is started for the file, and the client gets its URL and key, as a user of that build runs
+ * it. Returns `{ daytona, options, stop }`: `options` make more clients of the same backend;
+ * `stop()` ends a started `forge local` (the last thing in the file's `test.after`).
+ */
+export async function sandboxBackend() {
+  const { Daytona } = addon()
+  if (!isWasi()) return { daytona: new Daytona({ backend: 'local' }), options: { backend: 'local' }, stop: async () => {} }
+  const { startForgeLocal } = await import('../crates/testkit/js/forge-local.mjs')
+  const forge = await startForgeLocal()
+  const options = { apiUrl: forge.apiUrl, apiKey: forge.apiKey }
+  return { daytona: new Daytona(options), options, stop: () => forge.stop() }
+}
+
+/** A test's `skip` when it needs the native build: the reason under WASI, else false. */
+export const nativeOnly = (why) => (isWasi() ? `native build only: ${why}` : false)
 
 /** An HTTP server on 127.0.0.1 answering every request with `handler(req, res)`. */
 export async function scriptedServer(handler) {

@@ -123,20 +123,13 @@ test('a WASI fallback that is installed but does not load: says so, with its err
   assert.deepEqual(e.wasi, { package: WASI, installed: true, loaded: false, error: 'this WebAssembly runtime needs threads' })
 })
 
-test('Windows x64: the -gnu package is loaded when the msvc one the generated loader wants is absent', () => {
-  // The real addon of this machine stands in for the Windows binary: what is tested is the
-  // entry's choice of file, and that the loaded addon works.
-  const dir = install({
-    '@smartapi-forge/daytona-win32-x64-gnu': {
-      'package.json': JSON.stringify({ name: '@smartapi-forge/daytona-win32-x64-gnu', version: pkg.version, main: 'daytona.win32-x64-gnu.node' }),
-      'daytona.win32-x64-gnu.node': { symlink: join(root, 'daytona.linux-x64-gnu.node') },
-    },
-  })
-  assert.deepEqual(load(dir, 'win32', 'x64'), { loaded: 'function', detect: 'function' })
-  // and without it, the error names the platform and the package
+test('Windows x64 (no Windows binary is built): named as unsupported, no Windows package named, the WASI fallback offered', () => {
   const e = load(install(), 'win32', 'x64')
   assert.match(e.message, /no binding loads on win32 x64/)
-  assert.match(e.message, /@smartapi-forge\/daytona-win32-x64-gnu, is not installed/)
+  assert.match(e.message, /No native binary is built for win32-x64/)
+  assert.ok(!e.packages.some((p) => p.includes('win32')), `no Windows package exists: ${e.packages}`)
+  assert.doesNotMatch(e.message, /daytona-win32/)
+  assert.match(e.message, new RegExp(`WebAssembly fallback .*${WASI} is not installed`))
 })
 
 test('NAPI_RS_FORCE_WASI=error without the WASI package: says only WebAssembly was allowed, not that the native binary is missing', () => {

@@ -1,18 +1,17 @@
 // The clone → preview pipeline end to end on the embedded backend: repositories served by a
 // real git smart-HTTP server on 127.0.0.1 (token auth), real installs from the npm registry
 // inside the sandbox, real dev servers, previews fetched through the backend's preview proxy.
+// Run a second time on the WebAssembly build against a native `forge local` (sandboxBackend).
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { addon, privateHome, processesMentioning, until } from './helpers.mjs'
+import { privateHome, processesMentioning, sandboxBackend, until } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('pipeline')
-const { Daytona } = addon()
-const daytona = new Daytona({ backend: 'local' })
 const TOKEN = 'ghp_Pipeline0Secret0Token0123456789'
 
 const NODE_APP = {
@@ -65,6 +64,8 @@ const NEXT_APP = {
 
 let git
 let repoRoot
+let daytona
+let backend
 test.before(async () => {
   repoRoot = mkdtempSync(join(tmpdir(), 'forge-pipeline-repos-'))
   createRepo(repoRoot, 'node-app.git', 'main', NODE_APP)
@@ -74,9 +75,12 @@ test.before(async () => {
   createRepo(repoRoot, 'vite-broken.git', 'main', viteApp('main.ts', 'const x: number = ;\nexport default x\n'))
   createRepo(repoRoot, 'next-app.git', 'main', NEXT_APP)
   git = await startGitHttp(repoRoot, null, TOKEN)
+  backend = await sandboxBackend()
+  daytona = backend.daytona
 })
 test.after(async () => {
   await git?.close()
+  await backend?.stop()
 })
 
 /** Fetches a preview the way a browser iframe of a private sandbox would (token in the query). */

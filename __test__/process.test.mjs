@@ -5,11 +5,12 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { addon, privateHome, until } from './helpers.mjs'
+import { addon, privateHome, sandboxBackend, until } from './helpers.mjs'
 
 privateHome('process')
-const { Daytona, SessionLogStream } = addon()
-const daytona = new Daytona({ backend: 'local' })
+const { SessionLogStream } = addon()
+const backend = await sandboxBackend()
+const { daytona } = backend
 
 // A throwing user callback must never become an uncaught exception.
 const uncaught = []
@@ -21,6 +22,7 @@ test.before(async () => {
 })
 test.after(async () => {
   await sandbox?.delete()
+  await backend.stop()
   assert.deepEqual(uncaught, [])
 })
 

@@ -2,11 +2,13 @@
 // backend over real HTTP (and scripted servers for the answers it never gives).
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { addon, privateHome, scriptedServer, deadPort } from './helpers.mjs'
+import { addon, privateHome, sandboxBackend, scriptedServer, deadPort } from './helpers.mjs'
 
 privateHome('spine')
 const { Daytona, Sandbox } = addon()
-const daytona = new Daytona({ backend: 'local' })
+const backend = await sandboxBackend()
+const { daytona } = backend
+test.after(() => backend.stop())
 
 test('the issue sample: create, exec with cwd/env, get, stop, start, delete', async () => {
   const sandbox = await daytona.create({

@@ -1,24 +1,26 @@
 // The WebAssembly build (docs/wasm.md) through the package entry under NAPI_RS_FORCE_WASI=1,
 // against a native `forge local` (the CLI binary) over real HTTP: every request goes through
-// JavaScript's fetch (wasm-fetch.js). Skipped, saying so, when the build is absent: it is made
-// by `npm run build:wasm`, which `npm test` does not run.
+// JavaScript's fetch (wasm-fetch.js). Skipped, saying so, when the build is absent (it is made
+// by `npm run build:wasm`, which `npm test` does not run), except where the run requires it
+// (CI: FORGE_REQUIRE_WASM=1 or CI), where its absence fails.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
 import { createRepo, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { wasmBuild } from './helpers.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const wasm = join(root, 'node_modules', '@smartapi-forge', 'daytona-wasm32-wasi', 'daytona.wasm32-wasi.wasm')
-const skip = existsSync(wasm) ? false : `the WebAssembly build is absent (${wasm}): run \`npm run build:wasm\` first`
+const build = wasmBuild()
+const absent = `the WebAssembly build is absent (${build.path}): run \`npm run build:wasm\` first`
+const skip = build.present || build.required ? false : absent
 
 const TOKEN = 'ghp_Wasm0Pipeline0Secret0Token012345678'
 let addon, forge, git, repos
 test.before(async () => {
   if (skip) return
+  if (!build.present) throw new Error(`${absent} (this run requires it: FORGE_REQUIRE_WASM=1 or CI is set)`)
   // The WASI build only, as a user asking for it gets (index.js reads '1' as 'error').
   process.env.NAPI_RS_FORCE_WASI = '1'
   addon = createRequire(import.meta.url)('../index.js')

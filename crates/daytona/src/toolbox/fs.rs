@@ -2,7 +2,7 @@
 //! multipart `POST /files/bulk-upload` (`files[i].path` before `files[i].file`); downloads
 //! parse the multipart answer of `POST /files/bulk-download` as a stream.
 
-use super::Toolbox;
+use super::{hostfile, Toolbox};
 use crate::call::{CallOptions, Deadline};
 use crate::error::{classify, ApiError, Error, Result};
 use crate::fetch::{FetchError, Method, PartData, Response};
@@ -15,7 +15,7 @@ use forge_wire::{
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
 /// Default deadline of uploads and downloads (the SDK's 30 min).
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_mins(30);
@@ -309,10 +309,8 @@ impl Fs {
                     let cannot = |e: std::io::Error| {
                         Error::InvalidArgument(format!("cannot read {}: {e}", p.display()))
                     };
-                    let f = tokio::fs::File::open(&p).await.map_err(cannot)?;
-                    let len = f.metadata().await.map_err(cannot)?.len();
-                    let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), CHUNK);
-                    PartData::Stream(body.boxed(), Some(len))
+                    let (len, body) = hostfile::read(&p, CHUNK).await.map_err(cannot)?;
+                    PartData::Stream(body, Some(len))
                 }
                 UploadSource::Reader(r) => PartData::Stream(
                     tokio_util::io::ReaderStream::with_capacity(r, CHUNK).boxed(),
@@ -501,15 +499,15 @@ impl Fs {
                     if written.is_some() {
                         continue;
                     }
-                    let file = tokio::fs::File::create(&part_path).await.map_err(io)?;
-                    let mut f = tokio::io::BufWriter::with_capacity(4 * CHUNK, file);
+                    let mut f = hostfile::Writer::create(&part_path, 4 * CHUNK)
+                        .await
+                        .map_err(io)?;
                     let mut n = 0u64;
                     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                         n += chunk.len() as u64;
-                        f.write_all(&chunk).await.map_err(io)?;
+                        f.write(&chunk).await.map_err(io)?;
                     }
-                    f.flush().await.map_err(io)?;
-                    f.get_ref().sync_all().await.map_err(io)?;
+                    f.finish().await.map_err(io)?;
                     written = Some(n);
                 }
                 written.ok_or_else(|| Error::BadResponse {

@@ -3,6 +3,7 @@
 
 pub mod fs;
 pub mod git;
+mod hostfile;
 pub mod killable;
 pub mod logs;
 pub mod process;

@@ -156,13 +156,13 @@ fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<usize> {
     msg.msg_iovlen = 1;
     if !fds.is_empty() {
         msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
-        msg.msg_controllen = space as usize;
+        msg.msg_controllen = space as _;
         // SAFETY: the control buffer holds one cmsghdr with room for `fds` (CMSG_SPACE above).
         unsafe {
             let c = libc::CMSG_FIRSTHDR(&raw const msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as usize;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
             // Bytewise: the control buffer gives no alignment promise for the fds.
             std::ptr::copy_nonoverlapping(
                 fds.as_ptr().cast::<u8>(),
@@ -198,7 +198,7 @@ pub(crate) fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, V
     msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
-    msg.msg_controllen = space as usize;
+    msg.msg_controllen = space as _;
     // SAFETY: msg points at live buffers.
     let n = unsafe {
         libc::recvmsg(
@@ -216,8 +216,10 @@ pub(crate) fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, V
         let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let count =
-                    ((*c).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
+                // `cmsg_len` is a size_t in glibc and a socklen_t (u32) in musl.
+                #[allow(clippy::unnecessary_cast)]
+                let len = (*c).cmsg_len as usize;
+                let count = (len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
                 // Read with `read_unaligned` below: the cast promises no alignment.
                 #[allow(clippy::cast_ptr_alignment)]
                 let data = libc::CMSG_DATA(c).cast::<RawFd>();

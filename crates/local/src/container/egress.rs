@@ -439,11 +439,11 @@ pub fn sockets_in(pid: i32, program: &std::path::Path) -> Result<Sockets, String
             msg.msg_iov = &raw mut iov;
             msg.msg_iovlen = 1;
             msg.msg_control = control_ptr as *mut libc::c_void;
-            msg.msg_controllen = space as usize;
+            msg.msg_controllen = space as _;
             let c = libc::CMSG_FIRSTHDR(&raw const msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(&fds) as u32) as usize;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(&fds) as u32) as _;
             std::ptr::copy_nonoverlapping(
                 fds.as_ptr().cast::<u8>(),
                 libc::CMSG_DATA(c),

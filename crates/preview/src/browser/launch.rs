@@ -379,7 +379,10 @@ impl Process {
             // --no-sandbox is not supported"); elsewhere its sandbox stays on.
             cmd.arg("--no-sandbox");
         }
+        // Linux only: macOS has no parent-death signal; there `kill_on_drop` and the process
+        // group are the cleanup.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        #[cfg(target_os = "linux")]
         unsafe {
             cmd.pre_exec(|| {
                 // Killed with the thread that started it (a runtime worker: the process's

@@ -46,7 +46,14 @@ pub fn router(state: Shared) -> Router {
         .route("/sandbox/{id}/signing-key", get(not_supported))
         .route("/sandbox/{id}/signing-key/rotate", post(not_supported))
         .route("/sandbox/{id}/telemetry/{kind}", get(not_supported))
-        .route("/sandbox/{id}/build-logs-url", get(not_supported))
+        .route(
+            "/sandbox/{id}/build-logs-url",
+            get(crate::snapshots::sandbox_build_logs_url),
+        )
+        .route(
+            "/sandbox/{id}/build-logs",
+            get(crate::snapshots::sandbox_build_logs),
+        )
         .route("/secret", get(not_supported).post(not_supported))
         .route("/secret/paginated", get(not_supported))
         .route(
@@ -183,10 +190,27 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
     let allow_list = allow_list(req.network_allow_list.as_deref())?;
     let domain_list = domain_list(req.domain_allow_list.as_deref())?;
     lists_enforceable(state, allow_list.as_ref(), domain_list.as_ref())?;
-    if req.linked_sandbox.is_some() {
-        return Err(Failure::bad_request(
-            "linkedSandbox is not supported by the embedded backend",
-        ));
+    // Options with no meaning on one machine: refused, never ignored (Daytona's "not
+    // supported" shape, as the routes of the same kind answer).
+    let unsupported = [
+        ("linkedSandbox", req.linked_sandbox.is_some()),
+        (
+            "secrets",
+            req.secrets.as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        ("kvm", req.kvm == Some(true)),
+        (
+            "outboundProxyUrl",
+            req.outbound_proxy_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
+        ),
+    ];
+    if let Some((option, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(Failure::bad_request(format!(
+            "{option} is not supported by the embedded backend (forge local): use Daytona for it"
+        ))
+        .with_code("NOT_SUPPORTED"));
     }
     let snapshot = match req.snapshot.as_deref().filter(|s| !s.trim().is_empty()) {
         None => None,

@@ -826,6 +826,11 @@ impl Runtime {
         Ok(())
     }
 
+    /// Whether sandboxes are containers here (their own user, mount and network namespaces).
+    pub fn contained(&self) -> bool {
+        self.namespaces
+    }
+
     /// Whether sandboxes have their own network namespace here (a list can be enforced).
     pub fn confines_network(&self) -> bool {
         self.namespaces

@@ -1,0 +1,303 @@
+// The official @daytonaio/sdk's lifecycle and account-side operations against `forge local`,
+// unchanged: volumes mounted into two sandboxes, fork, pause and resume (processes kept),
+// recover, the auto-stop / auto-archive / auto-delete intervals (0 meaning the maximum for
+// archive, "at once" for delete), list with sort / order / label filters, the routes with no
+// local meaning (ssh access, LSP, computer use) refused in Daytona's "not supported" shape,
+// session input (a line, echoed unless suppressInputEcho), linkedSandbox / secrets / kvm /
+// outboundProxyUrl refused, file owner / group as the sandbox itself names them, and the build
+// logs of a sandbox made from a declarative Image.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
+import { until } from './helpers.mjs'
+
+const sdk = await import('@daytonaio/sdk')
+const { Daytona } = sdk
+
+let backend
+let daytona
+const unique = (what) => `${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+
+before(async () => {
+  backend = await startForgeLocal()
+  daytona = new Daytona({ apiKey: backend.apiKey, apiUrl: backend.apiUrl })
+})
+
+after(async () => {
+  const { code } = await backend.stop()
+  assert.equal(code, 0, 'forge local exits cleanly on SIGTERM')
+})
+
+/** The trimmed output of a command that must succeed. */
+async function sh(sandbox, command) {
+  const r = await sandbox.process.executeCommand(command)
+  assert.equal(r.exitCode, 0, `${command}: ${r.result}`)
+  return r.result.trim()
+}
+
+/** Daytona's "not supported" answer as the SDK surfaces it: a 400 with the code and a message. */
+const notSupported = (e) => {
+  assert.ok(e instanceof sdk.DaytonaBadRequestError, `${e?.constructor?.name}: ${e?.message}`)
+  assert.equal(e.statusCode, 400)
+  assert.equal(e.code, 'NOT_SUPPORTED', e.message)
+  assert.match(e.message, /not supported/i)
+  return true
+}
+
+test('volumes: create, list, get, a sandbox mounting a subpath sees what another wrote, delete', { timeout: 180_000 }, async (t) => {
+  const name = unique('vol')
+  const volume = await daytona.volume.create(name)
+  assert.equal(volume.name, name)
+  assert.equal(volume.state, 'ready')
+  assert.ok((await daytona.volume.list()).some((v) => v.id === volume.id))
+  assert.equal((await daytona.volume.get(name)).id, volume.id)
+  await assert.rejects(daytona.volume.get(unique('missing')), sdk.DaytonaNotFoundError)
+  const made = await daytona.volume.get(unique('made'), true)
+  assert.equal(made.state, 'ready', 'get(name, true) creates a missing volume')
+  await daytona.volume.delete(made)
+  await assert.rejects(daytona.volume.get(made.name), sdk.DaytonaNotFoundError)
+
+  const writer = await daytona.create({ volumes: [{ volumeId: volume.id, mountPath: '/home/daytona/vol' }] })
+  const reader = await daytona.create({ volumes: [{ volumeId: volume.id, mountPath: '/mnt/data', subpath: 'sub' }] })
+  try {
+    assert.deepEqual(
+      reader.volumes.map((v) => [v.volumeId, v.mountPath, v.subpath]),
+      [[volume.id, '/mnt/data', 'sub']],
+    )
+    await sh(writer, 'mkdir -p /home/daytona/vol/sub && echo from-writer > /home/daytona/vol/sub/note.txt && echo top > /home/daytona/vol/top.txt')
+    assert.equal(await sh(reader, 'cat /mnt/data/note.txt'), 'from-writer')
+    assert.equal(await sh(reader, 'ls /mnt/data'), 'note.txt', 'only the subpath is mounted')
+    await sh(reader, 'echo from-reader > /mnt/data/back.txt')
+    assert.equal(await sh(writer, 'cat /home/daytona/vol/sub/back.txt'), 'from-reader')
+    assert.equal((await reader.fs.downloadFile('/mnt/data/note.txt')).toString(), 'from-writer\n')
+    // Refused while a sandbox mounts it.
+    await assert.rejects(daytona.volume.delete(volume), sdk.DaytonaConflictError)
+  } finally {
+    await writer.delete()
+    await reader.delete()
+  }
+  await until(() => daytona.volume.delete(volume).then(() => true, () => false), t.signal)
+  await assert.rejects(daytona.volume.get(name), sdk.DaytonaNotFoundError)
+  await assert.rejects(daytona.create({ volumes: [{ volumeId: volume.id, mountPath: '/mnt/x' }] }), sdk.DaytonaNotFoundError)
+})
+
+test('fork copies the files into an independent sandbox', { timeout: 180_000 }, async () => {
+  const a = await daytona.create({ labels: { suite: 'lifecycle-fork' }, envVars: { FROM: 'parent' } })
+  let fork
+  try {
+    await sh(a, 'echo original > /home/daytona/f.txt')
+    const name = unique('fork')
+    fork = await a.fork({ name })
+    assert.notEqual(fork.id, a.id)
+    assert.equal(fork.name, name)
+    assert.equal(fork.state, 'started')
+    assert.equal(fork.labels.suite, 'lifecycle-fork')
+    assert.equal(await sh(fork, 'cat /home/daytona/f.txt; echo $FROM'), 'original\nparent')
+    await sh(fork, 'echo changed > /home/daytona/f.txt')
+    assert.equal(await sh(a, 'cat /home/daytona/f.txt'), 'original', 'the parent keeps its files')
+  } finally {
+    await fork?.delete()
+    await a.delete()
+  }
+})
+
+test('pause freezes the sandbox; start resumes it with its processes', { timeout: 120_000 }, async () => {
+  const sandbox = await daytona.create()
+  try {
+    await sandbox.process.createSession('held')
+    const cmd = await sandbox.process.executeSessionCommand('held', { command: 'read x; echo "got $x"', runAsync: true })
+    await sandbox.pause()
+    assert.equal(sandbox.state, 'paused')
+    await sandbox.refreshData()
+    assert.equal(sandbox.state, 'paused')
+    await sandbox.start()
+    assert.equal(sandbox.state, 'started')
+    // The command started before the pause is still waiting on its input: it was frozen, not killed.
+    await sandbox.process.sendSessionCommandInput('held', cmd.cmdId, 'after-resume')
+    const logs = await sandbox.process.getSessionCommandLogs('held', cmd.cmdId, () => {}, () => {}).then(() =>
+      sandbox.process.getSessionCommandLogs('held', cmd.cmdId),
+    )
+    assert.equal(logs.stdout, 'after-resume\ngot after-resume\n')
+    // A sandbox that is not started cannot be paused.
+    await sandbox.stop()
+    await assert.rejects(sandbox.pause(), (e) => e instanceof sdk.DaytonaError && e.statusCode >= 400 && e.statusCode < 500)
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('recover is refused for a sandbox that is not in error', { timeout: 60_000 }, async () => {
+  const sandbox = await daytona.create()
+  try {
+    await assert.rejects(sandbox.recover(), (e) => {
+      assert.ok(e instanceof sdk.DaytonaBadRequestError, `${e?.constructor?.name}: ${e?.message}`)
+      assert.match(e.message, /cannot be recovered/)
+      return true
+    })
+    assert.equal(await sh(sandbox, 'echo still fine'), 'still fine')
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('auto-stop / auto-archive / auto-delete intervals, 0 meaning the maximum for archive', { timeout: 120_000 }, async (t) => {
+  const sandbox = await daytona.create({ autoArchiveInterval: 0, autoStopInterval: 0 })
+  assert.equal(sandbox.autoArchiveInterval, 30 * 24 * 60, 'autoArchiveInterval 0 at create is the maximum')
+  assert.equal(sandbox.autoStopInterval, 0)
+  assert.equal(sandbox.autoDeleteInterval, -1, 'auto-delete is off by default')
+
+  await sandbox.setAutostopInterval(30)
+  await sandbox.setAutoArchiveInterval(60)
+  await sandbox.setAutoDeleteInterval(120)
+  await sandbox.refreshData()
+  assert.deepEqual([sandbox.autoStopInterval, sandbox.autoArchiveInterval, sandbox.autoDeleteInterval], [30, 60, 120])
+  await sandbox.setAutoArchiveInterval(0)
+  await sandbox.refreshData()
+  assert.equal(sandbox.autoArchiveInterval, 30 * 24 * 60, 'setAutoArchiveInterval(0) is the maximum')
+  await sandbox.setAutoDeleteInterval(-1)
+  await sandbox.refreshData()
+  assert.equal(sandbox.autoDeleteInterval, -1)
+  await assert.rejects(sandbox.setAutostopInterval(-1), sdk.DaytonaInvalidArgumentError)
+
+  // autoDelete 0: deleted as soon as it is stopped (by the backend's timer).
+  await sandbox.setAutoDeleteInterval(0)
+  await sandbox.stop()
+  await until(() => daytona.get(sandbox.id).then(() => false, (e) => e instanceof sdk.DaytonaNotFoundError), t.signal)
+})
+
+test('list: labels filter, sort and order (default lastActivityAt, newest first)', { timeout: 180_000 }, async (t) => {
+  const suite = unique('list')
+  const made = []
+  const names = ['b', 'a', 'c'].map((n) => `${suite}-${n}`)
+  try {
+    for (const name of names) made.push(await daytona.create({ name, labels: { suite, parity: name.endsWith('-b') ? 'even' : 'odd' } }))
+    const other = await daytona.create({ labels: { suite: `${suite}-other` } })
+    made.push(other)
+    const listed = async (query) => {
+      const out = []
+      for await (const s of daytona.list({ labels: { suite }, ...query })) out.push(s.name)
+      return out
+    }
+    // Activity in a known order: each one after the clock passed the previous one's stamp.
+    for (const name of ['c', 'b', 'a'].map((n) => `${suite}-${n}`)) {
+      const s = made.find((m) => m.name === name)
+      await s.refreshActivity()
+      await s.refreshData()
+      await until(() => Date.now() > Date.parse(s.lastActivityAt), t.signal)
+    }
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => `${suite}-${n}`)
+    assert.deepEqual(await listed(), [a, b, c], 'default: lastActivityAt descending')
+    assert.deepEqual(await listed({ order: 'asc' }), [c, b, a])
+    assert.deepEqual(await listed({ sort: 'name', order: 'asc' }), [a, b, c])
+    assert.deepEqual(await listed({ sort: 'name', order: 'desc' }), [c, b, a])
+    assert.deepEqual(await listed({ sort: 'name', order: 'asc', limit: 1 }), [a, b, c], 'pages follow the order')
+    assert.deepEqual(await listed({ sort: 'name', order: 'asc', labels: { suite, parity: 'odd' } }), [a, c], 'every label must match')
+    await assert.rejects(listed({ sort: 'color' }), sdk.DaytonaBadRequestError)
+  } finally {
+    for (const s of made) await s.delete()
+  }
+})
+
+test('routes with no local meaning answer "not supported" (ssh access, LSP, computer use)', { timeout: 60_000 }, async () => {
+  const sandbox = await daytona.create()
+  try {
+    await assert.rejects(sandbox.createSshAccess(60), notSupported)
+    await assert.rejects(sandbox.revokeSshAccess('token'), notSupported)
+    await assert.rejects(sandbox.validateSshAccess('token'), notSupported)
+    const lsp = await sandbox.createLspServer('typescript', 'workspace')
+    await assert.rejects(lsp.start(), notSupported)
+    await assert.rejects(sandbox.computerUse.start(), notSupported)
+    await assert.rejects(sandbox.computerUse.screenshot.takeFullScreen(), notSupported)
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('sendSessionCommandInput sends a line, echoed into the log unless suppressInputEcho', { timeout: 60_000 }, async () => {
+  const sandbox = await daytona.create()
+  try {
+    const proc = sandbox.process
+    await proc.createSession('input')
+    const finished = async (cmdId) => {
+      await proc.getSessionCommandLogs('input', cmdId, () => {}, () => {})
+      return proc.getSessionCommandLogs('input', cmdId)
+    }
+    const echoed = await proc.executeSessionCommand('input', { command: 'read a; read b; echo "got $a/$b"', runAsync: true })
+    await proc.sendSessionCommandInput('input', echoed.cmdId, 'one')
+    await proc.sendSessionCommandInput('input', echoed.cmdId, 'two\n')
+    assert.equal((await finished(echoed.cmdId)).stdout, 'one\ntwo\ngot one/two\n')
+    assert.equal((await proc.getSessionCommand('input', echoed.cmdId)).exitCode, 0)
+
+    const quiet = await proc.executeSessionCommand('input', { command: 'read a; echo "got $a"', runAsync: true, suppressInputEcho: true })
+    await proc.sendSessionCommandInput('input', quiet.cmdId, 'secret')
+    assert.equal((await finished(quiet.cmdId)).stdout, 'got secret\n')
+    // A finished command takes no more input.
+    await assert.rejects(proc.sendSessionCommandInput('input', quiet.cmdId, 'late'), (e) => e instanceof sdk.DaytonaError && e.statusCode === 410)
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('create with linkedSandbox (or secrets, kvm, outboundProxyUrl) is refused with a typed 400, nothing is created', { timeout: 60_000 }, async () => {
+  const label = unique('linked')
+  const base = await daytona.create()
+  try {
+    for (const option of [
+      { linkedSandbox: base.id },
+      { secrets: { API_KEY: 'my-secret' } },
+      { kvm: true },
+      { outboundProxyUrl: 'http://proxy.example:3128' },
+    ]) {
+      await assert.rejects(daytona.create({ ...option, labels: { suite: label } }), (e) => {
+        notSupported(e)
+        assert.match(e.message, new RegExp(Object.keys(option)[0]))
+        return true
+      })
+    }
+    const left = []
+    for await (const s of daytona.list({ labels: { suite: label } })) left.push(s.id)
+    assert.deepEqual(left, [])
+  } finally {
+    await base.delete()
+  }
+})
+
+test('file info owner and group are the names the sandbox itself gives them', { timeout: 60_000 }, async () => {
+  const sandbox = await daytona.create()
+  try {
+    await sandbox.fs.uploadFile(Buffer.from('mine\n'), '/home/daytona/mine.txt')
+    for (const path of ['/home/daytona/mine.txt', '/home/daytona', '/etc/passwd', '/usr/bin', '/tmp']) {
+      const info = await sandbox.fs.getFileDetails(path)
+      const [owner, group] = (await sh(sandbox, `stat -c '%U %G' ${path}`)).split(' ')
+      assert.deepEqual([info.owner, info.group], [owner, group], path)
+    }
+    const mine = await sandbox.fs.getFileDetails('/home/daytona/mine.txt')
+    assert.deepEqual([mine.owner, mine.group], ['daytona', 'daytona'])
+    assert.equal((await sandbox.fs.listFiles('/home/daytona')).find((f) => f.name === 'mine.txt').owner, 'daytona')
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('a sandbox built from a declarative Image has its build logs URL; others answer 404', { timeout: 300_000 }, async () => {
+  const api = (path) => fetch(`${backend.apiUrl}${path}`, { headers: { authorization: `Bearer ${backend.apiKey}` } })
+  const image = sdk.Image.base('node:22-bookworm').runCommands('echo "build step says $((6 * 7))" > /home/daytona/built.txt && cat /home/daytona/built.txt')
+  const built = await daytona.create({ image }, { timeout: 240 })
+  const plain = await daytona.create()
+  try {
+    assert.equal(await sh(built, 'cat /home/daytona/built.txt'), 'build step says 42')
+    const res = await api(`/sandbox/${built.id}/build-logs-url`)
+    assert.equal(res.status, 200)
+    const { url } = await res.json()
+    const logs = await (await fetch(url, { headers: { authorization: `Bearer ${backend.apiKey}` } })).text()
+    assert.match(logs, /build step says 42/)
+    const direct = await (await api(`/sandbox/${built.id}/build-logs`)).text()
+    assert.equal(direct, logs)
+    const none = await api(`/sandbox/${plain.id}/build-logs-url`)
+    assert.equal(none.status, 404)
+    assert.match((await none.json()).message, /no build logs/)
+  } finally {
+    await built.delete()
+    await plain.delete()
+  }
+})

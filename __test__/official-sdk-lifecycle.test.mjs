@@ -198,7 +198,7 @@ test('list: labels filter, sort and order (default lastActivityAt, newest first)
   }
 })
 
-test('routes with no local meaning answer "not supported" (ssh access, LSP, computer use)', { timeout: 60_000 }, async () => {
+test('routes with no local meaning answer "not supported" (ssh access, LSP, computer use, secrets, signed file URLs)', { timeout: 60_000 }, async () => {
   const sandbox = await daytona.create()
   try {
     await assert.rejects(sandbox.createSshAccess(60), notSupported)
@@ -208,6 +208,10 @@ test('routes with no local meaning answer "not supported" (ssh access, LSP, comp
     await assert.rejects(lsp.start(), notSupported)
     await assert.rejects(sandbox.computerUse.start(), notSupported)
     await assert.rejects(sandbox.computerUse.screenshot.takeFullScreen(), notSupported)
+    // Vault secrets and pre-signed file URLs (their signing key) have no local meaning either.
+    await assert.rejects(sandbox.updateSecrets({ API_KEY: 'my-secret' }), notSupported)
+    await assert.rejects(sandbox.downloadUrl('/home/daytona/x.txt'), notSupported)
+    await assert.rejects(sandbox.uploadUrl('/home/daytona/x.txt'), notSupported)
   } finally {
     await sandbox.delete()
   }

@@ -5,7 +5,10 @@
 // local meaning (ssh access, LSP, computer use) refused in Daytona's "not supported" shape,
 // session input (a line, echoed unless suppressInputEcho), linkedSandbox / secrets / kvm /
 // outboundProxyUrl refused, file owner / group as the sandbox itself names them, and the build
-// logs of a sandbox made from a declarative Image.
+// logs of a sandbox made from a declarative Image, the auto-pause / TTL setters (auto-stop and
+// auto-pause exclusive), resize (hot: cpu / memory grow; disk: stopped, grows), refreshActivity,
+// createSnapshot from a sandbox (a new sandbox from it has the files), and auto-stop enforced by
+// the backend's timer (one real minute).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
@@ -303,5 +306,106 @@ test('a sandbox built from a declarative Image has its build logs URL; others an
   } finally {
     await built.delete()
     await plain.delete()
+  }
+})
+
+test('auto-pause and TTL setters: the intervals and autoDestroyAt as the API reports them', { timeout: 60_000 }, async () => {
+  const sandbox = await daytona.create({ autoStopInterval: 0 })
+  try {
+    await sandbox.setAutoPauseInterval(45)
+    await sandbox.refreshData()
+    assert.equal(sandbox.autoPauseInterval, 45)
+    await assert.rejects(sandbox.setAutoPauseInterval(-1), sdk.DaytonaInvalidArgumentError)
+    // At most one of auto-stop and auto-pause may be non-zero.
+    await assert.rejects(sandbox.setAutostopInterval(10), sdk.DaytonaBadRequestError)
+    await sandbox.setAutoPauseInterval(0)
+    await sandbox.setAutostopInterval(10)
+    await assert.rejects(sandbox.setAutoPauseInterval(10), sdk.DaytonaBadRequestError)
+
+    assert.equal(sandbox.autoDestroyAt ?? undefined, undefined, 'no TTL by default')
+    const before = Date.now()
+    await sandbox.setTtl(60)
+    await sandbox.refreshData()
+    const at = Date.parse(sandbox.autoDestroyAt)
+    assert.ok(at >= before + 59 * 60_000 && at <= Date.now() + 61 * 60_000, `autoDestroyAt ${sandbox.autoDestroyAt}`)
+    await sandbox.setTtl(0)
+    await sandbox.refreshData()
+    assert.equal(sandbox.autoDestroyAt ?? undefined, undefined, 'setTtl(0) clears it')
+    await assert.rejects(sandbox.setTtl(-5), sdk.DaytonaInvalidArgumentError)
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('resize: cpu and memory grow on a started sandbox, disk only when stopped and only up', { timeout: 120_000 }, async () => {
+  const sandbox = await daytona.create()
+  try {
+    const { cpu, memory, disk } = sandbox
+    await sandbox.resize({ cpu: cpu + 1, memory: memory + 1 })
+    assert.deepEqual([sandbox.cpu, sandbox.memory, sandbox.state], [cpu + 1, memory + 1, 'started'])
+    await sandbox.refreshData()
+    assert.deepEqual([sandbox.cpu, sandbox.memory], [cpu + 1, memory + 1])
+    await assert.rejects(sandbox.resize({ disk: disk + 1 }), sdk.DaytonaBadRequestError, 'disk needs a stopped sandbox')
+    await assert.rejects(sandbox.resize({ cpu }), sdk.DaytonaBadRequestError, 'a hot resize only grows')
+    await assert.rejects(sandbox.resize({ gpu: 1 }), sdk.DaytonaInvalidArgumentError)
+    await sandbox.stop()
+    await sandbox.resize({ cpu, disk: disk + 2 })
+    assert.deepEqual([sandbox.cpu, sandbox.disk], [cpu, disk + 2])
+    await assert.rejects(sandbox.resize({ disk }), sdk.DaytonaBadRequestError, 'disk only grows')
+    await sandbox.start()
+    assert.equal(await sh(sandbox, 'echo up'), 'up')
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('refreshActivity moves lastActivityAt', { timeout: 60_000 }, async (t) => {
+  const sandbox = await daytona.create()
+  try {
+    const first = Date.parse(sandbox.lastActivityAt)
+    assert.ok(Number.isFinite(first), `lastActivityAt ${sandbox.lastActivityAt}`)
+    await until(() => Date.now() > first, t.signal)
+    await sandbox.refreshActivity()
+    await sandbox.refreshData()
+    assert.ok(Date.parse(sandbox.lastActivityAt) > first, `${sandbox.lastActivityAt} after ${first}`)
+  } finally {
+    await sandbox.delete()
+  }
+})
+
+test('createSnapshot from a sandbox: a new sandbox from it starts with the files', { timeout: 240_000 }, async () => {
+  const source = await daytona.create()
+  const name = unique('snap')
+  let child
+  try {
+    await sh(source, 'echo kept > /home/daytona/kept.txt')
+    await source.createSnapshot(name)
+    assert.equal(source.state, 'started', 'the source is back in its state once the snapshot is taken')
+    const snapshot = await daytona.snapshot.get(name)
+    assert.equal(snapshot.state, 'active')
+    child = await daytona.create({ snapshot: name })
+    assert.equal(await sh(child, 'cat /home/daytona/kept.txt'), 'kept')
+    await sh(child, 'echo changed > /home/daytona/kept.txt')
+    assert.equal(await sh(source, 'cat /home/daytona/kept.txt'), 'kept')
+    await assert.rejects(source.createSnapshot(name), sdk.DaytonaConflictError, 'names are unique')
+  } finally {
+    await child?.delete()
+    await source.delete()
+    await daytona.snapshot.delete(await daytona.snapshot.get(name)).catch(() => {})
+  }
+})
+
+test('autoStopInterval is enforced: an idle sandbox stops after its minute', { timeout: 200_000 }, async () => {
+  const sandbox = await daytona.create({ autoStopInterval: 1 })
+  try {
+    assert.equal(sandbox.autoStopInterval, 1)
+    // The backend's timer checks every 10 s; a minute without activity stops it.
+    await sandbox.waitUntilStopped(150)
+    await sandbox.refreshData()
+    assert.equal(sandbox.state, 'stopped')
+    await sandbox.start()
+    assert.equal(await sh(sandbox, 'echo again'), 'again')
+  } finally {
+    await sandbox.delete()
   }
 })

@@ -978,7 +978,9 @@ async fn set_labels(
 }
 
 /// `POST /sandbox/{id}/autostop|autopause|autoarchive|autodelete/{minutes}`, enforced by the
-/// sandboxes' timers (`crate::lifecycle`); an auto-archive interval of 0 is the maximum.
+/// sandboxes' timers (`crate::lifecycle`); an auto-archive interval of 0 is the maximum. As in
+/// Daytona, at most one of auto-stop and auto-pause is non-zero: setting one while the other is
+/// on is a 400 (the SDKs tell their users to turn the other off first).
 async fn set_interval(
     State(state): State<Shared>,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
@@ -993,8 +995,19 @@ async fn set_interval(
         .update(&id, |rec| {
             let s = &mut rec.sandbox;
             match kind.as_str() {
-                "autostop" if minutes >= 0 => s.auto_stop_interval = Some(minutes as f64),
-                "autopause" if minutes >= 0 => s.auto_pause_interval = Some(minutes as f64),
+                "autostop" | "autopause" if minutes >= 0 => {
+                    let (this, other, other_name) = if kind == "autostop" {
+                        (&mut s.auto_stop_interval, s.auto_pause_interval, "auto-pause")
+                    } else {
+                        (&mut s.auto_pause_interval, s.auto_stop_interval, "auto-stop")
+                    };
+                    if minutes > 0 && other.unwrap_or(0.0) > 0.0 {
+                        return Err(Failure::bad_request(format!(
+                            "at most one of auto-stop and auto-pause may be non-zero: set the {other_name} interval to 0 first"
+                        )));
+                    }
+                    *this = Some(minutes as f64);
+                }
                 "autoarchive" if minutes >= 0 => {
                     let m = if minutes == 0 {
                         MAX_AUTO_ARCHIVE
@@ -1019,8 +1032,9 @@ struct ResizeBody {
     disk: Option<u32>,
 }
 
-/// `POST /sandbox/{id}/resize`: the new limits apply from the sandbox's next start; disk only
-/// grows.
+/// `POST /sandbox/{id}/resize`, with Daytona's rules: a started sandbox only grows its CPU and
+/// memory (a hot resize), disk needs a stopped sandbox and only grows, other states refuse it.
+/// The new limits apply from the sandbox's next start.
 async fn resize(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -1030,10 +1044,29 @@ async fn resize(
         .store
         .update(&id, |rec| {
             let s = &mut rec.sandbox;
+            if [body.cpu, body.memory, body.disk] == [None; 3] {
+                return Err(Failure::bad_request("resize needs cpu, memory or disk"));
+            }
             if [body.cpu, body.memory, body.disk].contains(&Some(0)) {
                 return Err(Failure::bad_request("resources must be at least 1"));
             }
-            if body.disk.is_some_and(|d| f64::from(d) < s.disk) {
+            let shrinks = |new: Option<u32>, old: f64| new.is_some_and(|n| f64::from(n) < old);
+            let refusal = match s.state {
+                SandboxState::Started if body.disk.is_some() => {
+                    Some("disk can only be resized while the sandbox is stopped")
+                }
+                SandboxState::Started
+                    if shrinks(body.cpu, s.cpu) || shrinks(body.memory, s.memory) =>
+                {
+                    Some("a started sandbox can only increase its cpu and memory: stop it first")
+                }
+                SandboxState::Started | SandboxState::Stopped => None,
+                _ => Some("only a started or stopped sandbox can be resized"),
+            };
+            if let Some(message) = refusal {
+                return Err(Failure::bad_request(message));
+            }
+            if shrinks(body.disk, s.disk) {
                 return Err(Failure::bad_request("disk size can only be increased"));
             }
             if let Some(c) = body.cpu {

@@ -8,7 +8,8 @@
 // logs of a sandbox made from a declarative Image, the auto-pause / TTL setters (auto-stop and
 // auto-pause exclusive), resize (hot: cpu / memory grow; disk: stopped, grows), refreshActivity,
 // createSnapshot from a sandbox (a new sandbox from it has the files), and auto-stop enforced by
-// the backend's timer (one real minute).
+// the backend's timer (one real minute), and a sandbox whose start fails ending in a recoverable
+// error that recover mends.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
@@ -408,4 +409,37 @@ test('autoStopInterval is enforced: an idle sandbox stops after its minute', { t
   } finally {
     await sandbox.delete()
   }
+})
+
+test('a sandbox whose start fails ends in error with its reason; recover starts it once the cause is gone', { timeout: 180_000 }, async (t) => {
+  const volume = await daytona.volume.create(unique('vol-recover'))
+  const owner = await daytona.create({ volumes: [{ volumeId: volume.id, mountPath: '/home/daytona/vol' }] })
+  let broken
+  try {
+    // A link where another sandbox's subpath should be: mounting it would leave the volume,
+    // so that sandbox's container refuses to start.
+    await sh(owner, 'ln -s /etc /home/daytona/vol/sub')
+    broken = await daytona.create({ volumes: [{ volumeId: volume.id, mountPath: '/mnt/data', subpath: 'sub' }] })
+    await until(async () => {
+      await broken.refreshData()
+      return broken.state === 'error'
+    }, t.signal)
+    assert.match(broken.errorReason, /cannot mount a volume at \/mnt\/data: sub of the volume is a symbolic link/)
+    assert.ok(!broken.errorReason.includes(backend.home), 'no host path in the reason')
+    assert.equal(broken.recoverable, true)
+
+    await sh(owner, 'rm /home/daytona/vol/sub && mkdir /home/daytona/vol/sub && echo mended > /home/daytona/vol/sub/f.txt')
+    await broken.recover()
+    assert.equal(broken.state, 'started')
+    assert.equal(await sh(broken, 'cat /mnt/data/f.txt'), 'mended')
+    await broken.refreshData()
+    assert.equal(broken.state, 'started')
+    assert.equal(broken.errorReason ?? undefined, undefined)
+    assert.equal(broken.recoverable, false)
+    await assert.rejects(broken.recover(), sdk.DaytonaBadRequestError, 'a started sandbox is not recovered')
+  } finally {
+    await broken?.delete()
+    await owner.delete()
+  }
+  await until(() => daytona.volume.delete(volume).then(() => true, () => false), t.signal)
 })

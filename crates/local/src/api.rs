@@ -94,9 +94,31 @@ pub(crate) fn start_soon(state: &Shared, rec: &Record) {
     let spec = start_spec(&state, &rec.sandbox);
     tokio::spawn(async move {
         if let Err(e) = state.runtime.ensure(&id, &spec).await {
-            tracing::warn!("{}", e.message);
+            tracing::warn!("sandbox {id} did not start: {}", e.message);
+            failed_start(&state, &id, e.message).await;
         }
     });
+}
+
+/// A sandbox whose container could not start ends in `error` with the reason, recoverable:
+/// `recover` (or `start`) tries again once the cause is gone. Only a sandbox still meant to
+/// be started: a stop or delete that came meanwhile wins.
+async fn failed_start(state: &Shared, id: &str, reason: String) {
+    let updated = state
+        .store
+        .update(id, |rec| {
+            if rec.sandbox.state != SandboxState::Started {
+                return Err(Failure::conflict("no longer starting"));
+            }
+            rec.sandbox.state = SandboxState::Error;
+            rec.sandbox.error_reason = Some(reason);
+            rec.sandbox.recoverable = Some(true);
+            Ok(())
+        })
+        .await;
+    if let Ok(rec) = updated {
+        announce(state, SandboxState::Started, &rec);
+    }
 }
 
 /// How a sandbox's container is started: its limits, its volumes, its network.
@@ -483,6 +505,8 @@ pub async fn start_sandbox(state: &Shared, id: &str) -> Result<(SandboxState, Re
             rec.sandbox.state = SandboxState::Started;
             rec.sandbox.desired_state = Some("started".into());
             rec.sandbox.last_activity_at = Some(now_rfc3339());
+            rec.sandbox.error_reason = None;
+            rec.sandbox.recoverable = Some(false);
             rec.stopped_at = None;
             Ok(())
         })
@@ -627,16 +651,23 @@ pub async fn delete_sandbox(state: &Shared, id: &str) -> Result<Sandbox, Failure
     Ok(gone)
 }
 
-/// `POST /sandbox/{id}/recover`: a sandbox in `error` is started again.
+/// `POST /sandbox/{id}/recover`: a sandbox in a recoverable `error` (its container did not
+/// start) is started again.
 async fn recover(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
-    let old = state_of(&state, &id).await?;
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let old = rec.sandbox.state;
     if old != SandboxState::Error {
         return Err(Failure::bad_request(format!(
             "Sandbox is in state {old} and cannot be recovered (only errored sandboxes can)"
         )));
+    }
+    if rec.sandbox.recoverable != Some(true) {
+        return Err(Failure::bad_request(
+            "Sandbox error is not recoverable and cannot be recovered",
+        ));
     }
     let (old, rec) = start_sandbox(&state, &id).await?;
     Ok(Json(announce(&state, old, &rec)))

@@ -763,6 +763,14 @@ export type ListSandboxesQuery = {
    * Page size per request (1-200, default 100). All pages are fetched.
    */
   limit?: number | null,
+  /**
+   * What to sort by (default `lastActivityAt`).
+   */
+  sort?: 'name' | 'cpu' | 'memoryGib' | 'diskGib' | 'lastActivityAt' | 'createdAt',
+  /**
+   * Sort direction (default `desc`: the most recently used first).
+   */
+  order?: 'asc' | 'desc',
 };
 
 /**
@@ -1447,6 +1455,23 @@ export declare class Sandbox {
    */
   stop(timeout?: number | undefined | null, signal?: AbortSignal): Promise<void>
   /**
+   * Starts a sandbox in `error` again (Daytona's recover) and waits until it is `started`
+   * (`timeout` in seconds, default 60). A sandbox in any other state: `DAYTONA_BAD_REQUEST`.
+   */
+  recover(timeout?: number | undefined | null, signal?: AbortSignal): Promise<void>
+  /**
+   * Minutes without activity (commands, file calls) before the sandbox is stopped; 0:
+   * never. Negative: `DAYTONA_INVALID_ARGUMENT`.
+   */
+  setAutostopInterval(minutes: number): Promise<void>
+  /**
+   * Minutes stopped before the sandbox is archived; 0: the longest the server allows (30
+   * days on the embedded backend). Negative: `DAYTONA_INVALID_ARGUMENT`.
+   */
+  setAutoArchiveInterval(minutes: number): Promise<void>
+  /** Minutes stopped before the sandbox is deleted; 0: as soon as it stops; negative: never. */
+  setAutoDeleteInterval(minutes: number): Promise<void>
+  /**
    * Pauses the sandbox: every process frozen, memory kept (`state` becomes `paused`);
    * `start()` resumes it. Waits until it is paused (`timeout` in seconds, default 60).
    */
@@ -2035,6 +2060,14 @@ export interface SandboxInfo {
    * limited to them.
    */
   domainAllowList?: string
+  /** Minutes without activity before it is stopped (0: never). */
+  autoStopInterval?: number
+  /** Minutes stopped before it is archived. */
+  autoArchiveInterval?: number
+  /** Minutes stopped before it is deleted (0: as soon as it stops; negative: never). */
+  autoDeleteInterval?: number
+  /** When it was last used (RFC 3339); `listSandboxes` sorts by it by default. */
+  lastActivityAt?: string
 }
 
 /** A command of a session (`getSession`, `listSessions`). */

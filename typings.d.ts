@@ -763,6 +763,14 @@ export type ListSandboxesQuery = {
    * Page size per request (1-200, default 100). All pages are fetched.
    */
   limit?: number | null,
+  /**
+   * What to sort by (default `lastActivityAt`).
+   */
+  sort?: 'name' | 'cpu' | 'memoryGib' | 'diskGib' | 'lastActivityAt' | 'createdAt',
+  /**
+   * Sort direction (default `desc`: the most recently used first).
+   */
+  order?: 'asc' | 'desc',
 };
 
 /**

@@ -197,3 +197,30 @@ test('a signed preview URL opens the preview without a header until it is expire
     await sandbox.delete()
   }
 })
+
+test('timers, recover and listSandboxes sort / order', { timeout: 120_000 }, async () => {
+  const suite = unique('order')
+  const made = []
+  try {
+    for (const n of ['b', 'a', 'c']) made.push(await daytona.create({ name: `${suite}-${n}`, labels: { suite } }))
+    const [s] = made
+    await s.setAutostopInterval(30)
+    await s.setAutoArchiveInterval(0)
+    await s.setAutoDeleteInterval(-1)
+    const info = s.toJSON()
+    assert.deepEqual([info.autoStopInterval, info.autoArchiveInterval, info.autoDeleteInterval], [30, 30 * 24 * 60, -1])
+    assert.equal((await s.refresh()).autoArchiveInterval, 30 * 24 * 60, '0 is the maximum, as the server keeps it')
+    await assert.rejects(s.setAutostopInterval(-1), { code: 'DAYTONA_INVALID_ARGUMENT' })
+    await assert.rejects(s.recover(), { code: 'DAYTONA_BAD_REQUEST' })
+
+    const names = async (query) => (await daytona.listSandboxes({ labels: { suite }, ...query })).map((x) => x.toJSON().name.slice(suite.length + 1))
+    assert.deepEqual(await names({ sort: 'name', order: 'asc' }), ['a', 'b', 'c'])
+    assert.deepEqual(await names({ sort: 'name', order: 'desc', limit: 1 }), ['c', 'b', 'a'])
+    assert.deepEqual(await names({ sort: 'createdAt', order: 'asc' }), ['b', 'a', 'c'])
+    assert.deepEqual(await names({}), ['c', 'a', 'b'], 'default: the most recently active first')
+    await assert.rejects(daytona.listSandboxes({ sort: 'color' }), { code: 'DAYTONA_INVALID_ARGUMENT' })
+    await assert.rejects(daytona.listSandboxes({ order: 'up' }), { code: 'DAYTONA_INVALID_ARGUMENT' })
+  } finally {
+    for (const s of made) await s.delete()
+  }
+})

@@ -198,10 +198,23 @@ fn list_query(q: ListSandboxesQuery) -> std::result::Result<ListQuery, Rejection
                 .ok_or_else(|| Rejection::invalid(format!("unknown sandbox state '{s}'")))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    let invalid = |e: forge_daytona::Error| Rejection::invalid(e.to_string());
     Ok(ListQuery {
         limit: q.limit,
         labels: q.labels.map(|l| l.into_iter().collect()),
         states,
+        sort: q
+            .sort
+            .as_deref()
+            .map(forge_daytona::ListSort::parse)
+            .transpose()
+            .map_err(invalid)?,
+        order: q
+            .order
+            .as_deref()
+            .map(forge_daytona::ListOrder::parse)
+            .transpose()
+            .map_err(invalid)?,
         ..Default::default()
     })
 }

@@ -184,6 +184,14 @@ pub struct SandboxInfo {
     /// The names it may reach (comma-separated, normalised: `example.com,*.example.org`), if
     /// limited to them.
     pub domain_allow_list: Option<String>,
+    /// Minutes without activity before it is stopped (0: never).
+    pub auto_stop_interval: Option<f64>,
+    /// Minutes stopped before it is archived.
+    pub auto_archive_interval: Option<f64>,
+    /// Minutes stopped before it is deleted (0: as soon as it stops; negative: never).
+    pub auto_delete_interval: Option<f64>,
+    /// When it was last used (RFC 3339); `listSandboxes` sorts by it by default.
+    pub last_activity_at: Option<String>,
 }
 
 impl From<&forge_wire::Sandbox> for SandboxInfo {
@@ -217,6 +225,10 @@ impl From<&forge_wire::Sandbox> for SandboxInfo {
             network_block_all: s.network_block_all,
             network_allow_list: s.network_allow_list.clone(),
             domain_allow_list: s.domain_allow_list.clone(),
+            auto_stop_interval: s.auto_stop_interval,
+            auto_archive_interval: s.auto_archive_interval,
+            auto_delete_interval: s.auto_delete_interval,
+            last_activity_at: s.last_activity_at.clone(),
         }
     }
 }
@@ -232,6 +244,12 @@ pub struct ListSandboxesQuery {
     pub states: Option<Vec<String>>,
     /// Page size per request (1-200, default 100). All pages are fetched.
     pub limit: Option<u32>,
+    /// What to sort by (default `lastActivityAt`).
+    #[ts(optional = nullable, type = "'name' | 'cpu' | 'memoryGib' | 'diskGib' | 'lastActivityAt' | 'createdAt'")]
+    pub sort: Option<String>,
+    /// Sort direction (default `desc`: the most recently used first).
+    #[ts(optional = nullable, type = "'asc' | 'desc'")]
+    pub order: Option<String>,
 }
 
 /// Result of `process.executeCommand`: stdout and stderr combined, as Daytona returns them.

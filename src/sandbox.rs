@@ -9,7 +9,7 @@ use crate::git::SandboxGit;
 use crate::json::Json;
 use crate::process::SandboxProcess;
 use crate::promise::{spawn_promise, Pending};
-use forge_daytona::{CallOptions, Client, Toolbox};
+use forge_daytona::{CallOptions, Client, Interval, Toolbox};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -80,6 +80,20 @@ fn lifecycle_opts(timeout: Option<u32>, cancel: forge_daytona::CancellationToken
 }
 
 impl Sandbox {
+    /// Sets one of the sandbox's timers; its record (as the server now has it) kept.
+    fn timer(&self, env: &Env, interval: Interval, minutes: i32) -> Result<Pending<()>> {
+        let core = self.core.clone();
+        spawn_promise(env, None, move |_| async move {
+            let sb = core
+                .client
+                .set_interval(&core.id, interval, minutes, &CallOptions::new())
+                .await
+                .map_err(into)?;
+            core.set(sb);
+            Ok::<_, Rejection>(())
+        })
+    }
+
     /// A lifecycle call (`op` on the client, the id and the call's options) whose answer is the
     /// sandbox's new record, as a promise; `timeout` in seconds, `signal` aborts the wait.
     fn lifecycle<F, Fut>(
@@ -222,6 +236,40 @@ impl Sandbox {
         self.lifecycle(env, timeout, signal, |c, id, o| async move {
             c.stop(&id, false, &o).await
         })
+    }
+
+    /// Starts a sandbox in `error` again (Daytona's recover) and waits until it is `started`
+    /// (`timeout` in seconds, default 60). A sandbox in any other state: `DAYTONA_BAD_REQUEST`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn recover(
+        &self,
+        env: &Env,
+        timeout: Option<u32>,
+        #[napi(ts_arg_type = "AbortSignal")] signal: Option<Object>,
+    ) -> Result<Pending<()>> {
+        self.lifecycle(env, timeout, signal, |c, id, o| async move {
+            c.recover(&id, &o).await
+        })
+    }
+
+    /// Minutes without activity (commands, file calls) before the sandbox is stopped; 0:
+    /// never. Negative: `DAYTONA_INVALID_ARGUMENT`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set_autostop_interval(&self, env: &Env, minutes: i32) -> Result<Pending<()>> {
+        self.timer(env, Interval::AutoStop, minutes)
+    }
+
+    /// Minutes stopped before the sandbox is archived; 0: the longest the server allows (30
+    /// days on the embedded backend). Negative: `DAYTONA_INVALID_ARGUMENT`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set_auto_archive_interval(&self, env: &Env, minutes: i32) -> Result<Pending<()>> {
+        self.timer(env, Interval::AutoArchive, minutes)
+    }
+
+    /// Minutes stopped before the sandbox is deleted; 0: as soon as it stops; negative: never.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set_auto_delete_interval(&self, env: &Env, minutes: i32) -> Result<Pending<()>> {
+        self.timer(env, Interval::AutoDelete, minutes)
     }
 
     /// Pauses the sandbox: every process frozen, memory kept (`state` becomes `paused`);

@@ -200,6 +200,105 @@ pub struct ListQuery {
     pub name: Option<String>,
     /// Id prefix.
     pub id: Option<String>,
+    /// What to sort by (the server's default: last activity).
+    pub sort: Option<ListSort>,
+    /// Sort direction (the server's default: descending).
+    pub order: Option<ListOrder>,
+}
+
+/// What `GET /sandbox` sorts by (its `sort`), with the API's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListSort {
+    Name,
+    Cpu,
+    MemoryGib,
+    DiskGib,
+    LastActivityAt,
+    CreatedAt,
+}
+
+/// Each sort key and its wire name.
+const LIST_SORTS: [(ListSort, &str); 6] = [
+    (ListSort::Name, "name"),
+    (ListSort::Cpu, "cpu"),
+    (ListSort::MemoryGib, "memoryGib"),
+    (ListSort::DiskGib, "diskGib"),
+    (ListSort::LastActivityAt, "lastActivityAt"),
+    (ListSort::CreatedAt, "createdAt"),
+];
+
+impl ListSort {
+    /// The wire name (`lastActivityAt`, ...).
+    pub fn as_str(self) -> &'static str {
+        LIST_SORTS
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("lastActivityAt", |(_, n)| n)
+    }
+    /// The key of a wire name; `InvalidArgument` naming the accepted ones otherwise.
+    pub fn parse(name: &str) -> Result<ListSort> {
+        LIST_SORTS
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| {
+                let names: Vec<&str> = LIST_SORTS.iter().map(|(_, n)| *n).collect();
+                Error::InvalidArgument(format!(
+                    "sort must be one of {} (got '{name}')",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// Sort direction of `GET /sandbox` (its `order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    Asc,
+    Desc,
+}
+
+impl ListOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListOrder::Asc => "asc",
+            ListOrder::Desc => "desc",
+        }
+    }
+    /// `asc` or `desc`; `InvalidArgument` otherwise.
+    pub fn parse(name: &str) -> Result<ListOrder> {
+        match name {
+            "asc" => Ok(ListOrder::Asc),
+            "desc" => Ok(ListOrder::Desc),
+            other => Err(Error::InvalidArgument(format!(
+                "order must be asc or desc (got '{other}')"
+            ))),
+        }
+    }
+}
+
+/// A sandbox timer (`POST /sandbox/{id}/<timer>/{minutes}`), with the API's meaning of its
+/// minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// Minutes without activity before a started sandbox is stopped; 0: never.
+    AutoStop,
+    /// Minutes stopped before it is archived; 0: the longest the server allows.
+    AutoArchive,
+    /// Minutes stopped before it is deleted; 0: as soon as it stops; negative: never.
+    AutoDelete,
+}
+
+impl Interval {
+    /// Its path segment, what the call is named in errors, and whether negative minutes mean
+    /// something (only for auto-delete: never).
+    fn wire(self) -> (&'static str, &'static str, bool) {
+        match self {
+            Interval::AutoStop => ("autostop", "set auto-stop interval", false),
+            Interval::AutoArchive => ("autoarchive", "set auto-archive interval", false),
+            Interval::AutoDelete => ("autodelete", "set auto-delete interval", true),
+        }
+    }
 }
 
 /// One page of sandboxes.
@@ -413,7 +512,9 @@ impl Client {
         .query_opt("cursor", query.cursor.as_ref())
         .query_opt("limit", query.limit)
         .query_opt("id", query.id.as_ref())
-        .query_opt("name", query.name.as_ref());
+        .query_opt("name", query.name.as_ref())
+        .query_opt("sort", query.sort.map(ListSort::as_str))
+        .query_opt("order", query.order.map(ListOrder::as_str));
         if let Some(labels) = &query.labels {
             let json = serde_json::to_string(labels)
                 .map_err(|e| Error::InvalidArgument(format!("labels: {e}")))?;
@@ -457,6 +558,47 @@ impl Client {
             .json(Req::new(Method::POST, url, "start sandbox"), &deadline)
             .await?;
         self.wait_started(sandbox, &deadline, "start sandbox").await
+    }
+
+    /// `POST /sandbox/{id}/recover`: a sandbox in `error` (a recoverable one) started again,
+    /// then waits for `started` (default 60 s). Any other state is the server's 400.
+    pub async fn recover(&self, id: &str, opts: &CallOptions) -> Result<Sandbox> {
+        let deadline = opts.deadline(Some(DEFAULT_LIFECYCLE_TIMEOUT));
+        let url = self
+            .transport
+            .api(&format!("/sandbox/{}/recover", seg(require_id(id)?)));
+        let sandbox: Sandbox = self
+            .transport
+            .json(Req::new(Method::POST, url, "recover sandbox"), &deadline)
+            .await?;
+        self.wait_started(sandbox, &deadline, "recover sandbox")
+            .await
+    }
+
+    /// Sets one of the sandbox's timers to `minutes` (see [`Interval`] for what 0 and negative
+    /// values mean; negative is refused for auto-stop and auto-archive), then one `GET`.
+    pub async fn set_interval(
+        &self,
+        id: &str,
+        interval: Interval,
+        minutes: i32,
+        opts: &CallOptions,
+    ) -> Result<Sandbox> {
+        let (segment, what, negative_ok) = interval.wire();
+        if minutes < 0 && !negative_ok {
+            return Err(Error::InvalidArgument(format!(
+                "{what}: minutes must not be negative (got {minutes})"
+            )));
+        }
+        let deadline = self.plain_deadline(opts);
+        let url = self.transport.api(&format!(
+            "/sandbox/{}/{segment}/{minutes}",
+            seg(require_id(id)?)
+        ));
+        self.transport
+            .empty(Req::new(Method::POST, url, what), &deadline)
+            .await?;
+        self.get_within(id, &deadline).await
     }
 
     /// `POST /sandbox/{id}/stop?force=`, then waits for `stopped` (default 60 s).

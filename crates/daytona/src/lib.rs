@@ -53,8 +53,8 @@ pub mod wait;
 
 pub use call::{CallOptions, CancellationToken};
 pub use client::{
-    Client, CreateParams, ListPage, ListQuery, PreviewUrl, Resources, SignedPreviewUrl,
-    WorkspaceClass, DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
+    Client, CreateParams, Interval, ListOrder, ListPage, ListQuery, ListSort, PreviewUrl,
+    Resources, SignedPreviewUrl, WorkspaceClass, DEFAULT_LIFECYCLE_TIMEOUT, LANGUAGE_LABEL,
 };
 pub use config::{
     Auth, DaytonaConfig, ResolvedConfig, RetryConfig, DEFAULT_API_URL, DEFAULT_MAX_RESPONSE_BYTES,

@@ -261,3 +261,76 @@ async fn wrong_or_missing_key_is_auth() {
     })
     .await;
 }
+
+/// The sandbox timers with the API's meaning of 0 and negative minutes, recover refused for a
+/// sandbox that is not in `error`, and list sort / order.
+#[tokio::test]
+async fn timers_recover_and_list_order() {
+    use forge_daytona::{Interval, ListOrder, ListSort};
+    bounded(async {
+        let b = Backend::start().await;
+        let c = &b.client;
+        let suite = format!("timers-{}", std::process::id());
+        let mut made = Vec::new();
+        for name in ["b", "a", "c"] {
+            let params = CreateParams {
+                name: Some(format!("{suite}-{name}")),
+                labels: [("suite".to_string(), suite.clone())].into(),
+                ..Default::default()
+            };
+            made.push(c.create(&params, &opts()).await.unwrap());
+        }
+        let s = &made[0];
+        let o = opts();
+        let set = |i, m| c.set_interval(&s.id, i, m, &o);
+        let got = set(Interval::AutoStop, 30).await.unwrap();
+        assert_eq!(got.auto_stop_interval, Some(30.0));
+        let got = set(Interval::AutoArchive, 0).await.unwrap();
+        assert_eq!(
+            got.auto_archive_interval,
+            Some(30.0 * 24.0 * 60.0),
+            "0 is the maximum"
+        );
+        let got = set(Interval::AutoDelete, -1).await.unwrap();
+        assert_eq!(got.auto_delete_interval, Some(-1.0), "negative: never");
+        let e = set(Interval::AutoStop, -1).await.unwrap_err();
+        assert_eq!(e.code(), "DAYTONA_INVALID_ARGUMENT");
+
+        let e = c.recover(&s.id, &opts()).await.unwrap_err();
+        assert_eq!(e.status(), Some(400), "{e}");
+
+        let names = |q: ListQuery| async move {
+            c.list_all(&q, &opts())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.name.rsplit('-').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        let query = |sort, order| ListQuery {
+            labels: Some([("suite".to_string(), suite.clone())].into()),
+            sort,
+            order,
+            limit: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            names(query(Some(ListSort::Name), Some(ListOrder::Asc))).await,
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            names(query(Some(ListSort::Name), Some(ListOrder::Desc))).await,
+            ["c", "b", "a"]
+        );
+        // The default: the most recently active first (each create was after the one before).
+        let newest_first = names(query(None, None)).await;
+        let oldest_first = names(query(Some(ListSort::CreatedAt), Some(ListOrder::Asc))).await;
+        assert_eq!(oldest_first, ["b", "a", "c"]);
+        assert_eq!(newest_first, ["c", "a", "b"]);
+        assert!(ListSort::parse("color").is_err());
+        for s in made {
+            c.delete(&s.id, false, &opts()).await.unwrap();
+        }
+    })
+    .await;
+}

@@ -46,7 +46,14 @@ pub fn router(state: Shared) -> Router {
         .route("/sandbox/{id}/signing-key", get(not_supported))
         .route("/sandbox/{id}/signing-key/rotate", post(not_supported))
         .route("/sandbox/{id}/telemetry/{kind}", get(not_supported))
-        .route("/sandbox/{id}/build-logs-url", get(not_supported))
+        .route(
+            "/sandbox/{id}/build-logs-url",
+            get(crate::snapshots::sandbox_build_logs_url),
+        )
+        .route(
+            "/sandbox/{id}/build-logs",
+            get(crate::snapshots::sandbox_build_logs),
+        )
         .route("/secret", get(not_supported).post(not_supported))
         .route("/secret/paginated", get(not_supported))
         .route(
@@ -87,9 +94,31 @@ pub(crate) fn start_soon(state: &Shared, rec: &Record) {
     let spec = start_spec(&state, &rec.sandbox);
     tokio::spawn(async move {
         if let Err(e) = state.runtime.ensure(&id, &spec).await {
-            tracing::warn!("{}", e.message);
+            tracing::warn!("sandbox {id} did not start: {}", e.message);
+            failed_start(&state, &id, e.message).await;
         }
     });
+}
+
+/// A sandbox whose container could not start ends in `error` with the reason, recoverable:
+/// `recover` (or `start`) tries again once the cause is gone. Only a sandbox still meant to
+/// be started: a stop or delete that came meanwhile wins.
+async fn failed_start(state: &Shared, id: &str, reason: String) {
+    let updated = state
+        .store
+        .update(id, |rec| {
+            if rec.sandbox.state != SandboxState::Started {
+                return Err(Failure::conflict("no longer starting"));
+            }
+            rec.sandbox.state = SandboxState::Error;
+            rec.sandbox.error_reason = Some(reason);
+            rec.sandbox.recoverable = Some(true);
+            Ok(())
+        })
+        .await;
+    if let Ok(rec) = updated {
+        announce(state, SandboxState::Started, &rec);
+    }
 }
 
 /// How a sandbox's container is started: its limits, its volumes, its network.
@@ -183,10 +212,27 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
     let allow_list = allow_list(req.network_allow_list.as_deref())?;
     let domain_list = domain_list(req.domain_allow_list.as_deref())?;
     lists_enforceable(state, allow_list.as_ref(), domain_list.as_ref())?;
-    if req.linked_sandbox.is_some() {
-        return Err(Failure::bad_request(
-            "linkedSandbox is not supported by the embedded backend",
-        ));
+    // Options with no meaning on one machine: refused, never ignored (Daytona's "not
+    // supported" shape, as the routes of the same kind answer).
+    let unsupported = [
+        ("linkedSandbox", req.linked_sandbox.is_some()),
+        (
+            "secrets",
+            req.secrets.as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        ("kvm", req.kvm == Some(true)),
+        (
+            "outboundProxyUrl",
+            req.outbound_proxy_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
+        ),
+    ];
+    if let Some((option, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(Failure::bad_request(format!(
+            "{option} is not supported by the embedded backend (forge local): use Daytona for it"
+        ))
+        .with_code("NOT_SUPPORTED"));
     }
     let snapshot = match req.snapshot.as_deref().filter(|s| !s.trim().is_empty()) {
         None => None,
@@ -459,6 +505,8 @@ pub async fn start_sandbox(state: &Shared, id: &str) -> Result<(SandboxState, Re
             rec.sandbox.state = SandboxState::Started;
             rec.sandbox.desired_state = Some("started".into());
             rec.sandbox.last_activity_at = Some(now_rfc3339());
+            rec.sandbox.error_reason = None;
+            rec.sandbox.recoverable = Some(false);
             rec.stopped_at = None;
             Ok(())
         })
@@ -603,16 +651,23 @@ pub async fn delete_sandbox(state: &Shared, id: &str) -> Result<Sandbox, Failure
     Ok(gone)
 }
 
-/// `POST /sandbox/{id}/recover`: a sandbox in `error` is started again.
+/// `POST /sandbox/{id}/recover`: a sandbox in a recoverable `error` (its container did not
+/// start) is started again.
 async fn recover(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
-    let old = state_of(&state, &id).await?;
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
+    let old = rec.sandbox.state;
     if old != SandboxState::Error {
         return Err(Failure::bad_request(format!(
             "Sandbox is in state {old} and cannot be recovered (only errored sandboxes can)"
         )));
+    }
+    if rec.sandbox.recoverable != Some(true) {
+        return Err(Failure::bad_request(
+            "Sandbox error is not recoverable and cannot be recovered",
+        ));
     }
     let (old, rec) = start_sandbox(&state, &id).await?;
     Ok(Json(announce(&state, old, &rec)))
@@ -954,7 +1009,9 @@ async fn set_labels(
 }
 
 /// `POST /sandbox/{id}/autostop|autopause|autoarchive|autodelete/{minutes}`, enforced by the
-/// sandboxes' timers (`crate::lifecycle`); an auto-archive interval of 0 is the maximum.
+/// sandboxes' timers (`crate::lifecycle`); an auto-archive interval of 0 is the maximum. As in
+/// Daytona, at most one of auto-stop and auto-pause is non-zero: setting one while the other is
+/// on is a 400 (the SDKs tell their users to turn the other off first).
 async fn set_interval(
     State(state): State<Shared>,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
@@ -969,8 +1026,19 @@ async fn set_interval(
         .update(&id, |rec| {
             let s = &mut rec.sandbox;
             match kind.as_str() {
-                "autostop" if minutes >= 0 => s.auto_stop_interval = Some(minutes as f64),
-                "autopause" if minutes >= 0 => s.auto_pause_interval = Some(minutes as f64),
+                "autostop" | "autopause" if minutes >= 0 => {
+                    let (this, other, other_name) = if kind == "autostop" {
+                        (&mut s.auto_stop_interval, s.auto_pause_interval, "auto-pause")
+                    } else {
+                        (&mut s.auto_pause_interval, s.auto_stop_interval, "auto-stop")
+                    };
+                    if minutes > 0 && other.unwrap_or(0.0) > 0.0 {
+                        return Err(Failure::bad_request(format!(
+                            "at most one of auto-stop and auto-pause may be non-zero: set the {other_name} interval to 0 first"
+                        )));
+                    }
+                    *this = Some(minutes as f64);
+                }
                 "autoarchive" if minutes >= 0 => {
                     let m = if minutes == 0 {
                         MAX_AUTO_ARCHIVE
@@ -995,8 +1063,9 @@ struct ResizeBody {
     disk: Option<u32>,
 }
 
-/// `POST /sandbox/{id}/resize`: the new limits apply from the sandbox's next start; disk only
-/// grows.
+/// `POST /sandbox/{id}/resize`, with Daytona's rules: a started sandbox only grows its CPU and
+/// memory (a hot resize), disk needs a stopped sandbox and only grows, other states refuse it.
+/// The new limits apply from the sandbox's next start.
 async fn resize(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -1006,10 +1075,29 @@ async fn resize(
         .store
         .update(&id, |rec| {
             let s = &mut rec.sandbox;
+            if [body.cpu, body.memory, body.disk] == [None; 3] {
+                return Err(Failure::bad_request("resize needs cpu, memory or disk"));
+            }
             if [body.cpu, body.memory, body.disk].contains(&Some(0)) {
                 return Err(Failure::bad_request("resources must be at least 1"));
             }
-            if body.disk.is_some_and(|d| f64::from(d) < s.disk) {
+            let shrinks = |new: Option<u32>, old: f64| new.is_some_and(|n| f64::from(n) < old);
+            let refusal = match s.state {
+                SandboxState::Started if body.disk.is_some() => {
+                    Some("disk can only be resized while the sandbox is stopped")
+                }
+                SandboxState::Started
+                    if shrinks(body.cpu, s.cpu) || shrinks(body.memory, s.memory) =>
+                {
+                    Some("a started sandbox can only increase its cpu and memory: stop it first")
+                }
+                SandboxState::Started | SandboxState::Stopped => None,
+                _ => Some("only a started or stopped sandbox can be resized"),
+            };
+            if let Some(message) = refusal {
+                return Err(Failure::bad_request(message));
+            }
+            if shrinks(body.disk, s.disk) {
                 return Err(Failure::bad_request("disk size can only be increased"));
             }
             if let Some(c) = body.cpu {

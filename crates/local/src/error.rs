@@ -198,20 +198,25 @@ fn json_response(mut res: Response, body: serde_json::Value) -> Response {
 }
 
 /// Middleware for `/api`: errors in the NestJS shape
-/// `{path, timestamp, statusCode, error, message}`.
+/// `{path, timestamp, statusCode, error, message}`, plus `code` when the failure names one
+/// (`NOT_SUPPORTED`): the SDKs read `code` from API errors as from the daemon's
+/// (`DaytonaError.code`), so a client can tell "not here" from a bad request.
 pub async fn render_api(req: Request, next: Next) -> Response {
     let path = original_path(&req);
     let res = next.run(req).await;
     match take_failure(res).await {
         Err(res) => res,
         Ok((f, res)) => {
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "path": path,
                 "timestamp": now_rfc3339(),
                 "statusCode": f.status.as_u16(),
                 "error": f.status.canonical_reason().unwrap_or("Error"),
                 "message": f.message,
             });
+            if let Some(code) = f.code {
+                body["code"] = code.into();
+            }
             json_response(res, body)
         }
     }

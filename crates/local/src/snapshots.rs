@@ -156,20 +156,7 @@ pub async fn build_for_sandbox(
     state: &Shared,
     info: &forge_wire::CreateBuildInfo,
 ) -> Result<Snapshot, Failure> {
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    hash.update(info.dockerfile_content.as_bytes());
-    for h in info.context_hashes.iter().flatten() {
-        hash.update(b"\0");
-        hash.update(h.as_bytes());
-    }
-    let digest: String = hash
-        .finish()
-        .as_ref()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let name = format!("forge-build-{digest}");
+    let name = build_name(&info.dockerfile_content, info.context_hashes.as_deref());
     // A failed build of the same content is built again.
     if let Some(old) = objects(state).get(&name) {
         if old.state == SnapshotState::BuildFailed {
@@ -203,6 +190,69 @@ pub async fn build_for_sandbox(
             _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     }
+}
+
+/// The name of the snapshot a declarative image (a Dockerfile and its contexts) is built as.
+fn build_name(dockerfile: &str, context_hashes: Option<&[String]>) -> String {
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    hash.update(dockerfile.as_bytes());
+    for h in context_hashes.into_iter().flatten() {
+        hash.update(b"\0");
+        hash.update(h.as_bytes());
+    }
+    let digest: String = hash
+        .finish()
+        .as_ref()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("forge-build-{digest}")
+}
+
+/// The snapshot a sandbox's declarative image was built as (`None`: it was not built, or that
+/// snapshot was deleted since).
+pub fn built_for(state: &Shared, sandbox: &forge_wire::Sandbox) -> Option<Snapshot> {
+    let info = sandbox.build_info.as_ref()?;
+    let dockerfile = info
+        .dockerfile_content
+        .as_deref()
+        .filter(|d| has_steps(d))?;
+    objects(state).get(&build_name(dockerfile, info.context_hashes.as_deref()))
+}
+
+/// The snapshot of a sandbox's build, or the 404 saying it has none.
+async fn sandbox_build(state: &Shared, id: &str) -> Result<Snapshot, Failure> {
+    let rec = state
+        .store
+        .get(id)
+        .await
+        .ok_or_else(|| crate::store::not_found(id))?;
+    built_for(state, &rec.sandbox).ok_or_else(|| {
+        Failure::not_found(format!(
+            "Sandbox {id} has no build logs: it was not built from a declarative image"
+        ))
+    })
+}
+
+/// `GET /sandbox/{id}/build-logs-url`: for a sandbox created from a declarative image, the URL
+/// of its image build's logs (those of the snapshot it was built as); a 404 for the others.
+pub async fn sandbox_build_logs_url(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let snap = sandbox_build(&state, &id).await?;
+    build_logs_url(State(state), Path(snap.id)).await
+}
+
+/// `GET /sandbox/{id}/build-logs[?follow=true]`: the same logs, directly.
+pub async fn sandbox_build_logs(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    query: RawQuery,
+) -> Result<Response, Failure> {
+    let snap = sandbox_build(&state, &id).await?;
+    build_logs(State(state), Path(snap.id), query).await
 }
 
 /// `GET /snapshots?page=&limit=&name=&sort=&order=`.

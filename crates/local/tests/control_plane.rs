@@ -91,21 +91,30 @@ async fn lifecycle_and_persistence_across_restart() {
         .json(
             Method::POST,
             &env.api(&format!("/sandbox/{id}/resize")),
-            Some(json!({"cpu": 8, "disk": 20})),
+            Some(json!({"cpu": 8, "memory": 32})),
         )
         .await;
     assert_eq!(
-        (s, v["cpu"].as_f64(), v["disk"].as_f64()),
-        (200, Some(8.0), Some(20.0))
+        (s, v["cpu"].as_f64(), v["memory"].as_f64()),
+        (200, Some(8.0), Some(32.0))
     );
-    let (s, _) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{id}/resize")),
-            Some(json!({"disk": 5})),
-        )
-        .await;
-    assert_eq!(s, 400);
+    // A started sandbox only grows cpu and memory; disk needs a stopped one; nothing shrinks
+    // while started; an empty resize is refused.
+    for body in [
+        json!({"disk": 20}),
+        json!({"cpu": 1}),
+        json!({}),
+        json!({"cpu": 0}),
+    ] {
+        let (s, _) = env
+            .json(
+                Method::POST,
+                &env.api(&format!("/sandbox/{id}/resize")),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, 400, "{body}");
+    }
     let (s, v) = env
         .json(
             Method::PUT,

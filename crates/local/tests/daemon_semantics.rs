@@ -41,6 +41,34 @@ async fn execute_and_code_run_validate_as_the_daemon() {
         .contains("language is required"));
 }
 
+/// As the daemon: the shell reads the command from its stdin. A command larger than one
+/// argument may be (128 KiB on Linux) runs, and a `read` in it reads the script's next line.
+#[tokio::test]
+async fn execute_gives_the_command_to_the_shell_on_stdin() {
+    let env = common::start().await;
+    let id = env.sandbox().await;
+    let big = "x".repeat(200 * 1024);
+    let (s, v) = env
+        .exec(&id, json!({"command": format!("v={big}; echo ${{#v}}")}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["exitCode"], 0, "{v}");
+    assert_eq!(v["result"], "204800\n");
+    let (s, v) = env
+        .exec(
+            &id,
+            json!({"command": "read line\nthe script's own next line\necho \"got: $line\""}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["result"], "got: the script's own next line\n", "{v}");
+    // The exit code is the script's, its last command's by default.
+    let (_, v) = env
+        .exec(&id, json!({"command": "false\ntrue\nexit 3"}))
+        .await;
+    assert_eq!(v["exitCode"], 3, "{v}");
+}
+
 #[tokio::test]
 async fn session_input_is_a_line_echoed_into_the_log() {
     let env = common::start().await;

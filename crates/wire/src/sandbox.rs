@@ -168,6 +168,17 @@ pub struct CreateSandbox {
     /// Not supported by the embedded backend (refused, never ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_sandbox: Option<String>,
+    /// Vault secrets to mount, `[{envVar: secretName}]`. Not supported by the embedded
+    /// backend (refused when not empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<StringMap>>,
+    /// A sandbox with `/dev/kvm`. Not supported by the embedded backend (refused when true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm: Option<bool>,
+    /// A proxy all outbound traffic goes through. Not supported by the embedded backend
+    /// (refused when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_proxy_url: Option<String>,
 }
 
 /// `Sandbox` (and `SandboxListItem`, a subset: the fields a list item lacks default).

@@ -421,10 +421,17 @@ impl Runtime {
             // Neither side may pass through a link: a link a sandbox put in a shared volume
             // (under the `subpath`) or in its own folder (above the mount point) would carry
             // the bind mount out to any folder of this machine.
-            if let Some(link) = first_link(volume, host).or_else(|| first_link(&root, &point)) {
+            // Named as the sandbox sees them (a host path never leaves the backend).
+            let shown = |base: &Path, link: PathBuf, prefix: &str| {
+                let rel = link.strip_prefix(base).unwrap_or(Path::new("")).display();
+                format!("{prefix}{rel}")
+            };
+            let link = first_link(volume, host)
+                .map(|l| format!("{} of the volume", shown(volume, l, "")))
+                .or_else(|| first_link(&root, &point).map(|l| shown(&root, l, "/")));
+            if let Some(link) = link {
                 return Err(Failure::bad_request(format!(
-                    "cannot mount a volume at {at}: {} is a symbolic link",
-                    link.display()
+                    "cannot mount a volume at {at}: {link} is a symbolic link"
                 )));
             }
             // A volume's subpath made here is the sandbox user's, as if it had made it. Made
@@ -824,6 +831,11 @@ impl Runtime {
             *f = Some(filter);
         }
         Ok(())
+    }
+
+    /// Whether sandboxes are containers here (their own user, mount and network namespaces).
+    pub fn contained(&self) -> bool {
+        self.namespaces
     }
 
     /// Whether sandboxes have their own network namespace here (a list can be enforced).

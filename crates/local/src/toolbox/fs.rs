@@ -74,8 +74,9 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// `FileInfo` from (l)stat data.
-pub fn file_info(name: String, path: Option<String>, st: &Stat) -> FileInfo {
+/// `FileInfo` from (l)stat data, its owner and group named as the sandbox sees them
+/// (`contained`: see [`names`]).
+pub fn file_info(name: String, path: Option<String>, st: &Stat, contained: bool) -> FileInfo {
     let modified = confine::modified(st);
     let rfc = humantime::format_rfc3339_nanos(modified).to_string();
     FileInfo {
@@ -85,8 +86,8 @@ pub fn file_info(name: String, path: Option<String>, st: &Stat) -> FileInfo {
         size: st.st_size as u64,
         mode: mode_string(st),
         permissions: format!("{:04o}", st.st_mode & 0o7777),
-        owner: names::user(st.st_uid),
-        group: names::group(st.st_gid),
+        owner: names::user(st.st_uid, contained),
+        group: names::group(st.st_gid, contained),
         mod_time: go_time(&rfc),
         modified_at: humantime::format_rfc3339_seconds(modified).to_string(),
     }
@@ -158,19 +159,21 @@ pub async fn list(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<Vec<FileIn
             .ok_or_else(|| Failure::bad_request("depth must be an integer of at least 1"))?,
     };
     let root = sbx.root.clone();
+    let contained = sbx.state.runtime.contained();
     let items = blocking(move || {
         let dir = root.resolve(&path)?;
         dir.readable()?;
         let handle = dir.dir()?;
         let mut out = Vec::new();
-        list_into(handle, &dir.shown, depth.min(MAX_DEPTH), &mut out);
+        let depth = depth.min(MAX_DEPTH);
+        list_into(handle, &dir.shown, depth, contained, &mut out);
         Ok(out)
     })
     .await?;
     Ok(Json(items))
 }
 
-fn list_into(dir: &Dir, shown: &str, depth: usize, out: &mut Vec<FileInfo>) {
+fn list_into(dir: &Dir, shown: &str, depth: usize, contained: bool, out: &mut Vec<FileInfo>) {
     let Ok(entries) = confine::entries(dir, MAX_LISTED) else {
         return;
     };
@@ -183,10 +186,11 @@ fn list_into(dir: &Dir, shown: &str, depth: usize, out: &mut Vec<FileInfo>) {
             e.name.to_string_lossy().into_owned(),
             Some(path.clone()),
             &e.stat,
+            contained,
         ));
         if depth > 1 && e.file_type() == FileType::Directory {
             if let Ok(sub) = e.open_dir(dir) {
-                list_into(&sub, &path, depth - 1, out);
+                list_into(&sub, &path, depth - 1, contained, out);
             }
         }
     }
@@ -196,7 +200,13 @@ fn list_into(dir: &Dir, shown: &str, depth: usize, out: &mut Vec<FileInfo>) {
 pub async fn info(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Json<FileInfo>, Failure> {
     let p = path_param(&sbx, query.as_deref(), "path")?;
     let st = *p.stat()?;
-    Ok(Json(file_info(p.name(), Some(p.shown.clone()), &st)))
+    let contained = sbx.state.runtime.contained();
+    Ok(Json(file_info(
+        p.name(),
+        Some(p.shown.clone()),
+        &st,
+        contained,
+    )))
 }
 
 /// `DELETE /files?path=&recursive=`: a folder needs `recursive=true`; a symlink is removed,
@@ -529,7 +539,12 @@ pub async fn move_files(sbx: Sbx, RawQuery(query): RawQuery) -> Result<Response,
     Ok(StatusCode::OK.into_response())
 }
 
-/// User and group names from `/etc/passwd` and `/etc/group` (numeric when unknown).
+/// User and group names as the sandbox's own `stat` gives them (the daemon runs inside the
+/// sandbox and names owners so). In a container only the sandbox user's ids are mapped into
+/// its user namespace: it is `daytona`, and every other owner (this machine's root among them)
+/// is the kernel's overflow id, `nobody` / `nogroup` in the sandbox's `/etc`. Unconfined, the
+/// sandbox's processes see this machine's names, from `/etc/passwd` and `/etc/group` (numeric
+/// when unknown).
 mod names {
     fn lookup(file: &str, id: u32) -> Option<String> {
         let text = std::fs::read_to_string(file).ok()?;
@@ -553,15 +568,21 @@ mod names {
         })
     }
     /// Names as the sandbox sees them: its user (this machine's sandbox uid) is `daytona`.
-    pub fn user(uid: u32) -> String {
+    pub fn user(uid: u32, contained: bool) -> String {
         if uid == crate::container::sandbox_ids().0 {
             return "daytona".into();
         }
+        if contained {
+            return "nobody".into();
+        }
         lookup("/etc/passwd", uid).unwrap_or_else(|| uid.to_string())
     }
-    pub fn group(gid: u32) -> String {
+    pub fn group(gid: u32, contained: bool) -> String {
         if gid == crate::container::sandbox_ids().1 {
             return "daytona".into();
+        }
+        if contained {
+            return "nogroup".into();
         }
         lookup("/etc/group", gid).unwrap_or_else(|| gid.to_string())
     }

@@ -1,8 +1,10 @@
 //! One-shot commands: `POST /process/execute` and `POST /process/code-run`.
 //!
-//! Like the daemon: `bash -c` in the requested cwd (never created: a missing one is exit code
-//! -1 and the chdir error), stdout and stderr written to one pipe (so `result` keeps their
-//! interleaving), and a timeout (seconds) that kills the command's whole tree and answers 408.
+//! Like the daemon: the sandbox's bash reads the command from its stdin (so no argument-size
+//! limit applies, and a command that reads stdin reads the rest of the script, as there), in
+//! the requested cwd (never created: a missing one is exit code -1 and the chdir error),
+//! stdout and stderr written to one pipe (so `result` keeps their interleaving), and a timeout
+//! (seconds) that kills the command's whole tree and answers 408.
 //!
 //! Python code that imports matplotlib runs under a small wrapper (`charts.py`, the code on its
 //! fd 3) that turns every figure the code shows into a chart in `artifacts.charts`, as the
@@ -78,15 +80,14 @@ pub async fn execute(
     let envs = req.envs.unwrap_or_default();
     check_env(&envs)?;
     let cwd = sbx.root.resolve(req.cwd.as_deref().unwrap_or(WORK_DIR))?;
-    let args = vec!["-c".to_string(), req.command];
     let out = run(
         &sbx,
         "bash",
-        &args,
+        &[],
         &sbx.cmd_path(&cwd),
         &envs,
         req.timeout,
-        None,
+        Feed::Stdin(req.command.into_bytes()),
     )
     .await?;
     Ok(Json(ExecuteResponse {
@@ -157,15 +158,15 @@ pub async fn code_run(
         }
     }
     // The wrapped code reaches its wrapper as an in-memory file on fd 3.
-    let fd3 = if charts {
-        Some(
+    let feed = if charts {
+        Feed::Fd3(
             super::git::memory_file(req.code.as_bytes())
                 .map_err(|e| Failure::internal(format!("cannot pass the code: {e}")))?,
         )
     } else {
-        None
+        Feed::Nothing
     };
-    let mut out = run(&sbx, &program, &args, &cwd, &envs, req.timeout, fd3).await?;
+    let mut out = run(&sbx, &program, &args, &cwd, &envs, req.timeout, feed).await?;
     if charts {
         let (result, found) = take_artifacts(&out.result);
         out.result = result;
@@ -244,8 +245,16 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
-/// Runs `program args` for the sandbox (`fd3` as its fd 3) and answers like the daemon's
-/// execute.
+/// What a one-shot command is given besides its arguments (its stdin is /dev/null otherwise).
+pub enum Feed {
+    Nothing,
+    /// An open file as its fd 3.
+    Fd3(OwnedFd),
+    /// These bytes on its stdin, which is then closed.
+    Stdin(Vec<u8>),
+}
+
+/// Runs `program args` for the sandbox (fed `feed`) and answers like the daemon's execute.
 async fn run(
     sbx: &Sbx,
     program: &str,
@@ -253,10 +262,10 @@ async fn run(
     cwd: &str,
     envs: &StringMap,
     timeout: Option<u64>,
-    fd3: Option<OwnedFd>,
+    feed: Feed,
 ) -> Result<CodeRunResponse, Failure> {
     let _slot = procs::command_slot(&sbx.state.commands)?;
-    match run_combined(sbx, program, args, cwd, envs, timeout, fd3).await? {
+    match run_combined(sbx, program, args, cwd, envs, timeout, feed).await? {
         Outcome::Exited { code, output } => Ok(CodeRunResponse {
             exit_code: code,
             result: output,
@@ -293,15 +302,20 @@ pub async fn run_combined(
     cwd: &str,
     envs: &StringMap,
     timeout: Option<u64>,
-    fd3: Option<OwnedFd>,
+    feed: Feed,
 ) -> Result<Outcome, Failure> {
     let mut argv = vec![program.to_string()];
     argv.extend(args.iter().cloned());
+    let (fd3, input) = match feed {
+        Feed::Nothing => (None, None),
+        Feed::Fd3(fd) => (Some(fd), None),
+        Feed::Stdin(bytes) => (None, Some(bytes)),
+    };
     let spec = Spec {
         argv,
         cwd: cwd.to_string(),
         env: sbx.env(cwd, envs),
-        stdin: false,
+        stdin: input.is_some(),
         output: Output::Combined,
         fd3,
     };
@@ -320,6 +334,14 @@ pub async fn run_combined(
     let killer = child.killer();
     // Killed with its tree if the client goes away mid-command.
     let guard = KillOnDrop(Some(killer.clone()));
+    if let (Some(bytes), Some(mut pipe)) = (input, child.stdin.take()) {
+        // Written while the output is read (a long script must not wait on a full pipe), then
+        // closed: the shell ends at its end. A command that exits early just stops reading.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&bytes).await;
+        });
+    }
     let reader = child.stdout.take();
     let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = output.clone();

@@ -191,17 +191,21 @@ impl Pty {
         opts: &CallOptions,
     ) -> Result<PtyHandle> {
         check_options(o)?;
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("id", &o.id);
-        q.append_pair("cols", &o.cols.unwrap_or(80).to_string());
-        q.append_pair("rows", &o.rows.unwrap_or(24).to_string());
-        if let Some(cwd) = &o.cwd {
-            q.append_pair("cwd", cwd);
-        }
+        // Built apart: the serializer is not `Send`, and this future must be.
+        let query = {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("id", &o.id);
+            q.append_pair("cols", &o.cols.unwrap_or(80).to_string());
+            q.append_pair("rows", &o.rows.unwrap_or(24).to_string());
+            if let Some(cwd) = &o.cwd {
+                q.append_pair("cwd", cwd);
+            }
+            q.finish()
+        };
         let url = format!(
             "{}/process/pty/create-connect?{}",
             self.tb.base_url(),
-            q.finish()
+            query
         );
         let envs = if o.envs.is_empty() {
             None

@@ -11,12 +11,14 @@ fn opts() -> CallOptions {
     CallOptions::new().with_timeout(Duration::from_secs(90))
 }
 
-/// Reads output into `seen` until it holds `needle` (the test's `bounded` ends a hang).
+/// Reads output into `seen` until it holds `needle`; a minute without it fails, showing what
+/// the terminal printed.
 async fn until(out: &mut PtyOutput, seen: &mut String, needle: &str) {
     while !seen.contains(needle) {
-        let chunk = out.next_chunk().await.unwrap_or_else(|| {
-            panic!("the output ended before {needle:?}; saw {seen:?}");
-        });
+        let next = tokio::time::timeout(Duration::from_mins(1), out.next_chunk()).await;
+        let Ok(Some(chunk)) = next else {
+            panic!("no {needle:?} (ended: {}); saw {seen:?}", next.is_ok());
+        };
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
@@ -54,7 +56,10 @@ async fn pty_input_output_resize_exit_code() {
 
         h.send_input("exit 3\n").await.unwrap();
         drop(out);
-        let exit = h.wait().await.unwrap();
+        let exit = tokio::time::timeout(Duration::from_mins(1), h.wait())
+            .await
+            .expect("the shell did not exit within a minute of `exit 3`")
+            .unwrap();
         assert_eq!(exit.exit_code, 3);
         assert_eq!(
             pty.get("term").await.unwrap_err().code(),

@@ -305,6 +305,7 @@ fn base64url(bytes: &[u8]) -> String {
 }
 
 /// How the socket ended.
+#[cfg_attr(target_family = "wasm", allow(dead_code))] // made by the socket pump, native only
 #[derive(Debug, Clone)]
 enum Ended {
     Exited(PtyExit),
@@ -425,9 +426,11 @@ impl futures_util::Stream for PtyOutput {
 }
 
 /// Makes the typed error of a refusal.
+#[cfg_attr(target_family = "wasm", allow(dead_code))] // made by the socket pump, native only
 type MakeError = fn(ApiError) -> Error;
 
 /// A refusal in a control message as a typed error: the daemon's wording decides.
+#[cfg_attr(target_family = "wasm", allow(dead_code))] // made by the socket pump, native only
 fn refusal(message: String) -> Error {
     const KINDS: &[(&str, MakeError)] = &[
         ("not found", Error::NotFound),
@@ -442,6 +445,7 @@ fn refusal(message: String) -> Error {
 }
 
 /// `{"exitCode":N,"exitReason":"…"}` (the close frame's reason).
+#[cfg_attr(target_family = "wasm", allow(dead_code))] // made by the socket pump, native only
 fn exit_of(text: &str) -> Option<PtyExit> {
     let c: forge_wire::PtyControl = serde_json::from_str(&format!(
         r#"{{"type":"","status":"",{}"#,

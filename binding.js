@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Daytona = nativeBinding.Daytona
 module.exports.PreviewEvents = nativeBinding.PreviewEvents
+module.exports.PtyHandle = nativeBinding.PtyHandle
 module.exports.Sandbox = nativeBinding.Sandbox
 module.exports.SandboxFs = nativeBinding.SandboxFs
 module.exports.SandboxGit = nativeBinding.SandboxGit

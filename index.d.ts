@@ -19,6 +19,7 @@ export type DaytonaErrorCode =
   | 'DAYTONA_LOCAL_BACKEND'
   | 'DAYTONA_LOCAL_UNSUPPORTED'
   | 'DAYTONA_NOT_FOUND'
+  | 'DAYTONA_NOT_SUPPORTED'
   | 'DAYTONA_QUOTA_EXCEEDED'
   | 'DAYTONA_RATE_LIMITED'
   | 'DAYTONA_RESPONSE_TOO_LARGE'
@@ -1409,6 +1410,32 @@ export declare class PreviewEvents {
   [globalThis.Symbol.asyncIterator](): this
 }
 
+/**
+ * One client of a PTY session (`createPty` / `connectPty`): input in, output to `onData`,
+ * the exit code from `wait()`.
+ */
+export declare class PtyHandle {
+  /** The session's id. */
+  get sessionId(): string
+  /**
+   * Writes to the terminal: text (a command and a newline; the byte 3 is Ctrl+C) or bytes.
+   * `DAYTONA_CONNECTION` once this client is disconnected.
+   */
+  sendInput(data: string | Uint8Array): Promise<void>
+  /** Resizes the terminal (the foreground program gets SIGWINCH); the session's info. */
+  resize(cols: number, rows: number): Promise<PtySessionInfo>
+  /** Kills the shell (SIGKILL): `wait()` then gives exit code 137. */
+  kill(): Promise<void>
+  /**
+   * Waits for the shell to exit, after every `onData` call for its output has returned:
+   * `{ exitCode, error }`. Rejects with `DAYTONA_CALLBACK_ERROR` when `onData` threw, and
+   * with `DAYTONA_CONNECTION` when this client was disconnected first.
+   */
+  wait(): Promise<PtyResult>
+  /** Closes this client's connection; the session and its shell live on. */
+  disconnect(): Promise<void>
+}
+
 /** A Daytona sandbox. */
 export declare class Sandbox {
   /** The sandbox id. */
@@ -1717,6 +1744,24 @@ export declare class SandboxProcess {
    * own API lacks this route (it answers `DAYTONA_NOT_FOUND`); `deleteSession` works there.
    */
   killSessionCommand(sessionId: string, commandId: string): Promise<void>
+  /**
+   * Creates a PTY session (a login shell on a real terminal) and connects to it in one
+   * round trip, as the official SDK's `createPty` does. Resolves once connected.
+   */
+  createPty(options: PtyCreateOptions): Promise<PtyHandle>
+  /**
+   * Connects to an existing PTY session (another client of the same terminal, or again
+   * after a disconnect). `DAYTONA_NOT_FOUND` for an unknown id.
+   */
+  connectPty(sessionId: string, options?: PtyConnectOptions): Promise<PtyHandle>
+  /** Every PTY session of the sandbox. */
+  listPtySessions(): Promise<PtySessionInfo[]>
+  /** One PTY session. `DAYTONA_NOT_FOUND` for an unknown (or exited) id. */
+  getPtySessionInfo(sessionId: string): Promise<PtySessionInfo>
+  /** Resizes a PTY session's terminal; its info. */
+  resizePtySession(sessionId: string, cols: number, rows: number): Promise<PtySessionInfo>
+  /** Kills a PTY session's shell (SIGKILL) and removes the session. */
+  killPtySession(sessionId: string): Promise<void>
 }
 
 /**
@@ -2014,6 +2059,56 @@ export interface PreviewLink {
   port: number
   url: string
   token: string
+}
+
+/** The options of `connectPty`. */
+export interface PtyConnectOptions {
+  /** As `createPty`'s `onData`. */
+  onData?: (data: Uint8Array) => unknown
+}
+
+/** The options of `createPty`. */
+export interface PtyCreateOptions {
+  /** The session's id, unique in the sandbox. */
+  id: string
+  /** Working directory (the sandbox's work dir by default). */
+  cwd?: string
+  /** Extra environment of the shell. */
+  envs?: Record<string, string>
+  /** Terminal width, 1..=1000 (default 80). */
+  cols?: number
+  /** Terminal height, 1..=1000 (default 24). */
+  rows?: number
+  /**
+   * Gets the terminal's output as it comes; each call waits for the previous one (and the
+   * promise it returned). One that throws disconnects this client (the shell lives on) and
+   * makes `wait()` reject with `DAYTONA_CALLBACK_ERROR`.
+   */
+  onData?: (data: Uint8Array) => unknown
+}
+
+/** How a PTY's shell ended (the official SDK's `PtyResult`). */
+export interface PtyResult {
+  /** The shell's exit code (137 after `kill()`). */
+  exitCode: number
+  /** The daemon's reason when not 0 (`SIGKILL`, `non-zero exit`, ...). */
+  error?: string
+}
+
+/** A PTY session as the daemon describes it. */
+export interface PtySessionInfo {
+  id: string
+  /** The shell's working directory. */
+  cwd: string
+  /** The extra environment the session was created with. */
+  envs: Record<string, string>
+  cols: number
+  rows: number
+  /** When it was created (RFC 3339). */
+  createdAt: string
+  /** Whether its shell runs (false before a lazily created session's first connect). */
+  active: boolean
+  lazyStart: boolean
 }
 
 /** One file of `fs.replaceInFiles`. */

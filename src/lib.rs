@@ -25,6 +25,7 @@ mod logs;
 mod pipeline;
 mod process;
 mod promise;
+mod pty;
 mod sandbox;
 mod snapshots;
 mod toolbox_dto;

@@ -88,7 +88,7 @@ fn strip_markers(s: String) -> String {
 /// Process execution inside a sandbox (`sandbox.process`).
 #[napi]
 pub struct SandboxProcess {
-    core: Arc<SandboxCore>,
+    pub(crate) core: Arc<SandboxCore>,
 }
 
 impl SandboxProcess {

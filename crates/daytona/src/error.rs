@@ -115,6 +115,11 @@ pub enum Error {
     #[error("aborted")]
     #[strum(serialize = "DAYTONA_ABORTED")]
     Aborted,
+    /// What this build cannot do (a PTY's WebSocket in the WebAssembly build, which has no
+    /// sockets): the message says what and where it works.
+    #[error("not supported: {0}")]
+    #[strum(serialize = "DAYTONA_NOT_SUPPORTED")]
+    NotSupported(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -72,4 +72,5 @@ pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, U
 pub use toolbox::git::{CloneParams, Git, GitCredentials};
 pub use toolbox::logs::{Demuxer, LogChunk, LogStream, LogStreamKind};
 pub use toolbox::process::{CodeRunParams, ExecOptions, ExecResult, Process, Spawned};
+pub use toolbox::pty::{Pty, PtyExit, PtyHandle, PtyOptions, PtyOutput};
 pub use toolbox::Toolbox;

@@ -14,4 +14,5 @@ mod snapshots;
 mod toolbox_fs;
 mod toolbox_git;
 mod toolbox_process;
+mod toolbox_pty;
 mod wire_compat;

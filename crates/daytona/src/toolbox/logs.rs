@@ -235,7 +235,7 @@ pub(crate) fn ws_url(http_url: &str) -> String {
 /// The live log stream over WebSocket: the native build only (WASI has no sockets; see
 /// [`open`] for the WebAssembly build).
 #[cfg(not(target_family = "wasm"))]
-mod socket {
+pub(crate) mod socket {
     use super::{Demuxer, LogStream, CHANNEL_CAPACITY};
     use crate::call::{CallOptions, CancellationToken};
     use crate::error::{scrub, Error, Result};
@@ -246,7 +246,7 @@ mod socket {
     use tokio_tungstenite::tungstenite::Message;
 
     /// rustls with the ring provider and the webpki roots, built once (like reqwest's).
-    fn tls_connector() -> Result<tokio_tungstenite::Connector> {
+    pub(crate) fn tls_connector() -> Result<tokio_tungstenite::Connector> {
         static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
         let cfg = CONFIG.get_or_init(|| {
             let roots = rustls::RootCertStore {
@@ -263,6 +263,52 @@ mod socket {
             .ok_or_else(|| Error::Connection("TLS is not available for the log stream".into()))
     }
 
+    /// A connected WebSocket of the toolbox.
+    pub(crate) type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// Opens a toolbox WebSocket: the wire headers plus `extra` (a subprotocol offer), within
+    /// `deadline`; an HTTP refusal becomes the typed error of its status. `what` names the
+    /// socket in errors and the log.
+    pub(crate) async fn handshake(
+        url: &str,
+        headers: &crate::fetch::HeaderMap,
+        extra: &[(http::HeaderName, String)],
+        secrets: &[String],
+        deadline: &crate::call::Deadline,
+        what: &'static str,
+    ) -> Result<Socket> {
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| Error::InvalidArgument(format!("bad {what} URL: {e}")))?;
+        for (k, v) in headers {
+            request.headers_mut().insert(k.clone(), v.clone());
+        }
+        for (k, v) in extra {
+            let v = http::HeaderValue::from_str(v)
+                .map_err(|_| Error::InvalidArgument(format!("bad {what} header {k}")))?;
+            request.headers_mut().insert(k.clone(), v);
+        }
+        let connector = tls_connector()?;
+        // Boxed here, at its source: the TLS + WebSocket handshake future is ~21 KB, and inline it
+        // made every caller's future (the verifier, the pipeline, each test) that much larger.
+        let connect = Box::pin(async {
+            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
+                .await
+                .map_err(|e| ws_error(e, what, secrets))
+        });
+        let t0 = std::time::Instant::now();
+        let opened = deadline.run(what, connect).await;
+        crate::log::websocket(
+            url,
+            secrets,
+            t0,
+            opened.as_ref().map(|_| ()).map_err(Error::code),
+        );
+        Ok(opened?.0)
+    }
+
     /// Opens the WebSocket with the wire headers and starts pumping demuxed chunks into a
     /// bounded channel. Connect errors are returned here; later errors arrive as items.
     pub(crate) async fn open(
@@ -271,30 +317,8 @@ mod socket {
         secrets: Vec<String>,
         opts: &CallOptions,
     ) -> Result<LogStream> {
-        let mut request = url
-            .into_client_request()
-            .map_err(|e| Error::InvalidArgument(format!("bad log stream URL: {e}")))?;
-        for (k, v) in headers {
-            request.headers_mut().insert(k.clone(), v.clone());
-        }
         let deadline = opts.deadline(None);
-        let connector = tls_connector()?;
-        // Boxed here, at its source: the TLS + WebSocket handshake future is ~21 KB, and inline it
-        // made every caller's future (the verifier, the pipeline, each test) that much larger.
-        let connect = Box::pin(async {
-            tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
-                .await
-                .map_err(|e| ws_error(e, &secrets))
-        });
-        let t0 = std::time::Instant::now();
-        let opened = deadline.run("open log stream", connect).await;
-        crate::log::websocket(
-            url,
-            &secrets,
-            t0,
-            opened.as_ref().map(|_| ()).map_err(Error::code),
-        );
-        let (mut ws, _) = opened?;
+        let mut ws = handshake(url, headers, &[], &secrets, &deadline, "open log stream").await?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let stop = CancellationToken::new();
         let stop_task = stop.clone();
@@ -307,7 +331,7 @@ mod socket {
                         Ok(Message::Text(t)) => t.as_bytes().to_vec(),
                         Ok(Message::Close(_)) => break,
                         Ok(_) => continue,
-                        Err(e) => return Err(ws_error(e, &secrets)),
+                        Err(e) => return Err(ws_error(e, "log stream", &secrets)),
                     };
                     for chunk in demux.push(&bytes) {
                         if tx.send(Ok(chunk)).await.is_err() {
@@ -343,7 +367,11 @@ mod socket {
         Ok(LogStream { rx, stop })
     }
 
-    fn ws_error(e: tokio_tungstenite::tungstenite::Error, secrets: &[String]) -> Error {
+    pub(crate) fn ws_error(
+        e: tokio_tungstenite::tungstenite::Error,
+        what: &str,
+        secrets: &[String],
+    ) -> Error {
         use tokio_tungstenite::tungstenite::Error as WsError;
         match e {
             WsError::Http(resp) => {
@@ -351,7 +379,7 @@ mod socket {
                 let body = resp.body().clone().unwrap_or_default();
                 Error::from_response(status, &body, None, secrets)
             }
-            other => Error::Connection(scrub(&format!("log stream: {other}"), secrets)),
+            other => Error::Connection(scrub(&format!("{what}: {other}"), secrets)),
         }
     }
 }

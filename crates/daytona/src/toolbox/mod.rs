@@ -1,5 +1,5 @@
 //! The toolbox of one sandbox: `{toolboxProxyUrl}/{id}/...` with the same headers as the API
-//! (daytona-wire.md §4). Sub-handles: [`Toolbox::process`], [`Toolbox::fs`], [`Toolbox::git`].
+//! (daytona-wire.md §4). Sub-handles: [`Toolbox::process`], [`Toolbox::pty`], [`Toolbox::fs`], [`Toolbox::git`].
 
 pub mod fs;
 pub mod git;
@@ -7,6 +7,7 @@ mod hostfile;
 pub mod killable;
 pub mod logs;
 pub mod process;
+pub mod pty;
 
 use crate::call::{CallOptions, Deadline};
 use crate::fetch::Method;
@@ -59,6 +60,11 @@ impl Toolbox {
 
     pub fn process(&self) -> process::Process {
         process::Process { tb: self.clone() }
+    }
+
+    /// PTY sessions: interactive terminals.
+    pub fn pty(&self) -> pty::Pty {
+        pty::Pty { tb: self.clone() }
     }
 
     pub fn fs(&self) -> fs::Fs {

@@ -389,6 +389,19 @@ test('createSnapshot from a sandbox: a new sandbox from it starts with the files
     await sh(child, 'echo changed > /home/daytona/kept.txt')
     assert.equal(await sh(source, 'cat /home/daytona/kept.txt'), 'kept')
     await assert.rejects(source.createSnapshot(name), sdk.DaytonaConflictError, 'names are unique')
+    // Deactivated (the SDK has no call for it: the API's route), it cannot be used; the SDK's
+    // activate makes it usable again.
+    const off = await fetch(`${backend.apiUrl.replace(/\/$/, '')}/snapshots/${snapshot.id}/deactivate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${backend.apiKey}` },
+    })
+    assert.equal(off.status, 200, await off.text())
+    assert.equal((await daytona.snapshot.get(name)).state, 'inactive')
+    await assert.rejects(daytona.create({ snapshot: name }), sdk.DaytonaError, 'an inactive snapshot is refused')
+    assert.equal((await daytona.snapshot.activate(snapshot)).state, 'active')
+    const again = await daytona.create({ snapshot: name })
+    assert.equal(await sh(again, 'cat /home/daytona/kept.txt'), 'kept')
+    await again.delete()
   } finally {
     await child?.delete()
     await source.delete()

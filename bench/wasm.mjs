@@ -3,8 +3,7 @@
 // its own child Node (`NAPI_RS_FORCE_WASI=1` for the WebAssembly one), one after the other,
 // so they never share the machine's cores. Needs `npm run build:wasm` first.
 //
-//   node bench/wasm.mjs            BENCH_N=30 calls of each kind per build,
-//                                  BENCH_PIPELINE_N=3 cloneAndPreview runs (zero-dependency app)
+//   node bench/wasm.mjs            BENCH_N=30 calls of each kind per build
 //
 // Both builds are what is on disk: the native addon of scripts/ensure-built.mjs (the test
 // profile unless --release) and the WebAssembly one of `npm run build:wasm` (same).
@@ -18,8 +17,6 @@ import { median, p90 } from './stats.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const N = Number(process.env.BENCH_N || 30)
-const PIPELINE_N = Number(process.env.BENCH_PIPELINE_N || 3)
-const TOKEN = 'ghp_Bench0Wasm0Secret0Token0123456789'
 
 if (process.argv[2] === 'child') {
   await child()
@@ -49,17 +46,12 @@ async function child() {
     'detectFramework(folder)': () => addon.detectFramework(dir),
     'detectFrameworkSync(map)': async () => addon.detectFrameworkSync(files),
   }
-  const pipeline = async () => {
-    const r = await daytona.cloneAndPreview({ repoUrl: process.env.BENCH_REPO, token: TOKEN })
-    if (!r.verify.ok) throw new Error(`pipeline: ${r.verify.reason}`)
-    await (await daytona.getSandbox(r.sandboxId)).delete()
-  }
   const out = { build: typeof addon.__installFetch === 'function' ? 'wasm' : 'native', loadMs: load, calls: {} }
   try {
-    for (const [name, call] of [...Object.entries(calls), ['cloneAndPreview', pipeline]]) {
+    for (const [name, call] of Object.entries(calls)) {
       await call() // warm-up, not counted
       const ms = []
-      for (let i = 0; i < (call === pipeline ? PIPELINE_N : N); i++) {
+      for (let i = 0; i < N; i++) {
         const s = performance.now()
         await call()
         ms.push(performance.now() - s)
@@ -79,18 +71,11 @@ async function parent() {
     console.error(`bench/wasm.mjs: the WebAssembly build is absent (${wasm}): run \`npm run build:wasm\` first`)
     process.exit(1)
   }
-  const { createRepo, startForgeLocal, startGitHttp } = await import('../crates/testkit/js/forge-local.mjs')
+  const { startForgeLocal } = await import('../crates/testkit/js/forge-local.mjs')
   process.env.FORGE_STOP_SANDBOXES_ON_EXIT = '1'
-  const repos = mkdtempSync(join(tmpdir(), 'forge-bench-wasm-repos-'))
-  createRepo(repos, 'app.git', 'main', {
-    'package.json': JSON.stringify({ name: 'zero-dep', private: true, scripts: { dev: 'node server.js' } }),
-    'server.js': "const p = Number(process.env.PORT || 3000); require('http').createServer((q, s) => s.end('<!doctype html><h1>bench</h1>')).listen(p, () => console.log('listening on http://localhost:' + p))\n",
-  })
-  // Before the backend starts: it lets its sandboxes reach this server's port.
-  const git = await startGitHttp(repos, null, TOKEN)
   const forge = await startForgeLocal()
   const run = (extra) => {
-    const env = { ...process.env, DAYTONA_API_URL: forge.apiUrl, DAYTONA_API_KEY: forge.apiKey, BENCH_REPO: git.url('app.git'), ...extra }
+    const env = { ...process.env, DAYTONA_API_URL: forge.apiUrl, DAYTONA_API_KEY: forge.apiKey, ...extra }
     if (!extra.NAPI_RS_FORCE_WASI) delete env.NAPI_RS_FORCE_WASI
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
     if (r.status !== 0) throw new Error(`bench child failed (${r.status})`)
@@ -102,12 +87,10 @@ async function parent() {
     wasmRun = run({ NAPI_RS_FORCE_WASI: '1' })
   } finally {
     await forge.stop()
-    await git.close()
-    rmSync(repos, { recursive: true, force: true })
   }
   if (native.build !== 'native' || wasmRun.build !== 'wasm') throw new Error(`loaded ${native.build} and ${wasmRun.build}, not native and wasm`)
   const f = (x) => x.toFixed(2).padStart(9)
-  console.log(`WebAssembly (wasm32-wasip1-threads) vs native addon, same forge local, ${N} calls each, cloneAndPreview ${PIPELINE_N} (ms)`)
+  console.log(`WebAssembly (wasm32-wasip1-threads) vs native addon, same forge local, ${N} calls each (ms)`)
   console.log(`${'call'.padEnd(26)} ${'native p50'.padStart(10)} ${'p90'.padStart(9)} ${'wasm p50'.padStart(9)} ${'p90'.padStart(9)} ${'ratio p50'.padStart(9)}`)
   console.log(`${'load (require)'.padEnd(26)} ${f(native.loadMs).padStart(10)} ${''.padStart(9)} ${f(wasmRun.loadMs)} ${''.padStart(9)} ${(wasmRun.loadMs / native.loadMs).toFixed(1).padStart(8)}x`)
   for (const name of Object.keys(native.calls)) {

@@ -1342,7 +1342,14 @@ mapped:;
     kill(init, SIGKILL);
     die("network: %s", strerror(errno));
   }
-  dprintf(1, "pid %d %llu\n", (int)init, start_time(init));
+  /* Nobody reads the start any more (the backend's start was cancelled, or the backend went):
+   * a sandbox nobody will know of is not started. SIGPIPE is ignored, so a closed reader is
+   * EPIPE here; the same holds for `ready` below. */
+  if (dprintf(1, "pid %d %llu\n", (int)init, start_time(init)) < 0) {
+    kill(init, SIGKILL);
+    if (net > 0) kill(net, SIGKILL);
+    _exit(125);
+  }
   if (write_all(go[1], "g", 1) < 0) die("init died");
   close(go[1]);
   /* The init's answer: `ok`, or the text of its failure. */
@@ -1385,7 +1392,11 @@ mapped:;
   sigaddset(&mask, SIGRTMIN);
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  dprintf(1, "ready\n");
+  if (dprintf(1, "ready\n") < 0) {
+    kill(init, SIGKILL);
+    if (net > 0) kill(net, SIGKILL);
+    _exit(125);
+  }
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   dup2(null, 0);
   dup2(null, 1);

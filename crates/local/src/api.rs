@@ -94,6 +94,10 @@ pub(crate) fn start_soon(state: &Shared, rec: &Record) {
     let spec = start_spec(&state, &rec.sandbox);
     tokio::spawn(async move {
         if let Err(e) = state.runtime.ensure(&id, &spec).await {
+            // Taken down with the backend before it was up: not the sandbox's failure.
+            if state.runtime.closing() {
+                return;
+            }
             tracing::warn!("sandbox {id} did not start: {}", e.message);
             failed_start(&state, &id, e.message).await;
         }

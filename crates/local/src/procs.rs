@@ -229,8 +229,18 @@ impl Spawner {
                         libc::setpriority(libc::PRIO_PROCESS, 0, SANDBOX_NICENESS);
                     }
                     for (mut cmd, runtime, reply) in rx {
+                        // Nobody waits for it any more (the start was cancelled, or its runtime
+                        // is shutting down): not started. tokio's spawn can fail after the fork
+                        // when the runtime is shutting down, dropping a child it never reports.
+                        if reply.is_closed() {
+                            continue;
+                        }
                         let _entered = runtime.enter();
-                        let _ = reply.send(cmd.spawn());
+                        // Given up meanwhile: a process nobody holds is killed, not left to run
+                        // unseen (a sandbox's runtime also ends when nobody reads its start).
+                        if let Err(Ok(mut child)) = reply.send(cmd.spawn()) {
+                            let _ = child.start_kill();
+                        }
                     }
                 });
             if let Err(e) = started {

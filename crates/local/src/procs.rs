@@ -236,11 +236,9 @@ impl Spawner {
                             continue;
                         }
                         let _entered = runtime.enter();
-                        // Given up meanwhile: a process nobody holds is killed, not left to run
-                        // unseen (a sandbox's runtime also ends when nobody reads its start).
-                        if let Err(Ok(mut child)) = reply.send(cmd.spawn()) {
-                            let _ = child.start_kill();
-                        }
+                        // Given up meanwhile: the child is dropped, which closes its pipes; a
+                        // sandbox's runtime ends its sandbox when nobody reads its start.
+                        let _ = reply.send(cmd.spawn());
                     }
                 });
             if let Err(e) = started {

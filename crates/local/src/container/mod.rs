@@ -126,41 +126,34 @@ pub struct Running {
     egress: Mutex<Option<egress::Filter>>,
 }
 
-/// A container whose start has not finished. Dropped armed it kills what was started (the
-/// monitor, the init once known, the sandbox's cgroup): a start that fails, is cancelled (its
-/// request or task dropped, the backend's runtime shutting down) or ends after the backend
-/// began taking its sandboxes down leaves no container behind. [`Starting::done`] once the
-/// container is in the running map, where `stop` and `kill_all_now` find it.
-struct Starting<'a> {
-    cgroups: Option<&'a Cgroups>,
-    id: String,
-    /// The monitor's pidfd, taken while it was an unreaped child (so never a reused pid).
-    monitor: Option<OwnedFd>,
+/// A container whose start has not finished, once its init is known. Dropped armed it kills
+/// that init (by pid and start time: never a container started since for the same sandbox):
+/// a start that fails, is cancelled (its request or task dropped, the backend's runtime
+/// shutting down) or ends after the backend began taking its sandboxes down leaves no
+/// container behind. Before the init is known nothing needs killing here: the runtime lets the
+/// init run only once the backend has read its pid (SIGUSR1 from `launch`), and ends the
+/// sandbox itself when that go-ahead does not come.
+/// [`Starting::done`] once the container is in the running map, where `stop` and
+/// `kill_all_now` find it.
+struct Starting {
     /// The init's pid and start time, from the monitor's `pid` line.
     init: Option<(i32, u64)>,
     armed: bool,
 }
 
-impl Starting<'_> {
+impl Starting {
     fn done(mut self) {
         self.armed = false;
     }
 }
 
-impl Drop for Starting<'_> {
+impl Drop for Starting {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
         if let Some(fd) = self.init.and_then(|(pid, start)| init_pidfd(pid, start)) {
             sigkill(&fd);
-        }
-        // Without its monitor an init that has not been told to go exits by itself.
-        if let Some(fd) = &self.monitor {
-            sigkill(fd);
-        }
-        if let Some(cgroups) = self.cgroups {
-            cgroups.kill_all(&self.id);
         }
     }
 }
@@ -546,7 +539,7 @@ impl Runtime {
         name: &str,
         cgroups: Option<&[PathBuf]>,
         start: &Start,
-    ) -> Result<(Arc<Running>, Starting<'_>), String> {
+    ) -> Result<(Arc<Running>, Starting), String> {
         let sock = dir.join("run").join("ctl.sock");
         let listener =
             ctl::listen(&sock).map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
@@ -602,17 +595,13 @@ impl Runtime {
         let mut child = crate::procs::spawn(cmd)
             .await
             .map_err(|e| format!("cannot run the sandbox runtime: {e}"))?;
-        // Declared after `child`, so dropped before it: the monitor is not reaped yet when
-        // the guard signals it.
         let mut starting = Starting {
-            cgroups: cgroups.is_some().then_some(&self.cgroups),
-            id: name.to_string(),
-            monitor: child.id().and_then(|pid| pidfd_open(pid.cast_signed())),
             init: None,
             armed: true,
         };
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let monitor = child.id().map(u32::cast_signed);
         let init = &mut starting.init;
         let read = async {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -622,6 +611,14 @@ impl Runtime {
                         let pid = words.next().and_then(|w| w.parse().ok());
                         let start = words.next().and_then(|w| w.parse().ok());
                         *init = pid.zip(start);
+                        // The init is known (the guard can end it): the runtime may let it
+                        // run. Without this go-ahead the runtime ends the sandbox itself.
+                        if let (Some(monitor), Some(_)) = (monitor, *init) {
+                            // SAFETY: kill(2) on our child, not reaped while `child` is held.
+                            unsafe {
+                                libc::kill(monitor, libc::SIGUSR1);
+                            }
+                        }
                     }
                     Some("ready") => return init.ok_or_else(|| "no init pid".to_string()),
                     Some("error") => return Err(line["error ".len()..].to_string()),
@@ -1121,16 +1118,15 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// A pidfd of `pid` while it is the process that started at `start` (a pid reused since gets
 /// none), so that a signal sent through it can only reach that process.
 fn init_pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
-    let fd = pidfd_open(pid)?;
-    (start_time(pid) == Some(start)).then_some(fd)
-}
-
-/// A pidfd of `pid` (for a child not reaped yet, or with the start time checked after).
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open(2) on a pid; the descriptor is owned below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
     // SAFETY: a fresh descriptor from pidfd_open.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Checked after the pidfd is taken: it names the process that had the pid then.
+    (start_time(pid) == Some(start)).then_some(fd)
 }
 
 /// SIGKILL through a pidfd (nothing happens to a process that is gone).

@@ -20,8 +20,8 @@ fi
 export WINEPREFIX="${WINEPREFIX:-$PWD/target/wineprefix}" WINEDEBUG="${WINEDEBUG:--all}"
 # Wine's default Windows version is below Node's floor (8.1 / Server 2012 R2): node.exe refuses.
 wine winecfg -v win10
-# Debian 12's Wine (8.0) has no bcryptprimitives.dll, which every Windows from 8 on has and Rust's
-# std imports (its random numbers come from ProcessPrng): without it LoadLibrary fails with
+# Debian 12's Wine (8.0) has no bcryptprimitives.dll, which Windows 10 has and Rust's std
+# imports (its random numbers come from ProcessPrng): without it LoadLibrary fails with
 # "Module not found". This stand-in, built with MinGW into the prefix's system32, answers
 # ProcessPrng with BCryptGenRandom's system RNG, as Windows' own does. Wine only, not shipped.
 system32="$WINEPREFIX/drive_c/windows/system32"

@@ -13,6 +13,10 @@ const WASI_PACKAGE = '@smartapi-forge/daytona-wasm32-wasi'
 const ARCH = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm', riscv64gc: 'riscv64' }
 const OS = { linux: 'linux', darwin: 'darwin', windows: 'win32', freebsd: 'freebsd', android: 'android' }
 
+// Packages that load on a platform whose name is not theirs: the win32-x64-gnu binary in the
+// official (MSVC-built) node.exe too (index.js, windowsGnuBinary).
+const LOADS_ON = { 'win32-x64': ['win32-x64-gnu'] }
+
 /** `x86_64-unknown-linux-gnu` → `linux-x64-gnu`; `wasm32-wasip1-threads` → null (not native). */
 function platformOf(triple) {
   const parts = triple.split('-')
@@ -64,7 +68,7 @@ function noBindingError(cause, pkg) {
   const scope = pkg.napi && pkg.napi.packageName ? pkg.napi.packageName : pkg.name
   const natives = ((pkg.napi && pkg.napi.targets) || []).map(platformOf).filter(Boolean)
   const packages = natives.map((p) => `${scope}-${p}`)
-  const candidates = natives.filter((p) => p === here)
+  const candidates = natives.filter((p) => p === here || (LOADS_ON[here] || []).includes(p))
   const wasi = wasiStatus()
   const lines = [
     `@smartapi-forge/daytona: no binding loads on ${process.platform} ${process.arch}${libc ? ` (${libc})` : ''}, Node ${process.version}.`,

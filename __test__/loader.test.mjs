@@ -123,13 +123,35 @@ test('a WASI fallback that is installed but does not load: says so, with its err
   assert.deepEqual(e.wasi, { package: WASI, installed: true, loaded: false, error: 'this WebAssembly runtime needs threads' })
 })
 
-test('Windows x64 (no Windows binary is built): named as unsupported, no Windows package named, the WASI fallback offered', () => {
+test('Windows x64 without its package: names win32-x64-gnu to install, and the WASI fallback', () => {
   const e = load(install(), 'win32', 'x64')
   assert.match(e.message, /no binding loads on win32 x64/)
-  assert.match(e.message, /No native binary is built for win32-x64/)
-  assert.ok(!e.packages.some((p) => p.includes('win32')), `no Windows package exists: ${e.packages}`)
-  assert.doesNotMatch(e.message, /daytona-win32/)
+  assert.match(e.message, /@smartapi-forge\/daytona-win32-x64-gnu, is not installed/)
+  assert.doesNotMatch(e.message, /No native binary is built/)
   assert.match(e.message, new RegExp(`WebAssembly fallback .*${WASI} is not installed`))
+})
+
+// This Node is not MinGW-built (its process.config is the official one's kind), so napi-rs's
+// loader alone would look for win32-x64-msvc only; index.js hands it the gnu package. The
+// binary in the package is this machine's addon: what is under test is which file is chosen
+// (the real Windows binary is run under Wine by scripts/smoke-windows.sh).
+test('Windows x64 on a non-MinGW Node: the win32-x64-gnu package is the one loaded', () => {
+  const name = '@smartapi-forge/daytona-win32-x64-gnu'
+  const dir = install({
+    [name]: {
+      'package.json': JSON.stringify({ name, version: pkg.version, main: 'daytona.win32-x64-gnu.node' }),
+      'daytona.win32-x64-gnu.node': readFileSync(join(root, 'daytona.linux-x64-gnu.node')),
+    },
+  })
+  assert.deepEqual(load(dir, 'win32', 'x64'), { loaded: 'function', detect: 'function' })
+  const broken = install({
+    [name]: {
+      'package.json': JSON.stringify({ name, version: pkg.version, main: 'daytona.win32-x64-gnu.node' }),
+      'daytona.win32-x64-gnu.node': 'not a binary',
+    },
+  })
+  const e = load(broken, 'win32', 'x64')
+  assert.match(e.message, /@smartapi-forge\/daytona-win32-x64-gnu, is installed but failed to load: .*daytona\.win32-x64-gnu\.node/)
 })
 
 test('NAPI_RS_FORCE_WASI=error without the WASI package: says only WebAssembly was allowed, not that the native binary is missing', () => {

@@ -4,7 +4,10 @@
 //   - it exports `napi_register_module_v1` (what Node calls to load an addon), read with LLVM's
 //     object tools (rustup's llvm-tools component), which read all three formats;
 //   - linux-gnu: the highest GLIBC_ version it needs is ≤ the floor (scripts/targets.mjs);
-//     linux-musl: it needs no GLIBC_ version at all.
+//     linux-musl: it needs no GLIBC_ version at all;
+//   - PE (win32-x64-gnu): the DLLs it imports are Windows' own, none of MinGW's runtime DLLs
+//     (a stock Windows has none) and not libnode.dll (a MinGW Node's; the official node.exe
+//     has none): the napi functions are looked up in node.exe at load time (build-all.mjs).
 // Prints one line per target and exits 1 if any check fails or a binary is missing.
 //
 //   node scripts/check-artifacts.mjs [--only linux-arm64-gnu,darwin-arm64]
@@ -72,6 +75,12 @@ function elfNeeds(file) {
   return { glibc, needed }
 }
 
+/** The DLLs a PE binary imports. */
+const peImports = (file) => [...new Set([...tool('llvm-readobj', ['--coff-imports', file]).matchAll(/Name: (\S+\.dll)/gi)].map((m) => m[1]))]
+
+/** DLLs a Windows addon must not import: MinGW's runtime, and a MinGW Node's libnode.dll. */
+const FOREIGN_DLLS = [/^libgcc/i, /^libwinpthread/i, /^libstdc\+\+/i, /^libnode\.dll$/i]
+
 const cmp = (a, b) => {
   const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)]
   for (let k = 0; k < Math.max(x.length, y.length); k++) if ((x[k] ?? 0) !== (y[k] ?? 0)) return (x[k] ?? 0) - (y[k] ?? 0)
@@ -102,6 +111,12 @@ for (const t of TARGETS.filter((t) => pkg.napi.targets.includes(t.triple) && (!o
         if (glibc.length) problems.push(`a musl build needs GLIBC_${highest}`)
         if (needed.some((n) => n.startsWith('libc.so.6'))) problems.push('a musl build links glibc (libc.so.6)')
       }
+    }
+    if (h.format === 'PE') {
+      const dlls = peImports(file)
+      facts.push(`imports ${dlls.join(', ')}`)
+      const foreign = dlls.filter((d) => FOREIGN_DLLS.some((r) => r.test(d)))
+      if (foreign.length) problems.push(`imports ${foreign.join(', ')}, absent from a stock Windows with the official Node`)
     }
   }
   failed += problems.length ? 1 : 0

@@ -13,6 +13,6 @@ export const TARGETS = [
   { triple: 'aarch64-unknown-linux-musl', platform: 'linux-arm64-musl', os: 'linux', abi: 'musl', format: 'ELF', machine: 'aarch64' },
   { triple: 'x86_64-apple-darwin', platform: 'darwin-x64', os: 'macos', abi: null, format: 'Mach-O', machine: 'x86_64' },
   { triple: 'aarch64-apple-darwin', platform: 'darwin-arm64', os: 'macos', abi: null, format: 'Mach-O', machine: 'aarch64' },
-  // Not in napi.targets: not buildable here (README, Platforms), so no package is named for it.
+  // MinGW-w64 ABI; it loads in the official (MSVC-built) node.exe too (scripts/build-all.mjs).
   { triple: 'x86_64-pc-windows-gnu', platform: 'win32-x64-gnu', os: 'windows', abi: 'gnu', format: 'PE', machine: 'x86_64' },
 ]

@@ -385,6 +385,28 @@ async fn an_interrupted_clone_of_ours_is_made_again_and_a_folder_of_no_clone_is_
 const INSTALL: &str =
     "echo run >> ../runs && mkdir -p node_modules/dep && echo 'module.exports = 1' > node_modules/dep/index.js";
 
+/// Runs `input`'s install again in sandbox `id`, whose install ran once: it must be skipped
+/// (the command not run again, the note saying why). The result.
+async fn install_again_is_skipped(
+    e: &Env,
+    id: &str,
+    input: &InstallInput,
+) -> forge_preview::pipeline::Installed {
+    let again = install_dependencies(&e.client, input, &LogSink::none(), &CallOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        sh(&e.client, id, "wc -l < workspace/runs").await,
+        "1",
+        "the install did not run again"
+    );
+    assert_eq!(
+        again.notes.last().map(String::as_str),
+        Some(forge_preview::pipeline::steps::install::ALREADY_INSTALLED)
+    );
+    again
+}
+
 #[tokio::test]
 async fn an_install_run_again_is_skipped_until_the_lockfile_or_node_modules_change() {
     bounded(async {
@@ -403,14 +425,7 @@ async fn an_install_run_again_is_skipped_until_the_lockfile_or_node_modules_chan
             .await
             .unwrap();
         assert_eq!(runs().await, "1");
-        let again = install_dependencies(&e.client, &input, &LogSink::none(), &call)
-            .await
-            .unwrap();
-        assert_eq!(runs().await, "1", "the install did not run again");
-        assert_eq!(
-            again.notes.last().map(String::as_str),
-            Some(forge_preview::pipeline::steps::install::ALREADY_INSTALLED)
-        );
+        let again = install_again_is_skipped(&e, &id, &input).await;
         assert_eq!(
             (&again.command, &again.log_tail, again.elapsed_ms),
             (&first.command, &first.log_tail, first.elapsed_ms),
@@ -568,6 +583,63 @@ async fn a_clone_gives_every_file_and_folder_the_commits_time() {
         // The link's target is untouched (it is the sandbox's /etc/hostname).
         let id = e.sandbox().await;
         assert_ne!(sh(&e.client, &id, "stat -c %Y /etc/hostname").await, "1577934245");
+    })
+    .await;
+}
+
+/// The pipeline does not wait for its steps' bookkeeping (the install's record is kept while
+/// the dev server starts; the commit's times and the clone's record are made together), yet
+/// leaves what the steps leave on their own: after `clone_and_preview` the checkout has the
+/// commit's times and a retry of the install step finds the pipeline's install and does not
+/// run the command again.
+#[tokio::test]
+async fn after_the_pipeline_a_retried_install_finds_its_record_and_the_checkout_has_the_commits_time(
+) {
+    bounded(async {
+        let e = env().await;
+        let call = CallOptions::new();
+        let port = 4174;
+        let req = forge_preview::pipeline::PreviewRequest {
+            clone: CloneInput {
+                repo_url: e.git.url("app.git"),
+                token: Some(TOKEN.into()),
+                ..Default::default()
+            },
+            install_command: Some(INSTALL.into()),
+            dev_command: Some(SERVER.into()),
+            port: Some(port),
+            env_vars: [("TAG".to_owned(), "pipeline".to_owned())].into(),
+            dependency_cache: Some(false),
+            verify_timeout: Some(std::time::Duration::from_mins(1)),
+            ..Default::default()
+        };
+        let r = forge_preview::pipeline::clone_and_preview(
+            &e.client,
+            &CreateParams::default(),
+            &req,
+            &|_| {},
+            &call,
+        )
+        .await
+        .unwrap();
+        assert!(r.verify.ok, "{:?}", r.verify);
+        let id = r.sandbox_id;
+        assert_eq!(sh(&e.client, &id, "wc -l < workspace/runs").await, "1");
+        let input = InstallInput {
+            sandbox_id: id.clone(),
+            command: Some(INSTALL.into()),
+            ..Default::default()
+        };
+        install_again_is_skipped(&e, &id, &input).await;
+        let times = sh(
+            &e.client,
+            &id,
+            "cd workspace/project && git log -1 --format=%ct && stat -c %Y package.json package-lock.json | sort -u",
+        )
+        .await;
+        let mut lines = times.lines();
+        let commit = lines.next().unwrap();
+        assert_eq!(lines.collect::<Vec<_>>(), [commit], "{times}");
     })
     .await;
 }

@@ -232,7 +232,11 @@ pub async fn clone_and_preview(
         )
         .await?;
     let sid = created.sandbox_id.clone();
-    let outcome = after_create(client, &mut run, &created, &sandbox, req, call).await;
+    // Boxed: the steps after the create hold a large future.
+    let outcome = Box::pin(after_create(
+        client, &mut run, &created, &sandbox, req, call,
+    ))
+    .await;
     match outcome {
         Ok(mut result) => {
             result.timings = run.timings.clone();
@@ -357,30 +361,60 @@ async fn after_create(
         },
     }
     .with_detection(&detection);
-    run.step(
-        Step::Install,
-        steps::install::run(client, &tb, &install, call),
-        |i| {
-            let restored = i
-                .notes
-                .iter()
-                .any(|n| n.starts_with(steps::install::RESTORED));
-            let mut m = match &i.command {
-                // The command did not run: the notes say where node_modules came from.
-                Some(_) if restored => String::new(),
-                Some(c) => format!("`{c}` done"),
-                None => "nothing to install".into(),
-            };
-            for n in &i.notes {
-                if !m.is_empty() {
-                    m.push_str("; ");
+    let (installed, fresh) = run
+        .step(
+            Step::Install,
+            steps::install::install(client, &tb, &install, call),
+            |(i, _)| {
+                let restored = i
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with(steps::install::RESTORED));
+                let mut m = match &i.command {
+                    // The command did not run: the notes say where node_modules came from.
+                    Some(_) if restored => String::new(),
+                    Some(c) => format!("`{c}` done"),
+                    None => "nothing to install".into(),
+                };
+                for n in &i.notes {
+                    if !m.is_empty() {
+                        m.push_str("; ");
+                    }
+                    m.push_str(n);
                 }
-                m.push_str(n);
-            }
-            m
-        },
-    )
-    .await?;
+                m
+            },
+        )
+        .await?;
+    // The install's record (for a retry) is kept while the dev server starts and is
+    // verified: nothing of the preview waits for it.
+    // Both boxed, as the steps are (see `Run::step`): inline, they made the pipeline's
+    // future large.
+    let record = Box::pin(async {
+        if fresh {
+            steps::install::record(&tb, &install, &installed, call).await;
+        }
+    });
+    let serve = Box::pin(start_and_verify(
+        client, run, &tb, &cloned, &detection, created, req, call,
+    ));
+    let (served, ()) = tokio::join!(serve, record);
+    served
+}
+
+/// The start and verify steps of [`after_create`].
+#[allow(clippy::too_many_arguments)]
+async fn start_and_verify(
+    client: &Client,
+    run: &mut Run<'_>,
+    tb: &forge_daytona::Toolbox,
+    cloned: &Cloned,
+    detection: &forge_detect::Detection,
+    created: &Created,
+    req: &PreviewRequest,
+    call: &CallOptions,
+) -> Result<PreviewResult, PreviewError> {
+    let sid = &created.sandbox_id;
     let mut start = StartInput {
         sandbox_id: sid.clone(),
         path: Some(cloned.path.clone()),
@@ -390,9 +424,9 @@ async fn after_create(
         memory_gib: Some(created.memory_gib),
         ..Default::default()
     };
-    fill_start(&mut start, &detection);
+    fill_start(&mut start, detection);
     let started = run
-        .step(Step::Start, steps::start::run(&tb, &start, call), |s| {
+        .step(Step::Start, steps::start::run(tb, &start, call), |s| {
             format!("`{}` on port {}", s.command, s.port)
         })
         .await?;
@@ -400,13 +434,13 @@ async fn after_create(
     verify.browser.clone_from(&req.browser);
     // The dev server's output, from its start (the log is replayed) through verification.
     let verifying = log_lines::follow_while(
-        &tb,
+        tb,
         &started.session_id,
         &started.command_id,
         Step::Start,
         &req.log,
         call,
-        steps::verify::run(client, &tb, &verify, call),
+        steps::verify::run(client, tb, &verify, call),
     );
     let verified = run
         .step(Step::Verify, verifying, |v| {

@@ -149,7 +149,6 @@ pub(crate) async fn run(
         .clone_repo(&params, call)
         .await
         .at(Step::Clone, sid)?;
-    commit_times(tb, &path, call).await;
     let cloned = Cloned {
         sandbox_id: sid.clone(),
         path: path.clone(),
@@ -157,7 +156,11 @@ pub(crate) async fn run(
         elapsed_ms: ms(t.elapsed()),
     };
     record.result = Some(cloned.clone());
-    marker::write_best_effort(tb, MARKER, &path, &record, call).await;
+    // Independent (the record is outside the checkout): both at once.
+    tokio::join!(
+        commit_times(tb, &path, call),
+        marker::write_best_effort(tb, MARKER, &path, &record, call)
+    );
     Ok(cloned)
 }
 

@@ -298,24 +298,42 @@ async fn fingerprint(
     Ok(format!("{}:{}", r.exit_code, r.result.trim()))
 }
 
-/// The step inside the pipeline, with the sandbox's toolbox.
+/// The step on its own (`installDependencies`): the install, then its record.
 pub(crate) async fn run(
     client: &Client,
     tb: &Toolbox,
     params: &Params,
     call: &CallOptions,
 ) -> Result<Installed, PreviewError> {
+    let (installed, fresh) = install(client, tb, params, call).await?;
+    if fresh {
+        record(tb, params, &installed, call).await;
+    }
+    Ok(installed)
+}
+
+/// The install without its record: the result, and whether it is a new one that
+/// [`record`] should keep (not when there was nothing to install, or a retry found the
+/// record of an earlier run). The pipeline records while the dev server starts: the record
+/// is bookkeeping for a retry, and nothing the dev server needs.
+pub(crate) async fn install(
+    client: &Client,
+    tb: &Toolbox,
+    params: &Params,
+    call: &CallOptions,
+) -> Result<(Installed, bool), PreviewError> {
     let t = Instant::now();
     let sid = &params.sandbox_id;
     let Some(command) = params.command.clone() else {
-        return Ok(Installed {
+        let nothing = Installed {
             sandbox_id: sid.clone(),
             command: None,
             exit_code: 0,
             elapsed_ms: 0,
             log_tail: Vec::new(),
             notes: Vec::new(),
-        });
+        };
+        return Ok((nothing, false));
     };
     let cwd = join(&params.path, &params.install_root);
     // Run again (a workflow's retry): the first run's result when nothing changed since.
@@ -326,7 +344,7 @@ pub(crate) async fn run(
         if r.command == command && r.fingerprint == fingerprint(tb, sid, &cwd, call).await? {
             let mut result = r.result;
             result.notes.push(ALREADY_INSTALLED.to_owned());
-            return Ok(result);
+            return Ok((result, false));
         }
     }
     let mut notes = Vec::new();
@@ -458,9 +476,22 @@ pub(crate) async fn run(
         log_tail: install_log::tail(&log, LOG_TAIL_LINES),
         notes,
     };
-    // Without the record a retry installs again (safe, only slower): its failure is not the
-    // install's.
-    if let Ok(fingerprint) = fingerprint(tb, sid, &cwd, call).await {
+    Ok((installed, true))
+}
+
+/// Keeps what a retry of this install recognises (see [`InstallRecord`]). Without the record
+/// a retry installs again (safe, only slower): its failure is not the install's.
+pub(crate) async fn record(
+    tb: &Toolbox,
+    params: &Params,
+    installed: &Installed,
+    call: &CallOptions,
+) {
+    let Some(command) = params.command.clone() else {
+        return;
+    };
+    let cwd = join(&params.path, &params.install_root);
+    if let Ok(fingerprint) = fingerprint(tb, &params.sandbox_id, &cwd, call).await {
         let record = InstallRecord {
             command,
             fingerprint,
@@ -468,7 +499,6 @@ pub(crate) async fn run(
         };
         marker::write_best_effort(tb, MARKER, &cwd, &record, call).await;
     }
-    Ok(installed)
 }
 
 /// One command's end: its exit code and its whole output.

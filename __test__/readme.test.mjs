@@ -21,6 +21,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { dirname, join, normalize } from 'node:path'
 import { freePort, helloApp, installPacked, root, spawnAsync, waitForOk as waitFor } from '../scripts/pack.mjs'
+import { processesMentioning, until } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 const CREATE_NEXT_APP = 'create-next-app@16.4.3'
@@ -62,13 +63,24 @@ test('README: a fresh create-next-app with every README block pasted type-checks
   const git = await startGitHttp(repos, null, token)
   let server = null
   let serverLog = ''
+  const forgeHome = join(work, 'forge-home')
+  // The sandbox containers of the embedded backend in `next start` (their runtime's command
+  // line names the sandbox's root under the home).
+  const sandboxes = () => processesMentioning(`${join(forgeHome, 'sandboxes')}/`)
+  /** SIGTERM, as Docker or a terminal stops the server; SIGKILL after 60 s. */
+  const stopServer = async () => {
+    if (!server || server.exitCode !== null || server.signalCode !== null) return
+    const exited = new Promise((r) => server.once('exit', r))
+    process.kill(-server.pid, 'SIGTERM')
+    const timer = setTimeout(() => process.kill(-server.pid, 'SIGKILL'), 60_000)
+    await exited
+    clearTimeout(timer)
+  }
   t.after(async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server.once('exit', r))
-      process.kill(-server.pid, 'SIGTERM')
-      const timer = setTimeout(() => process.kill(-server.pid, 'SIGKILL'), 15_000)
-      await exited
-      clearTimeout(timer)
+    await stopServer()
+    // A failed run leaves nothing behind either.
+    for (const line of sandboxes()) {
+      try { process.kill(Number(line.split(':')[0]), 'SIGKILL') } catch {}
     }
     await git.close()
     rmSync(work, { recursive: true, force: true })
@@ -104,7 +116,8 @@ test('README: a fresh create-next-app with every README block pasted type-checks
 
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  const runEnv = { ...env, FORGE_BACKEND: 'local', FORGE_HOME: join(work, 'forge-home'), GITHUB_TOKEN: token }
+  // FORGE_STOP_SANDBOXES_ON_EXIT=1: the server's sandboxes go when it is stopped (checked last).
+  const runEnv = { ...env, FORGE_BACKEND: 'local', FORGE_HOME: forgeHome, FORGE_STOP_SANDBOXES_ON_EXIT: '1', GITHUB_TOKEN: token }
   server = spawn(process.execPath, [next, 'start', '-H', '127.0.0.1', '-p', String(port)], { cwd: dir, env: runEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   server.stdout.on('data', (d) => (serverLog += d))
   server.stderr.on('data', (d) => (serverLog += d))
@@ -150,4 +163,11 @@ test('README: a fresh create-next-app with every README block pasted type-checks
   const location = submitted.headers.get('location')
   assert.notEqual(location, body.previewUrl, 'a second sandbox, a second preview')
   assert.match(await (await waitFor(new URL(location, base).href, 30_000)).text(), /hello from the readme/)
+
+  // Stopped with SIGTERM, the server takes its sandboxes down with it (it was started with
+  // FORGE_STOP_SANDBOXES_ON_EXIT=1): no container of its home is left running.
+  assert.ok(sandboxes().length > 0, 'the previews run in sandbox containers while the server runs')
+  await stopServer()
+  assert.equal(server.signalCode, null, `the server exited by itself on SIGTERM, not by the SIGKILL 60 s later\n${serverLog.slice(-3000)}`)
+  await until(() => sandboxes().length === 0, t.signal)
 })

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { readdirSync } from 'node:fs'
+import { sandboxLeaks } from './sandbox-leaks.mjs'
 import { wasmBuild } from '../__test__/helpers.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -33,16 +34,23 @@ const files = readdirSync(join(root, '__test__')).filter((f) => f.endsWith('.tes
 const WASI_FILES = ['spine', 'errors', 'fs', 'process', 'detect', 'detect-generators', 'detect-sandbox', 'pipeline', 'streams']
   .map((name) => join('__test__', `${name}.test.mjs`))
 
+const leaks = sandboxLeaks(root)
+/** A step passed and left nothing running (checked even when it failed, so nothing leaks). */
+const checked = (passed, after) => {
+  const clean = leaks.noneLeft(after)
+  return passed && clean
+}
+
 const wasiOnly = process.argv.includes('--wasi')
-const rust = wasiOnly || step('cargo', ['test', '--workspace', '--no-fail-fast'])
+const rust = wasiOnly || checked(step('cargo', ['test', '--workspace', '--no-fail-fast']), 'cargo test')
 // The tests' embedded backends take their sandboxes down with them (a backend's default is to
 // leave them running for the next one on the same home).
 process.env.FORGE_STOP_SANDBOXES_ON_EXIT = '1'
-const node = wasiOnly || step(process.execPath, ['--test', '--test-concurrency=1', ...files])
+const node = wasiOnly || checked(step(process.execPath, ['--test', '--test-concurrency=1', ...files]), 'the Node tests')
 const wasm = wasmBuild()
 let wasi = true
 if (wasm.present) {
-  wasi = step(process.execPath, ['--test', '--test-concurrency=1', ...WASI_FILES], { NAPI_RS_FORCE_WASI: '1' })
+  wasi = checked(step(process.execPath, ['--test', '--test-concurrency=1', ...WASI_FILES], { NAPI_RS_FORCE_WASI: '1' }), 'the WASI pass')
 } else if (wasm.required) {
   console.error(`\nthe WASI pass cannot run: ${wasm.path} is absent (run \`npm run build:wasm\`), and this run requires it (FORGE_REQUIRE_WASM=1 or CI)`)
   wasi = false

@@ -168,12 +168,14 @@ impl CreateParams {
             } else {
                 self.auto_delete_interval
             },
-            network_block_all: self.network_block_all,
-            network_allow_list: self.network_allow_list.clone(),
-            domain_allow_list: match self.domain_allow_list.as_deref() {
-                Some(entries) => Some(crate::network::domain_allow_list(entries)?)
-                    .filter(|list| !list.is_empty()),
-                None => None,
+            network: forge_wire::UpdateNetworkSettings {
+                network_block_all: self.network_block_all,
+                network_allow_list: self.network_allow_list.clone(),
+                domain_allow_list: match self.domain_allow_list.as_deref() {
+                    Some(entries) => Some(crate::network::domain_allow_list(entries)?)
+                        .filter(|list| !list.is_empty()),
+                    None => None,
+                },
             },
             volumes: if self.volumes.is_empty() {
                 None

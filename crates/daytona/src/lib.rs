@@ -70,6 +70,11 @@ pub use network::NetworkSettings;
 pub use snapshots::SnapshotSource;
 pub use toolbox::fs::{DownloadResult, Fs, PathResult, Permissions, UploadItem, UploadSource};
 pub use toolbox::git::{CloneParams, Git, GitCredentials};
+/// The TLS of this crate's WebSockets (rustls, ring, the webpki roots), for other WebSocket
+/// clients of the workspace (the preview's DevTools connection), so that one TLS set-up is
+/// compiled in.
+#[cfg(not(target_family = "wasm"))]
+pub use toolbox::logs::socket::tls_connector as websocket_tls;
 pub use toolbox::logs::{Demuxer, LogChunk, LogStream, LogStreamKind};
 pub use toolbox::process::{CodeRunParams, ExecOptions, ExecResult, Process, Spawned};
 pub use toolbox::pty::{Pty, PtyExit, PtyHandle, PtyOptions, PtyOutput};

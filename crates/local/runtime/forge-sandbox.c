@@ -1315,6 +1315,12 @@ static int cmd_start(int argc, char **argv) {
   close(fwd[1]);
   close(exitp[1]);
   close(o.ctl_fd);
+  /* The backend's go-ahead (SIGUSR1, once it has read the pid line below): blocked here, in
+   * the monitor only (the init's commands must not inherit a blocked signal). */
+  sigset_t ack;
+  sigemptyset(&ack);
+  sigaddset(&ack, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &ack, NULL);
   char path[64], map[64];
   if (!o.namespaces) goto mapped;
   /* uid/gid 1000 inside is U/G outside. Root keeps setgroups so the init can drop the
@@ -1342,7 +1348,37 @@ mapped:;
     kill(init, SIGKILL);
     die("network: %s", strerror(errno));
   }
-  dprintf(1, "pid %d %llu\n", (int)init, start_time(init));
+  /* Nobody reads the start any more (the backend's start was cancelled, or the backend went):
+   * a sandbox nobody will know of is not started. SIGPIPE is ignored, so a closed reader is
+   * EPIPE here; the same holds for `ready` below. */
+  if (dprintf(1, "pid %d %llu\n", (int)init, start_time(init)) < 0) {
+    kill(init, SIGKILL);
+    if (net > 0) kill(net, SIGKILL);
+    _exit(125);
+  }
+  /* The init runs nothing until the backend says it has read its pid (and so can end the
+   * sandbox if it gives the start up): a start abandoned before that (the backend's task
+   * dropped, the backend gone: the pipe's reader closes) or not answered in a minute ends
+   * here, and no sandbox runs that no backend knows of. */
+  int ackfd = signalfd(-1, &ack, SFD_CLOEXEC);
+  int acked = 0;
+  for (;;) {
+    struct pollfd w[2] = {{.fd = ackfd, .events = POLLIN}, {.fd = 1, .events = 0}};
+    int r = poll(w, 2, 60000);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (w[0].revents & POLLIN) {
+      acked = 1;
+      break;
+    }
+    if (w[1].revents & (POLLERR | POLLHUP)) break;
+  }
+  close(ackfd);
+  if (!acked) {
+    kill(init, SIGKILL);
+    if (net > 0) kill(net, SIGKILL);
+    _exit(125);
+  }
   if (write_all(go[1], "g", 1) < 0) die("init died");
   close(go[1]);
   /* The init's answer: `ok`, or the text of its failure. */
@@ -1385,7 +1421,11 @@ mapped:;
   sigaddset(&mask, SIGRTMIN);
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  dprintf(1, "ready\n");
+  if (dprintf(1, "ready\n") < 0) {
+    kill(init, SIGKILL);
+    if (net > 0) kill(net, SIGKILL);
+    _exit(125);
+  }
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   dup2(null, 0);
   dup2(null, 1);

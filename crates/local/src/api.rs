@@ -94,6 +94,10 @@ pub(crate) fn start_soon(state: &Shared, rec: &Record) {
     let spec = start_spec(&state, &rec.sandbox);
     tokio::spawn(async move {
         if let Err(e) = state.runtime.ensure(&id, &spec).await {
+            // Taken down with the backend before it was up: not the sandbox's failure.
+            if state.runtime.closing() {
+                return;
+            }
             tracing::warn!("sandbox {id} did not start: {}", e.message);
             failed_start(&state, &id, e.message).await;
         }
@@ -209,8 +213,8 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
             "Cannot specify Sandbox resources when using a snapshot",
         ));
     }
-    let allow_list = allow_list(req.network_allow_list.as_deref())?;
-    let domain_list = domain_list(req.domain_allow_list.as_deref())?;
+    let allow_list = allow_list(req.network.network_allow_list.as_deref())?;
+    let domain_list = domain_list(req.network.domain_allow_list.as_deref())?;
     lists_enforceable(state, allow_list.as_ref(), domain_list.as_ref())?;
     // Options with no meaning on one machine: refused, never ignored (Daytona's "not
     // supported" shape, as the routes of the same kind answer).
@@ -322,7 +326,7 @@ pub async fn create_sandbox(state: &Shared, req: CreateSandbox) -> Result<Record
         env,
         labels: req.labels.clone(),
         public: req.public.unwrap_or(false),
-        network_block_all: req.network_block_all.unwrap_or(false),
+        network_block_all: req.network.network_block_all.unwrap_or(false),
         target: req.target.clone().unwrap_or_else(|| "local".into()),
         cpu: f64::from(cpu),
         gpu: f64::from(req.gpu.unwrap_or(0)),
@@ -696,7 +700,10 @@ async fn fork(
         cpu: Some(s.cpu as u32),
         memory: Some(s.memory as u32),
         disk: Some(s.disk as u32),
-        network_block_all: Some(s.network_block_all),
+        network: forge_wire::UpdateNetworkSettings {
+            network_block_all: Some(s.network_block_all),
+            ..Default::default()
+        },
         volumes: s.volumes.clone(),
         ..Default::default()
     };

@@ -229,7 +229,15 @@ impl Spawner {
                         libc::setpriority(libc::PRIO_PROCESS, 0, SANDBOX_NICENESS);
                     }
                     for (mut cmd, runtime, reply) in rx {
+                        // Nobody waits for it any more (the start was cancelled, or its runtime
+                        // is shutting down): not started. tokio's spawn can fail after the fork
+                        // when the runtime is shutting down, dropping a child it never reports.
+                        if reply.is_closed() {
+                            continue;
+                        }
                         let _entered = runtime.enter();
+                        // Given up meanwhile: the child is dropped, which closes its pipes; a
+                        // sandbox's runtime ends its sandbox when nobody reads its start.
                         let _ = reply.send(cmd.spawn());
                     }
                 });

@@ -101,3 +101,48 @@ async fn concurrent_creates_keep_names_limits_and_records() {
     }
     again.shutdown().await;
 }
+
+/// The runtimes of the sandbox containers under `home` that are running (their command line
+/// names the sandbox's root folder under the home).
+fn containers_of(home: &std::path::Path) -> Vec<String> {
+    let marker = format!("{}/sandboxes/", home.display());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("forge-sandbox-") && c.contains(&marker))
+        .collect()
+}
+
+/// A backend taken down while its sandboxes' containers are still starting (a create starts
+/// its container in the background) leaves none running: a start that ends after the backend
+/// began stopping its sandboxes, or whose task went with the backend's runtime, kills what it
+/// had started. Before, such starts left orphaned containers behind every test run.
+#[test]
+fn a_backend_dropped_while_its_containers_start_leaves_none_running() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let env = common::start_with(|c| c.home = Some(home.path().to_path_buf())).await;
+        let answers =
+            futures_util::future::join_all((0..8).map(|_| post_create(&env, json!({})))).await;
+        assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+        // Dropped, not shut down: as a process exits or a test ends.
+        drop(env);
+    });
+    // The runtime goes with the starts still in its tasks.
+    drop(runtime);
+    let deadline = Instant::now() + std::time::Duration::from_mins(1);
+    let mut left = containers_of(home.path());
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = containers_of(home.path());
+    }
+    assert!(left.is_empty(), "containers left running: {left:#?}");
+}

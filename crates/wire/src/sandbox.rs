@@ -155,12 +155,10 @@ pub struct CreateSandbox {
     pub volumes: Option<Vec<SandboxVolume>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_info: Option<CreateBuildInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_block_all: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_allow_list: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain_allow_list: Option<String>,
+    /// `networkBlockAll`, `networkAllowList`, `domainAllowList`: the same three fields as
+    /// the network-settings update.
+    #[serde(flatten)]
+    pub network: UpdateNetworkSettings,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_pause_interval: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,7 +278,8 @@ pub struct Sandbox {
 }
 
 /// `UpdateSandboxNetworkSettings`, the body of `POST /sandbox/{id}/network-settings`: what is
-/// given changes, what is left out stays; an empty list lifts it.
+/// given changes, what is left out stays; an empty list lifts it. Also the network part of
+/// [`CreateSandbox`] (flattened into it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateNetworkSettings {

@@ -246,7 +246,7 @@ pub(crate) mod socket {
     use tokio_tungstenite::tungstenite::Message;
 
     /// rustls with the ring provider and the webpki roots, built once (like reqwest's).
-    pub(crate) fn tls_connector() -> Result<tokio_tungstenite::Connector> {
+    pub fn tls_connector() -> Result<tokio_tungstenite::Connector> {
         static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
         let cfg = CONFIG.get_or_init(|| {
             let roots = rustls::RootCertStore {

@@ -126,6 +126,38 @@ pub struct Running {
     egress: Mutex<Option<egress::Filter>>,
 }
 
+/// A container whose start has not finished, once its init is known. Dropped armed it kills
+/// that init (by pid and start time: never a container started since for the same sandbox):
+/// a start that fails, is cancelled (its request or task dropped, the backend's runtime
+/// shutting down) or ends after the backend began taking its sandboxes down leaves no
+/// container behind. Before the init is known nothing needs killing here: the runtime lets the
+/// init run only once the backend has read its pid (SIGUSR1 from `launch`), and ends the
+/// sandbox itself when that go-ahead does not come.
+/// [`Starting::done`] once the container is in the running map, where `stop` and
+/// `kill_all_now` find it.
+struct Starting {
+    /// The init's pid and start time, from the monitor's `pid` line.
+    init: Option<(i32, u64)>,
+    armed: bool,
+}
+
+impl Starting {
+    fn done(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(fd) = self.init.and_then(|(pid, start)| init_pidfd(pid, start)) {
+            sigkill(&fd);
+        }
+    }
+}
+
 /// Starts, finds and stops the containers of one backend home.
 pub struct Runtime {
     program: PathBuf,
@@ -144,6 +176,9 @@ pub struct Runtime {
     pub disk: Arc<usage::Disk>,
     running: Mutex<HashMap<String, Arc<Running>>>,
     starting: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The backend is taking its sandboxes down (`stop_all`, `kill_all_now`): a start that
+    /// ends now kills what it started.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// A short stable tag of a home folder (names its cgroups).
@@ -269,6 +304,7 @@ impl Runtime {
             disk: Arc::default(),
             running: Mutex::new(HashMap::new()),
             starting: tokio::sync::Mutex::new(HashMap::new()),
+            closing: std::sync::atomic::AtomicBool::new(false),
         };
         if home.to_string_lossy().contains([':', ' ', '\n']) {
             rt.namespaces = false;
@@ -363,7 +399,7 @@ impl Runtime {
         };
         let started = self.launch(&dir, "probe", None, &probe).await;
         let result = match started {
-            Ok(running) => {
+            Ok((running, _starting)) => {
                 let ping = running.ctl.request(op::PING, &[], &[]).await;
                 kill_init(running.pid, running.start).await;
                 ping.map(drop)
@@ -383,6 +419,11 @@ impl Runtime {
     /// The running container of a sandbox, if there is one.
     pub fn running(&self, id: &str) -> Option<Arc<Running>> {
         self.running.lock().ok()?.get(id).cloned()
+    }
+
+    /// The backend is taking its sandboxes down: starts that end now are undone.
+    pub fn closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The sandbox's container, started if it is not running (one start at a time per
@@ -455,7 +496,7 @@ impl Runtime {
                 }
             }
         }
-        let running = self
+        let (running, starting) = self
             .launch(&self.dir(id), id, Some(&cgroups), start)
             .await
             .map_err(|e| Failure::internal(format!("cannot start sandbox {id}: {e}")))?;
@@ -468,14 +509,26 @@ impl Runtime {
             Ok(())
         };
         if let Err(e) = narrowed {
+            drop(starting);
             let _ = kill_init(running.pid, running.start).await;
             return Err(e);
         }
         let record = format!("{} {}\n", running.pid, running.start);
         let _ = std::fs::write(self.dir(id).join("run").join("init"), record);
-        if let Ok(mut map) = self.running.lock() {
-            map.insert(id.to_string(), running.clone());
+        let mut map = self
+            .running
+            .lock()
+            .map_err(|_| Failure::internal("the sandbox table is poisoned"))?;
+        // Checked under the lock `kill_all_now` drains: either the container is in the map it
+        // drains, or the start sees the backend closing and kills it (`starting`'s drop).
+        if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Failure::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("sandbox {id} was not started: the backend is shutting down"),
+            ));
         }
+        map.insert(id.to_string(), running.clone());
+        starting.done();
         Ok(running)
     }
 
@@ -486,7 +539,7 @@ impl Runtime {
         name: &str,
         cgroups: Option<&[PathBuf]>,
         start: &Start,
-    ) -> Result<Arc<Running>, String> {
+    ) -> Result<(Arc<Running>, Starting), String> {
         let sock = dir.join("run").join("ctl.sock");
         let listener =
             ctl::listen(&sock).map_err(|e| format!("cannot listen on {}: {e}", sock.display()))?;
@@ -542,17 +595,30 @@ impl Runtime {
         let mut child = crate::procs::spawn(cmd)
             .await
             .map_err(|e| format!("cannot run the sandbox runtime: {e}"))?;
+        let mut starting = Starting {
+            init: None,
+            armed: true,
+        };
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let monitor = child.id().map(u32::cast_signed);
+        let init = &mut starting.init;
         let read = async {
-            let mut init = None;
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut words = line.split_whitespace();
                 match words.next() {
                     Some("pid") => {
                         let pid = words.next().and_then(|w| w.parse().ok());
                         let start = words.next().and_then(|w| w.parse().ok());
-                        init = pid.zip(start);
+                        *init = pid.zip(start);
+                        // The init is known (the guard can end it): the runtime may let it
+                        // run. Without this go-ahead the runtime ends the sandbox itself.
+                        if let (Some(monitor), Some(_)) = (monitor, *init) {
+                            // SAFETY: kill(2) on our child, not reaped while `child` is held.
+                            unsafe {
+                                libc::kill(monitor, libc::SIGUSR1);
+                            }
+                        }
                     }
                     Some("ready") => return init.ok_or_else(|| "no init pid".to_string()),
                     Some("error") => return Err(line["error ".len()..].to_string()),
@@ -576,13 +642,14 @@ impl Runtime {
         tokio::spawn(async move {
             let _ = child.wait().await;
         });
-        Ok(Arc::new(Running {
+        let running = Arc::new(Running {
             pid,
             start,
             ctl: Ctl::new(sock),
             netlink: Mutex::new(None),
             egress: Mutex::new(None),
-        }))
+        });
+        Ok((running, starting))
     }
 
     /// Finds the containers a backend before this one left running (their init still alive,
@@ -687,6 +754,8 @@ impl Runtime {
 
     /// Stops every running container (for a backend asked to take its sandboxes down).
     pub async fn stop_all(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let ids: Vec<String> = self
             .running
             .lock()
@@ -866,17 +935,18 @@ impl Runtime {
 
     /// SIGKILL to every running container's init, without waiting (for `Drop`).
     pub fn kill_all_now(&self) {
+        // Before the map is drained: a start that finishes after this kills its own container
+        // instead of adding it (see `ensure`).
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let all: Vec<(String, Arc<Running>)> = self
             .running
             .lock()
             .map(|mut m| m.drain().collect())
             .unwrap_or_default();
         for (id, r) in all {
-            if start_time(r.pid) == Some(r.start) {
-                // SAFETY: kill(2) on the init whose start time was just checked.
-                unsafe {
-                    libc::kill(r.pid, libc::SIGKILL);
-                }
+            if let Some(fd) = init_pidfd(r.pid, r.start) {
+                sigkill(&fd);
             }
             // Unconfined, the init's descendants do not die with it: its cgroup does.
             self.cgroups.kill_all(&id);
@@ -1045,21 +1115,23 @@ pub fn start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Kills a container's init (which takes every process of its pid namespace with it) and
-/// waits until it is gone. Only the process with that start time is signalled: a pid reused
-/// since is left alone.
-async fn kill_init(pid: i32, start: u64) -> bool {
+/// A pidfd of `pid` while it is the process that started at `start` (a pid reused since gets
+/// none), so that a signal sent through it can only reach that process.
+fn init_pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
     // SAFETY: pidfd_open(2) on a pid; the descriptor is owned below.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        return true;
+        return None;
     }
     // SAFETY: a fresh descriptor from pidfd_open.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    if start_time(pid) != Some(start) {
-        return true;
-    }
-    // SAFETY: pidfd_send_signal(2) on our pidfd.
+    // Checked after the pidfd is taken: it names the process that had the pid then.
+    (start_time(pid) == Some(start)).then_some(fd)
+}
+
+/// SIGKILL through a pidfd (nothing happens to a process that is gone).
+fn sigkill(fd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal(2) on a pidfd we own.
     unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
@@ -1069,6 +1141,16 @@ async fn kill_init(pid: i32, start: u64) -> bool {
             0,
         );
     }
+}
+
+/// Kills a container's init (which takes every process of its pid namespace with it) and
+/// waits until it is gone. Only the process with that start time is signalled: a pid reused
+/// since is left alone.
+async fn kill_init(pid: i32, start: u64) -> bool {
+    let Some(fd) = init_pidfd(pid, start) else {
+        return true;
+    };
+    sigkill(&fd);
     // The pidfd becomes readable when the init has exited, which for a namespace's init is
     // after every process of its namespace was killed and reaped.
     tokio::task::spawn_blocking(move || {

@@ -16,12 +16,10 @@
 //! folder named after this process's pid; folders of processes that are gone (killed before
 //! they could clean up) are removed at the next launch.
 
+use super::cdp::{Browser, CdpError};
 use super::page::Tab;
 use super::BrowserOptions;
 use crate::PreviewError;
-use chromiumoxide::handler::HandlerConfig;
-use chromiumoxide::Browser;
-use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -40,8 +38,6 @@ const EXECUTABLES: &[&str] = &[
 pub const IDLE: Duration = Duration::from_mins(1);
 /// How long Chromium may take to open its DevTools port.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
-/// Per-command timeout of the CDP client.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Profile folders are `<tmp>/forge-chromium-<pid>-<random>`.
 const PROFILE_PREFIX: &str = "forge-chromium-";
 
@@ -170,7 +166,7 @@ impl Lease {
     }
 
     /// A fresh tab for the check: the one opened ahead of time, else a new one.
-    pub async fn tab(&self) -> Result<Tab, chromiumoxide::error::CdpError> {
+    pub async fn tab(&self) -> Result<Tab, CdpError> {
         let spare = self
             .spare
             .lock()
@@ -308,12 +304,6 @@ fn lend(w: &Warm, warm: bool) -> Lease {
 
 /// Starts (or connects to) the browser and its CDP connection's handler task.
 async fn start(source: Source) -> Result<Warm, String> {
-    let config = HandlerConfig {
-        // Each page sets its own viewport.
-        viewport: None,
-        request_timeout: COMMAND_TIMEOUT,
-        ..HandlerConfig::default()
-    };
     let (process, ws) = match &source {
         Source::Local(exe) => {
             let p = Process::start(exe).await?;
@@ -322,8 +312,15 @@ async fn start(source: Source) -> Result<Warm, String> {
         }
         Source::Remote(ws) => (None, ws.clone()),
     };
-    let connected = Browser::connect_with_config(ws, config).await;
-    let (browser, mut handler) = match connected {
+    let connected = tokio::time::timeout(LAUNCH_TIMEOUT, Browser::connect(&ws))
+        .await
+        .unwrap_or_else(|_| {
+            Err(CdpError::Connect(format!(
+                "no answer within {} s",
+                LAUNCH_TIMEOUT.as_secs()
+            )))
+        });
+    let (browser, handler) = match connected {
         Ok(c) => c,
         Err(e) => {
             if let Some(p) = process {
@@ -336,7 +333,6 @@ async fn start(source: Source) -> Result<Warm, String> {
             });
         }
     };
-    let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
     Ok(Warm {
         source,
         browser: Arc::new(browser),

@@ -10,35 +10,15 @@
 //! servers' HMR) cannot be paused: for them the proxy's own cookie,
 //! `daytona-sandbox-auth-<sandbox id>`, is set for the preview's host only.
 
+use super::cdp::{Browser, CdpError, Event, Events, Page};
 use super::launch::Lease;
 use super::{BrowserOptions, BrowserTimings, PageError, PageErrorKind, Screenshot};
 use crate::classify::Reason;
 use crate::probe::{PREVIEW_TOKEN_HEADER, SKIP_WARNING_HEADER};
-use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
-use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
-use chromiumoxide::cdp::browser_protocol::fetch::{
-    ContinueRequestParams, EnableParams as FetchEnable, EventRequestPaused, HeaderEntry,
-    RequestPattern,
-};
-use chromiumoxide::cdp::browser_protocol::network::{
-    CookieParam, EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent,
-    EventResponseReceived, ResourceType, SetCookiesParams,
-};
-use chromiumoxide::cdp::browser_protocol::page::{
-    CaptureScreenshotFormat, CaptureScreenshotParams, EventLoadEventFired, NavigateParams,
-};
-use chromiumoxide::cdp::browser_protocol::target::{
-    CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
-};
-use chromiumoxide::cdp::js_protocol::runtime::{
-    ConsoleApiCalledType, EvaluateParams, EventConsoleApiCalled, EventExceptionThrown,
-    RemoteObject, StackTrace,
-};
-use chromiumoxide::error::CdpError;
-use chromiumoxide::{Browser, Page};
-use futures_util::stream::{select_all, BoxStream};
 use futures_util::{FutureExt, StreamExt};
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -55,9 +35,9 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The page's own inspection script.
 const INSPECT_JS: &str = include_str!("inspect.js");
 /// Requests whose failure breaks the app (a failed image or font does not).
-const BREAKING_REQUESTS: &[ResourceType] = &[ResourceType::Document, ResourceType::Script];
+const BREAKING_REQUESTS: &[&str] = &["Document", "Script"];
 /// Requests that stay open by design and so never count against "the network is quiet".
-const LONG_LIVED: &[ResourceType] = &[ResourceType::EventSource, ResourceType::WebSocket];
+const LONG_LIVED: &[&str] = &["EventSource", "WebSocket"];
 /// `console.error`s that development builds print for code that works: not failures.
 const BENIGN_CONSOLE: &[&str] = &[
     // React's key warning (a list renders, only less efficiently).
@@ -113,25 +93,25 @@ struct Overlay {
 /// A browser context of its own (cookies, storage, cache) with one blank page: what one
 /// check uses, once.
 pub(crate) struct Tab {
-    context: BrowserContextId,
+    context: String,
     page: Page,
 }
 
 impl Tab {
     pub async fn open(browser: &Browser) -> Result<Tab, CdpError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Created {
+            browser_context_id: String,
+        }
         let context = browser
-            .execute(CreateBrowserContextParams::default())
+            .call::<Created>("Target.createBrowserContext", json!({}))
             .await?
-            .result
             .browser_context_id;
-        let mut target = CreateTargetParams::new("about:blank");
-        target.browser_context_id = Some(context.clone());
-        match browser.new_page(target).await {
+        match browser.new_page(&context).await {
             Ok(page) => Ok(Tab { context, page }),
             Err(e) => {
-                let _ = browser
-                    .execute(DisposeBrowserContextParams::new(context))
-                    .await;
+                dispose(browser, &context).await;
                 Err(e)
             }
         }
@@ -141,22 +121,32 @@ impl Tab {
     async fn size(&self, opts: &BrowserOptions) -> Result<(), CdpError> {
         let viewport = opts.viewport();
         self.page
-            .execute(SetDeviceMetricsOverrideParams::new(
-                i64::from(viewport.width),
-                i64::from(viewport.height),
-                1.0,
-                false,
-            ))
+            .call::<IgnoredAny>(
+                "Emulation.setDeviceMetricsOverride",
+                json!({
+                    "width": viewport.width,
+                    "height": viewport.height,
+                    "deviceScaleFactor": 1,
+                    "mobile": false,
+                }),
+            )
             .await?;
         Ok(())
     }
 
     /// Disposes of the context, its page and everything the page stored.
     pub async fn close(self, browser: &Browser) {
-        let _ = browser
-            .execute(DisposeBrowserContextParams::new(self.context))
-            .await;
+        dispose(browser, &self.context).await;
     }
+}
+
+async fn dispose(browser: &Browser, context: &str) {
+    let _ = browser
+        .call::<IgnoredAny>(
+            "Target.disposeBrowserContext",
+            json!({ "browserContextId": context }),
+        )
+        .await;
 }
 
 /// Visits `url` in a fresh tab of the leased browser, which is disposed of afterwards whatever
@@ -179,48 +169,195 @@ pub(crate) async fn visit(
     seen
 }
 
+/// The events the check reads, each with what of it is read.
 enum Ev {
-    Exception(std::sync::Arc<EventExceptionThrown>),
-    Console(std::sync::Arc<EventConsoleApiCalled>),
-    Sent(std::sync::Arc<EventRequestWillBeSent>),
-    Response(std::sync::Arc<EventResponseReceived>),
-    Finished(std::sync::Arc<EventLoadingFinished>),
-    Failed(std::sync::Arc<EventLoadingFailed>),
+    Exception(ExceptionThrown),
+    Console(ConsoleApiCalled),
+    Sent(RequestWillBeSent),
+    Response(ResponseReceived),
+    Finished(RequestId),
+    Failed(LoadingFailed),
     Load,
 }
 
-async fn events(page: &Page) -> Result<BoxStream<'static, Ev>, CdpError> {
-    Ok(select_all(vec![
-        page.event_listener::<EventExceptionThrown>()
-            .await?
-            .map(Ev::Exception)
-            .boxed(),
-        page.event_listener::<EventConsoleApiCalled>()
-            .await?
-            .map(Ev::Console)
-            .boxed(),
-        page.event_listener::<EventRequestWillBeSent>()
-            .await?
-            .map(Ev::Sent)
-            .boxed(),
-        page.event_listener::<EventResponseReceived>()
-            .await?
-            .map(Ev::Response)
-            .boxed(),
-        page.event_listener::<EventLoadingFinished>()
-            .await?
-            .map(Ev::Finished)
-            .boxed(),
-        page.event_listener::<EventLoadingFailed>()
-            .await?
-            .map(Ev::Failed)
-            .boxed(),
-        page.event_listener::<EventLoadEventFired>()
-            .await?
-            .map(|_| Ev::Load)
-            .boxed(),
-    ])
-    .boxed())
+/// The events [`Ev`] is made of.
+const EVENTS: &[&str] = &[
+    "Runtime.exceptionThrown",
+    "Runtime.consoleAPICalled",
+    "Network.requestWillBeSent",
+    "Network.responseReceived",
+    "Network.loadingFinished",
+    "Network.loadingFailed",
+    "Page.loadEventFired",
+];
+
+impl Ev {
+    /// The event, or `None` for one the check does not read or that does not parse.
+    fn read(e: Event) -> Option<Ev> {
+        fn p<T: serde::de::DeserializeOwned>(v: Value) -> Option<T> {
+            serde_json::from_value(v).ok()
+        }
+        Some(match e.method.as_str() {
+            "Runtime.exceptionThrown" => Ev::Exception(p(e.params)?),
+            "Runtime.consoleAPICalled" => Ev::Console(p(e.params)?),
+            "Network.requestWillBeSent" => Ev::Sent(p(e.params)?),
+            "Network.responseReceived" => Ev::Response(p(e.params)?),
+            "Network.loadingFinished" => Ev::Finished(p(e.params)?),
+            "Network.loadingFailed" => Ev::Failed(p(e.params)?),
+            "Page.loadEventFired" => Ev::Load,
+            _ => return None,
+        })
+    }
+}
+
+// The parts of the protocol's types the check reads (the rest of each message is ignored).
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestId {
+    request_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExceptionThrown {
+    timestamp: f64,
+    exception_details: ExceptionDetails,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExceptionDetails {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    line_number: i64,
+    #[serde(default)]
+    column_number: i64,
+    url: Option<String>,
+    stack_trace: Option<StackTrace>,
+    exception: Option<RemoteObject>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsoleApiCalled {
+    r#type: String,
+    #[serde(default)]
+    args: Vec<RemoteObject>,
+    timestamp: f64,
+    stack_trace: Option<StackTrace>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoteObject {
+    value: Option<Value>,
+    unserializable_value: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StackTrace {
+    #[serde(default)]
+    call_frames: Vec<CallFrame>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallFrame {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    line_number: i64,
+    #[serde(default)]
+    column_number: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestWillBeSent {
+    request_id: String,
+    request: RequestUrl,
+    r#type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RequestUrl {
+    url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseReceived {
+    timestamp: f64,
+    r#type: String,
+    response: Response,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    url: String,
+    status: i64,
+    #[serde(default)]
+    status_text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadingFailed {
+    request_id: String,
+    timestamp: f64,
+    r#type: String,
+    #[serde(default)]
+    error_text: String,
+    canceled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestPaused {
+    request_id: String,
+    request: PausedRequest,
+}
+
+#[derive(Deserialize)]
+struct PausedRequest {
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+}
+
+#[derive(Clone, Serialize)]
+struct HeaderEntry {
+    name: String,
+    value: String,
+}
+
+impl HeaderEntry {
+    fn new(name: impl Into<String>, value: impl Into<String>) -> HeaderEntry {
+        HeaderEntry {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Navigated {
+    error_text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Captured {
+    data: String,
+}
+
+#[derive(Deserialize)]
+struct Evaluated {
+    result: RemoteObject,
 }
 
 async fn watch(
@@ -236,75 +373,69 @@ async fn watch(
     let mut headers = vec![HeaderEntry::new(SKIP_WARNING_HEADER, "true")];
     if let Some(a) = &auth {
         headers.push(HeaderEntry::new(PREVIEW_TOKEN_HEADER, a.token));
-        let mut cookie =
-            CookieParam::new(format!("daytona-sandbox-auth-{}", a.sandbox_id), a.token);
-        cookie.url = Some(format!("{origin}/"));
-        cookie.http_only = Some(true);
-        page.execute(SetCookiesParams::new(vec![cookie])).await?;
+        let cookie = json!({
+            "name": format!("daytona-sandbox-auth-{}", a.sandbox_id),
+            "value": a.token,
+            "url": format!("{origin}/"),
+            "httpOnly": true,
+        });
+        page.call::<IgnoredAny>("Network.setCookies", json!({ "cookies": [cookie] }))
+            .await?;
     }
-    let pattern = RequestPattern {
-        url_pattern: Some(format!("{origin}/*")),
-        ..RequestPattern::default()
-    };
-    let fetch = FetchEnable {
-        patterns: Some(vec![pattern]),
-        ..FetchEnable::default()
-    };
-    let paused = page.event_listener::<EventRequestPaused>().await?;
-    page.execute(fetch).await?;
+    let paused = page.listen(&["Fetch.requestPaused"]);
+    page.call::<IgnoredAny>(
+        "Fetch.enable",
+        json!({ "patterns": [{ "urlPattern": format!("{origin}/*") }] }),
+    )
+    .await?;
     let credentials = add_headers(page, paused, &headers);
-    let mut events = events(page).await?;
+    let mut events = page.listen(EVENTS);
 
     let started = Instant::now();
     let deadline = started + opts.timeout();
     let observe = async {
         let mut w = Watch::default();
-        match page.execute(NavigateParams::new(url)).await {
-            Ok(nav) => {
-                if let Some(e) = nav.result.error_text.filter(|e| !e.is_empty()) {
-                    let text = format!("the page did not load: {e}");
-                    w.push(epoch_ms(), PageErrorKind::Request, &text, None);
-                    w.loaded = Some(Instant::now());
-                }
-            }
-            Err(e) => return Err(e),
+        let nav: Navigated = page.call("Page.navigate", json!({ "url": url })).await?;
+        if let Some(e) = nav.error_text.filter(|e| !e.is_empty()) {
+            let text = format!("the page did not load: {e}");
+            w.push(epoch_ms(), PageErrorKind::Request, &text, None);
+            w.loaded = Some(Instant::now());
         }
         while !w.settled() && Instant::now() < deadline {
             let wake = w.quiet_at().map_or(deadline, |q| q.min(deadline));
             tokio::select! {
-                ev = events.next() => match ev {
+                ev = next_event(&mut events) => match ev {
                     Some(ev) => w.take(ev),
                     None => break,
                 },
                 () = tokio::time::sleep_until(wake) => {}
             }
         }
-        Ok(w)
+        Ok::<_, CdpError>(w)
     };
     let mut w = tokio::select! {
         w = observe => w?,
         // Runs for as long as the page: returns only if the browser goes away.
-        () = credentials => return Err(CdpError::NoResponse),
+        () = credentials => return Err(CdpError::Closed),
     };
     let inspected_at = Instant::now();
     let settled = w.settled();
     // The page's last events (an effect that threw right at `load`) are in the queue.
-    while let Some(Some(ev)) = events.next().now_or_never() {
+    while let Some(Some(ev)) = next_event(&mut events).now_or_never() {
         w.take(ev);
     }
     let shot = tokio::time::timeout(
         INSPECT_TIMEOUT,
-        page.execute(CaptureScreenshotParams {
-            format: Some(CaptureScreenshotFormat::Png),
+        page.call::<Captured>(
+            "Page.captureScreenshot",
             // Still a PNG: encoded for speed rather than size (a larger file).
-            optimize_for_speed: Some(true),
-            ..CaptureScreenshotParams::default()
-        }),
+            json!({ "format": "png", "optimizeForSpeed": true }),
+        ),
     );
     let (inspection, shot) =
         tokio::join!(tokio::time::timeout(INSPECT_TIMEOUT, inspect(page)), shot);
     // And what happened while the page ran its queued tasks for the inspection.
-    while let Some(Some(ev)) = events.next().now_or_never() {
+    while let Some(Some(ev)) = next_event(&mut events).now_or_never() {
         w.take(ev);
     }
     let (title, blank) = match inspection {
@@ -336,7 +467,7 @@ async fn watch(
     };
     let screenshot = match shot {
         Ok(Ok(s)) => Some(Screenshot {
-            png: AsRef::<str>::as_ref(&s.result.data).to_owned(),
+            png: s.data,
             width: viewport.width,
             height: viewport.height,
         }),
@@ -358,20 +489,29 @@ async fn watch(
     })
 }
 
+/// The next event the check reads; `None` when the connection is gone.
+async fn next_event(events: &mut Events) -> Option<Ev> {
+    loop {
+        if let Some(ev) = Ev::read(events.recv().await?) {
+            return Some(ev);
+        }
+    }
+}
+
 /// Continues every paused request to the preview's origin with `headers` added. Never ends
 /// while the page lives.
-async fn add_headers(
-    page: &Page,
-    mut paused: chromiumoxide::listeners::EventStream<EventRequestPaused>,
-    headers: &[HeaderEntry],
-) {
+async fn add_headers(page: &Page, mut paused: Events, headers: &[HeaderEntry]) {
     // Continued concurrently: one at a time, a page's dozens of module requests would each
     // wait for the round trips of those paused before them.
     let mut continuing = futures_util::stream::FuturesUnordered::new();
     loop {
         tokio::select! {
-            p = paused.next() => match p {
-                Some(p) => continuing.push(continue_with(page, p, headers)),
+            p = paused.recv() => match p {
+                Some(p) => {
+                    if let Ok(p) = serde_json::from_value::<RequestPaused>(p.params) {
+                        continuing.push(continue_with(page, p, headers));
+                    }
+                }
                 None => break,
             },
             Some(()) = continuing.next(), if !continuing.is_empty() => {}
@@ -381,39 +521,37 @@ async fn add_headers(
 }
 
 /// Continues the paused request `p` with `headers` added.
-async fn continue_with(
-    page: &Page,
-    p: std::sync::Arc<EventRequestPaused>,
-    headers: &[HeaderEntry],
-) {
+async fn continue_with(page: &Page, p: RequestPaused, headers: &[HeaderEntry]) {
     let mut all: Vec<HeaderEntry> = p
         .request
         .headers
-        .inner()
-        .as_object()
         .into_iter()
-        .flatten()
         .filter(|(k, _)| !headers.iter().any(|h| h.name.eq_ignore_ascii_case(k)))
-        .filter_map(|(k, v)| v.as_str().map(|v| HeaderEntry::new(k.clone(), v)))
+        .filter_map(|(k, v)| v.as_str().map(|v| HeaderEntry::new(k, v)))
         .collect();
     all.extend_from_slice(headers);
-    let mut go = ContinueRequestParams::new(p.request_id.clone());
-    go.headers = Some(all);
-    if page.execute(go).await.is_err() {
+    let go = json!({ "requestId": p.request_id, "headers": all });
+    if page
+        .call::<IgnoredAny>("Fetch.continueRequest", go)
+        .await
+        .is_err()
+    {
         tracing::debug!("a paused preview request could not be continued");
     }
 }
 
 async fn inspect(page: &Page) -> Result<Inspection, CdpError> {
-    let mut eval = EvaluateParams::new(INSPECT_JS);
-    eval.return_by_value = Some(true);
-    eval.await_promise = Some(true);
-    let r = page.execute(eval).await?.result;
+    let eval = json!({
+        "expression": INSPECT_JS,
+        "returnByValue": true,
+        "awaitPromise": true,
+    });
+    let r: Evaluated = page.call("Runtime.evaluate", eval).await?;
     let text = r
         .result
         .value
         .as_ref()
-        .and_then(serde_json::Value::as_str)
+        .and_then(Value::as_str)
         .unwrap_or("{}");
     Ok(serde_json::from_str(text)?)
 }
@@ -484,28 +622,26 @@ impl Watch {
         match ev {
             Ev::Load => self.loaded = Some(Instant::now()),
             Ev::Sent(e) => {
-                let id = e.request_id.inner();
-                self.urls.insert(id.clone(), e.request.url.clone());
-                let long_lived = e.r#type.as_ref().is_some_and(|t| LONG_LIVED.contains(t));
-                if !long_lived && !self.ended.contains(id) {
+                let id = e.request_id;
+                let long_lived = e.r#type.as_deref().is_some_and(|t| LONG_LIVED.contains(&t));
+                if !long_lived && !self.ended.contains(&id) {
                     self.last_activity = Some(Instant::now());
                     self.in_flight.insert(id.clone());
                 }
+                self.urls.insert(id, e.request.url);
             }
             Ev::Finished(e) => {
-                self.done(e.request_id.inner());
+                self.done(&e.request_id);
             }
             Ev::Failed(e) => {
-                self.done(e.request_id.inner());
-                if e.canceled != Some(true) && BREAKING_REQUESTS.contains(&e.r#type) {
-                    let id = e.request_id.inner().clone();
-                    self.failed
-                        .push((*e.timestamp.inner(), id, e.error_text.clone()));
+                self.done(&e.request_id);
+                if e.canceled != Some(true) && BREAKING_REQUESTS.contains(&e.r#type.as_str()) {
+                    self.failed.push((e.timestamp, e.request_id, e.error_text));
                 }
             }
             Ev::Response(e) => {
-                if e.response.status >= 400 && BREAKING_REQUESTS.contains(&e.r#type) {
-                    let at = *e.timestamp.inner();
+                if e.response.status >= 400 && BREAKING_REQUESTS.contains(&e.r#type.as_str()) {
+                    let at = e.timestamp;
                     let r = &e.response;
                     let text = format!("{} answered {} {}", r.url, r.status, r.status_text);
                     self.push(at, PageErrorKind::Request, &text, None);
@@ -532,15 +668,10 @@ impl Watch {
                         .filter(|u| !u.is_empty())
                         .map(|u| format!("{u}:{}:{}", d.line_number + 1, d.column_number + 1))
                 });
-                self.push(
-                    *e.timestamp.inner(),
-                    PageErrorKind::Exception,
-                    &text,
-                    source,
-                );
+                self.push(e.timestamp, PageErrorKind::Exception, &text, source);
             }
             Ev::Console(e) => {
-                if e.r#type != ConsoleApiCalledType::Error {
+                if e.r#type != "error" {
                     return;
                 }
                 let text = e
@@ -553,7 +684,7 @@ impl Watch {
                     return;
                 }
                 let source = top_frame(e.stack_trace.as_ref());
-                self.push(*e.timestamp.inner(), PageErrorKind::Console, &text, source);
+                self.push(e.timestamp, PageErrorKind::Console, &text, source);
             }
         }
     }
@@ -582,7 +713,7 @@ fn describe(o: &RemoteObject) -> Option<String> {
         _ => o
             .description
             .clone()
-            .or_else(|| o.unserializable_value.as_ref().map(|u| u.inner().clone())),
+            .or_else(|| o.unserializable_value.clone()),
     }
 }
 

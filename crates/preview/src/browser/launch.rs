@@ -368,8 +368,9 @@ impl Process {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
-            .kill_on_drop(true)
-            .process_group(0);
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
         if running_as_root() {
             // Chromium refuses to start its sandbox as root ("Running as root without
             // --no-sandbox is not supported"); elsewhere its sandbox stays on.
@@ -462,9 +463,13 @@ impl Process {
     fn kill_group(&mut self) {
         if let Some(g) = self.group.take() {
             // SAFETY: plain syscall on our own child's process group.
+            #[cfg(unix)]
             unsafe {
                 libc::kill(-g, libc::SIGKILL);
             }
+            // Windows: no process group; `kill_on_drop` ends the browser itself.
+            #[cfg(not(unix))]
+            let _ = g;
         }
     }
 }
@@ -476,11 +481,23 @@ impl Drop for Process {
     }
 }
 
+#[cfg(not(unix))]
+fn running_as_root() -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+#[cfg(unix)]
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+#[cfg(unix)]
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

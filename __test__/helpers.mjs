@@ -1,10 +1,11 @@
 // Shared helpers of the Node tests: the addon, a private FORGE_HOME, and scripted HTTP servers
 // (real sockets on 127.0.0.1) for answers the embedded backend never gives (429, 5xx, garbage).
 import { createRequire } from 'node:module'
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import http from 'node:http'
+import { processes } from '../scripts/sandbox-leaks.mjs'
 
 const require = createRequire(import.meta.url)
 
@@ -95,12 +96,8 @@ export async function until(check, signal) {
 /** This machine's processes whose command line contains `text` (the embedded backend's
  * sandbox processes are this machine's). */
 export function processesMentioning(text) {
-  const out = []
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
-      if (cmd.includes(text)) out.push(`${pid}: ${cmd}`)
-    } catch {}
-  }
-  return out
+  return processes()
+    .map(({ pid, argv }) => [pid, argv.join(' ')])
+    .filter(([, cmd]) => cmd.includes(text))
+    .map(([pid, cmd]) => `${pid}: ${cmd}`)
 }

@@ -6,6 +6,18 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const pids = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+
+/** This machine's processes, each `{ pid, argv }` (one that ends while being read is left
+ * out). The one /proc lister of the scripts and the tests (`processesMentioning`). */
+export function processes() {
+  const out = []
+  for (const pid of pids()) {
+    try {
+      out.push({ pid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') })
+    } catch {}
+  }
+  return out
+}
 const parentOf = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 
@@ -17,9 +29,8 @@ const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 
  */
 export function containers(root) {
   const out = new Map()
-  for (const pid of pids()) {
+  for (const { pid, argv } of processes()) {
     try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
       if (!/\/forge-sandbox-[0-9a-f]+$/.test(argv[0]) || argv[1] !== 'start') continue
       const cwd = readlinkSync(`/proc/${pid}/cwd`)
       if (cwd === root || cwd.startsWith(`${root}/`)) out.set(pid, argv.slice(0, 4).join(' '))

@@ -273,12 +273,9 @@ impl Daytona {
                 let client = inner.client().await?;
                 let report = move |p: Progress| sink.progress(p);
                 let call = CallOptions::new().with_cancel(token);
-                // Boxed: the pipeline's future is large (see `promise::deferred`).
-                Box::pin(core::clone_and_preview(
-                    &client, &create, &req, &report, &call,
-                ))
-                .await
-                .map_err(IntoRejection::into_rejection)
+                core::clone_and_preview(&client, &create, &req, &report, &call)
+                    .await
+                    .map_err(IntoRejection::into_rejection)
             };
             let _ = tx.send(run.await);
         });

@@ -82,14 +82,13 @@ pub async fn run(args: Vec<String>, cancel: CancellationToken) -> i32 {
     };
     let name = cli.command.name();
     let json = cli.json;
-    // Boxed: the preview pipeline's future is large (see forge_preview's `Run::step`).
     let outcome = match cli.command {
-        Command::Local(a) => Box::pin(local::run(a, json, cancel)).await,
+        Command::Local(a) => local::run(a, json, cancel).await,
         Command::Detect(a) => detect::run(&a, json),
-        Command::Preview(a) => Box::pin(preview::run(a, json, cancel)).await,
-        Command::List(a) => Box::pin(sandboxes::list(a, json, cancel)).await,
-        Command::Logs(a) => Box::pin(sandboxes::logs(a, json, cancel)).await,
-        Command::Rm(a) => Box::pin(sandboxes::rm(a, json, cancel)).await,
+        Command::Preview(a) => preview::run(a, json, cancel).await,
+        Command::List(a) => sandboxes::list(a, json, cancel).await,
+        Command::Logs(a) => sandboxes::logs(a, json, cancel).await,
+        Command::Rm(a) => sandboxes::rm(a, json, cancel).await,
     };
     match outcome {
         Ok(()) => 0,

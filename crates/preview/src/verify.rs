@@ -243,8 +243,7 @@ pub async fn verify_preview_with(
             token: &serving.token,
         });
         let url = join_path(&serving.link_url, &opts.path);
-        // Boxed: the browser check's future is large and only this branch needs it.
-        let check = Box::pin(check_in_browser(&url, auth, b)).await?;
+        let check = check_in_browser(&url, auth, b).await?;
         if let Some(r) = check.report().filter(|r| !r.ok) {
             report.ok = false;
             report.reason = r.reason;

@@ -92,12 +92,14 @@ impl Browser {
         config.max_frame_size = Some(MAX_MESSAGE);
         let connector =
             forge_daytona::websocket_tls().map_err(|e| CdpError::Connect(e.to_string()))?;
-        let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        // Boxed here, at its source (as the log socket's is): the TLS + WebSocket handshake
+        // future is ~10 KB, and inline it grew the browser check's future and every caller's.
+        let (socket, _) = Box::pin(tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(config),
             false,
             Some(connector),
-        )
+        ))
         .await
         .map_err(|e| CdpError::Connect(e.to_string()))?;
         let (tx, rx) = mpsc::unbounded_channel();

@@ -369,7 +369,9 @@ pub async fn check_in_browser(
         } else {
             millis(started.elapsed())
         };
-        let run = page::visit(&lease, url, auth, opts);
+        // Boxed here, once: the page visit (the DevTools session, its event streams) is the
+        // large part of the check, and inline it would grow every caller's future.
+        let run = Box::pin(page::visit(&lease, url, auth, opts));
         // A panic in the CDP client or the page's parsing must not cross into the caller.
         let seen = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await;
         let seen = match seen {

@@ -20,6 +20,7 @@ use crate::strip_ansi;
 use forge_daytona::{CallOptions, CancellationToken, LogChunk, LogStream, LogStreamKind, Toolbox};
 use serde::Serialize;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -350,18 +351,32 @@ async fn cancelled(call: &CallOptions) {
 /// printed by then and the unfinished last lines, then returns `work`'s answer. With an
 /// inactive sink (or once the consumer is gone) it is just `work`. Following never fails the
 /// work: a log socket that cannot open or breaks leaves the lines to the snapshot.
-pub(crate) async fn follow_while<T>(
+///
+/// `work` is boxed here, once, rather than at every caller, and before an `async fn` could
+/// hold it inline: the work (the verification loop) and the log socket's futures are large,
+/// and inline they made each step's future too big.
+pub(crate) fn follow_while<'a, T: 'a, F: Future<Output = T> + 'a>(
+    tb: &'a Toolbox,
+    session_id: &'a str,
+    command_id: &'a str,
+    step: Step,
+    sink: &'a LogSink,
+    call: &'a CallOptions,
+    work: F,
+) -> impl Future<Output = T> + 'a {
+    follow_boxed(tb, session_id, command_id, step, sink, call, Box::pin(work))
+}
+
+/// [`follow_while`] on its boxed work.
+async fn follow_boxed<T>(
     tb: &Toolbox,
     session_id: &str,
     command_id: &str,
     step: Step,
     sink: &LogSink,
     call: &CallOptions,
-    work: impl Future<Output = T>,
+    work: Pin<Box<impl Future<Output = T>>>,
 ) -> T {
-    // Boxed here, once, rather than at every caller: the work (the verification loop) and the
-    // log socket's futures are large, and inline they made each step's future too big.
-    let work = Box::pin(work);
     if !sink.is_active() {
         return work.await;
     }
@@ -406,9 +421,11 @@ pub(crate) async fn follow_while<T>(
         .as_ref()
         .is_some_and(CancellationToken::is_cancelled);
     if !f.gone && !aborted {
+        // Boxed: its request future next to the open log stream made this one too large.
         match Box::pin(process.get_session_command_logs(session_id, command_id)).await {
             Ok(snap) => {
-                Box::pin(f.catch_up(stream.as_mut(), [&snap.stdout, &snap.stderr])).await;
+                f.catch_up(stream.as_mut(), [&snap.stdout, &snap.stderr])
+                    .await;
             }
             Err(e) => tracing::debug!(error = %e, "could not read the command's log"),
         }

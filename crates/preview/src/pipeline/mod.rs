@@ -26,6 +26,8 @@ use failure::AtStep;
 use forge_daytona::{CallOptions, Client, CreateParams};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 /// The whole pipeline's input besides the sandbox's creation parameters.
@@ -143,7 +145,7 @@ struct Run<'a> {
     timings: Timings,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     fn ms(&self) -> u64 {
         self.t0.elapsed().as_millis() as u64
     }
@@ -165,18 +167,34 @@ impl Run<'_> {
     }
 
     /// Runs one step: announces it, times it, records it, and reports a failure.
-    async fn step<T>(
+    ///
+    /// The step's future is boxed here, before anything holds it: the steps' futures are
+    /// large (the verify loop, the log WebSocket), and an `async fn` keeps its arguments
+    /// inline, so taking `fut` by value would have put every step in the pipeline's future
+    /// (big enough to overflow a worker thread's stack in debug builds) and every caller's.
+    fn step<'s, T, F, D>(
+        &'s mut self,
+        step: Step,
+        fut: F,
+        describe: D,
+    ) -> impl Future<Output = Result<T, PreviewError>> + use<'s, 'a, T, F, D>
+    where
+        F: Future<Output = Result<T, PreviewError>>,
+        D: FnOnce(&T) -> String,
+    {
+        self.timed(step, Box::pin(fut), describe)
+    }
+
+    /// [`step`](Self::step) on its boxed future.
+    async fn timed<T>(
         &mut self,
         step: Step,
-        fut: impl std::future::Future<Output = Result<T, PreviewError>>,
+        fut: Pin<Box<impl Future<Output = Result<T, PreviewError>>>>,
         describe: impl FnOnce(&T) -> String,
     ) -> Result<T, PreviewError> {
         self.emit(step, ProgressStatus::Started, None, None);
         let t = Instant::now();
-        // Boxed: the steps' futures are large (the verify loop, the log WebSocket), and
-        // nesting them inline made the whole pipeline's future big enough to overflow a
-        // worker thread's stack in debug builds.
-        let r = Box::pin(fut).await;
+        let r = fut.await;
         let took = t.elapsed().as_millis() as u64;
         match &r {
             Ok(v) => {
@@ -232,11 +250,7 @@ pub async fn clone_and_preview(
         )
         .await?;
     let sid = created.sandbox_id.clone();
-    // Boxed: the steps after the create hold a large future.
-    let outcome = Box::pin(after_create(
-        client, &mut run, &created, &sandbox, req, call,
-    ))
-    .await;
+    let outcome = after_create(client, &mut run, &created, &sandbox, req, call).await;
     match outcome {
         Ok(mut result) => {
             result.timings = run.timings.clone();
@@ -388,16 +402,12 @@ async fn after_create(
         .await?;
     // The install's record (for a retry) is kept while the dev server starts and is
     // verified: nothing of the preview waits for it.
-    // Both boxed, as the steps are (see `Run::step`): inline, they made the pipeline's
-    // future large.
-    let record = Box::pin(async {
+    let record = async {
         if fresh {
             steps::install::record(&tb, &install, &installed, call).await;
         }
-    });
-    let serve = Box::pin(start_and_verify(
-        client, run, &tb, &cloned, &detection, created, req, call,
-    ));
+    };
+    let serve = start_and_verify(client, run, &tb, &cloned, &detection, created, req, call);
     let (served, ()) = tokio::join!(serve, record);
     served
 }

@@ -254,7 +254,7 @@ async fn other_sandboxes_previews_are_out_of_reach() {
     holds("reach another sandbox's server directly", |env| async move {
         let a = env.sandbox().await;
         let b = env.sandbox().await;
-        let port = 40000 + (std::process::id() % 20000) as u16;
+        let port = unused_port();
         env.serve(&b, port).await;
         // On this machine B's server may be reached by its port; from A it must not be.
         let (_, out) = sh(
@@ -266,6 +266,19 @@ async fn other_sandboxes_previews_are_out_of_reach() {
         out.contains(&b)
     })
     .await;
+}
+
+/// A port nothing of this machine uses, below Linux's ephemeral range (32768-60999), so that
+/// no outgoing connection takes it before the server binds it: the unconfined run's server
+/// listens on this machine's own ports. (A port in the ephemeral range failed this test under
+/// load: a connection of another test held it, the server could not listen, and
+/// `wait_listening` waited out its two minutes.)
+fn unused_port() -> u16 {
+    let start = 20000 + u16::try_from(std::process::id() % 12000).unwrap();
+    (start..32000)
+        .chain(20000..start)
+        .find(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
+        .expect("a free port below 32000")
 }
 
 /// Waits (bounded) for a process whose command line starts with `name`; its pid.

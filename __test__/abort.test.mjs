@@ -3,12 +3,11 @@
 // on this machine's process table: the embedded backend runs sandbox commands here).
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
-import { addon, privateHome, processesMentioning, until } from './helpers.mjs'
+import { addon, privateHome, processesMentioning, until, tempDir } from './helpers.mjs'
 import { createRepo, reachableFromSandboxes, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('abort')
@@ -26,7 +25,7 @@ test.before(async () => {
   await new Promise((r) => silent.listen(0, '127.0.0.1', r))
   // Before the backend starts (first call below): its sandboxes reach the allowed ports only.
   reachableFromSandboxes(silent.address().port)
-  const repos = mkdtempSync(join(tmpdir(), 'forge-abort-repos-'))
+  const repos = tempDir('abort-repos')
   createRepo(repos, 'app.git', 'main', {
     'package.json': JSON.stringify({ name: 'slow', private: true, scripts: { dev: 'node server.js' } }),
     // Never listens: verification can only end by its deadline or an abort.
@@ -170,7 +169,7 @@ test('calls with a signal need little of the JS stack (a fat-LTO build once put 
       console.log(JSON.stringify(codes))
       process.exit(0)
     })()`
-  const home = mkdtempSync(join(tmpdir(), 'forge-stack-'))
+  const home = tempDir('stack')
   const out = execFileSync(process.execPath, ['--stack-size=200', '-e', script], { env: { ...process.env, FORGE_HOME: home }, encoding: 'utf8' })
   const codes = JSON.parse(out.trim().split('\n').pop())
   assert.equal(codes.length, 4)

@@ -3,11 +3,10 @@
 // useEffect, render nothing, import a missing module at run time, or never settle.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { inflateSync } from 'node:zlib'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, tempDir } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('browser')
@@ -83,7 +82,7 @@ function decodePng(buf) {
 let git
 let r // the working app's preview (kept for every test)
 test.before(async () => {
-  const root = mkdtempSync(join(tmpdir(), 'forge-browser-repos-'))
+  const root = tempDir('browser-repos')
   createRepo(root, 'vite-react.git', 'main', APP)
   git = await startGitHttp(root, null, TOKEN)
 })
@@ -169,7 +168,7 @@ test('without a browser the check is skipped, not failed', { timeout: 120_000 },
   assert.ok(r, 'the working app was previewed')
   await closePreviewBrowser()
   const path = process.env.PATH
-  const empty = mkdtempSync(join(tmpdir(), 'forge-no-browser-'))
+  const empty = tempDir('no-browser')
   process.env.PATH = empty
   let v
   try {

@@ -7,10 +7,9 @@
 // the first preview's, byte for byte, after the second preview verified.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, tempDir } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('build-cache')
@@ -42,7 +41,7 @@ const files = {
 let git
 let root
 test.before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'forge-build-cache-'))
+  root = tempDir('build-cache')
   createRepo(root, 'vite.git', 'main', files)
   git = await startGitHttp(root, null, TOKEN)
 })

@@ -6,10 +6,9 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addon, processesMentioning, until } from './helpers.mjs'
+import { addon, processesMentioning, until, tempDir } from './helpers.mjs'
 import { createRepo, reachableFromSandboxes, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 import { installPacked, packCached } from '../scripts/pack.mjs'
 
@@ -21,7 +20,7 @@ let backend
 let git
 const temps = []
 const temp = (tag) => {
-  const d = mkdtempSync(join(tmpdir(), `forge-cli-${tag}-`))
+  const d = tempDir(`cli-${tag}`)
   temps.push(d)
   return d
 }

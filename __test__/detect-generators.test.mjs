@@ -4,15 +4,14 @@
 // Set FORGE_SKIP_GENERATORS=1 to skip them all (they need the npm registry).
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { addon } from './helpers.mjs'
+import { addon, tempDir } from './helpers.mjs'
 import { GENERATORS, generate } from '../bench/detect/generators.mjs'
 
 const { detectFramework } = addon()
 const skipAll = process.env.FORGE_SKIP_GENERATORS === '1'
-const work = mkdtempSync(join(tmpdir(), 'forge-generators-'))
+const work = tempDir('generators')
 process.on('exit', () => rmSync(work, { recursive: true, force: true }))
 
 for (const g of GENERATORS) {

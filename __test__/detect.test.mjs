@@ -2,18 +2,17 @@
 // monorepos and typed errors. Fixtures are the same JSON files the Rust tests use.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { addon } from './helpers.mjs'
+import { addon, tempDir } from './helpers.mjs'
 
 const { detectFramework, detectFrameworkSync } = addon()
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'crates', 'detect', 'tests', 'fixtures')
 const fixture = (name) => JSON.parse(readFileSync(join(fixtures, `${name}.json`), 'utf8'))
 
 function writeTree(files) {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-detect-js-'))
+  const dir = tempDir('detect-js')
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true })
     writeFileSync(join(dir, path), content)

@@ -5,15 +5,14 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, statSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync, existsSync, statSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { privateHome, sandboxBackend } from './helpers.mjs'
+import { privateHome, sandboxBackend, tempDir } from './helpers.mjs'
 
 privateHome('fs')
 const backend = await sandboxBackend()
 const { daytona } = backend
-const local = mkdtempSync(join(tmpdir(), 'forge-fs-local-'))
+const local = tempDir('fs-local')
 const sha = (b) => createHash('sha256').update(b).digest('hex')
 
 let sandbox
@@ -192,7 +191,7 @@ test('paths stay inside the sandbox; aborts are typed', async () => {
 test('confinement: ../, absolute paths and planted symlinks never reach outside the sandbox', async () => {
   const fs = sandbox.fs
   // A host folder outside every sandbox root, with a file only it holds.
-  const outside = mkdtempSync(join(tmpdir(), 'forge-outside-'))
+  const outside = tempDir('outside')
   const secret = join(outside, 'secret.txt')
   const SECRET = 'host-only-content-7f3a'
   writeFileSync(secret, `${SECRET}\n`)

@@ -6,10 +6,9 @@ import test from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, tempDir } from './helpers.mjs'
 import { gitServer } from './githttp.mjs'
 
 privateHome('git')
@@ -166,7 +165,7 @@ test('push, fetch and pull with credentials; remotes; failures show no token', a
   assert.equal((await git.status(repo)).ahead, 0)
 
   // Someone else pushes; fetch sees it, pull brings it.
-  const other = mkdtempSync(join(tmpdir(), 'forge-git-other-'))
+  const other = tempDir('git-other')
   const authed = server.repoUrl.replace('http://', `http://u:${TOKEN}@`)
   // Asynchronous: the server runs in this process.
   const run = (...args) =>

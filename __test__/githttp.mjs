@@ -1,10 +1,10 @@
 // The git server of the Node git tests: the testkit's `git http-backend` behind basic auth on
 // 127.0.0.1, seeded with a repository of three commits on `main` and a `develop` branch.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { tempDir } from './helpers.mjs'
 
 const git = (cwd, ...args) =>
   execFileSync('git', args, {
@@ -24,7 +24,7 @@ const git = (cwd, ...args) =>
  * Returns `{ url, repoUrl, root, git, close }`.
  */
 export async function gitServer({ username, password }) {
-  const root = mkdtempSync(join(tmpdir(), 'forge-githttp-'))
+  const root = tempDir('githttp')
   const work = join(root, 'seed')
   git(root, 'init', '-q', '-b', 'main', work)
   for (const [i, text] of ['one', 'two', 'three'].entries()) {

@@ -1,5 +1,6 @@
 // Shared helpers of the Node tests: the addon, a private FORGE_HOME, and scripted HTTP servers
 // (real sockets on 127.0.0.1) for answers the embedded backend never gives (429, 5xx, garbage).
+import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,9 +10,31 @@ import { processes } from '../scripts/sandbox-leaks.mjs'
 
 const require = createRequire(import.meta.url)
 
+const made = []
+/**
+ * A new folder `forge-<tag>-XXXXXX` in the OS's temp folder, removed once this test process
+ * has exited (each test file is a process): a run leaves no folder behind. Ten runs in a row
+ * once filled the disk with what they left (a pipeline test's home holds whole installed apps,
+ * ~850 MB).
+ */
+export function tempDir(tag) {
+  const dir = mkdtempSync(join(tmpdir(), `forge-${tag}-`))
+  made.push(dir)
+  return dir
+}
+// Not removed in the 'exit' handler itself: then the embedded backend's threads may still be
+// writing in its home (its spare sandbox), and the removal fails (ENOTEMPTY). A detached shell
+// waits for this process to be gone, then removes them (a few tries, for a sandbox's last
+// processes).
+process.on('exit', () => {
+  if (made.length === 0) return
+  const script = 'while kill -0 "$0" 2>/dev/null; do sleep 0.1; done; for i in 1 2 3 4 5; do rm -rf -- "$@" 2>/dev/null && exit 0; sleep 1; done'
+  spawn('sh', ['-c', script, String(process.pid), ...made], { detached: true, stdio: 'ignore' }).unref()
+})
+
 /** Points the embedded backend at a fresh folder; call before the first local client. */
 export function privateHome(tag = 'test') {
-  const home = mkdtempSync(join(tmpdir(), `forge-${tag}-`))
+  const home = tempDir(tag)
   process.env.FORGE_HOME = home
   return home
 }

@@ -6,14 +6,14 @@
 // token auth.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { helloApp, installPacked, root, spawnAsync } from '../scripts/pack.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { tempDir } from './helpers.mjs'
 
 test('examples/inngest: the guide Example 2 under @inngest/test on the embedded backend', { timeout: 420_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'forge-inngest-'))
+  const work = tempDir('inngest')
   const dir = join(work, 'app')
   cpSync(join(root, 'examples', 'inngest'), dir, { recursive: true, filter: (p) => !p.includes('node_modules') })
   const token = `ghp_${Math.random().toString(36).slice(2)}${Date.now()}`

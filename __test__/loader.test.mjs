@@ -6,11 +6,11 @@
 // Node whose process.platform / process.arch are overridden before anything loads.
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { tempDir } from './helpers.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
@@ -20,7 +20,7 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 /** A copy of the package's entry files in a fresh folder; `modules` are extra packages. */
 function install(modules = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-loader-'))
+  const dir = tempDir('loader')
   dirs.push(dir)
   for (const f of ['index.js', 'binding.js', 'loader-error.js', 'wasm-fetch.js', 'index.mjs', 'package.json']) copyFileSync(join(root, f), join(dir, f))
   for (const [name, files] of Object.entries(modules)) {

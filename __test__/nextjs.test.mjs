@@ -6,11 +6,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort, helloApp, installPacked, root, spawnAsync, waitForOk as waitFor } from '../scripts/pack.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { tempDir } from './helpers.mjs'
 
 let serverLog = ''
 /** { status, body } of a JSON answer; a non-JSON answer fails with its text and the server's log. */
@@ -24,7 +24,7 @@ async function json(res) {
 }
 
 test('examples/nextjs: next build (webpack and Turbopack) + next start, preview routes, server action, health, restart', { timeout: 600_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'forge-nextjs-'))
+  const work = tempDir('nextjs')
   const dir = join(work, 'app')
   cpSync(join(root, 'examples', 'nextjs'), dir, { recursive: true, filter: (p) => !/node_modules|\.next/.test(p) })
   const token = `ghp_${Math.random().toString(36).slice(2)}${Date.now()}`

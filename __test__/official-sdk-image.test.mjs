@@ -7,11 +7,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startForgeLocal } from '../crates/testkit/js/forge-local.mjs'
+import { tempDir } from './helpers.mjs'
 
 const { Daytona, Image } = await import('@daytonaio/sdk')
 // The S3 client the SDK itself uses (its dependency), for the requests it must refuse.
@@ -26,7 +26,7 @@ const made = []
 before(async () => {
   backend = await startForgeLocal()
   daytona = new Daytona({ apiKey: backend.apiKey, apiUrl: backend.apiUrl })
-  work = mkdtempSync(join(tmpdir(), 'forge-sdk-image-'))
+  work = tempDir('sdk-image')
 })
 
 after(async () => {

@@ -2,10 +2,10 @@
 // included) against `forge local`, unchanged.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startForgeLocal, createRepo, addCommit, revParse, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
+import { tempDir } from './helpers.mjs'
 
 const sdk = await import('@daytonaio/sdk')
 const { Daytona } = sdk
@@ -19,7 +19,7 @@ const TOKEN = 'sdk-token-98765'
 
 before(async () => {
   // The git server first: the backend's sandboxes may reach its port (FORGE_SANDBOX_HOST_PORTS).
-  repos = mkdtempSync(join(tmpdir(), 'forge-sdk-git-'))
+  repos = tempDir('sdk-git')
   server = await startGitHttp(repos, 'alice', TOKEN)
   backend = await startForgeLocal()
   daytona = new Daytona({ apiKey: backend.apiKey, apiUrl: backend.apiUrl })

@@ -4,10 +4,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { installPacked, packCached } from '../scripts/pack.mjs'
+import { tempDir } from './helpers.mjs'
 
 test('tarball contents: the .node only in the platform package, no sources or tests', { timeout: 180_000 }, () => {
   const { main, platform } = packCached()
@@ -30,7 +30,7 @@ test('tarball contents: the .node only in the platform package, no sources or te
 test('both tarballs install into a fresh project and the embedded backend runs through it', { timeout: 240_000 }, async (t) => {
   const packed = packCached()
   const dir = installPacked({ packed, name: 'forge-pack-' })
-  const home = mkdtempSync(join(tmpdir(), 'forge-pack-home-'))
+  const home = tempDir('pack-home')
   t.after(() => {
     rmSync(dir, { recursive: true, force: true })
     rmSync(home, { recursive: true, force: true })

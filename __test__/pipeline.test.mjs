@@ -5,10 +5,9 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { privateHome, processesMentioning, sandboxBackend, until } from './helpers.mjs'
+import { privateHome, processesMentioning, sandboxBackend, until, tempDir } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('pipeline')
@@ -67,7 +66,7 @@ let repoRoot
 let daytona
 let backend
 test.before(async () => {
-  repoRoot = mkdtempSync(join(tmpdir(), 'forge-pipeline-repos-'))
+  repoRoot = tempDir('pipeline-repos')
   createRepo(repoRoot, 'node-app.git', 'main', NODE_APP)
   createRepo(repoRoot, 'other-port.git', 'main', OTHER_PORT_APP)
   createRepo(repoRoot, 'exits.git', 'main', EXITING_APP)

@@ -17,11 +17,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
 import { freePort, helloApp, installPacked, root, spawnAsync, waitForOk as waitFor } from '../scripts/pack.mjs'
-import { processesMentioning, until } from './helpers.mjs'
+import { processesMentioning, until, tempDir } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 const CREATE_NEXT_APP = 'create-next-app@16.4.3'
@@ -55,7 +54,7 @@ test('README: a fresh create-next-app with every README block pasted type-checks
   for (const need of ['next.config.ts', join('lib', 'daytona.ts'), join('app', 'api', 'preview', 'route.ts')]) {
     assert.ok(paths.includes(need), `the README has a block for ${need} (has: ${paths.join(', ')})`)
   }
-  const work = mkdtempSync(join(tmpdir(), 'forge-readme-'))
+  const work = tempDir('readme')
   const dir = join(work, 'app')
   const token = `ghp_${Math.random().toString(36).slice(2)}${Date.now()}`
   const repos = join(work, 'repos')

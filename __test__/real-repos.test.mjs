@@ -5,10 +5,9 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { addon, privateHome } from './helpers.mjs'
+import { addon, privateHome, tempDir } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('real-repos')
@@ -26,7 +25,7 @@ require('http').createServer((q, s) => { s.setHeader('content-type', 'text/html'
 
 /** Writes `files` into a fresh folder and runs `cmd` there (a package manager writing its lockfile). */
 function lockWith(files, cmd, args, keep) {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-lock-'))
+  const dir = tempDir('lock')
   for (const [p, c] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, p)), { recursive: true })
     writeFileSync(join(dir, p), c)
@@ -42,7 +41,7 @@ const repos = {}
 let git
 let root
 test.before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'forge-real-repos-'))
+  root = tempDir('real-repos')
   const pkg = (o) => JSON.stringify({ private: true, ...o }, null, 2)
 
   // pnpm 10 pinned; pnpm-workspace.yaml holds settings only (pnpm 9 refuses it: "packages

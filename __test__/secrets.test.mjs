@@ -11,13 +11,12 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, lstatSync, existsSync, writeFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, readdirSync, lstatSync, existsSync, writeFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import util from 'node:util'
-import { addon, deadPort } from './helpers.mjs'
+import { addon, deadPort, tempDir } from './helpers.mjs'
 import { gitServer } from './githttp.mjs'
 import { forgeBin } from '../crates/testkit/js/forge-local.mjs'
 
@@ -223,7 +222,7 @@ async function child() {
   await op('createFolder', () => fs.createFolder('data', '755'))
   await op('uploadFile', () => fs.uploadFile('hello\n', 'data/a.txt'))
   await op('uploadFile(buffer)', () => fs.uploadFile(Buffer.from('b\n'), 'data/b.txt'))
-  const local = join(mkdtempSync(join(tmpdir(), 'forge-secrets-up-')), 'local.txt')
+  const local = join(tempDir('secrets-up'), 'local.txt')
   writeFileSync(local, 'from disk\n')
   await op('uploadFile(localPath)', () => fs.uploadFile({ localPath: local }, 'data/c.txt'))
   await op('uploadFiles', () => fs.uploadFiles([{ content: 'd', path: 'data/d.txt' }, { localPath: local, path: 'data/e.txt' }]))
@@ -412,11 +411,11 @@ function parentTests() {
   let result
 
   test.before(async () => {
-    homes.push(mkdtempSync(join(tmpdir(), 'forge-secrets-api-')), mkdtempSync(join(tmpdir(), 'forge-secrets-jwt-')))
+    homes.push(tempDir('secrets-api'), tempDir('secrets-jwt'))
     git = await gitServer({ username: null, password: SECRETS.gitToken })
     apiBackend = await startBackend(SECRETS.apiKey, homes[0])
     jwtBackend = await startBackend(SECRETS.jwt, homes[1])
-    const scratch = mkdtempSync(join(tmpdir(), 'forge-secrets-out-'))
+    const scratch = tempDir('secrets-out')
     homes.push(scratch)
     const outFile = join(scratch, 'out.json')
     const childEnv = {

@@ -4,11 +4,10 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isWasi, privateHome, sandboxBackend } from './helpers.mjs'
+import { isWasi, privateHome, sandboxBackend, tempDir } from './helpers.mjs'
 import { createRepo, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
 
 privateHome('streams')
@@ -36,7 +35,7 @@ let repos
 let daytona
 let backend
 test.before(async () => {
-  repos = mkdtempSync(join(tmpdir(), 'forge-streams-repos-'))
+  repos = tempDir('streams-repos')
   createRepo(repos, 'streamed.git', 'main', APP)
   git = await startGitHttp(repos, null, TOKEN)
   backend = await sandboxBackend()
@@ -209,7 +208,7 @@ test('the steps stream too: installDependencies, then verifyPreview the dev serv
 const typings = { timeout: 180_000, skip: isWasi() && 'the typings are the same for the WebAssembly build: checked in the native pass' }
 test('the typings: the iterator narrows on type, onLog takes a PreviewLogLine, misuses fail tsc --strict', typings, () => {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-  const dir = mkdtempSync(join(tmpdir(), 'forge-streams-types-'))
+  const dir = tempDir('streams-types')
   try {
     writeFileSync(
       join(dir, 'streams.ts'),

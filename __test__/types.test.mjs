@@ -5,10 +5,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tempDir } from './helpers.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -37,7 +37,7 @@ test('index.d.ts begins with the generated typings, and those are what the Rust 
 
 /** Runs tsc --strict over `files` (name → source) importing the package's index.d.ts. */
 function typecheck(t, files) {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-types-'))
+  const dir = tempDir('types')
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(
     join(dir, 'tsconfig.json'),

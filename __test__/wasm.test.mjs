@@ -5,12 +5,11 @@
 // (CI: FORGE_REQUIRE_WASM=1 or CI), where its absence fails.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { createRepo, startForgeLocal, startGitHttp } from '../crates/testkit/js/forge-local.mjs'
-import { wasmBuild } from './helpers.mjs'
+import { wasmBuild, tempDir } from './helpers.mjs'
 
 const build = wasmBuild()
 const absent = `the WebAssembly build is absent (${build.path}): run \`npm run build:wasm\` first`
@@ -24,7 +23,7 @@ test.before(async () => {
   // The WASI build only, as a user asking for it gets (index.js reads '1' as 'error').
   process.env.NAPI_RS_FORCE_WASI = '1'
   addon = createRequire(import.meta.url)('../index.js')
-  repos = mkdtempSync(join(tmpdir(), 'forge-wasm-repos-'))
+  repos = tempDir('wasm-repos')
   createRepo(repos, 'node-app.git', 'main', {
     'package.json': JSON.stringify({ name: 'zero-dep', private: true, scripts: { dev: 'node server.js' } }),
     'server.js': `const port = Number(process.env.PORT || 3000)
@@ -137,7 +136,7 @@ test("backend: 'local' is a typed error saying how to run forge local", { skip }
 })
 
 test('detection of a folder through WASI and of an in-memory file map', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'forge-wasm-detect-'))
+  const dir = tempDir('wasm-detect')
   try {
     const pkg = { name: 'app', scripts: { dev: 'vite' }, dependencies: { react: '18.3.1', 'react-dom': '18.3.1' }, devDependencies: { vite: '5.4.0', '@vitejs/plugin-react': '4.3.1' } }
     const files = { 'package.json': JSON.stringify(pkg), 'index.html': '<div id="root"></div><script type="module" src="/src/main.jsx"></script>', 'vite.config.js': 'export default {}' }

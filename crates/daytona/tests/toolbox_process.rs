@@ -339,9 +339,9 @@ async fn spawn_follow_wait_and_kill() {
     .await;
 }
 
-/// The command's exit code once it has one (polling up to 30 s; `None` if it still runs).
+/// The command's exit code once it has one (polling up to a minute; `None` if it still runs).
 async fn exit_code_after(p: &forge_daytona::Process, sid: &str, cid: &str) -> Option<i32> {
-    for _ in 0..600 {
+    for _ in 0..1200 {
         let code = p.get_session_command(sid, cid).await.unwrap().exit_code;
         if code.is_some() {
             return code;
@@ -351,9 +351,9 @@ async fn exit_code_after(p: &forge_daytona::Process, sid: &str, cid: &str) -> Op
     None
 }
 
-/// Whether one `sleep <n>` per `n` runs within 10 s.
+/// Whether one `sleep <n>` per `n` runs within a minute.
 async fn wait_sleeping(p: &forge_daytona::Process, ns: &[&str]) -> bool {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let mut all = true;
         for n in ns {
             all &= sleeping(p, n).await == 1;

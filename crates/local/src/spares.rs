@@ -437,16 +437,24 @@ mod tests {
         assert!(outside.join("keep.txt").exists());
     }
 
+    /// Whether `state` holds within a minute (checked every 10 ms): the janitor is a thread
+    /// that a busy machine may keep waiting.
+    fn eventually(mut state: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_mins(1);
+        while std::time::Instant::now() < deadline {
+            if state() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        state()
+    }
+
     #[test]
     fn deleted_folders_come_back_as_spares_when_reusable_and_go_otherwise() {
         let home = tempfile::tempdir().unwrap();
         let spares = Spares::open(home.path(), sk(), 128).unwrap();
-        let gone = |p: &Path| {
-            (0..200).any(|_| {
-                std::thread::sleep(Duration::from_millis(10));
-                !p.exists()
-            })
-        };
+        let gone = |p: &Path| eventually(|| !p.exists());
         // Reusable: scrubbed and kept as a spare (the same folder, its inode unchanged).
         use std::os::unix::fs::MetadataExt;
         let a = home.path().join("a");
@@ -468,6 +476,9 @@ mod tests {
         let fresh = home.path().join("fresh");
         make_skeleton(&fresh, &sk()).unwrap();
         assert_eq!(tree(&reused.path()), tree(&fresh));
+        // The janitor renames the folder into `spare/` and then adds it to the pool: wait for
+        // the pool, not the rename (a busy machine once preempted the janitor in between).
+        assert!(eventually(|| spares.lock().ready.contains(&reused.path())));
         assert!(spares.take().is_some());
         // Not reusable: removed.
         let b = home.path().join("b");
@@ -487,11 +498,7 @@ mod tests {
         make_skeleton(&left, &sk()).unwrap();
         std::fs::write(left.join("root/tmp/f"), "x").unwrap();
         let spares = Spares::open(home.path(), sk(), 128).unwrap();
-        let removed = (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(10));
-            !left.exists()
-        });
-        assert!(removed);
+        assert!(eventually(|| !left.exists()));
         spares.stop();
     }
 }

@@ -283,7 +283,7 @@ fn unused_port() -> u16 {
 
 /// Waits (bounded) for a process whose command line starts with `name`; its pid.
 async fn wait_for_proc(name: &str) -> i32 {
-    for _ in 0..400 {
+    for _ in 0..2400 {
         if let Some(p) = procs_with_cmdline(name).first() {
             return *p;
         }
@@ -293,13 +293,10 @@ async fn wait_for_proc(name: &str) -> i32 {
 }
 
 async fn wait_for_proc_env(needle: &str) {
-    for _ in 0..400 {
-        if !common::procs_with_env(needle).is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no process with {needle}");
+    assert!(
+        common::procs_become(needle, true).await,
+        "no process with {needle}"
+    );
 }
 
 /// Processes of this machine whose command line contains `needle`.

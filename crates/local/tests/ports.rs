@@ -283,7 +283,7 @@ async fn two_sandboxes_serve_the_same_port_at_once() {
     .unwrap()
     .unwrap();
     ws.send(Message::Text("ping".into())).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(20), ws.next())
+    let got = tokio::time::timeout(Duration::from_mins(1), ws.next())
         .await
         .unwrap()
         .unwrap()

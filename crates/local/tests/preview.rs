@@ -130,7 +130,7 @@ async fn private_previews_need_the_token_and_pass_everything_through() {
     .unwrap()
     .unwrap();
     ws.send(Message::Text("ping".into())).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), ws.next())
+    let got = tokio::time::timeout(Duration::from_mins(1), ws.next())
         .await
         .unwrap()
         .unwrap()

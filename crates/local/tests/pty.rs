@@ -178,7 +178,7 @@ async fn a_pty_is_bash_on_a_terminal_of_the_sandbox() {
     // ^C reaches the foreground job through the terminal; the shell lives on.
     send(&mut ws, "sleep 600\n").await;
     // The job runs when the shell has started it: wait for it in the sandbox.
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let (_, v) = env
             .exec(&id, json!({"command": "pgrep -x sleep || true"}))
             .await;

@@ -221,7 +221,7 @@ async fn input_reaches_the_command_and_delete_kills_what_is_left() {
     )
     .await;
     let marker = format!("DAYTONA_SANDBOX_ID={id}");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while common::procs_with_env(&marker).len() < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -230,11 +230,7 @@ async fn input_reaches_the_command_and_delete_kills_what_is_left() {
         .json(Method::DELETE, &env.tb(&id, "/process/session/io"), None)
         .await;
     assert_eq!(s, 204);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !common::procs_with_env(&marker).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(common::procs_with_env(&marker).is_empty());
+    assert!(common::procs_become(&marker, false).await);
 }
 
 fn demux(raw: &[u8]) -> (String, String) {
@@ -336,7 +332,7 @@ async fn websocket_streams_every_line_once_in_order() {
         .insert("Authorization", "Bearer test-key".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut raw2 = Vec::new();
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_mins(1), ws.next()).await {
         match msg {
             Message::Binary(b) => raw2.extend_from_slice(&b),
             Message::Close(_) => break,

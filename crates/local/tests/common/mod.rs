@@ -161,6 +161,22 @@ pub async fn upload(env: &Env, id: &str, files: &[(&str, Vec<u8>)]) -> (u16, Val
     (s, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Waits (up to a minute) until some process carries `needle` (`present`) or none does
+/// (`!present`); returns whether that happened. A process just forked is in `/proc`, but its
+/// environment reads empty while it is in `execve`, which a busy machine can make last.
+pub async fn procs_become(needle: &str, present: bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        if procs_with_env(needle).is_empty() != present {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Live (non-zombie) processes whose environment contains `needle` (`KEY=value`).
 pub fn procs_with_env(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;

@@ -108,7 +108,8 @@ test('codeRun: TypeScript, argv, env, exit code; timeout in milliseconds', async
     assert.equal(argv.result.trim(), 'Hello, Daytona!')
     const env = await p.codeRun('console.log(`FOO: ${process.env.FOO}`)', { env: { FOO: 'BAR' } })
     assert.equal(env.result.trim(), 'FOO: BAR')
-    const slow = await p.codeRun('setTimeout(() => console.log("Done"), 1500);', undefined, 5000)
+    // A timeout that a busy machine cannot reach (the expiry is checked just below).
+    const slow = await p.codeRun('setTimeout(() => console.log("Done"), 1500);', undefined, 120_000)
     assert.equal(slow.result.trim(), 'Done')
     const failed = await p.codeRun('process.exit(3)')
     assert.equal(failed.exitCode, 3)

@@ -559,3 +559,35 @@ async fn a_deleted_sandboxs_folder_is_reused_empty_or_removed() {
         assert!(!env.root(&id).join("tmp/b-was-here").exists());
     }
 }
+
+/// A stop that comes while the sandbox's container is still starting (right after create)
+/// waits for that start, then stops what it started: once it found nothing to stop yet,
+/// killed the cgroup under the init being started, and the start then recorded that dead
+/// init; after the next `start`, every command failed with "connection refused" (the init's
+/// control socket had no listener). Seen once in a loaded `npm test` (the official SDK's
+/// resize test: create, resize, stop at once). Repeated: the window is a few milliseconds.
+#[tokio::test]
+async fn a_stop_during_the_start_leaves_a_sandbox_that_starts_again() {
+    let env = common::start().await;
+    for _ in 0..20 {
+        let id = env.sandbox().await;
+        let (s, v) = env
+            .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (s, v) = env
+            .json(
+                Method::POST,
+                &env.api(&format!("/sandbox/{id}/start")),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let (s, v) = env.exec(&id, json!({"command": "echo up"})).await;
+        assert_eq!((s, v["result"].as_str()), (200, Some("up\n")), "{v}");
+        let (s, _) = env
+            .json(Method::DELETE, &env.api(&format!("/sandbox/{id}")), None)
+            .await;
+        assert_eq!(s, 200);
+    }
+}

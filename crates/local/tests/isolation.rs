@@ -271,8 +271,8 @@ async fn other_sandboxes_previews_are_out_of_reach() {
 /// A port nothing of this machine uses, below Linux's ephemeral range (32768-60999), so that
 /// no outgoing connection takes it before the server binds it: the unconfined run's server
 /// listens on this machine's own ports. (A port in the ephemeral range failed this test under
-/// load: a connection of another test held it, the server could not listen, and
-/// `wait_listening` waited out its two minutes.)
+/// load: most likely a connection of another test held it, so the server could not listen,
+/// and `wait_listening` waited out its two minutes; inferred, not reproduced.)
 fn unused_port() -> u16 {
     let start = 20000 + u16::try_from(std::process::id() % 12000).unwrap();
     (start..32000)

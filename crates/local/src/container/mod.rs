@@ -426,6 +426,16 @@ impl Runtime {
         self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The lock that makes a sandbox's starts and stops one at a time.
+    async fn gate(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.starting
+            .lock()
+            .await
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
     /// The sandbox's container, started if it is not running (one start at a time per
     /// sandbox; concurrent callers wait for it).
     pub async fn ensure(&self, id: &str, start: &Start) -> Result<Arc<Running>, Failure> {
@@ -433,13 +443,7 @@ impl Runtime {
         if let Some(r) = self.running(id) {
             return Ok(r);
         }
-        let gate = self
-            .starting
-            .lock()
-            .await
-            .entry(id.to_string())
-            .or_default()
-            .clone();
+        let gate = self.gate(id).await;
         let _held = gate.lock().await;
         if let Some(r) = self.running(id) {
             return Ok(r);
@@ -693,6 +697,13 @@ impl Runtime {
     /// `force`), then the init is killed, which kills every process of the sandbox; returns
     /// once they are all gone (true) or after a bounded wait (false).
     pub async fn stop(&self, id: &str, force: bool) -> bool {
+        // After any start in progress (a stop right after a create comes while the container
+        // is launching): without this the stop found nothing to stop yet, killed the cgroup
+        // under the init being started, and the start recorded that dead init (the next
+        // commands failed with "connection refused") or failed and marked a later start as
+        // errored.
+        let gate = self.gate(id).await;
+        let _held = gate.lock().await;
         let running = self.running.lock().ok().and_then(|mut m| m.remove(id));
         let Some(running) = running else {
             // Not started by this backend: maybe left by one before it.

@@ -217,6 +217,14 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     if answer.errno != 0 {
         return Err(request_err(std::io::Error::from_raw_os_error(answer.errno)));
     }
+    // From here the command runs: if this future is dropped before it returns the `Child`
+    // (the request that asked for it went away while its monitor started it), the command is
+    // killed, not left running with no one to end it (a loaded run once left a hanging
+    // `git clone` behind this way: the caller's guard did not exist yet).
+    let guard = KillOnDrop(Some(Killer {
+        ctl: ctl.clone(),
+        monitor: answer.value,
+    }));
     // Only the command's ends stay open in the sandbox: EOFs come when it is done.
     drop(fds);
     drop((
@@ -232,6 +240,8 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     match started.as_deref().and_then(|l| l.split_once(' ')) {
         Some(("P", _)) => {}
         Some(("F", why)) => {
+            // Not started: nothing of it runs.
+            guard.disarm();
             let mut words = why.split_whitespace();
             let stage = words.next().unwrap_or("start").to_string();
             let errno = words.next().and_then(|e| e.parse().ok()).unwrap_or(0);
@@ -241,9 +251,10 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
             });
         }
         _ => {
+            guard.disarm();
             return Err(request_err(std::io::Error::other(
                 "the command's monitor ended before starting it",
-            )))
+            )));
         }
     }
     tokio::spawn(async move {
@@ -265,6 +276,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
         drained_tx.send_replace(true);
     });
     let receiver = |fd: Option<OwnedFd>| fd.and_then(|f| pipe::Receiver::from_owned_fd(f).ok());
+    guard.disarm();
     Ok(Child {
         monitor: answer.value,
         stdin: stdin_w.and_then(|w| pipe::Sender::from_owned_fd(w).ok()),
@@ -347,6 +359,26 @@ impl Child {
 pub struct Killer {
     ctl: Ctl,
     monitor: i32,
+}
+
+/// Kills a command's tree when dropped before [`KillOnDrop::disarm`]: a request whose client
+/// went away stops its work instead of running on.
+pub struct KillOnDrop(pub Option<Killer>);
+
+impl KillOnDrop {
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(k) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = k.kill(libc::SIGKILL).await;
+            });
+        }
+    }
 }
 
 impl Killer {

@@ -384,25 +384,7 @@ pub async fn run_combined(
     })
 }
 
-/// Kills a command's tree when dropped before [`KillOnDrop::disarm`]: a request whose client
-/// went away stops its work instead of running on.
-pub struct KillOnDrop(pub Option<crate::container::process::Killer>);
-
-impl KillOnDrop {
-    pub fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(k) = self.0.take() {
-            tokio::spawn(async move {
-                let _ = k.kill(libc::SIGKILL).await;
-            });
-        }
-    }
-}
+pub use crate::container::process::KillOnDrop;
 
 #[cfg(test)]
 mod tests {

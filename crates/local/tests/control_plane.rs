@@ -125,44 +125,18 @@ async fn lifecycle_and_persistence_across_restart() {
     assert_eq!((s, v["labels"]["x"].as_str()), (200, Some("y")));
 
     // archive needs stopped
-    let (s, _) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{id}/archive")),
-            None,
-        )
-        .await;
+    let (s, _) = env.lifecycle(&id, "archive").await;
     assert_eq!(s, 400);
-    let (s, v) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{id}/stop?force=false")),
-            None,
-        )
-        .await;
+    let (s, v) = env.lifecycle(&id, "stop?force=false").await;
     assert_eq!((s, v["state"].as_str()), (200, Some("stopped")));
     // toolbox refuses while stopped
     let (s, _) = env.exec(&id, json!({"command": "true"})).await;
     assert_eq!(s, 409);
-    let (s, v) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{id}/start")),
-            None,
-        )
-        .await;
+    let (s, v) = env.lifecycle(&id, "start").await;
     assert_eq!((s, v["state"].as_str()), (200, Some("started")));
-    let (s, v) = env
-        .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
-        .await;
+    let (s, v) = env.lifecycle(&id, "stop").await;
     assert_eq!((s, v["state"].as_str()), (200, Some("stopped")));
-    let (s, v) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{id}/archive")),
-            None,
-        )
-        .await;
+    let (s, v) = env.lifecycle(&id, "archive").await;
     assert_eq!((s, v["state"].as_str()), (200, Some("archived")));
 
     // a file written before the restart survives it, and so does the record
@@ -279,12 +253,7 @@ async fn list_pages_with_cursor_and_filters_by_labels_and_states() {
         .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
 
-    env.json(
-        Method::POST,
-        &env.api(&format!("/sandbox/{}/stop", ids[0])),
-        None,
-    )
-    .await;
+    env.lifecycle(&ids[0], "stop").await;
     let (_, page) = env
         .json(
             Method::GET,
@@ -571,17 +540,9 @@ async fn a_stop_during_the_start_leaves_a_sandbox_that_starts_again() {
     let env = common::start().await;
     for _ in 0..20 {
         let id = env.sandbox().await;
-        let (s, v) = env
-            .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
-            .await;
+        let (s, v) = env.lifecycle(&id, "stop").await;
         assert_eq!(s, 200, "{v}");
-        let (s, v) = env
-            .json(
-                Method::POST,
-                &env.api(&format!("/sandbox/{id}/start")),
-                None,
-            )
-            .await;
+        let (s, v) = env.lifecycle(&id, "start").await;
         assert_eq!(s, 200, "{v}");
         let (s, v) = env.exec(&id, json!({"command": "echo up"})).await;
         assert_eq!((s, v["result"].as_str()), (200, Some("up\n")), "{v}");

@@ -345,15 +345,11 @@ async fn fork_pause_resume_and_network_block() {
 
     // Pause freezes every process; resume continues them (the same process).
     sh(&env, &a, "nohup sleep 600 >/dev/null 2>&1 & echo $! > pid").await;
-    let (s, v) = env
-        .json(Method::POST, &env.api(&format!("/sandbox/{a}/pause")), None)
-        .await;
+    let (s, v) = env.lifecycle(&a, "pause").await;
     assert_eq!((s, v["state"].as_str()), (200, Some("paused")), "{v}");
     let (s, _) = env.exec(&a, json!({"command": "true"})).await;
     assert_eq!(s, 409, "no toolbox while paused");
-    let (s, v) = env
-        .json(Method::POST, &env.api(&format!("/sandbox/{a}/start")), None)
-        .await;
+    let (s, v) = env.lifecycle(&a, "start").await;
     assert_eq!((s, v["state"].as_str()), (200, Some("started")), "{v}");
     assert_eq!(
         sh(&env, &a, "kill -0 $(cat pid) && echo alive").await.1,
@@ -466,13 +462,7 @@ async fn fork_pause_resume_and_network_block() {
         .await;
     assert_eq!(s, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains("not supported"));
-    let (s, _) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{a}/recover")),
-            None,
-        )
-        .await;
+    let (s, _) = env.lifecycle(&a, "recover").await;
     assert_eq!(s, 400, "only an errored sandbox recovers");
 }
 

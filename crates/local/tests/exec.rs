@@ -106,9 +106,7 @@ async fn stop_kills_every_process_of_the_sandbox() {
         .await;
     assert_eq!(s, 200);
     assert!(common::procs_become(&marker, true).await);
-    let (s, _) = env
-        .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
-        .await;
+    let (s, _) = env.lifecycle(&id, "stop").await;
     assert_eq!(s, 200);
     assert!(common::procs_with_env(&marker).is_empty());
 }

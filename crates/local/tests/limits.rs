@@ -184,9 +184,7 @@ async fn processes_are_limited() {
         .unwrap();
     assert!((900..=1024).contains(&n), "{out}");
     // Stopping the sandbox ends every one of them.
-    let (s, _) = env
-        .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
-        .await;
+    let (s, _) = env.lifecycle(id, "stop").await;
     assert_eq!(s, 200);
     let marker = format!("DAYTONA_SANDBOX_ID={id}");
     assert!(common::procs_with_env(&marker).is_empty());

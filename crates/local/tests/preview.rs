@@ -155,8 +155,7 @@ async fn private_previews_need_the_token_and_pass_everything_through() {
     assert_eq!(res.status().as_u16(), 502);
 
     // a stopped sandbox: 502; after start the same URL works with the new token
-    env.json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
-        .await;
+    env.lifecycle(&id, "stop").await;
     let res = http
         .get(&url)
         .header("X-Daytona-Preview-Token", &token)
@@ -164,12 +163,7 @@ async fn private_previews_need_the_token_and_pass_everything_through() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 502);
-    env.json(
-        Method::POST,
-        &env.api(&format!("/sandbox/{id}/start")),
-        None,
-    )
-    .await;
+    env.lifecycle(&id, "start").await;
     env.serve(&id, port).await;
     let (_, link) = env
         .json(

@@ -153,17 +153,9 @@ async fn env_updates_reach_later_commands_until_the_sandbox_restarts() {
     assert!(files_containing(&env.root(&id), "v1 two").is_empty());
 
     // A stopped and started sandbox has a new daemon: the changes are gone.
-    let (s, _) = env
-        .json(Method::POST, &env.api(&format!("/sandbox/{id}/stop")), None)
-        .await;
+    let (s, _) = env.lifecycle(&id, "stop").await;
     assert_eq!(s, 200);
-    let (s, _) = env
-        .json(
-            Method::POST,
-            &env.api(&format!("/sandbox/{id}/start")),
-            None,
-        )
-        .await;
+    let (s, _) = env.lifecycle(&id, "start").await;
     assert_eq!(s, 200);
     assert_eq!(result(&env, &id, show).await, "[][from-sandbox][][C.UTF-8]");
 }

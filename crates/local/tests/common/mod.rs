@@ -82,6 +82,12 @@ impl Env {
             .await;
         v["id"].as_str().unwrap().to_string()
     }
+    /// `POST /sandbox/{id}/{action}` (`stop`, `start`, `pause`, `archive`, `recover`, with a
+    /// query if any): its status and JSON.
+    pub async fn lifecycle(&self, id: &str, action: &str) -> (u16, Value) {
+        let url = self.api(&format!("/sandbox/{id}/{action}"));
+        self.json(reqwest::Method::POST, &url, None).await
+    }
     pub async fn exec(&self, id: &str, body: Value) -> (u16, Value) {
         self.json(
             reqwest::Method::POST,

@@ -87,15 +87,18 @@ fn render(state: &Shared, rec: &Record) -> Sandbox {
 }
 
 /// Starts the sandbox's container in the background, so its first command finds it up (a
-/// command that comes sooner waits for the same start).
+/// command that comes sooner waits for the same start). Called before the create or start is
+/// answered: a stop sent after that answer wins even when this task has not run yet.
 pub(crate) fn start_soon(state: &Shared, rec: &Record) {
     let state = state.clone();
     let id = rec.sandbox.id.clone();
     let spec = start_spec(&state, &rec.sandbox);
+    state.runtime.may_start(&id);
     tokio::spawn(async move {
         if let Err(e) = state.runtime.ensure(&id, &spec).await {
-            // Taken down with the backend before it was up: not the sandbox's failure.
-            if state.runtime.closing() {
+            // Taken down with the backend before it was up, or stopped (or deleted) before
+            // this task ran: not the sandbox's failure.
+            if state.runtime.closing() || state.runtime.was_stopped(&id) {
                 return;
             }
             tracing::warn!("sandbox {id} did not start: {}", e.message);
@@ -1164,7 +1167,53 @@ async fn preview_url(
 
 #[cfg(test)]
 mod tests {
-    use super::image_of;
+    use super::{create_internal, image_of, start_sandbox, start_spec, stop_sandbox};
+    use crate::{LocalBackend, LocalConfig};
+    use forge_wire::SandboxState;
+
+    /// A start that reaches the sandbox's gate after a stop (the create's background start,
+    /// or a command, preview or pause that read the sandbox as started just before the stop)
+    /// does not bring its container back; the next create or start does. Over HTTP the start
+    /// task nearly always reaches the gate first, so the late order is made here directly:
+    /// the runtime's stop, then the start that read `started` before it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_start_that_comes_after_a_stop_does_not_run_the_sandbox() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let backend = LocalBackend::start(LocalConfig {
+            home: Some(home.path().to_path_buf()),
+            api_key: Some("test-key".into()),
+            bind: None,
+            stop_sandboxes_on_exit: true,
+            ..Default::default()
+        })
+        .await
+        .expect("backend starts");
+        let state = backend.state.clone();
+        let rec = create_internal(&state, "gate", &[]).await.expect("created");
+        let id = rec.sandbox.id.clone();
+        let spec = start_spec(&state, &rec.sandbox);
+        state.runtime.ensure(&id, &spec).await.expect("it starts");
+
+        // The stop's runtime half; its record still says `started`, as the late start read.
+        assert!(state.runtime.stop(&id, true).await);
+        let Err(err) = state.runtime.ensure(&id, &spec).await else {
+            panic!("a start after the stop must not run the sandbox again");
+        };
+        assert_eq!(err.status.as_u16(), 409, "{}", err.message);
+        assert!(err.message.contains("was stopped"), "{}", err.message);
+        assert!(state.runtime.running(&id).is_none());
+
+        // The whole stop, then a start: it runs again.
+        let rec = stop_sandbox(&state, &id, true).await.expect("stopped");
+        assert_eq!(rec.sandbox.state, SandboxState::Stopped);
+        start_sandbox(&state, &id).await.expect("started");
+        state
+            .runtime
+            .ensure(&id, &spec)
+            .await
+            .expect("a started sandbox runs");
+        backend.shutdown().await;
+    }
 
     #[test]
     fn image_is_read_from_the_dockerfile() {

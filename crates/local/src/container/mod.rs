@@ -35,6 +35,7 @@ use net::Network;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
@@ -158,6 +159,15 @@ impl Drop for Starting {
     }
 }
 
+/// A sandbox's starts and stops one at a time (`lock`), and whether a stop came after its
+/// last create or start (`stopped`): a start that read the sandbox as started before a stop
+/// reaches the lock after it, and must not bring the container back.
+#[derive(Default)]
+struct Gate {
+    lock: tokio::sync::Mutex<()>,
+    stopped: AtomicBool,
+}
+
 /// Starts, finds and stops the containers of one backend home.
 pub struct Runtime {
     program: PathBuf,
@@ -175,7 +185,9 @@ pub struct Runtime {
     /// Disk measurements of sandboxes' folders.
     pub disk: Arc<usage::Disk>,
     running: Mutex<HashMap<String, Arc<Running>>>,
-    starting: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each sandbox's gate (never removed: a start task still queued for a deleted sandbox
+    /// must find its stop).
+    gates: Mutex<HashMap<String, Arc<Gate>>>,
     /// The backend is taking its sandboxes down (`stop_all`, `kill_all_now`): a start that
     /// ends now kills what it started.
     closing: std::sync::atomic::AtomicBool,
@@ -303,7 +315,7 @@ impl Runtime {
             sandboxes: home.join("sandboxes"),
             disk: Arc::default(),
             running: Mutex::new(HashMap::new()),
-            starting: tokio::sync::Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
         };
         if home.to_string_lossy().contains([':', ' ', '\n']) {
@@ -426,27 +438,45 @@ impl Runtime {
         self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The lock that makes a sandbox's starts and stops one at a time.
-    async fn gate(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.starting
+    /// The sandbox's gate: its starts and stops one at a time, and whether it was stopped.
+    fn gate(&self, id: &str) -> Arc<Gate> {
+        let mut gates = self
+            .gates
             .lock()
-            .await
-            .entry(id.to_string())
-            .or_default()
-            .clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        gates.entry(id.to_string()).or_default().clone()
+    }
+
+    /// The sandbox is meant to run again (a create or a start): its container may be started.
+    /// Called before the start's request is answered, so that a stop that comes after it
+    /// wins over it.
+    pub fn may_start(&self, id: &str) {
+        self.gate(id).stopped.store(false, Ordering::SeqCst);
+    }
+
+    /// A stop came after the sandbox's last create or start.
+    pub fn was_stopped(&self, id: &str) -> bool {
+        self.gate(id).stopped.load(Ordering::SeqCst)
     }
 
     /// The sandbox's container, started if it is not running (one start at a time per
-    /// sandbox; concurrent callers wait for it).
+    /// sandbox; concurrent callers wait for it). Refused when a stop came after the last
+    /// create or start: a command, preview or start task that read the sandbox as started
+    /// just before a stop does not bring its container back.
     pub async fn ensure(&self, id: &str, start: &Start) -> Result<Arc<Running>, Failure> {
         let limits = start.limits;
         if let Some(r) = self.running(id) {
             return Ok(r);
         }
-        let gate = self.gate(id).await;
-        let _held = gate.lock().await;
+        let gate = self.gate(id);
+        let _held = gate.lock.lock().await;
         if let Some(r) = self.running(id) {
             return Ok(r);
+        }
+        if gate.stopped.load(Ordering::SeqCst) {
+            return Err(Failure::conflict(format!(
+                "sandbox {id} was stopped: start it before using it"
+            )));
         }
         let cgroups = if self.cgroups.available() {
             let (cg, id2) = (self.cgroups.clone(), id.to_string());
@@ -702,8 +732,10 @@ impl Runtime {
         // under the init being started, and the start recorded that dead init (the next
         // commands failed with "connection refused") or failed and marked a later start as
         // errored.
-        let gate = self.gate(id).await;
-        let _held = gate.lock().await;
+        let gate = self.gate(id);
+        let _held = gate.lock.lock().await;
+        // Under the lock: a start that waits for it finds the stop and does not launch.
+        gate.stopped.store(true, Ordering::SeqCst);
         let running = self.running.lock().ok().and_then(|mut m| m.remove(id));
         let Some(running) = running else {
             // Not started by this backend: maybe left by one before it.

@@ -221,10 +221,7 @@ pub async fn spawn(ctl: &Ctl, spec: Spec) -> Result<Child, NotStarted> {
     // (the request that asked for it went away while its monitor started it), the command is
     // killed, not left running with no one to end it (a loaded run once left a hanging
     // `git clone` behind this way: the caller's guard did not exist yet).
-    let guard = KillOnDrop(Some(Killer {
-        ctl: ctl.clone(),
-        monitor: answer.value,
-    }));
+    let guard = KillOnDrop(Some(Killer::new(ctl.clone(), answer.value)));
     // Only the command's ends stay open in the sandbox: EOFs come when it is done.
     drop(fds);
     drop((

@@ -14,10 +14,9 @@
 //! `git credential-store` reading that in-memory copy, which answers only for the matching
 //! protocol and host.
 
-use super::process::KillOnDrop;
 use super::{Sbx, Spawn};
 use crate::confine::Resolved;
-use crate::container::process::{Output, Spec};
+use crate::container::process::{KillOnDrop, Output, Spec};
 use crate::error::Failure;
 use crate::util::{query_get, query_pairs, JsonBody};
 use axum::extract::RawQuery;

@@ -11,7 +11,7 @@
 //! daemon's code-run does.
 
 use super::{Sbx, Spawn};
-use crate::container::process::{Output, Spec};
+use crate::container::process::{KillOnDrop, Output, Spec};
 use crate::error::Failure;
 use crate::procs;
 use crate::store::WORK_DIR;
@@ -383,8 +383,6 @@ pub async fn run_combined(
         output: String::from_utf8_lossy(&bytes).into_owned(),
     })
 }
-
-pub use crate::container::process::KillOnDrop;
 
 #[cfg(test)]
 mod tests {

@@ -147,9 +147,27 @@ fn daemon_code(status: StatusCode) -> &'static str {
     }
 }
 
-/// Now as RFC 3339 with milliseconds, as both servers stamp their errors.
+/// Now as RFC 3339 with milliseconds, as both servers stamp their errors and records.
+///
+/// Each stamp is later than the one before it (by a millisecond when the clock has not moved
+/// on, or went back): lists sort by `createdAt` and `lastActivityAt`, and two sandboxes made
+/// within one millisecond (a fast machine's loop) must still sort in the order they were
+/// made, not by their random ids. Daytona's database keeps microseconds for the same reason;
+/// the wire keeps milliseconds, so the stamps run ahead of the clock by at most the burst.
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let next = |last: u64| clock.max(last.saturating_add(1));
+    // `fetch_update` only fails when the closure returns None; it never does.
+    let last = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)))
+        .unwrap_or_else(|last| last);
+    let stamp = UNIX_EPOCH + Duration::from_millis(next(last));
+    humantime::format_rfc3339_millis(stamp).to_string()
 }
 
 /// Takes the failure out of an error response, or builds one from a plain-text error body
@@ -270,5 +288,24 @@ mod tests {
     fn daemon_path_strips_the_proxy_prefix() {
         assert_eq!(daemon_path("/toolbox/abc/files/info"), "/files/info");
         assert_eq!(daemon_path("/toolbox/abc"), "/");
+    }
+
+    #[test]
+    fn stamps_taken_within_one_millisecond_still_increase() {
+        // A thousand stamps take far less than a millisecond each: without the bump, most
+        // would equal the one before them.
+        let stamps: Vec<String> = (0..1000).map(|_| now_rfc3339()).collect();
+        for pair in stamps.windows(2) {
+            // Same width (RFC 3339, milliseconds, UTC): text order is time order.
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+        }
+        let parsed = humantime::parse_rfc3339(&stamps[999]).expect("RFC 3339");
+        let ahead = parsed
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        assert!(
+            ahead <= std::time::Duration::from_secs(5),
+            "the stamps stay near the clock"
+        );
     }
 }

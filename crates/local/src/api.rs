@@ -406,6 +406,8 @@ pub async fn create_internal(
 
 /// Deletes a sandbox (its container stopped, its folder moved out); unknown ids are ignored.
 pub async fn delete_internal(state: &Shared, id: &str) {
+    // A start that waited for this turn finds no record afterwards.
+    let _turn = state.runtime.turn(id).await;
     state.sessions.drop_sandbox(id).await;
     let nothing_left = state.runtime.stop(id, true).await;
     // Its processes stopped, its dev server's build caches are settled: kept for the next
@@ -490,6 +492,8 @@ async fn start(
 /// Starts a stopped, archived or errored sandbox (a new preview token, as Daytona does), or
 /// resumes a paused one (its processes thawed, the same token). Returns its old state too.
 pub async fn start_sandbox(state: &Shared, id: &str) -> Result<(SandboxState, Record), Failure> {
+    let (id, _turn) = turn(state, id).await?;
+    let id = id.as_str();
     let old = state_of(state, id).await?;
     if old == SandboxState::Paused {
         state.runtime.freeze(id, false).await?;
@@ -536,7 +540,8 @@ async fn stop(
 /// Stops a sandbox: SIGTERM to its processes (up to 2 s; `force`: SIGKILL at once), its
 /// container ended, its sessions dropped.
 pub async fn stop_sandbox(state: &Shared, id: &str, force: bool) -> Result<Record, Failure> {
-    let rec = state.store.get(id).await.ok_or_else(|| not_found(id))?;
+    let (id, _turn) = turn(state, id).await?;
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     match rec.sandbox.state {
         SandboxState::Started
         | SandboxState::Stopped
@@ -584,7 +589,8 @@ async fn pause(
 /// Pauses a started sandbox: every process of it frozen (its cgroup's freezer), its files and
 /// memory kept; `start` resumes it.
 pub async fn pause_sandbox(state: &Shared, id: &str) -> Result<Record, Failure> {
-    let rec = state.store.get(id).await.ok_or_else(|| not_found(id))?;
+    let (id, _turn) = turn(state, id).await?;
+    let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     match rec.sandbox.state {
         SandboxState::Started => {}
         SandboxState::Paused => return Ok(rec),
@@ -981,6 +987,25 @@ async fn not_supported(axum::extract::OriginalUri(uri): axum::extract::OriginalU
 }
 
 /// The state a sandbox is in now (404 when unknown).
+/// The sandbox's id (from its id or name) and its lifecycle turn ([`Runtime::turn`]), held
+/// by the caller until its change is written.
+///
+/// [`Runtime::turn`]: crate::container::Runtime::turn
+async fn turn(
+    state: &Shared,
+    id_or_name: &str,
+) -> Result<(String, tokio::sync::OwnedMutexGuard<()>), Failure> {
+    let id = state
+        .store
+        .get(id_or_name)
+        .await
+        .ok_or_else(|| not_found(id_or_name))?
+        .sandbox
+        .id;
+    let turn = state.runtime.turn(&id).await;
+    Ok((id, turn))
+}
+
 async fn state_of(state: &Shared, id: &str) -> Result<SandboxState, Failure> {
     Ok(state
         .store
@@ -1171,13 +1196,16 @@ mod tests {
     use crate::{LocalBackend, LocalConfig};
     use forge_wire::SandboxState;
 
-    /// A start that reaches the sandbox's gate after a stop (the create's background start,
-    /// or a command, preview or pause that read the sandbox as started just before the stop)
-    /// does not bring its container back; the next create or start does. Over HTTP the start
-    /// task nearly always reaches the gate first, so the late order is made here directly:
-    /// the runtime's stop, then the start that read `started` before it.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_start_that_comes_after_a_stop_does_not_run_the_sandbox() {
+    /// A backend in its own home (kept alive by the returned folder) and one sandbox in it,
+    /// its container running: its id and how it is started.
+    async fn running(
+        name: &str,
+    ) -> (
+        tempfile::TempDir,
+        LocalBackend,
+        String,
+        crate::container::Start,
+    ) {
         let home = tempfile::tempdir().expect("tempdir");
         let backend = LocalBackend::start(LocalConfig {
             home: Some(home.path().to_path_buf()),
@@ -1188,11 +1216,23 @@ mod tests {
         })
         .await
         .expect("backend starts");
-        let state = backend.state.clone();
-        let rec = create_internal(&state, "gate", &[]).await.expect("created");
+        let state = &backend.state;
+        let rec = create_internal(state, name, &[]).await.expect("created");
         let id = rec.sandbox.id.clone();
-        let spec = start_spec(&state, &rec.sandbox);
+        let spec = start_spec(state, &rec.sandbox);
         state.runtime.ensure(&id, &spec).await.expect("it starts");
+        (home, backend, id, spec)
+    }
+
+    /// A start that reaches the sandbox's gate after a stop (the create's background start,
+    /// or a command, preview or pause that read the sandbox as started just before the stop)
+    /// does not bring its container back; the next create or start does. Over HTTP the start
+    /// task nearly always reaches the gate first, so the late order is made here directly:
+    /// the runtime's stop, then the start that read `started` before it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_start_that_comes_after_a_stop_does_not_run_the_sandbox() {
+        let (_home, backend, id, spec) = running("gate").await;
+        let state = backend.state.clone();
 
         // The stop's runtime half; its record still says `started`, as the late start read.
         assert!(state.runtime.stop(&id, true).await);
@@ -1212,6 +1252,67 @@ mod tests {
             .ensure(&id, &spec)
             .await
             .expect("a started sandbox runs");
+        backend.shutdown().await;
+    }
+
+    /// A start sent while a stop is under way waits for it, then starts the sandbox again:
+    /// the record and the container agree. Without the turn, the start read the record the
+    /// stop had not written yet (`started`: nothing to change), let the container start again
+    /// after the stop ended it, and the stop then wrote `stopped` over a running container.
+    /// The stop is taken apart here as `stop_sandbox` does it (the turn, the runtime's stop,
+    /// the record) so that the start comes between its halves.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_start_during_a_stop_waits_for_it() {
+        let (_home, backend, id, spec) = running("turn").await;
+        let state = backend.state.clone();
+
+        let turn = state.runtime.turn(&id).await;
+        assert!(state.runtime.stop(&id, true).await);
+        let start = tokio::spawn({
+            let (state, id) = (state.clone(), id.clone());
+            async move { start_sandbox(&state, &id).await.map(|(_, rec)| rec) }
+        });
+        // Time for the start to run if nothing holds it (it needs no lock the test holds but
+        // the turn, and writes its record in milliseconds). With the turn it cannot finish:
+        // this bound only decides how surely a build without it is caught, never whether
+        // this one passes.
+        for _ in 0..200 {
+            if start.is_finished() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            !start.is_finished(),
+            "the start must wait for the stop under way"
+        );
+        state
+            .store
+            .update(&id, |rec| {
+                rec.sandbox.state = SandboxState::Stopped;
+                Ok(())
+            })
+            .await
+            .expect("the stop's record");
+        drop(turn);
+
+        let rec = start
+            .await
+            .expect("joined")
+            .expect("started after the stop");
+        assert_eq!(rec.sandbox.state, SandboxState::Started);
+        // The start's container task, waited for through the container's own lock.
+        state
+            .runtime
+            .ensure(&id, &spec)
+            .await
+            .expect("a started sandbox runs");
+        let rec = state.store.get(&id).await.expect("still there");
+        assert_eq!(
+            rec.sandbox.state,
+            SandboxState::Started,
+            "the record says what the container does"
+        );
         backend.shutdown().await;
     }
 

@@ -161,10 +161,13 @@ impl Drop for Starting {
 
 /// A sandbox's starts and stops one at a time (`lock`), and whether a stop came after its
 /// last create or start (`stopped`): a start that read the sandbox as started before a stop
-/// reaches the lock after it, and must not bring the container back.
+/// reaches the lock after it, and must not bring the container back. `turn` is the API's:
+/// one lifecycle change (start, stop, pause, delete) at a time, its record and its container
+/// changed together (see [`Runtime::turn`]).
 #[derive(Default)]
 struct Gate {
     lock: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
     stopped: AtomicBool,
 }
 
@@ -445,6 +448,17 @@ impl Runtime {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         gates.entry(id.to_string()).or_default().clone()
+    }
+
+    /// The sandbox's lifecycle turn, held by a start, stop, pause or delete from reading its
+    /// record to writing it back. Without it a start and a stop sent at the same moment could
+    /// interleave as: the stop ends the container, the start reads the record (still
+    /// `started`: nothing to change) and starts the container again, the stop writes
+    /// `stopped`: a running container the API calls stopped. The container's own
+    /// start/stop `lock` cannot do this: the start's container work runs after its request is
+    /// answered, while the turn covers only the record and the order of the changes.
+    pub async fn turn(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        self.gate(id).turn.clone().lock_owned().await
     }
 
     /// The sandbox is meant to run again (a create or a start): its container may be started.

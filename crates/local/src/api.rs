@@ -986,7 +986,6 @@ async fn not_supported(axum::extract::OriginalUri(uri): axum::extract::OriginalU
     .with_code("NOT_SUPPORTED")
 }
 
-/// The state a sandbox is in now (404 when unknown).
 /// The sandbox's id (from its id or name) and its lifecycle turn ([`Runtime::turn`]), held
 /// by the caller until its change is written.
 ///
@@ -1006,6 +1005,7 @@ async fn turn(
     Ok((id, turn))
 }
 
+/// The state a sandbox is in now (404 when unknown).
 async fn state_of(state: &Shared, id: &str) -> Result<SandboxState, Failure> {
     Ok(state
         .store

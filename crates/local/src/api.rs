@@ -532,14 +532,17 @@ async fn stop(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Sandbox>, Failure> {
     let force = query_flag(&query_pairs(query.as_deref()), "force");
-    let old = state_of(&state, &id).await?;
-    let rec = stop_sandbox(&state, &id, force).await?;
+    let (old, rec) = stop_sandbox(&state, &id, force).await?;
     Ok(Json(announce(&state, old, &rec)))
 }
 
 /// Stops a sandbox: SIGTERM to its processes (up to 2 s; `force`: SIGKILL at once), its
-/// container ended, its sessions dropped.
-pub async fn stop_sandbox(state: &Shared, id: &str, force: bool) -> Result<Record, Failure> {
+/// container ended, its sessions dropped. Returns its old state too (read in its turn).
+pub async fn stop_sandbox(
+    state: &Shared,
+    id: &str,
+    force: bool,
+) -> Result<(SandboxState, Record), Failure> {
     let (id, _turn) = turn(state, id).await?;
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     match rec.sandbox.state {
@@ -575,25 +578,25 @@ pub async fn stop_sandbox(state: &Shared, id: &str, force: bool) -> Result<Recor
             Ok(())
         })
         .await
+        .map(|rec| (old, rec))
 }
 
 async fn pause(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, Failure> {
-    let old = state_of(&state, &id).await?;
-    let rec = pause_sandbox(&state, &id).await?;
+    let (old, rec) = pause_sandbox(&state, &id).await?;
     Ok(Json(announce(&state, old, &rec)))
 }
 
 /// Pauses a started sandbox: every process of it frozen (its cgroup's freezer), its files and
-/// memory kept; `start` resumes it.
-pub async fn pause_sandbox(state: &Shared, id: &str) -> Result<Record, Failure> {
+/// memory kept; `start` resumes it. Returns its old state too (read in its turn).
+pub async fn pause_sandbox(state: &Shared, id: &str) -> Result<(SandboxState, Record), Failure> {
     let (id, _turn) = turn(state, id).await?;
     let rec = state.store.get(&id).await.ok_or_else(|| not_found(&id))?;
     match rec.sandbox.state {
         SandboxState::Started => {}
-        SandboxState::Paused => return Ok(rec),
+        SandboxState::Paused => return Ok((SandboxState::Paused, rec)),
         other => {
             return Err(Failure::conflict(format!(
                 "Sandbox is in state {other} and cannot be paused"
@@ -614,6 +617,7 @@ pub async fn pause_sandbox(state: &Shared, id: &str) -> Result<Record, Failure> 
             Ok(())
         })
         .await
+        .map(|rec| (SandboxState::Started, rec))
 }
 
 async fn archive(
@@ -1244,7 +1248,7 @@ mod tests {
         assert!(state.runtime.running(&id).is_none());
 
         // The whole stop, then a start: it runs again.
-        let rec = stop_sandbox(&state, &id, true).await.expect("stopped");
+        let (_, rec) = stop_sandbox(&state, &id, true).await.expect("stopped");
         assert_eq!(rec.sandbox.state, SandboxState::Stopped);
         start_sandbox(&state, &id).await.expect("started");
         state
